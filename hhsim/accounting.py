@@ -1,0 +1,115 @@
+"""Per-tenant tallies of activity (service use, bed days, person-years in costly states)
+and of rewards (QALYs, life years, years in good health), with discounting.
+
+Costs are not tallied directly: each activity has a unit cost, so a cost is the tally times
+its unit cost, uprated to one price year when results are summarised. Every tally has an
+undiscounted and a discounted twin.
+
+Timing. Events (a GP contact, a bed day) are discounted at the middle of the step they fall
+in. State rewards (utility, being alive, being in good health, being in a costly state) are
+valued at step boundaries and weighted by the reward-timing convention:
+
+- ``start``: the value at the start of each step counts for the whole step;
+- ``end``: the value at the end of each step counts for the whole step;
+- ``half-cycle``: the mean of the two (trapezoid; the usual half-cycle correction).
+
+The discount clock starts at model start: a reward at time ``tau`` years has weight
+``(1 + r) ** -tau``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from hhsim.errors import HhsimError
+
+PAYERS: tuple[str, ...] = ("nhs", "social_care", "housing_provider", "local_authority")
+REWARDS: tuple[str, ...] = ("qalys", "life_years", "good_health_years")
+REWARD_TIMINGS: tuple[str, ...] = ("start", "end", "half-cycle")
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Something tallied per tenant, with its unit cost when it costs money."""
+
+    name: str
+    unit: str  # what one unit of the tally is, e.g. "contacts", "bed days", "person-years"
+    unit_cost: float | None = None  # £ per unit, in price_year
+    price_year: str | None = None
+    payer: str | None = None
+    cost_parameter: str | None = None  # dotted name of the unit-cost parameter
+
+    @property
+    def whole(self) -> bool:
+        """Whether the tally only ever grows by whole numbers (counts, days)."""
+        return self.unit != "person-years"
+
+    def __post_init__(self) -> None:
+        if self.payer is not None and self.payer not in PAYERS:
+            raise HhsimError(self.name, f"unknown payer '{self.payer}'", f"use one of {list(PAYERS)}")
+
+
+def discount_factor(rate: float, years: float) -> float:
+    """Weight of a value at ``years`` after model start, discounted at ``rate`` a year."""
+    return float((1.0 + rate) ** -years)
+
+
+def boundary_weights(timing: str, steps: int) -> np.ndarray:
+    """Weight (in steps) of the value at each of the ``steps + 1`` step boundaries."""
+    w = np.zeros(steps + 1)
+    if timing == "start":
+        w[:-1] = 1.0
+    elif timing == "end":
+        w[1:] = 1.0
+    elif timing == "half-cycle":
+        w[:] = 1.0
+        w[0] = w[-1] = 0.5
+    else:
+        raise HhsimError("experiment.reward_timing", f"unknown timing '{timing}'",
+                         f"use one of {list(REWARD_TIMINGS)}")
+    return w
+
+
+class Ledger:
+    """Per-tenant tallies for each activity and reward, undiscounted and discounted.
+
+    Undiscounted tallies of whole-number activities are uint16 (a tenant cannot reach
+    65,535 contacts or bed days in a run); the rest are float32.
+    """
+
+    def __init__(self, n: int, activities: Iterable[Activity], rewards: Iterable[str] = REWARDS) -> None:
+        self.n = n
+        self.count = {a.name: np.zeros(n, dtype=np.uint16 if a.whole else np.float32)
+                      for a in activities}
+        self.count_disc = {a: np.zeros(n, dtype=np.float32) for a in self.count}
+        self.reward = {r: np.zeros(n, dtype=np.float32) for r in rewards}
+        self.reward_disc = {r: np.zeros(n, dtype=np.float32) for r in self.reward}
+        self.totals = dict.fromkeys(self.count, 0.0)  # running undiscounted totals
+
+    def add(self, activity: str, idx: np.ndarray | None, amount: np.ndarray | float,
+            weight: float) -> None:
+        """Add ``amount`` of an activity to tenants ``idx`` (unique; all slots when None)."""
+        count, disc = self.count[activity], self.count_disc[activity]
+        amount = np.asarray(amount, dtype=np.float32)
+        w = np.float32(weight)
+        if idx is None:
+            np.add(count, amount, out=count, casting="unsafe")
+            disc += amount * w
+            n = self.n
+        else:
+            count[idx] = count[idx] + amount
+            disc[idx] += amount * w
+            n = idx.size
+        self.totals[activity] += float(amount.sum()) if amount.ndim else float(amount) * n
+
+    def add_reward(self, reward: str, value: np.ndarray, years: float, weight: float) -> None:
+        """Add ``value`` (per year, all slots) held for ``years`` with discount ``weight``."""
+        self.reward[reward] += np.float32(years) * value
+        self.reward_disc[reward] += np.float32(years * weight) * value
+
+    def nbytes(self) -> int:
+        parts = (self.count, self.count_disc, self.reward, self.reward_disc)
+        return sum(a.nbytes for d in parts for a in d.values())

@@ -1,0 +1,44 @@
+"""User-facing errors: one line naming the key and the fix, never a traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class HhsimError(Exception):
+    """An error caused by the user's input; the CLI prints it as one line and exits 2."""
+
+    def __init__(self, where: str, problem: str, fix: str | None = None) -> None:
+        self.where = where
+        self.problem = problem
+        self.fix = fix
+        text = f"{where}: {problem}" if where else problem
+        if fix:
+            text += f" (fix: {fix})"
+        super().__init__(text)
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
+    """A 'did you mean' suggestion for a misspelt name, or None."""
+    choices = list(choices)
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if not close:
+        # A dotted name often differs only in its last part: compare last parts.
+        tail = name.rsplit(".", 1)[-1]
+        by_tail = {c.rsplit(".", 1)[-1]: c for c in choices}
+        hit = difflib.get_close_matches(tail, list(by_tail), n=1, cutoff=0.75)
+        close = [by_tail[hit[0]]] if hit else []
+    return close[0] if close else None
+
+
+def unknown_key_error(where: str, key: str, choices: Iterable[str], what: str = "key") -> HhsimError:
+    """An error for an unknown key, with a did-you-mean suggestion when one is close."""
+    choices = sorted(choices)
+    guess = did_you_mean(key, choices)
+    if guess:
+        fix = f"did you mean '{guess}'?"
+    else:
+        shown = ", ".join(choices[:8]) + (", ..." if len(choices) > 8 else "")
+        fix = f"use one of: {shown}" if shown else None
+    return HhsimError(where, f"unknown {what} '{key}'", fix)

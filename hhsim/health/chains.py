@@ -1,0 +1,321 @@
+"""State chains: a tenant's position on one dimension of health, and its transitions.
+
+A chain (general health, long-term condition, care need, ...) has ordered states, best
+first. Each step, the exits from a tenant's state compete: their hazards are summed, the
+chance of leaving in a step of ``dt`` years is ``1 - exp(-total * dt)``, and the exit taken
+is chosen in proportion to its hazard. One uniform per tenant decides whether and where
+the tenant goes, and (for deaths) on which day of the step.
+
+Exits given as probabilities per period are turned into hazards the same way in reverse:
+for a state whose exits have probabilities ``p_k`` summing to ``P``, the total hazard is
+``-ln(1 - P) / period`` shared in proportion to ``p_k``, so a chain with no rate ratios
+reproduces the given probabilities exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import optimize, special
+
+from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.health.profiles import ProfileSpace
+from hhsim.health.rates import Rate, base_leaf, period_years, row_sums
+from hhsim.health.terms import MAX_AGE, Term, TermContext, band_lookup, parse_terms, product
+from hhsim.parameters import is_leaf, to_parameter
+from hhsim.world.population import Population
+
+DEATH = -1
+SHARE_TOLERANCE = 0.005  # published shares are rounded; rows are renormalised to sum to 1
+DEAD_NAME = "dead"
+EffectFn = Callable[[Rate, np.ndarray], np.ndarray | None]
+
+
+@dataclass
+class Exit:
+    """One way out of a state: to another state of the chain, or to death."""
+
+    to: int  # state index, or DEATH
+    rate: Rate
+
+
+@dataclass
+class StepOutcome:
+    """What one step of a chain decided for the tenants it looked at."""
+
+    moved: np.ndarray  # tenant indices that changed state
+    new_state: np.ndarray  # their new states
+    died: np.ndarray  # tenant indices that died
+    death_fraction: np.ndarray  # when in the step they died, in [0, 1)
+
+
+class InitialDistribution:
+    """Initial shares of a chain's states by sex and age band, with covariate odds ratios.
+
+    The states are ordered; odds ratios act on the odds of being in a worse state
+    (proportional odds). Intercepts are solved per sex and age band so that the reference
+    population reproduces the published shares; tenants with more exposure get more.
+    """
+
+    def __init__(self, name: str, shares: np.ndarray, band_of_age: np.ndarray,
+                 terms: list[Term]) -> None:
+        self.name = name
+        self.shares = shares  # (2, bands, S)
+        self.band_of_age = band_of_age
+        self.terms = terms
+        s = shares.shape[-1]
+        tail = np.cumsum(shares[..., ::-1], axis=-1)[..., ::-1][..., 1:]  # P(state >= k)
+        self.target = np.clip(tail, 0.0, 1.0)  # (2, bands, S-1)
+        self.alpha = special.logit(np.clip(self.target, 1e-12, 1 - 1e-12))
+        self.n_states = s
+
+    def _cells(self, pop: Population, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (pop.female[idx].view(np.int8).astype(np.intp),
+                self.band_of_age[np.minimum(pop.age_years[idx], MAX_AGE)])
+
+    def calibrate(self, ref: Population) -> None:
+        """Solve intercepts so the reference population matches the published shares."""
+        if not self.terms:
+            return
+        idx = np.flatnonzero(ref.alive)
+        eta = np.log(product(self.terms, ref, idx))
+        sex, band = self._cells(ref, idx)
+        for s in range(2):
+            for b in range(self.shares.shape[1]):
+                members = eta[(sex == s) & (band == b)]
+                if not members.size:
+                    continue
+                for k in range(self.n_states - 1):
+                    self.alpha[s, b, k] = _solve_intercept(members, self.target[s, b, k])
+
+    def draw(self, pop: Population, u: np.ndarray) -> np.ndarray:
+        """Initial state of every slot from one uniform per slot."""
+        idx = np.arange(pop.n)
+        sex, band = self._cells(pop, idx)
+        eta = np.log(product(self.terms, pop, None)) if self.terms else 0.0
+        state = np.zeros(pop.n, dtype=np.int8)
+        for k in range(self.n_states - 1):
+            p_worse = special.expit(self.alpha[sex, band, k] + eta)
+            state += (u < p_worse).astype(np.int8)
+        return state
+
+
+def _solve_intercept(eta: np.ndarray, target: float) -> float:
+    if target <= 0.0:
+        return -60.0
+    if target >= 1.0:
+        return 60.0
+    return optimize.brentq(lambda a: special.expit(a + eta).mean() - target, -60.0, 60.0,
+                           xtol=1e-10)
+
+
+class Chain:
+    """A chain's states, initial distribution and exits, and its vectorised step.
+
+    For the step, the exits of all states become the columns of one table: a column is a
+    (rate, target) pair with the set of states it leaves from (death from every state is
+    one column). Folding that set into the column's state-profile table makes the hazard
+    of a column zero for tenants elsewhere, so every tenant's exits are evaluated together
+    by one gather per profile, with no per-state subsets.
+    """
+
+    def __init__(self, name: str, states: tuple[str, ...], exits: list[list[Exit]],
+                 initial: InitialDistribution, mortality: bool, uses_time_in_state: bool) -> None:
+        self.name = name
+        self.states = states
+        self.exits = exits  # exits[s] = exits from state s
+        self.initial = initial
+        self.mortality = mortality
+        self.uses_time_in_state = uses_time_in_state
+        columns: dict[tuple[int, int], tuple[Rate, int, np.ndarray]] = {}
+        for s, ex in enumerate(exits):
+            for e in ex:
+                key = (id(e.rate), e.to)
+                if key not in columns:
+                    columns[key] = (e.rate, e.to, np.zeros(len(states), dtype=bool))
+                columns[key][2][s] = True
+        self.columns = list(columns.values())
+        self.targets = np.array([c[1] for c in self.columns], dtype=np.int8)
+        self.static_table: np.ndarray | None = None
+        self.state_table: np.ndarray | None = None
+
+    @property
+    def rates(self) -> list[Rate]:
+        return [e.rate for exits in self.exits for e in exits]
+
+    def tabulate(self, space: ProfileSpace) -> None:
+        """Stack the exits' profile tables (after every rate is tabulated)."""
+        codes = space.state_grid.states[self.name]
+        self.static_table = np.ascontiguousarray(
+            np.stack([r.static_table for r, _, _ in self.columns], axis=1))
+        self.state_table = np.stack([r.state_table * frm[codes] for r, _, frm in self.columns],
+                                    axis=1)
+        self._dynamic = [(k, t) for k, (r, _, _) in enumerate(self.columns)
+                         for t in r.terms if t.kind == "dynamic"]
+
+    def step(self, pop: Population, alive: np.ndarray, u: np.ndarray, dt: float,
+             effect: EffectFn) -> StepOutcome:
+        """Decide exits over ``dt`` years for tenants alive at the start (``alive``: mask).
+
+        ``effect(rate, None)`` gives any intervention multiplier of a rate for every slot.
+        """
+        if self.static_table is None or not self.columns:
+            empty = np.empty(0, dtype=np.intp)
+            return StepOutcome(empty, np.empty(0, np.int8), empty, np.empty(0))
+        h = np.take(self.static_table, pop.static_profile, axis=0)
+        for k in range(h.shape[1]):  # column by column: one (n, K) temporary, not two
+            h[:, k] *= np.take(self.state_table[:, k], pop.state_profile)
+        for k, term in self._dynamic:
+            h[:, k] *= term.factor(pop, None)
+        for k, (rate, _, _) in enumerate(self.columns):
+            m = effect(rate, None)
+            if m is not None:
+                h[:, k] *= m
+        total = row_sums(h)
+        p_leave = -np.expm1(-total * np.float32(dt))
+        who = np.flatnonzero((u < p_leave) & alive)
+        if not who.size:
+            empty = np.empty(0, dtype=np.intp)
+            return StepOutcome(empty, np.empty(0, np.int8), empty, np.empty(0))
+        ul = u[who].astype(np.float64)
+        hl = h[who].astype(np.float64)
+        # Cumulative thresholds in [0, p_leave): column k covers [upper_{k-1}, upper_k);
+        # columns that do not apply to a tenant have zero width and are never chosen.
+        upper = np.cumsum(hl, axis=1) * (p_leave[who] / total[who])[:, None]
+        rows = np.arange(who.size)
+        choice = np.minimum((ul[:, None] >= upper).sum(axis=1), len(self.columns) - 1)
+        choice = _last_nonzero_at_or_before(hl, choice)
+        lower = np.where(choice > 0, upper[rows, np.maximum(choice - 1, 0)], 0.0)
+        width = upper[rows, choice] - lower
+        targets = self.targets[choice]
+        dead = targets == DEATH
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = np.where(width[dead] > 0, (ul[dead] - lower[dead]) / width[dead], 0.0)
+        return StepOutcome(who[~dead], targets[~dead], who[dead],
+                           np.clip(f, 0.0, np.nextafter(1.0, 0.0)))
+
+
+def _last_nonzero_at_or_before(h: np.ndarray, choice: np.ndarray) -> np.ndarray:
+    """Move a choice that landed on a zero-hazard column (round-off at the top of the
+    range) back to the nearest column before it with a positive hazard."""
+    rows = np.arange(choice.size)
+    bad = h[rows, choice] <= 0
+    while bad.any():
+        choice[bad] -= 1
+        bad = (h[rows, choice] <= 0) & (choice > 0)
+    return choice
+
+
+def parse_initial(node: Mapping[str, Any] | None, where: str, n_states: int,
+                  ctx: TermContext) -> InitialDistribution:
+    """The initial distribution of a chain from its ``initial`` table."""
+    if not node or "prevalence" not in node:
+        raise HhsimError(where, "has no prevalence",
+                         "add prevalence = { value = [...one share per state...], ... }")
+    leaf = node["prevalence"]
+    pw = f"{where}.prevalence"
+    if not is_leaf(leaf):
+        raise HhsimError(pw, "is not a parameter", "give { value = ..., unit = \"share\", ... }")
+    p = to_parameter(pw, leaf)
+    arr = np.asarray(p.value, dtype=float)
+    if arr.shape[-1] != n_states:
+        raise HhsimError(pw, f"needs {n_states} shares per row (one per state)",
+                         "give one share per state, best state first")
+    if "breaks" in leaf:
+        nb = len(leaf["breaks"])
+        band_of_age = band_lookup(leaf["breaks"], MAX_AGE, pw)
+        if arr.shape == (nb, n_states):
+            arr = np.stack([arr, arr])
+        elif arr.shape != (2, nb, n_states):
+            raise HhsimError(pw, f"has shape {arr.shape}; expected ({nb}, {n_states}) "
+                             f"or (2, {nb}, {n_states})", "give one row per age band")
+    else:
+        if arr.shape != (n_states,):
+            raise HhsimError(pw, "a table of shares needs breaks", "add breaks = [16, 25, ...]")
+        band_of_age = np.zeros(MAX_AGE + 1, dtype=np.intp)
+        arr = np.broadcast_to(arr, (2, 1, n_states)).copy()
+    sums = arr.sum(axis=-1)
+    if not np.allclose(sums, 1.0, atol=SHARE_TOLERANCE):
+        raise HhsimError(pw, f"shares sum to {sums.flat[np.argmax(np.abs(sums - 1))]:.4g}, not 1",
+                         "make each row of shares add up to 1")
+    arr = arr / sums[..., None]
+    extra = set(node) - {"prevalence", "odds_ratio"}
+    if extra:
+        raise unknown_key_error(where, sorted(extra)[0], ["prevalence", "odds_ratio"])
+    terms = parse_terms(node.get("odds_ratio"), f"{where}.odds_ratio", ctx)
+    return InitialDistribution(where, arr, band_of_age, terms)
+
+
+TRANSITION_KEYS = {"from", "to", "rate", "probability", "rr", "reference", "description"}
+
+
+def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, ...],
+                ctx: TermContext, cycle_years: float) -> tuple[list[list[Exit]], bool]:
+    """The exits of every state from a chain's ``transitions`` table.
+
+    Returns the exits by state and whether any uses time in state.
+    """
+    exits: list[list[Exit]] = [[] for _ in states]
+    prob_groups: dict[int, list[tuple[int, np.ndarray, float, list[Term], str, bool]]] = {}
+    uses_tis = False
+    for tname, t in (node or {}).items():
+        tw = f"{where}.{tname}"
+        if not isinstance(t, Mapping):
+            raise HhsimError(tw, "must be a table", "write [chains.<name>.transitions.<name>]")
+        extra = set(t) - TRANSITION_KEYS
+        if extra:
+            raise unknown_key_error(tw, sorted(extra)[0], TRANSITION_KEYS)
+        src = _state_index(t.get("from"), states, f"{tw}.from", allow_dead=False)
+        dst = _state_index(t.get("to"), states, f"{tw}.to", allow_dead=True)
+        if src == dst:
+            raise HhsimError(tw, "goes from a state to itself", "remove it or change 'to'")
+        tctx = TermContext(ctx.chains, own_chain=ctx.own_chain)
+        terms = parse_terms(t.get("rr"), f"{tw}.rr", tctx)
+        uses_tis |= any(term.name.endswith(".time_in_state") for term in terms)
+        reference = bool(t.get("reference", False))
+        if ("rate" in t) == ("probability" in t):
+            raise HhsimError(tw, "needs exactly one of rate or probability",
+                             "give rate = {...} or probability = {...}")
+        if "rate" in t:
+            table, unit, _ = base_leaf(t["rate"], f"{tw}.rate")
+            if unit.lower().startswith("probability"):
+                raise HhsimError(f"{tw}.rate", "is a probability", "call it probability = {...}")
+            rate = Rate(tw, table / period_years(unit, f"{tw}.rate", cycle_years), terms, reference)
+            exits[src].append(Exit(dst, rate))
+        else:
+            table, unit, _ = base_leaf(t["probability"], f"{tw}.probability")
+            if not unit.lower().startswith("probability"):
+                raise HhsimError(f"{tw}.probability", f"has unit '{unit}'",
+                                 "use a unit like 'probability per year'")
+            per = period_years(unit, f"{tw}.probability", cycle_years)
+            prob_groups.setdefault(src, []).append((dst, table, per, terms, tw, reference))
+    for src, group in prob_groups.items():
+        pers = {g[2] for g in group}
+        if len(pers) > 1:
+            raise HhsimError(f"{where}", f"exits from '{states[src]}' give probabilities over "
+                             "different periods", "give them all per the same period")
+        per = pers.pop()
+        total_p = sum(g[1] for g in group)
+        if np.any(total_p >= 1.0):
+            raise HhsimError(where, f"probabilities of leaving '{states[src]}' add up to 1 or more",
+                             "make them sum to less than 1 (staying is the rest)")
+        total_h = -np.log1p(-total_p) / per
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = [np.where(total_p > 0, g[1] / total_p, 0.0) for g in group]
+        for (dst, _, _, terms, tw, reference), sh in zip(group, share, strict=True):
+            exits[src].append(Exit(dst, Rate(tw, total_h * sh, terms, reference)))
+    return exits, uses_tis
+
+
+def _state_index(name: Any, states: tuple[str, ...], where: str, allow_dead: bool) -> int:
+    if allow_dead and name == DEAD_NAME:
+        return DEATH
+    if not isinstance(name, str):
+        raise HhsimError(where, "must name a state", f"use one of {list(states)}")
+    if name not in states:
+        raise unknown_key_error(where, name, [*states, *([DEAD_NAME] if allow_dead else [])],
+                                what="state")
+    return states.index(name)

@@ -1,0 +1,326 @@
+"""A health model file (TOML) compiled to numpy tables.
+
+Sections (see docs/model-files.md for the full reference):
+
+- ``[model]``: name, description, ``cycle = "month" | "year"``;
+- ``[chains.<name>]``: ordered ``states`` (best first), ``initial`` shares and
+  ``transitions`` (rates or probabilities, with rate ratios);
+- ``[mortality]``: background mortality, competing in one chain;
+- ``[wellbeing]``: optional score;
+- ``[utility]``: EQ-5D baseline by age and sex times state multipliers;
+- ``[outcomes]``: which states count as good health (ONS definition: good or very good);
+- ``[state_costs.<name>]``: costs per person-year in a state (e.g. social care);
+- ``[services.<name>]``: community service use (monthly cycle only);
+- ``[hospital.admissions.<type>]``: hospital stays in days (monthly cycle only).
+
+A compiled model is calibrated once against the reference population (England): initial
+shares reproduce the published prevalence by age and sex, national-average rates are
+de-averaged, the utility multipliers keep the age-sex norms, and wellbeing effects are
+centred. Calibrated models are cached by content.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from hhsim.accounting import Activity
+from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.health.chains import DEATH, Chain, Exit, parse_exits, parse_initial
+from hhsim.health.mortality import parse_mortality
+from hhsim.health.profiles import ProfileSpace
+from hhsim.health.rates import Rate, RateStack
+from hhsim.health.terms import MAX_AGE, TermContext, parse_terms
+from hhsim.health.wellbeing import Wellbeing, parse_wellbeing
+from hhsim.hospital import AdmissionType, parse_hospital
+from hhsim.parameters import missing_parameter, parameters_of, to_parameter
+from hhsim.randomness import Streams
+from hhsim.services import Service, parse_cost, parse_services
+from hhsim.world.population import Population
+
+MODEL_SECTIONS = {"model", "chains", "mortality", "wellbeing", "utility", "outcomes",
+                  "state_costs", "services", "hospital"}
+CYCLES = {"month": 1, "year": 12}
+CHAIN_KEYS = {"states", "description", "initial", "transitions"}
+#: Size and seed of the reference population used for calibration (fixed: part of the model).
+REFERENCE_SIZE = 100_000
+REFERENCE_SEED = 20240401
+
+
+@dataclass
+class StateCost:
+    """A cost per person-year while in some states of a chain."""
+
+    chain: str
+    states: np.ndarray  # bool mask over the chain's states
+    activity: Activity
+
+
+@dataclass
+class HealthModel:
+    """A compiled health model: chains, mortality, services, hospital, rewards."""
+
+    name: str
+    description: str
+    cycle_months: int
+    chains: dict[str, Chain]
+    mortality: Rate | None
+    wellbeing: Wellbeing | None
+    utility: Rate
+    good_health: tuple[str, np.ndarray] | None
+    state_costs: list[StateCost]
+    services: list[Service]
+    admissions: list[AdmissionType]
+    tree: dict = field(repr=False)
+    profiles: ProfileSpace | None = field(default=None, repr=False)
+    _stacks: dict[str, RateStack] = field(default_factory=dict, repr=False)
+
+    @property
+    def cycle_years(self) -> float:
+        return self.cycle_months / 12.0
+
+    @property
+    def activities(self) -> list[Activity]:
+        acts = [s.activity for s in self.services]
+        acts += [a for t in self.admissions for a in t.activities]
+        acts += [c.activity for c in self.state_costs]
+        return acts
+
+    @property
+    def service_stack(self) -> RateStack:
+        return self._stack("services", [s.rate for s in self.services])
+
+    @property
+    def admission_stack(self) -> RateStack:
+        return self._stack("admissions", [t.rate for t in self.admissions])
+
+    @property
+    def stacks(self) -> list[RateStack]:
+        return [self.service_stack, self.admission_stack]
+
+    def _stack(self, key: str, rates: list[Rate]) -> RateStack:
+        if key not in self._stacks:
+            self._stacks[key] = RateStack(rates)
+        return self._stacks[key]
+
+    @property
+    def rates(self) -> list[Rate]:
+        rates = [r for c in self.chains.values() for r in c.rates]
+        rates += [s.rate for s in self.services] + [t.rate for t in self.admissions]
+        return rates
+
+    def initialise(self, pop: Population, streams: Streams) -> None:
+        """Draw every tenant's initial chain states and wellbeing; index its profiles."""
+        for name, chain in self.chains.items():
+            pop.states[name] = chain.initial.draw(pop, streams.uniform(f"initial:{name}", 0))
+            if chain.uses_time_in_state:
+                pop.time_in_state[name] = np.zeros(pop.n, dtype=np.int16)
+        if self.wellbeing is not None:
+            self.wellbeing.initialise(pop, streams.normal("initial:wellbeing", 0))
+        if self.profiles is not None:
+            self.profiles.refresh(pop)
+
+    def calibrate(self, ref: Population, streams: Streams) -> None:
+        """Fit initial shares, de-average rates and utility, centre wellbeing, on ``ref``."""
+        for name, chain in self.chains.items():
+            chain.initial.calibrate(ref)
+            ref.states[name] = chain.initial.draw(ref, streams.uniform(f"initial:{name}", 0))
+            if chain.uses_time_in_state:
+                ref.time_in_state[name] = np.zeros(ref.n, dtype=np.int16)
+        if self.wellbeing is not None:
+            self.wellbeing.calibrate(ref)
+            self.wellbeing.initialise(ref, streams.normal("initial:wellbeing", 0))
+        for rate in self.rates:
+            rate.deaverage(ref)
+        self.utility.deaverage(ref)
+        self.profiles = ProfileSpace({n: c.states for n, c in self.chains.items()})
+        for rate in [*self.rates, self.utility]:
+            rate.tabulate(self.profiles)
+        for stack in self.stacks:
+            stack.tabulate()
+        for chain in self.chains.values():
+            chain.tabulate(self.profiles)
+        if self.wellbeing is not None:
+            self.wellbeing.tabulate(self.profiles)
+
+    def utility_of(self, pop: Population) -> np.ndarray:
+        """EQ-5D utility of every slot (float32; meaningless for the dead)."""
+        return self.utility.evaluate(pop).astype(np.float32)
+
+    def in_good_health(self, pop: Population) -> np.ndarray:
+        if self.good_health is None:
+            return np.zeros(pop.n, dtype=bool)
+        chain, mask = self.good_health
+        return mask[pop.states[chain]]
+
+
+def _chains(node: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(node, Mapping) or not node:
+        raise HhsimError("chains", "the model has no chains", "add at least one [chains.<name>]")
+    out = {}
+    for name, sub in node.items():
+        states = sub.get("states") if isinstance(sub, Mapping) else None
+        if (not isinstance(states, list) or len(states) < 1
+                or not all(isinstance(s, str) for s in states) or len(set(states)) != len(states)):
+            raise HhsimError(f"chains.{name}.states", "must be a list of distinct state names",
+                             'write states = ["good", "fair", "bad"]')
+        out[name] = tuple(states)
+    return out
+
+
+def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...]]) -> Rate:
+    node = dict(node or {})
+    extra = set(node) - {"description", "reference", "baseline", "multiplier"}
+    if extra:
+        raise unknown_key_error("utility", sorted(extra)[0], ["reference", "baseline", "multiplier"])
+    base = np.ones((2, MAX_AGE + 1))
+    if "baseline" in node:
+        p = to_parameter("utility.baseline", node["baseline"])
+        c = np.asarray(p.value, dtype=float)
+        if c.shape != (4,):
+            raise HhsimError("utility.baseline", "needs 4 coefficients: intercept, male, age, age^2",
+                             "give [c0, c_male, c_age, c_age2]")
+        age = np.arange(MAX_AGE + 1, dtype=float)
+        # Row 0 = male, row 1 = female.
+        base = np.vstack([c[0] + c[1] * male + c[2] * age + c[3] * age**2 for male in (1.0, 0.0)])
+    terms = parse_terms(node.get("multiplier"), "utility.multiplier", TermContext(chains))
+    return Rate("utility", base, terms, bool(node.get("reference", False)))
+
+
+def _good_health(node: Mapping[str, Any] | None,
+                 chains: Mapping[str, tuple[str, ...]]) -> tuple[str, np.ndarray] | None:
+    gh = (node or {}).get("good_health")
+    if gh is None:
+        return None
+    chain = gh.get("chain") if isinstance(gh, Mapping) else None
+    if chain not in chains:
+        raise unknown_key_error("outcomes.good_health.chain", str(chain), chains, what="chain")
+    states = gh.get("states", [])
+    mask = np.zeros(len(chains[chain]), dtype=bool)
+    for s in states:
+        if s not in chains[chain]:
+            raise unknown_key_error("outcomes.good_health.states", s, chains[chain], what="state")
+        mask[chains[chain].index(s)] = True
+    return chain, mask
+
+
+def _state_costs(node: Mapping[str, Any] | None,
+                 chains: Mapping[str, tuple[str, ...]]) -> list[StateCost]:
+    out = []
+    for name, sub in (node or {}).items():
+        where = f"state_costs.{name}"
+        extra = set(sub) - {"description", "chain", "states", "cost", "payer"}
+        if extra:
+            raise unknown_key_error(where, sorted(extra)[0], ["chain", "states", "cost", "payer"])
+        chain = sub.get("chain")
+        if chain not in chains:
+            raise unknown_key_error(f"{where}.chain", str(chain), chains, what="chain")
+        mask = np.zeros(len(chains[chain]), dtype=bool)
+        for s in sub.get("states", []):
+            if s not in chains[chain]:
+                raise unknown_key_error(f"{where}.states", s, chains[chain], what="state")
+            mask[chains[chain].index(s)] = True
+        if "cost" not in sub:
+            raise missing_parameter(where, "cost", "£ per person-year")
+        activity = parse_cost({"unit_cost": sub["cost"]}, where, name, "person-years", sub.get("payer"))
+        out.append(StateCost(chain, mask, activity))
+    return out
+
+
+def compile_model(tree: Mapping[str, Any]) -> HealthModel:
+    """Compile (but do not calibrate) a health model tree; every error is one line."""
+    extra = set(tree) - MODEL_SECTIONS
+    if extra:
+        raise unknown_key_error("model file", sorted(extra)[0], MODEL_SECTIONS, what="section")
+    parameters_of(tree)  # every leaf valid and sourced
+    meta = tree.get("model", {})
+    cycle = meta.get("cycle", "month")
+    if cycle not in CYCLES:
+        raise HhsimError("model.cycle", f"unknown cycle '{cycle}'", "use \"month\" or \"year\"")
+    cycle_months = CYCLES[cycle]
+    chain_states = _chains(tree.get("chains"))
+
+    mortality_chain, mortality = None, None
+    if "mortality" in tree:
+        mortality_chain, mortality = parse_mortality(tree["mortality"], chain_states)
+
+    chains: dict[str, Chain] = {}
+    for name, sub in tree["chains"].items():
+        where = f"chains.{name}"
+        extra = set(sub) - CHAIN_KEYS
+        if extra:
+            raise unknown_key_error(where, sorted(extra)[0], CHAIN_KEYS)
+        states = chain_states[name]
+        initial = parse_initial(sub.get("initial"), f"{where}.initial", len(states),
+                                TermContext(chain_states))
+        for term in initial.terms:
+            other = term.name.rsplit(".", 1)[-1]
+            if other in chain_states and other not in chains:
+                raise HhsimError(term.name, f"refers to chain '{other}', which comes later",
+                                 f"define [chains.{other}] before [chains.{name}]")
+        exits, uses_tis = parse_exits(sub.get("transitions"), f"{where}.transitions", states,
+                                      TermContext(chain_states, own_chain=name), cycle_months / 12)
+        if name == mortality_chain:
+            for s in range(len(states)):
+                exits[s].append(Exit(DEATH, mortality))
+        chains[name] = Chain(name, states, exits, initial, name == mortality_chain, uses_tis)
+
+    services = parse_services(tree.get("services"), TermContext(chain_states))
+    admissions = parse_hospital(tree.get("hospital"), TermContext(chain_states))
+    if cycle != "month" and (services or admissions):
+        raise HhsimError("model.cycle", "services and hospital need a monthly cycle",
+                         "use cycle = \"month\" or remove [services] and [hospital]")
+    model = HealthModel(
+        name=str(meta.get("name", "unnamed model")),
+        description=str(meta.get("description", "")),
+        cycle_months=cycle_months,
+        chains=chains,
+        mortality=mortality,
+        wellbeing=parse_wellbeing(tree.get("wellbeing"), chain_states),
+        utility=_utility(tree.get("utility"), chain_states),
+        good_health=_good_health(tree.get("outcomes"), chain_states),
+        state_costs=_state_costs(tree.get("state_costs"), chain_states),
+        services=services,
+        admissions=admissions,
+        tree=dict(tree),
+    )
+    _check_wellbeing_terms(model)
+    return model
+
+
+def _check_wellbeing_terms(model: HealthModel) -> None:
+    if model.wellbeing is not None:
+        return
+    terms = [t for r in [*model.rates, model.utility] for t in r.terms]
+    terms += [t for c in model.chains.values() for t in c.initial.terms]
+    for t in terms:
+        if t.name.endswith(".wellbeing"):
+            raise HhsimError(t.name, "uses wellbeing but the model has no [wellbeing] section",
+                             "add a [wellbeing] section or remove the term")
+
+
+def _canonical(tree: Mapping[str, Any]) -> str:
+    # Key order is meaningful (chains are initialised in file order): do not sort.
+    return json.dumps(tree, default=str)
+
+
+def calibrated_model(tree: Mapping[str, Any], world: Mapping[str, Any]) -> HealthModel:
+    """The compiled model calibrated on the reference population (cached by content)."""
+    return _calibrated(_canonical(tree), _canonical(world))
+
+
+@lru_cache(maxsize=8)
+def _calibrated(tree_json: str, world_json: str) -> HealthModel:
+    from hhsim.world.synthetic import england_mix, generate
+
+    tree, world = json.loads(tree_json), json.loads(world_json)
+    model = compile_model(tree)
+    streams = Streams(REFERENCE_SEED, (), REFERENCE_SIZE)
+    ref = generate(REFERENCE_SIZE, england_mix(world), world, streams.generator("reference"))
+    model.calibrate(ref, streams)
+    return model

@@ -1,0 +1,254 @@
+"""Multiplicative terms (rate ratios, odds ratios) on tenant covariates.
+
+A model file gives a term table such as ``rr`` under a rate:
+
+    rr.age = { value = 1.04, unit = "rate ratio per year of age", centre = 50, source = "..." }
+    rr.female = { value = 0.9, unit = "rate ratio", source = "..." }
+    rr.deprivation = { value = 1.06, unit = "rate ratio per decile more deprived", ... }
+    rr.excess_cold = { value = 1.3, unit = "rate ratio", ... }      # also damp, falls
+    rr.wellbeing = { value = 0.97, unit = "rate ratio per point", centre = 24, ... }
+    rr.time_in_state = { value = [2.0, 1.0], breaks = [0, 6], unit = "rate ratio", ... }
+    rr.tenure.social_rented = { value = 1.1, unit = "rate ratio", ... }
+    rr.<chain>.<state> = { value = 1.8, unit = "rate ratio", ... }   # another chain's state
+
+Every term becomes a lookup: an integer code per tenant (age in years, decile, state, ...)
+indexes a small table of ratios, so evaluating a term on a subset is one gather.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.parameters import is_leaf, to_parameter
+from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Population
+
+MAX_AGE = 120  # years; ages above are treated as 120
+MAX_MONTHS_IN_STATE = 1200
+
+Codes = Callable[[Population, np.ndarray | None], np.ndarray]
+
+
+def _take(arr: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
+    return arr if idx is None else np.take(arr, idx)
+
+
+@dataclass(frozen=True)
+class Term:
+    """A ratio looked up from a table by an integer code per tenant.
+
+    ``kind`` says what the code reads: "static" (sex, age, deprivation, tenure, hazards:
+    slow to change), "state" (chain states) or "dynamic" (wellbeing, time in state).
+    """
+
+    name: str  # dotted parameter name, for messages and docs
+    codes: Codes
+    table: np.ndarray  # float32 ratios indexed by code
+    kind: str = "static"
+    direct: Callable[[Population, np.ndarray | None], np.ndarray] | None = None
+
+    def factor(self, pop: Population, idx: np.ndarray | None = None) -> np.ndarray:
+        """Ratio for each tenant in ``idx`` (all slots when None)."""
+        if self.direct is not None:
+            return self.direct(pop, idx)
+        return np.take(self.table, self.codes(pop, idx))
+
+
+@dataclass(frozen=True)
+class TermContext:
+    """What terms may refer to (the model's chains and their states), and how they combine.
+
+    Multiplicative terms (ratios) are 1 where a covariate is absent; additive terms (points
+    on a score) are 0 there, and per-unit effects add rather than compound.
+    """
+
+    chains: Mapping[str, tuple[str, ...]]
+    own_chain: str | None = None  # chain whose time in state ``time_in_state`` refers to
+    additive: bool = False
+
+    @property
+    def neutral(self) -> float:
+        return 0.0 if self.additive else 1.0
+
+    def per_unit(self, value: float, steps: np.ndarray) -> np.ndarray:
+        """Effect of ``steps`` units of a covariate at ``value`` per unit."""
+        return value * steps if self.additive else value ** steps
+
+
+def age_codes(pop: Population, idx: np.ndarray | None) -> np.ndarray:
+    return np.minimum(_take(pop.age_years, idx), MAX_AGE)
+
+
+def band_lookup(breaks: list[float], upper: int, where: str) -> np.ndarray:
+    """Map 0..upper to the index of the band whose lower bound is the last break <= value."""
+    b = np.asarray(breaks, dtype=float)
+    if b.ndim != 1 or b.size == 0 or np.any(np.diff(b) <= 0):
+        raise HhsimError(where, "breaks must be an increasing list of lower bounds",
+                         "give e.g. breaks = [16, 25, 35]")
+    return np.clip(np.searchsorted(b, np.arange(upper + 1), side="right") - 1, 0, b.size - 1)
+
+
+def _leaf(node: Any, where: str) -> tuple[np.ndarray, dict]:
+    if not is_leaf(node):
+        raise HhsimError(where, "is not a parameter", "give { value = ..., unit = ..., source = ... }")
+    p = to_parameter(where, node)
+    return np.asarray(p.value, dtype=float), node
+
+
+def _scalar(value: np.ndarray, where: str) -> float:
+    if value.ndim != 0:
+        raise HhsimError(where, "must be a single number", "give one number")
+    return float(value)
+
+
+def _age_term(name: str, node: dict, ctx: TermContext) -> Term:
+    value, leaf = _leaf(node, name)
+    if "breaks" in leaf:
+        lut = band_lookup(leaf["breaks"], MAX_AGE, name)
+        if value.shape != (len(leaf["breaks"]),):
+            raise HhsimError(name, f"needs one value per age band ({len(leaf['breaks'])})",
+                             "give as many values as breaks")
+        table = value[lut]
+    else:
+        ratio = _scalar(value, name)
+        centre = float(leaf.get("centre", 0.0))
+        table = ctx.per_unit(ratio, np.arange(MAX_AGE + 1) - centre)
+    return Term(name, age_codes, table.astype(np.float32))
+
+
+def _indicator(name: str, node: dict, codes: Codes, ctx: TermContext) -> Term:
+    value, _ = _leaf(node, name)
+    return Term(name, codes, np.array([ctx.neutral, _scalar(value, name)], dtype=np.float32))
+
+
+def _deprivation_term(name: str, node: dict, ctx: TermContext) -> Term:
+    value, _ = _leaf(node, name)
+    deciles = np.arange(DECILES + 1)
+    if value.ndim == 0:
+        # value = effect per decile more deprived; decile 10 (least deprived) is neutral.
+        table = ctx.per_unit(float(value), DECILES - deciles)
+    elif value.shape == (DECILES,):
+        table = np.concatenate([[ctx.neutral], value])
+    else:
+        raise HhsimError(name, "needs one number (per decile) or ten (deciles 1..10)",
+                         "give a ratio per decile or a list of 10")
+    return Term(name, lambda pop, idx: _take(pop.deprivation, idx), table.astype(np.float32))
+
+
+def _wellbeing_term(name: str, node: dict, ctx: TermContext) -> Term:
+    """Wellbeing is continuous: the term is computed directly, not looked up."""
+    value, leaf = _leaf(node, name)
+    ratio = _scalar(value, name)
+    centre = np.float32(leaf.get("centre", 0.0))
+    log_ratio = np.float32(np.log(ratio)) if not ctx.additive else np.float32(0.0)
+
+    def direct(pop: Population, idx: np.ndarray | None) -> np.ndarray:
+        w = _take(pop.wellbeing, idx) - centre
+        return w * np.float32(ratio) if ctx.additive else np.exp(w * log_ratio)
+
+    return Term(name, lambda pop, idx: _take(pop.wellbeing, idx), np.ones(1, dtype=np.float32),
+                kind="dynamic", direct=direct)
+
+
+def _time_in_state_term(name: str, node: dict, chain: str | None) -> Term:
+    if chain is None:
+        raise HhsimError(name, "time_in_state is only allowed on a transition",
+                         "move it under a chain's transition")
+    value, leaf = _leaf(node, name)
+    if "breaks" not in leaf:
+        raise HhsimError(name, "needs breaks (months in state)", "add breaks = [0, 6, 12]")
+    if value.shape != (len(leaf["breaks"]),):
+        raise HhsimError(name, "needs one value per band of months", "give one value per break")
+    table = value[band_lookup(leaf["breaks"], MAX_MONTHS_IN_STATE, name)].astype(np.float32)
+
+    def codes(pop: Population, idx: np.ndarray | None) -> np.ndarray:
+        return np.minimum(_take(pop.time_in_state[chain], idx), MAX_MONTHS_IN_STATE)
+
+    return Term(name, codes, table, kind="dynamic")
+
+
+def _table_term(name: str, node: Mapping[str, Any], labels: tuple[str, ...],
+                codes: Codes, what: str, ctx: TermContext, kind: str = "static") -> Term:
+    if not isinstance(node, Mapping) or is_leaf(node):
+        raise HhsimError(name, f"needs one value per {what}", f"give {name}.<{what}> = {{ ... }}")
+    table = np.full(len(labels), ctx.neutral, dtype=np.float32)
+    for label, leaf in node.items():
+        if label not in labels:
+            raise unknown_key_error(name, label, labels, what=what)
+        value, _ = _leaf(leaf, f"{name}.{label}")
+        table[labels.index(label)] = _scalar(value, f"{name}.{label}")
+    return Term(name, codes, table, kind)
+
+
+def _hazard_codes(hazard: str) -> Codes:
+    shift = HAZARD_BITS[hazard].bit_length() - 1
+
+    def codes(pop: Population, idx: np.ndarray | None) -> np.ndarray:
+        return (_take(pop.hazards, idx) >> shift) & 1
+
+    return codes
+
+
+def _chain_codes(chain: str) -> Codes:
+    return lambda pop, idx: _take(pop.states[chain], idx)
+
+
+def _female_codes(pop: Population, idx: np.ndarray | None) -> np.ndarray:
+    return _take(pop.female, idx).view(np.int8)
+
+
+COVARIATES = ("age", "female", "deprivation", "wellbeing", "time_in_state", "tenure", *HAZARDS)
+
+
+def parse_terms(node: Mapping[str, Any] | None, where: str, ctx: TermContext) -> list[Term]:
+    """Terms of one ``rr`` (or ``odds_ratio``) table, checked against the model's chains."""
+    if not node:
+        return []
+    if not isinstance(node, Mapping) or is_leaf(node):
+        raise HhsimError(where, "must be a table of ratios", f"write {where}.<covariate> = {{...}}")
+    terms: list[Term] = []
+    for key, sub in node.items():
+        name = f"{where}.{key}"
+        if key == "age":
+            terms.append(_age_term(name, sub, ctx))
+        elif key == "female":
+            terms.append(_indicator(name, sub, _female_codes, ctx))
+        elif key in HAZARDS:
+            terms.append(_indicator(name, sub, _hazard_codes(key), ctx))
+        elif key == "deprivation":
+            terms.append(_deprivation_term(name, sub, ctx))
+        elif key == "wellbeing":
+            terms.append(_wellbeing_term(name, sub, ctx))
+        elif key == "time_in_state":
+            terms.append(_time_in_state_term(name, sub, ctx.own_chain))
+        elif key == "tenure":
+            terms.append(_table_term(name, sub, TENURES,
+                                     lambda pop, idx: _take(pop.tenure, idx), "tenure", ctx))
+        elif key in ctx.chains:
+            terms.append(_table_term(name, sub, ctx.chains[key], _chain_codes(key), "state", ctx,
+                                     kind="state"))
+        else:
+            raise unknown_key_error(where, key, [*COVARIATES, *ctx.chains], what="covariate")
+    return terms
+
+
+def total(terms: list[Term], pop: Population, idx: np.ndarray | None) -> np.ndarray:
+    """Sum of additive terms for tenants ``idx`` (float64; zeros when no terms)."""
+    n = pop.n if idx is None else idx.size
+    out = np.zeros(n, dtype=np.float64)
+    for term in terms:
+        out += term.factor(pop, idx)
+    return out
+
+
+def product(terms: list[Term], pop: Population, idx: np.ndarray | None) -> np.ndarray:
+    """Product of the terms' ratios for tenants ``idx`` (float32; ones when no terms)."""
+    n = pop.n if idx is None else idx.size
+    out = np.ones(n, dtype=np.float32)
+    for term in terms:
+        out *= term.factor(pop, idx)
+    return out

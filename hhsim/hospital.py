@@ -1,0 +1,377 @@
+"""Hospital stays counted in days inside the monthly step.
+
+Each admission type (emergency physical, mental health) has an admission rate, a length of
+stay (lognormal, days), and its own bed-day activity. When a patient is medically fit, they
+go home unless they cannot safely do so (probability ``delay_probability``, with odds
+ratios, e.g. for care need); then they wait in hospital for a lognormal number of days,
+tallied as delayed-discharge days and costed at their own (excess bed-day) rate, not as a
+further admission. After discharge, a 30-day readmission is scheduled with probability
+``readmission_30d`` at a constant daily hazard inside the window. Any admission within 30
+days of a discharge counts as a readmission.
+
+Within a month, events (admission, medically fit, discharge) are processed day by day in
+time order for the tenants that have one, so a 6-day stay, a delay and a readmission can
+all fall in one month. A tenant can start a month at home, be admitted, discharged and
+readmitted before it ends. Providers with capacity (step-down beds, supported homes) plug
+in through ``on_fit``: they can take a medically fit patient instead of the default delay.
+
+Random numbers: the k-th draw a tenant makes from one of the hospital's streams within a
+step uses block k of that stream, so an extra event for one tenant never shifts another
+tenant's numbers, and no uniform is used twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from hhsim.accounting import Activity, Ledger
+from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.health.rates import (
+    Probability,
+    Rate,
+    RateStack,
+    base_leaf,
+    parse_probability,
+    parse_rate,
+    row_sums,
+)
+from hhsim.health.terms import MAX_AGE, TermContext
+from hhsim.parameters import missing_parameter, to_parameter
+from hhsim.randomness import Streams
+from hhsim.services import parse_cost
+from hhsim.world.population import ACUTE, DELAYED, HOME, NO_DAY, Population
+
+ADMIT, FIT, DISCHARGE = 1, 2, 3
+READMISSION_WINDOW_DAYS = 30
+
+ADMISSION_KEYS = {"description", "rate", "rr", "reference", "los_mean", "los_cv", "bed_day_cost",
+                  "delay_probability", "delay_odds_ratio", "delay_mean", "delay_cv",
+                  "delayed_bed_day_cost", "readmission_30d", "readmission_odds_ratio", "payer"}
+
+RatesFn = Callable[[RateStack, np.ndarray], np.ndarray]
+FitHook = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass
+class LogNormalDays:
+    """A lognormal length in days: mean by sex and age (a table), and a coefficient of variation."""
+
+    mean: np.ndarray  # (2, MAX_AGE + 1) days
+    cv: float
+
+    def days(self, pop: Population, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Whole days (at least 1) for tenants ``idx`` at quantiles ``u``."""
+        female = pop.female[idx].view(np.int8).astype(np.intp)
+        mean = self.mean.ravel()[female * (MAX_AGE + 1) + np.minimum(pop.age_years[idx], MAX_AGE)]
+        sigma2 = np.log1p(self.cv**2)
+        mu = np.log(mean) - sigma2 / 2
+        x = np.exp(mu + np.sqrt(sigma2) * special.ndtri(np.clip(u, 1e-9, 1 - 1e-9)))
+        return np.maximum(1, np.rint(x)).astype(np.int32)
+
+
+@dataclass
+class AdmissionType:
+    """One kind of hospital admission and what follows it."""
+
+    name: str
+    code: int
+    rate: Rate
+    los: LogNormalDays
+    delay: Probability
+    delay_days: LogNormalDays
+    readmission: Probability
+    bed_days: Activity
+    delayed_days: Activity
+    admissions: Activity
+    readmissions: Activity
+
+    @property
+    def activities(self) -> list[Activity]:
+        return [self.bed_days, self.delayed_days, self.admissions, self.readmissions]
+
+
+def _number(node: Mapping[str, Any], key: str, where: str) -> float:
+    if key not in node:
+        raise missing_parameter(where, key)
+    return float(to_parameter(f"{where}.{key}", node[key]).value)
+
+
+def _days(node: Mapping[str, Any], mean_key: str, cv_key: str, where: str) -> LogNormalDays:
+    if mean_key not in node:
+        raise missing_parameter(where, mean_key, "days")
+    table, unit, _ = base_leaf(node[mean_key], f"{where}.{mean_key}")
+    if not unit.startswith("days") or np.any(table <= 0):
+        raise HhsimError(f"{where}.{mean_key}", "must be a positive number of days",
+                         'use unit = "days" and values above 0')
+    return LogNormalDays(table, _number(node, cv_key, where))
+
+
+def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[AdmissionType]:
+    """Admission types from a model file's ``[hospital.admissions.<type>]`` tables."""
+    if not node:
+        return []
+    extra = set(node) - {"admissions"}
+    if extra:
+        raise unknown_key_error("hospital", sorted(extra)[0], ["admissions"])
+    types = []
+    for code, (name, sub) in enumerate(node.get("admissions", {}).items()):
+        where = f"hospital.admissions.{name}"
+        extra = set(sub) - ADMISSION_KEYS
+        if extra:
+            raise unknown_key_error(where, sorted(extra)[0], ADMISSION_KEYS)
+        payer = sub.get("payer", "nhs")
+        bed = parse_cost({"unit_cost": sub["bed_day_cost"]} if "bed_day_cost" in sub else {},
+                         where, f"{name}_bed_days", "bed days", payer)
+        delayed = parse_cost({"unit_cost": sub["delayed_bed_day_cost"]}
+                             if "delayed_bed_day_cost" in sub else {},
+                             where, f"{name}_delayed_days", "bed days", payer)
+        types.append(AdmissionType(
+            name=name, code=code,
+            rate=parse_rate(sub, where, ctx),
+            los=_days(sub, "los_mean", "los_cv", where),
+            delay=parse_probability(sub, where, "delay_probability", ctx, "delay_odds_ratio"),
+            delay_days=_days(sub, "delay_mean", "delay_cv", where),
+            readmission=parse_probability(sub, where, "readmission_30d", ctx,
+                                          "readmission_odds_ratio"),
+            bed_days=bed, delayed_days=delayed,
+            admissions=Activity(f"{name}_admissions", "admissions"),
+            readmissions=Activity(f"{name}_readmissions_30d", "readmissions"),
+        ))
+    return types
+
+
+@dataclass
+class MonthWindow:
+    """The days of one step: [t0, t1), and the discount weight of events in it."""
+
+    step: int
+    t0: int
+    t1: int
+    weight: float
+
+
+@dataclass
+class Hospital:
+    """Per-tenant hospital state and the monthly event loop."""
+
+    types: list[AdmissionType]
+    stack: RateStack
+    n: int
+    location: np.ndarray = field(init=False)
+    since: np.ndarray = field(init=False)  # day the tenant entered its current location
+    next_day: np.ndarray = field(init=False)  # day of the next scheduled event, or NO_DAY
+    next_kind: np.ndarray = field(init=False)
+    admit_type: np.ndarray = field(init=False)  # type of the current or pending admission
+    last_discharge: np.ndarray = field(init=False)
+    on_fit: list[FitHook] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = self.n
+        self.location = np.zeros(n, dtype=np.int8)
+        self.since = np.zeros(n, dtype=np.int32)
+        self.next_day = np.full(n, NO_DAY, dtype=np.int32)
+        self.next_kind = np.zeros(n, dtype=np.int8)
+        self.admit_type = np.zeros(n, dtype=np.int8)
+        self.last_discharge = np.full(n, -10 * READMISSION_WINDOW_DAYS, dtype=np.int32)
+
+    @property
+    def activities(self) -> list[Activity]:
+        return [a for t in self.types for a in t.activities]
+
+    def month(self, pop: Population, streams: Streams, ledger: Ledger, rates: RatesFn,
+              window: MonthWindow, dt: float, death_day: np.ndarray,
+              away: np.ndarray) -> dict[str, float]:
+        """Run one step of admissions and discharges; add days away from home to ``away``.
+
+        ``death_day`` holds the day each tenant dies in this step (NO_DAY if they live).
+        Returns totals for the step (admissions, bed days, delayed days, readmissions).
+        """
+        self._stats = {"admissions": 0.0, "bed_days": 0.0, "delayed_days": 0.0, "readmissions": 0.0}
+        self._ctx = (pop, streams, ledger, window, death_day, away)
+        self._uses: dict[str, np.ndarray] = {}
+        self._new_admissions(pop, streams, rates, window, dt, death_day)
+        self._event_loop(window, death_day)
+        self._close_month(ledger, window, death_day, away)
+        streams.release()
+        self._uses.clear()
+        return self._stats
+
+    # -- admissions from home -------------------------------------------------------------
+    def _new_admissions(self, pop: Population, streams: Streams, rates: RatesFn,
+                        window: MonthWindow, dt: float, death_day: np.ndarray) -> None:
+        if not self.types:
+            return
+        h = rates(self.stack, None)  # every slot: cheaper than gathering the ones at home
+        total = row_sums(h)
+        p = -np.expm1(-total * np.float32(dt))
+        u = streams.uniform("hospital:admission", window.step)
+        hit = np.flatnonzero((u < p) & pop.alive & (self.location == HOME))
+        if not hit.size:
+            return
+        uh = u[hit].astype(np.float64)
+        upper = np.cumsum(h[hit].astype(np.float64), axis=1) * (p[hit] / total[hit])[:, None]
+        rows = np.arange(hit.size)
+        choice = np.minimum((uh[:, None] >= upper).sum(axis=1), len(self.types) - 1)
+        lower = np.where(choice > 0, upper[rows, np.maximum(choice - 1, 0)], 0.0)
+        frac = np.clip((uh - lower) / (upper[rows, choice] - lower), 0.0, 0.999999)
+        day = window.t0 + (frac * (window.t1 - window.t0)).astype(np.int32)
+        who = hit
+        keep = (day < death_day[who]) & (day < self.next_day[who])
+        who, day, choice = who[keep], day[keep], choice[keep]
+        self.next_day[who] = day
+        self.next_kind[who] = ADMIT
+        self.admit_type[who] = choice
+
+    # -- the event loop ---------------------------------------------------------------------
+    def _event_loop(self, window: MonthWindow, death_day: np.ndarray) -> None:
+        """Process this step's events in time order for each tenant.
+
+        Without providers, tenants' hospital events are independent: each round processes
+        every tenant's next event (a handful of rounds a month). With providers hooked in
+        (shared capacity), events are processed day by day across all tenants, so a bed
+        freed on a day goes to whoever is waiting that day. Each tenant sees the same
+        sequence of events and random numbers either way.
+        """
+        by_day = bool(self.on_fit)
+        cand = np.flatnonzero(self.next_day < window.t1)
+        while cand.size:
+            days = self.next_day[cand]
+            due = cand[days == days.min()] if by_day else cand
+            day = self.next_day[due]
+            dying = death_day[due] <= day
+            if dying.any():
+                self.next_day[due[dying]] = NO_DAY
+                due, day = due[~dying], day[~dying]
+            kinds = self.next_kind[due]
+            for kind, handler in ((ADMIT, self._admit), (FIT, self._fit), (DISCHARGE, self._discharge)):
+                sel = kinds == kind
+                if sel.any():
+                    handler(due[sel], day[sel])
+            cand = cand[self.next_day[cand] < window.t1]
+
+    def _uniform(self, name: str, idx: np.ndarray) -> np.ndarray:
+        """The next unused uniform of stream ``name`` for each tenant in ``idx`` this step."""
+        _, streams, _, window, _, _ = self._ctx
+        uses = self._uses.get(name)
+        if uses is None:
+            uses = self._uses[name] = np.zeros(self.n, dtype=np.int8)
+        k = uses[idx]
+        uses[idx] += 1
+        first, last = int(k.min()), int(k.max())
+        if first == last:
+            return streams.uniform(name, window.step, first, keep=True)[idx].astype(np.float64)
+        u = np.empty(idx.size, dtype=np.float64)
+        for b in range(first, last + 1):
+            sel = k == b
+            if sel.any():
+                u[sel] = streams.uniform(name, window.step, b, keep=True)[idx[sel]]
+        return u
+
+    def _close(self, idx: np.ndarray, day: np.ndarray) -> None:
+        """End the current stay period of ``idx`` at ``day``: tally its days by location."""
+        _, _, ledger, window, _, away = self._ctx
+        days = (np.asarray(day) - self.since[idx]).astype(np.float32)
+        away[idx] += days
+        loc = self.location[idx]
+        for t in self.types:
+            of_type = self.admit_type[idx] == t.code
+            for where, activity, stat in ((ACUTE, t.bed_days, "bed_days"),
+                                          (DELAYED, t.delayed_days, "delayed_days")):
+                sel = of_type & (loc == where)
+                if sel.any():
+                    ledger.add(activity.name, idx[sel], days[sel], window.weight)
+                    self._stats[stat] += float(days[sel].sum())
+
+    def _admit(self, idx: np.ndarray, day: np.ndarray) -> None:
+        pop, _, ledger, window, _, _ = self._ctx
+        u = self._uniform("hospital:los", idx)
+        readmitted = day - self.last_discharge[idx] <= READMISSION_WINDOW_DAYS
+        self.location[idx] = ACUTE
+        self.since[idx] = day
+        for t in self.types:
+            sel = self.admit_type[idx] == t.code
+            if not sel.any():
+                continue
+            who = idx[sel]
+            ledger.add(t.admissions.name, who, 1.0, window.weight)
+            re = who[readmitted[sel]]
+            if re.size:
+                ledger.add(t.readmissions.name, re, 1.0, window.weight)
+            self._stats["admissions"] += who.size
+            self._stats["readmissions"] += re.size
+            self.next_day[who] = day[sel] + t.los.days(pop, who, u[sel])
+        self.next_kind[idx] = FIT
+
+    def _fit(self, idx: np.ndarray, day: np.ndarray) -> None:
+        self._close(idx, day)
+        for hook in self.on_fit:
+            taken = np.isin(idx, hook(idx, day))
+            idx, day = idx[~taken], day[~taken]
+        if not idx.size:
+            return
+        pop, _, _, _, _, _ = self._ctx
+        u = self._uniform("hospital:delay", idx)
+        p = np.empty(idx.size)
+        for t in self.types:
+            sel = self.admit_type[idx] == t.code
+            if sel.any():
+                p[sel] = t.delay.evaluate(pop, idx[sel])
+        delayed = u < p
+        wait, wait_day = idx[delayed], day[delayed]
+        if wait.size:
+            self.location[wait] = DELAYED
+            self.since[wait] = wait_day
+            self.next_kind[wait] = DISCHARGE
+            q = u[delayed] / p[delayed]  # uniform on [0, 1) given a delay: its length
+            for t in self.types:
+                sel = self.admit_type[wait] == t.code
+                if sel.any():
+                    self.next_day[wait[sel]] = (wait_day[sel]
+                                                + t.delay_days.days(pop, wait[sel], q[sel]))
+        home = ~delayed
+        if home.any():
+            self._go_home(idx[home], day[home])
+
+    def _discharge(self, idx: np.ndarray, day: np.ndarray) -> None:
+        self._close(idx, day)
+        self._go_home(idx, day)
+
+    def _go_home(self, idx: np.ndarray, day: np.ndarray) -> None:
+        """Discharge ``idx`` home on ``day`` and schedule any 30-day readmission."""
+        pop, _, _, _, _, _ = self._ctx
+        self.location[idx] = HOME
+        self.since[idx] = day
+        self.last_discharge[idx] = day
+        self.next_day[idx] = NO_DAY
+        u = self._uniform("hospital:readmission", idx)
+        for t in self.types:
+            sel = self.admit_type[idx] == t.code
+            if not sel.any():
+                continue
+            p = t.readmission.evaluate(pop, idx[sel])
+            us = u[sel]
+            back = us < p
+            if back.any():
+                # Constant daily hazard within the window: day offset by inverting its CDF.
+                lam = -np.log1p(-p[back]) / READMISSION_WINDOW_DAYS
+                offset = np.ceil(-np.log1p(-us[back]) / lam).astype(np.int32)
+                who = idx[sel][back]
+                self.next_day[who] = day[sel][back] + np.clip(offset, 1, READMISSION_WINDOW_DAYS)
+                self.next_kind[who] = ADMIT
+
+    def _close_month(self, ledger: Ledger, window: MonthWindow, death_day: np.ndarray,
+                     away: np.ndarray) -> None:
+        inside = np.flatnonzero(self.location != HOME)
+        if not inside.size:
+            return
+        end = np.minimum(death_day[inside], window.t1)
+        self._close(inside, end)
+        self.since[inside] = window.t1
+        died = inside[death_day[inside] < window.t1]
+        self.location[died] = HOME
+        self.next_day[died] = NO_DAY

@@ -1,0 +1,220 @@
+"""``HousingHealthModel``: the month-by-month simulation of one arm of one replication.
+
+A step (one month, or one year for yearly-cycle models), in order:
+
+1. health chains: every living tenant's exits compete (death is an exit of the mortality
+   chain); deaths get a day within the step;
+2. hospital: admissions, stays, delays and readmissions, in days (monthly models);
+3. providers (interventions) act, in a fixed order;
+4. community services: Poisson counts for the share of the step spent at home;
+5. wellbeing moves toward its target;
+6. transitions and deaths take effect; time in state and ages advance;
+7. rewards are valued at the new step boundary; monthly aggregates are collected.
+
+Tenants are arrays (``hhsim.world.population``); Mesa provides the model lifecycle, its
+own generator (seeded from its own child seed, never used for tenant outcomes) and the
+``DataCollector`` of monthly aggregates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import mesa
+import numpy as np
+
+from hhsim.accounting import Ledger, boundary_weights, discount_factor
+from hhsim.health.model_file import HealthModel, calibrated_model
+from hhsim.health.rates import Rate, RateStack
+from hhsim.hospital import Hospital, MonthWindow
+from hhsim.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
+from hhsim.world.population import NO_DAY, Population
+from hhsim.world.synthetic import generate, tenure_mix
+
+DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # January first; no leap years
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one run: pure data, cheap to send to a worker."""
+
+    model_tree: Mapping[str, Any]
+    world_tree: Mapping[str, Any]
+    tenants: int
+    tenure: Mapping[str, float]
+    steps: int
+    seed: int
+    replication: int = 0
+    discount_costs: float = 0.035
+    discount_effects: float = 0.035
+    reward_timing: str = "half-cycle"
+    start_month: int = 4
+    arm: str = "baseline"
+    interventions: tuple = field(default_factory=tuple)
+
+
+class HousingHealthModel(mesa.Model):
+    """One run: a population of tenants evolving step by step under one arm's policies."""
+
+    def __init__(self, config: RunConfig) -> None:
+        spawn_key = run_spawn_key(config.replication)
+        self.streams = Streams(config.seed, spawn_key, 0)
+        mesa_seed = int(self.streams.seed_sequence(MESA_KEY).generate_state(1)[0])
+        super().__init__(rng=mesa_seed)
+        self.config = config
+        self.health: HealthModel = calibrated_model(config.model_tree, config.world_tree)
+        self.pop: Population = generate(config.tenants, tenure_mix(config.tenure),
+                                        config.world_tree, self.streams.generator(POPULATION_KEY))
+        self.streams.n = self.pop.n
+        self.health.initialise(self.pop, self.streams)
+        self.hospital = Hospital(self.health.admissions, self.health.admission_stack, self.pop.n)
+        self.activities = {a.name: a for a in self.health.activities}
+        self.ledger = Ledger(self.pop.n, self.activities.values())
+        self.effects: dict[str, np.ndarray] = {}  # rate name -> per-tenant multiplier
+        self.wellbeing_shift: np.ndarray | None = None  # points added to wellbeing targets
+        self.month = 0  # steps completed
+        self.day = 0  # first day of the current step, days since model start
+        self.death_day = np.full(self.pop.n, NO_DAY, dtype=np.int32)
+        self._weights = boundary_weights(config.reward_timing, config.steps)
+        self.month_stats: dict[str, float] = {}
+        self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
+        self._utility = self._value_boundary(0)
+
+    # -- helpers ---------------------------------------------------------------------------
+    @property
+    def dt(self) -> float:
+        """Step length in years."""
+        return self.health.cycle_years
+
+    def step_days(self, step: int) -> int:
+        if self.health.cycle_months == 12:
+            return 365
+        return DAYS_IN_MONTH[(self.config.start_month - 1 + step) % 12]
+
+    def effect(self, rate: Rate, idx: np.ndarray | None) -> np.ndarray | None:
+        """Intervention multiplier of ``rate`` for tenants ``idx`` (all slots when None)."""
+        effect = self.effects.get(rate.name)
+        if effect is None:
+            return None
+        return effect if idx is None else effect[idx]
+
+    def rates_for(self, stack: RateStack, idx: np.ndarray | None) -> np.ndarray:
+        """(n, K) rates of a stack for tenants ``idx`` (all slots), with intervention effects."""
+        h = stack.evaluate(self.pop, idx)
+        for k, rate in enumerate(stack.rates):
+            m = self.effect(rate, idx)
+            if m is not None:
+                h[:, k] *= m
+        return h
+
+    def _reporters(self) -> dict[str, Any]:
+        keys = ["alive", "deaths", "admissions", "bed_days", "delayed_days", "readmissions",
+                "mean_wellbeing", "mean_utility"]
+        keys += [f"{c}:{s}" for c, chain in self.health.chains.items() for s in chain.states]
+        keys += [f"use:{a}" for a in self.activities]
+        return {k: (lambda m, k=k: m.month_stats.get(k, 0.0)) for k in keys}
+
+    # -- the step ------------------------------------------------------------------------
+    def step(self) -> None:
+        t, pop = self.month, self.pop
+        days = self.step_days(t)
+        window = MonthWindow(t, self.day, self.day + days,
+                             discount_factor(self.config.discount_costs, (t + 0.5) * self.dt))
+        before = {a: total for a, total in self.ledger.totals.items()}
+        alive = np.flatnonzero(pop.alive)
+
+        # 1. chains (decided on start-of-step states; applied in 6)
+        outcomes = [chain.step(pop, pop.alive, self.streams.uniform(f"chain:{name}", t),
+                               self.dt, self.effect)
+                    for name, chain in self.health.chains.items()]
+        died = np.unique(np.concatenate([o.died for o in outcomes]))
+        death_day = np.full(pop.n, NO_DAY, dtype=np.int32)
+        for o in outcomes:
+            d = window.t0 + (o.death_fraction * days).astype(np.int32)
+            np.minimum.at(death_day, o.died, d)
+
+        # 2. hospital
+        away = np.zeros(pop.n, dtype=np.float32)
+        hospital_stats = self.hospital.month(pop, self.streams, self.ledger, self.rates_for,
+                                             window, self.dt, death_day, away)
+
+        # 4. community services, for the share of the step alive and at home (dense: nearly
+        #    every tenant is concerned; the dead and those away all step have exposure 0)
+        if self.health.services:
+            stay = np.minimum(death_day, window.t1) - window.t0 - away
+            exposure = np.where(pop.alive, stay, 0).astype(np.float32) * np.float32(self.dt / days)
+            lam = self.rates_for(self.health.service_stack, None)
+            lam *= exposure[:, None]
+            for k, service in enumerate(self.health.services):
+                counts = poisson_from_uniform(self.streams.uniform(f"service:{service.name}", t),
+                                              lam[:, k])
+                self.ledger.add(service.activity.name, None, counts, window.weight)
+
+        # 5. wellbeing
+        if self.health.wellbeing is not None:
+            self.health.wellbeing.update(pop, self.health.cycle_months, self.wellbeing_shift)
+
+        # 6. transitions and deaths take effect; time in state and age advance
+        for name, o in zip(self.health.chains, outcomes, strict=True):
+            survive = ~np.isin(o.moved, died)
+            pop.states[name][o.moved[survive]] = o.new_state[survive]
+            tis = pop.time_in_state.get(name)
+            if tis is not None:
+                tis[alive] = np.minimum(tis[alive] + self.health.cycle_months, np.iinfo(np.int16).max)
+                tis[o.moved[survive]] = 0
+        pop.alive[died] = False
+        self.death_day[died] = death_day[died]
+        self.hospital.next_day[died] = NO_DAY
+        pop.age_months[alive] += self.health.cycle_months
+        pop.refresh_age()
+        self.health.profiles.refresh(pop)
+
+        self.month += 1
+        self.day = window.t1
+        self._utility = self._value_boundary(self.month)
+        self._record(died.size, hospital_stats, before)
+        self.datacollector.collect(self)
+
+    def _value_boundary(self, b: int) -> np.ndarray:
+        """Add the rewards and state costs valued at step boundary ``b``; return utilities."""
+        pop = self.pop
+        alive = pop.alive.astype(np.float32)
+        utility = self.health.utility_of(pop) * alive
+        w = self._weights[b]
+        if w == 0.0:
+            return utility
+        years = w * self.dt
+        d_eff = discount_factor(self.config.discount_effects, b * self.dt)
+        d_cost = discount_factor(self.config.discount_costs, b * self.dt)
+        self.ledger.add_reward("qalys", utility, years, d_eff)
+        self.ledger.add_reward("life_years", alive, years, d_eff)
+        good = self.health.in_good_health(pop) & pop.alive
+        self.ledger.add_reward("good_health_years", good.astype(np.float32), years, d_eff)
+        for sc in self.health.state_costs:
+            inside = np.flatnonzero(sc.states[pop.states[sc.chain]] & pop.alive)
+            self.ledger.add(sc.activity.name, inside, np.float32(years), d_cost)
+        return utility
+
+    def _record(self, deaths: int, hospital_stats: Mapping[str, float],
+                before: Mapping[str, float]) -> None:
+        pop = self.pop
+        alive = pop.alive.astype(np.float32)
+        n_alive = float(alive.sum())
+        stats: dict[str, float] = {"alive": n_alive, "deaths": deaths, **hospital_stats}
+        for c, counts in self.health.profiles.marginals(pop).items():
+            for s, name in enumerate(self.health.chains[c].states):
+                stats[f"{c}:{name}"] = int(counts[s])
+        if n_alive:
+            if pop.wellbeing is not None:
+                stats["mean_wellbeing"] = float(np.dot(pop.wellbeing, alive)) / n_alive
+            stats["mean_utility"] = float(np.dot(self._utility, alive)) / n_alive
+        for a, total in self.ledger.totals.items():
+            stats[f"use:{a}"] = total - before[a]
+        self.month_stats = stats
+
+    def run(self) -> None:
+        """Run every step of the configured horizon."""
+        for _ in range(self.config.steps - self.month):
+            self.step()

@@ -1,0 +1,174 @@
+"""Sourced parameters addressed by dotted name.
+
+A parameter file is TOML. Any inline table with a ``value`` key is a parameter (a *leaf*):
+
+    rate = { value = 5.7, unit = "per person-year", source = "NHS Digital 2022", status = "V2" }
+
+Required keys: ``value`` (number, or nested list of numbers), ``unit``, ``source``. Money
+(a unit starting with "£") also needs ``price_year``. ``assumption = true`` marks a value
+invented for the model; its ``source`` must then say why the value was chosen. A leaf may
+carry structural keys that shape how the value is used (``breaks``, ``per``, ``centre``);
+those are not parameters and cannot be overridden.
+
+Everything else in the file (state names, links between sections) is structure. The dotted
+name of a leaf is its path in the file, e.g. ``services.gp.rate``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hhsim.errors import HhsimError, unknown_key_error
+
+LEAF_KEYS = {
+    "value", "unit", "source", "price_year", "assumption", "status", "note",
+    "breaks", "first_age", "centre", "payer", "category", "location",
+}
+STATUS_TAGS = {"V1", "V2", "D", "A"}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One sourced number (or table) with its unit and provenance."""
+
+    name: str
+    value: Any
+    unit: str
+    source: str
+    price_year: str | None = None
+    assumption: bool = False
+    status: str | None = None
+
+    @property
+    def is_money(self) -> bool:
+        return self.unit.startswith("£")
+
+
+def bounds_for_unit(unit: str) -> tuple[float, float]:
+    """Allowed range of a parameter's values, read from its unit."""
+    u = unit.lower()
+    if u.startswith(("probability", "share", "proportion")):
+        return 0.0, 1.0
+    if "ratio" in u:
+        return 0.0, math.inf  # rate, odds and hazard ratios: strictly positive (checked below)
+    if u.startswith(("£", "per ", "days", "months", "years", "count", "people", "beds", "fte")):
+        return 0.0, math.inf
+    return -math.inf, math.inf
+
+
+def check_value(name: str, value: Any, unit: str) -> np.ndarray:
+    """Validate a parameter value against its unit; return it as a float array."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise HhsimError(name, f"expected a number or a table of numbers, got {value!r}",
+                         "give a number") from None
+    if arr.size == 0:
+        raise HhsimError(name, "is an empty table", "give at least one number")
+    if not np.all(np.isfinite(arr)):
+        raise HhsimError(name, "contains a value that is not a finite number", "give finite numbers")
+    lo, hi = bounds_for_unit(unit)
+    strictly_positive = "ratio" in unit.lower()
+    bad = arr[(arr < lo) | (arr > hi) | ((arr <= 0) if strictly_positive else False)]
+    if bad.size:
+        if strictly_positive:
+            rng = "greater than 0"
+        elif hi < math.inf:
+            rng = f"between {lo:g} and {hi:g}"
+        else:
+            rng = f"at least {lo:g}"
+        raise HhsimError(name, f"value {bad.flat[0]:g} is out of range for unit '{unit}'",
+                         f"give a value {rng}")
+    return arr
+
+
+def missing_parameter(where: str, key: str, unit: str = "...") -> HhsimError:
+    """The error for a required parameter that is absent."""
+    return HhsimError(where, f"has no {key}",
+                      f'add {key} = {{ value = ..., unit = "{unit}", source = "..." }}')
+
+
+def is_leaf(node: Any) -> bool:
+    return isinstance(node, dict) and "value" in node
+
+
+def iter_leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, dict]]:
+    """Every leaf of a parameter tree with its dotted name, in file order."""
+    for key, node in tree.items():
+        name = f"{prefix}{key}"
+        if is_leaf(node):
+            yield name, node
+        elif isinstance(node, dict):
+            yield from iter_leaves(node, name + ".")
+
+
+def to_parameter(name: str, node: dict) -> Parameter:
+    """Check a leaf's metadata and value; return it as a Parameter."""
+    extra = set(node) - LEAF_KEYS
+    if extra:
+        raise unknown_key_error(name, sorted(extra)[0], LEAF_KEYS, what="parameter field")
+    for key in ("unit", "source"):
+        if not isinstance(node.get(key), str) or not node[key].strip():
+            raise HhsimError(name, f"has no '{key}'", f"add {key} = \"...\" to the parameter")
+    unit = node["unit"]
+    if unit.startswith("£") and not node.get("price_year"):
+        raise HhsimError(name, "is money but has no price_year", 'add price_year = "2023/24"')
+    status = node.get("status")
+    if status is not None and status not in STATUS_TAGS:
+        raise HhsimError(name, f"unknown status '{status}'", f"use one of {sorted(STATUS_TAGS)}")
+    assumption = bool(node.get("assumption", False)) or status == "A"
+    check_value(name, node["value"], unit)
+    return Parameter(name=name, value=node["value"], unit=unit, source=node["source"],
+                     price_year=node.get("price_year"), assumption=assumption, status=status)
+
+
+def read_toml(path: str | Path, what: str = "file") -> dict:
+    """Read a TOML file, turning every failure into a one-line error."""
+    p = Path(path)
+    if not p.exists():
+        raise HhsimError(str(p), f"{what} not found", "check the path")
+    if p.is_dir():
+        raise HhsimError(str(p), f"is a folder, not a {what}", "give the path of a .toml file")
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise HhsimError(str(p), f"is not valid TOML ({exc})", "fix the TOML syntax") from None
+    except UnicodeDecodeError:
+        raise HhsimError(str(p), "is not a text file", f"give a TOML {what}") from None
+
+
+def parameters_of(tree: Mapping[str, Any]) -> dict[str, Parameter]:
+    """All parameters of a tree, by dotted name, validated."""
+    return {name: to_parameter(name, node) for name, node in iter_leaves(tree)}
+
+
+def apply_overrides(tree: Mapping[str, Any], overrides: Mapping[str, Any],
+                    where: str = "parameters") -> dict:
+    """A deep copy of ``tree`` with the values of named leaves replaced.
+
+    Each override must name an existing leaf and keep the value's shape and unit range.
+    """
+    out = copy.deepcopy(dict(tree))
+    if not overrides:
+        return out
+    leaves = dict(iter_leaves(out))
+    for name, value in overrides.items():
+        if name not in leaves:
+            raise unknown_key_error(f"{where}.{name}", name, leaves, what="parameter")
+        node = leaves[name]
+        new = check_value(f"{where}.{name}", value, node["unit"])
+        old = np.asarray(node["value"], dtype=float)
+        if new.shape != old.shape:
+            raise HhsimError(f"{where}.{name}", f"has shape {new.shape}, expected {old.shape}",
+                             "give a value of the same shape as the default")
+        node["value"] = new.tolist() if new.ndim else float(new)
+    return out

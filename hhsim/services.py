@@ -1,0 +1,64 @@
+"""Community service use: GP and practice-nurse contacts, community nursing, A&E
+attendances, ambulance call-outs. Each month each tenant at home has a Poisson count of each
+service, with mean ``rate x dt x share of the month spent at home``.
+
+A model file declares each service:
+
+    [services.gp]
+    activity_unit = "contacts"
+    payer = "nhs"
+    reference = true                       # the rate is a national average: de-average it
+    rate = { value = [...], breaks = [...], unit = "per person-year", source = "..." }
+    rr.health.fair = { value = 1.6, unit = "rate ratio", source = "..." }
+    unit_cost = { value = 42.0, unit = "£ per contact", price_year = "2022/23", source = "..." }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hhsim.accounting import Activity
+from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.health.rates import Rate, parse_rate
+from hhsim.health.terms import TermContext
+from hhsim.parameters import to_parameter
+
+SERVICE_KEYS = {"description", "activity_unit", "payer", "reference", "rate", "rr", "unit_cost"}
+
+
+@dataclass
+class Service:
+    """A community service used at a Poisson rate while a tenant is at home."""
+
+    name: str
+    rate: Rate
+    activity: Activity
+
+
+def parse_cost(node: Mapping[str, Any], where: str, name: str, unit: str,
+               payer: str | None) -> Activity:
+    """The activity ``name`` with the unit cost in ``node['unit_cost']`` (if any)."""
+    if "unit_cost" not in node:
+        return Activity(name, unit, payer=payer)
+    p = to_parameter(f"{where}.unit_cost", node["unit_cost"])
+    if not p.is_money:
+        raise HhsimError(f"{where}.unit_cost", f"has unit '{p.unit}'", "use a unit like '£ per contact'")
+    return Activity(name, unit, float(p.value), p.price_year, payer or "nhs", p.name)
+
+
+def parse_services(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Service]:
+    """Every service of a model file's ``[services]`` table."""
+    services = []
+    for name, sub in (node or {}).items():
+        where = f"services.{name}"
+        if not isinstance(sub, Mapping):
+            raise HhsimError(where, "must be a table", "write [services.<name>]")
+        extra = set(sub) - SERVICE_KEYS
+        if extra:
+            raise unknown_key_error(where, sorted(extra)[0], SERVICE_KEYS)
+        rate = parse_rate(sub, where, ctx)
+        activity = parse_cost(sub, where, name, sub.get("activity_unit", "contacts"), sub.get("payer"))
+        services.append(Service(name, rate, activity))
+    return services

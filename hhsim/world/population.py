@@ -1,0 +1,107 @@
+"""The simulated world as a struct of arrays: tenants, and the dwellings they live in.
+
+One array per attribute, one slot per tenant (or dwelling). Slots never move: a tenant who
+dies keeps its slot with ``alive = False``, so slot ``i`` names the same person all run
+(and receives the same random numbers in every arm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TENURES: tuple[str, ...] = ("owner_occupied", "private_rented", "social_rented")
+HAZARDS: tuple[str, ...] = ("excess_cold", "damp", "falls")
+HAZARD_BITS: dict[str, int] = {h: 1 << i for i, h in enumerate(HAZARDS)}
+SEXES: tuple[str, ...] = ("male", "female")
+DECILES = 10  # IMD deciles: 1 = most deprived, 10 = least deprived
+
+#: Where a tenant is. Providers add their own places (step-down unit, supported home).
+HOME, ACUTE, DELAYED = 0, 1, 2
+LOCATIONS: dict[str, int] = {"home": HOME, "acute": ACUTE, "delayed": DELAYED}
+NO_DAY = np.iinfo(np.int32).max
+
+
+@dataclass
+class Dwellings:
+    """Dwelling attributes (one slot per dwelling)."""
+
+    tenure: np.ndarray  # int8 code into TENURES
+    hazards: np.ndarray  # uint8 bit mask of HAZARD_BITS
+    deprivation: np.ndarray  # int8 IMD decile of the area, 1..10
+    estate: np.ndarray  # int32 estate id
+
+    @property
+    def n(self) -> int:
+        return int(self.tenure.size)
+
+
+@dataclass
+class Population:
+    """Tenant attributes (one slot per tenant), the dwellings, and per-tenant state.
+
+    Health-chain states live in ``states`` (one int8 array per chain of the health model);
+    ``time_in_state`` holds months in the current state for chains whose rules use it.
+    Dwelling attributes are copied to tenant arrays (``tenure``, ``deprivation``,
+    ``hazards``) so rules read them without a gather; ``refresh_from_dwellings`` keeps the
+    copies in step after repairs or moves.
+    """
+
+    age_months: np.ndarray  # int16, age in completed months
+    female: np.ndarray  # bool
+    alive: np.ndarray  # bool
+    household: np.ndarray  # int32
+    dwelling: np.ndarray  # int32 index into dwellings
+    weight: np.ndarray  # float32, people represented by this tenant
+    dwellings: Dwellings
+    states: dict[str, np.ndarray] = field(default_factory=dict)
+    time_in_state: dict[str, np.ndarray] = field(default_factory=dict)
+    wellbeing: np.ndarray | None = None  # float32 score
+    wellbeing_trait: np.ndarray | None = None  # float32 personal offset
+    static_profile: np.ndarray | None = None  # see hhsim.health.profiles
+    state_profile: np.ndarray | None = None
+    tenure: np.ndarray = field(init=False)
+    deprivation: np.ndarray = field(init=False)
+    hazards: np.ndarray = field(init=False)
+    age_years: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.refresh_from_dwellings()
+        self.refresh_age()
+
+    @property
+    def n(self) -> int:
+        return int(self.alive.size)
+
+    def refresh_from_dwellings(self, idx: np.ndarray | None = None) -> None:
+        """Copy dwelling attributes to tenants (all, or the tenants ``idx``)."""
+        d = self.dwellings
+        if idx is None:
+            self.tenure = d.tenure[self.dwelling]
+            self.deprivation = d.deprivation[self.dwelling]
+            self.hazards = d.hazards[self.dwelling]
+        else:
+            where = self.dwelling[idx]
+            self.tenure[idx] = d.tenure[where]
+            self.deprivation[idx] = d.deprivation[where]
+            self.hazards[idx] = d.hazards[where]
+
+    def refresh_age(self) -> None:
+        """Recompute whole years of age from months."""
+        self.age_years = (self.age_months // 12).astype(np.int16)
+
+    def has_hazard(self, hazard: str) -> np.ndarray:
+        """Boolean array: tenant's dwelling has ``hazard``."""
+        return (self.hazards & HAZARD_BITS[hazard]) != 0
+
+    def nbytes(self) -> int:
+        """Bytes held by tenant and dwelling arrays."""
+        total = 0
+        for value in vars(self).values():
+            if isinstance(value, np.ndarray):
+                total += value.nbytes
+            elif isinstance(value, dict):
+                total += sum(a.nbytes for a in value.values())
+        total += sum(a.nbytes for a in vars(self.dwellings).values())
+        return total

@@ -1,0 +1,162 @@
+"""A synthetic population from published marginals, so hhsim runs with no data.
+
+The ``world`` parameters (``hhsim/data/world.toml``) give, for each tenure: the age
+distribution of adults, the share who are women, household sizes (adults per household),
+the deprivation deciles of the areas its homes are in, and the prevalence of each dwelling
+hazard. Generation, in order:
+
+1. tenants are split between tenures by the requested mix (largest remainder);
+2. households of 1, 2 or 3 adults fill each tenure; each household has its own dwelling;
+3. dwellings are grouped into estates of ``world.estate_size``; an estate's deprivation
+   decile is drawn from the tenure's decile distribution and shared by its dwellings;
+4. each dwelling has each hazard independently with the tenure's prevalence;
+5. adults' ages are drawn from the tenure's age bands (uniform within a band); a second
+   adult's age is the first's plus normal noise (``world.partner_age_sd``); sex is drawn
+   with the tenure's female share.
+
+Health states are drawn afterwards by the health model (``HealthModel.initialise``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.health.terms import band_lookup
+from hhsim.parameters import to_parameter
+from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Dwellings, Population
+
+OLDEST = 100  # upper age of the open top band, years
+SHARE_TOLERANCE = 0.005  # published shares are rounded; they are renormalised to sum to 1
+
+
+def _leaf_value(tree: Mapping[str, Any], name: str) -> np.ndarray:
+    node: Any = tree
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise HhsimError(name, "is missing from the world parameters", "restore the default entry")
+        node = node[part]
+    return np.asarray(to_parameter(name, node).value, dtype=float)
+
+
+def _shares(value: np.ndarray, where: str) -> np.ndarray:
+    total = value.sum()
+    if value.ndim != 1 or total <= 0:
+        raise HhsimError(where, "must be a list of non-negative shares", "give shares that sum to 1")
+    if abs(total - 1.0) > SHARE_TOLERANCE:
+        raise HhsimError(where, f"shares sum to {total:.4g}, not 1", "make the shares add up to 1")
+    return value / total
+
+
+def split_counts(n: int, shares: np.ndarray) -> np.ndarray:
+    """Integer counts summing to ``n`` in proportion to ``shares`` (largest remainder)."""
+    raw = n * np.asarray(shares, dtype=float)
+    counts = np.floor(raw).astype(np.int64)
+    short = n - int(counts.sum())
+    if short:
+        order = np.argsort(-(raw - counts), kind="stable")
+        counts[order[:short]] += 1
+    return counts
+
+
+def tenure_mix(mix: Mapping[str, float]) -> np.ndarray:
+    """Shares by TENURES from a mapping such as {"social_rented": 1.0}."""
+    shares = np.zeros(len(TENURES))
+    for name, share in mix.items():
+        if name not in TENURES:
+            raise unknown_key_error("population.tenure", name, TENURES, what="tenure")
+        shares[TENURES.index(name)] = share
+    return _shares(shares, "population.tenure")
+
+
+def england_mix(world: Mapping[str, Any]) -> np.ndarray:
+    """England's tenure shares (households) from the world parameters."""
+    return _shares(np.array([_leaf_value(world, f"world.tenure_share.{t}") for t in TENURES]),
+                   "world.tenure_share")
+
+
+def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.Generator) -> Population:
+    """A population of ``n`` adult tenants with tenure shares ``mix`` (by TENURES)."""
+    if n < 1:
+        raise HhsimError("population.tenants", f"must be at least 1, got {n}", "give a positive number")
+    estate_size = int(_leaf_value(world, "world.estate_size"))
+    partner_sd = float(_leaf_value(world, "world.partner_age_sd"))
+    age_breaks = world["world"]["age"]["breaks"]
+    band_lookup(age_breaks, OLDEST, "world.age.breaks")  # validates the breaks
+    lows = np.asarray(age_breaks, dtype=float)
+    highs = np.append(lows[1:], OLDEST + 1)
+
+    ages, female, household, dwelling = [], [], [], []
+    d_tenure, d_dep, d_haz, d_estate = [], [], [], []
+    n_dw = n_est = 0
+    for t, count in enumerate(split_counts(n, mix)):
+        if count == 0:
+            continue
+        tname = TENURES[t]
+        sizes = _shares(_leaf_value(world, f"world.household_adults.{tname}"),
+                        f"world.household_adults.{tname}")
+        mean = float(np.dot(sizes, np.arange(1, sizes.size + 1)))
+        hh = rng.choice(np.arange(1, sizes.size + 1), size=int(count / mean * 1.2) + 10, p=sizes)
+        end = np.searchsorted(np.cumsum(hh), count)
+        hh = hh[: end + 1].copy()
+        hh[-1] -= int(hh.sum() - count)  # trim the last household to hit the count exactly
+        n_hh = hh.size
+        member = np.arange(count) - np.repeat(np.cumsum(hh) - hh, hh)  # 0 = first adult
+        hh_id = np.repeat(np.arange(n_hh), hh)
+
+        # dwellings and estates
+        est = np.arange(n_hh) // estate_size
+        n_e = int(est.max()) + 1
+        dep_shares = _shares(_leaf_value(world, f"world.deprivation.{tname}"),
+                             f"world.deprivation.{tname}")
+        if dep_shares.size != DECILES:
+            raise HhsimError(f"world.deprivation.{tname}", "needs 10 shares (deciles 1..10)",
+                             "give one share per IMD decile")
+        est_dep = rng.choice(np.arange(1, DECILES + 1), size=n_e, p=dep_shares)
+        haz = np.zeros(n_hh, dtype=np.uint8)
+        for h in HAZARDS:
+            prev = float(_leaf_value(world, f"world.hazards.{h}.{tname}"))
+            haz |= np.where(rng.random(n_hh) < prev, HAZARD_BITS[h], 0).astype(np.uint8)
+        d_tenure.append(np.full(n_hh, t, dtype=np.int8))
+        d_dep.append(est_dep[est].astype(np.int8))
+        d_haz.append(haz)
+        d_estate.append((est + n_est).astype(np.int32))
+
+        # adults
+        age_shares = _shares(_leaf_value(world, f"world.age.{tname}"), f"world.age.{tname}")
+        if age_shares.size != lows.size:
+            raise HhsimError(f"world.age.{tname}", f"needs {lows.size} shares, one per age band",
+                             "give one share per break in world.age.breaks")
+        band = rng.choice(lows.size, size=count, p=age_shares)
+        age = lows[band] + rng.random(count) * (highs[band] - lows[band])
+        first = np.repeat(np.cumsum(hh) - hh, hh)
+        second = member == 1
+        age[second] = np.clip(age[first[second]] + rng.normal(0.0, partner_sd, second.sum()),
+                              lows[0], OLDEST + 0.99)
+        fem = rng.random(count) < float(_leaf_value(world, f"world.female.{tname}"))
+        ages.append(age)
+        female.append(fem)
+        household.append(hh_id + n_dw)
+        dwelling.append(hh_id + n_dw)
+        n_dw += n_hh
+        n_est += n_e
+
+    dwellings = Dwellings(
+        tenure=np.concatenate(d_tenure),
+        hazards=np.concatenate(d_haz),
+        deprivation=np.concatenate(d_dep),
+        estate=np.concatenate(d_estate),
+    )
+    age_years = np.concatenate(ages)
+    return Population(
+        age_months=np.floor(age_years * 12).astype(np.int16),
+        female=np.concatenate(female),
+        alive=np.ones(n, dtype=bool),
+        household=np.concatenate(household).astype(np.int32),
+        dwelling=np.concatenate(dwelling).astype(np.int32),
+        weight=np.ones(n, dtype=np.float32),
+        dwellings=dwellings,
+    )
