@@ -1,0 +1,5 @@
+import sys
+
+from hhsim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Analysis of stored run records (never runs the model itself)."""

@@ -1,0 +1,126 @@
+"""Execution: run specifications go to an executor; results come back as small records.
+
+The executor is anything with the ``concurrent.futures`` interface: the current process
+(one worker), a local process pool (default: all cores), or a Dask cluster
+(``Client(address).get_executor()``). Workers receive a ``RunSpec`` and return a record and
+a monthly table; tenant arrays never leave the worker. At most a few runs per worker are in
+flight, so the parent's memory does not grow with the size of the batch.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from hhsim.batch.design import RunSpec
+from hhsim.errors import HhsimError
+from hhsim.model import HousingHealthModel
+from hhsim.record import monthly_table, run_record
+
+
+@dataclass
+class RunResult:
+    """What a worker sends back: the run's record and its monthly aggregates."""
+
+    run_id: str
+    record: dict[str, Any]
+    monthly: pd.DataFrame
+
+
+def simulate(spec: RunSpec) -> RunResult:
+    """Build and run one model; return its record (runs in a worker)."""
+    model = HousingHealthModel(spec.config)
+    model.run()
+    record = {"run_id": spec.run_id, "arm": spec.arm, "replication": spec.replication,
+              "seed": spec.config.seed, "tenants": model.pop.n, "steps": spec.config.steps,
+              **run_record(model, spec.price_year)}
+    return RunResult(spec.run_id, record, monthly_table(model))
+
+
+class InProcessExecutor(Executor):
+    """Runs each task when submitted, in this process (one worker, no pickling)."""
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # delivered through the future, as a pool would
+            future.set_exception(exc)
+        return future
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextmanager
+def open_executor(workers: int | None = None, scheduler: str | None = None):
+    """The executor for a batch: Dask when given a scheduler address, else local processes."""
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise HhsimError("--scheduler", "needs the 'distributed' package",
+                             "pip install 'hhsim[dask]'") from None
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise HhsimError("--scheduler", f"cannot reach {scheduler} ({exc})",
+                             "check the address of the running Dask scheduler") from None
+        try:
+            yield client.get_executor(), max(1, sum(client.nthreads().values()))
+        finally:
+            client.close()
+        return
+    n = workers or default_workers()
+    if n < 1:
+        raise HhsimError("--workers", f"must be at least 1, got {n}", "give a positive number")
+    if n == 1:
+        yield InProcessExecutor(), 1
+        return
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method))
+    try:
+        yield pool, n
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown(wait=True)
+
+
+def execute(specs: Iterable[RunSpec], total: int, on_result: Callable[[RunResult], None],
+            workers: int | None = None, scheduler: str | None = None, progress: bool = True) -> None:
+    """Run every spec, handing each result to ``on_result`` as soon as it arrives."""
+    with open_executor(workers, scheduler) as (executor, slots):
+        bar = tqdm(total=total, unit="run", desc="runs", disable=not progress, dynamic_ncols=True)
+        pending: set[Future] = set()
+        todo = iter(specs)
+        try:
+            for spec in todo:
+                pending.add(executor.submit(simulate, spec))
+                if len(pending) >= 2 * slots:
+                    pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
+            while pending:
+                pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
+        finally:
+            for f in pending:
+                f.cancel()
+            bar.close()
+
+
+def _drain(pending: set[Future], on_result: Callable[[RunResult], None], bar: tqdm,
+           when: str) -> set[Future]:
+    done, rest = wait(pending, return_when=when)
+    for f in done:
+        on_result(f.result())
+        bar.update(1)
+    return rest

@@ -1,0 +1,119 @@
+"""The results store: the only writer of results.
+
+Layout of an output folder::
+
+    manifest.json            experiment digest, package version, seeds, start time, plan size
+    experiment.json          the validated experiment, for provenance
+    runs/<run_id>.parquet    one record per finished run (written when the run finishes)
+    monthly/<run_id>.parquet the run's monthly aggregates
+    runs.parquet             all records, in design order   (written at the end)
+    summary.csv              per-arm and incremental results (written at the end)
+
+Every file is written to a temporary name and renamed into place, so a crash at any moment
+leaves only whole files. A run counts as done when its record exists (its monthly table is
+written first). A folder that holds results is only reused with ``resume``, and only by the
+same experiment (same digest).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from hhsim.errors import HhsimError
+
+MANIFEST = "manifest.json"
+
+
+def atomic_write(path: Path, write: callable) -> None:
+    """Write a file via a temporary name in the same folder, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2, default=str)))
+
+
+class ResultsStore:
+    """An output folder of run records, safe to interrupt and resume."""
+
+    def __init__(self, root: str | Path, digest: str, manifest: dict, experiment: dict,
+                 resume: bool = False) -> None:
+        self.root = Path(root)
+        self.runs = self.root / "runs"
+        self.monthly = self.root / "monthly"
+        if self.root.exists() and not self.root.is_dir():
+            raise HhsimError(str(self.root), "is a file, not a folder", "give a folder for --out")
+        existing = self.root.exists() and any(self.root.iterdir())
+        if existing and not resume:
+            raise HhsimError(str(self.root), "already holds files",
+                             "add --resume to continue that batch, or choose another --out")
+        if existing:
+            found = self._read_manifest()
+            if found.get("experiment_digest") != digest:
+                raise HhsimError(str(self.root), "holds results of a different experiment",
+                                 "resume with the same experiment file and options, or choose another --out")
+        else:
+            try:
+                self.runs.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise HhsimError(str(self.root), f"cannot be created ({exc.strerror})",
+                                 "choose a writable --out folder") from None
+            self.monthly.mkdir(exist_ok=True)
+            started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+            write_json(self.root / "experiment.json", experiment)
+            write_json(self.root / MANIFEST, {**manifest, "experiment_digest": digest,
+                                              "started": started})
+        self.runs.mkdir(exist_ok=True)
+        self.monthly.mkdir(exist_ok=True)
+
+    def _read_manifest(self) -> dict:
+        try:
+            return json.loads((self.root / MANIFEST).read_text())
+        except (OSError, ValueError):
+            raise HhsimError(str(self.root), "is not an hhsim results folder (no readable manifest)",
+                             "choose another --out") from None
+
+    @property
+    def manifest(self) -> dict:
+        return self._read_manifest()
+
+    def done(self) -> set[str]:
+        """Ids of the runs whose record is stored."""
+        return {p.stem for p in self.runs.glob("*.parquet")}
+
+    def write(self, run_id: str, record: dict, monthly: pd.DataFrame) -> None:
+        """Store one finished run (monthly table first; the record marks it done)."""
+        atomic_write(self.monthly / f"{run_id}.parquet", lambda p: monthly.to_parquet(p, index=False))
+        row = pd.DataFrame([record])
+        atomic_write(self.runs / f"{run_id}.parquet", lambda p: row.to_parquet(p, index=False))
+
+    def records(self, order: Iterable[str] | None = None) -> pd.DataFrame:
+        """All stored records, in ``order`` of run ids when given (else sorted by id)."""
+        ids = sorted(self.done()) if order is None else [i for i in order if i in self.done()]
+        if not ids:
+            return pd.DataFrame()
+        return pd.concat([pd.read_parquet(self.runs / f"{i}.parquet") for i in ids],
+                         ignore_index=True)
+
+    def finalise(self, records: pd.DataFrame, summary: pd.DataFrame) -> None:
+        """Write the combined records and the summary."""
+        atomic_write(self.root / "runs.parquet", lambda p: records.to_parquet(p, index=False))
+        atomic_write(self.root / "summary.csv", lambda p: summary.to_csv(p, index=False))
+
+
+def read_monthly(root: str | Path, ids: Iterable[str]) -> pd.DataFrame:
+    """Monthly tables of the given runs of a results folder, stacked with a ``run_id`` column."""
+    frames = []
+    for i in ids:
+        df = pd.read_parquet(Path(root) / "monthly" / f"{i}.parquet")
+        df.insert(0, "run_id", i)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -1,0 +1,138 @@
+"""The ``hhsim`` command: run, validate and inspect experiments."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hhsim.analysis.summary import format_table
+from hhsim.api import package_version, run_experiment
+from hhsim.errors import HhsimError
+from hhsim.experiment import load_experiment
+from hhsim.parameters import parameters_of, read_toml
+from hhsim.resources import default_model_tree, world_tree
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hhsim", description="Simulate housing interventions and health.")
+    p.add_argument("--version", action="version", version=f"hhsim {package_version()}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run an experiment (the built-in default when no file is given)")
+    run.add_argument("file", nargs="?", help="experiment file (TOML)")
+    run.add_argument("--out", help="output folder (default: hhsim-results/<name>-<time>)")
+    run.add_argument("--seed", type=_non_negative, help="experiment seed")
+    run.add_argument("--tenants", type=_positive, help="number of tenants")
+    run.add_argument("--months", type=_positive, help="months to simulate")
+    run.add_argument("--replications", type=_positive, help="replications per arm")
+    run.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
+    run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
+    run.add_argument("--resume", action="store_true", help="continue a batch in --out")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    val = sub.add_parser("validate", help="check an experiment file without running it")
+    val.add_argument("file", help="experiment file (TOML)")
+
+    par = sub.add_parser("params", help="list the parameters with their values and sources")
+    par.add_argument("--model", help="a model file instead of the default model")
+    par.add_argument("--csv", help="write the full table to this CSV file")
+    return p
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    exp = load_experiment(args.file).with_options(
+        seed=args.seed, tenants=args.tenants, months=args.months, replications=args.replications)
+    out = Path(args.out) if args.out else None
+    try:
+        res = run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler,
+                             resume=args.resume, progress=not args.quiet)
+    except KeyboardInterrupt:
+        if out is not None and (out / "runs").is_dir():
+            done = len(list((out / "runs").glob("*.parquet")))
+            print(f"\nhhsim: interrupted; {done} finished runs are saved in {out}; "
+                  f"rerun with --resume --out {out} to finish", file=sys.stderr)
+        else:
+            print("\nhhsim: interrupted; rerun with --resume --out <folder> to finish", file=sys.stderr)
+        return 130
+    e = res.experiment
+    print(format_table(res.summary, e.baseline, e.population.tenants, e.experiment.replications))
+    print(f"\nWrote {len(res.records)} run records to {res.out / 'runs.parquet'} "
+          f"and the summary to {res.out / 'summary.csv'}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    exp = load_experiment(args.file)
+    runs = len(exp.arms) * exp.experiment.replications
+    print(f"{args.file}: valid ({len(exp.arms)} arm(s) x {exp.experiment.replications} "
+          f"replication(s) = {runs} runs of {exp.population.tenants:,} tenants, "
+          f"{exp.experiment.months} months)")
+    return 0
+
+
+def _short(value: object) -> str:
+    if isinstance(value, list):
+        flat = str(value)
+        return flat if len(flat) <= 24 else f"[table of {sum(1 for _ in _iter(value))} values]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _iter(value: object):
+    if isinstance(value, list):
+        for v in value:
+            yield from _iter(v)
+    else:
+        yield value
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    model = read_toml(args.model, "model file") if args.model else default_model_tree()
+    params = {**parameters_of(model), **parameters_of(world_tree())}
+    rows = [{"name": p.name, "value": p.value, "unit": p.unit, "price_year": p.price_year or "",
+             "status": p.status or ("A" if p.assumption else ""), "source": p.source}
+            for p in params.values()]
+    if args.csv:
+        pd.DataFrame(rows).to_csv(args.csv, index=False)
+        print(f"Wrote {len(rows)} parameters to {args.csv}")
+        return 0
+    for r in rows:
+        money = f" [{r['price_year']}]" if r["price_year"] else ""
+        print(f"{r['name']} = {_short(r['value'])} {r['unit']}{money} ({r['status']}) {r['source']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    commands = {"run": cmd_run, "validate": cmd_validate, "params": cmd_params}
+    try:
+        return commands[args.command](args)
+    except HhsimError as err:
+        print(f"hhsim: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""Experiment files: what to simulate, validated before anything runs.
+
+    [experiment]
+    name = "Baseline social-housing cohort"
+    seed = 2024                      # every run derives its seed from this one
+    months = 120
+    replications = 10
+    discount = { costs = 0.035, effects = 0.035 }
+    thresholds = [20000, 30000]      # £ per QALY
+    price_year = "2023/24"
+    reward_timing = "half-cycle"     # start | end | half-cycle
+    start_month = 4                  # calendar month of step 0 (April: NHS financial year)
+    model = "default"                # or a path to a model file, relative to this file
+    baseline = "baseline"            # the arm others are compared with
+
+    [population]
+    tenants = 10000
+    tenure = { social_rented = 1.0 }
+
+    [parameters]                     # overrides of model or world parameters, by dotted name
+    "services.gp.unit_cost" = 45.0
+
+    [[arms]]
+    name = "baseline"
+
+    [[arms]]
+    name = "what-if"
+    parameters = { "hospital.admissions.emergency.los_mean" = [...] }
+    interventions = [ ... ]          # see docs/interventions.md
+
+Every problem is reported as one line naming the key and the fix (``HhsimError``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+
+from hhsim.errors import HhsimError, did_you_mean
+from hhsim.health.model_file import compile_model
+from hhsim.parameters import apply_overrides, read_toml
+from hhsim.resources import DEFAULT_EXPERIMENT, cost_index, default_model_tree, world_tree
+from hhsim.world.population import TENURES
+
+Number = StrictInt | StrictFloat
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Discount(Strict):
+    """Annual discount rates (NICE reference case: 3.5% for both)."""
+
+    costs: Number = Field(0.035, ge=0, le=1)
+    effects: Number = Field(0.035, ge=0, le=1)
+
+
+class ExperimentSection(Strict):
+    name: StrictStr = "hhsim experiment"
+    description: StrictStr = ""
+    seed: StrictInt = Field(2024, ge=0)
+    months: StrictInt = Field(120, ge=1, le=1200)
+    replications: StrictInt = Field(10, ge=1)
+    discount: Discount = Discount()
+    thresholds: list[Number] = Field(default_factory=lambda: [20000, 30000], min_length=1)
+    price_year: StrictStr = "2023/24"
+    reward_timing: Literal["start", "end", "half-cycle"] = "half-cycle"
+    start_month: StrictInt = Field(4, ge=1, le=12)
+    model: StrictStr = "default"
+    baseline: StrictStr = "baseline"
+
+    @field_validator("thresholds")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(t <= 0 for t in v):
+            raise ValueError("thresholds must be positive £ per QALY")
+        return v
+
+    @field_validator("price_year")
+    @classmethod
+    def _known_year(cls, v: str) -> str:
+        if v not in cost_index():
+            raise ValueError(f"no cost index for '{v}'; use one of {sorted(cost_index())}")
+        return v
+
+
+class Population(Strict):
+    tenants: StrictInt = Field(10_000, ge=1, le=50_000_000)
+    tenure: dict[StrictStr, Number] = Field(default_factory=lambda: {"social_rented": 1.0})
+
+    @field_validator("tenure")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, share in v.items():
+            if name not in TENURES:
+                guess = did_you_mean(name, TENURES)
+                hint = f"did you mean '{guess}'?" if guess else f"use {list(TENURES)}"
+                raise ValueError(f"unknown tenure '{name}' ({hint})")
+            if not 0 <= share <= 1:
+                raise ValueError(f"share of '{name}' must be between 0 and 1")
+        if abs(sum(v.values()) - 1) > 1e-6:
+            raise ValueError("tenure shares must add up to 1")
+        return v
+
+
+class Arm(Strict):
+    name: StrictStr = Field(min_length=1)
+    description: StrictStr = ""
+    parameters: dict[StrictStr, Any] = Field(default_factory=dict)
+    interventions: list[dict[StrictStr, Any]] = Field(default_factory=list)
+
+
+class Experiment(Strict):
+    """A validated experiment (see the module docstring for the file format)."""
+
+    experiment: ExperimentSection = ExperimentSection()
+    population: Population = Population()
+    parameters: dict[StrictStr, Any] = Field(default_factory=dict)
+    arms: list[Arm] = Field(default_factory=lambda: [Arm(name="baseline")], min_length=1)
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        """The file this experiment was read from (relative model paths start there)."""
+        return self._source
+
+    @property
+    def baseline(self) -> str:
+        return self.experiment.baseline
+
+    def with_options(self, **options: Any) -> Experiment:
+        """A copy with command-line options applied (None means keep the file's value)."""
+        exp = self.experiment.model_dump()
+        pop = self.population.model_dump()
+        for key in ("seed", "months", "replications"):
+            if options.get(key) is not None:
+                exp[key] = options[key]
+        if options.get("tenants") is not None:
+            pop["tenants"] = options["tenants"]
+        data = self.model_dump()
+        data.update(experiment=exp, population=pop)
+        return validate(data, self.source)
+
+    def digest(self) -> str:
+        """A hash of everything that determines the results (model and world included)."""
+        payload = {"experiment": self.model_dump(mode="json"),
+                   "model": self.model_tree(), "world": world_tree()}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    def model_tree(self) -> dict:
+        """The health model tree this experiment uses (before parameter overrides)."""
+        if self.experiment.model == "default":
+            return default_model_tree()
+        base = self.source.parent if self.source else Path.cwd()
+        return read_toml(base / self.experiment.model, "model file")
+
+    def trees(self, arm: Arm) -> tuple[dict, dict]:
+        """Model and world trees with the experiment's and the arm's overrides applied."""
+        overrides = {**self.parameters, **arm.parameters}
+        world_names = {k: v for k, v in overrides.items() if k.startswith("world.")}
+        model_names = {k: v for k, v in overrides.items() if k not in world_names}
+        where = f"arms.{arm.name}.parameters" if arm.parameters else "parameters"
+        return (apply_overrides(self.model_tree(), model_names, where),
+                apply_overrides(world_tree(), world_names, where))
+
+
+def _unknown_key_fix(model: type[BaseModel], loc: tuple) -> str | None:
+    """A did-you-mean for an unknown key at ``loc``, from the fields allowed there."""
+    cls: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(cls, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        cls = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if cls is None:
+            return None
+    fields = list(getattr(cls, "model_fields", {}))
+    guess = did_you_mean(str(loc[-1]), fields)
+    return f"did you mean '{guess}'?" if guess else f"allowed keys: {', '.join(fields)}"
+
+
+def _one_line(err: ValidationError) -> HhsimError:
+    e = err.errors()[0]
+    loc = tuple(e["loc"])
+    where = ".".join(str(p) for p in loc) or "experiment file"
+    if e["type"] == "extra_forbidden":
+        return HhsimError(where, f"unknown key '{loc[-1]}'", _unknown_key_fix(Experiment, loc))
+    msg = e["msg"].removeprefix("Value error, ")
+    ctx = e.get("ctx", {})
+    if e["type"].endswith("_type") or e["type"] in {"int_from_float", "string_type"}:
+        return HhsimError(where, f"{msg}, got {e.get('input')!r}", "give a value of the right type")
+    bounds = {"greater_than_equal": "at least {ge}", "greater_than": "above {gt}",
+              "less_than_equal": "at most {le}", "less_than": "below {lt}",
+              "too_short": "with at least {min_length} item(s)"}
+    if e["type"] in bounds:
+        return HhsimError(where, f"got {e.get('input')!r}", "give a value " + bounds[e["type"]].format(**ctx))
+    return HhsimError(where, msg)
+
+
+def validate(data: dict, source: Path | None = None) -> Experiment:
+    """Validate experiment data, including its parameter overrides and model file."""
+    try:
+        exp = Experiment.model_validate(data)
+    except ValidationError as err:
+        raise _one_line(err) from None
+    exp._source = source
+    names = [a.name for a in exp.arms]
+    if len(set(names)) != len(names):
+        raise HhsimError("arms", f"arm names are not unique: {names}", "give each arm its own name")
+    if exp.baseline not in names:
+        raise HhsimError("experiment.baseline", f"arm '{exp.baseline}' is not among the arms {names}",
+                         "name one arm 'baseline' or set experiment.baseline")
+    for arm in exp.arms:
+        if arm.interventions:
+            kind = arm.interventions[0].get("type")
+            raise HhsimError(f"arms.{arm.name}.interventions[0].type",
+                             f"unknown intervention type {kind!r}",
+                             "this version has no intervention types; remove the interventions")
+        model = compile_model(exp.trees(arm)[0])
+        if model.cycle_months == 12 and exp.experiment.months % 12:
+            raise HhsimError("experiment.months", f"{exp.experiment.months} is not whole years, "
+                             "but the model has a yearly cycle", "give a multiple of 12")
+    return exp
+
+
+def load_experiment(path: str | Path | None = None) -> Experiment:
+    """Read and validate an experiment file (the built-in default when ``path`` is None)."""
+    p = Path(path) if path is not None else DEFAULT_EXPERIMENT
+    return validate(read_toml(p, "experiment file"), p.resolve())
+
