@@ -144,10 +144,13 @@ class Chain:
 
     @property
     def rates(self) -> list[Rate]:
-        return [e.rate for exits in self.exits for e in exits]
+        """Each distinct rate once (death from every state is one rate)."""
+        return [rate for rate, _, _ in self.columns]
 
     def tabulate(self, space: ProfileSpace) -> None:
         """Stack the exits' profile tables (after every rate is tabulated)."""
+        if not self.columns:
+            return
         codes = space.state_grid.states[self.name]
         self.static_table = np.ascontiguousarray(
             np.stack([r.static_table for r, _, _ in self.columns], axis=1))

@@ -110,9 +110,10 @@ class HealthModel:
 
     @property
     def rates(self) -> list[Rate]:
+        """Every distinct rate of the model once (calibration must not scale one twice)."""
         rates = [r for c in self.chains.values() for r in c.rates]
         rates += [s.rate for s in self.services] + [t.rate for t in self.admissions]
-        return rates
+        return list({id(r): r for r in rates}.values())
 
     def initialise(self, pop: Population, streams: Streams) -> None:
         """Draw every tenant's initial chain states and wellbeing; index its profiles."""

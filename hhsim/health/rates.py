@@ -195,6 +195,8 @@ class RateStack:
 
     def tabulate(self) -> None:
         """Stack the rates' profile tables (call after every rate is tabulated)."""
+        if not self.rates:
+            return
         self.static_table = np.ascontiguousarray(np.stack([r.static_table for r in self.rates], 1))
         self.state_table = np.ascontiguousarray(np.stack([r.state_table for r in self.rates], 1))
 

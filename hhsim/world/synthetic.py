@@ -10,9 +10,10 @@ hazard. Generation, in order:
 3. dwellings are grouped into estates of ``world.estate_size``; an estate's deprivation
    decile is drawn from the tenure's decile distribution and shared by its dwellings;
 4. each dwelling has each hazard independently with the tenure's prevalence;
-5. adults' ages are drawn from the tenure's age bands (uniform within a band); a second
-   adult's age is the first's plus normal noise (``world.partner_age_sd``); sex is drawn
-   with the tenure's female share.
+5. adults' ages are drawn from the tenure's age bands (uniform within a band; in the open
+   top band, a truncated exponential with mean ``world.top_band_mean_years`` above its
+   floor); a second adult's age is the first's plus normal noise
+   (``world.partner_age_sd``); sex is drawn with the tenure's female share.
 
 Health states are drawn afterwards by the health model (``HealthModel.initialise``).
 """
@@ -84,6 +85,7 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
         raise HhsimError("population.tenants", f"must be at least 1, got {n}", "give a positive number")
     estate_size = int(_leaf_value(world, "world.estate_size"))
     partner_sd = float(_leaf_value(world, "world.partner_age_sd"))
+    top_mean = float(_leaf_value(world, "world.top_band_mean_years"))
     age_breaks = world["world"]["age"]["breaks"]
     band_lookup(age_breaks, OLDEST, "world.age.breaks")  # validates the breaks
     lows = np.asarray(age_breaks, dtype=float)
@@ -132,6 +134,10 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
                              "give one share per break in world.age.breaks")
         band = rng.choice(lows.size, size=count, p=age_shares)
         age = lows[band] + rng.random(count) * (highs[band] - lows[band])
+        top = band == lows.size - 1  # open top band: a truncated exponential above its floor
+        span = OLDEST + 1 - lows[-1]
+        u_top = rng.random(int(top.sum()))
+        age[top] = lows[-1] - top_mean * np.log1p(-u_top * -np.expm1(-span / top_mean))
         first = np.repeat(np.cumsum(hh) - hh, hh)
         second = member == 1
         age[second] = np.clip(age[first[second]] + rng.normal(0.0, partner_sd, second.sum()),

@@ -1,0 +1,38 @@
+"""Shared helpers: build and run small models quickly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hhsim.model import HousingHealthModel, RunConfig
+from hhsim.parameters import read_toml
+from hhsim.resources import default_model_tree, world_tree
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = Path(__file__).resolve().parent / "models"
+
+
+def config(model_tree: dict | None = None, **kw) -> RunConfig:
+    """A RunConfig for a small social-housing population (overridable by keyword)."""
+    base = dict(model_tree=model_tree or default_model_tree(), world_tree=world_tree(),
+                tenants=2000, tenure={"social_rented": 1.0}, steps=24, seed=1)
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def run(model_tree: dict | None = None, **kw) -> HousingHealthModel:
+    m = HousingHealthModel(config(model_tree, **kw))
+    m.run()
+    return m
+
+
+def model_file(name: str) -> dict:
+    return read_toml(MODELS / name)
+
+
+@pytest.fixture(scope="session")
+def default_run() -> HousingHealthModel:
+    """One 3-year run of 5,000 social tenants with the default model (shared, read-only)."""
+    return run(tenants=5000, steps=36, seed=3)

@@ -1,0 +1,46 @@
+"""Sourced parameters: every default leaf is valid, sourced and overridable by name."""
+
+import pytest
+
+from hhsim.errors import HhsimError
+from hhsim.parameters import apply_overrides, parameters_of
+from hhsim.resources import default_model_tree, world_tree
+
+
+def test_every_default_parameter_has_unit_source_and_price_year_when_money():
+    params = {**parameters_of(default_model_tree()), **parameters_of(world_tree())}
+    assert len(params) > 150
+    for p in params.values():
+        assert p.source.strip() and p.unit.strip()
+        assert p.status in {"V1", "V2", "D", "A"}, p.name
+        if p.is_money:
+            assert p.price_year, p.name
+        if p.status == "A":
+            assert p.assumption
+
+
+@pytest.mark.parametrize("leaf, problem", [
+    ({"value": 1.0, "source": "s"}, "has no 'unit'"),
+    ({"value": 1.0, "unit": "per person-year"}, "has no 'source'"),
+    ({"value": 10.0, "unit": "£ per contact", "source": "s"}, "no price_year"),
+    ({"value": 1.5, "unit": "probability", "source": "s"}, "out of range"),
+    ({"value": 0.0, "unit": "rate ratio", "source": "s"}, "out of range"),
+    ({"value": -1.0, "unit": "per person-year", "source": "s"}, "out of range"),
+    ({"value": "x", "unit": "share", "source": "s"}, "expected a number"),
+    ({"value": 1.0, "unit": "share", "source": "s", "colour": "red"}, "unknown parameter field"),
+])
+def test_bad_leaves_are_one_line_errors(leaf, problem):
+    with pytest.raises(HhsimError) as err:
+        parameters_of({"a": {"b": leaf}})
+    assert problem in str(err.value) and "a.b" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_overrides_replace_values_and_reject_unknown_names():
+    tree = default_model_tree()
+    new = apply_overrides(tree, {"services.gp.unit_cost": 50.0})
+    assert new["services"]["gp"]["unit_cost"]["value"] == 50.0
+    assert tree["services"]["gp"]["unit_cost"]["value"] == 42.0  # the default is untouched
+    with pytest.raises(HhsimError, match="did you mean 'services.gp.unit_cost'"):
+        apply_overrides(tree, {"services.gp.unit_cots": 50.0})
+    with pytest.raises(HhsimError, match="shape"):
+        apply_overrides(tree, {"services.gp.rate": 3.0})
