@@ -40,7 +40,7 @@ def test_overrides_replace_values_and_reject_unknown_names():
     new = apply_overrides(tree, {"services.gp.unit_cost": 50.0})
     assert new["services"]["gp"]["unit_cost"]["value"] == 50.0
     assert tree["services"]["gp"]["unit_cost"]["value"] == 42.0  # the default is untouched
-    with pytest.raises(HhsimError, match="did you mean 'services.gp.unit_cost'"):
+    with pytest.raises(HhsimError, match=r"did you mean 'services\.gp\.unit_cost'"):
         apply_overrides(tree, {"services.gp.unit_cots": 50.0})
     with pytest.raises(HhsimError, match="shape"):
         apply_overrides(tree, {"services.gp.rate": 3.0})
