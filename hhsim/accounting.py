@@ -77,14 +77,17 @@ class Ledger:
     """Per-tenant tallies for each activity and reward, undiscounted and discounted.
 
     Undiscounted tallies of whole-number activities are uint16 (a tenant cannot reach
-    65,535 contacts or bed days in a run); the rest are float32.
+    65,535 contacts or bed days in a run); the rest are float32. Only activities with a
+    unit cost have a discounted tally (the others are counts that are never costed).
     """
 
     def __init__(self, n: int, activities: Iterable[Activity], rewards: Iterable[str] = REWARDS) -> None:
+        activities = list(activities)
         self.n = n
         self.count = {a.name: np.zeros(n, dtype=np.uint16 if a.whole else np.float32)
                       for a in activities}
-        self.count_disc = {a: np.zeros(n, dtype=np.float32) for a in self.count}
+        self.count_disc = {a.name: np.zeros(n, dtype=np.float32)
+                           for a in activities if a.unit_cost is not None}
         self.reward = {r: np.zeros(n, dtype=np.float32) for r in rewards}
         self.reward_disc = {r: np.zeros(n, dtype=np.float32) for r in self.reward}
         self.totals = dict.fromkeys(self.count, 0.0)  # running undiscounted totals
@@ -92,16 +95,18 @@ class Ledger:
     def add(self, activity: str, idx: np.ndarray | None, amount: np.ndarray | float,
             weight: float) -> None:
         """Add ``amount`` of an activity to tenants ``idx`` (unique; all slots when None)."""
-        count, disc = self.count[activity], self.count_disc[activity]
+        count, disc = self.count[activity], self.count_disc.get(activity)
         amount = np.asarray(amount, dtype=np.float32)
         w = np.float32(weight)
         if idx is None:
             np.add(count, amount, out=count, casting="unsafe")
-            disc += amount * w
+            if disc is not None:
+                disc += amount * w
             n = self.n
         else:
             count[idx] = count[idx] + amount
-            disc[idx] += amount * w
+            if disc is not None:
+                disc[idx] += amount * w
             n = idx.size
         self.totals[activity] += float(amount.sum()) if amount.ndim else float(amount) * n
 

@@ -218,3 +218,12 @@ class HousingHealthModel(mesa.Model):
         """Run every step of the configured horizon."""
         for _ in range(self.config.steps - self.month):
             self.step()
+
+    def release(self) -> None:
+        """Free the tenant arrays now (the model cannot step afterwards).
+
+        A Mesa model refers to itself (its wrapped step method), so only the cyclic garbage
+        collector would free it, late; dropping the arrays frees the memory at once.
+        """
+        self.pop = self.ledger = self.hospital = None
+        self.effects, self.death_day, self._utility = {}, None, None

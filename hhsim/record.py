@@ -2,7 +2,8 @@
 
 Columns (all totals over the simulated tenants; ``_undisc`` = undiscounted twin):
 
-- ``use_<activity>`` / ``use_<activity>_disc``: tallies (contacts, bed days, person-years);
+- ``use_<activity>``: tallies (contacts, bed days, admissions, person-years), and
+  ``use_<activity>_disc`` for the costed ones;
 - ``cost_<activity>`` / ``cost_<activity>_undisc``: the tally times its unit cost, uprated
   to the experiment's price year with the NHS Cost Inflation Index;
 - ``cost_<payer>`` / ``cost_<payer>_undisc``: costs summed by payer (``nhs``,
@@ -34,10 +35,11 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
     payer_cost = dict.fromkeys(PAYERS, 0.0)
     payer_undisc = dict.fromkeys(PAYERS, 0.0)
     for name, act in model.activities.items():
-        use, use_disc = _total(ledger.count[name]), _total(ledger.count_disc[name])
+        use = _total(ledger.count[name])
         rec[f"use_{name}"] = use
-        rec[f"use_{name}_disc"] = use_disc
         if act.unit_cost is not None:
+            use_disc = _total(ledger.count_disc[name])
+            rec[f"use_{name}_disc"] = use_disc
             unit = act.unit_cost * uprating_factor(act.price_year, price_year)
             rec[f"cost_{name}"] = use_disc * unit
             rec[f"cost_{name}_undisc"] = use * unit

@@ -9,8 +9,10 @@ flight, so the parent's memory does not grow with the size of the batch.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -42,7 +44,9 @@ def simulate(spec: RunSpec) -> RunResult:
     record = {"run_id": spec.run_id, "arm": spec.arm, "replication": spec.replication,
               "seed": spec.config.seed, "tenants": model.pop.n, "steps": spec.config.steps,
               **run_record(model, spec.price_year)}
-    return RunResult(spec.run_id, record, monthly_table(model))
+    result = RunResult(spec.run_id, record, monthly_table(model))
+    model.release()
+    return result
 
 
 class InProcessExecutor(Executor):
@@ -86,7 +90,11 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
     if n == 1:
         yield InProcessExecutor(), 1
         return
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    # On Linux, workers are forked from this process, already imported (spawning would
+    # re-import hhsim and its dependencies in every worker, about a second each). With the
+    # fork context, CPython starts every worker at the first submit; ``execute`` submits
+    # before it starts any thread (the progress bar's), so no thread is forked.
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
     pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method))
     try:
         yield pool, n
@@ -101,14 +109,15 @@ def execute(specs: Iterable[RunSpec], total: int, on_result: Callable[[RunResult
             workers: int | None = None, scheduler: str | None = None, progress: bool = True) -> None:
     """Run every spec, handing each result to ``on_result`` as soon as it arrives."""
     with open_executor(workers, scheduler) as (executor, slots):
-        bar = tqdm(total=total, unit="run", desc="runs", disable=not progress, dynamic_ncols=True)
-        pending: set[Future] = set()
         todo = iter(specs)
+        # Fill the executor before the progress bar starts its monitor thread (see above).
+        pending: set[Future] = {executor.submit(simulate, spec)
+                                for spec in itertools.islice(todo, 2 * slots)}
+        bar = tqdm(total=total, unit="run", desc="runs", disable=not progress, dynamic_ncols=True)
         try:
             for spec in todo:
+                pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
                 pending.add(executor.submit(simulate, spec))
-                if len(pending) >= 2 * slots:
-                    pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
             while pending:
                 pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
         finally:

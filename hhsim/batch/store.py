@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from hhsim.errors import HhsimError
 
@@ -97,11 +98,14 @@ class ResultsStore:
 
     def records(self, order: Iterable[str] | None = None) -> pd.DataFrame:
         """All stored records, in ``order`` of run ids when given (else sorted by id)."""
-        ids = sorted(self.done()) if order is None else [i for i in order if i in self.done()]
+        done = self.done()
+        ids = sorted(done) if order is None else [i for i in order if i in done]
         if not ids:
             return pd.DataFrame()
-        return pd.concat([pd.read_parquet(self.runs / f"{i}.parquet") for i in ids],
-                         ignore_index=True)
+        # One small read per shard without reader threads: memory stays flat however many
+        # runs there are (threaded reads grow per-thread memory arenas).
+        return pd.DataFrame([pq.read_table(self.runs / f"{i}.parquet", use_threads=False).to_pylist()[0]
+                             for i in ids])
 
     def finalise(self, records: pd.DataFrame, summary: pd.DataFrame) -> None:
         """Write the combined records and the summary."""

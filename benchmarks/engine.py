@@ -1,0 +1,70 @@
+"""Engine speed and memory: the default model at 10k, 100k and 1M tenants x 120 months.
+
+Each size runs in a fresh process. Printed per size: seconds to build (population and
+initial states; the model's calibration is excluded, done once per process), seconds to
+run, tenant-months per second (best of --repeat runs), peak resident memory, and memory per
+tenant = (peak RSS - RSS before the population was built) / tenants.
+
+    python benchmarks/engine.py                    # 10k, 100k, 1M x 120 months
+    python benchmarks/engine.py --sizes 10000 --months 24 --repeat 1
+
+Targets: at least 6 million tenant-months per second at 1M tenants on one core, and at most
+300 bytes per tenant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+CHILD = r"""
+import json, resource, sys, time
+from hhsim.health.model_file import calibrated_model
+from hhsim.model import HousingHealthModel, RunConfig
+from hhsim.resources import default_model_tree, world_tree
+
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+n, months, repeat = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+calibrated_model(default_model_tree(), world_tree())
+before = rss_mb()
+best = None
+for r in range(repeat):
+    t0 = time.perf_counter()
+    m = HousingHealthModel(RunConfig(model_tree=default_model_tree(), world_tree=world_tree(),
+                                     tenants=n, tenure={"social_rented": 1.0}, steps=months, seed=r))
+    t1 = time.perf_counter()
+    m.run()
+    t2 = time.perf_counter()
+    if best is None or t2 - t1 < best[1]:
+        best = (t1 - t0, t2 - t1)
+    m.release()  # free the tenant arrays before the next model is built
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"tenants": n, "months": months, "build_s": best[0], "run_s": best[1],
+                  "peak_mb": peak, "bytes_per_tenant": (peak - before) * 2**20 / n}))
+"""
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    p.add_argument("--months", type=int, default=120)
+    p.add_argument("--repeat", type=int, default=2, help="runs per size; the fastest counts")
+    args = p.parse_args()
+    print(f"{'tenants':>10} {'months':>6} {'build s':>8} {'run s':>8} {'M tenant-months/s':>18} "
+          f"{'peak MB':>8} {'bytes/tenant':>12}")
+    for n in args.sizes:
+        out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(args.months), str(args.repeat)],
+                             capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rate = r["tenants"] * r["months"] / r["run_s"] / 1e6
+        print(f"{r['tenants']:>10,} {r['months']:>6} {r['build_s']:>8.2f} {r['run_s']:>8.2f} "
+              f"{rate:>18.2f} {r['peak_mb']:>8.0f} {r['bytes_per_tenant']:>12.0f}")
+
+
+if __name__ == "__main__":
+    main()
