@@ -6,11 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from hhsim import paramtable
 from hhsim.analysis.summary import format_table
 from hhsim.api import package_version, run_experiment
 from hhsim.errors import HhsimError
 from hhsim.experiment import load_experiment
-from hhsim.parameters import parameters_of, read_toml
+from hhsim.parameters import read_toml
 from hhsim.resources import default_model_tree, world_tree
 
 
@@ -57,6 +58,7 @@ def parser() -> argparse.ArgumentParser:
     par = sub.add_parser("params", help="list the parameters with their values and sources")
     par.add_argument("--model", help="a model file instead of the default model")
     par.add_argument("--csv", help="write the full table to this CSV file")
+    par.add_argument("--markdown", help="write the table as markdown to this file")
     return p
 
 
@@ -91,36 +93,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _short(value: object) -> str:
-    if isinstance(value, list):
-        flat = str(value)
-        return flat if len(flat) <= 24 else f"[table of {sum(1 for _ in _iter(value))} values]"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _iter(value: object):
-    if isinstance(value, list):
-        for v in value:
-            yield from _iter(v)
-    else:
-        yield value
-
-
 def cmd_params(args: argparse.Namespace) -> int:
     import pandas as pd
 
     model = read_toml(args.model, "model file") if args.model else default_model_tree()
-    params = {**parameters_of(model), **parameters_of(world_tree())}
-    rows = [{"name": p.name, "value": p.value, "unit": p.unit, "price_year": p.price_year or "",
-             "status": p.status or ("A" if p.assumption else ""), "source": p.source}
-            for p in params.values()]
+    params = paramtable.parameters(model, world_tree())
+    if args.markdown:
+        Path(args.markdown).write_text(paramtable.markdown(params, "Parameters of the default model"))
+        print(f"Wrote {len(params)} parameters to {args.markdown}")
     if args.csv:
-        pd.DataFrame(rows).to_csv(args.csv, index=False)
-        print(f"Wrote {len(rows)} parameters to {args.csv}")
+        pd.DataFrame([{"name": p.name, "value": p.value, "unit": p.unit, "price_year": p.price_year or "",
+                       "status": paramtable.status_of(p), "source": p.source} for p in params]
+                     ).to_csv(args.csv, index=False)
+        print(f"Wrote {len(params)} parameters to {args.csv}")
+    if args.markdown or args.csv:
         return 0
-    for r in rows:
-        money = f" [{r['price_year']}]" if r["price_year"] else ""
-        print(f"{r['name']} = {_short(r['value'])} {r['unit']}{money} ({r['status']}) {r['source']}")
+    for p in params:
+        money = f" [{p.price_year}]" if p.price_year else ""
+        print(f"{p.name} = {paramtable.short_value(p.value, limit=3)} {p.unit}{money} "
+              f"({paramtable.status_of(p)}) {p.source}")
     return 0
 
 
@@ -132,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except HhsimError as err:
         print(f"hhsim: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a command that stopped reading (e.g. head)
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ errors (a false failure about once in 16,000 runs of a test)."""
 import mesa
 import numpy as np
 import pytest
-from conftest import config, model_file, run
 
 from hhsim.accounting import PAYERS, boundary_weights, discount_factor
 from hhsim.health.model_file import calibrated_model
@@ -15,6 +14,8 @@ from hhsim.randomness import Streams
 from hhsim.record import run_record
 from hhsim.resources import default_model_tree, world_tree
 from hhsim.world.synthetic import england_mix, generate
+
+from conftest import config, model_file, run
 
 Z = 4.0
 

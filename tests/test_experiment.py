@@ -4,12 +4,13 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hhsim.errors import HhsimError
 from hhsim.experiment import load_experiment, validate
+
+from conftest import ROOT
 
 VALID = {
     "experiment": {"name": "t", "seed": 1, "months": 12, "replications": 2,

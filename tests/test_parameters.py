@@ -2,9 +2,12 @@
 
 import pytest
 
+from hhsim import paramtable
 from hhsim.errors import HhsimError
 from hhsim.parameters import apply_overrides, parameters_of
 from hhsim.resources import default_model_tree, world_tree
+
+from conftest import ROOT
 
 
 def test_every_default_parameter_has_unit_source_and_price_year_when_money():
@@ -44,3 +47,10 @@ def test_overrides_replace_values_and_reject_unknown_names():
         apply_overrides(tree, {"services.gp.unit_cots": 50.0})
     with pytest.raises(HhsimError, match="shape"):
         apply_overrides(tree, {"services.gp.rate": 3.0})
+
+
+def test_docs_parameter_table_is_generated_from_the_parameter_files():
+    expected = paramtable.markdown(paramtable.parameters(default_model_tree(), world_tree()),
+                                   "Parameters of the default model")
+    committed = (ROOT / "docs" / "parameters.md").read_text()
+    assert committed == expected, "run: hhsim params --markdown docs/parameters.md"

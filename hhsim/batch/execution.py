@@ -12,11 +12,11 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
-import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -65,6 +65,26 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """How worker processes start.
+
+    Forked workers start with hhsim already imported (other methods import it again in
+    every worker, about a second each), but forking is only safe while this process has a
+    single thread. With the fork context, CPython starts every worker at the first submit;
+    ``execute`` submits before its progress bar starts a thread. When other threads exist
+    (e.g. a numerical library's, after an earlier run in this process), a fork server that
+    has imported hhsim starts the workers instead.
+    """
+    tasks = Path("/proc/self/task")
+    if tasks.is_dir() and len(list(tasks.iterdir())) == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["hhsim.batch.execution"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 @contextmanager
 def open_executor(workers: int | None = None, scheduler: str | None = None):
     """The executor for a batch: Dask when given a scheduler address, else local processes."""
@@ -90,12 +110,7 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
     if n == 1:
         yield InProcessExecutor(), 1
         return
-    # On Linux, workers are forked from this process, already imported (spawning would
-    # re-import hhsim and its dependencies in every worker, about a second each). With the
-    # fork context, CPython starts every worker at the first submit; ``execute`` submits
-    # before it starts any thread (the progress bar's), so no thread is forked.
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method))
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=_worker_context())
     try:
         yield pool, n
     except BaseException:
