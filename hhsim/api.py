@@ -22,7 +22,7 @@ import pandas as pd
 
 from hhsim.analysis.summary import summarise
 from hhsim.batch.design import RunSpec, plan
-from hhsim.batch.execution import execute
+from hhsim.batch.execution import execute, open_executor
 from hhsim.batch.store import ResultsStore, read_monthly
 from hhsim.experiment import Experiment, load_experiment
 
@@ -73,22 +73,25 @@ def _manifest(exp: Experiment, specs: list[RunSpec]) -> dict:
 
 def run_experiment(experiment: Experiment | str | Path | None = None, out: str | Path | None = None,
                    *, workers: int | None = None, scheduler: str | None = None,
-                   resume: bool = False, progress: bool = False, **options: int | None) -> Results:
+                   resume: bool = False, progress: bool = False, seed: int | None = None,
+                   tenants: int | None = None, months: int | None = None,
+                   replications: int | None = None) -> Results:
     """Run every arm x replication of an experiment and store the results in ``out``.
 
-    ``options`` (seed, tenants, months, replications) override the experiment file.
+    ``seed``, ``tenants``, ``months`` and ``replications`` override the experiment file.
     With ``resume``, runs already stored in ``out`` are not run again.
     """
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
-    exp = exp.with_options(**options)
+    exp = exp.with_options(seed=seed, tenants=tenants, months=months, replications=replications)
     specs = plan(exp)
     out = Path(out) if out is not None else default_out(exp)
     digest = exp.digest() + ":" + package_version()
-    store = ResultsStore(out, digest, _manifest(exp, specs), exp.model_dump(mode="json"), resume)
-    done = store.done()
-    todo = [s for s in specs if s.run_id not in done]
-    execute(todo, len(todo), lambda r: store.write(r.run_id, r.record, r.monthly),
-            workers=workers, scheduler=scheduler, progress=progress)
+    with open_executor(workers, scheduler) as (executor, in_flight):  # connect before writing
+        store = ResultsStore(out, digest, _manifest(exp, specs), exp.model_dump(mode="json"), resume)
+        done = store.done()
+        todo = [s for s in specs if s.run_id not in done]
+        execute(todo, len(todo), lambda r: store.write(r.run_id, r.record, r.monthly),
+                executor, in_flight, progress)
     records = store.records(order=[s.run_id for s in specs])
     summary = summarise(records, exp.baseline)
     store.finalise(records, summary)

@@ -26,7 +26,7 @@
     [[arms]]
     name = "what-if"
     parameters = { "hospital.admissions.emergency.los_mean" = [...] }
-    interventions = [ ... ]          # see docs/interventions.md
+    interventions = [ ... ]          # none are available in this version
 
 Every problem is reported as one line naming the key and the fix (``HhsimError``).
 """
@@ -38,6 +38,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -53,8 +54,10 @@ from pydantic import (
 from hhsim.errors import HhsimError, did_you_mean
 from hhsim.health.model_file import compile_model
 from hhsim.parameters import apply_overrides, read_toml
-from hhsim.resources import DEFAULT_EXPERIMENT, cost_index, default_model_tree, world_tree
+from hhsim.resources import DEFAULT_EXPERIMENT, cost_index, default_model_tree
+from hhsim.resources import world_tree as default_world_tree
 from hhsim.world.population import TENURES
+from hhsim.world.synthetic import england_mix, generate
 
 Number = StrictInt | StrictFloat
 
@@ -143,15 +146,16 @@ class Experiment(Strict):
     def baseline(self) -> str:
         return self.experiment.baseline
 
-    def with_options(self, **options: Any) -> Experiment:
-        """A copy with command-line options applied (None means keep the file's value)."""
+    def with_options(self, seed: int | None = None, tenants: int | None = None,
+                     months: int | None = None, replications: int | None = None) -> Experiment:
+        """A copy with command-line options applied (None keeps the file's value)."""
         exp = self.experiment.model_dump()
         pop = self.population.model_dump()
-        for key in ("seed", "months", "replications"):
-            if options.get(key) is not None:
-                exp[key] = options[key]
-        if options.get("tenants") is not None:
-            pop["tenants"] = options["tenants"]
+        for key, value in (("seed", seed), ("months", months), ("replications", replications)):
+            if value is not None:
+                exp[key] = value
+        if tenants is not None:
+            pop["tenants"] = tenants
         data = self.model_dump()
         data.update(experiment=exp, population=pop)
         return validate(data, self.source)
@@ -159,7 +163,7 @@ class Experiment(Strict):
     def digest(self) -> str:
         """A hash of everything that determines the results (model and world included)."""
         payload = {"experiment": self.model_dump(mode="json"),
-                   "model": self.model_tree(), "world": world_tree()}
+                   "model": self.model_tree(), "world": default_world_tree()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     def model_tree(self) -> dict:
@@ -169,14 +173,26 @@ class Experiment(Strict):
         base = self.source.parent if self.source else Path.cwd()
         return read_toml(base / self.experiment.model, "model file")
 
+    def world_tree(self) -> dict:
+        """The world parameters with the experiment-level overrides (England as observed)."""
+        return _override(default_world_tree(), self.parameters, "parameters", world=True)
+
     def trees(self, arm: Arm) -> tuple[dict, dict]:
-        """Model and world trees with the experiment's and the arm's overrides applied."""
-        overrides = {**self.parameters, **arm.parameters}
-        world_names = {k: v for k, v in overrides.items() if k.startswith("world.")}
-        model_names = {k: v for k, v in overrides.items() if k not in world_names}
-        where = f"arms.{arm.name}.parameters" if arm.parameters else "parameters"
-        return (apply_overrides(self.model_tree(), model_names, where),
-                apply_overrides(world_tree(), world_names, where))
+        """Model and world trees with the experiment's, then the arm's overrides applied.
+
+        An arm's world overrides change the population it simulates, not the reference
+        population that national rates are de-averaged over (see ``RunConfig``).
+        """
+        where = f"arms.{arm.name}.parameters"
+        model = _override(self.model_tree(), self.parameters, "parameters", world=False)
+        return (_override(model, arm.parameters, where, world=False),
+                _override(self.world_tree(), arm.parameters, where, world=True))
+
+
+def _override(tree: dict, overrides: dict[str, Any], where: str, world: bool) -> dict:
+    """``tree`` with the overrides that belong to it (``world.*`` names, or the others)."""
+    mine = {k: v for k, v in overrides.items() if k.startswith("world.") == world}
+    return apply_overrides(tree, mine, where) if mine else tree
 
 
 def _unknown_key_fix(model: type[BaseModel], loc: tuple) -> str | None:
@@ -235,7 +251,9 @@ def validate(data: dict, source: Path | None = None) -> Experiment:
             raise HhsimError(f"arms.{arm.name}.interventions[0].type",
                              f"unknown intervention type {kind!r}",
                              "this version has no intervention types; remove the interventions")
-        model = compile_model(exp.trees(arm)[0])
+        model_tree, world = exp.trees(arm)
+        model = compile_model(model_tree)
+        generate(60, england_mix(world), world, np.random.default_rng(0))  # checks every share
         if model.cycle_months == 12 and exp.experiment.months % 12:
             raise HhsimError("experiment.months", f"{exp.experiment.months} is not whole years, "
                              "but the model has a yearly cycle", "give a multiple of 12")

@@ -31,17 +31,10 @@ from scipy import special
 
 from hhsim.accounting import Activity, Ledger
 from hhsim.errors import HhsimError, unknown_key_error
-from hhsim.health.rates import (
-    Probability,
-    Rate,
-    RateStack,
-    base_leaf,
-    parse_probability,
-    parse_rate,
-    row_sums,
-)
+from hhsim.health.competing import choose_exits
+from hhsim.health.rates import Probability, Rate, RateStack, base_leaf, parse_probability, parse_rate
 from hhsim.health.terms import MAX_AGE, TermContext
-from hhsim.parameters import missing_parameter, to_parameter
+from hhsim.parameters import missing_parameter, scalar
 from hhsim.randomness import Streams
 from hhsim.services import parse_cost
 from hhsim.world.population import ACUTE, DELAYED, HOME, NO_DAY, Population
@@ -95,12 +88,6 @@ class AdmissionType:
         return [self.bed_days, self.delayed_days, self.admissions, self.readmissions]
 
 
-def _number(node: Mapping[str, Any], key: str, where: str) -> float:
-    if key not in node:
-        raise missing_parameter(where, key)
-    return float(to_parameter(f"{where}.{key}", node[key]).value)
-
-
 def _days(node: Mapping[str, Any], mean_key: str, cv_key: str, where: str) -> LogNormalDays:
     if mean_key not in node:
         raise missing_parameter(where, mean_key, "days")
@@ -108,7 +95,7 @@ def _days(node: Mapping[str, Any], mean_key: str, cv_key: str, where: str) -> Lo
     if not unit.startswith("days") or np.any(table <= 0):
         raise HhsimError(f"{where}.{mean_key}", "must be a positive number of days",
                          'use unit = "days" and values above 0')
-    return LogNormalDays(table, _number(node, cv_key, where))
+    return LogNormalDays(table, scalar(node, cv_key, where, "coefficient of variation"))
 
 
 def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[AdmissionType]:
@@ -207,20 +194,12 @@ class Hospital:
         if not self.types:
             return
         h = rates(self.stack, None)  # every slot: cheaper than gathering the ones at home
-        total = row_sums(h)
-        p = -np.expm1(-total * np.float32(dt))
         u = streams.uniform("hospital:admission", window.step)
-        hit = np.flatnonzero((u < p) & pop.alive & (self.location == HOME))
-        if not hit.size:
+        ex = choose_exits(h, u, dt, pop.alive & (self.location == HOME))
+        if not ex.who.size:
             return
-        uh = u[hit].astype(np.float64)
-        upper = np.cumsum(h[hit].astype(np.float64), axis=1) * (p[hit] / total[hit])[:, None]
-        rows = np.arange(hit.size)
-        choice = np.minimum((uh[:, None] >= upper).sum(axis=1), len(self.types) - 1)
-        lower = np.where(choice > 0, upper[rows, np.maximum(choice - 1, 0)], 0.0)
-        frac = np.clip((uh - lower) / (upper[rows, choice] - lower), 0.0, 0.999999)
-        day = window.t0 + (frac * (window.t1 - window.t0)).astype(np.int32)
-        who = hit
+        who, choice = ex.who, ex.choice
+        day = window.t0 + (ex.when * (window.t1 - window.t0)).astype(np.int32)
         keep = (day < death_day[who]) & (day < self.next_day[who])
         who, day, choice = who[keep], day[keep], choice[keep]
         self.next_day[who] = day

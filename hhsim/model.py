@@ -5,11 +5,10 @@ A step (one month, or one year for yearly-cycle models), in order:
 1. health chains: every living tenant's exits compete (death is an exit of the mortality
    chain); deaths get a day within the step;
 2. hospital: admissions, stays, delays and readmissions, in days (monthly models);
-3. providers (interventions) act, in a fixed order;
-4. community services: Poisson counts for the share of the step spent at home;
-5. wellbeing moves toward its target;
-6. transitions and deaths take effect; time in state and ages advance;
-7. rewards are valued at the new step boundary; monthly aggregates are collected.
+3. community services: Poisson counts for the share of the step spent at home;
+4. wellbeing moves toward its target;
+5. transitions and deaths take effect; time in state and ages advance; profiles refresh;
+6. rewards are valued at the new step boundary; monthly aggregates are collected.
 
 Tenants are arrays (``hhsim.world.population``); Mesa provides the model lifecycle, its
 own generator (seeded from its own child seed, never used for tenant outcomes) and the
@@ -19,7 +18,7 @@ own generator (seeded from its own child seed, never used for tenant outcomes) a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import mesa
@@ -41,7 +40,7 @@ class RunConfig:
     """Everything that determines one run: pure data, cheap to send to a worker."""
 
     model_tree: Mapping[str, Any]
-    world_tree: Mapping[str, Any]
+    world_tree: Mapping[str, Any]  # the simulated population's marginals (arm overrides included)
     tenants: int
     tenure: Mapping[str, float]
     steps: int
@@ -52,7 +51,9 @@ class RunConfig:
     reward_timing: str = "half-cycle"
     start_month: int = 4
     arm: str = "baseline"
-    interventions: tuple = field(default_factory=tuple)
+    # England as observed, against which national rates are de-averaged: an arm's scenario
+    # changes to world parameters must not move it. None means ``world_tree``.
+    reference_world_tree: Mapping[str, Any] | None = None
 
 
 class HousingHealthModel(mesa.Model):
@@ -64,7 +65,8 @@ class HousingHealthModel(mesa.Model):
         mesa_seed = int(self.streams.seed_sequence(MESA_KEY).generate_state(1)[0])
         super().__init__(rng=mesa_seed)
         self.config = config
-        self.health: HealthModel = calibrated_model(config.model_tree, config.world_tree)
+        self.health: HealthModel = calibrated_model(config.model_tree,
+                                                    config.reference_world_tree or config.world_tree)
         self.pop: Population = generate(config.tenants, tenure_mix(config.tenure),
                                         config.world_tree, self.streams.generator(POPULATION_KEY))
         self.streams.n = self.pop.n
@@ -73,7 +75,6 @@ class HousingHealthModel(mesa.Model):
         self.activities = {a.name: a for a in self.health.activities}
         self.ledger = Ledger(self.pop.n, self.activities.values())
         self.effects: dict[str, np.ndarray] = {}  # rate name -> per-tenant multiplier
-        self.wellbeing_shift: np.ndarray | None = None  # points added to wellbeing targets
         self.month = 0  # steps completed
         self.day = 0  # first day of the current step, days since model start
         self.death_day = np.full(self.pop.n, NO_DAY, dtype=np.int32)
@@ -111,7 +112,9 @@ class HousingHealthModel(mesa.Model):
 
     def _reporters(self) -> dict[str, Any]:
         keys = ["alive", "deaths", "admissions", "bed_days", "delayed_days", "readmissions",
-                "mean_wellbeing", "mean_utility"]
+                "mean_utility"]
+        if self.health.wellbeing is not None:
+            keys.append("mean_wellbeing")
         keys += [f"{c}:{s}" for c, chain in self.health.chains.items() for s in chain.states]
         keys += [f"use:{a}" for a in self.activities]
         return {k: (lambda m, k=k: m.month_stats.get(k, 0.0)) for k in keys}
@@ -140,7 +143,7 @@ class HousingHealthModel(mesa.Model):
         hospital_stats = self.hospital.month(pop, self.streams, self.ledger, self.rates_for,
                                              window, self.dt, death_day, away)
 
-        # 4. community services, for the share of the step alive and at home (dense: nearly
+        # 3. community services, for the share of the step alive and at home (dense: nearly
         #    every tenant is concerned; the dead and those away all step have exposure 0)
         if self.health.services:
             stay = np.minimum(death_day, window.t1) - window.t0 - away
@@ -152,11 +155,11 @@ class HousingHealthModel(mesa.Model):
                                               lam[:, k])
                 self.ledger.add(service.activity.name, None, counts, window.weight)
 
-        # 5. wellbeing
+        # 4. wellbeing
         if self.health.wellbeing is not None:
-            self.health.wellbeing.update(pop, self.health.cycle_months, self.wellbeing_shift)
+            self.health.wellbeing.update(pop, self.health.cycle_months)
 
-        # 6. transitions and deaths take effect; time in state and age advance
+        # 5. transitions and deaths take effect; time in state and age advance
         for name, o in zip(self.health.chains, outcomes, strict=True):
             survive = ~np.isin(o.moved, died)
             pop.states[name][o.moved[survive]] = o.new_state[survive]

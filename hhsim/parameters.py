@@ -5,10 +5,11 @@ A parameter file is TOML. Any inline table with a ``value`` key is a parameter (
     rate = { value = 5.7, unit = "per person-year", source = "NHS Digital 2022", status = "V2" }
 
 Required keys: ``value`` (number, or nested list of numbers), ``unit``, ``source``. Money
-(a unit starting with "£") also needs ``price_year``. ``assumption = true`` marks a value
-invented for the model; its ``source`` must then say why the value was chosen. A leaf may
-carry structural keys that shape how the value is used (``breaks``, ``per``, ``centre``);
-those are not parameters and cannot be overridden.
+(a unit starting with "£") also needs ``price_year``. ``status`` tags the evidence (V1, V2,
+D, A); ``assumption = true`` (or status A) marks a value invented for the model, and its
+``source`` must then say why the value was chosen. A leaf may carry structural keys that
+shape how the value is used (``breaks``, ``first_age``, ``centre``); those are not
+parameters and cannot be overridden.
 
 Everything else in the file (state names, links between sections) is structure. The dotted
 name of a leaf is its path in the file, e.g. ``services.gp.rate``.
@@ -52,13 +53,19 @@ class Parameter:
         return self.unit.startswith("£")
 
 
+def is_strictly_positive(unit: str) -> bool:
+    """Units whose values must be above zero: ratios, multipliers, coefficients of variation."""
+    u = unit.lower()
+    return "ratio" in u or "multiplier" in u or "coefficient of variation" in u
+
+
 def bounds_for_unit(unit: str) -> tuple[float, float]:
     """Allowed range of a parameter's values, read from its unit."""
     u = unit.lower()
     if u.startswith(("probability", "share", "proportion")):
         return 0.0, 1.0
-    if "ratio" in u:
-        return 0.0, math.inf  # rate, odds and hazard ratios: strictly positive (checked below)
+    if is_strictly_positive(unit):
+        return 0.0, math.inf  # ratios, multipliers, coefficients of variation: checked > 0
     if u.startswith(("£", "per ", "days", "months", "years", "count", "people", "beds", "fte")):
         return 0.0, math.inf
     return -math.inf, math.inf
@@ -76,7 +83,7 @@ def check_value(name: str, value: Any, unit: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise HhsimError(name, "contains a value that is not a finite number", "give finite numbers")
     lo, hi = bounds_for_unit(unit)
-    strictly_positive = "ratio" in unit.lower()
+    strictly_positive = is_strictly_positive(unit)
     bad = arr[(arr < lo) | (arr > hi) | ((arr <= 0) if strictly_positive else False)]
     if bad.size:
         if strictly_positive:
@@ -94,6 +101,17 @@ def missing_parameter(where: str, key: str, unit: str = "...") -> HhsimError:
     """The error for a required parameter that is absent."""
     return HhsimError(where, f"has no {key}",
                       f'add {key} = {{ value = ..., unit = "{unit}", source = "..." }}')
+
+
+def scalar(node: Mapping[str, Any], key: str, where: str, unit: str = "...") -> float:
+    """The single number held by parameter ``key`` of ``node`` (one-line errors otherwise)."""
+    if key not in node:
+        raise missing_parameter(where, key, unit)
+    p = to_parameter(f"{where}.{key}", node[key])
+    value = np.asarray(p.value, dtype=float)
+    if value.ndim:
+        raise HhsimError(f"{where}.{key}", "must be a single number, not a table", "give one number")
+    return float(value)
 
 
 def is_leaf(node: Any) -> bool:

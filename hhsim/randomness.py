@@ -32,7 +32,7 @@ def name_key(name: str) -> int:
 class Streams:
     """Per-process, per-step uniforms for ``n`` tenant slots.
 
-    ``entropy`` and ``spawn_key`` identify the run (see ``hhsim.seeds``).
+    ``entropy`` (the experiment seed) and ``spawn_key`` (``run_spawn_key``) identify the run.
     """
 
     def __init__(self, entropy: int, spawn_key: tuple[int, ...], n: int) -> None:
@@ -123,14 +123,8 @@ def poisson_from_uniform(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
     return counts
 
 
-def probability_from_rate(rate_per_year: np.ndarray, years: float) -> np.ndarray:
-    """Probability of at least one event in ``years`` at a constant hazard."""
-    return -np.expm1(-np.asarray(rate_per_year) * years)
-
-
-#: First element of the spawn key: tenant randomness of a replication, or parameter draws.
+#: First element of a run's spawn key (later branches are free for parameter draws).
 RUN_BRANCH = 0
-DRAW_BRANCH = 1
 
 
 def run_spawn_key(replication: int) -> tuple[int, int]:
@@ -140,10 +134,3 @@ def run_spawn_key(replication: int) -> tuple[int, int]:
     (common random numbers), whatever the order in which runs are executed.
     """
     return (RUN_BRANCH, int(replication))
-
-
-def draw_generator(experiment_seed: int, draw: int, what: str) -> np.random.Generator:
-    """A generator for parameter draw ``draw`` (PSA, sensitivity), separate from tenants."""
-    ss = np.random.SeedSequence(int(experiment_seed),
-                                spawn_key=(DRAW_BRANCH, int(draw), name_key(what)))
-    return np.random.Generator(np.random.PCG64(ss))

@@ -117,3 +117,9 @@ def test_killed_batch_resumes_to_identical_results(tmp_path, sig):
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     whole = run_experiment(exp, tmp_path / "whole", workers=1).records
     pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), whole, check_exact=True)
+
+
+def test_unreachable_scheduler_is_a_one_line_error_and_writes_nothing(tmp_path):
+    with pytest.raises(HhsimError, match="cannot reach"):
+        run_experiment(validate(SMALL), tmp_path / "out", scheduler="tcp://127.0.0.1:9")
+    assert not (tmp_path / "out").exists()

@@ -31,6 +31,7 @@ def run_id(arm: str, replication: int) -> str:
 def plan(exp: Experiment) -> list[RunSpec]:
     """Every arm x replication of an experiment, replication by replication."""
     e = exp.experiment
+    reference_world = exp.world_tree()
     configs = {}
     for arm in exp.arms:
         model, world = exp.trees(arm)
@@ -40,7 +41,7 @@ def plan(exp: Experiment) -> list[RunSpec]:
             tenure=dict(exp.population.tenure), steps=e.months // months_per_step,
             seed=e.seed, discount_costs=float(e.discount.costs),
             discount_effects=float(e.discount.effects), reward_timing=e.reward_timing,
-            start_month=e.start_month, arm=arm.name)
+            start_month=e.start_month, arm=arm.name, reference_world_tree=reference_world)
     return [RunSpec(run_id(arm.name, r), arm.name, r, e.price_year,
                     RunConfig(replication=r, **configs[arm.name]))
             for r in range(e.replications) for arm in exp.arms]

@@ -87,7 +87,11 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 
 @contextmanager
 def open_executor(workers: int | None = None, scheduler: str | None = None):
-    """The executor for a batch: Dask when given a scheduler address, else local processes."""
+    """The executor for a batch, and how many runs to keep in flight on it.
+
+    Dask when given a scheduler address (runs in flight: generous, since an adaptive or
+    job-queue cluster may add workers later), else local processes (two per worker).
+    """
     if scheduler:
         try:
             from distributed import Client
@@ -100,7 +104,7 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
             raise HhsimError("--scheduler", f"cannot reach {scheduler} ({exc})",
                              "check the address of the running Dask scheduler") from None
         try:
-            yield client.get_executor(), max(1, sum(client.nthreads().values()))
+            yield client.get_executor(), max(64, 4 * sum(client.nthreads().values()))
         finally:
             client.close()
         return
@@ -112,7 +116,7 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
         return
     pool = ProcessPoolExecutor(max_workers=n, mp_context=_worker_context())
     try:
-        yield pool, n
+        yield pool, 2 * n
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -121,24 +125,26 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
 
 
 def execute(specs: Iterable[RunSpec], total: int, on_result: Callable[[RunResult], None],
-            workers: int | None = None, scheduler: str | None = None, progress: bool = True) -> None:
-    """Run every spec, handing each result to ``on_result`` as soon as it arrives."""
-    with open_executor(workers, scheduler) as (executor, slots):
-        todo = iter(specs)
-        # Fill the executor before the progress bar starts its monitor thread (see above).
-        pending: set[Future] = {executor.submit(simulate, spec)
-                                for spec in itertools.islice(todo, 2 * slots)}
-        bar = tqdm(total=total, unit="run", desc="runs", disable=not progress, dynamic_ncols=True)
-        try:
-            for spec in todo:
-                pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
-                pending.add(executor.submit(simulate, spec))
-            while pending:
-                pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
-        finally:
-            for f in pending:
-                f.cancel()
-            bar.close()
+            executor: Executor, in_flight: int, progress: bool = True) -> None:
+    """Run every spec on ``executor``, handing each result to ``on_result`` as it arrives.
+
+    At most ``in_flight`` runs are submitted and not yet handled at any time.
+    """
+    todo = iter(specs)
+    # Fill the executor before the progress bar starts its monitor thread (see above).
+    pending: set[Future] = {executor.submit(simulate, spec)
+                            for spec in itertools.islice(todo, in_flight)}
+    bar = tqdm(total=total, unit="run", desc="runs", disable=not progress, dynamic_ncols=True)
+    try:
+        for spec in todo:
+            pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
+            pending.add(executor.submit(simulate, spec))
+        while pending:
+            pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
+    finally:
+        for f in pending:
+            f.cancel()
+        bar.close()
 
 
 def _drain(pending: set[Future], on_result: Callable[[RunResult], None], bar: tqdm,

@@ -22,8 +22,9 @@ import numpy as np
 from scipy import optimize, special
 
 from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.health.competing import choose_exits
 from hhsim.health.profiles import ProfileSpace
-from hhsim.health.rates import Rate, base_leaf, period_years, row_sums
+from hhsim.health.rates import Rate, base_leaf, period_years
 from hhsim.health.terms import MAX_AGE, Term, TermContext, band_lookup, parse_terms, product
 from hhsim.parameters import is_leaf, to_parameter
 from hhsim.world.population import Population
@@ -177,39 +178,10 @@ class Chain:
             m = effect(rate, None)
             if m is not None:
                 h[:, k] *= m
-        total = row_sums(h)
-        p_leave = -np.expm1(-total * np.float32(dt))
-        who = np.flatnonzero((u < p_leave) & alive)
-        if not who.size:
-            empty = np.empty(0, dtype=np.intp)
-            return StepOutcome(empty, np.empty(0, np.int8), empty, np.empty(0))
-        ul = u[who].astype(np.float64)
-        hl = h[who].astype(np.float64)
-        # Cumulative thresholds in [0, p_leave): column k covers [upper_{k-1}, upper_k);
-        # columns that do not apply to a tenant have zero width and are never chosen.
-        upper = np.cumsum(hl, axis=1) * (p_leave[who] / total[who])[:, None]
-        rows = np.arange(who.size)
-        choice = np.minimum((ul[:, None] >= upper).sum(axis=1), len(self.columns) - 1)
-        choice = _last_nonzero_at_or_before(hl, choice)
-        lower = np.where(choice > 0, upper[rows, np.maximum(choice - 1, 0)], 0.0)
-        width = upper[rows, choice] - lower
-        targets = self.targets[choice]
+        ex = choose_exits(h, u, dt, alive)
+        targets = self.targets[ex.choice]
         dead = targets == DEATH
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f = np.where(width[dead] > 0, (ul[dead] - lower[dead]) / width[dead], 0.0)
-        return StepOutcome(who[~dead], targets[~dead], who[dead],
-                           np.clip(f, 0.0, np.nextafter(1.0, 0.0)))
-
-
-def _last_nonzero_at_or_before(h: np.ndarray, choice: np.ndarray) -> np.ndarray:
-    """Move a choice that landed on a zero-hazard column (round-off at the top of the
-    range) back to the nearest column before it with a positive hazard."""
-    rows = np.arange(choice.size)
-    bad = h[rows, choice] <= 0
-    while bad.any():
-        choice[bad] -= 1
-        bad = (h[rows, choice] <= 0) & (choice > 0)
-    return choice
+        return StepOutcome(ex.who[~dead], targets[~dead], ex.who[dead], ex.when[dead])
 
 
 def parse_initial(node: Mapping[str, Any] | None, where: str, n_states: int,

@@ -31,7 +31,7 @@ import numpy as np
 
 from hhsim.accounting import Activity
 from hhsim.errors import HhsimError, unknown_key_error
-from hhsim.health.chains import DEATH, Chain, Exit, parse_exits, parse_initial
+from hhsim.health.chains import DEAD_NAME, DEATH, Chain, Exit, parse_exits, parse_initial
 from hhsim.health.mortality import parse_mortality
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.rates import Rate, RateStack
@@ -170,6 +170,9 @@ def _chains(node: Any) -> dict[str, tuple[str, ...]]:
                 or not all(isinstance(s, str) for s in states) or len(set(states)) != len(states)):
             raise HhsimError(f"chains.{name}.states", "must be a list of distinct state names",
                              'write states = ["good", "fair", "bad"]')
+        if DEAD_NAME in states:
+            raise HhsimError(f"chains.{name}.states", f"'{DEAD_NAME}' is reserved for death",
+                             f"rename the state; transitions use to = \"{DEAD_NAME}\" for death")
         out[name] = tuple(states)
     return out
 
@@ -195,10 +198,16 @@ def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...
 
 def _good_health(node: Mapping[str, Any] | None,
                  chains: Mapping[str, tuple[str, ...]]) -> tuple[str, np.ndarray] | None:
+    extra = set(node or {}) - {"good_health"}
+    if extra:
+        raise unknown_key_error("outcomes", sorted(extra)[0], ["good_health"])
     gh = (node or {}).get("good_health")
     if gh is None:
         return None
-    chain = gh.get("chain") if isinstance(gh, Mapping) else None
+    if not isinstance(gh, Mapping) or set(gh) - {"chain", "states"}:
+        raise HhsimError("outcomes.good_health", "must give only chain and states",
+                         'write good_health = { chain = "health", states = ["good"] }')
+    chain = gh.get("chain")
     if chain not in chains:
         raise unknown_key_error("outcomes.good_health.chain", str(chain), chains, what="chain")
     states = gh.get("states", [])
@@ -229,6 +238,9 @@ def _state_costs(node: Mapping[str, Any] | None,
         if "cost" not in sub:
             raise missing_parameter(where, "cost", "£ per person-year")
         activity = parse_cost({"unit_cost": sub["cost"]}, where, name, "person-years", sub.get("payer"))
+        if not str(sub["cost"].get("unit", "")).startswith("£ per person-year"):
+            raise HhsimError(f"{where}.cost", "must be a cost per person-year",
+                             'use unit = "£ per person-year"')
         out.append(StateCost(chain, mask, activity))
     return out
 
@@ -240,6 +252,9 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
         raise unknown_key_error("model file", sorted(extra)[0], MODEL_SECTIONS, what="section")
     parameters_of(tree)  # every leaf valid and sourced
     meta = tree.get("model", {})
+    extra = set(meta) - {"name", "description", "cycle"}
+    if extra:
+        raise unknown_key_error("model", sorted(extra)[0], ["name", "description", "cycle"])
     cycle = meta.get("cycle", "month")
     if cycle not in CYCLES:
         raise HhsimError("model.cycle", f"unknown cycle '{cycle}'", "use \"month\" or \"year\"")
@@ -261,6 +276,12 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
                                 TermContext(chain_states))
         for term in initial.terms:
             other = term.name.rsplit(".", 1)[-1]
+            if term.kind == "dynamic":
+                raise HhsimError(term.name, "initial shares cannot depend on wellbeing",
+                                 "wellbeing is set after the chains; remove the term")
+            if other == name:
+                raise HhsimError(term.name, "an initial distribution cannot depend on its own chain",
+                                 "remove the term")
             if other in chain_states and other not in chains:
                 raise HhsimError(term.name, f"refers to chain '{other}', which comes later",
                                  f"define [chains.{other}] before [chains.{name}]")

@@ -85,7 +85,7 @@ class Rate:
 
     After ``tabulate`` the rate is also held as tables over the profile spaces
     (``hhsim.health.profiles``) and evaluated by two gathers for populations that carry
-    profile indices; the result is the same.
+    profile indices; the result equals the plain evaluation up to float32 rounding.
     """
 
     name: str

@@ -29,7 +29,7 @@ import numpy as np
 from hhsim.errors import HhsimError, unknown_key_error
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.terms import Term, TermContext, parse_terms, total
-from hhsim.parameters import missing_parameter, to_parameter
+from hhsim.parameters import scalar
 from hhsim.world.population import Population
 
 WELLBEING_KEYS = {"description", "minimum", "maximum", "mean", "sd", "adjustment", "effect"}
@@ -60,7 +60,7 @@ class Wellbeing:
         self.centre = float(eff.mean()) if eff.size else 0.0
         self.trait_sd = float(np.sqrt(max(self.sd**2 - (eff.var() if eff.size else 0.0), 0.0)))
 
-    def target(self, pop: Population, shift: np.ndarray | None = None) -> np.ndarray:
+    def target(self, pop: Population) -> np.ndarray:
         if self.static_effect is not None and pop.static_profile is not None:
             effects = (np.take(self.static_effect, pop.static_profile)
                        + np.take(self.state_effect, pop.state_profile))
@@ -69,28 +69,19 @@ class Wellbeing:
                     effects += term.factor(pop, None)
         else:
             effects = total(self.effects, pop, None)
-        t = np.float32(self.mean - self.centre) + pop.wellbeing_trait + effects
-        if shift is not None:
-            t = t + shift
-        return t
+        return np.float32(self.mean - self.centre) + pop.wellbeing_trait + effects
 
     def initialise(self, pop: Population, z: np.ndarray) -> None:
         """Draw traits from standard normals ``z`` and start every score at its target."""
         pop.wellbeing_trait = (self.trait_sd * z).astype(np.float32)
         pop.wellbeing = np.clip(self.target(pop), self.minimum, self.maximum).astype(np.float32)
 
-    def update(self, pop: Population, months: float, shift: np.ndarray | None = None) -> None:
+    def update(self, pop: Population, months: float) -> None:
         """Move scores toward their targets over ``months`` months."""
         keep = (1.0 - self.adjustment) ** months
-        target = self.target(pop, shift)
+        target = self.target(pop)
         pop.wellbeing = np.clip(target + keep * (pop.wellbeing - target),
                                 self.minimum, self.maximum).astype(np.float32)
-
-
-def _num(node: Mapping[str, Any], key: str) -> float:
-    if key not in node:
-        raise missing_parameter("wellbeing", key, "points")
-    return float(to_parameter(f"wellbeing.{key}", node[key]).value)
 
 
 def parse_wellbeing(node: Mapping[str, Any] | None,
@@ -104,8 +95,9 @@ def parse_wellbeing(node: Mapping[str, Any] | None,
     if not isinstance(lo, int | float) or not isinstance(hi, int | float) or lo >= hi:
         raise HhsimError("wellbeing", "needs numbers minimum < maximum (the scale's range)",
                          "add minimum = 14 and maximum = 70")
-    adjustment = _num(node, "adjustment")
+    adjustment = scalar(node, "adjustment", "wellbeing", "share of the gap closed per month")
     if not 0.0 < adjustment <= 1.0:
         raise HhsimError("wellbeing.adjustment", "must be in (0, 1]", "give a share such as 0.5")
     effects = parse_terms(node.get("effect"), "wellbeing.effect", TermContext(chains, additive=True))
-    return Wellbeing(float(lo), float(hi), _num(node, "mean"), _num(node, "sd"), adjustment, effects)
+    return Wellbeing(float(lo), float(hi), scalar(node, "mean", "wellbeing", "points"),
+                     scalar(node, "sd", "wellbeing", "points"), adjustment, effects)

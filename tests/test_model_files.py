@@ -1,0 +1,79 @@
+"""Model files: mistakes are one-line errors at validation, never silent, never a crash later."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from hhsim.errors import HhsimError
+from hhsim.experiment import validate
+from hhsim.health.model_file import compile_model
+from hhsim.model import HousingHealthModel
+from hhsim.resources import default_model_tree
+
+from conftest import config, model_file
+
+
+def broken(edit) -> dict:
+    tree = copy.deepcopy(default_model_tree())
+    edit(tree)
+    return tree
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda t: t["model"].update(cylce="year"), "did you mean 'cycle'"),
+    (lambda t: t["outcomes"].update(good_heath={}), "did you mean 'good_health'"),
+    (lambda t: t["outcomes"]["good_health"].update(state=["good"]), "only chain and states"),
+    (lambda t: t["chains"]["health"].update(states=["good", "fair", "dead"]), "reserved for death"),
+    (lambda t: t["chains"]["health"]["initial"].update(
+        odds_ratio={"wellbeing": {"value": 0.9, "unit": "odds ratio per point", "source": "x"}}),
+     "cannot depend on wellbeing"),
+    (lambda t: t["chains"]["health"]["initial"].update(
+        odds_ratio={"health": {"fair": {"value": 2.0, "unit": "odds ratio", "source": "x"}}}),
+     "its own chain"),
+    (lambda t: t["chains"]["ltc"]["initial"].update(
+        odds_ratio={"health": {"fair": {"value": 2.0, "unit": "odds ratio", "source": "x"}}}),
+     "comes later"),
+    (lambda t: t["wellbeing"]["mean"].update(value=[49.9, 50.0]), "single number"),
+    (lambda t: t["hospital"]["admissions"]["emergency"]["los_cv"].update(value=[1.2]), "single number"),
+    (lambda t: t["utility"]["multiplier"]["health"]["fair"].update(value=-0.5), "greater than 0"),
+    (lambda t: t["services"]["gp"]["unit_cost"].update(price_year="1999/00"), "unknown price year"),
+    (lambda t: t["state_costs"]["social_care"]["cost"].update(unit="£ per contact"), "per person-year"),
+])
+def test_model_file_mistakes_are_one_line_errors(edit, expected):
+    with pytest.raises(HhsimError) as err:
+        compile_model(broken(edit))
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_world_shares_broken_by_an_override_fail_validation():
+    bad = {"parameters": {"world.tenure_share.social_rented": 0.5}}
+    with pytest.raises(HhsimError, match=r"world\.tenure_share"):
+        validate(bad)
+
+
+def test_override_errors_name_the_table_they_came_from():
+    with pytest.raises(HhsimError, match=r"^parameters\.services\.gp\.rat:"):
+        validate({"parameters": {"services.gp.rat": 1.0},
+                  "arms": [{"name": "baseline", "parameters": {"services.ae.unit_cost": 1.0}}]})
+    with pytest.raises(HhsimError, match=r"^arms\.baseline\.parameters\."):
+        validate({"arms": [{"name": "baseline", "parameters": {"services.gp.rat": 1.0}}]})
+
+
+def test_an_arms_world_scenario_does_not_move_the_reference_population():
+    no_damp = {"world.hazards.damp.social_rented": 0.0}
+    exp = validate({"experiment": {"seed": 1, "months": 12, "replications": 1},
+                    "population": {"tenants": 500},
+                    "arms": [{"name": "baseline"}, {"name": "dry", "parameters": no_damp}]})
+    from hhsim.batch.design import plan
+    base, dry = (HousingHealthModel(s.config) for s in plan(exp))
+    assert dry.pop.has_hazard("damp").sum() == 0 < base.pop.has_hazard("damp").sum()
+    # Same national calibration: the de-averaged GP base rates are identical.
+    gp = [next(s for s in m.health.services if s.name == "gp").rate.base for m in (base, dry)]
+    assert np.array_equal(gp[0], gp[1])
+
+
+def test_models_without_wellbeing_report_no_mean_wellbeing():
+    m = HousingHealthModel(config(model_file("three_state_yearly.toml"), tenants=200, steps=2))
+    m.run()
+    assert "mean_wellbeing" not in m.datacollector.get_model_vars_dataframe().columns
