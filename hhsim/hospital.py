@@ -30,11 +30,11 @@ import numpy as np
 from scipy import special
 
 from hhsim.accounting import Activity, Ledger
-from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.errors import HhsimError
 from hhsim.health.competing import choose_exits
 from hhsim.health.rates import Probability, Rate, RateStack, base_leaf, parse_probability, parse_rate
 from hhsim.health.terms import MAX_AGE, TermContext
-from hhsim.parameters import missing_parameter, scalar
+from hhsim.parameters import check_keys, missing_parameter, scalar
 from hhsim.randomness import Streams
 from hhsim.services import parse_cost
 from hhsim.world.population import ACUTE, DELAYED, HOME, NO_DAY, Population
@@ -102,15 +102,11 @@ def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Adm
     """Admission types from a model file's ``[hospital.admissions.<type>]`` tables."""
     if not node:
         return []
-    extra = set(node) - {"admissions"}
-    if extra:
-        raise unknown_key_error("hospital", sorted(extra)[0], ["admissions"])
+    check_keys(node, "hospital", {"admissions"})
     types = []
     for code, (name, sub) in enumerate(node.get("admissions", {}).items()):
         where = f"hospital.admissions.{name}"
-        extra = set(sub) - ADMISSION_KEYS
-        if extra:
-            raise unknown_key_error(where, sorted(extra)[0], ADMISSION_KEYS)
+        check_keys(sub, where, ADMISSION_KEYS)
         payer = sub.get("payer", "nhs")
         bed = parse_cost({"unit_cost": sub["bed_day_cost"]} if "bed_day_cost" in sub else {},
                          where, f"{name}_bed_days", "bed days", payer)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,24 @@ def scalar(node: Mapping[str, Any], key: str, where: str, unit: str = "...") -> 
     return float(value)
 
 
+def check_keys(node: Any, where: str, allowed: Iterable[str], what: str = "key") -> Mapping[str, Any]:
+    """``node`` if it is a table whose keys are all ``allowed``; else a one-line error."""
+    if not isinstance(node, Mapping):
+        raise HhsimError(where, "must be a table", f"write [{where}] with its keys")
+    extra = set(node) - set(allowed)
+    if extra:
+        raise unknown_key_error(where, sorted(extra)[0], allowed, what=what)
+    return node
+
+
+def leaf_parameter(node: Any, where: str,
+                   hint: str = "{ value = ..., unit = ..., source = ... }") -> Parameter:
+    """The parameter at ``where``: ``node`` must be a leaf (an inline table with a value)."""
+    if not is_leaf(node):
+        raise HhsimError(where, "is not a parameter", f"give {hint}")
+    return to_parameter(where, node)
+
+
 def is_leaf(node: Any) -> bool:
     return isinstance(node, dict) and "value" in node
 
@@ -130,9 +148,7 @@ def iter_leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str
 
 def to_parameter(name: str, node: dict) -> Parameter:
     """Check a leaf's metadata and value; return it as a Parameter."""
-    extra = set(node) - LEAF_KEYS
-    if extra:
-        raise unknown_key_error(name, sorted(extra)[0], LEAF_KEYS, what="parameter field")
+    check_keys(node, name, LEAF_KEYS, what="parameter field")
     for key in ("unit", "source"):
         if not isinstance(node.get(key), str) or not node[key].strip():
             raise HhsimError(name, f"has no '{key}'", f"add {key} = \"...\" to the parameter")

@@ -23,7 +23,7 @@ from hhsim.accounting import Activity
 from hhsim.errors import HhsimError, unknown_key_error
 from hhsim.health.rates import Rate, parse_rate
 from hhsim.health.terms import TermContext
-from hhsim.parameters import to_parameter
+from hhsim.parameters import check_keys, to_parameter
 from hhsim.resources import cost_index
 
 SERVICE_KEYS = {"description", "activity_unit", "payer", "reference", "rate", "rr", "unit_cost"}
@@ -57,11 +57,7 @@ def parse_services(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Ser
     services = []
     for name, sub in (node or {}).items():
         where = f"services.{name}"
-        if not isinstance(sub, Mapping):
-            raise HhsimError(where, "must be a table", "write [services.<name>]")
-        extra = set(sub) - SERVICE_KEYS
-        if extra:
-            raise unknown_key_error(where, sorted(extra)[0], SERVICE_KEYS)
+        check_keys(sub, where, SERVICE_KEYS)
         rate = parse_rate(sub, where, ctx)
         activity = parse_cost(sub, where, name, sub.get("activity_unit", "contacts"), sub.get("payer"))
         services.append(Service(name, rate, activity))

@@ -23,7 +23,7 @@ def broken(edit) -> dict:
 @pytest.mark.parametrize("edit, expected", [
     (lambda t: t["model"].update(cylce="year"), "did you mean 'cycle'"),
     (lambda t: t["outcomes"].update(good_heath={}), "did you mean 'good_health'"),
-    (lambda t: t["outcomes"]["good_health"].update(state=["good"]), "only chain and states"),
+    (lambda t: t["outcomes"]["good_health"].update(state=["good"]), "did you mean 'states'"),
     (lambda t: t["chains"]["health"].update(states=["good", "fair", "dead"]), "reserved for death"),
     (lambda t: t["chains"]["health"]["initial"].update(
         odds_ratio={"wellbeing": {"value": 0.9, "unit": "odds ratio per point", "source": "x"}}),

@@ -26,7 +26,7 @@ from hhsim.health.competing import choose_exits
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.rates import Rate, base_leaf, period_years
 from hhsim.health.terms import MAX_AGE, Term, TermContext, band_lookup, parse_terms, product
-from hhsim.parameters import is_leaf, to_parameter
+from hhsim.parameters import check_keys, leaf_parameter
 from hhsim.world.population import Population
 
 DEATH = -1
@@ -192,9 +192,7 @@ def parse_initial(node: Mapping[str, Any] | None, where: str, n_states: int,
                          "add prevalence = { value = [...one share per state...], ... }")
     leaf = node["prevalence"]
     pw = f"{where}.prevalence"
-    if not is_leaf(leaf):
-        raise HhsimError(pw, "is not a parameter", "give { value = ..., unit = \"share\", ... }")
-    p = to_parameter(pw, leaf)
+    p = leaf_parameter(leaf, pw, '{ value = ..., unit = "share", ... }')
     arr = np.asarray(p.value, dtype=float)
     if arr.shape[-1] != n_states:
         raise HhsimError(pw, f"needs {n_states} shares per row (one per state)",
@@ -217,9 +215,7 @@ def parse_initial(node: Mapping[str, Any] | None, where: str, n_states: int,
         raise HhsimError(pw, f"shares sum to {sums.flat[np.argmax(np.abs(sums - 1))]:.4g}, not 1",
                          "make each row of shares add up to 1")
     arr = arr / sums[..., None]
-    extra = set(node) - {"prevalence", "odds_ratio"}
-    if extra:
-        raise unknown_key_error(where, sorted(extra)[0], ["prevalence", "odds_ratio"])
+    check_keys(node, where, {"prevalence", "odds_ratio"})
     terms = parse_terms(node.get("odds_ratio"), f"{where}.odds_ratio", ctx)
     return InitialDistribution(where, arr, band_of_age, terms)
 
@@ -238,11 +234,7 @@ def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, .
     uses_tis = False
     for tname, t in (node or {}).items():
         tw = f"{where}.{tname}"
-        if not isinstance(t, Mapping):
-            raise HhsimError(tw, "must be a table", "write [chains.<name>.transitions.<name>]")
-        extra = set(t) - TRANSITION_KEYS
-        if extra:
-            raise unknown_key_error(tw, sorted(extra)[0], TRANSITION_KEYS)
+        check_keys(t, tw, TRANSITION_KEYS)
         src = _state_index(t.get("from"), states, f"{tw}.from", allow_dead=False)
         dst = _state_index(t.get("to"), states, f"{tw}.to", allow_dead=True)
         if src == dst:

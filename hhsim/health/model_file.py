@@ -38,7 +38,7 @@ from hhsim.health.rates import Rate, RateStack
 from hhsim.health.terms import MAX_AGE, TermContext, parse_terms
 from hhsim.health.wellbeing import Wellbeing, parse_wellbeing
 from hhsim.hospital import AdmissionType, parse_hospital
-from hhsim.parameters import missing_parameter, parameters_of, to_parameter
+from hhsim.parameters import check_keys, missing_parameter, parameters_of, to_parameter
 from hhsim.randomness import Streams
 from hhsim.services import Service, parse_cost, parse_services
 from hhsim.world.population import Population
@@ -179,9 +179,7 @@ def _chains(node: Any) -> dict[str, tuple[str, ...]]:
 
 def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...]]) -> Rate:
     node = dict(node or {})
-    extra = set(node) - {"description", "reference", "baseline", "multiplier"}
-    if extra:
-        raise unknown_key_error("utility", sorted(extra)[0], ["reference", "baseline", "multiplier"])
+    check_keys(node, "utility", {"description", "reference", "baseline", "multiplier"})
     base = np.ones((2, MAX_AGE + 1))
     if "baseline" in node:
         p = to_parameter("utility.baseline", node["baseline"])
@@ -198,15 +196,11 @@ def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...
 
 def _good_health(node: Mapping[str, Any] | None,
                  chains: Mapping[str, tuple[str, ...]]) -> tuple[str, np.ndarray] | None:
-    extra = set(node or {}) - {"good_health"}
-    if extra:
-        raise unknown_key_error("outcomes", sorted(extra)[0], ["good_health"])
+    check_keys(node or {}, "outcomes", {"good_health"})
     gh = (node or {}).get("good_health")
     if gh is None:
         return None
-    if not isinstance(gh, Mapping) or set(gh) - {"chain", "states"}:
-        raise HhsimError("outcomes.good_health", "must give only chain and states",
-                         'write good_health = { chain = "health", states = ["good"] }')
+    check_keys(gh, "outcomes.good_health", {"chain", "states"})
     chain = gh.get("chain")
     if chain not in chains:
         raise unknown_key_error("outcomes.good_health.chain", str(chain), chains, what="chain")
@@ -224,9 +218,7 @@ def _state_costs(node: Mapping[str, Any] | None,
     out = []
     for name, sub in (node or {}).items():
         where = f"state_costs.{name}"
-        extra = set(sub) - {"description", "chain", "states", "cost", "payer"}
-        if extra:
-            raise unknown_key_error(where, sorted(extra)[0], ["chain", "states", "cost", "payer"])
+        check_keys(sub, where, {"description", "chain", "states", "cost", "payer"})
         chain = sub.get("chain")
         if chain not in chains:
             raise unknown_key_error(f"{where}.chain", str(chain), chains, what="chain")
@@ -247,14 +239,10 @@ def _state_costs(node: Mapping[str, Any] | None,
 
 def compile_model(tree: Mapping[str, Any]) -> HealthModel:
     """Compile (but do not calibrate) a health model tree; every error is one line."""
-    extra = set(tree) - MODEL_SECTIONS
-    if extra:
-        raise unknown_key_error("model file", sorted(extra)[0], MODEL_SECTIONS, what="section")
+    check_keys(tree, "model file", MODEL_SECTIONS, what="section")
     parameters_of(tree)  # every leaf valid and sourced
     meta = tree.get("model", {})
-    extra = set(meta) - {"name", "description", "cycle"}
-    if extra:
-        raise unknown_key_error("model", sorted(extra)[0], ["name", "description", "cycle"])
+    check_keys(meta, "model", {"name", "description", "cycle"})
     cycle = meta.get("cycle", "month")
     if cycle not in CYCLES:
         raise HhsimError("model.cycle", f"unknown cycle '{cycle}'", "use \"month\" or \"year\"")
@@ -268,9 +256,7 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
     chains: dict[str, Chain] = {}
     for name, sub in tree["chains"].items():
         where = f"chains.{name}"
-        extra = set(sub) - CHAIN_KEYS
-        if extra:
-            raise unknown_key_error(where, sorted(extra)[0], CHAIN_KEYS)
+        check_keys(sub, where, CHAIN_KEYS)
         states = chain_states[name]
         initial = parse_initial(sub.get("initial"), f"{where}.initial", len(states),
                                 TermContext(chain_states))

@@ -23,7 +23,7 @@ import numpy as np
 from hhsim.errors import HhsimError, unknown_key_error
 from hhsim.health.rates import Rate, age_sex_table, period_years
 from hhsim.health.terms import MAX_AGE, TermContext, parse_terms
-from hhsim.parameters import is_leaf, to_parameter
+from hhsim.parameters import check_keys, leaf_parameter
 
 MORTALITY_KEYS = {"chain", "reference", "life_table", "gompertz_makeham", "rr"}
 
@@ -36,9 +36,7 @@ def gompertz_makeham_hazard(a: float, b: float, c: float, ages: np.ndarray) -> n
 def parse_mortality(node: Mapping[str, Any], chains: Mapping[str, tuple[str, ...]]) -> tuple[str, Rate]:
     """The chain mortality competes in, and the mortality rate."""
     where = "mortality"
-    extra = set(node) - MORTALITY_KEYS
-    if extra:
-        raise unknown_key_error(where, sorted(extra)[0], MORTALITY_KEYS)
+    check_keys(node, where, MORTALITY_KEYS)
     chain = node.get("chain")
     if chain not in chains:
         raise unknown_key_error(f"{where}.chain", str(chain), chains, what="chain")
@@ -48,19 +46,14 @@ def parse_mortality(node: Mapping[str, Any], chains: Mapping[str, tuple[str, ...
     if "life_table" in node:
         leaf = node["life_table"]
         lw = f"{where}.life_table"
-        if not is_leaf(leaf):
-            raise HhsimError(lw, "is not a parameter", "give { value = ..., unit = ..., source = ... }")
-        p = to_parameter(lw, leaf)
+        p = leaf_parameter(leaf, lw)
         if not p.unit.lower().startswith("probability"):
             raise HhsimError(lw, f"has unit '{p.unit}'", "use unit = \"probability per year\"")
         qx = np.clip(age_sex_table(p.value, leaf, lw), 0.0, 1.0 - 1e-12)
         base = -np.log1p(-qx) / period_years(p.unit, lw)
     else:
-        leaf = node["gompertz_makeham"]
         gw = f"{where}.gompertz_makeham"
-        if not is_leaf(leaf):
-            raise HhsimError(gw, "is not a parameter", "give { value = [[A, B, c], [A, B, c]], ... }")
-        p = to_parameter(gw, leaf)
+        p = leaf_parameter(node["gompertz_makeham"], gw, "{ value = [[A, B, c], [A, B, c]], ... }")
         coef = np.asarray(p.value, dtype=float)
         if coef.shape != (2, 3):
             raise HhsimError(gw, "needs [[A, B, c] for men], [A, B, c] for women]]",

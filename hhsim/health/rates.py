@@ -23,7 +23,7 @@ import numpy as np
 from hhsim.errors import HhsimError
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.terms import MAX_AGE, Term, TermContext, band_lookup, parse_terms, product
-from hhsim.parameters import is_leaf, missing_parameter, to_parameter
+from hhsim.parameters import leaf_parameter, missing_parameter
 from hhsim.world.population import Population
 
 DAYS_PER_YEAR = 365.25
@@ -73,9 +73,7 @@ def age_sex_table(value: Any, leaf: dict, where: str) -> np.ndarray:
 
 def base_leaf(node: dict, where: str) -> tuple[np.ndarray, str, dict]:
     """The (2, ages) table of a rate or probability leaf, its unit, and the leaf."""
-    if not is_leaf(node):
-        raise HhsimError(where, "is not a parameter", "give { value = ..., unit = ..., source = ... }")
-    p = to_parameter(where, node)
+    p = leaf_parameter(node, where)
     return age_sex_table(p.value, node, where), p.unit, node
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from hhsim.errors import HhsimError, unknown_key_error
-from hhsim.parameters import is_leaf, to_parameter
+from hhsim.parameters import is_leaf, leaf_parameter
 from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Population
 
 MAX_AGE = 120  # years; ages above are treated as 120
@@ -93,9 +93,7 @@ def band_lookup(breaks: list[float], upper: int, where: str) -> np.ndarray:
 
 
 def _leaf(node: Any, where: str) -> tuple[np.ndarray, dict]:
-    if not is_leaf(node):
-        raise HhsimError(where, "is not a parameter", "give { value = ..., unit = ..., source = ... }")
-    p = to_parameter(where, node)
+    p = leaf_parameter(node, where)
     return np.asarray(p.value, dtype=float), node
 
 

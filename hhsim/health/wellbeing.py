@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.errors import HhsimError
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.terms import Term, TermContext, parse_terms, total
-from hhsim.parameters import scalar
+from hhsim.parameters import check_keys, scalar
 from hhsim.world.population import Population
 
 WELLBEING_KEYS = {"description", "minimum", "maximum", "mean", "sd", "adjustment", "effect"}
@@ -88,9 +88,7 @@ def parse_wellbeing(node: Mapping[str, Any] | None,
                     chains: Mapping[str, tuple[str, ...]]) -> Wellbeing | None:
     if not node:
         return None
-    extra = set(node) - WELLBEING_KEYS
-    if extra:
-        raise unknown_key_error("wellbeing", sorted(extra)[0], WELLBEING_KEYS)
+    check_keys(node, "wellbeing", WELLBEING_KEYS)
     lo, hi = node.get("minimum"), node.get("maximum")
     if not isinstance(lo, int | float) or not isinstance(hi, int | float) or lo >= hi:
         raise HhsimError("wellbeing", "needs numbers minimum < maximum (the scale's range)",
