@@ -177,6 +177,7 @@ class Hospital:
         self._stats = {"admissions": 0.0, "bed_days": 0.0, "delayed_days": 0.0, "readmissions": 0.0}
         self._ctx = (pop, streams, ledger, window, death_day, away)
         self._uses: dict[str, np.ndarray] = {}
+        self.admissions_this_step = np.zeros(self.n, dtype=np.uint8)
         self._new_admissions(pop, streams, rates, window, dt, death_day)
         self._event_loop(window, death_day)
         self._close_month(ledger, window, death_day, away)
@@ -274,6 +275,7 @@ class Hospital:
                 continue
             who = idx[sel]
             ledger.add(t.admissions.name, who, 1.0, window.weight)
+            self.admissions_this_step[who] += 1
             re = who[readmitted[sel]]
             if re.size:
                 ledger.add(t.readmissions.name, re, 1.0, window.weight)

@@ -29,6 +29,7 @@ from hhsim.health.model_file import HealthModel, calibrated_model
 from hhsim.health.rates import Rate, RateStack
 from hhsim.hospital import Hospital, MonthWindow
 from hhsim.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
+from hhsim.recent_use import RecentUse
 from hhsim.world.population import NO_DAY, Population
 from hhsim.world.synthetic import generate, tenure_mix
 
@@ -71,17 +72,19 @@ class HousingHealthModel(mesa.Model):
                                         config.world_tree, self.streams.generator(POPULATION_KEY))
         self.streams.n = self.pop.n
         self.health.initialise(self.pop, self.streams)
+        tracked = [s.name for s in self.health.services if s.track_recent]
+        tracked += ["admissions"] if self.health.admissions else []
+        self.pop.recent_use = RecentUse(self.pop.n, tracked)
         self.hospital = Hospital(self.health.admissions, self.health.admission_stack, self.pop.n)
         self.activities = {a.name: a for a in self.health.activities}
         self.ledger = Ledger(self.pop.n, self.activities.values())
         self.effects: dict[str, np.ndarray] = {}  # rate name -> per-tenant multiplier
         self.month = 0  # steps completed
         self.day = 0  # first day of the current step, days since model start
-        self.death_day = np.full(self.pop.n, NO_DAY, dtype=np.int32)
         self._weights = boundary_weights(config.reward_timing, config.steps)
         self.month_stats: dict[str, float] = {}
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
-        self._utility = self._value_boundary(0)
+        self._mean_utility = self._value_boundary(0)
 
     # -- helpers ---------------------------------------------------------------------------
     @property
@@ -142,6 +145,8 @@ class HousingHealthModel(mesa.Model):
         away = np.zeros(pop.n, dtype=np.float32)
         hospital_stats = self.hospital.month(pop, self.streams, self.ledger, self.rates_for,
                                              window, self.dt, death_day, away)
+        if self.health.admissions:
+            pop.recent_use.record("admissions", t, self.hospital.admissions_this_step)
 
         # 3. community services, for the share of the step alive and at home (dense: nearly
         #    every tenant is concerned; the dead and those away all step have exposure 0)
@@ -154,6 +159,8 @@ class HousingHealthModel(mesa.Model):
                 counts = poisson_from_uniform(self.streams.uniform(f"service:{service.name}", t),
                                               lam[:, k])
                 self.ledger.add(service.activity.name, None, counts, window.weight)
+                if service.track_recent:
+                    pop.recent_use.record(service.name, t, counts)
 
         # 4. wellbeing
         if self.health.wellbeing is not None:
@@ -168,26 +175,31 @@ class HousingHealthModel(mesa.Model):
                 tis[alive] = np.minimum(tis[alive] + self.health.cycle_months, np.iinfo(np.int16).max)
                 tis[o.moved[survive]] = 0
         pop.alive[died] = False
-        self.death_day[died] = death_day[died]
         self.hospital.next_day[died] = NO_DAY
+        years = pop.age_years
         pop.age_months[alive] += self.health.cycle_months
         pop.refresh_age()
-        self.health.profiles.refresh(pop)
+        birthdays = alive[pop.age_years[alive] != years[alive]]
+        moved = np.concatenate([o.moved for o in outcomes])
+        self.health.profiles.refresh(pop, static=birthdays, state=moved, everyone=False)
 
         self.month += 1
         self.day = window.t1
-        self._utility = self._value_boundary(self.month)
+        self._mean_utility = self._value_boundary(self.month)
         self._record(died.size, hospital_stats, before)
         self.datacollector.collect(self)
 
-    def _value_boundary(self, b: int) -> np.ndarray:
-        """Add the rewards and state costs valued at step boundary ``b``; return utilities."""
+    def _value_boundary(self, b: int) -> float:
+        """Add the rewards and state costs valued at step boundary ``b``; return the living
+        tenants' mean utility."""
         pop = self.pop
         alive = pop.alive.astype(np.float32)
         utility = self.health.utility_of(pop) * alive
+        n_alive = float(alive.sum())
+        mean_utility = float(utility.sum(dtype=np.float64)) / n_alive if n_alive else float("nan")
         w = self._weights[b]
         if w == 0.0:
-            return utility
+            return mean_utility
         years = w * self.dt
         d_eff = discount_factor(self.config.discount_effects, b * self.dt)
         d_cost = discount_factor(self.config.discount_costs, b * self.dt)
@@ -198,7 +210,7 @@ class HousingHealthModel(mesa.Model):
         for sc in self.health.state_costs:
             inside = np.flatnonzero(sc.states[pop.states[sc.chain]] & pop.alive)
             self.ledger.add(sc.activity.name, inside, np.float32(years), d_cost)
-        return utility
+        return mean_utility
 
     def _record(self, deaths: int, hospital_stats: Mapping[str, float],
                 before: Mapping[str, float]) -> None:
@@ -212,7 +224,7 @@ class HousingHealthModel(mesa.Model):
         if n_alive:
             if pop.wellbeing is not None:
                 stats["mean_wellbeing"] = float(np.dot(pop.wellbeing, alive)) / n_alive
-            stats["mean_utility"] = float(np.dot(self._utility, alive)) / n_alive
+            stats["mean_utility"] = self._mean_utility
         for a, total in self.ledger.totals.items():
             stats[f"use:{a}"] = total - before[a]
         self.month_stats = stats
@@ -229,4 +241,4 @@ class HousingHealthModel(mesa.Model):
         collector would free it, late; dropping the arrays frees the memory at once.
         """
         self.pop = self.ledger = self.hospital = None
-        self.effects, self.death_day, self._utility = {}, None, None
+        self.effects = {}

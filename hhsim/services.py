@@ -11,6 +11,7 @@ A model file declares each service:
     rate = { value = [...], breaks = [...], unit = "per person-year", source = "..." }
     rr.health.fair = { value = 1.6, unit = "rate ratio", source = "..." }
     unit_cost = { value = 42.0, unit = "£ per contact", price_year = "2022/23", source = "..." }
+    track_recent = true                    # keep rolling 12-month counts (hhsim.recent_use)
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from hhsim.health.terms import TermContext
 from hhsim.parameters import check_keys, to_parameter
 from hhsim.resources import cost_index
 
-SERVICE_KEYS = {"description", "activity_unit", "payer", "reference", "rate", "rr", "unit_cost"}
+SERVICE_KEYS = {"description", "activity_unit", "payer", "reference", "rate", "rr", "unit_cost",
+                "track_recent"}
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Service:
     name: str
     rate: Rate
     activity: Activity
+    track_recent: bool = False  # keep 12-month counts that providers can observe
 
 
 def parse_cost(node: Mapping[str, Any], where: str, name: str, unit: str,
@@ -60,5 +63,8 @@ def parse_services(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Ser
         check_keys(sub, where, SERVICE_KEYS)
         rate = parse_rate(sub, where, ctx)
         activity = parse_cost(sub, where, name, sub.get("activity_unit", "contacts"), sub.get("payer"))
-        services.append(Service(name, rate, activity))
+        track = sub.get("track_recent", False)
+        if not isinstance(track, bool):
+            raise HhsimError(f"{where}.track_recent", "must be true or false", "write track_recent = true")
+        services.append(Service(name, rate, activity, track))
     return services

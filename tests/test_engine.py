@@ -174,3 +174,24 @@ def test_baseline_rates_match_their_inputs_on_a_national_population():
     deaths_per_year = rec["deaths"] / person_years
     # England: about 560,000 deaths a year among 46m adults (1.2%); 4 SE of 480 deaths is 18%.
     assert 0.0100 < deaths_per_year < 0.0145
+
+
+def test_recent_use_is_the_last_twelve_months_of_use():
+    m = HousingHealthModel(config(tenants=3000, steps=30, seed=8))
+    for _ in range(18):
+        m.step()
+    gp_then = m.ledger.count["gp"].astype(int)
+    adm_then = m.ledger.count["emergency_admissions"].astype(int) + m.ledger.count[
+        "mental_health_admissions"].astype(int)
+    for _ in range(12):
+        m.step()
+    recent = m.pop.recent_use
+    gp_year = m.ledger.count["gp"].astype(int) - gp_then
+    adm_year = (m.ledger.count["emergency_admissions"].astype(int)
+                + m.ledger.count["mental_health_admissions"].astype(int) - adm_then)
+    # Counts are capped at 15 a month: compare tenants who cannot have reached the cap.
+    low = gp_year <= 15
+    assert low.mean() > 0.9 and gp_year.max() > 0
+    assert np.array_equal(recent.total("gp")[low], gp_year[low])
+    assert np.array_equal(recent.total("admissions"), adm_year)
+    assert set(recent.services) == {"gp", "ae", "admissions"}

@@ -116,11 +116,11 @@ def _solve_intercept(eta: np.ndarray, target: float) -> float:
 class Chain:
     """A chain's states, initial distribution and exits, and its vectorised step.
 
-    For the step, the exits of all states become the columns of one table: a column is a
-    (rate, target) pair with the set of states it leaves from (death from every state is
-    one column). Folding that set into the column's state-profile table makes the hazard
-    of a column zero for tenants elsewhere, so every tenant's exits are evaluated together
-    by one gather per profile, with no per-state subsets.
+    For the step, the exits are laid out by the state they leave: slot k of state s is the
+    k-th exit from s. Each rate is tabulated over the profile spaces, so one table indexed
+    by (static profile, own state) and one indexed by the state profile give every
+    tenant's K exit hazards in two gathers, where K is the largest number of exits from
+    any state. Slots a state does not use have zero hazard and are never chosen.
     """
 
     def __init__(self, name: str, states: tuple[str, ...], exits: list[list[Exit]],
@@ -131,34 +131,34 @@ class Chain:
         self.initial = initial
         self.mortality = mortality
         self.uses_time_in_state = uses_time_in_state
-        columns: dict[tuple[int, int], tuple[Rate, int, np.ndarray]] = {}
+        self.slots = max((len(ex) for ex in exits), default=0)
+        self.targets = np.zeros((len(states), max(self.slots, 1)), dtype=np.int8)
         for s, ex in enumerate(exits):
-            for e in ex:
-                key = (id(e.rate), e.to)
-                if key not in columns:
-                    columns[key] = (e.rate, e.to, np.zeros(len(states), dtype=bool))
-                columns[key][2][s] = True
-        self.columns = list(columns.values())
-        self.targets = np.array([c[1] for c in self.columns], dtype=np.int8)
+            self.targets[s, :len(ex)] = [e.to for e in ex]
         self.static_table: np.ndarray | None = None
         self.state_table: np.ndarray | None = None
 
     @property
     def rates(self) -> list[Rate]:
         """Each distinct rate once (death from every state is one rate)."""
-        return [rate for rate, _, _ in self.columns]
+        return list({id(e.rate): e.rate for ex in self.exits for e in ex}.values())
 
     def tabulate(self, space: ProfileSpace) -> None:
-        """Stack the exits' profile tables (after every rate is tabulated)."""
-        if not self.columns:
+        """Lay the exits' profile tables out by state (after every rate is tabulated)."""
+        if not self.slots:
             return
-        codes = space.state_grid.states[self.name]
-        self.static_table = np.ascontiguousarray(
-            np.stack([r.static_table for r, _, _ in self.columns], axis=1))
-        self.state_table = np.stack([r.state_table * frm[codes] for r, _, frm in self.columns],
-                                    axis=1)
-        self._dynamic = [(k, t) for k, (r, _, _) in enumerate(self.columns)
-                         for t in r.terms if t.kind == "dynamic"]
+        n_states = len(self.states)
+        static = np.zeros((space.static_grid.n, n_states, self.slots), dtype=np.float32)
+        state = np.zeros((space.state_grid.n, self.slots), dtype=np.float32)
+        own = space.state_grid.states[self.name]  # each state profile's state in this chain
+        self._per_slot: list[tuple[int, int, Rate]] = []
+        for s, ex in enumerate(self.exits):
+            for k, e in enumerate(ex):
+                static[:, s, k] = e.rate.static_table
+                state[own == s, k] = e.rate.state_table[own == s]
+                self._per_slot.append((s, k, e.rate))
+        self.static_table = static.reshape(-1, self.slots)
+        self.state_table = state
 
     def step(self, pop: Population, alive: np.ndarray, u: np.ndarray, dt: float,
              effect: EffectFn) -> StepOutcome:
@@ -166,20 +166,24 @@ class Chain:
 
         ``effect(rate, None)`` gives any intervention multiplier of a rate for every slot.
         """
-        if self.static_table is None or not self.columns:
+        if self.static_table is None:
             empty = np.empty(0, dtype=np.intp)
             return StepOutcome(empty, np.empty(0, np.int8), empty, np.empty(0))
-        h = np.take(self.static_table, pop.static_profile, axis=0)
-        for k in range(h.shape[1]):  # column by column: one (n, K) temporary, not two
-            h[:, k] *= np.take(self.state_table[:, k], pop.state_profile)
-        for k, term in self._dynamic:
-            h[:, k] *= term.factor(pop, None)
-        for k, (rate, _, _) in enumerate(self.columns):
+        own = pop.states[self.name]
+        row = pop.static_profile * len(self.states) + own
+        h = np.take(self.static_table, row, axis=0)
+        h *= np.take(self.state_table, pop.state_profile, axis=0)
+        for s, k, rate in self._per_slot:
             m = effect(rate, None)
-            if m is not None:
-                h[:, k] *= m
+            dynamic = [t for t in rate.terms if t.kind == "dynamic"]
+            if m is None and not dynamic:
+                continue
+            factor = np.ones(pop.n, dtype=np.float32) if m is None else m.astype(np.float32)
+            for term in dynamic:
+                factor = factor * term.factor(pop, None)
+            h[:, k] *= np.where(own == s, factor, np.float32(1))
         ex = choose_exits(h, u, dt, alive)
-        targets = self.targets[ex.choice]
+        targets = self.targets[own[ex.who], ex.choice]
         dead = targets == DEATH
         return StepOutcome(ex.who[~dead], targets[~dead], ex.who[dead], ex.when[dead])
 

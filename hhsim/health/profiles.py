@@ -89,20 +89,35 @@ class ProfileSpace:
         return {c: grid.sum(axis=tuple(a for a in axes if a != i))
                 for i, c in enumerate(self.chains)}
 
-    def refresh(self, pop: Population, static: bool = True, state: bool = True) -> None:
-        """Recompute every tenant's profile indices."""
+    def refresh(self, pop: Population, static: np.ndarray | None = None,
+                state: np.ndarray | None = None, everyone: bool = True) -> None:
+        """Recompute profile indices: of every tenant, or of the tenants ``static`` (whose
+        sex, age, area, tenure or hazards changed) and ``state`` (whose states changed)."""
         # Indices are kept as intp: np.take converts any other integer type on every call.
-        if static:
-            idx = pop.female.view(np.int8).astype(np.intp)
-            for size, code in ((MAX_AGE + 1, np.minimum(pop.age_years, MAX_AGE)),
-                               (DECILES, pop.deprivation - 1), (len(TENURES), pop.tenure),
-                               (N_HAZARD_COMBOS, pop.hazards)):
-                idx *= size
-                idx += code
-            pop.static_profile = idx
-        if state:
-            idx = np.zeros(pop.n, dtype=np.intp)
-            for size, chain in zip(self.state_shape, self.chains, strict=False):
-                idx *= size
-                idx += pop.states[chain]
-            pop.state_profile = idx
+        if everyone:
+            pop.static_profile = self.static_index(pop, None)
+            pop.state_profile = self.state_index(pop, None)
+            return
+        if static is not None and static.size:
+            pop.static_profile[static] = self.static_index(pop, static)
+        if state is not None and state.size:
+            pop.state_profile[state] = self.state_index(pop, state)
+
+    def static_index(self, pop: Population, idx: np.ndarray | None) -> np.ndarray:
+        def take(a: np.ndarray) -> np.ndarray:
+            return a if idx is None else a[idx]
+
+        out = take(pop.female).view(np.int8).astype(np.intp)
+        for size, code in ((MAX_AGE + 1, np.minimum(take(pop.age_years), MAX_AGE)),
+                           (DECILES, take(pop.deprivation) - 1), (len(TENURES), take(pop.tenure)),
+                           (N_HAZARD_COMBOS, take(pop.hazards))):
+            out *= size
+            out += code
+        return out
+
+    def state_index(self, pop: Population, idx: np.ndarray | None) -> np.ndarray:
+        out = np.zeros(pop.n if idx is None else idx.size, dtype=np.intp)
+        for size, chain in zip(self.state_shape, self.chains, strict=False):
+            out *= size
+            out += pop.states[chain] if idx is None else pop.states[chain][idx]
+        return out

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hhsim.recent_use import RecentUse
+
 TENURES: tuple[str, ...] = ("owner_occupied", "private_rented", "social_rented")
 HAZARDS: tuple[str, ...] = ("excess_cold", "damp", "falls")
 HAZARD_BITS: dict[str, int] = {h: 1 << i for i, h in enumerate(HAZARDS)}
@@ -60,6 +62,7 @@ class Population:
     wellbeing_trait: np.ndarray | None = None  # float32 personal offset
     static_profile: np.ndarray | None = None  # see hhsim.health.profiles
     state_profile: np.ndarray | None = None
+    recent_use: RecentUse | None = None  # rolling 12-month counts of service use
     tenure: np.ndarray = field(init=False)
     deprivation: np.ndarray = field(init=False)
     hazards: np.ndarray = field(init=False)
@@ -102,5 +105,7 @@ class Population:
                 total += value.nbytes
             elif isinstance(value, dict):
                 total += sum(a.nbytes for a in value.values())
+            elif isinstance(value, RecentUse):
+                total += value.nbytes()
         total += sum(a.nbytes for a in vars(self.dwellings).values())
         return total
