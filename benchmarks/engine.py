@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+
+#: One core: numerical libraries may not start threads of their own.
+ONE_CORE = {**os.environ, **{v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                             "MKL_NUM_THREADS")}}
 
 CHILD = r"""
 import json, resource, sys, time
@@ -59,7 +64,7 @@ def main() -> None:
           f"{'peak MB':>8} {'bytes/tenant':>12}")
     for n in args.sizes:
         out = subprocess.run([sys.executable, "-c", CHILD, str(n), str(args.months), str(args.repeat)],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True, check=True, env=ONE_CORE)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         rate = r["tenants"] * r["months"] / r["run_s"] / 1e6
         print(f"{r['tenants']:>10,} {r['months']:>6} {r['build_s']:>8.2f} {r['run_s']:>8.2f} "

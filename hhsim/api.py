@@ -22,7 +22,7 @@ import pandas as pd
 
 from hhsim.analysis.summary import summarise
 from hhsim.batch.design import RunSpec, plan
-from hhsim.batch.execution import execute, open_executor
+from hhsim.batch.execution import execute, open_executor, warm_up
 from hhsim.batch.store import ResultsStore, read_monthly
 from hhsim.experiment import Experiment, load_experiment
 
@@ -81,6 +81,7 @@ def run_experiment(experiment: Experiment | str | Path | None = None, out: str |
     ``seed``, ``tenants``, ``months`` and ``replications`` override the experiment file.
     With ``resume``, runs already stored in ``out`` are not run again.
     """
+    warm_up(workers, scheduler)
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
     exp = exp.with_options(seed=seed, tenants=tenants, months=months, replications=replications)
     specs = plan(exp)

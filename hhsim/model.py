@@ -223,7 +223,7 @@ class HousingHealthModel(mesa.Model):
                 stats[f"{c}:{name}"] = int(counts[s])
         if n_alive:
             if pop.wellbeing is not None:
-                stats["mean_wellbeing"] = float(np.dot(pop.wellbeing, alive)) / n_alive
+                stats["mean_wellbeing"] = float((pop.wellbeing * alive).sum(dtype=np.float64)) / n_alive
             stats["mean_utility"] = self._mean_utility
         for a, total in self.ledger.totals.items():
             stats[f"use:{a}"] = total - before[a]

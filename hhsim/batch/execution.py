@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,15 @@ class InProcessExecutor(Executor):
 
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def warm_up(workers: int | None, scheduler: str | None) -> None:
+    """Start the fork server (if local workers will need one) so that its import of hhsim
+    overlaps with the caller's own preparation of the batch."""
+    if scheduler or (workers or default_workers()) < 2:
+        return
+    if _worker_context().get_start_method() == "forkserver":
+        forkserver.ensure_running()
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
