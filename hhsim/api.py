@@ -20,10 +20,10 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from hhsim.analysis.summary import summarise
+from hhsim.analysis.summary import summarise, summarise_checks, summarise_groups
 from hhsim.batch.design import RunSpec, plan
 from hhsim.batch.execution import execute, open_executor, warm_up
-from hhsim.batch.store import ResultsStore, read_monthly
+from hhsim.batch.store import ResultsStore, read_table
 from hhsim.experiment import Experiment, load_experiment
 
 
@@ -42,10 +42,20 @@ class Results:
     experiment: Experiment
     records: pd.DataFrame
     summary: pd.DataFrame
+    group_summary: pd.DataFrame
+    check_summary: pd.DataFrame
 
     def monthly(self) -> pd.DataFrame:
         """Monthly aggregates of every run, stacked with a ``run_id`` column."""
-        return read_monthly(self.out, self.records["run_id"])
+        return read_table(self.out, "monthly", self.records["run_id"])
+
+    def groups(self) -> pd.DataFrame:
+        """Outcomes by group (dimension, group, outcome, value) of every run."""
+        return read_table(self.out, "groups", self.records["run_id"])
+
+    def checks(self) -> pd.DataFrame:
+        """Simulated baseline rates against their input rates, for every run."""
+        return read_table(self.out, "checks", self.records["run_id"])
 
 
 def default_out(exp: Experiment) -> Path:
@@ -91,9 +101,14 @@ def run_experiment(experiment: Experiment | str | Path | None = None, out: str |
         store = ResultsStore(out, digest, _manifest(exp, specs), exp.model_dump(mode="json"), resume)
         done = store.done()
         todo = [s for s in specs if s.run_id not in done]
-        execute(todo, len(todo), lambda r: store.write(r.run_id, r.record, r.monthly),
+        execute(todo, len(todo), lambda r: store.write(r.run_id, r.record, r.tables),
                 executor, in_flight, progress)
     records = store.records(order=[s.run_id for s in specs])
-    summary = summarise(records, exp.baseline)
-    store.finalise(records, summary)
-    return Results(out, exp, records, summary)
+    ids = records["run_id"] if not records.empty else []
+    summaries = {
+        "summary": summarise(records, exp.baseline),
+        "groups": summarise_groups(read_table(out, "groups", ids), records, exp.baseline),
+        "checks": summarise_checks(read_table(out, "checks", ids), records, exp.baseline),
+    }
+    store.finalise(records, summaries)
+    return Results(out, exp, records, summaries["summary"], summaries["groups"], summaries["checks"])

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from hhsim import paramtable
-from hhsim.analysis.summary import format_table
+from hhsim.analysis.summary import format_checks, format_table
 from hhsim.api import package_version, run_experiment
 from hhsim.errors import HhsimError
 from hhsim.experiment import load_experiment
@@ -75,10 +75,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             print("\nhhsim: interrupted; rerun with --resume --out <folder> to finish", file=sys.stderr)
         return 130
-    e = res.experiment
-    print(format_table(res.summary, e.baseline, e.population.tenants, e.experiment.replications))
-    print(f"\nWrote {len(res.records)} run records to {res.out / 'runs.parquet'} "
-          f"and the summary to {res.out / 'summary.csv'}")
+    e = res.experiment.experiment
+    population = res.records["population"].iloc[0] if not res.records.empty else 0
+    header = (f"{res.experiment.population.tenants:,} tenants simulated, representing "
+              f"{population:,.0f} people; {e.months} months; mean of {e.replications} replication(s).\n"
+              f"Costs in {e.price_year} prices; discounted at {e.discount.costs:.1%} a year (costs) and "
+              f"{e.discount.effects:.1%} (effects); intervals are 95% Monte-Carlo intervals.")
+    print(format_table(res.summary, res.experiment.baseline, header))
+    print("\n" + format_checks(res.check_summary))
+    print(f"\nWrote {len(res.records)} run records to {res.out / 'runs.parquet'}; "
+          f"summary.csv, groups.csv and checks.csv to {res.out}")
     return 0
 
 

@@ -25,8 +25,11 @@ import mesa
 import numpy as np
 
 from hhsim.accounting import Ledger, boundary_weights, discount_factor
+from hhsim.checks import start_checks
+from hhsim.groups import Baseline
 from hhsim.health.model_file import HealthModel, calibrated_model
 from hhsim.health.rates import Rate, RateStack
+from hhsim.health.terms import MAX_AGE
 from hhsim.hospital import Hospital, MonthWindow
 from hhsim.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
 from hhsim.recent_use import RecentUse
@@ -72,6 +75,10 @@ class HousingHealthModel(mesa.Model):
                                         config.world_tree, self.streams.generator(POPULATION_KEY))
         self.streams.n = self.pop.n
         self.health.initialise(self.pop, self.streams)
+        self.baseline = Baseline.of(self.pop, {n: c.states for n, c in self.health.chains.items()})
+        self.start_checks = start_checks(self.pop, self.health, config.world_tree)
+        # Weighted person-years by sex and age, for comparing simulated and input rates.
+        self.person_years = np.zeros((2, MAX_AGE + 1))
         tracked = [s.name for s in self.health.services if s.track_recent]
         tracked += ["admissions"] if self.health.admissions else []
         self.pop.recent_use = RecentUse(self.pop.n, tracked)
@@ -130,6 +137,10 @@ class HousingHealthModel(mesa.Model):
                              discount_factor(self.config.discount_costs, (t + 0.5) * self.dt))
         before = {a: total for a, total in self.ledger.totals.items()}
         alive = np.flatnonzero(pop.alive)
+        cell = (pop.female[alive].view(np.int8).astype(np.intp) * (MAX_AGE + 1)
+                + np.minimum(pop.age_years[alive], MAX_AGE))
+        self.person_years += np.bincount(cell, weights=pop.weight[alive] * self.dt,
+                                         minlength=2 * (MAX_AGE + 1)).reshape(2, -1)
 
         # 1. chains (decided on start-of-step states; applied in 6)
         outcomes = [chain.step(pop, pop.alive, self.streams.uniform(f"chain:{name}", t),

@@ -1,7 +1,10 @@
 """The run record: what one finished run reports, as a flat row of numbers.
 
-Columns (all totals over the simulated tenants; ``_undisc`` = undiscounted twin):
+Every value is a total for the population represented: each tenant counts for its
+``weight`` (1 unless the population is scaled to a place). Columns (``_undisc`` marks the
+undiscounted twin):
 
+- ``population``: people represented; ``tenants``: tenants simulated (added by the runner);
 - ``use_<activity>``: tallies (contacts, bed days, admissions, person-years), and
   ``use_<activity>_disc`` for the costed ones;
 - ``cost_<activity>`` / ``cost_<activity>_undisc``: the tally times its unit cost, uprated
@@ -19,46 +22,32 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hhsim.accounting import PAYERS, REWARDS
 from hhsim.costing import uprating_factor
+from hhsim.groups import tenant_outcomes
 from hhsim.model import HousingHealthModel
-
-
-def _total(a: np.ndarray) -> float:
-    return float(a.sum(dtype=np.float64))
 
 
 def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
     """The record of a finished run, costs in ``price_year`` prices."""
     ledger = model.ledger
-    rec: dict[str, float] = {}
-    payer_cost = dict.fromkeys(PAYERS, 0.0)
-    payer_undisc = dict.fromkeys(PAYERS, 0.0)
+    weight = model.pop.weight.astype(np.float64)
+
+    def total(per_tenant: np.ndarray) -> float:
+        return float((weight * per_tenant).sum())
+
+    rec: dict[str, float] = {"population": float(weight.sum())}
     for name, act in model.activities.items():
-        use = _total(ledger.count[name])
-        rec[f"use_{name}"] = use
+        rec[f"use_{name}"] = total(ledger.count[name])
         if act.unit_cost is not None:
-            use_disc = _total(ledger.count_disc[name])
-            rec[f"use_{name}_disc"] = use_disc
             unit = act.unit_cost * uprating_factor(act.price_year, price_year)
-            rec[f"cost_{name}"] = use_disc * unit
-            rec[f"cost_{name}_undisc"] = use * unit
-            payer_cost[act.payer] += use_disc * unit
-            payer_undisc[act.payer] += use * unit
-    for payer in PAYERS:
-        rec[f"cost_{payer}"] = payer_cost[payer]
-        rec[f"cost_{payer}_undisc"] = payer_undisc[payer]
-    rec["nhs_cost"], rec["nhs_cost_undisc"] = payer_cost["nhs"], payer_undisc["nhs"]
+            rec[f"use_{name}_disc"] = total(ledger.count_disc[name])
+            rec[f"cost_{name}"] = rec[f"use_{name}_disc"] * unit
+            rec[f"cost_{name}_undisc"] = rec[f"use_{name}"] * unit
+    outcomes = {k: total(v) for k, v in tenant_outcomes(model, price_year).items()}
+    rec.update(outcomes)
+    rec["nhs_cost"], rec["nhs_cost_undisc"] = outcomes["cost_nhs"], outcomes["cost_nhs_undisc"]
     rec["intervention_cost"] = rec["intervention_cost_undisc"] = 0.0
-    for reward in REWARDS:
-        rec[reward] = _total(ledger.reward_disc[reward])
-        rec[f"{reward}_undisc"] = _total(ledger.reward[reward])
-    rec["deaths"] = float((~model.pop.alive).sum())
-    types = model.health.admissions
-    for key, activity in (("admissions", "admissions"), ("bed_days", "bed_days"),
-                          ("delayed_discharge_days", "delayed_days"),
-                          ("readmissions_30d", "readmissions_30d")):
-        rec[key] = sum(rec[f"use_{t.name}_{activity}"] for t in types)
+    rec["readmissions_30d"] = sum(rec[f"use_{t.name}_readmissions_30d"] for t in model.health.admissions)
     return rec
 
 

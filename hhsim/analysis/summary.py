@@ -34,7 +34,8 @@ def mc_interval(values: np.ndarray) -> tuple[float, float, float]:
 
 
 def summarise(records: pd.DataFrame, baseline: str, outcomes: list[str] | None = None) -> pd.DataFrame:
-    """Long table: arm, outcome, mean, interval; and the paired difference from the baseline."""
+    """Long table per arm and outcome: the mean total for the population represented and
+    per 1,000 people, with intervals, and the paired difference from the baseline."""
     if records.empty:
         return pd.DataFrame()
     numeric = [c for c in records.columns
@@ -46,15 +47,47 @@ def summarise(records: pd.DataFrame, baseline: str, outcomes: list[str] | None =
     for arm, group in records.groupby("arm", sort=False):
         g = group.set_index("replication")
         paired = g.index.intersection(base.index)
+        per_1000 = 1000.0 / g["population"]
         for col in outcomes:
-            mean, lo, hi = mc_interval(g[col].to_numpy())
-            row = {"arm": arm, "outcome": col, "replications": len(g), "mean": mean,
-                   "mc_low": lo, "mc_high": hi}
+            row = {"arm": arm, "outcome": col, "replications": len(g)}
+            row["mean"], row["mc_low"], row["mc_high"] = mc_interval(g[col].to_numpy())
+            row["per_1000"], row["per_1000_low"], row["per_1000_high"] = mc_interval(
+                (g[col] * per_1000).to_numpy())
             if arm != baseline and len(paired):
-                d = (g.loc[paired, col] - base.loc[paired, col]).to_numpy()
-                row["difference"], row["diff_mc_low"], row["diff_mc_high"] = mc_interval(d)
+                d = g.loc[paired, col] - base.loc[paired, col]
+                row["difference"], row["diff_mc_low"], row["diff_mc_high"] = mc_interval(d.to_numpy())
+                row["diff_per_1000"], row["diff_per_1000_low"], row["diff_per_1000_high"] = mc_interval(
+                    (d * per_1000.loc[paired]).to_numpy())
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def summarise_groups(groups: pd.DataFrame, records: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Outcomes by group: mean over replications per arm, and the paired difference from
+    the baseline (both as totals for the population represented)."""
+    if groups.empty:
+        return pd.DataFrame()
+    g = groups.merge(records[["run_id", "arm", "replication"]], on="run_id")
+    keys = ["dimension", "group", "outcome"]
+    mean = g.groupby(["arm", *keys], sort=False)["value"].mean().rename("mean").reset_index()
+    base = g[g["arm"] == baseline][["replication", *keys, "value"]]
+    paired = g.merge(base, on=["replication", *keys], suffixes=("", "_baseline"))
+    paired["difference"] = paired["value"] - paired["value_baseline"]
+    diff = paired.groupby(["arm", *keys], sort=False)["difference"].mean().reset_index()
+    out = mean.merge(diff, on=["arm", *keys], how="left")
+    out.loc[out["arm"] == baseline, "difference"] = np.nan
+    return out
+
+
+def summarise_checks(checks: pd.DataFrame, records: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """The check table of the baseline arm, averaged over replications."""
+    if checks.empty:
+        return pd.DataFrame()
+    ids = records.loc[records["arm"] == baseline, "run_id"]
+    c = checks[checks["run_id"].isin(ids)]
+    out = c.groupby("check", sort=False)[["simulated", "input"]].mean().reset_index()
+    out["ratio"] = out["simulated"] / out["input"]
+    return out.merge(c.drop_duplicates("check")[["check", "unit", "note"]], on="check")
 
 
 def _interval(lo: float, hi: float, fmt: str) -> str:
@@ -63,25 +96,40 @@ def _interval(lo: float, hi: float, fmt: str) -> str:
     return f"({fmt.format(lo)} to {fmt.format(hi)})"
 
 
-def format_table(summary: pd.DataFrame, baseline: str, tenants: int, replications: int) -> str:
-    """The headline results as plain text."""
+def _signed(x: float, fmt: str) -> str:
+    return ("+" if x >= 0 else "") + fmt.format(x)
+
+
+def format_table(summary: pd.DataFrame, baseline: str, header: str) -> str:
+    """The headline results as plain text: totals for the population represented, per
+    1,000 people, and differences from the baseline."""
     if summary.empty:
         return "No runs finished."
-    lines = [f"Results for {tenants:,} tenants, mean of {replications} replication(s); "
-             "intervals are 95% Monte-Carlo intervals.", ""]
+    lines = [header, ""]
     for arm, group in summary.groupby("arm", sort=False):
-        title = f"{arm} (baseline)" if arm == baseline else f"{arm} vs {baseline}"
-        lines.append(title)
+        lines.append(f"{arm} (baseline)" if arm == baseline else f"{arm} vs {baseline}")
+        lines.append(f"  {'':<32} {'total':>14} {'95% MC interval':<32} {'per 1,000':>12}")
         g = group.set_index("outcome")
         for col, label, fmt in HEADLINE:
             if col not in g.index:
                 continue
             r = g.loc[col]
-            text = f"  {label:<32} {fmt.format(r['mean']):>14} {_interval(r['mc_low'], r['mc_high'], fmt)}"
+            lines.append(f"  {label:<32} {fmt.format(r['mean']):>14} "
+                         f"{_interval(r['mc_low'], r['mc_high'], fmt):<32} {fmt.format(r['per_1000']):>12}")
             if arm != baseline and "difference" in r and not np.isnan(r["difference"]):
-                sign = "+" if r["difference"] >= 0 else ""
-                text += (f"   difference {sign}{fmt.format(r['difference'])} "
-                         f"{_interval(r['diff_mc_low'], r['diff_mc_high'], fmt)}")
-            lines.append(text)
+                lines.append(f"  {'  difference':<32} {_signed(r['difference'], fmt):>14} "
+                             f"{_interval(r['diff_mc_low'], r['diff_mc_high'], fmt):<32} "
+                             f"{_signed(r['diff_per_1000'], fmt):>12}")
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def format_checks(checks: pd.DataFrame) -> str:
+    """The check table as plain text."""
+    if checks.empty:
+        return ""
+    lines = ["Checks (baseline arm): simulated baseline rates against the input rates they came from",
+             f"  {'check':<64} {'simulated':>10} {'input':>10} {'ratio':>7}"]
+    for r in checks.itertuples():
+        lines.append(f"  {r.check:<64} {r.simulated:>10.4g} {r.input:>10.4g} {r.ratio:>7.3f}")
+    return "\n".join(lines)

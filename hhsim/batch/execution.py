@@ -24,28 +24,34 @@ import pandas as pd
 from tqdm import tqdm
 
 from hhsim.batch.design import RunSpec
+from hhsim.checks import run_checks
 from hhsim.errors import HhsimError
+from hhsim.groups import group_table
 from hhsim.model import HousingHealthModel
 from hhsim.record import monthly_table, run_record
 
 
 @dataclass
 class RunResult:
-    """What a worker sends back: the run's record and its monthly aggregates."""
+    """What a worker sends back: the run's record, monthly aggregates, results by group and
+    check table (small tables: tenant arrays stay in the worker)."""
 
     run_id: str
     record: dict[str, Any]
-    monthly: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
 
 
 def simulate(spec: RunSpec) -> RunResult:
     """Build and run one model; return its record (runs in a worker)."""
     model = HousingHealthModel(spec.config)
     model.run()
+    outcomes = run_record(model, spec.price_year)
     record = {"run_id": spec.run_id, "arm": spec.arm, "replication": spec.replication,
               "seed": spec.config.seed, "tenants": model.pop.n, "steps": spec.config.steps,
-              **run_record(model, spec.price_year)}
-    result = RunResult(spec.run_id, record, monthly_table(model))
+              **outcomes}
+    tables = {"monthly": monthly_table(model), "groups": group_table(model, spec.price_year),
+              "checks": run_checks(model, outcomes)}
+    result = RunResult(spec.run_id, record, tables)
     model.release()
     return result
 

@@ -6,11 +6,15 @@ Layout of an output folder::
     experiment.json          the validated experiment, for provenance
     runs/<run_id>.parquet    one record per finished run (written when the run finishes)
     monthly/<run_id>.parquet the run's monthly aggregates
-    runs.parquet             all records, in design order   (written at the end)
-    summary.csv              per-arm and incremental results (written at the end)
+    groups/<run_id>.parquet  the run's outcomes by group (decile, age band, sex, tenure, ...)
+    checks/<run_id>.parquet  the run's simulated rates against their input rates
+    runs.parquet             all records, in design order          (written at the end)
+    summary.csv              per-arm results and differences, totals and per 1,000 (at the end)
+    groups.csv               results by group per arm, with differences   (at the end)
+    checks.csv               the baseline arm's checks, mean of replications  (at the end)
 
 Every file is written to a temporary name and renamed into place, so a crash at any moment
-leaves only whole files. A run counts as done when its record exists (its monthly table is
+leaves only whole files. A run counts as done when its record exists (its other tables are
 written first). A folder that holds results is only reused with ``resume``, and only by the
 same experiment (same digest).
 """
@@ -29,6 +33,7 @@ import pyarrow.parquet as pq
 from hhsim.errors import HhsimError
 
 MANIFEST = "manifest.json"
+TABLES = ("monthly", "groups", "checks")
 
 
 def atomic_write(path: Path, write: callable) -> None:
@@ -49,7 +54,6 @@ class ResultsStore:
                  resume: bool = False) -> None:
         self.root = Path(root)
         self.runs = self.root / "runs"
-        self.monthly = self.root / "monthly"
         if self.root.exists() and not self.root.is_dir():
             raise HhsimError(str(self.root), "is a file, not a folder", "give a folder for --out")
         existing = self.root.exists() and any(self.root.iterdir())
@@ -67,13 +71,13 @@ class ResultsStore:
             except OSError as exc:
                 raise HhsimError(str(self.root), f"cannot be created ({exc.strerror})",
                                  "choose a writable --out folder") from None
-            self.monthly.mkdir(exist_ok=True)
             started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
             write_json(self.root / "experiment.json", experiment)
             write_json(self.root / MANIFEST, {**manifest, "experiment_digest": digest,
                                               "started": started})
         self.runs.mkdir(exist_ok=True)
-        self.monthly.mkdir(exist_ok=True)
+        for table in TABLES:
+            (self.root / table).mkdir(exist_ok=True)
 
     def _read_manifest(self) -> dict:
         try:
@@ -90,9 +94,11 @@ class ResultsStore:
         """Ids of the runs whose record is stored."""
         return {p.stem for p in self.runs.glob("*.parquet")}
 
-    def write(self, run_id: str, record: dict, monthly: pd.DataFrame) -> None:
-        """Store one finished run (monthly table first; the record marks it done)."""
-        atomic_write(self.monthly / f"{run_id}.parquet", lambda p: monthly.to_parquet(p, index=False))
+    def write(self, run_id: str, record: dict, tables: dict[str, pd.DataFrame]) -> None:
+        """Store one finished run (its tables first; the record marks it done)."""
+        for table in TABLES:
+            atomic_write(self.root / table / f"{run_id}.parquet",
+                         lambda p, t=table: tables[t].to_parquet(p, index=False))
         row = pd.DataFrame([record])
         atomic_write(self.runs / f"{run_id}.parquet", lambda p: row.to_parquet(p, index=False))
 
@@ -107,17 +113,19 @@ class ResultsStore:
         return pd.DataFrame([pq.read_table(self.runs / f"{i}.parquet", use_threads=False).to_pylist()[0]
                              for i in ids])
 
-    def finalise(self, records: pd.DataFrame, summary: pd.DataFrame) -> None:
-        """Write the combined records and the summary."""
+    def finalise(self, records: pd.DataFrame, summaries: dict[str, pd.DataFrame]) -> None:
+        """Write the combined records and the summary tables (``name.csv``)."""
         atomic_write(self.root / "runs.parquet", lambda p: records.to_parquet(p, index=False))
-        atomic_write(self.root / "summary.csv", lambda p: summary.to_csv(p, index=False))
+        for name, table in summaries.items():
+            atomic_write(self.root / f"{name}.csv", lambda p, t=table: t.to_csv(p, index=False))
 
 
-def read_monthly(root: str | Path, ids: Iterable[str]) -> pd.DataFrame:
-    """Monthly tables of the given runs of a results folder, stacked with a ``run_id`` column."""
+def read_table(root: str | Path, table: str, ids: Iterable[str]) -> pd.DataFrame:
+    """A per-run table (monthly, groups or checks) of the given runs, stacked with a
+    ``run_id`` column."""
     frames = []
     for i in ids:
-        df = pd.read_parquet(Path(root) / "monthly" / f"{i}.parquet")
+        df = pq.read_table(Path(root) / table / f"{i}.parquet", use_threads=False).to_pandas()
         df.insert(0, "run_id", i)
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

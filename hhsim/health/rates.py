@@ -91,6 +91,7 @@ class Rate:
     terms: list[Term] = field(default_factory=list)
     reference: bool = False
     static_table: np.ndarray | None = field(default=None, repr=False)
+    source: np.ndarray | None = field(default=None, repr=False)  # the base before de-averaging
     state_table: np.ndarray | None = field(default=None, repr=False)
 
     def evaluate(self, pop: Population, idx: np.ndarray | None = None) -> np.ndarray:
@@ -115,6 +116,7 @@ class Rate:
 
     def deaverage(self, ref: Population) -> None:
         """Divide the base by the mean product of terms per age-sex stratum of ``ref``."""
+        self.source = self.base.copy()
         if not (self.reference and self.terms):
             return
         alive = np.flatnonzero(ref.alive)

@@ -55,6 +55,7 @@ class Population:
     alive: np.ndarray  # bool
     household: np.ndarray  # int32
     dwelling: np.ndarray  # int32 index into dwellings
+    weight: np.ndarray  # float32, people represented by this tenant (1 unless scaled to a place)
     dwellings: Dwellings
     states: dict[str, np.ndarray] = field(default_factory=dict)
     time_in_state: dict[str, np.ndarray] = field(default_factory=dict)

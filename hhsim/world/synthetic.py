@@ -163,5 +163,6 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
         alive=np.ones(n, dtype=bool),
         household=np.concatenate(household).astype(np.int32),
         dwelling=np.concatenate(dwelling).astype(np.int32),
+        weight=np.ones(n, dtype=np.float32),
         dwellings=dwellings,
     )

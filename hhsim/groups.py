@@ -1,0 +1,82 @@
+"""Results by group: every run's outcomes broken down by who the tenants were at the start.
+
+Groups are fixed at model start: area deprivation decile, age band, sex, tenure, and the
+starting state of every health chain (e.g. long-term condition or not). Each tenant's
+outcomes (costs by payer, QALYs, life years, years in good health, deaths, admissions,
+bed days) are weighted by the people it represents and summed per group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hhsim.accounting import PAYERS, REWARDS
+from hhsim.costing import uprating_factor
+from hhsim.world.population import DECILES, SEXES, TENURES, Population
+
+AGE_BANDS = (16, 25, 35, 45, 55, 65, 75, 85)
+AGE_LABELS = ("16-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84", "85+")
+
+
+@dataclass
+class Baseline:
+    """Each tenant's groups at model start (int8 codes) and their labels."""
+
+    codes: dict[str, np.ndarray]
+    labels: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, pop: Population, chains: dict[str, tuple[str, ...]]) -> Baseline:
+        band = (np.searchsorted(AGE_BANDS, pop.age_years, side="right") - 1).clip(0, len(AGE_BANDS) - 1)
+        codes = {"deprivation_decile": (pop.deprivation - 1).astype(np.int8),
+                 "age_band": band.astype(np.int8),
+                 "sex": pop.female.view(np.int8).copy(),
+                 "tenure": pop.tenure.copy()}
+        labels = {"deprivation_decile": tuple(str(d) for d in range(1, DECILES + 1)),
+                  "age_band": AGE_LABELS, "sex": SEXES, "tenure": TENURES}
+        for chain, states in chains.items():
+            codes[chain] = pop.states[chain].copy()
+            labels[chain] = states
+        return cls(codes, labels)
+
+
+def tenant_outcomes(model, price_year: str) -> dict[str, np.ndarray]:
+    """Per-tenant outcomes (float64) that group tables and run records sum."""
+    ledger, n = model.ledger, model.pop.n
+    out: dict[str, np.ndarray] = {}
+    cost = {p: np.zeros(n) for p in PAYERS}
+    cost_undisc = {p: np.zeros(n) for p in PAYERS}
+    for name, act in model.activities.items():
+        if act.unit_cost is None:
+            continue
+        unit = act.unit_cost * uprating_factor(act.price_year, price_year)
+        # float64 before scaling: a float32 array times a Python float stays float32.
+        cost[act.payer] += ledger.count_disc[name].astype(np.float64) * unit
+        cost_undisc[act.payer] += ledger.count[name].astype(np.float64) * unit
+    for p in PAYERS:
+        out[f"cost_{p}"], out[f"cost_{p}_undisc"] = cost[p], cost_undisc[p]
+    for reward in REWARDS:
+        out[reward] = ledger.reward_disc[reward].astype(np.float64)
+        out[f"{reward}_undisc"] = ledger.reward[reward].astype(np.float64)
+    out["deaths"] = (~model.pop.alive).astype(np.float64)
+    for key, activity in (("admissions", "admissions"), ("bed_days", "bed_days"),
+                          ("delayed_discharge_days", "delayed_days")):
+        out[key] = sum((ledger.count[f"{t.name}_{activity}"].astype(np.float64)
+                        for t in model.health.admissions), np.zeros(n))
+    return out
+
+
+def group_table(model, price_year: str) -> pd.DataFrame:
+    """Long table: dimension, group, outcome, value (weighted sums), incl. population."""
+    weight = model.pop.weight.astype(np.float64)
+    values = {"population": np.ones(model.pop.n), **tenant_outcomes(model, price_year)}
+    rows = []
+    for dim, codes in model.baseline.codes.items():
+        labels = model.baseline.labels[dim]
+        for outcome, per_tenant in values.items():
+            sums = np.bincount(codes, weights=weight * per_tenant, minlength=len(labels))
+            rows += [(dim, labels[g], outcome, float(sums[g])) for g in range(len(labels))]
+    return pd.DataFrame(rows, columns=["dimension", "group", "outcome", "value"])

@@ -1,0 +1,467 @@
+"""A housing provider's own tenants and dwellings, read from a CSV file.
+
+One row per adult tenant (16+). Required columns: ``age`` (years), ``tenure`` and
+``imd_decile``. Optional columns give ids (tenant, dwelling, household, estate), sex, the
+dwelling's hazards, a weight, and the state of any health chain. Absent optional columns,
+and blank cells in present ones, are filled as ``hhsim.world.synthetic`` fills them: sex
+with the tenure's female share, hazards per dwelling with the tenure's prevalence, estates
+in blocks of ``world.estate_size`` dwellings of one tenure and decile. Chain states left
+out are drawn later by the health model. The format is described in ``docs/own-data.md``.
+
+Every cell is checked before anything is built, and every problem is reported in one error:
+a file is loaded whole or not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from hhsim.errors import HhsimError, did_you_mean
+from hhsim.parameters import scalar
+from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Dwellings, Population
+
+MIN_AGE, MAX_AGE = 16, 120  # years
+MAX_SHOWN = 20  # problems listed in the error message
+REQUIRED = ("age", "tenure", "imd_decile")
+TENURE_CODES: dict[str, int] = {
+    **{t: i for i, t in enumerate(TENURES)},
+    "owner": 0, "owned": 0, "owner_occupier": 0,
+    "private": 1, "privately_rented": 1, "private_rent": 1,
+    "social": 2, "social_rent": 2, "council": 2, "housing_association": 2,
+}
+YES_NO: dict[str, int] = {"1": 1, "yes": 1, "y": 1, "true": 1, "0": 0, "no": 0, "n": 0, "false": 0}
+SEX: dict[str, int] = {"f": 1, "female": 1, "m": 0, "male": 0}
+SAVE_AS_CSV = "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'"
+
+
+@dataclass
+class StockReport:
+    """What was read from a stock file, and how absent or blank values were filled."""
+
+    rows: int  # tenants read
+    dwellings: int
+    filled: dict[str, str]  # column -> how it was filled
+    given_states: list[str]  # chains whose states came from the file
+    tenant_ids: list[str]  # the file's tenant id of each slot (its line number where not given)
+
+
+class _Bad(ValueError):
+    """A cell holds a value that is not allowed; the message says why."""
+
+
+class _Problems:
+    """Problems found in a file, each at a line (and column), reported together."""
+
+    def __init__(self, path: Path, positions: Mapping[str, int]) -> None:
+        self.path = path
+        self.positions = positions  # column name -> position in the header, for sorting
+        self.found: list[tuple[int, int, str]] = []
+
+    def add(self, line: int, column: str | None, reason: str, fix: str) -> None:
+        where = f"line {line}, column {column}" if column else f"line {line}"
+        self.found.append((line, self.positions.get(column or "", -1), f"{where}: {reason} (fix: {fix})"))
+
+    def raise_if_any(self) -> None:
+        if self.found:
+            _fail(self.path, [text for *_, text in sorted(self.found, key=lambda p: p[:2])])
+
+
+def _fail(path: Path, problems: Sequence[str]) -> NoReturn:
+    """Raise one error listing up to MAX_SHOWN problems, one per line."""
+    n = len(problems)
+    lines = [f"{n} problem{'s' if n > 1 else ''}, nothing was loaded:", *problems[:MAX_SHOWN]]
+    if n > MAX_SHOWN:
+        lines.append(f"... and {n - MAX_SHOWN} more")
+    raise HhsimError(str(path), "\n  ".join(lines))
+
+
+# -- cell values ---------------------------------------------------------------------------
+def _number(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        x = math.nan
+    if not math.isfinite(x):
+        raise _Bad(f"'{text}' is not a number")
+    return x
+
+
+def _age(text: str) -> float:
+    x = _number(text)
+    if not MIN_AGE <= x <= MAX_AGE:
+        raise _Bad(f"'{text}' is outside {MIN_AGE} to {MAX_AGE}")
+    return x
+
+
+def _decile(text: str) -> int:
+    x = _number(text)
+    if not (x.is_integer() and 1 <= x <= DECILES):
+        raise _Bad(f"'{text}' is not a whole number from 1 to {DECILES}")
+    return int(x)
+
+
+def _weight(text: str) -> float:
+    x = _number(text)
+    if x <= 0:
+        raise _Bad(f"'{text}' is not above 0")
+    return x
+
+
+def _tenure(text: str) -> int:
+    code = TENURE_CODES.get(re.sub(r"[\s_-]+", "_", text.lower()))
+    if code is None:
+        raise _Bad(f"'{text}' is not a tenure")
+    return code
+
+
+def _choice(table: Mapping[str, int], what: str) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        code = table.get(text.lower())
+        if code is None:
+            raise _Bad(f"'{text}' is not {what}")
+        return code
+    return convert
+
+
+def _chain_column(chain: str, states: Sequence[str]) -> tuple[Callable[[str], int], str]:
+    table = {s.lower(): i for i, s in enumerate(states)}
+    fix = f"give one of: {', '.join(states)}"
+    if len(states) == 2:
+        table = {**YES_NO, **table}  # 1/yes means the second state; state names win
+        fix += " (or 1/0, yes/no)"
+    return _choice(table, f"a state of {chain}"), fix + ", or leave it blank"
+
+
+def _columns(chains: Mapping[str, Sequence[str]]) -> dict[str, tuple[Callable[[str], Any], str]]:
+    """Every known column: its converter (stripped text -> value) and the fix for a bad value."""
+    yes_no = (_choice(YES_NO, "yes or no"), "give 1/0, yes/no, true/false or y/n, or leave it blank")
+    columns: dict[str, tuple[Callable[[str], Any], str]] = {
+        "tenant_id": (str, "give each tenant a different id"),
+        "age": (_age, f"give the age in years, {MIN_AGE} to {MAX_AGE}"),
+        "tenure": (_tenure, f"give one of: {', '.join(TENURES)} (or owner, private, social, council, "
+                            "housing association)"),
+        "imd_decile": (_decile, "give the IMD 2019 decile of the area, 1 (most deprived) to 10"),
+        "dwelling_id": (str, "give the same dwelling_id to tenants who share a home"),
+        "household_id": (str, "give the same household_id to tenants of one household"),
+        "estate_id": (str, "give the same estate_id to dwellings of one estate"),
+        "sex": (_choice(SEX, "F, M, female or male"), "give F, M, female or male, or leave it blank"),
+        **{h: yes_no for h in HAZARDS},
+        "weight": (_weight, "give the number of people the tenant stands for, above 0"),
+    }
+    columns.update({c.lower(): _chain_column(c, s) for c, s in chains.items()})
+    return columns
+
+
+def _parse(cells: Sequence[str], column: str, convert: Callable[[str], Any], fix: str,
+           lines: Sequence[int], problems: _Problems) -> list[Any]:
+    """Converted cells, None where blank; a problem for each bad or (if required) blank cell."""
+    table: dict[str, Any] = {}
+    bad: dict[str, str] = {}
+    for raw in set(cells):
+        text = raw.strip()
+        table[raw] = None
+        if not text:
+            if column in REQUIRED:
+                bad[raw] = "the cell is blank"
+            continue
+        try:
+            table[raw] = convert(text)
+        except _Bad as exc:
+            bad[raw] = str(exc)
+    if bad:
+        for line, raw in zip(lines, cells, strict=True):
+            if raw in bad:
+                problems.add(line, column, bad[raw], fix)
+    return [table[raw] for raw in cells]
+
+
+def _codes(values: Sequence[Any]) -> np.ndarray:
+    """Integer codes with -1 where blank."""
+    return np.array([-1 if v is None else v for v in values], dtype=np.int64)
+
+
+def _index(keys: Sequence[Any]) -> np.ndarray:
+    """Each key's number, in order of first appearance; -1 for None."""
+    seen: dict[Any, int] = {}
+    return np.array([-1 if k is None else seen.setdefault(k, len(seen)) for k in keys], dtype=np.int64)
+
+
+# -- reading ---------------------------------------------------------------------------------
+def _read(path: Path) -> tuple[list[list[str]], list[int]]:
+    """The non-blank rows of a CSV file (header first), with each row's line number."""
+    if not path.exists():
+        _fail(path, ["the file does not exist (fix: check the path)"])
+    if path.is_dir():
+        _fail(path, ["is a folder, not a file (fix: give the path of the CSV file)"])
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        _fail(path, [f"cannot be read ({exc.strerror}) (fix: check the file's permissions)"])
+    if data.startswith(b"PK\x03\x04"):
+        _fail(path, [f"is a spreadsheet workbook, not CSV text (fix: {SAVE_AS_CSV})"])
+    if b"\0" in data:
+        _fail(path, [f"is not a text file (fix: {SAVE_AS_CSV})"])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        _fail(path, [f"byte {exc.start + 1} is not UTF-8 text (fix: {SAVE_AS_CSV})"])
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, lines = [], []
+    try:
+        for row in reader:
+            if "".join(row).strip():
+                rows.append(row)
+                lines.append(reader.line_num)
+    except csv.Error as exc:
+        _fail(path, [f"line {reader.line_num}: is not valid CSV ({exc}) (fix: {SAVE_AS_CSV})"])
+    if not rows:
+        _fail(path, ["the file is empty (fix: give a header row, then one row per adult tenant)"])
+    head = rows[0]
+    if len(head) == 1 and (";" in head[0] or "\t" in head[0]):
+        sep = "';'" if ";" in head[0] else "tabs"
+        _fail(path, [f"line {lines[0]}: values are separated by {sep}, not commas (fix: {SAVE_AS_CSV})"])
+    if len(rows) == 1:
+        _fail(path, [f"the file has a header but no tenants (fix: add one row per adult tenant "
+                     f"after line {lines[0]})"])
+    return rows, lines
+
+
+def _header(rows: list[list[str]], line: int, known: Sequence[str],
+            problems: _Problems) -> dict[str, int]:
+    """Known column name -> position; problems for missing, unknown, repeated or nameless columns."""
+    names = [name.strip().lower() for name in rows[0]]
+    if not set(names) & set(known):
+        problems.add(line, None, "names no known column, so the file has no header row",
+                     f"start the file with a header row naming its columns, such as {','.join(REQUIRED)}")
+        problems.raise_if_any()
+    where: dict[str, int] = {}
+    for pos, name in enumerate(names):
+        if not name:
+            if any(pos < len(row) and row[pos].strip() for row in rows[1:]):
+                problems.add(line, str(pos + 1), "the column has values but no name",
+                             "name the column or delete it")
+        elif name in where:
+            problems.add(line, name, f"appears twice (columns {where[name] + 1} and {pos + 1})",
+                         "keep one of them")
+        elif name not in known:
+            guess = did_you_mean(name, known)
+            problems.add(line, name, "unknown column",
+                         f"did you mean '{guess}'?" if guess else
+                         f"remove it, or rename it to one of: {', '.join(known)}")
+        else:
+            where[name] = pos
+    for name in REQUIRED:
+        if name not in where:
+            problems.add(line, name, "the column is missing", f"add a column named {name}")
+    return where
+
+
+def _rows(rows: list[list[str]], lines: list[int], problems: _Problems) -> tuple[list[list[str]], list[int]]:
+    """Data rows cut or padded to the header's width; rows with extra values are set aside."""
+    width = len(rows[0])
+    kept, kept_lines = [], []
+    for row, line in zip(rows[1:], lines[1:], strict=True):
+        if len(row) != width:
+            if "".join(row[width:]).strip():
+                problems.add(line, None, f"has {len(row)} values but the header names {width} columns",
+                             "remove the extra values, or quote values that contain commas")
+                continue
+            row = row[:width] + [""] * (width - len(row))
+        kept.append(row)
+        kept_lines.append(line)
+    return kept, kept_lines
+
+
+def _agree(values: Sequence[Any], cells: Sequence[str], dwelling: Sequence[int], dwelling_ids: Sequence[Any],
+           column: str, lines: Sequence[int], problems: _Problems) -> None:
+    """A problem for each tenant whose (given) value differs from another of its dwelling."""
+    first: dict[int, int] = {}
+    for k, (d, v) in enumerate(zip(dwelling, values, strict=True)):
+        if v is None:
+            continue
+        j = first.setdefault(d, k)
+        if values[j] != v:
+            problems.add(lines[k], column, f"'{cells[k].strip()}' disagrees with line {lines[j]} "
+                         f"('{cells[j].strip()}') in dwelling '{dwelling_ids[k]}'",
+                         f"give every tenant of a dwelling the same {column} value")
+
+
+def _households(ids: Sequence[str | None], dwelling: Sequence[int], lines: Sequence[int],
+                problems: _Problems) -> np.ndarray:
+    """Household number of each tenant (blank: its dwelling's household); one dwelling each."""
+    home: dict[str, int] = {}
+    for k, (h, d) in enumerate(zip(ids, dwelling, strict=True)):
+        if h is not None and dwelling[j := home.setdefault(h, k)] != d:
+            problems.add(lines[k], "household_id", f"household '{h}' is also in another dwelling "
+                         f"(line {lines[j]})", "give the tenants of one household the same dwelling_id")
+    return _index([(d,) if h is None else h for h, d in zip(ids, dwelling, strict=True)])
+
+
+# -- filling ----------------------------------------------------------------------------------
+def _world_value(world: Mapping[str, Any], name: str) -> float:
+    """The single number at dotted ``name`` of the world parameters."""
+    parent, key = name.rsplit(".", 1)
+    node: Any = world
+    for part in parent.split("."):
+        node = node.get(part, {}) if isinstance(node, Mapping) else {}
+    return scalar(node, key, parent)
+
+
+def _by_tenure(world: Mapping[str, Any], section: str) -> np.ndarray:
+    return np.array([_world_value(world, f"{section}.{t}") for t in TENURES])
+
+
+def _estates(given: np.ndarray, tenure: np.ndarray, decile: np.ndarray, size: int) -> np.ndarray:
+    """Estate of each dwelling: given numbers kept, the rest in blocks of ``size`` per tenure and decile."""
+    estate = given.copy()
+    next_id = int(given.max()) + 1
+    for t in range(len(TENURES)):
+        for dec in range(1, DECILES + 1):
+            idx = np.flatnonzero((given < 0) & (tenure == t) & (decile == dec))
+            estate[idx] = next_id + np.arange(idx.size) // size
+            next_id += -(-idx.size // size)
+    return estate
+
+
+@dataclass
+class _Checked:
+    """A file whose every cell has passed its checks, with tenants' dwellings and households numbered."""
+
+    values: dict[str, list[Any]]  # present column -> converted cells, None where blank
+    dwelling: np.ndarray  # dwelling number of each tenant, in order of first appearance
+    household: np.ndarray
+    tenant_ids: list[str]
+
+    @property
+    def n(self) -> int:
+        return int(self.dwelling.size)
+
+    def column(self, name: str) -> list[Any]:
+        """Converted cells of a column (all None when the column is absent)."""
+        return self.values.get(name, [None] * self.n)
+
+    def blanks(self, name: str) -> int:
+        return sum(v is None for v in self.column(name))
+
+
+def _check(path: Path, chains: Mapping[str, Sequence[str]]) -> _Checked:
+    """Read and check a stock file; raise one HhsimError listing every problem."""
+    spec = _columns(chains)
+    known = [*REQUIRED, *(c for c in spec if c not in REQUIRED)]
+    raw_rows, raw_lines = _read(path)
+    problems = _Problems(path, {name.strip().lower(): pos for pos, name in enumerate(raw_rows[0])})
+    where = _header(raw_rows, raw_lines[0], known, problems)
+    rows, lines = _rows(raw_rows, raw_lines, problems)
+    columns = list(zip(*rows, strict=True)) or [()] * len(raw_rows[0])
+    raw = {name: columns[pos] for name, pos in where.items()}
+    got = {name: _parse(raw[name], name, *spec[name], lines, problems) for name in where}
+    absent = [None] * len(rows)
+
+    dwelling_ids = got.get("dwelling_id", absent)
+    dwelling = _index([(line,) if d is None else d for d, line in zip(dwelling_ids, lines, strict=True)])
+    dw_list = dwelling.tolist()
+    if "dwelling_id" in got:
+        shown = [f"line {line}" if d is None else d for d, line in zip(dwelling_ids, lines, strict=True)]
+        for column in ("tenure", "imd_decile", *HAZARDS, "estate_id"):
+            if column in got:
+                _agree(got[column], raw[column], dw_list, shown, column, lines, problems)
+    household = dwelling
+    if "household_id" in got:
+        household = _households(got["household_id"], dw_list, lines, problems)
+    tenant_ids = [str(line) if t is None else t
+                  for t, line in zip(got.get("tenant_id", absent), lines, strict=True)]
+    if "tenant_id" in got:
+        seen: dict[str, int] = {}
+        for t, line in zip(tenant_ids, lines, strict=True):
+            if (j := seen.setdefault(t, line)) != line:
+                problems.add(line, "tenant_id", f"'{t}' is also on line {j}",
+                             "give each tenant a different id")
+    problems.raise_if_any()
+    return _Checked(got, dwelling, household, tenant_ids)
+
+
+def load_stock(path: str | Path, world: Mapping[str, Any], chains: Mapping[str, tuple[str, ...]],
+               rng: np.random.Generator) -> tuple[Population, dict[str, np.ndarray], StockReport]:
+    """Read a provider's tenants and dwellings. Returns the Population (health states NOT set),
+    the chain states given in the file as {chain: int8 array with -1 where not given}, and a report.
+
+    ``world`` is the world parameter tree (with its top-level ``world`` table); ``chains``
+    maps each health chain to its state names. Fills use ``rng`` only, after the whole file
+    has passed its checks: one uniform per tenant (sex), then three per dwelling (hazards).
+    """
+    stock = _check(Path(path), chains)
+    n, dwelling = stock.n, stock.dwelling
+    n_dw = int(dwelling.max()) + 1
+    first_row = np.unique(dwelling, return_index=True)[1]
+    tenure = np.array(stock.column("tenure"), dtype=np.int8)
+    tenure_dw = tenure[first_row]
+    decile_dw = np.array(stock.column("imd_decile"), dtype=np.int8)[first_row]
+    u_sex = rng.random(n)
+    u_hazard = rng.random((n_dw, len(HAZARDS)))
+    filled: dict[str, str] = {}
+
+    def per_dwelling(column: str) -> np.ndarray:
+        """The dwelling's code in ``column`` (any tenant's: they agree), -1 where none is given."""
+        codes = _index(stock.column(column)) if column == "estate_id" else _codes(stock.column(column))
+        out = np.full(n_dw, -1, dtype=np.int64)
+        out[dwelling[codes >= 0]] = codes[codes >= 0]
+        return out
+
+    def note(column: str, missing: int, unit: str, how: str) -> None:
+        total = n_dw if unit == "dwellings" else n
+        if column not in stock.values:
+            filled[column] = f"column absent, for all {total} {unit}: {how}"
+        elif missing:
+            filled[column] = f"blank for {missing} of {total} {unit}: {how}"
+
+    sex = _codes(stock.column("sex"))
+    female = np.where(sex >= 0, sex == 1, u_sex < _by_tenure(world, "world.female")[tenure])
+    note("sex", stock.blanks("sex"), "tenants",
+         "drawn with the tenure's female share (world.female.<tenure>)")
+    hazards = np.zeros(n_dw, dtype=np.uint8)
+    for j, h in enumerate(HAZARDS):
+        given = per_dwelling(h)
+        drawn = u_hazard[:, j] < _by_tenure(world, f"world.hazards.{h}")[tenure_dw]
+        hazards |= np.where(np.where(given >= 0, given == 1, drawn), HAZARD_BITS[h], 0).astype(np.uint8)
+        note(h, int((given < 0).sum()), "dwellings",
+             f"drawn with the tenure's prevalence (world.hazards.{h}.<tenure>)")
+    size = int(_world_value(world, "world.estate_size"))
+    if size < 1:
+        raise HhsimError("world.estate_size", f"must be at least 1, got {size}", "give a number of dwellings")
+    given_estate = per_dwelling("estate_id")
+    note("estate_id", int((given_estate < 0).sum()), "dwellings",
+         f"grouped by tenure and decile into estates of world.estate_size = {size} dwellings")
+    note("tenant_id", stock.blanks("tenant_id"), "tenants", "the line number")
+    note("dwelling_id", stock.blanks("dwelling_id"), "tenants", "each tenant its own dwelling")
+    note("household_id", stock.blanks("household_id"), "tenants", "one household per dwelling")
+    note("weight", stock.blanks("weight"), "tenants", "1")
+
+    states: dict[str, np.ndarray] = {}
+    for chain in chains:
+        codes = _codes(stock.column(chain.lower())).astype(np.int8)
+        if (codes >= 0).any():
+            states[chain] = codes
+        note(chain.lower(), int((codes < 0).sum()), "tenants", "drawn by the health model")
+
+    pop = Population(
+        age_months=np.floor(np.array(stock.column("age"), dtype=np.float64) * 12).astype(np.int16),
+        female=female,
+        alive=np.ones(n, dtype=bool),
+        household=stock.household.astype(np.int32),
+        dwelling=dwelling.astype(np.int32),
+        weight=np.array([1.0 if w is None else w for w in stock.column("weight")], dtype=np.float32),
+        dwellings=Dwellings(tenure=tenure_dw, hazards=hazards, deprivation=decile_dw,
+                            estate=_estates(given_estate, tenure_dw, decile_dw, size).astype(np.int32)),
+    )
+    report = StockReport(rows=n, dwellings=n_dw, filled=filled, given_states=list(states),
+                         tenant_ids=stock.tenant_ids)
+    return pop, states, report
