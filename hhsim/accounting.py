@@ -57,20 +57,24 @@ def discount_factor(rate: float, years: float) -> float:
     return float((1.0 + rate) ** -years)
 
 
-def boundary_weights(timing: str, steps: int) -> np.ndarray:
-    """Weight (in steps) of the value at each of the ``steps + 1`` step boundaries."""
-    w = np.zeros(steps + 1)
-    if timing == "start":
-        w[:-1] = 1.0
-    elif timing == "end":
-        w[1:] = 1.0
-    elif timing == "half-cycle":
-        w[:] = 1.0
-        w[0] = w[-1] = 0.5
-    else:
+def reward_parts(timing: str, steps: int) -> list[list[tuple[float, int]]]:
+    """For each of the ``steps + 1`` step boundaries, the (weight in steps, cycle) parts its
+    value counts for: the cycle starting there (``start``), the one ending there (``end``),
+    or half of each (``half-cycle``)."""
+    if timing not in REWARD_TIMINGS:
         raise HhsimError("experiment.reward_timing", f"unknown timing '{timing}'",
                          f"use one of {list(REWARD_TIMINGS)}")
-    return w
+    parts: list[list[tuple[float, int]]] = []
+    for b in range(steps + 1):
+        ending = [(1.0, b - 1)] if timing == "end" else [(0.5, b - 1)] if timing == "half-cycle" else []
+        starting = [(1.0, b)] if timing == "start" else [(0.5, b)] if timing == "half-cycle" else []
+        parts.append([p for p in ending if b >= 1] + [p for p in starting if b < steps])
+    return parts
+
+
+def boundary_weights(timing: str, steps: int) -> np.ndarray:
+    """Weight (in steps) of the value at each of the ``steps + 1`` step boundaries."""
+    return np.array([sum(w for w, _ in parts) for parts in reward_parts(timing, steps)])
 
 
 class Ledger:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.errors import unknown_key_error
 from hhsim.resources import cost_index
 
 
 def uprating_factor(from_year: str, to_year: str) -> float:
-    """Multiplier turning a cost in ``from_year`` prices into ``to_year`` prices."""
+    """Multiplier turning a cost in ``from_year`` prices into ``to_year`` prices (1 when
+    they are the same year, whether or not the index covers it)."""
+    if from_year == to_year:
+        return 1.0
     index = cost_index()
     for year, where in ((from_year, "price_year"), (to_year, "experiment.price_year")):
         if year not in index:
             raise unknown_key_error(where, year, index, what="price year")
     return index[to_year] / index[from_year]
 
-
-def check_price_year(year: str) -> str:
-    """Return ``year`` if the cost index covers it, else a one-line error."""
-    if year not in cost_index():
-        raise HhsimError("experiment.price_year", f"no cost index for '{year}'",
-                         f"use one of {sorted(cost_index())}")
-    return year

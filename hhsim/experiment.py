@@ -51,6 +51,7 @@ from pydantic import (
     field_validator,
 )
 
+from hhsim.costing import uprating_factor
 from hhsim.errors import HhsimError, did_you_mean
 from hhsim.health.model_file import compile_model
 from hhsim.parameters import apply_overrides, read_toml
@@ -94,12 +95,6 @@ class ExperimentSection(Strict):
             raise ValueError("thresholds must be positive £ per QALY")
         return v
 
-    @field_validator("price_year")
-    @classmethod
-    def _known_year(cls, v: str) -> str:
-        if v not in cost_index():
-            raise ValueError(f"no cost index for '{v}'; use one of {sorted(cost_index())}")
-        return v
 
 
 class Population(Strict):
@@ -253,6 +248,15 @@ def validate(data: dict, source: Path | None = None) -> Experiment:
                              "this version has no intervention types; remove the interventions")
         model_tree, world = exp.trees(arm)
         model = compile_model(model_tree)
+        for act in model.activities:
+            if act.unit_cost is not None:
+                try:
+                    uprating_factor(act.price_year, exp.experiment.price_year)
+                except HhsimError:
+                    year = exp.experiment.price_year
+                    raise HhsimError("experiment.price_year",
+                                     f"cannot express {act.cost_parameter} ({act.price_year} prices) "
+                                     f"in {year} prices", f"use one of {sorted(cost_index())}") from None
         generate(60, england_mix(world), world, np.random.default_rng(0))  # checks every share
         if model.cycle_months == 12 and exp.experiment.months % 12:
             raise HhsimError("experiment.months", f"{exp.experiment.months} is not whole years, "

@@ -24,7 +24,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from hhsim.accounting import Ledger, boundary_weights, discount_factor
+from hhsim.accounting import Ledger, discount_factor, reward_parts
 from hhsim.checks import start_checks
 from hhsim.groups import Baseline
 from hhsim.health.model_file import HealthModel, calibrated_model
@@ -88,7 +88,7 @@ class HousingHealthModel(mesa.Model):
         self.effects: dict[str, np.ndarray] = {}  # rate name -> per-tenant multiplier
         self.month = 0  # steps completed
         self.day = 0  # first day of the current step, days since model start
-        self._weights = boundary_weights(config.reward_timing, config.steps)
+        self._parts = reward_parts(config.reward_timing, config.steps)
         self.month_stats: dict[str, float] = {}
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
         self._mean_utility = self._value_boundary(0)
@@ -132,6 +132,7 @@ class HousingHealthModel(mesa.Model):
     # -- the step ------------------------------------------------------------------------
     def step(self) -> None:
         t, pop = self.month, self.pop
+        pop.model_year = int(t * self.dt)
         days = self.step_days(t)
         window = MonthWindow(t, self.day, self.day + days,
                              discount_factor(self.config.discount_costs, (t + 0.5) * self.dt))
@@ -202,25 +203,36 @@ class HousingHealthModel(mesa.Model):
 
     def _value_boundary(self, b: int) -> float:
         """Add the rewards and state costs valued at step boundary ``b``; return the living
-        tenants' mean utility."""
+        tenants' mean utility.
+
+        The value at a boundary counts for the cycle(s) the reward timing gives it to. Where
+        rewards depend on the model year, each part is valued in its own cycle's year.
+        """
         pop = self.pop
         alive = pop.alive.astype(np.float32)
-        utility = self.health.utility_of(pop) * alive
         n_alive = float(alive.sum())
-        mean_utility = float(utility.sum(dtype=np.float64)) / n_alive if n_alive else float("nan")
-        w = self._weights[b]
-        if w == 0.0:
-            return mean_utility
-        years = w * self.dt
+        parts = self._parts[b]
+        if not self.health.rewards_depend_on_year and parts:
+            parts = [(sum(w for w, _ in parts), parts[0][1])]
         d_eff = discount_factor(self.config.discount_effects, b * self.dt)
         d_cost = discount_factor(self.config.discount_costs, b * self.dt)
-        self.ledger.add_reward("qalys", utility, years, d_eff)
-        self.ledger.add_reward("life_years", alive, years, d_eff)
-        good = self.health.in_good_health(pop) & pop.alive
-        self.ledger.add_reward("good_health_years", good.astype(np.float32), years, d_eff)
-        for sc in self.health.state_costs:
-            inside = np.flatnonzero(sc.states[pop.states[sc.chain]] & pop.alive)
-            self.ledger.add(sc.activity.name, inside, np.float32(years), d_cost)
+        mean_utility = float("nan")
+        for w, cycle in parts or [(0.0, b)]:
+            pop.model_year = int(cycle * self.dt)
+            utility = self.health.utility_of(pop) * alive
+            if n_alive:
+                mean_utility = float(utility.sum(dtype=np.float64)) / n_alive
+            if w == 0.0:
+                continue
+            years = w * self.dt
+            self.ledger.add_reward("qalys", utility, years, d_eff)
+            self.ledger.add_reward("life_years", alive, years, d_eff)
+            good = self.health.in_good_health(pop) & pop.alive
+            self.ledger.add_reward("good_health_years", good.astype(np.float32), years, d_eff)
+            for sc in self.health.state_costs:
+                inside = np.flatnonzero(sc.states[pop.states[sc.chain]] & pop.alive)
+                amount = np.float32(years) * sc.multiplier.evaluate(pop, inside)
+                self.ledger.add(sc.activity.name, inside, amount, d_cost)
         return mean_utility
 
     def _record(self, deaths: int, hospital_stats: Mapping[str, float],

@@ -54,9 +54,9 @@ class Parameter:
 
 
 def is_strictly_positive(unit: str) -> bool:
-    """Units whose values must be above zero: ratios, multipliers, coefficients of variation."""
+    """Units whose values must be above zero: ratios and coefficients of variation."""
     u = unit.lower()
-    return "ratio" in u or "multiplier" in u or "coefficient of variation" in u
+    return "ratio" in u or "relative risk" in u or "coefficient of variation" in u
 
 
 def bounds_for_unit(unit: str) -> tuple[float, float]:
@@ -65,7 +65,9 @@ def bounds_for_unit(unit: str) -> tuple[float, float]:
     if u.startswith(("probability", "share", "proportion")):
         return 0.0, 1.0
     if is_strictly_positive(unit):
-        return 0.0, math.inf  # ratios, multipliers, coefficients of variation: checked > 0
+        return 0.0, math.inf  # ratios, relative risks, coefficients of variation: checked > 0
+    if "multiplier" in u:
+        return 0.0, math.inf  # zero switches a cost or a utility off
     if u.startswith(("£", "per ", "days", "months", "years", "count", "people", "beds", "fte")):
         return 0.0, math.inf
     return -math.inf, math.inf

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from hhsim.accounting import Activity
-from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.errors import HhsimError
 from hhsim.health.rates import Rate, parse_rate
 from hhsim.health.terms import TermContext
 from hhsim.parameters import check_keys, to_parameter
-from hhsim.resources import cost_index
 
 SERVICE_KEYS = {"description", "activity_unit", "payer", "reference", "rate", "rr", "unit_cost",
                 "track_recent"}
@@ -49,9 +48,6 @@ def parse_cost(node: Mapping[str, Any], where: str, name: str, unit: str,
     p = to_parameter(f"{where}.unit_cost", node["unit_cost"])
     if not p.is_money:
         raise HhsimError(f"{where}.unit_cost", f"has unit '{p.unit}'", "use a unit like '£ per contact'")
-    if p.price_year not in cost_index():
-        raise unknown_key_error(f"{where}.unit_cost.price_year", p.price_year, cost_index(),
-                                what="price year")
     return Activity(name, unit, float(p.value), p.price_year, payer or "nhs", p.name)
 
 

@@ -36,8 +36,7 @@ def broken(edit) -> dict:
      "comes later"),
     (lambda t: t["wellbeing"]["mean"].update(value=[49.9, 50.0]), "single number"),
     (lambda t: t["hospital"]["admissions"]["emergency"]["los_cv"].update(value=[1.2]), "single number"),
-    (lambda t: t["utility"]["multiplier"]["health"]["fair"].update(value=-0.5), "greater than 0"),
-    (lambda t: t["services"]["gp"]["unit_cost"].update(price_year="1999/00"), "unknown price year"),
+    (lambda t: t["utility"]["multiplier"]["health"]["fair"].update(value=-0.5), "at least 0"),
     (lambda t: t["state_costs"]["social_care"]["cost"].update(unit="£ per contact"), "per person-year"),
 ])
 def test_model_file_mistakes_are_one_line_errors(edit, expected):

@@ -24,7 +24,7 @@ from scipy import optimize, special
 from hhsim.errors import HhsimError, unknown_key_error
 from hhsim.health.competing import choose_exits
 from hhsim.health.profiles import ProfileSpace
-from hhsim.health.rates import Rate, base_leaf, period_years
+from hhsim.health.rates import Rate, base_leaf, period_years, row_sums
 from hhsim.health.terms import MAX_AGE, Term, TermContext, band_lookup, parse_terms, product
 from hhsim.parameters import check_keys, leaf_parameter
 from hhsim.world.population import Population
@@ -37,10 +37,17 @@ EffectFn = Callable[[Rate, np.ndarray], np.ndarray | None]
 
 @dataclass
 class Exit:
-    """One way out of a state: to another state of the chain, or to death."""
+    """One way out of a state: to another state of the chain, or to death.
+
+    ``scale = "probability"``: the rate's values are probabilities per ``per`` years
+    (rate ratios multiply them, as cohort models do); they are turned into hazards together
+    with the state's other probability exits, tenant by tenant.
+    """
 
     to: int  # state index, or DEATH
     rate: Rate
+    scale: str = "hazard"
+    per: float = 1.0
 
 
 @dataclass
@@ -133,8 +140,12 @@ class Chain:
         self.uses_time_in_state = uses_time_in_state
         self.slots = max((len(ex) for ex in exits), default=0)
         self.targets = np.zeros((len(states), max(self.slots, 1)), dtype=np.int8)
+        self.on_probability = np.zeros((len(states), max(self.slots, 1)), dtype=bool)
+        self.period = np.ones(len(states))  # years that a state's exit probabilities refer to
         for s, ex in enumerate(exits):
             self.targets[s, :len(ex)] = [e.to for e in ex]
+            self.on_probability[s, :len(ex)] = [e.scale == "probability" for e in ex]
+            self.period[s] = next((e.per for e in ex if e.scale == "probability"), 1.0)
         self.static_table: np.ndarray | None = None
         self.state_table: np.ndarray | None = None
 
@@ -170,6 +181,14 @@ class Chain:
             empty = np.empty(0, dtype=np.intp)
             return StepOutcome(empty, np.empty(0, np.int8), empty, np.empty(0))
         own = pop.states[self.name]
+        ex = choose_exits(self.hazards(pop, effect), u, dt, alive)
+        targets = self.targets[own[ex.who], ex.choice]
+        dead = targets == DEATH
+        return StepOutcome(ex.who[~dead], targets[~dead], ex.who[dead], ex.when[dead])
+
+    def hazards(self, pop: Population, effect: EffectFn) -> np.ndarray:
+        """(n, K) hazards per year of every slot's exits (zero for slots a state lacks)."""
+        own = pop.states[self.name]
         row = pop.static_profile * len(self.states) + own
         h = np.take(self.static_table, row, axis=0)
         h *= np.take(self.state_table, pop.state_profile, axis=0)
@@ -182,10 +201,14 @@ class Chain:
             for term in dynamic:
                 factor = factor * term.factor(pop, None)
             h[:, k] *= np.where(own == s, factor, np.float32(1))
-        ex = choose_exits(h, u, dt, alive)
-        targets = self.targets[own[ex.who], ex.choice]
-        dead = targets == DEATH
-        return StepOutcome(ex.who[~dead], targets[~dead], ex.who[dead], ex.when[dead])
+        if self.on_probability.any():
+            # Probabilities of leaving a state by each exit -> hazards sharing their total.
+            on = np.take(self.on_probability, own, axis=0)
+            total = np.minimum(row_sums(np.where(on, h, 0)), 1 - 1e-7)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = np.where(total > 0, -np.log1p(-total) / (np.take(self.period, own) * total), 0)
+            h = np.where(on, h * scale[:, None].astype(np.float32), h)
+        return h
 
 
 def parse_initial(node: Mapping[str, Any] | None, where: str, n_states: int,
@@ -224,7 +247,7 @@ def parse_initial(node: Mapping[str, Any] | None, where: str, n_states: int,
     return InitialDistribution(where, arr, band_of_age, terms)
 
 
-TRANSITION_KEYS = {"from", "to", "rate", "probability", "rr", "reference", "description"}
+TRANSITION_KEYS = {"from", "to", "rate", "probability", "rr", "rr_on", "reference", "description"}
 
 
 def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, ...],
@@ -234,7 +257,7 @@ def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, .
     Returns the exits by state and whether any uses time in state.
     """
     exits: list[list[Exit]] = [[] for _ in states]
-    prob_groups: dict[int, list[tuple[int, np.ndarray, float, list[Term], str, bool]]] = {}
+    prob_groups: dict[int, list[tuple[int, np.ndarray, float, list[Term], str, bool, str]]] = {}
     uses_tis = False
     for tname, t in (node or {}).items():
         tw = f"{where}.{tname}"
@@ -262,7 +285,10 @@ def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, .
                 raise HhsimError(f"{tw}.probability", f"has unit '{unit}'",
                                  "use a unit like 'probability per year'")
             per = period_years(unit, f"{tw}.probability", cycle_years)
-            prob_groups.setdefault(src, []).append((dst, table, per, terms, tw, reference))
+            rr_on = t.get("rr_on", "hazard")
+            if rr_on not in ("hazard", "probability"):
+                raise HhsimError(f"{tw}.rr_on", f"unknown scale '{rr_on}'", 'use "hazard" or "probability"')
+            prob_groups.setdefault(src, []).append((dst, table, per, terms, tw, reference, rr_on))
     for src, group in prob_groups.items():
         pers = {g[2] for g in group}
         if len(pers) > 1:
@@ -273,10 +299,18 @@ def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, .
         if np.any(total_p >= 1.0):
             raise HhsimError(where, f"probabilities of leaving '{states[src]}' add up to 1 or more",
                              "make them sum to less than 1 (staying is the rest)")
+        scales = {g[6] for g in group}
+        if len(scales) > 1:
+            raise HhsimError(where, f"exits from '{states[src]}' mix rr_on scales",
+                             'give the same rr_on to every probability exit of a state')
+        if scales.pop() == "probability":
+            for dst, table, _, terms, tw, reference, _ in group:
+                exits[src].append(Exit(dst, Rate(tw, table, terms, reference), "probability", per))
+            continue
         total_h = -np.log1p(-total_p) / per
         with np.errstate(invalid="ignore", divide="ignore"):
             share = [np.where(total_p > 0, g[1] / total_p, 0.0) for g in group]
-        for (dst, _, _, terms, tw, reference), sh in zip(group, share, strict=True):
+        for (dst, _, _, terms, tw, reference, _), sh in zip(group, share, strict=True):
             exits[src].append(Exit(dst, Rate(tw, total_h * sh, terms, reference)))
     return exits, uses_tis
 

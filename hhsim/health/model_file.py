@@ -54,11 +54,13 @@ REFERENCE_SEED = 20240401
 
 @dataclass
 class StateCost:
-    """A cost per person-year while in some states of a chain."""
+    """A cost per person-year while in some states of a chain, times its multiplier terms
+    (e.g. ``multiplier.model_year`` for a drug given in the first years only)."""
 
     chain: str
     states: np.ndarray  # bool mask over the chain's states
     activity: Activity
+    multiplier: Rate
 
 
 @dataclass
@@ -149,6 +151,12 @@ class HealthModel:
         if self.wellbeing is not None:
             self.wellbeing.tabulate(self.profiles)
 
+    @property
+    def rewards_depend_on_year(self) -> bool:
+        """Whether utility or a state cost has a ``model_year`` term."""
+        terms = [*self.utility.terms, *(t for sc in self.state_costs for t in sc.multiplier.terms)]
+        return any(t.name.endswith(".model_year") for t in terms)
+
     def utility_of(self, pop: Population) -> np.ndarray:
         """EQ-5D utility of every slot (float32; meaningless for the dead)."""
         return self.utility.evaluate(pop).astype(np.float32)
@@ -218,7 +226,7 @@ def _state_costs(node: Mapping[str, Any] | None,
     out = []
     for name, sub in (node or {}).items():
         where = f"state_costs.{name}"
-        check_keys(sub, where, {"description", "chain", "states", "cost", "payer"})
+        check_keys(sub, where, {"description", "chain", "states", "cost", "payer", "multiplier"})
         chain = sub.get("chain")
         if chain not in chains:
             raise unknown_key_error(f"{where}.chain", str(chain), chains, what="chain")
@@ -233,7 +241,9 @@ def _state_costs(node: Mapping[str, Any] | None,
         if not str(sub["cost"].get("unit", "")).startswith("£ per person-year"):
             raise HhsimError(f"{where}.cost", "must be a cost per person-year",
                              'use unit = "£ per person-year"')
-        out.append(StateCost(chain, mask, activity))
+        terms = parse_terms(sub.get("multiplier"), f"{where}.multiplier", TermContext(chains))
+        out.append(StateCost(chain, mask, activity, Rate(f"{where}.multiplier",
+                                                         np.ones((2, MAX_AGE + 1)), terms)))
     return out
 
 

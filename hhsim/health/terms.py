@@ -8,6 +8,7 @@ A model file gives a term table such as ``rr`` under a rate:
     rr.excess_cold = { value = 1.3, unit = "rate ratio", ... }      # also damp, falls
     rr.wellbeing = { value = 0.97, unit = "rate ratio per point", centre = 24, ... }
     rr.time_in_state = { value = [2.0, 1.0], breaks = [0, 6], unit = "rate ratio", ... }
+    rr.model_year = { value = [0.5, 1.0], breaks = [0, 2], unit = "rate ratio", ... }  # years since start
     rr.tenure.social_rented = { value = 1.1, unit = "rate ratio", ... }
     rr.<chain>.<state> = { value = 1.8, unit = "rate ratio", ... }   # another chain's state
 
@@ -152,6 +153,25 @@ def _wellbeing_term(name: str, node: dict, ctx: TermContext) -> Term:
                 kind="dynamic", direct=direct)
 
 
+def _model_year_term(name: str, node: dict, ctx: TermContext) -> Term:
+    """Years since model start (of the cycle being simulated or valued): the same for every
+    tenant at a time, e.g. a treatment effect limited to the first years."""
+    value, leaf = _leaf(node, name)
+    if "breaks" in leaf:
+        if value.shape != (len(leaf["breaks"]),):
+            raise HhsimError(name, "needs one value per band of years", "give one value per break")
+        table = value[band_lookup(leaf["breaks"], MAX_MODEL_YEARS, name)]
+    else:
+        table = ctx.per_unit(_scalar(value, name), np.arange(MAX_MODEL_YEARS + 1))
+    table = table.astype(np.float32)
+
+    def direct(pop: Population, idx: np.ndarray | None) -> np.ndarray:
+        n = pop.n if idx is None else idx.size
+        return np.full(n, table[min(pop.model_year, MAX_MODEL_YEARS)], dtype=np.float32)
+
+    return Term(name, lambda pop, idx: np.zeros(0), table, kind="dynamic", direct=direct)
+
+
 def _time_in_state_term(name: str, node: dict, chain: str | None) -> Term:
     if chain is None:
         raise HhsimError(name, "time_in_state is only allowed on a transition",
@@ -199,7 +219,9 @@ def _female_codes(pop: Population, idx: np.ndarray | None) -> np.ndarray:
     return _take(pop.female, idx).view(np.int8)
 
 
-COVARIATES = ("age", "female", "deprivation", "wellbeing", "time_in_state", "tenure", *HAZARDS)
+MAX_MODEL_YEARS = 1000
+COVARIATES = ("age", "female", "deprivation", "wellbeing", "time_in_state", "model_year", "tenure",
+              *HAZARDS)
 
 
 def parse_terms(node: Mapping[str, Any] | None, where: str, ctx: TermContext) -> list[Term]:
@@ -221,6 +243,8 @@ def parse_terms(node: Mapping[str, Any] | None, where: str, ctx: TermContext) ->
             terms.append(_deprivation_term(name, sub, ctx))
         elif key == "wellbeing":
             terms.append(_wellbeing_term(name, sub, ctx))
+        elif key == "model_year":
+            terms.append(_model_year_term(name, sub, ctx))
         elif key == "time_in_state":
             terms.append(_time_in_state_term(name, sub, ctx.own_chain))
         elif key == "tenure":

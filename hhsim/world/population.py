@@ -68,6 +68,7 @@ class Population:
     deprivation: np.ndarray = field(init=False)
     hazards: np.ndarray = field(init=False)
     age_years: np.ndarray = field(init=False)
+    model_year: int = 0  # whole years since model start of the cycle being simulated or valued
 
     def __post_init__(self) -> None:
         self.refresh_from_dwellings()

@@ -147,8 +147,8 @@ def _columns(chains: Mapping[str, Sequence[str]]) -> dict[str, tuple[Callable[[s
     columns: dict[str, tuple[Callable[[str], Any], str]] = {
         "tenant_id": (str, "give each tenant a different id"),
         "age": (_age, f"give the age in years, {MIN_AGE} to {MAX_AGE}"),
-        "tenure": (_tenure, f"give one of: {', '.join(TENURES)} (or owner, private, social, council, "
-                            "housing association)"),
+        "tenure": (_tenure, f"give one of: {', '.join(TENURES)}; or owner, private, social, council, "
+                            "housing association"),
         "imd_decile": (_decile, "give the IMD 2019 decile of the area, 1 (most deprived) to 10"),
         "dwelling_id": (str, "give the same dwelling_id to tenants who share a home"),
         "household_id": (str, "give the same household_id to tenants of one household"),
@@ -213,7 +213,8 @@ def _read(path: Path) -> tuple[list[list[str]], list[int]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        _fail(path, [f"byte {exc.start + 1} is not UTF-8 text (fix: {SAVE_AS_CSV})"])
+        line = data[:exc.start].count(b"\n") + 1
+        _fail(path, [f"line {line}: is not UTF-8 text (fix: {SAVE_AS_CSV})"])
     reader = csv.reader(io.StringIO(text, newline=""))
     rows, lines = [], []
     try:
