@@ -6,13 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from hhsim import paramtable
 from hhsim.analysis.summary import format_checks, format_table
 from hhsim.api import package_version, run_experiment
 from hhsim.errors import HhsimError
 from hhsim.experiment import load_experiment
+from hhsim.health.model_file import compile_model
 from hhsim.parameters import read_toml
 from hhsim.resources import default_model_tree, world_tree
+from hhsim.world.stock import load_stock
 
 
 def whole_number(minimum: int):
@@ -77,7 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     e = res.experiment.experiment
     population = res.records["population"].iloc[0] if not res.records.empty else 0
-    header = (f"{res.experiment.population.tenants:,} tenants simulated, representing "
+    tenants = int(res.records["tenants"].iloc[0]) if not res.records.empty else 0
+    header = (f"{tenants:,} tenants simulated, representing "
               f"{population:,.0f} people; {e.months} months; mean of {e.replications} replication(s).\n"
               f"Costs in {e.price_year} prices; discounted at {e.discount.costs:.1%} a year (costs) and "
               f"{e.discount.effects:.1%} (effects); intervals are 95% Monte-Carlo intervals.")
@@ -91,9 +96,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file)
     runs = len(exp.arms) * exp.experiment.replications
+    tenants = f"{exp.population.tenants:,} tenants"
+    report = None
+    if exp.stock_path is not None:
+        chains = compile_model(exp.trees(exp.arms[0])[0]).chains
+        _, _, report = load_stock(exp.stock_path, exp.world_tree(),
+                                  {n: c.states for n, c in chains.items()}, np.random.default_rng(0))
+        tenants = f"{report.rows:,} tenants in {report.dwellings:,} dwellings from {exp.population.stock}"
     print(f"{args.file}: valid ({len(exp.arms)} arm(s) x {exp.experiment.replications} "
-          f"replication(s) = {runs} runs of {exp.population.tenants:,} tenants, "
-          f"{exp.experiment.months} months)")
+          f"replication(s) = {runs} runs of {tenants}, {exp.experiment.months} months)")
+    if report is not None:
+        print("Stock file: " + (", ".join(report.given_states) or "no") + " health states given.")
+        for column, how in report.filled.items():
+            print(f"  filled {column}: {how}")
     return 0
 
 

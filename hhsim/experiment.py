@@ -16,6 +16,7 @@
     [population]
     tenants = 10000
     tenure = { social_rented = 1.0 }
+    # or: stock = "my-tenants.csv"   (a provider's own tenants; see docs/own-data.md)
 
     [parameters]                     # overrides of model or world parameters, by dotted name
     "services.gp.unit_cost" = 45.0
@@ -58,6 +59,7 @@ from hhsim.parameters import apply_overrides, read_toml
 from hhsim.resources import DEFAULT_EXPERIMENT, cost_index, default_model_tree
 from hhsim.resources import world_tree as default_world_tree
 from hhsim.world.population import TENURES
+from hhsim.world.stock import load_stock
 from hhsim.world.synthetic import england_mix, generate
 
 Number = StrictInt | StrictFloat
@@ -100,6 +102,7 @@ class ExperimentSection(Strict):
 class Population(Strict):
     tenants: StrictInt = Field(10_000, ge=1, le=50_000_000)
     tenure: dict[StrictStr, Number] = Field(default_factory=lambda: {"social_rented": 1.0})
+    stock: StrictStr | None = None  # a provider's tenants and dwellings (docs/own-data.md)
 
     @field_validator("tenure")
     @classmethod
@@ -144,21 +147,32 @@ class Experiment(Strict):
     def with_options(self, seed: int | None = None, tenants: int | None = None,
                      months: int | None = None, replications: int | None = None) -> Experiment:
         """A copy with command-line options applied (None keeps the file's value)."""
-        exp = self.experiment.model_dump()
-        pop = self.population.model_dump()
+        data = self.model_dump(exclude_unset=True)  # only what the file gave: defaults stay defaults
+        exp, pop = data.setdefault("experiment", {}), data.setdefault("population", {})
         for key, value in (("seed", seed), ("months", months), ("replications", replications)):
             if value is not None:
                 exp[key] = value
         if tenants is not None:
+            if self.population.stock is not None:
+                raise HhsimError("--tenants", "cannot be used with a stock file",
+                                 "the stock file gives the tenants; drop --tenants")
             pop["tenants"] = tenants
-        data = self.model_dump()
-        data.update(experiment=exp, population=pop)
         return validate(data, self.source)
 
+    @property
+    def stock_path(self) -> Path | None:
+        """The stock file, resolved relative to the experiment file."""
+        if self.population.stock is None:
+            return None
+        base = self.source.parent if self.source else Path.cwd()
+        return (base / self.population.stock).resolve()
+
     def digest(self) -> str:
-        """A hash of everything that determines the results (model and world included)."""
+        """A hash of everything that determines the results (model, world and stock file)."""
+        stock = self.stock_path
         payload = {"experiment": self.model_dump(mode="json"),
-                   "model": self.model_tree(), "world": default_world_tree()}
+                   "model": self.model_tree(), "world": default_world_tree(),
+                   "stock": hashlib.sha256(stock.read_bytes()).hexdigest() if stock else None}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     def model_tree(self) -> dict:
@@ -234,6 +248,10 @@ def validate(data: dict, source: Path | None = None) -> Experiment:
     except ValidationError as err:
         raise _one_line(err) from None
     exp._source = source
+    given = exp.population.model_fields_set & {"tenants", "tenure"}
+    if exp.population.stock is not None and given:
+        raise HhsimError(f"population.{sorted(given)[0]}", "is not used with a stock file",
+                         "remove it: the stock file gives the tenants and their tenure")
     names = [a.name for a in exp.arms]
     if len(set(names)) != len(names):
         raise HhsimError("arms", f"arm names are not unique: {names}", "give each arm its own name")
@@ -258,6 +276,10 @@ def validate(data: dict, source: Path | None = None) -> Experiment:
                                      f"cannot express {act.cost_parameter} ({act.price_year} prices) "
                                      f"in {year} prices", f"use one of {sorted(cost_index())}") from None
         generate(60, england_mix(world), world, np.random.default_rng(0))  # checks every share
+    if exp.stock_path is not None:
+        chains = compile_model(exp.trees(exp.arms[0])[0]).chains
+        load_stock(exp.stock_path, exp.world_tree(), {n: c.states for n, c in chains.items()},
+                   np.random.default_rng(0))
         if model.cycle_months == 12 and exp.experiment.months % 12:
             raise HhsimError("experiment.months", f"{exp.experiment.months} is not whole years, "
                              "but the model has a yearly cycle", "give a multiple of 12")

@@ -34,6 +34,7 @@ from hhsim.hospital import Hospital, MonthWindow
 from hhsim.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
 from hhsim.recent_use import RecentUse
 from hhsim.world.population import NO_DAY, Population
+from hhsim.world.stock import load_stock
 from hhsim.world.synthetic import generate, tenure_mix
 
 DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # January first; no leap years
@@ -55,6 +56,7 @@ class RunConfig:
     reward_timing: str = "half-cycle"
     start_month: int = 4
     arm: str = "baseline"
+    stock: str | None = None  # path of a provider's stock file (read by each run)
     # England as observed, against which national rates are de-averaged: an arm's scenario
     # changes to world parameters must not move it. None means ``world_tree``.
     reference_world_tree: Mapping[str, Any] | None = None
@@ -71,10 +73,16 @@ class HousingHealthModel(mesa.Model):
         self.config = config
         self.health: HealthModel = calibrated_model(config.model_tree,
                                                     config.reference_world_tree or config.world_tree)
-        self.pop: Population = generate(config.tenants, tenure_mix(config.tenure),
-                                        config.world_tree, self.streams.generator(POPULATION_KEY))
+        rng = self.streams.generator(POPULATION_KEY)
+        given: dict[str, np.ndarray] = {}
+        if config.stock is None:
+            self.pop: Population = generate(config.tenants, tenure_mix(config.tenure),
+                                            config.world_tree, rng)
+        else:
+            chains = {n: c.states for n, c in self.health.chains.items()}
+            self.pop, given, self.stock_report = load_stock(config.stock, config.world_tree, chains, rng)
         self.streams.n = self.pop.n
-        self.health.initialise(self.pop, self.streams)
+        self.health.initialise(self.pop, self.streams, given)
         self.baseline = Baseline.of(self.pop, {n: c.states for n, c in self.health.chains.items()})
         self.start_checks = start_checks(self.pop, self.health, config.world_tree)
         # Weighted person-years by sex and age, for comparing simulated and input rates.

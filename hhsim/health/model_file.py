@@ -117,10 +117,18 @@ class HealthModel:
         rates += [s.rate for s in self.services] + [t.rate for t in self.admissions]
         return list({id(r): r for r in rates}.values())
 
-    def initialise(self, pop: Population, streams: Streams) -> None:
-        """Draw every tenant's initial chain states and wellbeing; index its profiles."""
+    def initialise(self, pop: Population, streams: Streams,
+                   given: Mapping[str, np.ndarray] | None = None) -> None:
+        """Draw every tenant's initial chain states and wellbeing; index its profiles.
+
+        ``given`` holds states known from a stock file (-1 where not known): those are kept,
+        the rest drawn. Chains are set in order, so a later chain's draw uses the earlier
+        chains' states, given or drawn. Every slot's uniform is drawn either way.
+        """
         for name, chain in self.chains.items():
-            pop.states[name] = chain.initial.draw(pop, streams.uniform(f"initial:{name}", 0))
+            drawn = chain.initial.draw(pop, streams.uniform(f"initial:{name}", 0))
+            known = (given or {}).get(name)
+            pop.states[name] = drawn if known is None else np.where(known >= 0, known, drawn).astype(np.int8)
             if chain.uses_time_in_state:
                 pop.time_in_state[name] = np.zeros(pop.n, dtype=np.int16)
         if self.wellbeing is not None:
