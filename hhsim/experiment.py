@@ -17,6 +17,7 @@
     tenants = 10000
     tenure = { social_rented = 1.0 }
     # or: stock = "my-tenants.csv"   (a provider's own tenants; see docs/own-data.md)
+    # or: profile = "my-area.csv"    (people by age band, decile and tenure: results for that place)
 
     [parameters]                     # overrides of model or world parameters, by dotted name
     "services.gp.unit_cost" = 45.0
@@ -59,6 +60,7 @@ from hhsim.parameters import apply_overrides, read_toml
 from hhsim.resources import DEFAULT_EXPERIMENT, cost_index, default_model_tree
 from hhsim.resources import world_tree as default_world_tree
 from hhsim.world.population import TENURES
+from hhsim.world.profile import read_profile
 from hhsim.world.stock import load_stock
 from hhsim.world.synthetic import england_mix, generate
 
@@ -103,6 +105,7 @@ class Population(Strict):
     tenants: StrictInt = Field(10_000, ge=1, le=50_000_000)
     tenure: dict[StrictStr, Number] = Field(default_factory=lambda: {"social_rented": 1.0})
     stock: StrictStr | None = None  # a provider's tenants and dwellings (docs/own-data.md)
+    profile: StrictStr | None = None  # people by age band, decile and tenure in a place
 
     @field_validator("tenure")
     @classmethod
@@ -159,20 +162,28 @@ class Experiment(Strict):
             pop["tenants"] = tenants
         return validate(data, self.source)
 
+    def _path(self, name: str | None) -> Path | None:
+        if name is None:
+            return None
+        base = self.source.parent if self.source else Path.cwd()
+        return (base / name).resolve()
+
     @property
     def stock_path(self) -> Path | None:
         """The stock file, resolved relative to the experiment file."""
-        if self.population.stock is None:
-            return None
-        base = self.source.parent if self.source else Path.cwd()
-        return (base / self.population.stock).resolve()
+        return self._path(self.population.stock)
+
+    @property
+    def profile_path(self) -> Path | None:
+        """The local profile file, resolved relative to the experiment file."""
+        return self._path(self.population.profile)
 
     def digest(self) -> str:
         """A hash of everything that determines the results (model, world and stock file)."""
-        stock = self.stock_path
+        files = {k: hashlib.sha256(p.read_bytes()).hexdigest() if p else None
+                 for k, p in (("stock", self.stock_path), ("profile", self.profile_path))}
         payload = {"experiment": self.model_dump(mode="json"),
-                   "model": self.model_tree(), "world": default_world_tree(),
-                   "stock": hashlib.sha256(stock.read_bytes()).hexdigest() if stock else None}
+                   "model": self.model_tree(), "world": default_world_tree(), **files}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     def model_tree(self) -> dict:
@@ -252,6 +263,14 @@ def validate(data: dict, source: Path | None = None) -> Experiment:
     if exp.population.stock is not None and given:
         raise HhsimError(f"population.{sorted(given)[0]}", "is not used with a stock file",
                          "remove it: the stock file gives the tenants and their tenure")
+    if exp.population.profile is not None:
+        if exp.population.stock is not None:
+            raise HhsimError("population.profile", "cannot be used with a stock file",
+                             "give weights in the stock file's weight column instead")
+        if "tenure" in given:
+            raise HhsimError("population.tenure", "is not used with a profile",
+                             "remove it: the profile gives the tenure mix")
+        read_profile(exp.profile_path)
     names = [a.name for a in exp.arms]
     if len(set(names)) != len(names):
         raise HhsimError("arms", f"arm names are not unique: {names}", "give each arm its own name")

@@ -34,6 +34,7 @@ from hhsim.hospital import Hospital, MonthWindow
 from hhsim.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
 from hhsim.recent_use import RecentUse
 from hhsim.world.population import NO_DAY, Population
+from hhsim.world.profile import poststratify, read_profile
 from hhsim.world.stock import load_stock
 from hhsim.world.synthetic import generate, tenure_mix
 
@@ -57,6 +58,7 @@ class RunConfig:
     start_month: int = 4
     arm: str = "baseline"
     stock: str | None = None  # path of a provider's stock file (read by each run)
+    profile: str | None = None  # path of a local profile to weight the tenants to a place
     # England as observed, against which national rates are de-averaged: an arm's scenario
     # changes to world parameters must not move it. None means ``world_tree``.
     reference_world_tree: Mapping[str, Any] | None = None
@@ -75,9 +77,13 @@ class HousingHealthModel(mesa.Model):
                                                     config.reference_world_tree or config.world_tree)
         rng = self.streams.generator(POPULATION_KEY)
         given: dict[str, np.ndarray] = {}
-        if config.stock is None:
-            self.pop: Population = generate(config.tenants, tenure_mix(config.tenure),
-                                            config.world_tree, rng)
+        if config.profile is not None:
+            profile = read_profile(config.profile)
+            self.pop: Population = generate(config.tenants, tenure_mix(profile.tenure_mix()),
+                                            profile.world(config.world_tree), rng)
+            self.people_moved = poststratify(self.pop, profile)
+        elif config.stock is None:
+            self.pop = generate(config.tenants, tenure_mix(config.tenure), config.world_tree, rng)
         else:
             chains = {n: c.states for n, c in self.health.chains.items()}
             self.pop, given, self.stock_report = load_stock(config.stock, config.world_tree, chains, rng)

@@ -7,8 +7,8 @@ hazard. Generation, in order:
 
 1. tenants are split between tenures by the requested mix (largest remainder);
 2. households of 1, 2 or 3 adults fill each tenure; each household has its own dwelling;
-3. dwellings are grouped into estates of ``world.estate_size``; an estate's deprivation
-   decile is drawn from the tenure's decile distribution and shared by its dwellings;
+3. each dwelling's area deprivation decile is drawn from the tenure's decile distribution;
+   dwellings of one tenure and decile are grouped into estates of ``world.estate_size``;
 4. each dwelling has each hazard independently with the tenure's prevalence;
 5. adults' ages are drawn from the tenure's age bands (uniform within a band; in the open
    top band, a truncated exponential with mean ``world.top_band_mean_years`` above its
@@ -63,6 +63,20 @@ def split_counts(n: int, shares: np.ndarray) -> np.ndarray:
     return counts
 
 
+def estates_by_decile(decile: np.ndarray, estate_size: int) -> tuple[np.ndarray, int]:
+    """Estate of each dwelling: dwellings of one decile, in order, in blocks of ``estate_size``.
+
+    Returns the estate ids (0..n-1) and their number n.
+    """
+    est = np.empty(decile.size, dtype=np.int64)
+    first = 0
+    for d in np.unique(decile):
+        members = np.flatnonzero(decile == d)
+        est[members] = first + np.arange(members.size) // estate_size
+        first += -(-members.size // estate_size)
+    return est, first
+
+
 def tenure_mix(mix: Mapping[str, float]) -> np.ndarray:
     """Shares by TENURES from a mapping such as {"social_rented": 1.0}."""
     shares = np.zeros(len(TENURES))
@@ -109,21 +123,20 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
         member = np.arange(count) - np.repeat(np.cumsum(hh) - hh, hh)  # 0 = first adult
         hh_id = np.repeat(np.arange(n_hh), hh)
 
-        # dwellings and estates
-        est = np.arange(n_hh) // estate_size
-        n_e = int(est.max()) + 1
+        # dwellings: area decile, then estates of up to estate_size dwellings per decile
         dep_shares = _shares(_leaf_value(world, f"world.deprivation.{tname}"),
                              f"world.deprivation.{tname}")
         if dep_shares.size != DECILES:
             raise HhsimError(f"world.deprivation.{tname}", "needs 10 shares (deciles 1..10)",
                              "give one share per IMD decile")
-        est_dep = rng.choice(np.arange(1, DECILES + 1), size=n_e, p=dep_shares)
+        dep = rng.choice(np.arange(1, DECILES + 1), size=n_hh, p=dep_shares)
+        est, n_e = estates_by_decile(dep, estate_size)
         haz = np.zeros(n_hh, dtype=np.uint8)
         for h in HAZARDS:
             prev = float(_leaf_value(world, f"world.hazards.{h}.{tname}"))
             haz |= np.where(rng.random(n_hh) < prev, HAZARD_BITS[h], 0).astype(np.uint8)
         d_tenure.append(np.full(n_hh, t, dtype=np.int8))
-        d_dep.append(est_dep[est].astype(np.int8))
+        d_dep.append(dep.astype(np.int8))
         d_haz.append(haz)
         d_estate.append((est + n_est).astype(np.int32))
 
