@@ -5,11 +5,23 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (newlines, tabs) written as escapes."""
+    return str(text).translate(_CONTROL)
+
 
 class HhsimError(Exception):
-    """An error caused by the user's input; the CLI prints it as one line and exits 2."""
+    """An error caused by the user's input; the CLI prints it as one line and exits 2.
+
+    ``where`` (a key, a dotted name or a path) is always shown on one line; ``problem`` may
+    list several lines (e.g. the bad lines of a CSV file).
+    """
 
     def __init__(self, where: str, problem: str, fix: str | None = None) -> None:
+        where = printable(where)
         self.where = where
         self.problem = problem
         self.fix = fix
@@ -34,7 +46,8 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
 
 def unknown_key_error(where: str, key: str, choices: Iterable[str], what: str = "key") -> HhsimError:
     """An error for an unknown key, with a did-you-mean suggestion when one is close."""
-    choices = sorted(choices)
+    choices = sorted(str(c) for c in choices)
+    key = printable(key)
     guess = did_you_mean(key, choices)
     if guess:
         fix = f"did you mean '{guess}'?"

@@ -54,7 +54,7 @@ from pydantic import (
 )
 
 from hhsim.costing import uprating_factor
-from hhsim.errors import HhsimError, did_you_mean
+from hhsim.errors import HhsimError, did_you_mean, printable
 from hhsim.health.model_file import compile_model
 from hhsim.parameters import apply_overrides, read_toml
 from hhsim.resources import DEFAULT_EXPERIMENT, cost_index, default_model_tree
@@ -114,7 +114,7 @@ class Population(Strict):
             if name not in TENURES:
                 guess = did_you_mean(name, TENURES)
                 hint = f"did you mean '{guess}'?" if guess else f"use {list(TENURES)}"
-                raise ValueError(f"unknown tenure '{name}' ({hint})")
+                raise ValueError(f"unknown tenure '{printable(name)}' ({hint})")
             if not 0 <= share <= 1:
                 raise ValueError(f"share of '{name}' must be between 0 and 1")
         if abs(sum(v.values()) - 1) > 1e-6:
@@ -239,8 +239,9 @@ def _one_line(err: ValidationError) -> HhsimError:
     loc = tuple(e["loc"])
     where = ".".join(str(p) for p in loc) or "experiment file"
     if e["type"] == "extra_forbidden":
-        return HhsimError(where, f"unknown key '{loc[-1]}'", _unknown_key_fix(Experiment, loc))
-    msg = e["msg"].removeprefix("Value error, ")
+        key = printable(str(loc[-1]))
+        return HhsimError(where, f"unknown key '{key}'", _unknown_key_fix(Experiment, loc))
+    msg = printable(e["msg"].removeprefix("Value error, "))
     ctx = e.get("ctx", {})
     if e["type"].endswith("_type") or e["type"] in {"int_from_float", "string_type"}:
         return HhsimError(where, f"{msg}, got {e.get('input')!r}", "give a value of the right type")

@@ -176,13 +176,16 @@ class Hospital:
         """
         self._stats = {"admissions": 0.0, "bed_days": 0.0, "delayed_days": 0.0, "readmissions": 0.0}
         self._ctx = (pop, streams, ledger, window, death_day, away)
-        self._uses: dict[str, np.ndarray] = {}
         self.admissions_this_step = np.zeros(self.n, dtype=np.uint8)
         self._new_admissions(pop, streams, rates, window, dt, death_day)
+        # Every event of the step belongs to a tenant with an event due before its end: the
+        # candidates. Random numbers and their use counts are kept for them only.
+        self._cand = np.flatnonzero(self.next_day < window.t1)
+        self._uses: dict[str, np.ndarray] = {}
+        self._draws: dict[tuple[str, int], np.ndarray] = {}
         self._event_loop(window, death_day)
         self._close_month(ledger, window, death_day, away)
-        streams.release()
-        self._uses.clear()
+        self._draws.clear()
         return self._stats
 
     # -- admissions from home -------------------------------------------------------------
@@ -214,7 +217,7 @@ class Hospital:
         sequence of events and random numbers either way.
         """
         by_day = bool(self.on_fit)
-        cand = np.flatnonzero(self.next_day < window.t1)
+        cand = self._cand
         while cand.size:
             days = self.next_day[cand]
             due = cand[days == days.min()] if by_day else cand
@@ -231,21 +234,24 @@ class Hospital:
             cand = cand[self.next_day[cand] < window.t1]
 
     def _uniform(self, name: str, idx: np.ndarray) -> np.ndarray:
-        """The next unused uniform of stream ``name`` for each tenant in ``idx`` this step."""
+        """The next unused uniform of stream ``name`` for each tenant in ``idx`` this step
+        (``idx`` are candidates: tenants with an event this step)."""
         _, streams, _, window, _, _ = self._ctx
+        pos = np.searchsorted(self._cand, idx)
         uses = self._uses.get(name)
         if uses is None:
-            uses = self._uses[name] = np.zeros(self.n, dtype=np.int8)
-        k = uses[idx]
-        uses[idx] += 1
-        first, last = int(k.min()), int(k.max())
-        if first == last:
-            return streams.uniform(name, window.step, first, keep=True)[idx].astype(np.float64)
+            uses = self._uses[name] = np.zeros(self._cand.size, dtype=np.int8)
+        k = uses[pos]
+        uses[pos] += 1
         u = np.empty(idx.size, dtype=np.float64)
-        for b in range(first, last + 1):
+        for b in range(int(k.min()), int(k.max()) + 1):
             sel = k == b
-            if sel.any():
-                u[sel] = streams.uniform(name, window.step, b, keep=True)[idx[sel]]
+            if not sel.any():
+                continue
+            draws = self._draws.get((name, b))
+            if draws is None:  # the whole block is drawn (one per slot); candidates' values kept
+                draws = self._draws[(name, b)] = streams.uniform(name, window.step, b)[self._cand]
+            u[sel] = draws[pos[sel]]
         return u
 
     def _close(self, idx: np.ndarray, day: np.ndarray) -> None:

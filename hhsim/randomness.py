@@ -39,8 +39,6 @@ class Streams:
         self.entropy = int(entropy)
         self.spawn_key = tuple(int(k) for k in spawn_key)
         self.n = int(n)
-        self._cache: dict[tuple[str, int, int], np.ndarray] = {}
-        self._step = -1
 
     def seed_sequence(self, *key: int | str) -> np.random.SeedSequence:
         """The SeedSequence for a sub-key of this run (names are hashed)."""
@@ -51,30 +49,13 @@ class Streams:
         """A fresh generator for a sub-key of this run."""
         return np.random.Generator(np.random.PCG64(self.seed_sequence(*key)))
 
-    def uniform(self, name: str, step: int, block: int = 0, keep: bool = False) -> np.ndarray:
+    def uniform(self, name: str, step: int, block: int = 0) -> np.ndarray:
         """One float32 uniform in [0, 1) per tenant slot for process ``name`` at ``step``.
 
         Block ``b`` is a further, independent array for the same step (a second event of
-        the same kind within one step). With ``keep``, the array is kept until the step
-        changes, for processes that read it several times in a step.
+        the same kind within one step).
         """
-        key = (name, step, block)
-        if keep:
-            if step != self._step:
-                self._cache.clear()
-                self._step = step
-            u = self._cache.get(key)
-            if u is None:
-                u = self._cache[key] = self._draw(key)
-            return u
-        return self._draw(key)
-
-    def release(self) -> None:
-        """Drop the arrays kept for the current step."""
-        self._cache.clear()
-
-    def _draw(self, key: tuple[str, int, int]) -> np.ndarray:
-        return self.generator(*key).random(self.n, dtype=np.float32)
+        return self.generator(name, step, block).random(self.n, dtype=np.float32)
 
     def normal(self, name: str, step: int, block: int = 0) -> np.ndarray:
         """Standard normal deviates per slot, by inverting this step's uniforms."""

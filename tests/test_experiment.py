@@ -70,7 +70,7 @@ def _mutations():
     return st.lists(st.tuples(paths, values), min_size=1, max_size=3)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(_mutations())
 def test_fuzzed_experiment_files_never_raise_anything_else(edits):
     import copy

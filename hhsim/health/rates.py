@@ -210,9 +210,11 @@ class RateStack:
         if self.static_table is not None and pop.static_profile is not None:
             sp = pop.static_profile if idx is None else np.take(pop.static_profile, idx)
             tp = pop.state_profile if idx is None else np.take(pop.state_profile, idx)
-            # np.take is several times faster than fancy indexing for row gathers.
+            # np.take is several times faster than fancy indexing for row gathers; the state
+            # factors are applied column by column to keep one (n, K) temporary, not two.
             out = np.take(self.static_table, sp, axis=0)
-            out *= np.take(self.state_table, tp, axis=0)
+            for k in range(out.shape[1]):
+                out[:, k] *= np.take(self.state_table[:, k], tp)
             for k, term in self.dynamic:
                 out[:, k] *= term.factor(pop, idx)
             return out

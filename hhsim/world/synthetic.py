@@ -105,7 +105,7 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
     lows = np.asarray(age_breaks, dtype=float)
     highs = np.append(lows[1:], OLDEST + 1)
 
-    ages, female, household, dwelling = [], [], [], []
+    ages, female, dwelling = [], [], []
     d_tenure, d_dep, d_haz, d_estate = [], [], [], []
     n_dw = n_est = 0
     for t, count in enumerate(split_counts(n, mix)):
@@ -158,7 +158,6 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
         fem = rng.random(count) < float(_leaf_value(world, f"world.female.{tname}"))
         ages.append(age)
         female.append(fem)
-        household.append(hh_id + n_dw)
         dwelling.append(hh_id + n_dw)
         n_dw += n_hh
         n_est += n_e
@@ -170,12 +169,13 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
         estate=np.concatenate(d_estate),
     )
     age_years = np.concatenate(ages)
+    dwelling_of = np.concatenate(dwelling).astype(np.int32)
     return Population(
         age_months=np.floor(age_years * 12).astype(np.int16),
         female=np.concatenate(female),
         alive=np.ones(n, dtype=bool),
-        household=np.concatenate(household).astype(np.int32),
-        dwelling=np.concatenate(dwelling).astype(np.int32),
+        household=dwelling_of,  # one household per dwelling: the same array, not a copy
+        dwelling=dwelling_of,
         weight=np.ones(n, dtype=np.float32),
         dwellings=dwellings,
     )
