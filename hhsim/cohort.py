@@ -79,6 +79,9 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
     trace = [occupancy.copy()]
     for t in range(steps):
         pop.model_year = int(t * dt)
+        if not chain.slots:  # no exits: everyone stays where they are
+            trace.append(occupancy.copy())
+            continue
         h = chain.hazards(pop, effect).astype(np.float64)  # (states, slots)
         total = h.sum(axis=1)
         leave = -np.expm1(-total * dt)

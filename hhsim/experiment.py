@@ -295,14 +295,14 @@ def validate(data: dict, source: Path | None = None) -> Experiment:
                     raise HhsimError("experiment.price_year",
                                      f"cannot express {act.cost_parameter} ({act.price_year} prices) "
                                      f"in {year} prices", f"use one of {sorted(cost_index())}") from None
+        if model.cycle_months == 12 and exp.experiment.months % 12:
+            raise HhsimError("experiment.months", f"{exp.experiment.months} is not whole years, "
+                             "but the model has a yearly cycle", "give a multiple of 12")
         generate(60, england_mix(world), world, np.random.default_rng(0))  # checks every share
     if exp.stock_path is not None:
         chains = compile_model(exp.trees(exp.arms[0])[0]).chains
         load_stock(exp.stock_path, exp.world_tree(), {n: c.states for n, c in chains.items()},
                    np.random.default_rng(0))
-        if model.cycle_months == 12 and exp.experiment.months % 12:
-            raise HhsimError("experiment.months", f"{exp.experiment.months} is not whole years, "
-                             "but the model has a yearly cycle", "give a multiple of 12")
     return exp
 
 

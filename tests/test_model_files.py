@@ -1,15 +1,17 @@
 """Model files: mistakes are one-line errors at validation, never silent, never a crash later."""
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from hhsim.cohort import cohort_run
 from hhsim.errors import HhsimError
 from hhsim.experiment import validate
-from hhsim.health.model_file import compile_model
+from hhsim.health.model_file import calibrated_model, compile_model
 from hhsim.model import HousingHealthModel
-from hhsim.resources import default_model_tree
+from hhsim.resources import default_model_tree, world_tree
 
 from conftest import config, model_file
 
@@ -76,3 +78,29 @@ def test_models_without_wellbeing_report_no_mean_wellbeing():
     m = HousingHealthModel(config(model_file("three_state_yearly.toml"), tenants=200, steps=2))
     m.run()
     assert "mean_wellbeing" not in m.datacollector.get_model_vars_dataframe().columns
+
+
+def test_a_yearly_model_needs_whole_years_without_a_stock_file_too():
+    path = str(Path(__file__).resolve().parent / "models" / "three_state_yearly.toml")
+    ok = {"experiment": {"seed": 1, "months": 24, "replications": 1, "model": path}}
+    assert validate(ok).experiment.months == 24
+    bad = copy.deepcopy(ok)
+    bad["experiment"]["months"] = 18
+    with pytest.raises(HhsimError, match=r"^experiment\.months: 18 is not whole years"):
+        validate(bad)
+
+
+def test_rr_on_is_refused_on_an_exit_given_as_a_rate():
+    tree = model_file("three_state_yearly.toml")
+    exit_ = tree["chains"]["health"]["transitions"]["fall_ill"]
+    exit_["rate"] = exit_.pop("probability") | {"unit": "per person-year"}
+    exit_["rr_on"] = "probability"
+    with pytest.raises(HhsimError, match=r"fall_ill\.rr_on: only applies to exits given as probabilities"):
+        compile_model(tree)
+
+
+def test_cohort_mode_keeps_a_chain_without_exits_where_it_started():
+    tree = model_file("three_state_yearly.toml")
+    del tree["chains"]["health"]["transitions"]
+    out = cohort_run(calibrated_model(tree, world_tree()), 3, {"healthy": 0.6, "sick": 0.4})
+    assert np.allclose(out.trace, [[0.6, 0.4, 0.0]] * 4)

@@ -274,6 +274,9 @@ def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, .
             raise HhsimError(tw, "needs exactly one of rate or probability",
                              "give rate = {...} or probability = {...}")
         if "rate" in t:
+            if "rr_on" in t:
+                raise HhsimError(f"{tw}.rr_on", "only applies to exits given as probabilities",
+                                 "remove rr_on (rate ratios multiply rates)")
             table, unit, _ = base_leaf(t["rate"], f"{tw}.rate")
             if unit.lower().startswith("probability"):
                 raise HhsimError(f"{tw}.rate", "is a probability", "call it probability = {...}")
