@@ -86,6 +86,10 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{population:,.0f} people; {e.months} months; mean of {e.replications} replication(s).\n"
               f"Costs in {e.price_year} prices; discounted at {e.discount.costs:.1%} a year (costs) and "
               f"{e.discount.effects:.1%} (effects); intervals are 95% Monte-Carlo intervals.")
+    moved = res.records["profile_people_moved"].max() if not res.records.empty else 0
+    if moved:
+        header += (f"\nProfile cells with no simulated tenant: up to {moved:,.0f} people counted in "
+                   "the nearest cells (give more tenants to reduce this).")
     print(format_table(res.summary, res.experiment.baseline, header))
     print("\n" + format_checks(res.check_summary))
     print(f"\nWrote {len(res.records)} run records to {res.out / 'runs.parquet'}; "

@@ -77,6 +77,7 @@ class HousingHealthModel(mesa.Model):
                                                     config.reference_world_tree or config.world_tree)
         rng = self.streams.generator(POPULATION_KEY)
         given: dict[str, np.ndarray] = {}
+        self.people_moved = 0.0
         if config.profile is not None:
             profile = read_profile(config.profile)
             self.pop: Population = generate(config.tenants, tenure_mix(profile.tenure_mix()),

@@ -5,6 +5,8 @@ Every value is a total for the population represented: each tenant counts for it
 undiscounted twin):
 
 - ``population``: people represented; ``tenants``: tenants simulated (added by the runner);
+  ``profile_people_moved``: people of a local profile's cells that had no simulated tenant,
+  counted in the nearest cells instead (0 without a profile);
 - ``use_<activity>``: tallies (contacts, bed days, admissions, person-years), and
   ``use_<activity>_disc`` for the costed ones;
 - ``cost_<activity>`` / ``cost_<activity>_undisc``: the tally times its unit cost, uprated
@@ -48,6 +50,7 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
     rec["nhs_cost"], rec["nhs_cost_undisc"] = outcomes["cost_nhs"], outcomes["cost_nhs_undisc"]
     rec["intervention_cost"] = rec["intervention_cost_undisc"] = 0.0
     rec["readmissions_30d"] = sum(rec[f"use_{t.name}_readmissions_30d"] for t in model.health.admissions)
+    rec["profile_people_moved"] = model.people_moved
     return rec
 
 

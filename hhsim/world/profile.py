@@ -13,7 +13,8 @@ synthetic population is generated with the profile's tenure mix and, within each
 its age-band and decile shares; then each tenant is weighted by its cell's count over the
 number of tenants simulated in that cell (post-stratification). A cell with people but no
 simulated tenant hands its count to the tenants of the same age band and tenure, else of
-the same tenure; the number of people so moved is reported.
+the same tenure; the number of people so moved is in each run record
+(``profile_people_moved``) and printed by ``hhsim run``.
 """
 
 from __future__ import annotations
