@@ -1,7 +1,7 @@
 """The Python API: run an experiment and get pandas DataFrames back.
 
     import hhsim
-    results = hhsim.run_experiment("experiments/default.toml", out="results/default")
+    results = hhsim.run_experiment("experiments/damp-homes-what-if.toml", out="results/damp")
     results.summary          # per-arm means and differences with Monte-Carlo intervals
     results.records          # one row per run
     results.monthly()        # monthly aggregates of every run

@@ -108,11 +108,9 @@ def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Adm
         where = f"hospital.admissions.{name}"
         check_keys(sub, where, ADMISSION_KEYS)
         payer = sub.get("payer", "nhs")
-        bed = parse_cost({"unit_cost": sub["bed_day_cost"]} if "bed_day_cost" in sub else {},
-                         where, f"{name}_bed_days", "bed days", payer)
-        delayed = parse_cost({"unit_cost": sub["delayed_bed_day_cost"]}
-                             if "delayed_bed_day_cost" in sub else {},
-                             where, f"{name}_delayed_days", "bed days", payer)
+        bed = parse_cost(sub, where, f"{name}_bed_days", "bed days", payer, key="bed_day_cost")
+        delayed = parse_cost(sub, where, f"{name}_delayed_days", "bed days", payer,
+                             key="delayed_bed_day_cost")
         types.append(AdmissionType(
             name=name, code=code,
             rate=parse_rate(sub, where, ctx),

@@ -41,13 +41,13 @@ class Service:
 
 
 def parse_cost(node: Mapping[str, Any], where: str, name: str, unit: str,
-               payer: str | None) -> Activity:
-    """The activity ``name`` with the unit cost in ``node['unit_cost']`` (if any)."""
-    if "unit_cost" not in node:
+               payer: str | None, key: str = "unit_cost") -> Activity:
+    """The activity ``name`` with the unit cost in ``node[key]`` (if any)."""
+    if key not in node:
         return Activity(name, unit, payer=payer)
-    p = to_parameter(f"{where}.unit_cost", node["unit_cost"])
+    p = to_parameter(f"{where}.{key}", node[key])
     if not p.is_money:
-        raise HhsimError(f"{where}.unit_cost", f"has unit '{p.unit}'", "use a unit like '£ per contact'")
+        raise HhsimError(f"{where}.{key}", f"has unit '{p.unit}'", "use a unit like '£ per contact'")
     return Activity(name, unit, float(p.value), p.price_year, payer or "nhs", p.name)
 
 

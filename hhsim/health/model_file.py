@@ -245,7 +245,7 @@ def _state_costs(node: Mapping[str, Any] | None,
             mask[chains[chain].index(s)] = True
         if "cost" not in sub:
             raise missing_parameter(where, "cost", "£ per person-year")
-        activity = parse_cost({"unit_cost": sub["cost"]}, where, name, "person-years", sub.get("payer"))
+        activity = parse_cost(sub, where, name, "person-years", sub.get("payer"), key="cost")
         if not str(sub["cost"].get("unit", "")).startswith("£ per person-year"):
             raise HhsimError(f"{where}.cost", "must be a cost per person-year",
                              'use unit = "£ per person-year"')
@@ -281,8 +281,8 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
         for term in initial.terms:
             other = term.name.rsplit(".", 1)[-1]
             if term.kind == "dynamic":
-                raise HhsimError(term.name, "initial shares cannot depend on wellbeing",
-                                 "wellbeing is set after the chains; remove the term")
+                raise HhsimError(term.name, "initial shares cannot depend on wellbeing or the model year",
+                                 "remove the term: initial shares are drawn once, before wellbeing")
             if other == name:
                 raise HhsimError(term.name, "an initial distribution cannot depend on its own chain",
                                  "remove the term")
