@@ -33,7 +33,12 @@ REWARD_TIMINGS: tuple[str, ...] = ("start", "end", "half-cycle")
 
 @dataclass(frozen=True)
 class Activity:
-    """Something tallied per tenant, with its unit cost when it costs money."""
+    """Something tallied, with its unit cost when it costs money.
+
+    Most activities are tallied per tenant (contacts, bed days, person-years in a costly
+    state). An intervention's fixed costs (staff, in FTE-years) are one programme-level
+    tally (``per_tenant = False``): they belong to no tenant and so to no group.
+    """
 
     name: str
     unit: str  # what one unit of the tally is, e.g. "contacts", "bed days", "person-years"
@@ -41,11 +46,9 @@ class Activity:
     price_year: str | None = None
     payer: str | None = None
     cost_parameter: str | None = None  # dotted name of the unit-cost parameter
-
-    @property
-    def whole(self) -> bool:
-        """Whether the tally only ever grows by whole numbers (counts, days)."""
-        return self.unit != "person-years"
+    whole: bool = True  # the tally only grows by whole numbers (counts, days)
+    per_tenant: bool = True
+    intervention: str | None = None  # the intervention whose cost this is (None: care use)
 
     def __post_init__(self) -> None:
         if self.payer is not None and self.payer not in PAYERS:
@@ -78,41 +81,66 @@ def boundary_weights(timing: str, steps: int) -> np.ndarray:
 
 
 class Ledger:
-    """Per-tenant tallies for each activity and reward, undiscounted and discounted.
+    """Tallies for each activity and reward, undiscounted and discounted.
 
-    Undiscounted tallies of whole-number activities are uint16 (a tenant cannot reach
-    65,535 contacts or bed days in a run); the rest are float32. Only activities with a
-    unit cost have a discounted tally (the others are counts that are never costed).
+    Per-tenant undiscounted tallies of whole-number activities are uint16 (a tenant cannot
+    reach 65,535 contacts or bed days in a run); the rest are float32. Only activities with
+    a unit cost have a discounted tally (the others are counts that are never costed).
+    Programme-level activities have one float64 tally. ``totals`` are running undiscounted
+    totals for the population represented (each tenant counts for its ``weight``).
     """
 
-    def __init__(self, n: int, activities: Iterable[Activity], rewards: Iterable[str] = REWARDS) -> None:
+    def __init__(self, n: int, activities: Iterable[Activity], rewards: Iterable[str] = REWARDS,
+                 weight: np.ndarray | None = None) -> None:
         activities = list(activities)
         self.n = n
+        self.per_tenant = {a.name: a.per_tenant for a in activities}
         self.count = {a.name: np.zeros(n, dtype=np.uint16 if a.whole else np.float32)
-                      for a in activities}
-        self.count_disc = {a.name: np.zeros(n, dtype=np.float32)
+                      if a.per_tenant else np.zeros(1) for a in activities}
+        self.count_disc = {a.name: np.zeros(n, dtype=np.float32) if a.per_tenant else np.zeros(1)
                            for a in activities if a.unit_cost is not None}
         self.reward = {r: np.zeros(n, dtype=np.float32) for r in rewards}
         self.reward_disc = {r: np.zeros(n, dtype=np.float32) for r in self.reward}
-        self.totals = dict.fromkeys(self.count, 0.0)  # running undiscounted totals
+        self.totals = dict.fromkeys(self.count, 0.0)
+        # None when every tenant counts once: totals are then plain sums.
+        self.weight = None if weight is None or np.all(weight == 1) else weight.astype(np.float32)
 
     def add(self, activity: str, idx: np.ndarray | None, amount: np.ndarray | float,
             weight: float) -> None:
-        """Add ``amount`` of an activity to tenants ``idx`` (unique; all slots when None)."""
+        """Add ``amount`` of an activity to tenants ``idx`` (unique; all slots when None),
+        discounted with ``weight``. A programme-level activity takes one amount, idx None."""
         count, disc = self.count[activity], self.count_disc.get(activity)
+        if not self.per_tenant[activity]:
+            count[0] += float(amount)
+            if disc is not None:
+                disc[0] += float(amount) * weight
+            self.totals[activity] += float(amount)
+            return
         amount = np.asarray(amount, dtype=np.float32)
         w = np.float32(weight)
         if idx is None:
             np.add(count, amount, out=count, casting="unsafe")
             if disc is not None:
                 disc += amount * w
-            n = self.n
         else:
             count[idx] = count[idx] + amount
             if disc is not None:
                 disc[idx] += amount * w
-            n = idx.size
-        self.totals[activity] += float(amount.sum()) if amount.ndim else float(amount) * n
+        self.totals[activity] += self._weighted_sum(amount, idx)
+
+    def _weighted_sum(self, amount: np.ndarray, idx: np.ndarray | None) -> float:
+        n = self.n if idx is None else idx.size
+        if self.weight is None:
+            return float(amount.sum(dtype=np.float64)) if amount.ndim else float(amount) * n
+        w = self.weight if idx is None else self.weight[idx]
+        return float((w * amount).sum(dtype=np.float64))
+
+    def total(self, activity: str, weight: np.ndarray, discounted: bool = False) -> float:
+        """The tally for the population represented (tenant tallies times ``weight``)."""
+        tally = (self.count_disc if discounted else self.count)[activity]
+        if not self.per_tenant[activity]:
+            return float(tally[0])
+        return float((weight * tally).sum())
 
     def add_reward(self, reward: str, value: np.ndarray, years: float, weight: float) -> None:
         """Add ``value`` (per year, all slots) held for ``years`` with discount ``weight``."""

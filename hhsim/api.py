@@ -3,6 +3,7 @@
     import hhsim
     results = hhsim.run_experiment("experiments/damp-homes-what-if.toml", out="results/damp")
     results.summary          # per-arm means and differences with Monte-Carlo intervals
+    results.economics        # per arm: NHS saving, intervention cost, net saving, ROI, payback
     results.records          # one row per run
     results.monthly()        # monthly aggregates of every run
 """
@@ -20,6 +21,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.summary import summarise, summarise_checks, summarise_groups
 from hhsim.batch.design import RunSpec, plan
 from hhsim.batch.execution import execute, open_executor, warm_up
@@ -44,6 +46,7 @@ class Results:
     summary: pd.DataFrame
     group_summary: pd.DataFrame
     check_summary: pd.DataFrame
+    economics: pd.DataFrame  # per arm vs baseline: savings, net saving, ROI, QALYs, payback
 
     def monthly(self) -> pd.DataFrame:
         """Monthly aggregates of every run, stacked with a ``run_id`` column."""
@@ -56,6 +59,10 @@ class Results:
     def checks(self) -> pd.DataFrame:
         """Simulated baseline rates against their input rates, for every run."""
         return read_table(self.out, "checks", self.records["run_id"])
+
+    def events(self) -> pd.DataFrame:
+        """Intervention event logs (month, tenant, event) of every run, where kept."""
+        return read_table(self.out, "events", self.records["run_id"])
 
 
 def default_out(exp: Experiment) -> Path:
@@ -98,17 +105,24 @@ def run_experiment(experiment: Experiment | str | Path | None = None, out: str |
     out = Path(out) if out is not None else default_out(exp)
     digest = exp.digest() + ":" + package_version()
     with open_executor(workers, scheduler) as (executor, in_flight):  # connect before writing
-        store = ResultsStore(out, digest, _manifest(exp, specs), exp.model_dump(mode="json"), resume)
+        store = ResultsStore(out, digest, _manifest(exp, specs), exp.model_dump(mode="json"), resume,
+                             {"interventions": {a.name: exp.interventions(a) for a in exp.arms}})
         done = store.done()
         todo = [s for s in specs if s.run_id not in done]
         execute(todo, len(todo), lambda r: store.write(r.run_id, r.record, r.tables),
                 executor, in_flight, progress)
     records = store.records(order=[s.run_id for s in specs])
     ids = records["run_id"] if not records.empty else []
+    econ = economics(records, exp.baseline)
+    pay = payback(read_table(out, "monthly", ids), records, exp.baseline)
+    if not econ.empty and not pay.empty:
+        econ = econ.merge(pay, on="arm", how="left")
     summaries = {
         "summary": summarise(records, exp.baseline),
+        "economics": econ,
         "groups": summarise_groups(read_table(out, "groups", ids), records, exp.baseline),
         "checks": summarise_checks(read_table(out, "checks", ids), records, exp.baseline),
     }
     store.finalise(records, summaries)
-    return Results(out, exp, records, summaries["summary"], summaries["groups"], summaries["checks"])
+    return Results(out, exp, records, summaries["summary"], summaries["groups"], summaries["checks"],
+                   econ)

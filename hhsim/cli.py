@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from hhsim import paramtable
-from hhsim.analysis.summary import format_checks, format_table
+from hhsim.analysis.economics import format_economics
+from hhsim.analysis.summary import format_checks, format_interventions, format_table
 from hhsim.api import package_version, run_experiment
 from hhsim.errors import HhsimError
 from hhsim.experiment import load_experiment
@@ -91,9 +92,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         header += (f"\nProfile cells with no simulated tenant: up to {moved:,.0f} people counted in "
                    "the nearest cells (give more tenants to reduce this).")
     print(format_table(res.summary, res.experiment.baseline, header))
+    names = {a.name: [t["name"] for t in res.experiment.interventions(a)] for a in res.experiment.arms}
+    for block in (format_interventions(res.records, names),
+                  format_economics(res.economics, res.experiment.baseline)):
+        if block:
+            print("\n" + block)
     print("\n" + format_checks(res.check_summary))
     print(f"\nWrote {len(res.records)} run records to {res.out / 'runs.parquet'}; "
-          f"summary.csv, groups.csv and checks.csv to {res.out}")
+          f"summary.csv, economics.csv, groups.csv and checks.csv to {res.out}")
     return 0
 
 

@@ -19,8 +19,9 @@
     # or: stock = "my-tenants.csv"   (a provider's own tenants; see docs/own-data.md)
     # or: profile = "my-area.csv"    (people by age band, decile and tenure: results for that place)
 
-    [parameters]                     # overrides of model or world parameters, by dotted name
+    [parameters]                     # overrides of model, world or intervention parameters
     "services.gp.unit_cost" = 45.0
+    "interventions.support.capacity.staff_fte" = 1.0
 
     [[arms]]
     name = "baseline"
@@ -28,7 +29,10 @@
     [[arms]]
     name = "what-if"
     parameters = { "hospital.admissions.emergency.los_mean" = [...] }
-    interventions = [ ... ]          # none are available in this version
+
+    [[arms.interventions]]           # hhsim.interventions: personalised_support, home_repairs, rate_ratio
+    type = "home_repairs"
+    capacity.budget_per_year = 250000
 
 Every problem is reported as one line naming the key and the fix (``HhsimError``).
 """
@@ -54,8 +58,9 @@ from pydantic import (
 )
 
 from hhsim.costing import uprating_factor
-from hhsim.errors import HhsimError, did_you_mean, printable
+from hhsim.errors import HhsimError, did_you_mean, printable, unknown_key_error
 from hhsim.health.model_file import compile_model
+from hhsim.interventions import model_context, parse_arm, resolve
 from hhsim.parameters import apply_overrides, read_toml
 from hhsim.resources import DEFAULT_EXPERIMENT, cost_index, default_model_tree
 from hhsim.resources import world_tree as default_world_tree
@@ -183,7 +188,8 @@ class Experiment(Strict):
         files = {k: hashlib.sha256(p.read_bytes()).hexdigest() if p else None
                  for k, p in (("stock", self.stock_path), ("profile", self.profile_path))}
         payload = {"experiment": self.model_dump(mode="json"),
-                   "model": self.model_tree(), "world": default_world_tree(), **files}
+                   "model": self.model_tree(), "world": default_world_tree(),
+                   "interventions": {a.name: self.interventions(a) for a in self.arms}, **files}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     def model_tree(self) -> dict:
@@ -195,7 +201,7 @@ class Experiment(Strict):
 
     def world_tree(self) -> dict:
         """The world parameters with the experiment-level overrides (England as observed)."""
-        return _override(default_world_tree(), self.parameters, "parameters", world=True)
+        return _override(default_world_tree(), self.parameters, "parameters", "world")
 
     def trees(self, arm: Arm) -> tuple[dict, dict]:
         """Model and world trees with the experiment's, then the arm's overrides applied.
@@ -204,14 +210,44 @@ class Experiment(Strict):
         population that national rates are de-averaged over (see ``RunConfig``).
         """
         where = f"arms.{arm.name}.parameters"
-        model = _override(self.model_tree(), self.parameters, "parameters", world=False)
-        return (_override(model, arm.parameters, where, world=False),
-                _override(self.world_tree(), arm.parameters, where, world=True))
+        model = _override(self.model_tree(), self.parameters, "parameters", "model")
+        return (_override(model, arm.parameters, where, "model"),
+                _override(self.world_tree(), arm.parameters, where, "world"))
+
+    def interventions(self, arm: Arm) -> list[dict]:
+        """The arm's interventions, each laid over its type's defaults, with the
+        experiment's, then the arm's ``interventions.<name>.*`` overrides applied."""
+        trees = {}
+        for i, table in enumerate(arm.interventions):
+            tree = resolve(table, f"arms.{arm.name}.interventions[{i}]")
+            if tree["name"] in trees:
+                raise HhsimError(f"arms.{arm.name}.interventions[{i}].name",
+                                 f"'{tree['name']}' is used twice in this arm", "give each its own name")
+            trees[tree["name"]] = tree
+        mine = {k: v for k, v in self.parameters.items()
+                if _kind(k) == "interventions" and _intervention_of(k) in trees}
+        root = {"interventions": trees}
+        root = apply_overrides(root, mine, "parameters") if mine else root
+        root = _override(root, arm.parameters, f"arms.{arm.name}.parameters", "interventions")
+        return list(root["interventions"].values())
 
 
-def _override(tree: dict, overrides: dict[str, Any], where: str, world: bool) -> dict:
-    """``tree`` with the overrides that belong to it (``world.*`` names, or the others)."""
-    mine = {k: v for k, v in overrides.items() if k.startswith("world.") == world}
+def _intervention_of(name: str) -> str:
+    """The intervention an ``interventions.<name>.*`` override names."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _kind(name: str) -> str:
+    """Which tree a parameter override belongs to: world, interventions or model."""
+    head = name.split(".", 1)[0]
+    return head if head in ("world", "interventions") else "model"
+
+
+def _override(tree: dict, overrides: dict[str, Any], where: str, kind: str) -> dict:
+    """``tree`` with the overrides that belong to it (``world.*``, ``interventions.*`` or
+    model parameters)."""
+    mine = {k: v for k, v in overrides.items() if _kind(k) == kind}
     return apply_overrides(tree, mine, where) if mine else tree
 
 
@@ -278,14 +314,17 @@ def validate(data: dict, source: Path | None = None) -> Experiment:
     if exp.baseline not in names:
         raise HhsimError("experiment.baseline", f"arm '{exp.baseline}' is not among the arms {names}",
                          "name one arm 'baseline' or set experiment.baseline")
+    named = {t.get("name", t.get("type")) for a in exp.arms for t in a.interventions
+             if isinstance(t, dict)}
+    for key in exp.parameters:
+        if _kind(key) == "interventions" and _intervention_of(key) not in named:
+            raise unknown_key_error(f"parameters.{key}", _intervention_of(key), sorted(named),
+                                    what="intervention")
     for arm in exp.arms:
-        if arm.interventions:
-            kind = arm.interventions[0].get("type")
-            raise HhsimError(f"arms.{arm.name}.interventions[0].type",
-                             f"unknown intervention type {kind!r}",
-                             "this version has no intervention types; remove the interventions")
         model_tree, world = exp.trees(arm)
         model = compile_model(model_tree)
+        parse_arm(exp.interventions(arm), model_context(model, exp.experiment.price_year),
+                  f"arms.{arm.name}")
         for act in model.activities:
             if act.unit_cost is not None:
                 try:

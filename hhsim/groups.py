@@ -3,7 +3,8 @@
 Groups are fixed at model start: area deprivation decile, age band, sex, tenure, and the
 starting state of every health chain (e.g. long-term condition or not). Each tenant's
 outcomes (costs by payer, QALYs, life years, years in good health, deaths, admissions,
-bed days) are weighted by the people it represents and summed per group.
+bed days) are weighted by the people it represents and summed per group. Programme-level
+costs (an intervention's staff) belong to no tenant and are in the run record only.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def tenant_outcomes(model, price_year: str) -> dict[str, np.ndarray]:
     cost = {p: np.zeros(n) for p in PAYERS}
     cost_undisc = {p: np.zeros(n) for p in PAYERS}
     for name, act in model.activities.items():
-        if act.unit_cost is None:
+        if act.unit_cost is None or not act.per_tenant:
             continue
         unit = act.unit_cost * uprating_factor(act.price_year, price_year)
         # float64 before scaling: a float32 array times a Python float stays float32.

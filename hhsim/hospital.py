@@ -166,13 +166,12 @@ class Hospital:
 
     def month(self, pop: Population, streams: Streams, ledger: Ledger, rates: RatesFn,
               window: MonthWindow, dt: float, death_day: np.ndarray,
-              away: np.ndarray) -> dict[str, float]:
+              away: np.ndarray) -> None:
         """Run one step of admissions and discharges; add days away from home to ``away``.
 
         ``death_day`` holds the day each tenant dies in this step (NO_DAY if they live).
-        Returns totals for the step (admissions, bed days, delayed days, readmissions).
+        Admissions, readmissions, bed days and delayed days are tallied in the ledger.
         """
-        self._stats = {"admissions": 0.0, "bed_days": 0.0, "delayed_days": 0.0, "readmissions": 0.0}
         self._ctx = (pop, streams, ledger, window, death_day, away)
         self.admissions_this_step = np.zeros(self.n, dtype=np.uint8)
         self._new_admissions(pop, streams, rates, window, dt, death_day)
@@ -184,7 +183,6 @@ class Hospital:
         self._event_loop(window, death_day)
         self._close_month(ledger, window, death_day, away)
         self._draws.clear()
-        return self._stats
 
     # -- admissions from home -------------------------------------------------------------
     def _new_admissions(self, pop: Population, streams: Streams, rates: RatesFn,
@@ -260,12 +258,10 @@ class Hospital:
         loc = self.location[idx]
         for t in self.types:
             of_type = self.admit_type[idx] == t.code
-            for where, activity, stat in ((ACUTE, t.bed_days, "bed_days"),
-                                          (DELAYED, t.delayed_days, "delayed_days")):
+            for where, activity in ((ACUTE, t.bed_days), (DELAYED, t.delayed_days)):
                 sel = of_type & (loc == where)
                 if sel.any():
                     ledger.add(activity.name, idx[sel], days[sel], window.weight)
-                    self._stats[stat] += float(days[sel].sum())
 
     def _admit(self, idx: np.ndarray, day: np.ndarray) -> None:
         pop, _, ledger, window, _, _ = self._ctx
@@ -283,8 +279,6 @@ class Hospital:
             re = who[readmitted[sel]]
             if re.size:
                 ledger.add(t.readmissions.name, re, 1.0, window.weight)
-            self._stats["admissions"] += who.size
-            self._stats["readmissions"] += re.size
             self.next_day[who] = day[sel] + t.los.days(pop, who, u[sel])
         self.next_kind[idx] = FIT
 

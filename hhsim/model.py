@@ -2,6 +2,8 @@
 
 A step (one month, or one year for yearly-cycle models), in order:
 
+0. interventions (monthly models): referrals, queues, admissions within capacity, exits,
+   works completed; the month's intervention costs; effects for this month are set;
 1. health chains: every living tenant's exits compete (death is an exit of the mortality
    chain); deaths get a day within the step;
 2. hospital: admissions, stays, delays and readmissions, in days (monthly models);
@@ -24,13 +26,16 @@ from typing import Any
 import mesa
 import numpy as np
 
-from hhsim.accounting import Ledger, discount_factor, reward_parts
+from hhsim.accounting import PAYERS, Ledger, discount_factor, reward_parts
 from hhsim.checks import start_checks
+from hhsim.costing import uprating_factor
 from hhsim.groups import Baseline
 from hhsim.health.model_file import HealthModel, calibrated_model
 from hhsim.health.rates import Rate, RateStack
 from hhsim.health.terms import MAX_AGE
 from hhsim.hospital import Hospital, MonthWindow
+from hhsim.interventions import build, model_context, parse_arm
+from hhsim.interventions.base import Intervention
 from hhsim.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
 from hhsim.recent_use import RecentUse
 from hhsim.world.population import NO_DAY, Population
@@ -62,6 +67,9 @@ class RunConfig:
     # England as observed, against which national rates are de-averaged: an arm's scenario
     # changes to world parameters must not move it. None means ``world_tree``.
     reference_world_tree: Mapping[str, Any] | None = None
+    # The arm's interventions, each resolved over its type's defaults (hhsim.interventions).
+    interventions: tuple[Mapping[str, Any], ...] = ()
+    price_year: str = "2023/24"  # prices that budgets are compared in
 
 
 class HousingHealthModel(mesa.Model):
@@ -94,21 +102,39 @@ class HousingHealthModel(mesa.Model):
         self.start_checks = start_checks(self.pop, self.health, config.world_tree)
         # Weighted person-years by sex and age, for comparing simulated and input rates.
         self.person_years = np.zeros((2, MAX_AGE + 1))
+        context = model_context(self.health, config.price_year)
+        settings = parse_arm(list(config.interventions), context, f"arms.{config.arm}")
+        self.interventions: list[Intervention] = [build(s, self) for s in settings]
         tracked = [s.name for s in self.health.services if s.track_recent]
         tracked += ["admissions"] if self.health.admissions else []
-        self.pop.recent_use = RecentUse(self.pop.n, tracked)
+        tracked += [s for iv in self.interventions for s in iv.services_to_track()]
+        self.pop.recent_use = RecentUse(self.pop.n, list(dict.fromkeys(tracked)))
+        self._tracked = {s.name for s in self.health.services if s.name in self.pop.recent_use.services}
         self.hospital = Hospital(self.health.admissions, self.health.admission_stack, self.pop.n)
         self.activities = {a.name: a for a in self.health.activities}
-        self.ledger = Ledger(self.pop.n, self.activities.values())
+        self.activities.update({a.name: a for iv in self.interventions for a in iv.activities()})
+        self.ledger = Ledger(self.pop.n, self.activities.values(), weight=self.pop.weight)
+        # £ per unit of each costed activity in the experiment's prices, for monthly cash.
+        self._prices = {a.name: a.unit_cost * uprating_factor(a.price_year, config.price_year)
+                        for a in self.activities.values() if a.unit_cost is not None}
         self.effects: dict[str, np.ndarray] = {}  # rate name -> per-tenant multiplier
+        self.wellbeing_shift: np.ndarray | None = None  # points added to wellbeing targets
+        for iv in self.interventions:
+            iv.start()
         self.month = 0  # steps completed
         self.day = 0  # first day of the current step, days since model start
         self._parts = reward_parts(config.reward_timing, config.steps)
         self.month_stats: dict[str, float] = {}
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
+        # Tallies at the last record: the first month also carries what the start boundary adds.
+        self._recorded = dict(self.ledger.totals)
         self._mean_utility = self._value_boundary(0)
 
     # -- helpers ---------------------------------------------------------------------------
+    def intervention(self, name: str) -> Intervention:
+        """The arm's intervention called ``name``."""
+        return next(iv for iv in self.interventions if iv.name == name)
+
     @property
     def dt(self) -> float:
         """Step length in years."""
@@ -142,6 +168,8 @@ class HousingHealthModel(mesa.Model):
             keys.append("mean_wellbeing")
         keys += [f"{c}:{s}" for c, chain in self.health.chains.items() for s in chain.states]
         keys += [f"use:{a}" for a in self.activities]
+        keys += ["cost:nhs_care", "cost:interventions", *(f"cost:{p}" for p in PAYERS)]
+        keys += [k for iv in self.interventions for k in iv.month_stats()]
         return {k: (lambda m, k=k: m.month_stats.get(k, 0.0)) for k in keys}
 
     # -- the step ------------------------------------------------------------------------
@@ -151,7 +179,8 @@ class HousingHealthModel(mesa.Model):
         days = self.step_days(t)
         window = MonthWindow(t, self.day, self.day + days,
                              discount_factor(self.config.discount_costs, (t + 0.5) * self.dt))
-        before = {a: total for a, total in self.ledger.totals.items()}
+        if self.interventions:
+            self._intervene(t, window.weight)
         alive = np.flatnonzero(pop.alive)
         cell = (pop.female[alive].view(np.int8).astype(np.intp) * (MAX_AGE + 1)
                 + np.minimum(pop.age_years[alive], MAX_AGE))
@@ -170,8 +199,8 @@ class HousingHealthModel(mesa.Model):
 
         # 2. hospital
         away = np.zeros(pop.n, dtype=np.float32)
-        hospital_stats = self.hospital.month(pop, self.streams, self.ledger, self.rates_for,
-                                             window, self.dt, death_day, away)
+        self.hospital.month(pop, self.streams, self.ledger, self.rates_for, window, self.dt,
+                            death_day, away)
         if self.health.admissions:
             pop.recent_use.record("admissions", t, self.hospital.admissions_this_step)
 
@@ -186,12 +215,12 @@ class HousingHealthModel(mesa.Model):
                 counts = poisson_from_uniform(self.streams.uniform(f"service:{service.name}", t),
                                               lam[:, k])
                 self.ledger.add(service.activity.name, None, counts, window.weight)
-                if service.track_recent:
+                if service.name in self._tracked:
                     pop.recent_use.record(service.name, t, counts)
 
         # 4. wellbeing
         if self.health.wellbeing is not None:
-            self.health.wellbeing.update(pop, self.health.cycle_months)
+            self.health.wellbeing.update(pop, self.health.cycle_months, self.wellbeing_shift)
 
         # 5. transitions and deaths take effect; time in state and age advance
         for name, o in zip(self.health.chains, outcomes, strict=True):
@@ -213,12 +242,34 @@ class HousingHealthModel(mesa.Model):
         self.month += 1
         self.day = window.t1
         self._mean_utility = self._value_boundary(self.month)
-        self._record(died.size, hospital_stats, before)
+        self._record(died)
         self.datacollector.collect(self)
 
+    def _intervene(self, t: int, discount: float) -> None:
+        """Interventions act at the start of the month; their effects apply to it."""
+        for iv in self.interventions:
+            iv.step(t, discount)
+        n = self.pop.n
+        effects: dict[str, np.ndarray] = {}
+        shift = None
+        for iv in self.interventions:
+            idx, strength = iv.strengths(t)
+            if not idx.size:
+                continue
+            for e in iv.effects:
+                on = idx if e.area is None else idx[iv.needs(e.area, idx)]
+                s = strength if e.area is None else strength[iv.needs(e.area, idx)]
+                if e.on_wellbeing:
+                    shift = np.zeros(n, dtype=np.float32) if shift is None else shift
+                    shift[on] += np.float32(e.points) * s
+                else:
+                    m = effects.setdefault(e.target, np.ones(n, dtype=np.float32))
+                    m[on] *= np.power(np.float32(e.ratio), s)
+        self.effects, self.wellbeing_shift = effects, shift
+
     def _value_boundary(self, b: int) -> float:
-        """Add the rewards and state costs valued at step boundary ``b``; return the living
-        tenants' mean utility.
+        """Add the rewards and state costs valued at step boundary ``b``; return the mean
+        utility of the living people represented.
 
         The value at a boundary counts for the cycle(s) the reward timing gives it to. Where
         rewards depend on the model year, each part is valued in its own cycle's year.
@@ -236,7 +287,8 @@ class HousingHealthModel(mesa.Model):
             pop.model_year = int(cycle * self.dt)
             utility = self.health.utility_of(pop) * alive
             if n_alive:
-                mean_utility = float(utility.sum(dtype=np.float64)) / n_alive
+                mean_utility = (float((utility * pop.weight).sum(dtype=np.float64))
+                                / float((alive * pop.weight).sum(dtype=np.float64)))
             if w == 0.0:
                 continue
             years = w * self.dt
@@ -250,21 +302,38 @@ class HousingHealthModel(mesa.Model):
                 self.ledger.add(sc.activity.name, inside, amount, d_cost)
         return mean_utility
 
-    def _record(self, deaths: int, hospital_stats: Mapping[str, float],
-                before: Mapping[str, float]) -> None:
+    def _record(self, died: np.ndarray) -> None:
+        """This step's monthly aggregates, for the people represented (tenants' weights)."""
         pop = self.pop
-        alive = pop.alive.astype(np.float32)
-        n_alive = float(alive.sum())
-        stats: dict[str, float] = {"alive": n_alive, "deaths": deaths, **hospital_stats}
+        weight = np.where(pop.alive, pop.weight, np.float32(0))
+        n_alive = float(weight.sum(dtype=np.float64))
+        stats: dict[str, float] = {"alive": n_alive,
+                                   "deaths": float(pop.weight[died].sum(dtype=np.float64))}
+        before, self._recorded = self._recorded, dict(self.ledger.totals)
+        use = {a: total - before[a] for a, total in self.ledger.totals.items()}
+        for key, activity in (("admissions", "admissions"), ("bed_days", "bed_days"),
+                              ("delayed_days", "delayed_days"), ("readmissions", "readmissions_30d")):
+            stats[key] = sum(use[f"{t.name}_{activity}"] for t in self.health.admissions)
         for c, counts in self.health.profiles.marginals(pop).items():
             for s, name in enumerate(self.health.chains[c].states):
-                stats[f"{c}:{name}"] = int(counts[s])
+                stats[f"{c}:{name}"] = float(counts[s])
         if n_alive:
             if pop.wellbeing is not None:
-                stats["mean_wellbeing"] = float((pop.wellbeing * alive).sum(dtype=np.float64)) / n_alive
+                stats["mean_wellbeing"] = float((pop.wellbeing * weight).sum(dtype=np.float64)) / n_alive
             stats["mean_utility"] = self._mean_utility
-        for a, total in self.ledger.totals.items():
-            stats[f"use:{a}"] = total - before[a]
+        cash = dict.fromkeys(["cost:nhs_care", "cost:interventions", *(f"cost:{p}" for p in PAYERS)], 0.0)
+        for a, amount in use.items():
+            stats[f"use:{a}"] = amount
+            if a in self._prices:
+                act, cost = self.activities[a], amount * self._prices[a]
+                cash[f"cost:{act.payer}"] += cost
+                if act.intervention:
+                    cash["cost:interventions"] += cost
+                elif act.payer == "nhs":
+                    cash["cost:nhs_care"] += cost
+        stats.update(cash)
+        for iv in self.interventions:
+            stats.update(iv.month_stats())
         self.month_stats = stats
 
     def run(self) -> None:
@@ -279,4 +348,4 @@ class HousingHealthModel(mesa.Model):
         collector would free it, late; dropping the arrays frees the memory at once.
         """
         self.pop = self.ledger = self.hospital = None
-        self.effects = {}
+        self.effects, self.interventions, self.wellbeing_shift = {}, [], None

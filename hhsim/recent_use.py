@@ -42,5 +42,17 @@ class RecentUse:
         high = (packed >> np.uint8(4)).sum(axis=0, dtype=np.uint16)
         return low + high
 
+    def last(self, service: str, months: int, now: int, idx: np.ndarray | None = None) -> np.ndarray:
+        """Use in the ``months`` months before model month ``now`` (months ``now - months``
+        to ``now - 1``; months before the start count as 0)."""
+        if not 1 <= months <= MONTHS:
+            raise ValueError(f"months must be 1 to {MONTHS}")
+        packed = self.packed[service] if idx is None else self.packed[service][:, idx]
+        out = np.zeros(packed.shape[1], dtype=np.uint16)
+        for month in range(max(now - months, 0), now):
+            slot = month % MONTHS
+            out += (packed[slot // 2] >> np.uint8(4 * (slot % 2))) & np.uint8(0x0F)
+        return out
+
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self.packed.values())

@@ -11,9 +11,15 @@ undiscounted twin):
   ``use_<activity>_disc`` for the costed ones;
 - ``cost_<activity>`` / ``cost_<activity>_undisc``: the tally times its unit cost, uprated
   to the experiment's price year with the NHS Cost Inflation Index;
-- ``cost_<payer>`` / ``cost_<payer>_undisc``: costs summed by payer (``nhs``,
-  ``social_care``, ``housing_provider``, ``local_authority``); ``nhs_cost`` = ``cost_nhs``;
-- ``intervention_cost`` (and ``_undisc``): cost of the arm's interventions;
+- ``cost_<payer>`` / ``cost_<payer>_undisc``: every cost a payer bears (``nhs``,
+  ``social_care``, ``housing_provider``, ``local_authority``), interventions included;
+- ``nhs_cost`` (and ``_undisc``): NHS care costs, without any intervention's cost even
+  where the NHS pays for it (``cost_nhs`` includes those);
+- ``intervention_cost`` (and ``_undisc``): cost of the arm's interventions, whoever pays;
+  ``intervention_cost_<name>`` for each; each intervention cost is one activity, counted
+  once, with its payer;
+- ``iv_<name>_<measure>``: what each intervention did (referred, admitted, waits, places,
+  hazards fixed, ...; people represented);
 - ``qalys``, ``life_years``, ``good_health_years`` (and ``_undisc``);
 - ``deaths``, ``admissions``, ``bed_days``, ``delayed_discharge_days``,
   ``readmissions_30d`` (undiscounted counts over all admission types).
@@ -24,8 +30,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hhsim.accounting import PAYERS
 from hhsim.costing import uprating_factor
 from hhsim.groups import tenant_outcomes
+from hhsim.interventions.base import EventLog
 from hhsim.model import HousingHealthModel
 
 
@@ -38,17 +46,32 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
         return float((weight * per_tenant).sum())
 
     rec: dict[str, float] = {"population": float(weight.sum())}
+    programme = {f"cost_{p}{s}": 0.0 for p in PAYERS for s in ("", "_undisc")}
     for name, act in model.activities.items():
-        rec[f"use_{name}"] = total(ledger.count[name])
+        rec[f"use_{name}"] = ledger.total(name, weight)
         if act.unit_cost is not None:
             unit = act.unit_cost * uprating_factor(act.price_year, price_year)
-            rec[f"use_{name}_disc"] = total(ledger.count_disc[name])
+            rec[f"use_{name}_disc"] = ledger.total(name, weight, discounted=True)
             rec[f"cost_{name}"] = rec[f"use_{name}_disc"] * unit
             rec[f"cost_{name}_undisc"] = rec[f"use_{name}"] * unit
+            if not act.per_tenant:
+                programme[f"cost_{act.payer}"] += rec[f"cost_{name}"]
+                programme[f"cost_{act.payer}_undisc"] += rec[f"cost_{name}_undisc"]
     outcomes = {k: total(v) for k, v in tenant_outcomes(model, price_year).items()}
+    outcomes.update({k: outcomes[k] + v for k, v in programme.items()})
     rec.update(outcomes)
-    rec["nhs_cost"], rec["nhs_cost_undisc"] = outcomes["cost_nhs"], outcomes["cost_nhs_undisc"]
-    rec["intervention_cost"] = rec["intervention_cost_undisc"] = 0.0
+    costed = [a for a in model.activities.values() if a.unit_cost is not None]
+    for suffix in ("", "_undisc"):
+        nhs_interventions = sum(rec[f"cost_{a.name}{suffix}"] for a in costed
+                                if a.intervention and a.payer == "nhs")
+        rec[f"nhs_cost{suffix}"] = outcomes[f"cost_nhs{suffix}"] - nhs_interventions
+        rec[f"intervention_cost{suffix}"] = sum(rec[f"cost_{a.name}{suffix}"] for a in costed
+                                                if a.intervention)
+        for iv in model.interventions:
+            rec[f"intervention_cost_{iv.name}{suffix}"] = sum(
+                rec[f"cost_{a.name}{suffix}"] for a in costed if a.intervention == iv.name)
+    for iv in model.interventions:
+        rec.update(iv.record())
     rec["readmissions_30d"] = sum(rec[f"use_{t.name}_readmissions_30d"] for t in model.health.admissions)
     rec["profile_people_moved"] = model.people_moved
     return rec
@@ -59,3 +82,9 @@ def monthly_table(model: HousingHealthModel) -> pd.DataFrame:
     df = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     df.insert(0, "step", np.arange(1, len(df) + 1))
     return df
+
+
+def event_table(model: HousingHealthModel) -> pd.DataFrame:
+    """Event logs of the interventions that keep one (``log = true``), stacked."""
+    tables = [t for t in (iv.events() for iv in model.interventions) if len(t)]
+    return pd.concat(tables, ignore_index=True) if tables else EventLog(False).table("")

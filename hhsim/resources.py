@@ -1,4 +1,5 @@
-"""Files shipped inside the package: the default model, world, experiment and price index."""
+"""Files shipped inside the package: the default model, world, experiment, intervention
+defaults and price index."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ def default_model_tree() -> dict:
 def world_tree() -> dict:
     """The world (population) parameters, parsed (callers must not mutate it)."""
     return _read("world.toml")
+
+
+def intervention_defaults(kind: str) -> dict:
+    """The defaults file of an intervention type, parsed (callers must not mutate it)."""
+    return _read(f"interventions/{kind}.toml")
 
 
 def cost_index() -> dict[str, float]:

@@ -41,14 +41,14 @@ class Service:
 
 
 def parse_cost(node: Mapping[str, Any], where: str, name: str, unit: str,
-               payer: str | None, key: str = "unit_cost") -> Activity:
+               payer: str | None, key: str = "unit_cost", whole: bool = True) -> Activity:
     """The activity ``name`` with the unit cost in ``node[key]`` (if any)."""
     if key not in node:
-        return Activity(name, unit, payer=payer)
+        return Activity(name, unit, payer=payer, whole=whole)
     p = to_parameter(f"{where}.{key}", node[key])
     if not p.is_money:
         raise HhsimError(f"{where}.{key}", f"has unit '{p.unit}'", "use a unit like '£ per contact'")
-    return Activity(name, unit, float(p.value), p.price_year, payer or "nhs", p.name)
+    return Activity(name, unit, float(p.value), p.price_year, payer or "nhs", p.name, whole=whole)
 
 
 def parse_services(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Service]:

@@ -133,3 +133,25 @@ def format_checks(checks: pd.DataFrame) -> str:
     for r in checks.itertuples():
         lines.append(f"  {r.check:<64} {r.simulated:>10.4g} {r.input:>10.4g} {r.ratio:>7.3f}")
     return "\n".join(lines)
+
+
+#: What the interventions did, as printed: record suffix and label.
+INTERVENTION_MEASURES = [
+    ("referred", "referred"), ("admitted", "admitted"), ("mean_wait_months", "mean wait, months"),
+    ("peak_served", "most served at once"), ("places", "places"), ("ordered", "works ordered"),
+    ("fixed_excess_cold", "excess cold fixed"), ("fixed_damp", "damp fixed"),
+    ("fixed_falls", "falls hazards fixed"),
+]
+
+
+def format_interventions(records: pd.DataFrame, names: dict[str, list[str]]) -> str:
+    """What each arm's interventions (``names`` by arm) did, as plain text: means over
+    replications."""
+    lines = ["Interventions (mean per run; people, or dwellings for repairs)"]
+    for arm, group in records.groupby("arm", sort=False):
+        for name in names.get(arm, []):
+            parts = [f"{label} {group[f'iv_{name}_{suffix}'].mean():,.1f}"
+                     for suffix, label in INTERVENTION_MEASURES if f"iv_{name}_{suffix}" in group]
+            if parts:
+                lines.append(f"  {arm} / {name}: " + "; ".join(parts))
+    return "\n".join(lines) if len(lines) > 1 else ""

@@ -43,7 +43,8 @@ def plan(exp: Experiment) -> list[RunSpec]:
             discount_effects=float(e.discount.effects), reward_timing=e.reward_timing,
             start_month=e.start_month, arm=arm.name, reference_world_tree=reference_world,
             stock=str(exp.stock_path) if exp.stock_path else None,
-            profile=str(exp.profile_path) if exp.profile_path else None)
+            profile=str(exp.profile_path) if exp.profile_path else None,
+            interventions=tuple(exp.interventions(arm)), price_year=e.price_year)
     return [RunSpec(run_id(arm.name, r), arm.name, r, e.price_year,
                     RunConfig(replication=r, **configs[arm.name]))
             for r in range(e.replications) for arm in exp.arms]

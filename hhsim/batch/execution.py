@@ -28,13 +28,13 @@ from hhsim.checks import run_checks
 from hhsim.errors import HhsimError
 from hhsim.groups import group_table
 from hhsim.model import HousingHealthModel
-from hhsim.record import monthly_table, run_record
+from hhsim.record import event_table, monthly_table, run_record
 
 
 @dataclass
 class RunResult:
-    """What a worker sends back: the run's record, monthly aggregates, results by group and
-    check table (small tables: tenant arrays stay in the worker)."""
+    """What a worker sends back: the run's record, monthly aggregates, results by group,
+    check table and intervention events (small tables: tenant arrays stay in the worker)."""
 
     run_id: str
     record: dict[str, Any]
@@ -50,7 +50,7 @@ def simulate(spec: RunSpec) -> RunResult:
               "seed": spec.config.seed, "tenants": model.pop.n, "steps": spec.config.steps,
               **outcomes}
     tables = {"monthly": monthly_table(model), "groups": group_table(model, spec.price_year),
-              "checks": run_checks(model, outcomes)}
+              "checks": run_checks(model, outcomes), "events": event_table(model)}
     result = RunResult(spec.run_id, record, tables)
     model.release()
     return result

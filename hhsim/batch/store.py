@@ -4,12 +4,15 @@ Layout of an output folder::
 
     manifest.json            experiment digest, package version, seeds, start time, plan size
     experiment.json          the validated experiment, for provenance
+    interventions.json       each arm's interventions as run: defaults, file and overrides merged
     runs/<run_id>.parquet    one record per finished run (written when the run finishes)
     monthly/<run_id>.parquet the run's monthly aggregates
     groups/<run_id>.parquet  the run's outcomes by group (decile, age band, sex, tenure, ...)
     checks/<run_id>.parquet  the run's simulated rates against their input rates
+    events/<run_id>.parquet  intervention event logs (referred, admitted, ...; when asked for)
     runs.parquet             all records, in design order          (written at the end)
     summary.csv              per-arm results and differences, totals and per 1,000 (at the end)
+    economics.csv            per arm vs baseline: savings, net saving, ROI, QALYs, payback (at the end)
     groups.csv               results by group per arm, with differences   (at the end)
     checks.csv               the baseline arm's checks, mean of replications  (at the end)
 
@@ -33,7 +36,7 @@ import pyarrow.parquet as pq
 from hhsim.errors import HhsimError
 
 MANIFEST = "manifest.json"
-TABLES = ("monthly", "groups", "checks")
+TABLES = ("monthly", "groups", "checks", "events")
 
 
 def atomic_write(path: Path, write: callable) -> None:
@@ -51,7 +54,7 @@ class ResultsStore:
     """An output folder of run records, safe to interrupt and resume."""
 
     def __init__(self, root: str | Path, digest: str, manifest: dict, experiment: dict,
-                 resume: bool = False) -> None:
+                 resume: bool = False, provenance: dict[str, dict] | None = None) -> None:
         self.root = Path(root)
         self.runs = self.root / "runs"
         if self.root.exists() and not self.root.is_dir():
@@ -73,6 +76,8 @@ class ResultsStore:
                                  "choose a writable --out folder") from None
             started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
             write_json(self.root / "experiment.json", experiment)
+            for name, data in (provenance or {}).items():
+                write_json(self.root / f"{name}.json", data)
             write_json(self.root / MANIFEST, {**manifest, "experiment_digest": digest,
                                               "started": started})
         self.runs.mkdir(exist_ok=True)
@@ -121,7 +126,7 @@ class ResultsStore:
 
 
 def read_table(root: str | Path, table: str, ids: Iterable[str]) -> pd.DataFrame:
-    """A per-run table (monthly, groups or checks) of the given runs, stacked with a
+    """A per-run table (monthly, groups, checks or events) of the given runs, stacked with a
     ``run_id`` column."""
     frames = []
     for i in ids:

@@ -245,7 +245,8 @@ def _state_costs(node: Mapping[str, Any] | None,
             mask[chains[chain].index(s)] = True
         if "cost" not in sub:
             raise missing_parameter(where, "cost", "£ per person-year")
-        activity = parse_cost(sub, where, name, "person-years", sub.get("payer"), key="cost")
+        activity = parse_cost(sub, where, name, "person-years", sub.get("payer"), key="cost",
+                              whole=False)
         if not str(sub["cost"].get("unit", "")).startswith("£ per person-year"):
             raise HhsimError(f"{where}.cost", "must be a cost per person-year",
                              'use unit = "£ per person-year"')

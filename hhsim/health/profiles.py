@@ -82,8 +82,9 @@ class ProfileSpace:
         return static, state
 
     def marginals(self, pop: Population) -> dict[str, np.ndarray]:
-        """Number of living tenants in each state of each chain (one bincount)."""
-        counts = np.bincount(pop.state_profile[pop.alive], minlength=self.state_grid.n)
+        """People represented by the living tenants in each state of each chain."""
+        counts = np.bincount(pop.state_profile[pop.alive], weights=pop.weight[pop.alive],
+                             minlength=self.state_grid.n)
         grid = counts.reshape(self.state_shape)
         axes = range(len(self.state_shape))
         return {c: grid.sum(axis=tuple(a for a in axes if a != i))

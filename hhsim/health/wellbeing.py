@@ -76,10 +76,13 @@ class Wellbeing:
         pop.wellbeing_trait = (self.trait_sd * z).astype(np.float32)
         pop.wellbeing = np.clip(self.target(pop), self.minimum, self.maximum).astype(np.float32)
 
-    def update(self, pop: Population, months: float) -> None:
-        """Move scores toward their targets over ``months`` months."""
+    def update(self, pop: Population, months: float, shift: np.ndarray | None = None) -> None:
+        """Move scores toward their targets (raised by ``shift`` points, e.g. an
+        intervention's effect) over ``months`` months."""
         keep = (1.0 - self.adjustment) ** months
         target = self.target(pop)
+        if shift is not None:
+            target += shift
         pop.wellbeing = np.clip(target + keep * (pop.wellbeing - target),
                                 self.minimum, self.maximum).astype(np.float32)
 

@@ -1,0 +1,130 @@
+"""Does it pay? Savings, net saving, return on investment and payback, paired by replication.
+
+For each arm against the baseline of the same replication (common random numbers):
+
+- ``nhs_saving`` = baseline NHS care cost - arm NHS care cost (discounted; intervention
+  costs are never in NHS care cost, whoever pays them);
+- ``intervention_cost`` = arm intervention cost - baseline intervention cost;
+- ``net_saving`` = ``nhs_saving - intervention_cost``;
+- ``roi`` = mean ``nhs_saving`` / mean ``intervention_cost``: £ of NHS care saved per £ spent
+  on the intervention (1 = pays for itself), with a delta-method Monte-Carlo interval;
+- ``qalys_gained``: the paired QALY difference;
+- ``payback_month``: the first month in which cumulative undiscounted NHS care savings
+  reach cumulative undiscounted intervention spending, on the mean over replications of
+  the paired monthly series (cash, as BRE's payback periods are), with the share of
+  replications that paid back within the horizon.
+
+Intervals are 95% Monte-Carlo intervals: simulation noise for the given parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from hhsim.analysis.summary import mc_interval
+
+
+def ratio_interval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """mean(x) / mean(y) with a 95% delta-method interval over paired replicates."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    mx, my = x.mean(), y.mean()
+    if my == 0:
+        return float("nan"), float("nan"), float("nan")
+    r = mx / my
+    if x.size < 2:
+        return float(r), float("nan"), float("nan")
+    cov = np.cov(x, y, ddof=1)
+    var = (cov[0, 0] - 2 * r * cov[0, 1] + r * r * cov[1, 1]) / (x.size * my * my)
+    half = float(stats.t.ppf(0.975, x.size - 1) * np.sqrt(max(var, 0.0)))
+    return float(r), float(r - half), float(r + half)
+
+
+def economics(records: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """One row per arm other than the baseline: paired savings, net saving, ROI, QALYs."""
+    if records.empty or baseline not in set(records["arm"]):
+        return pd.DataFrame()
+    base = records[records["arm"] == baseline].set_index("replication")
+    rows = []
+    for arm, group in records.groupby("arm", sort=False):
+        if arm == baseline:
+            continue
+        g = group.set_index("replication")
+        paired = g.index.intersection(base.index)
+        if not len(paired):
+            continue
+        a, b = g.loc[paired], base.loc[paired]
+        per_1000 = 1000.0 / a["population"]
+        series = {
+            "nhs_saving": b["nhs_cost"] - a["nhs_cost"],
+            "intervention_cost": a["intervention_cost"] - b["intervention_cost"],
+            "qalys_gained": a["qalys"] - b["qalys"],
+        }
+        series["net_saving"] = series["nhs_saving"] - series["intervention_cost"]
+        row: dict = {"arm": arm, "replications": len(paired)}
+        for key, values in series.items():
+            row[key], row[f"{key}_low"], row[f"{key}_high"] = mc_interval(values.to_numpy())
+            row[f"{key}_per_1000"] = float((values * per_1000).mean())
+        row["roi"], row["roi_low"], row["roi_high"] = ratio_interval(
+            series["nhs_saving"].to_numpy(), series["intervention_cost"].to_numpy())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def payback(monthly: pd.DataFrame, records: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Payback month per arm other than the baseline (NaN: not within the horizon)."""
+    if monthly.empty or records.empty:
+        return pd.DataFrame()
+    m = monthly.merge(records[["run_id", "arm", "replication"]], on="run_id")
+    cash = m.pivot_table(index=["replication", "step"], columns="arm",
+                         values=["cost:nhs_care", "cost:interventions"], aggfunc="sum")
+    rows = []
+    for arm in records["arm"].unique():
+        if arm == baseline:
+            continue
+        saving = (cash[("cost:nhs_care", baseline)] - cash[("cost:nhs_care", arm)]).unstack("replication")
+        spend = (cash[("cost:interventions", arm)]
+                 - cash[("cost:interventions", baseline)]).unstack("replication")
+        cum_saving, cum_spend = saving.cumsum(), spend.cumsum()
+        paid = (cum_spend > 0) & (cum_saving >= cum_spend)
+        mean_paid = (cum_spend.mean(axis=1) > 0) & (cum_saving.mean(axis=1) >= cum_spend.mean(axis=1))
+        month = float(mean_paid.index[mean_paid.to_numpy()].min()) if mean_paid.any() else float("nan")
+        rows.append({"arm": arm, "payback_month": month,
+                     "share_paid_back": float(paid.any(axis=0).mean()),
+                     "months": int(saving.index.max())})
+    return pd.DataFrame(rows)
+
+
+def format_economics(econ: pd.DataFrame, baseline: str) -> str:
+    """The economic results (``economics`` merged with ``payback``) as plain text."""
+    if econ.empty:
+        return ""
+    lines = [f"Does it pay? Paired against {baseline} (£, discounted; 95% MC intervals)"]
+
+    def money(r: pd.Series, key: str) -> str:
+        lo, hi = r[f"{key}_low"], r[f"{key}_high"]
+        interval = "" if np.isnan(lo) else f" ({lo:,.0f} to {hi:,.0f})"
+        return f"{r[key]:,.0f}{interval}"
+
+    for r in econ.itertuples(index=False):
+        r = pd.Series(r._asdict())
+        lines.append(f"{r['arm']}")
+        lines.append(f"  {'NHS care saving':<26} {money(r, 'nhs_saving')}")
+        lines.append(f"  {'Intervention cost':<26} {money(r, 'intervention_cost')}")
+        lines.append(f"  {'Net saving':<26} {money(r, 'net_saving')}")
+        if np.isnan(r["roi"]):
+            roi = "no intervention cost"
+        else:
+            interval = "" if np.isnan(r["roi_low"]) else f" ({r['roi_low']:.2f} to {r['roi_high']:.2f})"
+            roi = f"{r['roi']:.2f}{interval} £ of NHS care saved per £ spent"
+        lines.append(f"  {'Return on investment':<26} {roi}")
+        q_lo, q_hi = r["qalys_gained_low"], r["qalys_gained_high"]
+        q_int = "" if np.isnan(q_lo) else f" ({q_lo:,.2f} to {q_hi:,.2f})"
+        lines.append(f"  {'QALYs gained':<26} {r['qalys_gained']:,.2f}{q_int}")
+        if "payback_month" in r and not np.isnan(r["months"]):
+            when = (f"month {r['payback_month']:.0f}" if not np.isnan(r["payback_month"])
+                    else f"not within {r['months']:.0f} months")
+            lines.append(f"  {'Payback (cash, NHS care)':<26} {when} "
+                         f"({r['share_paid_back']:.0%} of replications paid back)")
+    return "\n".join(lines)

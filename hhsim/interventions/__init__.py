@@ -1,0 +1,93 @@
+"""Interventions as plug-ins: each type has a defaults file, a parser and a runtime class.
+
+An arm lists its interventions in the experiment file:
+
+    [[arms.interventions]]
+    type = "personalised_support"      # one of TYPES
+    name = "support"                   # optional (default: the type); letters, digits, _
+    capacity.staff_fte = 1.0           # anything here replaces the type's default
+
+``resolve`` lays that table over the type's defaults (``hhsim/data/interventions``);
+``[parameters]`` may then override any of its numbers as ``interventions.<name>.<path>``.
+``parse`` checks the result against the arm's health model (one-line errors) and ``build``
+makes the run's intervention object.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.interventions import rate_ratio, repairs, support
+from hhsim.interventions.base import Intervention, ModelContext
+from hhsim.interventions.settings import merge
+from hhsim.resources import intervention_defaults
+
+if TYPE_CHECKING:
+    from hhsim.health.model_file import HealthModel
+    from hhsim.model import HousingHealthModel
+
+#: Intervention types: parser of the merged table, and the runtime class.
+TYPES: dict[str, tuple[Callable[[Mapping[str, Any], ModelContext], Any], type[Intervention]]] = {
+    "personalised_support": (support.parse, support.PersonalisedSupport),
+    "home_repairs": (repairs.parse, repairs.HomeRepairs),
+    "rate_ratio": (rate_ratio.parse, rate_ratio.RateRatio),
+}
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def resolve(table: Mapping[str, Any], where: str) -> dict:
+    """An arm's intervention table laid over its type's defaults, with its name set."""
+    if not isinstance(table, Mapping):
+        raise HhsimError(where, "must be a table", 'write [[arms.interventions]] with type = "..."')
+    kind = table.get("type")
+    if kind not in TYPES:
+        raise unknown_key_error(f"{where}.type", str(kind), TYPES, what="intervention type")
+    name = table.get("name", kind)
+    if not isinstance(name, str) or not NAME.match(name):
+        raise HhsimError(f"{where}.name", f"{name!r} is not a usable name",
+                         "use lower-case letters, digits and _ (e.g. support_east), up to 40")
+    try:
+        merged = merge(intervention_defaults(kind), table)
+    except HhsimError as err:
+        raise HhsimError(f"{where}.{err.where}", err.problem, err.fix) from None
+    merged["name"] = name
+    return merged
+
+
+def model_context(health: HealthModel, price_year: str) -> ModelContext:
+    """What intervention parsing needs from an arm's health model."""
+    services = tuple(s.name for s in health.services) + (("admissions",) if health.admissions else ())
+    return ModelContext(chains={n: c.states for n, c in health.chains.items()}, services=services,
+                        rates=frozenset(r.name for r in health.rates),
+                        has_wellbeing=health.wellbeing is not None,
+                        monthly=health.cycle_months == 1, price_year=price_year)
+
+
+def parse(tree: Mapping[str, Any], ctx: ModelContext) -> Any:
+    """The settings of one resolved intervention table."""
+    if not ctx.monthly:
+        raise HhsimError(f"interventions.{tree['name']}", "interventions need a monthly model",
+                         "use a model with cycle = \"month\"")
+    return TYPES[tree["type"]][0](tree, ctx)
+
+
+def parse_arm(trees: list[Mapping[str, Any]], ctx: ModelContext, where: str) -> list[Any]:
+    """Settings of an arm's interventions, with the checks that span them."""
+    settings = [parse(t, ctx) for t in trees]
+    kinds = {s.name: s.kind for s in settings}
+    for s in settings:
+        for target in getattr(s, "refers_to", ()):
+            if kinds.get(target) != "home_repairs":
+                raise HhsimError(f"{where}.interventions.{s.name}.assessment",
+                                 f"refers to '{target}', which is not a home_repairs intervention "
+                                 "of this arm",
+                                 "add a home_repairs intervention with that name, or remove refer_to")
+    return settings
+
+
+def build(settings: Any, model: HousingHealthModel) -> Intervention:
+    """The runtime object of one intervention in one run."""
+    return TYPES[settings.kind][1](settings, model)

@@ -1,0 +1,172 @@
+"""The intervention lifecycle shared by every type.
+
+An intervention is compiled once from its merged table (``parse``, at validation and in
+each run) into frozen settings, and built per run (``build``) into an ``Intervention``
+that the model drives:
+
+- ``start(model)``: once, after the population exists (set up the provider agent);
+- ``step(t, discount)``: at the start of every month, before the health step: identify and
+  refer, queue, admit within capacity, exit, and charge the month's costs;
+- ``strengths(t)``: the tenants whose rates the intervention changes this month and with
+  what strength (1 while served, decaying after), for its ``effects``;
+- ``month_stats()``, ``record()`` and ``events()``: what it reports monthly, at the end of
+  the run, and (when ``log = true``) as an event log.
+
+Costs are ledger activities marked with the intervention's name, so each is counted once,
+with its payer, apart from NHS care costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from hhsim.accounting import PAYERS, Activity
+from hhsim.costing import uprating_factor
+from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.interventions.effects import Effect
+from hhsim.interventions.settings import parameter
+
+if TYPE_CHECKING:
+    from hhsim.model import HousingHealthModel
+
+EMPTY = np.empty(0, dtype=np.intp)
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """What parsing an intervention needs to know about the arm's health model."""
+
+    chains: Mapping[str, tuple[str, ...]]
+    services: tuple[str, ...]  # community services, plus "admissions" when there is a hospital
+    rates: frozenset[str]
+    has_wellbeing: bool
+    monthly: bool
+    price_year: str  # the experiment's price year (budgets are compared in it)
+
+
+@dataclass(frozen=True)
+class CostItem:
+    """One cost of an intervention: £ per unit of ``basis``."""
+
+    key: str
+    basis: str  # "fte-year", "programme-year", "client-month", "client", or a works unit
+    amount: float
+    price_year: str
+    parameter: str
+
+    def activity(self, intervention: str, payer: str) -> Activity:
+        per_tenant = self.basis not in PROGRAMME_BASES
+        return Activity(f"{intervention}_{self.key}", UNITS.get(self.basis, self.basis),
+                        self.amount, self.price_year, payer, self.parameter,
+                        whole=self.basis in ("client-month", "client"), per_tenant=per_tenant,
+                        intervention=intervention)
+
+
+#: Cost units an intervention may use, by what they are charged per.
+BASES = {"£ per fte-year": "fte-year", "£ per year": "programme-year",
+         "£ per client-month": "client-month", "£ per person-month": "client-month",
+         "£ per client": "client", "£ per person": "client"}
+PROGRAMME_BASES = ("fte-year", "programme-year")
+UNITS = {"fte-year": "fte-years", "programme-year": "programme-years",
+         "client-month": "client-months", "client": "clients"}
+
+
+def parse_costs(node: Any, where: str, allowed: tuple[str, ...]) -> list[CostItem]:
+    """Cost items of ``[costs]``; each unit must be one of the ``allowed`` bases."""
+    out = []
+    for key in (node or {}):
+        p = parameter(node, key, f"{where}", "£ per")
+        basis = BASES.get(p.unit)
+        if basis not in allowed:
+            units = [u for u, b in BASES.items() if b in allowed]
+            raise HhsimError(f"{where}.{key}", f"has unit '{p.unit}'", f"use one of {units}")
+        out.append(CostItem(key, basis, float(p.value), p.price_year, p.name))
+    return out
+
+
+def parse_payer(node: Mapping[str, Any], where: str) -> str:
+    payer = node.get("payer", "nhs")
+    if payer not in PAYERS:
+        raise unknown_key_error(f"{where}.payer", str(payer), PAYERS, what="payer")
+    return payer
+
+
+def parse_budget(node: Mapping[str, Any], where: str, price_year: str) -> float | None:
+    """A yearly budget in the experiment's price year (None when not given)."""
+    if "budget_per_year" not in node:
+        return None
+    p = parameter(node, "budget_per_year", where, "£ per year")
+    return float(p.value) * uprating_factor(p.price_year, price_year)
+
+
+@dataclass
+class EventLog:
+    """Events of one intervention (referred, admitted, left, ...), kept only when asked."""
+
+    on: bool
+    steps: list[np.ndarray] = field(default_factory=list)
+    ids: list[np.ndarray] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
+
+    def add(self, t: int, ids: np.ndarray, event: str) -> None:
+        if self.on and ids.size:
+            self.steps.append(np.full(ids.size, t, dtype=np.int32))
+            self.ids.append(ids.astype(np.int64))
+            self.codes.append(event)
+
+    def table(self, intervention: str) -> pd.DataFrame:
+        if not self.ids:
+            return pd.DataFrame({"intervention": pd.Series(dtype=str), "month": pd.Series(dtype=np.int32),
+                                 "tenant": pd.Series(dtype=np.int64), "event": pd.Series(dtype=str)})
+        return pd.DataFrame({
+            "intervention": intervention,
+            "month": np.concatenate(self.steps),
+            "tenant": np.concatenate(self.ids),
+            "event": np.repeat(self.codes, [a.size for a in self.ids]),
+        })
+
+
+class Intervention:
+    """One intervention in one run (subclasses implement the lifecycle)."""
+
+    def __init__(self, settings: Any, model: HousingHealthModel) -> None:
+        self.settings = settings
+        self.name: str = settings.name
+        self.model = model
+        self.effects: list[Effect] = list(getattr(settings, "effects", []))
+        self.log = EventLog(bool(getattr(settings, "log", False)))
+
+    def activities(self) -> list[Activity]:
+        """The ledger activities of this intervention's costs."""
+        return [c.activity(self.name, self.settings.payer) for c in self.settings.costs]
+
+    def services_to_track(self) -> tuple[str, ...]:
+        return ()
+
+    def start(self) -> None:
+        """Set up, once the population and the ledger exist."""
+
+    def step(self, t: int, discount: float) -> None:
+        raise NotImplementedError
+
+    def strengths(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tenants whose rates this intervention changes in month ``t``, and the strength."""
+        return EMPTY, np.empty(0, dtype=np.float32)
+
+    def needs(self, area: str, idx: np.ndarray) -> np.ndarray:
+        """Whether tenants ``idx`` had the assessment area's need (all true without areas)."""
+        return np.ones(idx.size, dtype=bool)
+
+    def month_stats(self) -> dict[str, float]:
+        return {}
+
+    def record(self) -> dict[str, float]:
+        return {}
+
+    def events(self) -> pd.DataFrame:
+        return self.log.table(self.name)

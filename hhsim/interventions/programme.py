@@ -1,0 +1,359 @@
+"""Programmes that serve tenants: refer -> queue -> admit within capacity -> effects -> exit.
+
+Each month, while the programme runs (``start_month`` <= month < ``end_month``):
+
+1. exits: clients who died, finished their ``duration``, dropped out (``dropout`` per
+   month) or, where ``leave_when_ineligible`` is set, are no longer eligible, leave and free
+   their places; when the programme ends every client leaves and the queue is closed;
+2. referral: each eligible tenant never referred before is referred with probability
+   ``1 - prod(1 - p_source)`` over the sources that see them (a source may only see tenants
+   with recent use of a service); a share ``uptake`` accepts and joins the provider's
+   queue, the rest decline;
+3. the queue: people leave it when they die, move out or give up (``queue`` rules);
+4. admission: the provider admits in priority order within free places and budget. An
+   admitted client is assessed: for each assessment area, whether the client has that
+   need (from observables); ``refer_to`` passes the client's dwelling to a repairs
+   programme of the same arm;
+5. costs of the month: staff (FTE-years), running costs, per client-month and, at
+   admission, per client.
+
+A tenant is referred at most once per run. Effects act on clients at full strength and
+decay after they leave (``hhsim.interventions.effects``). Weighted populations: places,
+queues and counts are in people represented (each tenant counts for its weight).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hhsim.costing import uprating_factor
+from hhsim.errors import HhsimError
+from hhsim.interventions.base import (
+    CostItem,
+    Intervention,
+    ModelContext,
+    parse_budget,
+    parse_costs,
+    parse_payer,
+)
+from hhsim.interventions.effects import Effect, parse_effects
+from hhsim.interventions.provider import Provider
+from hhsim.interventions.settings import (
+    PRIORITIES,
+    Condition,
+    Enrolment,
+    QueueRules,
+    ReferralSource,
+    RiskScore,
+    Window,
+    parse_condition,
+    parse_enrolment,
+    parse_queue,
+    parse_referrals,
+    parse_risk,
+    parse_window,
+    text,
+    value,
+)
+from hhsim.parameters import check_keys
+
+# Client status codes.
+NEVER, QUEUED, SERVED, DONE, DECLINED, LEFT = range(6)
+#: Strengths below this are treated as 0 (an effect has worn off).
+NEGLIGIBLE = 0.01
+
+COMMON_KEYS = ("type", "name", "description", "payer", "start_month", "end_month", "priority",
+               "log", "eligibility", "referrals", "uptake", "queue", "risk", "enrolment",
+               "effects", "costs", "capacity", "assessment", "leave_when_ineligible")
+
+
+@dataclass(frozen=True)
+class Area:
+    """An assessment area: which clients have the need, and where they are referred on."""
+
+    name: str
+    need: Condition
+    refer_to: str | None = None
+
+
+@dataclass(frozen=True)
+class ProgrammeSettings:
+    name: str
+    kind: str
+    payer: str
+    window: Window
+    eligibility: Condition
+    referrals: tuple[ReferralSource, ...]
+    uptake: float
+    queue: QueueRules
+    priority: str
+    risk: RiskScore | None
+    enrolment: Enrolment
+    effects: tuple[Effect, ...]
+    costs: tuple[CostItem, ...]
+    places: float | None  # people at a time; None: unlimited
+    staff_fte: float  # for costs per FTE-year
+    budget: float | None  # £ per year in the experiment's price year
+    areas: tuple[Area, ...]
+    leave_when_ineligible: bool
+    log: bool
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """Services whose recent use the programme observes."""
+        used = [r.trigger.service for r in self.referrals if r.trigger]
+        used += list(self.risk.services) if self.risk else []
+        return tuple(dict.fromkeys(used))
+
+    @property
+    def refers_to(self) -> tuple[str, ...]:
+        return tuple(a.refer_to for a in self.areas if a.refer_to)
+
+
+def _flag(node: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+    got = node.get(key, default)
+    if not isinstance(got, bool):
+        raise HhsimError(f"{where}.{key}", "must be true or false", f"write {key} = true")
+    return got
+
+
+def parse_areas(node: Any, where: str, chains: Mapping[str, tuple[str, ...]]) -> tuple[Area, ...]:
+    out = []
+    for area, sub in check_keys(node or {}, where, (node or {}).keys()).items():
+        w = f"{where}.{area}"
+        check_keys(sub, w, ("need", "refer_to", "description"))
+        refer_to = sub.get("refer_to")
+        if refer_to is not None and not isinstance(refer_to, str):
+            raise HhsimError(f"{w}.refer_to", "must be the name of an intervention",
+                             'write refer_to = "repairs"')
+        out.append(Area(area, parse_condition(sub.get("need", {}), f"{w}.need", chains), refer_to))
+    return tuple(out)
+
+
+def parse_programme(tree: Mapping[str, Any], ctx: ModelContext, *, places: float | None,
+                    staff_fte: float = 0.0, cost_bases: tuple[str, ...],
+                    capacity_keys: tuple[str, ...]) -> ProgrammeSettings:
+    """The settings of a tenant-serving programme from its merged table."""
+    name, kind = tree["name"], tree["type"]
+    where = f"interventions.{name}"
+    check_keys(tree, where, COMMON_KEYS)
+    check_keys(tree.get("capacity", {}), f"{where}.capacity", capacity_keys)
+    priority = text(tree, "priority", where, PRIORITIES, "first_come")
+    areas = parse_areas(tree.get("assessment"), f"{where}.assessment", ctx.chains)
+    uptake = value(tree, "uptake", where, "share") if "uptake" in tree else 1.0
+    return ProgrammeSettings(
+        name=name, kind=kind, payer=parse_payer(tree, where), window=parse_window(tree, where),
+        eligibility=parse_condition(tree.get("eligibility"), f"{where}.eligibility", ctx.chains),
+        referrals=tuple(parse_referrals(tree.get("referrals"), f"{where}.referrals", ctx.services)),
+        uptake=uptake, queue=parse_queue(tree.get("queue"), f"{where}.queue"), priority=priority,
+        risk=parse_risk(tree.get("risk"), f"{where}.risk", ctx.chains, ctx.services)
+        if priority == "risk" else None,
+        enrolment=parse_enrolment(tree.get("enrolment"), f"{where}.enrolment"),
+        effects=tuple(parse_effects(tree.get("effects"), f"{where}.effects", ctx.rates,
+                                    ctx.has_wellbeing, tuple(a.name for a in areas))),
+        costs=tuple(parse_costs(tree.get("costs"), f"{where}.costs", cost_bases)),
+        places=places, staff_fte=staff_fte,
+        budget=parse_budget(tree.get("capacity", {}), f"{where}.capacity", ctx.price_year),
+        areas=areas, leave_when_ineligible=_flag(tree, "leave_when_ineligible", where, False),
+        log=_flag(tree, "log", where, False))
+
+
+class ClientProgramme(Intervention):
+    """A programme serving tenants through a provider with places and a queue."""
+
+    settings: ProgrammeSettings
+
+    def services_to_track(self) -> tuple[str, ...]:
+        return self.settings.services
+
+    def start(self) -> None:
+        s, n = self.settings, self.model.pop.n
+        self.status = np.zeros(n, dtype=np.int8)
+        self.since = np.zeros(n, dtype=np.int16)  # month of the latest change of status
+        self.need = {a.name: np.zeros(n, dtype=bool) for a in s.areas}
+        per_client = [c for c in s.costs if c.basis == "client"]
+        self.admission_cost = sum(c.amount * uprating_factor(c.price_year, self.model.config.price_year)
+                                  for c in per_client)
+        self.provider = Provider(self.model, self.name, s.places, s.budget,
+                                 s.priority, s.window.start)
+        self.counts = dict.fromkeys(("referred", "declined", "admitted", "completed", "dropped_out",
+                                     "ineligible", "died_while_served", "closed_while_served",
+                                     "died_waiting", "moved_out", "reneged", "closed_waiting"), 0.0)
+        self.counts.update({f"need_{a.name}": 0.0 for a in s.areas})
+        self._month = {"referred": 0.0, "admitted": 0.0}
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _u(self, process: str, t: int, idx: np.ndarray) -> np.ndarray:
+        return self.model.streams.uniform(f"iv:{self.name}:{process}", t)[idx]
+
+    def _count(self, key: str, idx: np.ndarray) -> float:
+        w = float(self.model.pop.weight[idx].sum(dtype=np.float64))
+        self.counts[key] += w
+        return w
+
+    def _referral_probability(self, idx: np.ndarray, t: int) -> np.ndarray:
+        miss = np.ones(idx.size)
+        recent = self.model.pop.recent_use
+        for source in self.settings.referrals:
+            p = np.full(idx.size, source.probability)
+            if source.trigger is not None:
+                tr = source.trigger
+                p *= recent.last(tr.service, tr.months, t, idx) >= tr.at_least
+            miss *= 1.0 - p
+        return 1.0 - miss
+
+    # -- the month ---------------------------------------------------------------------------
+    def step(self, t: int, discount: float) -> None:
+        s, status = self.settings, self.status
+        running = s.window.open(t)
+        self._month = {"referred": 0.0, "admitted": 0.0}
+        if t < s.window.start:
+            return
+        self._exits(t, running)
+        if running:
+            self._refer(t)
+        self._queue(t, running)
+        if not running:
+            return
+        admitted = self.provider.admit(t)
+        if admitted.size:
+            status[admitted] = SERVED
+            self.since[admitted] = t
+            self._month["admitted"] = self._count("admitted", admitted)
+            self.log.add(t, admitted, "admitted")
+            self._assess(t, admitted)
+        ledger = self.model.ledger
+        served = np.flatnonzero(status == SERVED)
+        for c in s.costs:
+            activity = f"{self.name}_{c.key}"
+            if c.basis == "fte-year":
+                ledger.add(activity, None, s.staff_fte / 12.0, discount)
+            elif c.basis == "programme-year":
+                ledger.add(activity, None, 1.0 / 12.0, discount)
+            elif c.basis == "client-month" and served.size:
+                ledger.add(activity, served, 1.0, discount)
+            elif c.basis == "client" and admitted.size:
+                ledger.add(activity, admitted, 1.0, discount)
+
+    def _exits(self, t: int, running: bool) -> None:
+        pop = self.model.pop
+        served = np.flatnonzero(self.status == SERVED)
+        if not served.size:
+            return
+        left = np.zeros(served.size, dtype=bool)
+        for key, out in self._exit_reasons(t, served, running):
+            out &= ~left
+            if out.any():
+                ids = served[out]
+                self._count(key, ids)
+                self.log.add(t, ids, key)
+                left |= out
+        if left.any():
+            ids = served[left]
+            self.status[ids] = DONE
+            self.since[ids] = t
+            self.provider.discharge(float(pop.weight[ids].sum(dtype=np.float64)))
+
+    def _exit_reasons(self, t: int, served: np.ndarray, running: bool):
+        s, pop = self.settings, self.model.pop
+        yield "died_while_served", ~pop.alive[served]
+        yield "closed_while_served", np.full(served.size, not running)
+        if s.enrolment.duration:
+            yield "completed", t - self.since[served] >= s.enrolment.duration
+        if s.leave_when_ineligible:
+            yield "ineligible", ~s.eligibility.holds(pop, served)
+        if s.enrolment.dropout:
+            yield "dropped_out", self._u("dropout", t, served) < s.enrolment.dropout
+
+    def _refer(self, t: int) -> None:
+        s, pop = self.settings, self.model.pop
+        cand = np.flatnonzero((self.status == NEVER) & pop.alive)
+        cand = cand[s.eligibility.holds(pop, cand)]
+        if not cand.size:
+            return
+        referred = cand[self._u("referral", t, cand) < self._referral_probability(cand, t)]
+        if not referred.size:
+            return
+        self._month["referred"] = self._count("referred", referred)
+        self.log.add(t, referred, "referred")
+        accept = self._u("uptake", t, referred) < s.uptake
+        declined, queued = referred[~accept], referred[accept]
+        self.status[declined] = DECLINED
+        self._count("declined", declined)
+        self.log.add(t, declined, "declined")
+        self.status[queued] = QUEUED
+        self.since[queued] = t
+        score = s.risk.score(pop, queued) if s.risk else None
+        cost = np.full(queued.size, self.admission_cost)
+        self.provider.join(queued, t, score, pop.weight[queued], cost)
+
+    def _queue(self, t: int, running: bool) -> None:
+        s, pop, prov = self.settings, self.model.pop, self.provider
+        if not prov.ids.size:
+            return
+        ids = prov.ids
+        u = self._u("queue", t, ids)
+        move, renege = s.queue.move_out, s.queue.renege
+        reasons = [("died_waiting", ~pop.alive[ids]),
+                   ("closed_waiting", np.full(ids.size, not running)),
+                   ("moved_out", u < move),
+                   ("reneged", (u >= move) & (u < move + renege))]
+        if s.leave_when_ineligible:
+            reasons.append(("reneged", ~s.eligibility.holds(pop, ids)))
+        gone = np.zeros(ids.size, dtype=bool)
+        for key, out in reasons:
+            out &= ~gone
+            if out.any():
+                self._count(key, ids[out])
+                self.log.add(t, ids[out], key)
+                gone |= out
+        if gone.any():
+            self.status[prov.leave(gone)] = LEFT
+
+    def _assess(self, t: int, admitted: np.ndarray) -> None:
+        pop = self.model.pop
+        for area in self.settings.areas:
+            has = area.need.holds(pop, admitted)
+            self.need[area.name][admitted] = has
+            self._count(f"need_{area.name}", admitted[has])
+            if area.refer_to and has.any():
+                self.model.intervention(area.refer_to).report(pop.dwelling[admitted[has]], t)
+
+    # -- effects and reports -----------------------------------------------------------------
+    def strengths(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        served = self.status == SERVED
+        hl = self.settings.enrolment.decay_half_life
+        if hl > 0:
+            after = np.flatnonzero(self.status == DONE)
+            s_after = np.exp2(-(t - self.since[after]) / hl).astype(np.float32)
+            keep = s_after >= NEGLIGIBLE
+            idx = np.concatenate([np.flatnonzero(served), after[keep]])
+            strength = np.concatenate([np.ones(int(served.sum()), np.float32), s_after[keep]])
+            return idx, strength
+        idx = np.flatnonzero(served)
+        return idx, np.ones(idx.size, dtype=np.float32)
+
+    def needs(self, area: str, idx: np.ndarray) -> np.ndarray:
+        return self.need[area][idx]
+
+    def month_stats(self) -> dict[str, float]:
+        p = self.provider
+        return {f"{self.name}:referred": self._month["referred"],
+                f"{self.name}:admitted": self._month["admitted"],
+                f"{self.name}:queue": p.queue_size, f"{self.name}:served": p.served}
+
+    def record(self) -> dict[str, float]:
+        p, s = self.provider, self.settings
+        out = {f"iv_{self.name}_{k}": v for k, v in self.counts.items()}
+        out[f"iv_{self.name}_places"] = float("inf") if s.places is None else s.places
+        out[f"iv_{self.name}_peak_served"] = p.peak_served
+        out[f"iv_{self.name}_peak_queue"] = p.peak_queue
+        out[f"iv_{self.name}_mean_wait_months"] = p.mean_wait
+        out[f"iv_{self.name}_max_wait_months"] = float(p.max_wait)
+        out[f"iv_{self.name}_still_waiting"] = p.queue_size
+        out[f"iv_{self.name}_still_served"] = p.served
+        return out

@@ -1,0 +1,136 @@
+"""Providers: the organisations that deliver interventions, with real capacity.
+
+A ``Provider`` is a Mesa agent holding places (people it can serve at a time), an optional
+yearly budget, and a queue. People (or dwellings) join the queue with a priority score, a
+weight (people represented) and a cost; they may leave it (giving up, moving out, dying).
+Each month the provider admits from the head of the queue, in priority order, while both
+the free places and the budget available that month cover the next in line. The budget
+of a programme year is released evenly, month by month, and what is unspent carries over
+within the year.
+
+Priority orders: ``first_come`` (longest wait first), ``risk`` (highest score first, then
+longest wait), ``cheapest_first`` (lowest cost first, then longest wait). Ties fall to the
+lower slot, so the order is deterministic.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+ORDERS = ("first_come", "risk", "cheapest_first")
+
+
+class Provider(mesa.Agent):
+    """An organisation with places, a budget and a queue (one per intervention)."""
+
+    def __init__(self, model: mesa.Model, name: str, places: float | None = None,
+                 budget_per_year: float | None = None, order: str = "first_come",
+                 start: int = 0) -> None:
+        super().__init__(model)
+        if order not in ORDERS:
+            raise ValueError(f"unknown order {order!r}")
+        self.name = name
+        self.places = places  # people at a time; None: unlimited
+        self.budget_per_year = budget_per_year  # £ in the programme's price year; None: unlimited
+        self.order = order
+        self.start = start  # month the programme starts (programme years count from it)
+        self.ids = np.empty(0, dtype=np.int64)
+        self.joined = np.empty(0, dtype=np.int32)
+        self.score = np.empty(0)
+        self.weight = np.empty(0, dtype=np.float32)
+        self.cost = np.empty(0)
+        self.served = 0.0  # people being served (weighted)
+        self.spent_year = -1  # programme year of ``spent``
+        self.spent = 0.0
+        self.admitted = 0.0
+        self.total_wait = 0.0  # months waited by the admitted (weighted)
+        self.max_wait = 0
+        self.peak_served = 0.0
+        self.peak_queue = 0.0  # most people waiting after a month's admissions
+
+    # -- the queue ---------------------------------------------------------------------------
+    @property
+    def queue_size(self) -> float:
+        return float(self.weight.sum(dtype=np.float64))
+
+    def join(self, ids: np.ndarray, t: int, score: np.ndarray | None = None,
+             weight: np.ndarray | None = None, cost: np.ndarray | None = None) -> None:
+        """Add ``ids`` to the queue at month ``t``."""
+        n = ids.size
+        self.ids = np.concatenate([self.ids, ids.astype(np.int64)])
+        self.joined = np.concatenate([self.joined, np.full(n, t, dtype=np.int32)])
+        self.score = np.concatenate([self.score, np.zeros(n) if score is None else score])
+        self.weight = np.concatenate([self.weight, np.ones(n, np.float32) if weight is None
+                                      else weight.astype(np.float32)])
+        self.cost = np.concatenate([self.cost, np.zeros(n) if cost is None else cost])
+
+    def leave(self, out: np.ndarray) -> np.ndarray:
+        """Remove the queue entries where ``out`` is true; return their ids."""
+        gone = self.ids[out]
+        keep = ~out
+        self.ids, self.joined, self.score = self.ids[keep], self.joined[keep], self.score[keep]
+        self.weight, self.cost = self.weight[keep], self.cost[keep]
+        return gone
+
+    def waiting_order(self) -> np.ndarray:
+        """Positions of the queue entries in the order they will be served."""
+        if self.order == "risk":
+            return np.lexsort((self.ids, self.joined, -self.score))
+        if self.order == "cheapest_first":
+            return np.lexsort((self.ids, self.joined, self.cost))
+        return np.lexsort((self.ids, self.joined))
+
+    # -- capacity ----------------------------------------------------------------------------
+    def free_places(self) -> float:
+        return np.inf if self.places is None else max(self.places - self.served, 0.0)
+
+    def budget_available(self, t: int) -> float:
+        """Budget that may be committed in month ``t``: the year's budget released evenly,
+        less what was committed earlier in the programme year."""
+        if self.budget_per_year is None:
+            return np.inf
+        year, month = divmod(t - self.start, 12)
+        if year != self.spent_year:
+            self.spent_year, self.spent = year, 0.0
+        return max(self.budget_per_year * (month + 1) / 12.0 - self.spent, 0.0)
+
+    def admit(self, t: int) -> np.ndarray:
+        """Admit from the head of the queue within free places and budget; return ids.
+        Whoever is left is still waiting at the end of the month."""
+        admitted = self._admit(t)
+        self.peak_queue = max(self.peak_queue, self.queue_size)
+        return admitted
+
+    def _admit(self, t: int) -> np.ndarray:
+        if not self.ids.size:
+            return self.ids[:0]
+        order = self.waiting_order()
+        places = np.cumsum(self.weight[order], dtype=np.float64) <= self.free_places() + 1e-9
+        budget = np.cumsum(self.cost[order]) <= self.budget_available(t) + 1e-6
+        fits = places & budget
+        k = int(np.argmin(fits)) if not fits.all() else fits.size  # stop at the first that does not fit
+        take = order[:k]
+        if not k:
+            return self.ids[:0]
+        waited = t - self.joined[take]
+        w = self.weight[take].astype(np.float64)
+        self.total_wait += float((waited * w).sum())
+        self.max_wait = max(self.max_wait, int(waited.max()))
+        self.admitted += float(w.sum())
+        if self.budget_per_year is not None:
+            self.spent += float(self.cost[take].sum())
+        self.served += float(w.sum())
+        self.peak_served = max(self.peak_served, self.served)
+        mask = np.zeros(self.ids.size, dtype=bool)
+        mask[take] = True
+        return self.leave(mask)
+
+    def discharge(self, weight: float) -> None:
+        """People (weighted) stop being served: their places are free again."""
+        self.served = max(self.served - weight, 0.0)
+
+    @property
+    def mean_wait(self) -> float:
+        """Mean months waited by those admitted (NaN if nobody was)."""
+        return self.total_wait / self.admitted if self.admitted else float("nan")
