@@ -16,7 +16,6 @@ from hhsim.errors import HhsimError
 from hhsim.experiment import load_experiment
 from hhsim.health.model_file import compile_model
 from hhsim.parameters import read_toml
-from hhsim.resources import default_model_tree, world_tree
 from hhsim.world.stock import load_stock
 
 
@@ -125,10 +124,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_params(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    model = read_toml(args.model, "model file") if args.model else default_model_tree()
-    params = paramtable.parameters(model, world_tree())
+    params = paramtable.default_parameters(read_toml(args.model, "model file") if args.model else None)
     if args.markdown:
-        Path(args.markdown).write_text(paramtable.markdown(params, "Parameters of the default model"))
+        Path(args.markdown).write_text(paramtable.markdown(params, paramtable.TITLE))
         print(f"Wrote {len(params)} parameters to {args.markdown}")
     if args.csv:
         pd.DataFrame([{"name": p.name, "value": p.value, "unit": p.unit, "price_year": p.price_year or "",

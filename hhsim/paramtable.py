@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hhsim.parameters import Parameter, parameters_of
+from hhsim.resources import default_model_tree, intervention_defaults, world_tree
 
 STATUS = {"V1": "V1 primary source", "V2": "V2 secondary source", "D": "D derived", "A": "A assumption"}
 
@@ -35,6 +36,22 @@ def parameters(*trees: Mapping[str, Any]) -> list[Parameter]:
     return list(out.values())
 
 
+def intervention_tree() -> dict:
+    """Every intervention type's defaults, as ``interventions.<type>.*`` parameters."""
+    from hhsim.interventions import TYPES
+
+    return {"interventions": {kind: intervention_defaults(kind) for kind in TYPES}}
+
+
+def default_parameters(model: Mapping[str, Any] | None = None) -> list[Parameter]:
+    """The parameters of a model (the default one when None), the world and the
+    interventions' defaults."""
+    return parameters(model or default_model_tree(), world_tree(), intervention_tree())
+
+
+TITLE = "Parameters of the default model, the world and the interventions"
+
+
 def status_of(p: Parameter) -> str:
     return p.status or ("A" if p.assumption else "")
 
@@ -48,7 +65,8 @@ def markdown(params: list[Parameter], title: str) -> str:
              "Money is in the price year shown; results are uprated to the experiment's price year.", ""]
     section = None
     for p in params:
-        top = p.name.split(".")[0] if not p.name.startswith("world.") else ".".join(p.name.split(".")[:2])
+        parts = p.name.split(".")
+        top = ".".join(parts[:2]) if parts[0] in ("world", "interventions") else parts[0]
         if top != section:
             section = top
             lines += ["", f"## {section}", "", "| parameter | value | unit | price year | status | source |",

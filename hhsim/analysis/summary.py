@@ -144,13 +144,17 @@ INTERVENTION_MEASURES = [
 ]
 
 
+def _amount(x: float) -> str:
+    return "unlimited" if np.isinf(x) else "none" if np.isnan(x) else f"{x:,.1f}"
+
+
 def format_interventions(records: pd.DataFrame, names: dict[str, list[str]]) -> str:
     """What each arm's interventions (``names`` by arm) did, as plain text: means over
     replications."""
     lines = ["Interventions (mean per run; people, or dwellings for repairs)"]
     for arm, group in records.groupby("arm", sort=False):
         for name in names.get(arm, []):
-            parts = [f"{label} {group[f'iv_{name}_{suffix}'].mean():,.1f}"
+            parts = [f"{label} {_amount(group[f'iv_{name}_{suffix}'].mean())}"
                      for suffix, label in INTERVENTION_MEASURES if f"iv_{name}_{suffix}" in group]
             if parts:
                 lines.append(f"  {arm} / {name}: " + "; ".join(parts))
