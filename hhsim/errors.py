@@ -30,6 +30,10 @@ class HhsimError(Exception):
             text += f" (fix: {fix})"
         super().__init__(text)
 
+    def __reduce__(self) -> tuple:
+        # Rebuilt from its parts when sent back from a worker process.
+        return (type(self), (self.where, self.problem, self.fix))
+
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     """A 'did you mean' suggestion for a misspelt name, or None."""

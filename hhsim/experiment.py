@@ -314,8 +314,7 @@ def validate(data: dict, source: Path | None = None) -> Experiment:
     if exp.baseline not in names:
         raise HhsimError("experiment.baseline", f"arm '{exp.baseline}' is not among the arms {names}",
                          "name one arm 'baseline' or set experiment.baseline")
-    named = {t.get("name", t.get("type")) for a in exp.arms for t in a.interventions
-             if isinstance(t, dict)}
+    named = {str(t.get("name", t.get("type"))) for a in exp.arms for t in a.interventions}
     for key in exp.parameters:
         if _kind(key) == "interventions" and _intervention_of(key) not in named:
             raise unknown_key_error(f"parameters.{key}", _intervention_of(key), sorted(named),
@@ -323,7 +322,8 @@ def validate(data: dict, source: Path | None = None) -> Experiment:
     for arm in exp.arms:
         model_tree, world = exp.trees(arm)
         model = compile_model(model_tree)
-        parse_arm(exp.interventions(arm), model_context(model, exp.experiment.price_year),
+        parse_arm(exp.interventions(arm),
+                  model_context(model, exp.experiment.price_year, exp.experiment.months),
                   f"arms.{arm.name}")
         for act in model.activities:
             if act.unit_cost is not None:

@@ -48,17 +48,27 @@ def tenant_outcomes(model, price_year: str) -> dict[str, np.ndarray]:
     """Per-tenant outcomes (float64) that group tables and run records sum."""
     ledger, n = model.ledger, model.pop.n
     out: dict[str, np.ndarray] = {}
-    cost = {p: np.zeros(n) for p in PAYERS}
-    cost_undisc = {p: np.zeros(n) for p in PAYERS}
+    # Costs by payer, and split into NHS care and interventions (per-tenant tallies only).
+    keys = [*PAYERS, "nhs_care", "interventions"]
+    cost = {k: np.zeros(n) for k in keys}
+    cost_undisc = {k: np.zeros(n) for k in keys}
     for name, act in model.activities.items():
         if act.unit_cost is None or not act.per_tenant:
             continue
         unit = act.unit_cost * uprating_factor(act.price_year, price_year)
         # float64 before scaling: a float32 array times a Python float stays float32.
-        cost[act.payer] += ledger.count_disc[name].astype(np.float64) * unit
-        cost_undisc[act.payer] += ledger.count[name].astype(np.float64) * unit
+        disc = ledger.count_disc[name].astype(np.float64) * unit
+        undisc = ledger.count[name].astype(np.float64) * unit
+        kinds = [act.payer] + (["interventions"] if act.intervention else
+                               ["nhs_care"] if act.payer == "nhs" else [])
+        for k in kinds:
+            cost[k] += disc
+            cost_undisc[k] += undisc
     for p in PAYERS:
         out[f"cost_{p}"], out[f"cost_{p}_undisc"] = cost[p], cost_undisc[p]
+    out["nhs_cost"], out["nhs_cost_undisc"] = cost["nhs_care"], cost_undisc["nhs_care"]
+    out["intervention_cost"] = cost["interventions"]
+    out["intervention_cost_undisc"] = cost_undisc["interventions"]
     for reward in REWARDS:
         out[reward] = ledger.reward_disc[reward].astype(np.float64)
         out[f"{reward}_undisc"] = ledger.reward[reward].astype(np.float64)

@@ -102,9 +102,9 @@ class HousingHealthModel(mesa.Model):
         self.start_checks = start_checks(self.pop, self.health, config.world_tree)
         # Weighted person-years by sex and age, for comparing simulated and input rates.
         self.person_years = np.zeros((2, MAX_AGE + 1))
-        context = model_context(self.health, config.price_year)
+        context = model_context(self.health, config.price_year, config.steps)
         settings = parse_arm(list(config.interventions), context, f"arms.{config.arm}")
-        self.interventions: list[Intervention] = [build(s, self) for s in settings]
+        self.interventions: list[Intervention] = build(settings, self)
         tracked = [s.name for s in self.health.services if s.track_recent]
         tracked += ["admissions"] if self.health.admissions else []
         tracked += [s for iv in self.interventions for s in iv.services_to_track()]

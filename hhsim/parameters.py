@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.errors import HhsimError, printable, unknown_key_error
 
 LEAF_KEYS = {
     "value", "unit", "source", "price_year", "assumption", "status", "note",
@@ -73,8 +73,17 @@ def bounds_for_unit(unit: str) -> tuple[float, float]:
     return -math.inf, math.inf
 
 
+def _numbers_only(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return all(_numbers_only(v) for v in value)
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
 def check_value(name: str, value: Any, unit: str) -> np.ndarray:
     """Validate a parameter value against its unit; return it as a float array."""
+    if not _numbers_only(value) and not isinstance(value, np.ndarray):
+        raise HhsimError(name, f"expected a number or a table of numbers, got {printable(repr(value))}",
+                         "give a number (not text or true/false)")
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):

@@ -59,7 +59,7 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
                 programme[f"cost_{act.payer}_undisc"] += rec[f"cost_{name}_undisc"]
     outcomes = {k: total(v) for k, v in tenant_outcomes(model, price_year).items()}
     outcomes.update({k: outcomes[k] + v for k, v in programme.items()})
-    rec.update(outcomes)
+    rec.update(outcomes)  # nhs_cost and intervention_cost are set below, programme costs included
     costed = [a for a in model.activities.values() if a.unit_cost is not None]
     for suffix in ("", "_undisc"):
         nhs_interventions = sum(rec[f"cost_{a.name}{suffix}"] for a in costed

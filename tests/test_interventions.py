@@ -91,9 +91,9 @@ def test_places_are_never_exceeded_and_waiting_lists_form():
     # The log agrees with the states: no admission after death, nobody admitted twice.
     ev = event_table(m)
     admitted = ev[ev["event"] == "admitted"]
-    assert admitted["tenant"].is_unique
-    died = ev[ev["event"].isin(["died_while_served", "died_waiting"])].set_index("tenant")["month"]
-    later = admitted.set_index("tenant")["month"].reindex(died.index)
+    assert admitted["id"].is_unique
+    died = ev[ev["event"].isin(["died_while_served", "died_waiting"])].set_index("id")["month"]
+    later = admitted.set_index("id")["month"].reindex(died.index)
     assert (later.dropna() < died.loc[later.dropna().index]).all()
     assert len(admitted) == rec["iv_support_admitted"]
 
@@ -258,7 +258,24 @@ def test_an_odds_ratio_becomes_a_hazard_ratio_at_the_baseline_probability():
     (support(effects={"x": {"target": "services.gp", "rate_ratio": -1}}), "greater than 0"),
     (support(queue={"renege": 1.5}), "between 0 and 1"),
     (support(capacity={"staff_fte": -1}), "at least 0"),
-    (support(end_month=0), "must be after start_month"),
+    (support(end_month=0), "is not after start_month"),
+    (support(start_month=30), "would never run"),
+    (support(queue={"renege": 0.6, "move_out": 0.6}), "add up to more than 1"),
+    ({"type": "home_repairs", "hazards": ["damp", "damp"]}, "lists a hazard twice"),
+    ({"type": "rate_ratio", "name": "emergency",
+      "effects": {"gp": {"target": "services.gp", "rate_ratio": 0.9}},
+      "costs": {"admissions": {"value": 1.0, **MONEY}}}, "clashes"),
+    (support(costs={"staff": {"value": 1.0, "unit": "£ per fte-year", "price_year": "1990/91",
+                              "source": "x"}}), "staff.price_year: '1990/91' cannot be uprated"),
+    (support(capacity=3), "capacity: must be a table"),
+    (support(effects=[1]), "must be a table of effects"),
+    (support(effects={"gp": {"target": ["services.gp"]}}), "must name one rate"),
+    (support(assessment=3), "must be a table of areas"),
+    ({"type": ["rate_ratio"]}, "unknown intervention type"),
+    (support(capacity={"staff_fte": True}), "not text or true/false"),
+    (support(enrolment={"duration": "6"}), "not text or true/false"),
+    (support(capacity={"budget_per_year": {"value": 1e4, "unit": "£ per year", "price_year": "2023/24",
+                                           "source": "x"}}), "limits per-client costs"),
     (support(assessment={"home_and_housing": {"refer_to": "repairs"}}), "not a home_repairs intervention"),
     ({"type": "rate_ratio"}, "effects: is empty"),
 ])
@@ -277,3 +294,70 @@ def test_intervention_parameters_can_be_overridden_by_dotted_name():
     with pytest.raises(HhsimError, match="did you mean 'support'"):
         validate(experiment({"name": "arm", "interventions": [support()]},
                             parameters={"interventions.suport.capacity.staff_fte": 2.0}))
+
+
+def test_errors_survive_the_trip_back_from_a_worker_process():
+    import pickle
+
+    err = HhsimError("interventions.support.costs.staff", "bad", "fix it")
+    back = pickle.loads(pickle.dumps(err))
+    assert str(back) == str(err) and back.where == err.where
+
+
+def test_an_empty_table_removes_a_default_and_an_effect_can_change_form():
+    table = support(referrals={"community_health": {},
+                               "gp": {"probability": 0.05,
+                                      "recent": {"service": "gp", "months": 3, "at_least": 2}}},
+                    effects={"gp": {"percent_change": -20}, "isolation_onset": {}})
+    exp = validate(experiment({"name": "arm", "interventions": [table]}))
+    tree = exp.interventions(exp.arms[1])[0]
+    assert list(tree["referrals"]) == ["gp"]
+    assert "isolation_onset" not in tree["effects"]
+    assert set(tree["effects"]["gp"]) == {"target", "area", "percent_change"}
+
+
+def test_the_same_intervention_under_another_name_faces_the_same_random_numbers():
+    runs = run_all(experiment({"name": "a", "interventions": [support(name="first")]},
+                              {"name": "b", "interventions": [support(name="second")]}, months=12))
+    a, b = (run_record(runs[x], "2023/24") for x in ("a", "b"))
+    assert a["iv_first_referred"] == b["iv_second_referred"] > 0
+    assert a["nhs_cost"] == b["nhs_cost"]
+
+
+def test_nobody_gives_up_waiting_when_there_is_no_wait():
+    roomy = support(capacity={"staff_fte": 50.0}, queue={"renege": 0.5},
+                    referrals={"community_health": {"probability": 0.2}})
+    rec = run_record(run_all(experiment({"name": "s", "interventions": [roomy]}, months=12))["s"], "2023/24")
+    assert rec["iv_support_admitted"] > 50 and rec["iv_support_reneged"] == 0
+
+
+def test_effects_fade_from_the_month_a_client_leaves():
+    runs = run_all(experiment({"name": "s", "interventions": [support(end_month=3, log=True)]}, months=6))
+    iv = runs["s"].interventions[0]
+    idx, strength = iv.strengths(3)  # everyone left when the programme closed at month 3
+    assert idx.size and np.allclose(strength, 2 ** (-1 / 6))
+    assert (event_table(runs["s"])["unit"] == "tenant").all()
+
+
+def test_a_job_that_can_never_be_afforded_does_not_block_the_queue(host):
+    p = Provider(host, "p", budget_per_year=1200.0)
+    p.join(np.array([1, 2]), t=0, cost=np.array([5000.0, 50.0]))
+    assert p.admit(0).tolist() == [2]
+    assert p.cannot_fit == 1.0
+
+
+def test_budgets_hold_for_weighted_populations():
+    from conftest import ROOT
+
+    data = experiment({"name": "r", "interventions": [
+        {"type": "home_repairs", "capacity": {"budget_per_year": {
+            "value": 100_000.0, "unit": "£ per year", "price_year": "2023/24", "source": "test"}}}]},
+        months=24, tenants=3000)
+    data["population"] = {"tenants": 3000, "profile": str(ROOT / "experiments" / "example-profile.csv")}
+    m = run_all(data)["r"]
+    assert m.pop.weight.mean() > 2  # each tenant stands for several people
+    spent = monthly_table(m)["cost:interventions"].to_numpy().reshape(2, 12).sum(axis=1)
+    assert (spent <= 100_000 * 1.0001).all() and spent.sum() > 50_000
+    rec = run_record(m, "2023/24")
+    assert rec["intervention_cost_undisc"] == pytest.approx(spent.sum())
+    assert (event_table(m)["unit"] == "dwelling").all()

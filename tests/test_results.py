@@ -18,7 +18,8 @@ def test_groups_add_up_to_the_run_totals(default_run):
     rec = run_record(default_run, "2023/24")
     g = group_table(default_run, "2023/24")
     assert set(g["dimension"]) >= {"deprivation_decile", "age_band", "sex", "tenure", "ltc", "health"}
-    for outcome in ("population", "cost_nhs", "qalys", "good_health_years", "deaths", "admissions"):
+    for outcome in ("population", "cost_nhs", "nhs_cost", "qalys", "good_health_years", "deaths",
+                    "admissions"):
         totals = g[g["outcome"] == outcome].groupby("dimension")["value"].sum()
         expected = rec["population"] if outcome == "population" else rec[outcome]
         assert np.allclose(totals.to_numpy(), expected, rtol=1e-9), outcome

@@ -36,6 +36,7 @@ TYPES: dict[str, tuple[Callable[[Mapping[str, Any], ModelContext], Any], type[In
     "rate_ratio": (rate_ratio.parse, rate_ratio.RateRatio),
 }
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+RESERVED = {"undisc", "disc"}  # would make intervention_cost_<name> ambiguous
 
 
 def resolve(table: Mapping[str, Any], where: str) -> dict:
@@ -43,10 +44,10 @@ def resolve(table: Mapping[str, Any], where: str) -> dict:
     if not isinstance(table, Mapping):
         raise HhsimError(where, "must be a table", 'write [[arms.interventions]] with type = "..."')
     kind = table.get("type")
-    if kind not in TYPES:
+    if not isinstance(kind, str) or kind not in TYPES:
         raise unknown_key_error(f"{where}.type", str(kind), TYPES, what="intervention type")
     name = table.get("name", kind)
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.match(name) or name in RESERVED:
         raise HhsimError(f"{where}.name", f"{name!r} is not a usable name",
                          "use lower-case letters, digits and _ (e.g. support_east), up to 40")
     try:
@@ -57,13 +58,14 @@ def resolve(table: Mapping[str, Any], where: str) -> dict:
     return merged
 
 
-def model_context(health: HealthModel, price_year: str) -> ModelContext:
+def model_context(health: HealthModel, price_year: str, months: int | None = None) -> ModelContext:
     """What intervention parsing needs from an arm's health model."""
     services = tuple(s.name for s in health.services) + (("admissions",) if health.admissions else ())
     return ModelContext(chains={n: c.states for n, c in health.chains.items()}, services=services,
                         rates=frozenset(r.name for r in health.rates),
                         has_wellbeing=health.wellbeing is not None,
-                        monthly=health.cycle_months == 1, price_year=price_year)
+                        monthly=health.cycle_months == 1, price_year=price_year, months=months,
+                        activities=frozenset(a.name for a in health.activities))
 
 
 def parse(tree: Mapping[str, Any], ctx: ModelContext) -> Any:
@@ -78,6 +80,15 @@ def parse_arm(trees: list[Mapping[str, Any]], ctx: ModelContext, where: str) -> 
     """Settings of an arm's interventions, with the checks that span them."""
     settings = [parse(t, ctx) for t in trees]
     kinds = {s.name: s.kind for s in settings}
+    taken = set(ctx.activities)
+    for s in settings:
+        for cost in s.costs:
+            activity = cost.activity(s.name, s.payer).name
+            if activity in taken:
+                raise HhsimError(f"{where}.interventions.{s.name}.costs.{cost.key}",
+                                 f"its tally '{activity}' clashes with another of the same name",
+                                 "rename the intervention")
+            taken.add(activity)
     for s in settings:
         for target in getattr(s, "refers_to", ()):
             if kinds.get(target) != "home_repairs":
@@ -88,6 +99,10 @@ def parse_arm(trees: list[Mapping[str, Any]], ctx: ModelContext, where: str) -> 
     return settings
 
 
-def build(settings: Any, model: HousingHealthModel) -> Intervention:
-    """The runtime object of one intervention in one run."""
-    return TYPES[settings.kind][1](settings, model)
+def build(arm: list[Any], model: HousingHealthModel) -> list[Intervention]:
+    """The runtime objects of an arm's interventions (settings from ``parse_arm``)."""
+    out, rank = [], {}
+    for s in arm:
+        rank[s.kind] = rank.get(s.kind, -1) + 1
+        out.append(TYPES[s.kind][1](s, model, f"iv:{s.kind}:{rank[s.kind]}"))
+    return out

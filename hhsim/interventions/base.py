@@ -29,7 +29,9 @@ from hhsim.accounting import PAYERS, Activity
 from hhsim.costing import uprating_factor
 from hhsim.errors import HhsimError, unknown_key_error
 from hhsim.interventions.effects import Effect
-from hhsim.interventions.settings import parameter
+from hhsim.interventions.settings import parameter, table
+from hhsim.parameters import Parameter
+from hhsim.resources import cost_index
 
 if TYPE_CHECKING:
     from hhsim.model import HousingHealthModel
@@ -47,6 +49,8 @@ class ModelContext:
     has_wellbeing: bool
     monthly: bool
     price_year: str  # the experiment's price year (budgets are compared in it)
+    months: int | None = None  # the run's horizon
+    activities: frozenset[str] = frozenset()  # the model's tallies (costs must not clash)
 
 
 @dataclass(frozen=True)
@@ -76,11 +80,24 @@ UNITS = {"fte-year": "fte-years", "programme-year": "programme-years",
          "client-month": "client-months", "client": "clients"}
 
 
-def parse_costs(node: Any, where: str, allowed: tuple[str, ...]) -> list[CostItem]:
-    """Cost items of ``[costs]``; each unit must be one of the ``allowed`` bases."""
+def money(node: Mapping[str, Any], key: str, where: str, unit: str, price_year: str) -> Parameter:
+    """A money parameter whose price year can be uprated to the experiment's."""
+    p = parameter(node, key, where, unit)
+    try:
+        uprating_factor(p.price_year, price_year)
+    except HhsimError:
+        raise HhsimError(f"{where}.{key}.price_year", f"'{p.price_year}' cannot be uprated to {price_year}",
+                         f"use one of {sorted(cost_index())}") from None
+    return p
+
+
+def parse_costs(tree: Mapping[str, Any], where: str, allowed: tuple[str, ...],
+                price_year: str) -> list[CostItem]:
+    """Cost items of ``tree``'s ``[costs]``; each unit must be one of the ``allowed`` bases."""
+    node, where = table(tree, "costs", where), f"{where}.costs"
     out = []
-    for key in (node or {}):
-        p = parameter(node, key, f"{where}", "£ per")
+    for key in node:
+        p = money(node, key, where, "£ per", price_year)
         basis = BASES.get(p.unit)
         if basis not in allowed:
             units = [u for u, b in BASES.items() if b in allowed]
@@ -100,15 +117,17 @@ def parse_budget(node: Mapping[str, Any], where: str, price_year: str) -> float 
     """A yearly budget in the experiment's price year (None when not given)."""
     if "budget_per_year" not in node:
         return None
-    p = parameter(node, "budget_per_year", where, "£ per year")
+    p = money(node, "budget_per_year", where, "£ per year", price_year)
     return float(p.value) * uprating_factor(p.price_year, price_year)
 
 
 @dataclass
 class EventLog:
-    """Events of one intervention (referred, admitted, left, ...), kept only when asked."""
+    """Events of one intervention (referred, admitted, left, ...), kept only when asked.
+    ``unit`` says what the ids are: tenant slots or dwellings."""
 
     on: bool
+    unit: str = "tenant"
     steps: list[np.ndarray] = field(default_factory=list)
     ids: list[np.ndarray] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
@@ -120,13 +139,16 @@ class EventLog:
             self.codes.append(event)
 
     def table(self, intervention: str) -> pd.DataFrame:
+        """Columns: intervention, month (0-based model month), id, unit, event."""
         if not self.ids:
             return pd.DataFrame({"intervention": pd.Series(dtype=str), "month": pd.Series(dtype=np.int32),
-                                 "tenant": pd.Series(dtype=np.int64), "event": pd.Series(dtype=str)})
+                                 "id": pd.Series(dtype=np.int64), "unit": pd.Series(dtype=str),
+                                 "event": pd.Series(dtype=str)})
         return pd.DataFrame({
             "intervention": intervention,
             "month": np.concatenate(self.steps),
-            "tenant": np.concatenate(self.ids),
+            "id": np.concatenate(self.ids),
+            "unit": self.unit,
             "event": np.repeat(self.codes, [a.size for a in self.ids]),
         })
 
@@ -134,12 +156,18 @@ class EventLog:
 class Intervention:
     """One intervention in one run (subclasses implement the lifecycle)."""
 
-    def __init__(self, settings: Any, model: HousingHealthModel) -> None:
+    #: What the event log's ids are.
+    unit = "tenant"
+
+    def __init__(self, settings: Any, model: HousingHealthModel, stream: str) -> None:
         self.settings = settings
         self.name: str = settings.name
         self.model = model
+        # Random streams are keyed by type and rank within the arm, not by name, so the
+        # same intervention under another name in another arm faces the same numbers.
+        self.stream = stream
         self.effects: list[Effect] = list(getattr(settings, "effects", []))
-        self.log = EventLog(bool(getattr(settings, "log", False)))
+        self.log = EventLog(bool(getattr(settings, "log", False)), self.unit)
 
     def activities(self) -> list[Activity]:
         """The ledger activities of this intervention's costs."""

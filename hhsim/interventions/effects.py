@@ -71,6 +71,9 @@ def parse_effect(name: str, node: Any, where: str, rates: frozenset[str], has_we
                          "give the effect on transitions or wellbeing instead (docs/interventions.md)")
     check_keys(node, where, EFFECT_KEYS)
     target = node.get("target")
+    if not isinstance(target, str):
+        raise HhsimError(f"{where}.target", f"must name one rate, got {target!r}",
+                         'write target = "services.gp" (a rate of the model) or "wellbeing"')
     if target == WELLBEING:
         if not has_wellbeing:
             raise HhsimError(f"{where}.target", "the model has no [wellbeing]",
@@ -78,7 +81,7 @@ def parse_effect(name: str, node: Any, where: str, rates: frozenset[str], has_we
     elif target not in rates:
         raise unknown_key_error(f"{where}.target", str(target), [*sorted(rates), WELLBEING], what="rate")
     area = node.get("area")
-    if area is not None and area not in areas:
+    if area is not None and (not isinstance(area, str) or area not in areas):
         raise unknown_key_error(f"{where}.area", str(area), areas, what="assessment area")
     given = [f for f in FORMS if f in node]
     if len(given) != 1:
@@ -115,6 +118,8 @@ def parse_effects(node: Any, where: str, rates: frozenset[str], has_wellbeing: b
                   areas: tuple[str, ...] = ()) -> list[Effect]:
     if node is None:
         return []
-    check_keys(node, where, node.keys())
+    if not isinstance(node, Mapping):
+        raise HhsimError(where, f"must be a table of effects, got {node!r}",
+                         'write effects.<name> = { target = "...", rate_ratio = ... }')
     return [parse_effect(name, sub, f"{where}.{name}", rates, has_wellbeing, areas)
             for name, sub in node.items()]

@@ -50,12 +50,14 @@ from hhsim.interventions.settings import (
     ReferralSource,
     RiskScore,
     Window,
+    flag,
     parse_condition,
     parse_enrolment,
     parse_queue,
     parse_referrals,
     parse_risk,
     parse_window,
+    table,
     text,
     value,
 )
@@ -98,6 +100,7 @@ class ProgrammeSettings:
     places: float | None  # people at a time; None: unlimited
     staff_fte: float  # for costs per FTE-year
     budget: float | None  # £ per year in the experiment's price year
+    commitment: float  # £ (experiment's prices) a client's admission commits against the budget
     areas: tuple[Area, ...]
     leave_when_ineligible: bool
     log: bool
@@ -114,16 +117,12 @@ class ProgrammeSettings:
         return tuple(a.refer_to for a in self.areas if a.refer_to)
 
 
-def _flag(node: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
-    got = node.get(key, default)
-    if not isinstance(got, bool):
-        raise HhsimError(f"{where}.{key}", "must be true or false", f"write {key} = true")
-    return got
-
-
 def parse_areas(node: Any, where: str, chains: Mapping[str, tuple[str, ...]]) -> tuple[Area, ...]:
+    if not isinstance(node or {}, Mapping):
+        raise HhsimError(where, f"must be a table of areas, got {node!r}",
+                         "write [assessment.<area>] with need = { ... }")
     out = []
-    for area, sub in check_keys(node or {}, where, (node or {}).keys()).items():
+    for area, sub in (node or {}).items():
         w = f"{where}.{area}"
         check_keys(sub, w, ("need", "refer_to", "description"))
         refer_to = sub.get("refer_to")
@@ -141,25 +140,48 @@ def parse_programme(tree: Mapping[str, Any], ctx: ModelContext, *, places: float
     name, kind = tree["name"], tree["type"]
     where = f"interventions.{name}"
     check_keys(tree, where, COMMON_KEYS)
-    check_keys(tree.get("capacity", {}), f"{where}.capacity", capacity_keys)
+    capacity = check_keys(table(tree, "capacity", where), f"{where}.capacity", capacity_keys)
     priority = text(tree, "priority", where, PRIORITIES, "first_come")
     areas = parse_areas(tree.get("assessment"), f"{where}.assessment", ctx.chains)
     uptake = value(tree, "uptake", where, "share") if "uptake" in tree else 1.0
+    window = parse_window(tree, where, ctx.months)
+    enrolment = parse_enrolment(tree.get("enrolment"), f"{where}.enrolment")
+    costs = tuple(parse_costs(tree, where, cost_bases, ctx.price_year))
+    budget = parse_budget(capacity, f"{where}.capacity", ctx.price_year)
+    commitment = _commitment(costs, enrolment, window, budget, where, ctx.price_year)
     return ProgrammeSettings(
-        name=name, kind=kind, payer=parse_payer(tree, where), window=parse_window(tree, where),
+        name=name, kind=kind, payer=parse_payer(tree, where), window=window,
         eligibility=parse_condition(tree.get("eligibility"), f"{where}.eligibility", ctx.chains),
         referrals=tuple(parse_referrals(tree.get("referrals"), f"{where}.referrals", ctx.services)),
         uptake=uptake, queue=parse_queue(tree.get("queue"), f"{where}.queue"), priority=priority,
         risk=parse_risk(tree.get("risk"), f"{where}.risk", ctx.chains, ctx.services)
         if priority == "risk" else None,
-        enrolment=parse_enrolment(tree.get("enrolment"), f"{where}.enrolment"),
+        enrolment=enrolment,
         effects=tuple(parse_effects(tree.get("effects"), f"{where}.effects", ctx.rates,
                                     ctx.has_wellbeing, tuple(a.name for a in areas))),
-        costs=tuple(parse_costs(tree.get("costs"), f"{where}.costs", cost_bases)),
-        places=places, staff_fte=staff_fte,
-        budget=parse_budget(tree.get("capacity", {}), f"{where}.capacity", ctx.price_year),
-        areas=areas, leave_when_ineligible=_flag(tree, "leave_when_ineligible", where, False),
-        log=_flag(tree, "log", where, False))
+        costs=costs, places=places, staff_fte=staff_fte, budget=budget, commitment=commitment,
+        areas=areas, leave_when_ineligible=flag(tree, "leave_when_ineligible", where, False),
+        log=flag(tree, "log", where, False))
+
+
+def _commitment(costs: tuple[CostItem, ...], enrolment: Enrolment, window: Window,
+                budget: float | None, where: str, price_year: str) -> float:
+    """What admitting one client commits against a budget: per-client costs, and
+    per-client-month costs for the longest a client can be served (its ``duration``, else
+    the programme's length). Staff and running costs are capacity, not budget."""
+    per_client = [c for c in costs if c.basis in ("client", "client-month")]
+    if budget is None:
+        return 0.0
+    if not per_client:
+        raise HhsimError(f"{where}.capacity.budget_per_year", "limits per-client costs, and there are none",
+                         "remove budget_per_year, or add costs per client or per client-month")
+    months = enrolment.duration or (window.end - window.start if window.end is not None else 0)
+    if not months and any(c.basis == "client-month" for c in per_client):
+        raise HhsimError(f"{where}.capacity.budget_per_year",
+                         "cannot commit costs per client-month without a duration or an end_month",
+                         "give enrolment.duration or end_month")
+    return sum(c.amount * uprating_factor(c.price_year, price_year)
+               * (months if c.basis == "client-month" else 1) for c in per_client)
 
 
 class ClientProgramme(Intervention):
@@ -175,20 +197,18 @@ class ClientProgramme(Intervention):
         self.status = np.zeros(n, dtype=np.int8)
         self.since = np.zeros(n, dtype=np.int16)  # month of the latest change of status
         self.need = {a.name: np.zeros(n, dtype=bool) for a in s.areas}
-        per_client = [c for c in s.costs if c.basis == "client"]
-        self.admission_cost = sum(c.amount * uprating_factor(c.price_year, self.model.config.price_year)
-                                  for c in per_client)
         self.provider = Provider(self.model, self.name, s.places, s.budget,
                                  s.priority, s.window.start)
         self.counts = dict.fromkeys(("referred", "declined", "admitted", "completed", "dropped_out",
                                      "ineligible", "died_while_served", "closed_while_served",
-                                     "died_waiting", "moved_out", "reneged", "closed_waiting"), 0.0)
+                                     "died_waiting", "moved_out", "reneged", "ineligible_waiting",
+                                     "closed_waiting"), 0.0)
         self.counts.update({f"need_{a.name}": 0.0 for a in s.areas})
         self._month = {"referred": 0.0, "admitted": 0.0}
 
     # -- helpers -----------------------------------------------------------------------------
     def _u(self, process: str, t: int, idx: np.ndarray) -> np.ndarray:
-        return self.model.streams.uniform(f"iv:{self.name}:{process}", t)[idx]
+        return self.model.streams.uniform(f"{self.stream}:{process}", t)[idx]
 
     def _count(self, key: str, idx: np.ndarray) -> float:
         w = float(self.model.pop.weight[idx].sum(dtype=np.float64))
@@ -214,11 +234,10 @@ class ClientProgramme(Intervention):
         if t < s.window.start:
             return
         self._exits(t, running)
-        if running:
-            self._refer(t)
-        self._queue(t, running)
+        self._queue(t, running)  # those waiting since earlier months
         if not running:
             return
+        self._refer(t)
         admitted = self.provider.admit(t)
         if admitted.size:
             status[admitted] = SERVED
@@ -275,12 +294,15 @@ class ClientProgramme(Intervention):
         cand = cand[s.eligibility.holds(pop, cand)]
         if not cand.size:
             return
-        referred = cand[self._u("referral", t, cand) < self._referral_probability(cand, t)]
+        p = self._referral_probability(cand, t)
+        # u < 1 always: a certain referral (or acceptance) needs no draw.
+        referred = cand if (p >= 1).all() else cand[self._u("referral", t, cand) < p]
         if not referred.size:
             return
         self._month["referred"] = self._count("referred", referred)
         self.log.add(t, referred, "referred")
-        accept = self._u("uptake", t, referred) < s.uptake
+        accept = (np.ones(referred.size, dtype=bool) if s.uptake >= 1
+                  else self._u("uptake", t, referred) < s.uptake)
         declined, queued = referred[~accept], referred[accept]
         self.status[declined] = DECLINED
         self._count("declined", declined)
@@ -288,8 +310,8 @@ class ClientProgramme(Intervention):
         self.status[queued] = QUEUED
         self.since[queued] = t
         score = s.risk.score(pop, queued) if s.risk else None
-        cost = np.full(queued.size, self.admission_cost)
-        self.provider.join(queued, t, score, pop.weight[queued], cost)
+        weight = pop.weight[queued]
+        self.provider.join(queued, t, score, weight, s.commitment * weight.astype(np.float64))
 
     def _queue(self, t: int, running: bool) -> None:
         s, pop, prov = self.settings, self.model.pop, self.provider
@@ -303,7 +325,7 @@ class ClientProgramme(Intervention):
                    ("moved_out", u < move),
                    ("reneged", (u >= move) & (u < move + renege))]
         if s.leave_when_ineligible:
-            reasons.append(("reneged", ~s.eligibility.holds(pop, ids)))
+            reasons.append(("ineligible_waiting", ~s.eligibility.holds(pop, ids)))
         gone = np.zeros(ids.size, dtype=bool)
         for key, out in reasons:
             out &= ~gone
@@ -328,8 +350,9 @@ class ClientProgramme(Intervention):
         served = self.status == SERVED
         hl = self.settings.enrolment.decay_half_life
         if hl > 0:
+            # A client who left at the start of month e has strength 2^(-1/hl) in month e.
             after = np.flatnonzero(self.status == DONE)
-            s_after = np.exp2(-(t - self.since[after]) / hl).astype(np.float32)
+            s_after = np.exp2(-(t - self.since[after] + 1) / hl).astype(np.float32)
             keep = s_after >= NEGLIGIBLE
             idx = np.concatenate([np.flatnonzero(served), after[keep]])
             strength = np.concatenate([np.ones(int(served.sum()), np.float32), s_after[keep]])
@@ -355,5 +378,6 @@ class ClientProgramme(Intervention):
         out[f"iv_{self.name}_mean_wait_months"] = p.mean_wait
         out[f"iv_{self.name}_max_wait_months"] = float(p.max_wait)
         out[f"iv_{self.name}_still_waiting"] = p.queue_size
+        out[f"iv_{self.name}_cannot_fit"] = p.cannot_fit
         out[f"iv_{self.name}_still_served"] = p.served
         return out

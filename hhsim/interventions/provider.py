@@ -6,7 +6,9 @@ weight (people represented) and a cost; they may leave it (giving up, moving out
 Each month the provider admits from the head of the queue, in priority order, while both
 the free places and the budget available that month cover the next in line. The budget
 of a programme year is released evenly, month by month, and what is unspent carries over
-within the year.
+within the year. Entries that could never be admitted (more people than the places, or a
+cost above the whole year's budget) are passed over, not allowed to block the queue; they
+wait, and are reported (``cannot_fit``).
 
 Priority orders: ``first_come`` (longest wait first), ``risk`` (highest score first, then
 longest wait), ``cheapest_first`` (lowest cost first, then longest wait). Ties fall to the
@@ -106,6 +108,7 @@ class Provider(mesa.Agent):
         if not self.ids.size:
             return self.ids[:0]
         order = self.waiting_order()
+        order = order[self._can_fit()[order]]
         places = np.cumsum(self.weight[order], dtype=np.float64) <= self.free_places() + 1e-9
         budget = np.cumsum(self.cost[order]) <= self.budget_available(t) + 1e-6
         fits = places & budget
@@ -125,6 +128,19 @@ class Provider(mesa.Agent):
         mask = np.zeros(self.ids.size, dtype=bool)
         mask[take] = True
         return self.leave(mask)
+
+    def _can_fit(self) -> np.ndarray:
+        ok = np.ones(self.ids.size, dtype=bool)
+        if self.places is not None:
+            ok &= self.weight <= self.places + 1e-9
+        if self.budget_per_year is not None:
+            ok &= self.cost <= self.budget_per_year + 1e-6
+        return ok
+
+    @property
+    def cannot_fit(self) -> float:
+        """People (weighted) waiting who could never be admitted."""
+        return float(self.weight[~self._can_fit()].sum(dtype=np.float64))
 
     def discharge(self, weight: float) -> None:
         """People (weighted) stop being served: their places are free again."""

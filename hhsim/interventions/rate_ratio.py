@@ -5,7 +5,8 @@ fell by 10% for two years, at £5 per person-month?"): every eligible tenant is 
 (with probability ``uptake``, once) while the window is open and stays enrolled while
 eligible; ``[effects]`` give the rate ratios (or wellbeing points); costs are per
 person-month and per person. Optional ``capacity.places`` limits how many are enrolled at
-a time (first come, first served), and ``capacity.budget_per_year`` the one-off costs.
+a time (first come, first served), and ``capacity.budget_per_year`` what enrolments may
+commit (costs per person, and per person-month for the longest enrolment).
 
     [[arms.interventions]]
     type = "rate_ratio"
@@ -26,12 +27,12 @@ from typing import Any
 from hhsim.errors import HhsimError
 from hhsim.interventions.base import ModelContext
 from hhsim.interventions.programme import ClientProgramme, ProgrammeSettings, parse_programme
-from hhsim.interventions.settings import value
+from hhsim.interventions.settings import table, value
 
 
 def parse(tree: Mapping[str, Any], ctx: ModelContext) -> ProgrammeSettings:
     where = f"interventions.{tree['name']}"
-    capacity = tree.get("capacity", {})
+    capacity = table(tree, "capacity", where)
     places = value(capacity, "places", f"{where}.capacity", "people") if "places" in capacity else None
     settings = parse_programme(tree, ctx, places=places,
                                cost_bases=("client-month", "client", "programme-year"),

@@ -4,12 +4,13 @@ A landlord's (or a council's) programme removes Category 1 hazards (excess cold,
 mould, falls) from dwellings within a yearly budget. Each month, while it runs:
 
 1. works ordered ``works_months`` ago are completed: the hazards go, and every occupant's
-   hazard-attributable risks fall from the next month (the health model's hazard rate
-   ratios no longer apply);
+   hazard-attributable risks fall from that month on (the health model's hazard rate
+   ratios no longer apply; with ``works.months = 0``, from the month works are ordered);
 2. hazards become known: a share ``known_at_start`` of hazardous dwellings is known when
    the programme starts (stock condition data), then a probability per month of finding
    each remaining one (surveys, repair requests), and any dwelling that another
-   intervention of the arm reports (``refer_to``, e.g. a support worker's home visit);
+   intervention of the arm reported since last month (``refer_to``, e.g. a support
+   worker's home visit);
 3. known dwellings with living occupants join the queue, priced at the sum of their
    hazards' costs; dwellings left empty leave it;
 4. works are ordered in priority order (``first_come``, ``risk`` from the occupants'
@@ -18,7 +19,9 @@ mould, falls) from dwellings within a yearly budget. Each month, while it runs:
    next job. The cost is charged when works are ordered, shared equally among the
    dwelling's living occupants (so results by group carry it).
 
-Hazards do not come back, and no new hazards arise, in this version.
+Hazards do not come back, and no new hazards arise, in this version. Weighted populations:
+a simulated dwelling stands for the mean weight of its living occupants, in costs, counts
+and budget alike.
 """
 
 from __future__ import annotations
@@ -30,29 +33,32 @@ from typing import Any
 import numpy as np
 
 from hhsim.costing import uprating_factor
-from hhsim.errors import HhsimError
 from hhsim.interventions.base import (
     CostItem,
     Intervention,
     ModelContext,
+    money,
     parse_budget,
     parse_payer,
 )
 from hhsim.interventions.provider import ORDERS, Provider
 from hhsim.interventions.settings import (
+    Condition,
     RiskScore,
     Window,
     choice_list,
+    flag,
     monthly_probability,
-    parameter,
+    parse_condition,
     parse_risk,
     parse_window,
+    table,
     text,
     value,
     whole_months,
 )
 from hhsim.parameters import check_keys
-from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES
+from hhsim.world.population import HAZARD_BITS, HAZARDS
 
 KEYS = ("type", "name", "description", "payer", "start_month", "end_month", "priority", "log",
         "hazards", "eligibility", "capacity", "identification", "works", "costs", "risk")
@@ -66,8 +72,7 @@ class RepairsSettings:
     payer: str
     window: Window
     hazards: tuple[str, ...]
-    tenure: tuple[int, ...] | None
-    deprivation: tuple[int, ...] | None
+    eligibility: Condition  # on the dwelling: tenure and area deprivation
     priority: str
     risk: RiskScore | None
     known_at_start: float
@@ -79,7 +84,11 @@ class RepairsSettings:
 
     @property
     def mask(self) -> int:
-        return sum(HAZARD_BITS[h] for h in self.hazards)
+        """Bits of the hazards this programme fixes."""
+        bits = 0
+        for h in self.hazards:
+            bits |= HAZARD_BITS[h]
+        return bits
 
 
 def parse(tree: Mapping[str, Any], ctx: ModelContext) -> RepairsSettings:
@@ -87,47 +96,36 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> RepairsSettings:
     where = f"interventions.{name}"
     check_keys(tree, where, KEYS)
     hazards = tuple(choice_list(tree.get("hazards"), f"{where}.hazards", HAZARDS, "hazard"))
-    elig = check_keys(tree.get("eligibility", {}), f"{where}.eligibility", ("tenure", "deprivation"))
-    tenure = (tuple(TENURES.index(t) for t in choice_list(elig["tenure"], f"{where}.eligibility.tenure",
-                                                     TENURES, "tenure"))
-              if "tenure" in elig else None)
-    deprivation = None
-    if "deprivation" in elig:
-        d = elig["deprivation"]
-        if not (isinstance(d, list) and d and all(isinstance(x, int) and 1 <= x <= DECILES for x in d)):
-            raise HhsimError(f"{where}.eligibility.deprivation", f"must be a list of deciles 1-{DECILES}",
-                             "give e.g. deprivation = [1, 2, 3]")
-        deprivation = tuple(d)
+    elig = check_keys(table(tree, "eligibility", where), f"{where}.eligibility", ("tenure", "deprivation"))
+    eligibility = parse_condition(elig, f"{where}.eligibility", ctx.chains)
     priority = text(tree, "priority", where, ORDERS, "risk")
-    ident = check_keys(tree.get("identification", {}), f"{where}.identification",
+    ident = check_keys(table(tree, "identification", where), f"{where}.identification",
                        ("known_at_start", "probability"))
-    works = check_keys(tree.get("works", {}), f"{where}.works", ("months",))
-    costs_node = check_keys(tree.get("costs", {}), f"{where}.costs", HAZARDS, "hazard")
+    works = check_keys(table(tree, "works", where), f"{where}.works", ("months",))
+    costs_node = check_keys(table(tree, "costs", where), f"{where}.costs", HAZARDS, "hazard")
     costs = []
     for h in hazards:
-        p = parameter(costs_node, h, f"{where}.costs", "£ per dwelling")
+        p = money(costs_node, h, f"{where}.costs", "£ per dwelling", ctx.price_year)
         costs.append(CostItem(f"works_{h}", "dwellings", float(p.value), p.price_year, p.name))
-    check_keys(tree.get("capacity", {}), f"{where}.capacity", ("budget_per_year",))
-    log = tree.get("log", False)
-    if not isinstance(log, bool):
-        raise HhsimError(f"{where}.log", "must be true or false", "write log = true")
+    capacity = check_keys(table(tree, "capacity", where), f"{where}.capacity", ("budget_per_year",))
     return RepairsSettings(
         name=name, kind=tree["type"], payer=parse_payer(tree, where),
-        window=parse_window(tree, where), hazards=hazards, tenure=tenure, deprivation=deprivation,
+        window=parse_window(tree, where, ctx.months), hazards=hazards, eligibility=eligibility,
         priority=priority,
         risk=parse_risk(tree.get("risk"), f"{where}.risk", ctx.chains, ctx.services)
         if priority == "risk" else None,
         known_at_start=value(ident, "known_at_start", f"{where}.identification", "share"),
         identification=monthly_probability(ident, "probability", f"{where}.identification"),
         works_months=whole_months(works, "months", f"{where}.works") if "months" in works else 0,
-        budget=parse_budget(tree.get("capacity", {}), f"{where}.capacity", ctx.price_year),
-        costs=tuple(costs), log=log)
+        budget=parse_budget(capacity, f"{where}.capacity", ctx.price_year),
+        costs=tuple(costs), log=flag(tree, "log", where, False))
 
 
 class HomeRepairs(Intervention):
     """A repairs programme removing dwelling hazards within a budget (module docstring)."""
 
     settings: RepairsSettings
+    unit = "dwelling"
 
     def services_to_track(self) -> tuple[str, ...]:
         return self.settings.risk.services if self.settings.risk else ()
@@ -140,21 +138,22 @@ class HomeRepairs(Intervention):
         self.by_dwelling = np.argsort(pop.dwelling, kind="stable")
         self.first = np.searchsorted(pop.dwelling[self.by_dwelling], np.arange(d.n + 1))
         eligible = np.ones(d.n, dtype=bool)
-        if s.tenure is not None:
-            eligible &= np.isin(d.tenure, s.tenure)
-        if s.deprivation is not None:
-            eligible &= np.isin(d.deprivation, s.deprivation)
+        if s.eligibility.tenure is not None:
+            eligible &= s.eligibility.tenure[d.tenure]
+        if s.eligibility.deprivation is not None:
+            eligible &= s.eligibility.deprivation[d.deprivation]
         self.eligible = eligible
         self.status = np.zeros(d.n, dtype=np.int8)
         self.known = np.zeros(d.n, dtype=bool)
         self.ordered_at = np.full(d.n, -1, dtype=np.int32)
         self.reported: list[np.ndarray] = []
         self.fix = np.zeros(d.n, dtype=np.uint8)  # hazard bits the ordered works remove
+        self.weight = np.zeros(d.n)  # people a queued or ordered dwelling stands for
         self.unit_cost = np.array([c.amount * uprating_factor(c.price_year, self.model.config.price_year)
                                    for c in s.costs])
         self.provider = Provider(self.model, self.name, None, s.budget, s.priority, s.window.start)
         self.counts = {"identified": 0.0, "ordered": 0.0, "voids_left_queue": 0.0,
-                       **{f"fixed_{h}": 0.0 for h in s.hazards}}
+                       "closed_waiting": 0.0, **{f"fixed_{h}": 0.0 for h in s.hazards}}
         self._month = {"ordered": 0.0, "completed": 0.0}
         self._started = False
 
@@ -162,10 +161,6 @@ class HomeRepairs(Intervention):
     def targeted(self) -> np.ndarray:
         """Eligible dwellings that have a hazard this programme fixes."""
         return self.eligible & ((self.model.pop.dwellings.hazards & np.uint8(self.settings.mask)) != 0)
-
-    def occupied(self) -> np.ndarray:
-        """Dwellings with at least one living occupant."""
-        return np.bincount(self.model.pop.dwelling[self.model.pop.alive], minlength=self.n_dw) > 0
 
     def occupants(self, dwellings: np.ndarray) -> np.ndarray:
         """Every occupant slot (living or not) of ``dwellings``."""
@@ -175,6 +170,15 @@ class HomeRepairs(Intervention):
         lengths = hi - lo
         offset = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
         return self.by_dwelling[np.arange(int(lengths.sum())) + offset]
+
+    def living_weight(self) -> np.ndarray:
+        """Mean weight of each dwelling's living occupants (0 when empty): the dwellings a
+        simulated dwelling stands for, as its costs are shared among its occupants."""
+        pop = self.model.pop
+        where, w = pop.dwelling[pop.alive], pop.weight[pop.alive]
+        total = np.bincount(where, weights=w, minlength=self.n_dw)
+        count = np.bincount(where, minlength=self.n_dw)
+        return np.divide(total, count, out=np.zeros(self.n_dw), where=count > 0)
 
     def report(self, dwellings: np.ndarray, t: int) -> None:
         """Another intervention found these dwellings' hazards (e.g. on a home visit)."""
@@ -202,32 +206,35 @@ class HomeRepairs(Intervention):
         if t < s.window.start:
             return
         self._complete(t)
-        running = s.window.open(t)
-        if not running:
+        reported, self.reported = self.reported, []
+        if not s.window.open(t):
             if self.provider.ids.size:
-                self.status[self.provider.leave(np.ones(self.provider.ids.size, dtype=bool))] = NEVER
+                closed = self.provider.leave(np.ones(self.provider.ids.size, dtype=bool))
+                self.counts["closed_waiting"] += float(self.weight[closed].sum())
+                self.status[closed] = NEVER
             return
-        occupied, targeted = self.occupied(), self.targeted()
+        weight = self.living_weight()
+        occupied, targeted = weight > 0, self.targeted()
         if not self._started:
             self._started = True
-            u0 = self.model.streams.generator(f"iv:{self.name}:known", 0).random(self.n_dw)
+            u0 = self.model.streams.generator(f"{self.stream}:known", 0).random(self.n_dw)
             self.known |= targeted & (u0 < s.known_at_start)
-        u = self.model.streams.generator(f"iv:{self.name}:identification", t).random(self.n_dw)
+        u = self.model.streams.generator(f"{self.stream}:identification", t).random(self.n_dw)
         self.known |= targeted & (u < s.identification)
-        for dwellings in self.reported:
+        for dwellings in reported:
             self.known[dwellings[targeted[dwellings]]] = True
-        self.reported = []
-        new = np.flatnonzero(self.known & targeted & occupied & (self.status == NEVER))
-        if new.size:
-            self.counts["identified"] += float(new.size)
-            self.status[new] = QUEUED
-            score = self._dwelling_scores(new) if s.risk else None
-            self.provider.join(new, t, score, None, self._job_cost(new))
         if self.provider.ids.size:
             void = ~occupied[self.provider.ids]
             if void.any():
-                self.counts["voids_left_queue"] += float(void.sum())
+                self.counts["voids_left_queue"] += float(self.weight[self.provider.ids[void]].sum())
                 self.status[self.provider.leave(void)] = VOID
+        new = np.flatnonzero(self.known & targeted & occupied & (self.status == NEVER))
+        if new.size:
+            self.weight[new] = weight[new]
+            self.counts["identified"] += float(weight[new].sum())
+            self.status[new] = QUEUED
+            score = self._dwelling_scores(new) if s.risk else None
+            self.provider.join(new, t, score, weight[new], self._job_cost(new) * weight[new])
         ordered = self.provider.admit(t).astype(np.intp)
         if ordered.size:
             self._order(t, ordered, discount)
@@ -239,8 +246,8 @@ class HomeRepairs(Intervention):
         self.status[dwellings] = ORDERED
         self.ordered_at[dwellings] = t
         self.fix[dwellings] = pop.dwellings.hazards[dwellings] & np.uint8(s.mask)
-        self.counts["ordered"] += float(dwellings.size)
-        self._month["ordered"] = float(dwellings.size)
+        self._month["ordered"] = float(self.weight[dwellings].sum())
+        self.counts["ordered"] += self._month["ordered"]
         occ = self.occupants(dwellings)
         occ = occ[pop.alive[occ]]
         share = 1.0 / np.bincount(pop.dwelling[occ], minlength=self.n_dw)[pop.dwelling[occ]]
@@ -255,11 +262,13 @@ class HomeRepairs(Intervention):
         due = np.flatnonzero((self.status == ORDERED) & (self.ordered_at + s.works_months <= t))
         if not due.size:
             return
+        w = self.weight[due]
         for h in s.hazards:
-            self.counts[f"fixed_{h}"] += float(((self.fix[due] & np.uint8(HAZARD_BITS[h])) != 0).sum())
+            self.counts[f"fixed_{h}"] += float((w * ((self.fix[due] & np.uint8(HAZARD_BITS[h])) != 0)).sum())
         pop.dwellings.hazards[due] &= ~self.fix[due]
         self.status[due] = DONE
-        self._month["completed"] = float(due.size)
+        self._month["completed"] = float(w.sum())
+        self.provider.discharge(self._month["completed"])  # works in progress are "served"
         occ = self.occupants(due)
         pop.refresh_from_dwellings(occ)
         self.model.health.profiles.refresh(pop, static=occ, everyone=False)
@@ -277,8 +286,9 @@ class HomeRepairs(Intervention):
         out[f"iv_{self.name}_mean_wait_months"] = p.mean_wait
         out[f"iv_{self.name}_max_wait_months"] = float(p.max_wait)
         out[f"iv_{self.name}_still_waiting"] = p.queue_size
-        occupied = self.occupied()
+        out[f"iv_{self.name}_cannot_fit"] = p.cannot_fit
+        weight = self.living_weight()
         for h in s.hazards:
             has = (self.model.pop.dwellings.hazards & np.uint8(HAZARD_BITS[h])) != 0
-            out[f"iv_{self.name}_remaining_{h}"] = float((has & occupied & self.eligible).sum())
+            out[f"iv_{self.name}_remaining_{h}"] = float((weight * (has & self.eligible)).sum())
         return out

@@ -2,9 +2,17 @@
 
 Every intervention type ships a defaults file (``hhsim/data/interventions/<type>.toml``)
 whose numbers are sourced parameters, like a model file's. An arm's intervention table is
-laid over it: a plain number replaces a default's value (the leaf then says it was set in
-the experiment file), a full leaf replaces the leaf, and settings (text, lists, tables)
-replace settings. The merged table is what the run uses and what its record reports.
+laid over it, key by key:
+
+- a plain number replaces a default's value (the leaf then says it was set in the
+  experiment file); a full leaf (``{ value = ..., unit = ..., source = ... }``) replaces it;
+- a table is merged into the default table of the same name; an **empty table removes**
+  the default (``referrals.community_health = {}``, ``effects.gp = {}``, ``recent = {}``);
+- an effect given in another form (``percent_change`` where the default has a
+  ``rate_ratio``) replaces the default's form;
+- text and lists replace the default.
+
+The merged table is what the run uses and what ``interventions.json`` reports.
 
 Settings common to interventions that serve tenants (``hhsim.interventions.programme``):
 
@@ -41,32 +49,58 @@ PLAIN_UNITS = {
     "percent_change": "percent",
     "points": "points",
     "places": "people",
+    "staff_fte": "fte",
+    "caseload_per_fte": "people per fte",
     "probability": "probability per month",
+    "renege": "probability per month",
+    "move_out": "probability per month",
+    "dropout": "probability per month",
+    "uptake": "share",
+    "known_at_start": "share",
+    "duration": "months",
+    "decay_half_life": "months",
 }
+#: Forms an effect can be given in (hhsim.interventions.effects); one replaces another.
+EFFECT_FORMS = ("rate_ratio", "percent_change", "odds_ratio", "points")
 SET_IN_EXPERIMENT = "set in the experiment file"
 PRIORITIES = ("first_come", "risk")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
 
 
 def merge(default: Mapping[str, Any], given: Mapping[str, Any]) -> dict:
     """``given`` laid over ``default`` (see the module docstring); neither is changed."""
     out = copy.deepcopy(dict(default))
+    if any(f in given for f in EFFECT_FORMS):  # an effect in a new form drops the old one
+        for f in (*EFFECT_FORMS, "baseline_probability"):
+            if f not in given:
+                out.pop(f, None)
     for key, value in given.items():
         old = out.get(key)
-        if is_leaf(old) and not isinstance(value, Mapping):
+        if isinstance(value, Mapping) and not value and not is_leaf(old):
+            out.pop(key, None)
+        elif is_leaf(old) and not isinstance(value, Mapping):
             out[key] = {k: v for k, v in old.items() if k not in {"status", "assumption", "note"}}
             out[key].update(value=value, source=SET_IN_EXPERIMENT)
         elif isinstance(value, Mapping) and not is_leaf(value) and (old is None or (
                 isinstance(old, Mapping) and not is_leaf(old))):
             out[key] = merge(old or {}, value)
-        elif key in PLAIN_UNITS and isinstance(value, int | float) and not isinstance(value, bool):
+        elif key in PLAIN_UNITS and _is_number(value):
             out[key] = {"value": value, "unit": PLAIN_UNITS[key], "source": SET_IN_EXPERIMENT}
-        elif key.startswith("cost") and isinstance(value, int | float) and not isinstance(value, bool):
-            raise HhsimError(key, "a cost needs its unit and price year",
-                             'give { value = ..., unit = "£ per ...", price_year = "2023/24", '
-                             'source = "..." }')
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def table(node: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    """The table ``node[key]`` (empty when absent); anything else is a one-line error."""
+    got = node.get(key, {})
+    if not isinstance(got, Mapping) or is_leaf(got):
+        raise HhsimError(f"{where}.{key}", f"must be a table, got {got!r}",
+                         f"write [{key}] with its keys, or {key} = {{ ... }}")
+    return got
 
 
 def parameter(node: Mapping[str, Any], key: str, where: str, unit: str) -> Parameter:
@@ -118,6 +152,13 @@ def text(node: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...]
     return got
 
 
+def flag(node: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+    got = node.get(key, default)
+    if not isinstance(got, bool):
+        raise HhsimError(f"{where}.{key}", f"must be true or false, got {got!r}", f"write {key} = true")
+    return got
+
+
 def month_setting(node: Mapping[str, Any], key: str, where: str) -> int | None:
     got = node.get(key)
     if got is None:
@@ -139,12 +180,16 @@ class Window:
         return t >= self.start and (self.end is None or t < self.end)
 
 
-def parse_window(node: Mapping[str, Any], where: str) -> Window:
+def parse_window(node: Mapping[str, Any], where: str, months: int | None = None) -> Window:
+    """Model months [start_month, end_month) of a programme; ``months``: the run's horizon."""
     start = month_setting(node, "start_month", where) or 0
     end = month_setting(node, "end_month", where)
+    if months is not None and start >= months:
+        raise HhsimError(f"{where}.start_month", f"{start} is after the last month of the run "
+                         f"({months - 1}): the programme would never run", "give an earlier start_month")
     if end is not None and end <= start:
-        raise HhsimError(f"{where}.end_month", f"must be after start_month ({start})",
-                         "give an end month after the start, or remove end_month")
+        raise HhsimError(f"{where}.end_month", f"{end} is not after start_month {start}",
+                         "give an end_month after the start (some types have a default end_month)")
     return Window(start, end)
 
 
@@ -153,9 +198,9 @@ def parse_window(node: Mapping[str, Any], where: str) -> Window:
 class Condition:
     """A test on observable tenant attributes; every listed part must hold."""
 
-    tenure: tuple[int, ...] | None = None
+    tenure: np.ndarray | None = None  # accepted, by tenure code
     age: tuple[int, int] | None = None  # years: minimum <= age < maximum
-    deprivation: tuple[int, ...] | None = None
+    deprivation: np.ndarray | None = None  # accepted, by decile (index 0 unused)
     hazards: int = 0  # bit mask: the dwelling has any of these hazards
     states: tuple[tuple[str, np.ndarray], ...] = ()  # chain, mask of accepted states
 
@@ -166,12 +211,12 @@ class Condition:
 
         ok = np.ones(pop.n if idx is None else idx.size, dtype=bool)
         if self.tenure is not None:
-            ok &= np.isin(take(pop.tenure), self.tenure)
+            ok &= self.tenure[take(pop.tenure)]
         if self.age is not None:
             age = take(pop.age_years)
             ok &= (age >= self.age[0]) & (age < self.age[1])
         if self.deprivation is not None:
-            ok &= np.isin(take(pop.deprivation), self.deprivation)
+            ok &= self.deprivation[take(pop.deprivation)]
         if self.hazards:
             ok &= (take(pop.hazards) & np.uint8(self.hazards)) != 0
         for chain, accepted in self.states:
@@ -188,7 +233,14 @@ def choice_list(node: Any, where: str, choices: tuple[str, ...], what: str) -> l
     for x in node:
         if x not in choices:
             raise unknown_key_error(where, x, choices, what=what)
+    if len(set(node)) != len(node):
+        raise HhsimError(where, f"lists a {what} twice", "list each once")
     return node
+
+
+def whole_numbers(node: Any) -> bool:
+    return isinstance(node, list) and bool(node) and all(
+        isinstance(x, int) and not isinstance(x, bool) for x in node)
 
 
 def parse_condition(node: Any, where: str, chains: Mapping[str, tuple[str, ...]]) -> Condition:
@@ -200,20 +252,19 @@ def parse_condition(node: Any, where: str, chains: Mapping[str, tuple[str, ...]]
     tenure = age = deprivation = None
     if "tenure" in node:
         given = choice_list(node["tenure"], f"{where}.tenure", TENURES, "tenure")
-        tenure = tuple(TENURES.index(t) for t in given)
+        tenure = np.isin(TENURES, given)
     if "age" in node:
         a = node["age"]
-        if not (isinstance(a, list) and len(a) == 2 and all(isinstance(x, int) and not isinstance(x, bool)
-                                                            for x in a) and 0 <= a[0] < a[1]):
+        if not (whole_numbers(a) and len(a) == 2 and 0 <= a[0] < a[1]):
             raise HhsimError(f"{where}.age", f"must be [minimum, maximum] in whole years, got {a!r}",
                              "give e.g. age = [65, 200] (minimum <= age < maximum)")
         age = (a[0], a[1])
     if "deprivation" in node:
         d = node["deprivation"]
-        if not (isinstance(d, list) and d and all(isinstance(x, int) and 1 <= x <= DECILES for x in d)):
+        if not (whole_numbers(d) and all(1 <= x <= DECILES for x in d)):
             raise HhsimError(f"{where}.deprivation", f"must be a list of deciles 1-{DECILES}, got {d!r}",
                              "give e.g. deprivation = [1, 2, 3] (1 = most deprived)")
-        deprivation = tuple(d)
+        deprivation = np.isin(np.arange(DECILES + 1), d)
     hazards = 0
     if "hazards" in node:
         for h in choice_list(node["hazards"], f"{where}.hazards", HAZARDS, "hazard"):
@@ -258,10 +309,10 @@ def parse_referrals(node: Any, where: str, services: tuple[str, ...]) -> list[Re
                 raise unknown_key_error(f"{w}.recent.service", str(r.get("service")), services,
                                         what="service")
             months, at_least = r.get("months", 12), r.get("at_least", 1)
-            if not (isinstance(months, int) and 1 <= months <= 12):
+            if not (whole_numbers([months]) and 1 <= months <= 12):
                 raise HhsimError(f"{w}.recent.months", f"must be 1 to 12, got {months!r}",
                                  "give a whole number of months up to 12")
-            if not (isinstance(at_least, int) and at_least >= 1):
+            if not (whole_numbers([at_least]) and at_least >= 1):
                 raise HhsimError(f"{w}.recent.at_least", f"must be 1 or more, got {at_least!r}",
                                  "give a whole number of uses")
             trigger = RecentUseTrigger(r["service"], months, at_least)
@@ -325,10 +376,13 @@ class QueueRules:
 
 
 def parse_queue(node: Any, where: str) -> QueueRules:
-    check_keys(node or {}, where, ("renege", "move_out"))
-    node = node or {}
-    return QueueRules(*(monthly_probability(node, k, where) if k in node else 0.0
-                        for k in ("renege", "move_out")))
+    node = check_keys(node or {}, where, ("renege", "move_out"))
+    rules = QueueRules(*(monthly_probability(node, k, where) if k in node else 0.0
+                         for k in ("renege", "move_out")))
+    if rules.renege + rules.move_out > 1:
+        raise HhsimError(where, "renege and move_out add up to more than 1 a month",
+                         "give monthly probabilities that add up to at most 1")
+    return rules
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from typing import Any
 
 from hhsim.interventions.base import ModelContext
 from hhsim.interventions.programme import ClientProgramme, ProgrammeSettings, parse_programme
-from hhsim.interventions.settings import value
+from hhsim.interventions.settings import table, value
 
 
 def parse(tree: Mapping[str, Any], ctx: ModelContext) -> ProgrammeSettings:
+    capacity = table(tree, "capacity", f"interventions.{tree['name']}")
     where = f"interventions.{tree['name']}.capacity"
-    capacity = tree.get("capacity", {})
     fte = value(capacity, "staff_fte", where, "fte")
     caseload = value(capacity, "caseload_per_fte", where, "people per fte")
     return parse_programme(tree, ctx, places=fte * caseload, staff_fte=fte,
