@@ -61,8 +61,12 @@ class Results:
         return read_table(self.out, "checks", self.records["run_id"])
 
     def events(self) -> pd.DataFrame:
-        """Intervention event logs (month, tenant, event) of every run, where kept."""
+        """Intervention event logs (month, id, unit, event) of every run, where kept."""
         return read_table(self.out, "events", self.records["run_id"])
+
+    def stays(self) -> pd.DataFrame:
+        """One row per patient of each hospital-flow intervention, for every run."""
+        return read_table(self.out, "stays", self.records["run_id"])
 
 
 def default_out(exp: Experiment) -> Path:

@@ -12,8 +12,16 @@ days of a discharge counts as a readmission.
 Within a month, events (admission, medically fit, discharge) are processed day by day in
 time order for the tenants that have one, so a 6-day stay, a delay and a readmission can
 all fall in one month. A tenant can start a month at home, be admitted, discharged and
-readmitted before it ends. Providers with capacity (step-down beds, supported homes) plug
-in through ``on_fit``: they can take a medically fit patient instead of the default delay.
+readmitted before it ends.
+
+Providers with capacity plug in (``hhsim.interventions.discharge``): ``on_delay`` hears of
+patients who are medically fit but cannot go home yet (with the day their delay would end),
+``on_day`` runs after each day's events (and on the first day of the month) so a bed freed
+that day goes to whoever is waiting, ``on_admit`` hears of every admission. A provider
+moves patients to one of its ``places`` (a step-down unit: days there are tallied by the
+place's activity and count as days away from home) with ``transfer`` and home with
+``send_home``. Interventions change the delay and readmission probabilities through
+``effect``: odds ratios per tenant.
 
 Random numbers: the k-th draw a tenant makes from one of the hospital's streams within a
 step uses block k of that stream, so an extra event for one tenant never shifts another
@@ -39,15 +47,34 @@ from hhsim.randomness import Streams
 from hhsim.services import parse_cost
 from hhsim.world.population import ACUTE, DELAYED, HOME, NO_DAY, Population
 
-ADMIT, FIT, DISCHARGE = 1, 2, 3
+ADMIT, FIT, DISCHARGE, PLACE_END = 1, 2, 3, 4
 READMISSION_WINDOW_DAYS = 30
+#: Days of life, and of them days at home (not in hospital or a provider's unit), tallied
+#: for models with a hospital: they show where the days of life are spent.
+DAY_TALLIES = (Activity("days_alive", "days"), Activity("days_at_home", "days"))
 
 ADMISSION_KEYS = {"description", "rate", "rr", "reference", "los_mean", "los_cv", "bed_day_cost",
                   "delay_probability", "delay_odds_ratio", "delay_mean", "delay_cv",
                   "delayed_bed_day_cost", "readmission_30d", "readmission_odds_ratio", "payer"}
 
 RatesFn = Callable[[RateStack, np.ndarray], np.ndarray]
-FitHook = Callable[[np.ndarray, np.ndarray], np.ndarray]
+EffectFn = Callable[[Any, np.ndarray | None], np.ndarray | None]
+PatientHook = Callable[[np.ndarray, np.ndarray], None]  # (tenants, days)
+DelayHook = Callable[[np.ndarray, np.ndarray, np.ndarray], None]  # (tenants, days, end days)
+
+
+@dataclass
+class Place:
+    """Somewhere outside the acute wards that a provider runs (a step-down unit).
+
+    Days there are tallied by ``activity`` and count as days away from home. When a stay's
+    scheduled end comes (a ``PLACE_END`` event), ``on_end(tenants, days)`` is called; when
+    an occupant dies, ``on_death(tenants, days)``.
+    """
+
+    activity: str
+    on_end: PatientHook
+    on_death: PatientHook
 
 
 @dataclass
@@ -149,7 +176,11 @@ class Hospital:
     next_kind: np.ndarray = field(init=False)
     admit_type: np.ndarray = field(init=False)  # type of the current or pending admission
     last_discharge: np.ndarray = field(init=False)
-    on_fit: list[FitHook] = field(default_factory=list)
+    places: dict[int, Place] = field(default_factory=dict)  # location code -> place
+    on_delay: list[DelayHook] = field(default_factory=list)
+    on_day: list[Callable[[int], None]] = field(default_factory=list)
+    on_admit: list[PatientHook] = field(default_factory=list)
+    effect: EffectFn | None = None  # odds multipliers of delay and readmission probabilities
 
     def __post_init__(self) -> None:
         n = self.n
@@ -173,13 +204,19 @@ class Hospital:
         Admissions, readmissions, bed days and delayed days are tallied in the ledger.
         """
         self._ctx = (pop, streams, ledger, window, death_day, away)
+        self.death_day = death_day  # the day each tenant dies this step (NO_DAY if they live)
         self.admissions_this_step = np.zeros(self.n, dtype=np.uint8)
         self._new_admissions(pop, streams, rates, window, dt, death_day)
+        if self.places:  # occupants who die this month leave their place that day
+            dying = np.flatnonzero(np.isin(self.location, list(self.places)) & (death_day < window.t1))
+            self.next_day[dying] = np.minimum(self.next_day[dying], death_day[dying])
         # Every event of the step belongs to a tenant with an event due before its end: the
         # candidates. Random numbers and their use counts are kept for them only.
         self._cand = np.flatnonzero(self.next_day < window.t1)
         self._uses: dict[str, np.ndarray] = {}
         self._draws: dict[tuple[str, int], np.ndarray] = {}
+        for hook in self.on_day:
+            hook(window.t0)
         self._event_loop(window, death_day)
         self._close_month(ledger, window, death_day, away)
         self._draws.clear()
@@ -212,24 +249,41 @@ class Hospital:
         freed on a day goes to whoever is waiting that day. Each tenant sees the same
         sequence of events and random numbers either way.
         """
-        by_day = bool(self.on_fit)
-        cand = self._cand
+        by_day = bool(self.on_day or self.on_delay or self.places)
+        cand = self._cand[self.next_day[self._cand] < window.t1]
         while cand.size:
             days = self.next_day[cand]
             due = cand[days == days.min()] if by_day else cand
             day = self.next_day[due]
             dying = death_day[due] <= day
             if dying.any():
-                self.next_day[due[dying]] = NO_DAY
+                self._die(due[dying], day[dying])
                 due, day = due[~dying], day[~dying]
             kinds = self.next_kind[due]
-            for kind, handler in ((ADMIT, self._admit), (FIT, self._fit), (DISCHARGE, self._discharge)):
+            for kind, handler in ((ADMIT, self._admit), (FIT, self._fit), (DISCHARGE, self._discharge),
+                                  (PLACE_END, self._place_end)):
                 sel = kinds == kind
                 if sel.any():
                     handler(due[sel], day[sel])
-            cand = cand[self.next_day[cand] < window.t1]
+            if by_day:
+                for hook in self.on_day:
+                    hook(int(days.min()))
+            cand = self._cand[self.next_day[self._cand] < window.t1]
 
-    def _uniform(self, name: str, idx: np.ndarray) -> np.ndarray:
+    def _die(self, idx: np.ndarray, day: np.ndarray) -> None:
+        """Tenants whose next event falls after their death: occupants of a place leave it
+        on the day they die; hospital stays are closed at the end of the month."""
+        self.next_day[idx] = NO_DAY
+        for code, place in self.places.items():
+            sel = self.location[idx] == code
+            if sel.any():
+                who, when = idx[sel], day[sel]
+                self._close(who, when)
+                self.location[who] = HOME
+                self.since[who] = when
+                place.on_death(who, when)
+
+    def uniform(self, name: str, idx: np.ndarray) -> np.ndarray:
         """The next unused uniform of stream ``name`` for each tenant in ``idx`` this step
         (``idx`` are candidates: tenants with an event this step)."""
         _, streams, _, window, _, _ = self._ctx
@@ -262,10 +316,14 @@ class Hospital:
                 sel = of_type & (loc == where)
                 if sel.any():
                     ledger.add(activity.name, idx[sel], days[sel], window.weight)
+        for code, place in self.places.items():
+            sel = loc == code
+            if sel.any():
+                ledger.add(place.activity, idx[sel], days[sel], window.weight)
 
     def _admit(self, idx: np.ndarray, day: np.ndarray) -> None:
         pop, _, ledger, window, _, _ = self._ctx
-        u = self._uniform("hospital:los", idx)
+        u = self.uniform("hospital:los", idx)
         readmitted = day - self.last_discharge[idx] <= READMISSION_WINDOW_DAYS
         self.location[idx] = ACUTE
         self.since[idx] = day
@@ -276,26 +334,33 @@ class Hospital:
             who = idx[sel]
             ledger.add(t.admissions.name, who, 1.0, window.weight)
             self.admissions_this_step[who] += 1
+            for hook in self.on_admit:
+                hook(who, day[sel])
             re = who[readmitted[sel]]
             if re.size:
                 ledger.add(t.readmissions.name, re, 1.0, window.weight)
             self.next_day[who] = day[sel] + t.los.days(pop, who, u[sel])
         self.next_kind[idx] = FIT
 
+    def _probability(self, prob: Probability, idx: np.ndarray) -> np.ndarray:
+        """``prob`` for tenants ``idx``, with any intervention's odds ratios."""
+        pop = self._ctx[0]
+        p = prob.evaluate(pop, idx)
+        m = self.effect(prob, idx) if self.effect is not None else None
+        if m is None:
+            return p
+        odds = p / np.maximum(1.0 - p, 1e-12) * m
+        return odds / (1.0 + odds)
+
     def _fit(self, idx: np.ndarray, day: np.ndarray) -> None:
         self._close(idx, day)
-        for hook in self.on_fit:
-            taken = np.isin(idx, hook(idx, day))
-            idx, day = idx[~taken], day[~taken]
-        if not idx.size:
-            return
         pop, _, _, _, _, _ = self._ctx
-        u = self._uniform("hospital:delay", idx)
+        u = self.uniform("hospital:delay", idx)
         p = np.empty(idx.size)
         for t in self.types:
             sel = self.admit_type[idx] == t.code
             if sel.any():
-                p[sel] = t.delay.evaluate(pop, idx[sel])
+                p[sel] = self._probability(t.delay, idx[sel])
         delayed = u < p
         wait, wait_day = idx[delayed], day[delayed]
         if wait.size:
@@ -308,6 +373,8 @@ class Hospital:
                 if sel.any():
                     self.next_day[wait[sel]] = (wait_day[sel]
                                                 + t.delay_days.days(pop, wait[sel], q[sel]))
+            for hook in self.on_delay:
+                hook(wait, wait_day, self.next_day[wait])
         home = ~delayed
         if home.any():
             self._go_home(idx[home], day[home])
@@ -316,19 +383,64 @@ class Hospital:
         self._close(idx, day)
         self._go_home(idx, day)
 
+    def _place_end(self, idx: np.ndarray, day: np.ndarray) -> None:
+        for code, place in self.places.items():
+            sel = self.location[idx] == code
+            if sel.any():
+                place.on_end(idx[sel], day[sel])
+
+    # -- what providers do --------------------------------------------------------------------
+    def add_place(self, place: Place) -> int:
+        """Register a provider's place; returns its location code."""
+        code = max([DELAYED, *self.places]) + 1
+        self.places[code] = place
+        return code
+
+    def include(self, idx: np.ndarray) -> None:
+        """Make ``idx`` candidates of this step (a provider moved them): their events are
+        processed and their uniforms drawn like everyone else's."""
+        new = np.setdiff1d(idx, self._cand)
+        if not new.size:
+            return
+        cand = np.union1d(self._cand, new)
+        pos = np.searchsorted(cand, self._cand)
+        for name, uses in self._uses.items():
+            grown = np.zeros(cand.size, dtype=uses.dtype)
+            grown[pos] = uses
+            self._uses[name] = grown
+        self._draws.clear()  # drawn again on demand: the same numbers, for the larger set
+        self._cand = cand
+
+    def transfer(self, idx: np.ndarray, day: np.ndarray, location: int, until: np.ndarray) -> None:
+        """Move patients waiting in hospital to a provider's place on ``day``; their stay
+        there ends on ``until`` (a ``PLACE_END`` event, or their death day if earlier)."""
+        death_day = self._ctx[4]
+        self.include(idx)
+        self._close(idx, day)
+        self.location[idx] = location
+        self.since[idx] = day
+        self.next_day[idx] = np.minimum(until, death_day[idx])
+        self.next_kind[idx] = PLACE_END
+
+    def send_home(self, idx: np.ndarray, day: np.ndarray) -> None:
+        """Discharge patients from hospital or a place home on ``day`` (a 30-day
+        readmission may follow)."""
+        self.include(idx)
+        self._close(idx, day)
+        self._go_home(idx, day)
+
     def _go_home(self, idx: np.ndarray, day: np.ndarray) -> None:
         """Discharge ``idx`` home on ``day`` and schedule any 30-day readmission."""
-        pop, _, _, _, _, _ = self._ctx
         self.location[idx] = HOME
         self.since[idx] = day
         self.last_discharge[idx] = day
         self.next_day[idx] = NO_DAY
-        u = self._uniform("hospital:readmission", idx)
+        u = self.uniform("hospital:readmission", idx)
         for t in self.types:
             sel = self.admit_type[idx] == t.code
             if not sel.any():
                 continue
-            p = t.readmission.evaluate(pop, idx[sel])
+            p = self._probability(t.readmission, idx[sel])
             us = u[sel]
             back = us < p
             if back.any():

@@ -33,7 +33,7 @@ from hhsim.groups import Baseline
 from hhsim.health.model_file import HealthModel, calibrated_model
 from hhsim.health.rates import Rate, RateStack
 from hhsim.health.terms import MAX_AGE
-from hhsim.hospital import Hospital, MonthWindow
+from hhsim.hospital import DAY_TALLIES, Hospital, MonthWindow
 from hhsim.interventions import build, model_context, parse_arm
 from hhsim.interventions.base import Intervention
 from hhsim.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
@@ -110,8 +110,11 @@ class HousingHealthModel(mesa.Model):
         tracked += [s for iv in self.interventions for s in iv.services_to_track()]
         self.pop.recent_use = RecentUse(self.pop.n, list(dict.fromkeys(tracked)))
         self._tracked = {s.name for s in self.health.services if s.name in self.pop.recent_use.services}
-        self.hospital = Hospital(self.health.admissions, self.health.admission_stack, self.pop.n)
+        self.hospital = Hospital(self.health.admissions, self.health.admission_stack, self.pop.n,
+                                 effect=self.effect)
         self.activities = {a.name: a for a in self.health.activities}
+        if self.health.admissions:  # where the days of life are spent: home, hospital, a unit
+            self.activities.update({a.name: a for a in DAY_TALLIES})
         self.activities.update({a.name: a for iv in self.interventions for a in iv.activities()})
         self.ledger = Ledger(self.pop.n, self.activities.values(), weight=self.pop.weight)
         # £ per unit of each costed activity in the experiment's prices, for monthly cash.
@@ -203,6 +206,9 @@ class HousingHealthModel(mesa.Model):
                             death_day, away)
         if self.health.admissions:
             pop.recent_use.record("admissions", t, self.hospital.admissions_this_step)
+            alive_days = np.where(pop.alive, np.minimum(death_day, window.t1) - window.t0, 0)
+            self.ledger.add("days_alive", None, alive_days, window.weight)
+            self.ledger.add("days_at_home", None, alive_days - away, window.weight)
 
         # 3. community services, for the share of the step alive and at home (dense: nearly
         #    every tenant is concerned; the dead and those away all step have exposure 0)
@@ -249,23 +255,37 @@ class HousingHealthModel(mesa.Model):
         """Interventions act at the start of the month; their effects apply to it."""
         for iv in self.interventions:
             iv.step(t, discount)
-        n = self.pop.n
-        effects: dict[str, np.ndarray] = {}
-        shift = None
+        self.effects, self.wellbeing_shift = {}, None
         for iv in self.interventions:
-            idx, strength = iv.strengths(t)
-            if not idx.size:
-                continue
-            for e in iv.effects:
-                on = idx if e.area is None else idx[iv.needs(e.area, idx)]
-                s = strength if e.area is None else strength[iv.needs(e.area, idx)]
-                if e.on_wellbeing:
-                    shift = np.zeros(n, dtype=np.float32) if shift is None else shift
-                    shift[on] += np.float32(e.points) * s
-                else:
-                    m = effects.setdefault(e.target, np.ones(n, dtype=np.float32))
-                    m[on] *= np.power(np.float32(e.ratio), s)
-        self.effects, self.wellbeing_shift = effects, shift
+            self._apply_effects(iv, *iv.strengths(t))
+
+    def refresh_effects(self, idx: np.ndarray) -> None:
+        """Recompute every intervention's effects on tenants ``idx`` now: a provider placed
+        them in the middle of the month, and what follows this month must feel it."""
+        for m in self.effects.values():
+            m[idx] = 1.0
+        if self.wellbeing_shift is not None:
+            self.wellbeing_shift[idx] = 0.0
+        for iv in self.interventions:
+            strength = iv.strength_of(self.month, idx)
+            on = strength > 0
+            self._apply_effects(iv, idx[on], strength[on])
+
+    def _apply_effects(self, iv: Intervention, idx: np.ndarray, strength: np.ndarray) -> None:
+        """Multiply ``iv``'s effects, at ``strength``, into the tenants ``idx``."""
+        if not idx.size:
+            return
+        n = self.pop.n
+        for e in iv.effects:
+            sel = iv.needs(e.area, idx) if e.area is not None else slice(None)
+            on, s = idx[sel], strength[sel]
+            if e.on_wellbeing:
+                if self.wellbeing_shift is None:
+                    self.wellbeing_shift = np.zeros(n, dtype=np.float32)
+                self.wellbeing_shift[on] += np.float32(e.points) * s
+            else:
+                m = self.effects.setdefault(e.target, np.ones(n, dtype=np.float32))
+                m[on] *= np.power(np.float32(e.ratio), s)
 
     def _value_boundary(self, b: int) -> float:
         """Add the rewards and state costs valued at step boundary ``b``; return the mean

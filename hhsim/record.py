@@ -34,6 +34,7 @@ from hhsim.accounting import PAYERS
 from hhsim.costing import uprating_factor
 from hhsim.groups import tenant_outcomes
 from hhsim.interventions.base import EventLog
+from hhsim.interventions.discharge import DischargeProgramme
 from hhsim.model import HousingHealthModel
 
 
@@ -82,6 +83,15 @@ def monthly_table(model: HousingHealthModel) -> pd.DataFrame:
     df = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     df.insert(0, "step", np.arange(1, len(df) + 1))
     return df
+
+
+def stay_table(model: HousingHealthModel) -> pd.DataFrame:
+    """One row per patient of each hospital-flow intervention (``DischargeProgramme.stays``)."""
+    tables = [iv.stays() for iv in model.interventions if isinstance(iv, DischargeProgramme)]
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return pd.DataFrame({"intervention": pd.Series(dtype=str)})
+    return pd.concat(tables, ignore_index=True)
 
 
 def event_table(model: HousingHealthModel) -> pd.DataFrame:

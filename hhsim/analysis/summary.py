@@ -14,12 +14,15 @@ from scipy import stats
 
 #: Outcomes in the printed table: column, label, number format.
 HEADLINE = [
-    ("nhs_cost", "NHS cost, £ (disc.)", "{:,.0f}"),
+    ("nhs_cost", "NHS care cost, £ (disc.)", "{:,.0f}"),
     ("intervention_cost", "Intervention cost, £ (disc.)", "{:,.0f}"),
     ("qalys", "QALYs (disc.)", "{:,.1f}"),
     ("good_health_years", "Years in good health (disc.)", "{:,.1f}"),
     ("deaths", "Deaths", "{:,.1f}"),
     ("admissions", "Emergency and MH admissions", "{:,.1f}"),
+    ("bed_days", "Hospital bed days", "{:,.0f}"),
+    ("delayed_discharge_days", "Delayed-discharge days", "{:,.0f}"),
+    ("readmissions_30d", "30-day readmissions", "{:,.1f}"),
 ]
 
 
@@ -140,22 +143,41 @@ INTERVENTION_MEASURES = [
     ("referred", "referred"), ("admitted", "admitted"), ("mean_wait_months", "mean wait, months"),
     ("peak_served", "most served at once"), ("places", "places"), ("ordered", "works ordered"),
     ("fixed_excess_cold", "excess cold fixed"), ("fixed_damp", "damp fixed"),
-    ("fixed_falls", "falls hazards fixed"),
+    ("fixed_falls", "falls hazards fixed"), ("eligible", "delayed and eligible"), ("placed", "placed"),
+    ("not_placed", "not placed (waited to the end of their delay)"),
+    ("mean_wait_days", "mean wait in hospital, days"), ("days_saved", "hospital days saved"),
+    ("days_saved_per_patient", "hospital days saved per patient"), ("peak_occupied", "most places used"),
+    ("readmitted_30d", "placed and readmitted within 30 days"), ("moved_on", "tenants moved on"),
+    ("tenancy_failed", "tenancies failed"),
 ]
+#: Who an intervention's cost is per: the first of these measures it reports.
+SERVED = {"placed": "patient placed", "admitted": "client", "ordered": "dwelling repaired"}
 
 
-def _amount(x: float) -> str:
-    return "unlimited" if np.isinf(x) else "none" if np.isnan(x) else f"{x:,.1f}"
+def _amount(values: pd.Series) -> str:
+    mean, lo, hi = mc_interval(values.to_numpy(dtype=float))
+    if np.isinf(mean):
+        return "unlimited"
+    if np.isnan(mean):
+        return "none"
+    return f"{mean:,.1f}" + ("" if np.isnan(lo) or lo == hi else f" ({lo:,.1f} to {hi:,.1f})")
 
 
 def format_interventions(records: pd.DataFrame, names: dict[str, list[str]]) -> str:
     """What each arm's interventions (``names`` by arm) did, as plain text: means over
-    replications."""
-    lines = ["Interventions (mean per run; people, or dwellings for repairs)"]
+    replications with 95% Monte-Carlo intervals, and the cost per person (or dwelling)
+    served."""
+    lines = ["Interventions (mean per run, 95% MC interval; people, or dwellings for repairs)"]
     for arm, group in records.groupby("arm", sort=False):
         for name in names.get(arm, []):
-            parts = [f"{label} {_amount(group[f'iv_{name}_{suffix}'].mean())}"
-                     for suffix, label in INTERVENTION_MEASURES if f"iv_{name}_{suffix}" in group]
-            if parts:
-                lines.append(f"  {arm} / {name}: " + "; ".join(parts))
+            lines.append(f"  {arm} / {name}")
+            for suffix, label in INTERVENTION_MEASURES:
+                col = f"iv_{name}_{suffix}"
+                if col in group:
+                    lines.append(f"    {label:<46} {_amount(group[col])}")
+            served = next((s for s in SERVED if f"iv_{name}_{s}" in group), None)
+            cost = f"intervention_cost_{name}"
+            if served and cost in group and (group[f"iv_{name}_{served}"] > 0).all():
+                label = f"cost per {SERVED[served]}, £ (disc.)"
+                lines.append(f"    {label:<46} {_amount(group[cost] / group[f'iv_{name}_{served}'])}")
     return "\n".join(lines) if len(lines) > 1 else ""

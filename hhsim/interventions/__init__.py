@@ -20,9 +20,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hhsim.errors import HhsimError, unknown_key_error
-from hhsim.interventions import rate_ratio, repairs, support
-from hhsim.interventions.base import Intervention, ModelContext
-from hhsim.interventions.settings import merge
+from hhsim.hospital import DAY_TALLIES
+from hhsim.interventions import rate_ratio, repairs, step_down, support, supported_housing
+from hhsim.interventions.base import Intervention
+from hhsim.interventions.settings import ModelContext, merge
 from hhsim.resources import intervention_defaults
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ TYPES: dict[str, tuple[Callable[[Mapping[str, Any], ModelContext], Any], type[In
     "personalised_support": (support.parse, support.PersonalisedSupport),
     "home_repairs": (repairs.parse, repairs.HomeRepairs),
     "rate_ratio": (rate_ratio.parse, rate_ratio.RateRatio),
+    "step_down": (step_down.parse, step_down.StepDown),
+    "supported_housing": (supported_housing.parse, supported_housing.SupportedHousing),
 }
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 RESERVED = {"undisc", "disc"}  # would make intervention_cost_<name> ambiguous
@@ -61,11 +64,16 @@ def resolve(table: Mapping[str, Any], where: str) -> dict:
 def model_context(health: HealthModel, price_year: str, months: int | None = None) -> ModelContext:
     """What intervention parsing needs from an arm's health model."""
     services = tuple(s.name for s in health.services) + (("admissions",) if health.admissions else ())
+    tallies = [a.name for a in health.activities]
+    tallies += [a.name for a in DAY_TALLIES] if health.admissions else []
     return ModelContext(chains={n: c.states for n, c in health.chains.items()}, services=services,
                         rates=frozenset(r.name for r in health.rates),
                         has_wellbeing=health.wellbeing is not None,
                         monthly=health.cycle_months == 1, price_year=price_year, months=months,
-                        activities=frozenset(a.name for a in health.activities))
+                        activities=frozenset(tallies),
+                        probabilities=frozenset(p.name for t in health.admissions
+                                                for p in (t.delay, t.readmission)),
+                        admission_types=tuple(t.name for t in health.admissions))
 
 
 def parse(tree: Mapping[str, Any], ctx: ModelContext) -> Any:
@@ -82,10 +90,11 @@ def parse_arm(trees: list[Mapping[str, Any]], ctx: ModelContext, where: str) -> 
     kinds = {s.name: s.kind for s in settings}
     taken = set(ctx.activities)
     for s in settings:
-        for cost in s.costs:
-            activity = cost.activity(s.name, s.payer).name
+        names = [c.activity(s.name, s.payer).name for c in s.costs]
+        names += [f"{s.name}_{t}" for t in getattr(s, "tallies", ())]
+        for activity in names:
             if activity in taken:
-                raise HhsimError(f"{where}.interventions.{s.name}.costs.{cost.key}",
+                raise HhsimError(f"{where}.interventions.{s.name}",
                                  f"its tally '{activity}' clashes with another of the same name",
                                  "rename the intervention")
             taken.add(activity)

@@ -40,20 +40,6 @@ EMPTY = np.empty(0, dtype=np.intp)
 
 
 @dataclass(frozen=True)
-class ModelContext:
-    """What parsing an intervention needs to know about the arm's health model."""
-
-    chains: Mapping[str, tuple[str, ...]]
-    services: tuple[str, ...]  # community services, plus "admissions" when there is a hospital
-    rates: frozenset[str]
-    has_wellbeing: bool
-    monthly: bool
-    price_year: str  # the experiment's price year (budgets are compared in it)
-    months: int | None = None  # the run's horizon
-    activities: frozenset[str] = frozenset()  # the model's tallies (costs must not clash)
-
-
-@dataclass(frozen=True)
 class CostItem:
     """One cost of an intervention: £ per unit of ``basis``."""
 
@@ -74,10 +60,12 @@ class CostItem:
 #: Cost units an intervention may use, by what they are charged per.
 BASES = {"£ per fte-year": "fte-year", "£ per year": "programme-year",
          "£ per client-month": "client-month", "£ per person-month": "client-month",
-         "£ per client": "client", "£ per person": "client"}
-PROGRAMME_BASES = ("fte-year", "programme-year")
+         "£ per client": "client", "£ per person": "client",
+         "£ per bed-day": "bed-day", "£ per place-year": "place-year"}
+PROGRAMME_BASES = ("fte-year", "programme-year", "bed-day", "place-year")
 UNITS = {"fte-year": "fte-years", "programme-year": "programme-years",
-         "client-month": "client-months", "client": "clients"}
+         "client-month": "client-months", "client": "clients", "bed-day": "bed-days",
+         "place-year": "place-years"}
 
 
 def money(node: Mapping[str, Any], key: str, where: str, unit: str, price_year: str) -> Parameter:
@@ -185,6 +173,13 @@ class Intervention:
     def strengths(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Tenants whose rates this intervention changes in month ``t``, and the strength."""
         return EMPTY, np.empty(0, dtype=np.float32)
+
+    def strength_of(self, t: int, idx: np.ndarray) -> np.ndarray:
+        """The strength of this intervention's effects on tenants ``idx`` in month ``t``."""
+        who, strength = self.strengths(t)
+        dense = np.zeros(self.model.pop.n, dtype=np.float32)
+        dense[who] = strength
+        return dense[idx]
 
     def needs(self, area: str, idx: np.ndarray) -> np.ndarray:
         """Whether tenants ``idx`` had the assessment area's need (all true without areas)."""

@@ -1,8 +1,10 @@
 """What an intervention changes for the tenants it serves, and how evidence becomes a rate ratio.
 
 An effect multiplies one of the model's rates (a transition, mortality, a service's use, an
-admission type; named as in the model file, e.g. ``services.community_nursing``) or adds
-points to the wellbeing target (``target = "wellbeing"``). It acts at full strength while a
+admission type; named as in the model file, e.g. ``services.community_nursing``), multiplies
+the odds of a hospital probability (``hospital.admissions.<type>.delay_probability`` or
+``.readmission_30d``: ``odds_ratio`` only), or adds points to the wellbeing target
+(``target = "wellbeing"``). It acts at full strength while a
 tenant is served and, after the tenant leaves, with a strength that halves every
 ``decay_half_life`` months: a rate ratio ``RR`` at strength ``s`` is ``RR ** s``; points
 ``x`` are ``x * s``. Several effects on one rate multiply.
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hhsim.errors import HhsimError, unknown_key_error
-from hhsim.interventions.settings import parameter, value
+from hhsim.interventions.settings import ModelContext, parameter, value
 from hhsim.parameters import check_keys
 
 WELLBEING = "wellbeing"
@@ -62,9 +64,9 @@ def rate_ratio_from_odds_ratio(odds_ratio: float, p0: float) -> tuple[float, flo
     return risk_ratio, math.log1p(-p1) / math.log1p(-p0)
 
 
-def parse_effect(name: str, node: Any, where: str, rates: frozenset[str], has_wellbeing: bool,
+def parse_effect(name: str, node: Any, where: str, ctx: ModelContext,
                  areas: tuple[str, ...] = ()) -> Effect:
-    """An effect from its table; ``rates`` are the names of the model's rates."""
+    """An effect from its table, checked against the model (``ctx``)."""
     if isinstance(node, Mapping) and "qaly_gain" in node:
         raise HhsimError(f"{where}.qaly_gain", "QALYs follow from the states an intervention changes; "
                          "a QALY gain on top would count the benefit twice",
@@ -75,11 +77,12 @@ def parse_effect(name: str, node: Any, where: str, rates: frozenset[str], has_we
         raise HhsimError(f"{where}.target", f"must name one rate, got {target!r}",
                          'write target = "services.gp" (a rate of the model) or "wellbeing"')
     if target == WELLBEING:
-        if not has_wellbeing:
+        if not ctx.has_wellbeing:
             raise HhsimError(f"{where}.target", "the model has no [wellbeing]",
                              "remove this effect or use a model with wellbeing")
-    elif target not in rates:
-        raise unknown_key_error(f"{where}.target", str(target), [*sorted(rates), WELLBEING], what="rate")
+    elif target not in ctx.rates and target not in ctx.probabilities:
+        raise unknown_key_error(f"{where}.target", str(target),
+                                [*sorted(ctx.rates | ctx.probabilities), WELLBEING], what="rate")
     area = node.get("area")
     if area is not None and (not isinstance(area, str) or area not in areas):
         raise unknown_key_error(f"{where}.area", str(area), areas, what="assessment area")
@@ -88,6 +91,12 @@ def parse_effect(name: str, node: Any, where: str, rates: frozenset[str], has_we
         raise HhsimError(where, f"needs exactly one of {', '.join(FORMS)} (got {len(given)})",
                          "give the effect in one form")
     form = given[0]
+    if target in ctx.probabilities:
+        if form != "odds_ratio" or "baseline_probability" in node:
+            raise HhsimError(f"{where}.{form}", f"{target} is a probability: its effects are odds ratios",
+                             "give odds_ratio = ... (without baseline_probability)")
+        return Effect(name, target, ratio=value(node, "odds_ratio", where, "odds ratio"), area=area,
+                      derivation="odds ratio on the probability")
     if (form == "points") != (target == WELLBEING):
         raise HhsimError(f"{where}.{form}", "wellbeing effects are points; rate effects are ratios",
                          "use points with target = \"wellbeing\", a ratio otherwise")
@@ -114,12 +123,11 @@ def parse_effect(name: str, node: Any, where: str, rates: frozenset[str], has_we
                              f"risk ratio {risk:.4f}, hazard ratio {hazard:.4f}")
 
 
-def parse_effects(node: Any, where: str, rates: frozenset[str], has_wellbeing: bool,
-                  areas: tuple[str, ...] = ()) -> list[Effect]:
+def parse_effects(node: Any, where: str, ctx: ModelContext, areas: tuple[str, ...] = ()) -> list[Effect]:
     if node is None:
         return []
     if not isinstance(node, Mapping):
         raise HhsimError(where, f"must be a table of effects, got {node!r}",
                          'write effects.<name> = { target = "...", rate_ratio = ... }')
-    return [parse_effect(name, sub, f"{where}.{name}", rates, has_wellbeing, areas)
+    return [parse_effect(name, sub, f"{where}.{name}", ctx, areas)
             for name, sub in node.items()]

@@ -35,7 +35,6 @@ from hhsim.errors import HhsimError
 from hhsim.interventions.base import (
     CostItem,
     Intervention,
-    ModelContext,
     parse_budget,
     parse_costs,
     parse_payer,
@@ -46,6 +45,7 @@ from hhsim.interventions.settings import (
     PRIORITIES,
     Condition,
     Enrolment,
+    ModelContext,
     QueueRules,
     ReferralSource,
     RiskScore,
@@ -157,8 +157,8 @@ def parse_programme(tree: Mapping[str, Any], ctx: ModelContext, *, places: float
         risk=parse_risk(tree.get("risk"), f"{where}.risk", ctx.chains, ctx.services)
         if priority == "risk" else None,
         enrolment=enrolment,
-        effects=tuple(parse_effects(tree.get("effects"), f"{where}.effects", ctx.rates,
-                                    ctx.has_wellbeing, tuple(a.name for a in areas))),
+        effects=tuple(parse_effects(tree.get("effects"), f"{where}.effects", ctx,
+                                    tuple(a.name for a in areas))),
         costs=costs, places=places, staff_fte=staff_fte, budget=budget, commitment=commitment,
         areas=areas, leave_when_ineligible=flag(tree, "leave_when_ineligible", where, False),
         log=flag(tree, "log", where, False))

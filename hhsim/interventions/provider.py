@@ -56,12 +56,13 @@ class Provider(mesa.Agent):
     def queue_size(self) -> float:
         return float(self.weight.sum(dtype=np.float64))
 
-    def join(self, ids: np.ndarray, t: int, score: np.ndarray | None = None,
+    def join(self, ids: np.ndarray, t: int | np.ndarray, score: np.ndarray | None = None,
              weight: np.ndarray | None = None, cost: np.ndarray | None = None) -> None:
-        """Add ``ids`` to the queue at month ``t``."""
+        """Add ``ids`` to the queue at time ``t`` (a month, or a day for providers working
+        in days; one for all, or one each)."""
         n = ids.size
         self.ids = np.concatenate([self.ids, ids.astype(np.int64)])
-        self.joined = np.concatenate([self.joined, np.full(n, t, dtype=np.int32)])
+        self.joined = np.concatenate([self.joined, np.broadcast_to(np.asarray(t, dtype=np.int32), (n,))])
         self.score = np.concatenate([self.score, np.zeros(n) if score is None else score])
         self.weight = np.concatenate([self.weight, np.ones(n, np.float32) if weight is None
                                       else weight.astype(np.float32)])

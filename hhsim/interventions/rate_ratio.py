@@ -25,9 +25,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from hhsim.errors import HhsimError
-from hhsim.interventions.base import ModelContext
 from hhsim.interventions.programme import ClientProgramme, ProgrammeSettings, parse_programme
-from hhsim.interventions.settings import table, value
+from hhsim.interventions.settings import ModelContext, table, value
 
 
 def parse(tree: Mapping[str, Any], ctx: ModelContext) -> ProgrammeSettings:

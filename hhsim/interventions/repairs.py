@@ -36,7 +36,6 @@ from hhsim.costing import uprating_factor
 from hhsim.interventions.base import (
     CostItem,
     Intervention,
-    ModelContext,
     money,
     parse_budget,
     parse_payer,
@@ -44,6 +43,7 @@ from hhsim.interventions.base import (
 from hhsim.interventions.provider import ORDERS, Provider
 from hhsim.interventions.settings import (
     Condition,
+    ModelContext,
     RiskScore,
     Window,
     choice_list,

@@ -66,6 +66,22 @@ SET_IN_EXPERIMENT = "set in the experiment file"
 PRIORITIES = ("first_come", "risk")
 
 
+@dataclass(frozen=True)
+class ModelContext:
+    """What parsing an intervention needs to know about the arm's health model."""
+
+    chains: Mapping[str, tuple[str, ...]]
+    services: tuple[str, ...]  # community services, plus "admissions" when there is a hospital
+    rates: frozenset[str]
+    has_wellbeing: bool
+    monthly: bool
+    price_year: str  # the experiment's price year (budgets are compared in it)
+    months: int | None = None  # the run's horizon
+    activities: frozenset[str] = frozenset()  # the model's tallies (costs must not clash)
+    probabilities: frozenset[str] = frozenset()  # delay and readmission probabilities
+    admission_types: tuple[str, ...] = ()
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
 

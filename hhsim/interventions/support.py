@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hhsim.interventions.base import ModelContext
 from hhsim.interventions.programme import ClientProgramme, ProgrammeSettings, parse_programme
-from hhsim.interventions.settings import table, value
+from hhsim.interventions.settings import ModelContext, table, value
 
 
 def parse(tree: Mapping[str, Any], ctx: ModelContext) -> ProgrammeSettings:
