@@ -119,8 +119,7 @@ def run_experiment(experiment: Experiment | str | Path | None = None, out: str |
     ids = records["run_id"] if not records.empty else []
     econ = economics(records, exp.baseline)
     pay = payback(read_table(out, "monthly", ids), records, exp.baseline)
-    if not econ.empty and not pay.empty:
-        econ = econ.merge(pay, on="arm", how="left")
+    econ = econ.merge(pay, on="arm", how="left")
     summaries = {
         "summary": summarise(records, exp.baseline),
         "economics": econ,

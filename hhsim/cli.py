@@ -92,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                    "the nearest cells (give more tenants to reduce this).")
     print(format_table(res.summary, res.experiment.baseline, header))
     names = {a.name: [t["name"] for t in res.experiment.interventions(a)] for a in res.experiment.arms}
-    for block in (format_interventions(res.records, names),
+    for block in (format_interventions(res.records, names, res.experiment.baseline),
                   format_economics(res.economics, res.experiment.baseline)):
         if block:
             print("\n" + block)

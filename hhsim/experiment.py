@@ -30,7 +30,8 @@
     name = "what-if"
     parameters = { "hospital.admissions.emergency.los_mean" = [...] }
 
-    [[arms.interventions]]           # hhsim.interventions: personalised_support, home_repairs, rate_ratio
+    [[arms.interventions]]           # hhsim.interventions.TYPES: personalised_support, home_repairs,
+                                     # rate_ratio, step_down, supported_housing
     type = "home_repairs"
     capacity.budget_per_year = 250000
 

@@ -216,4 +216,7 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Mapping[str, Any],
             raise HhsimError(f"{where}.{name}", f"has shape {new.shape}, expected {old.shape}",
                              "give a value of the same shape as the default")
         node["value"] = new.tolist() if new.ndim else float(new)
+        node["source"] = f"set by {where} in the experiment file (default {old.tolist()}: {node['source']})"
+        for key in ("status", "assumption"):
+            node.pop(key, None)
     return out

@@ -73,6 +73,7 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
                 rec[f"cost_{a.name}{suffix}"] for a in costed if a.intervention == iv.name)
     for iv in model.interventions:
         rec.update(iv.record())
+        rec.update(iv.effect_record())
     rec["readmissions_30d"] = sum(rec[f"use_{t.name}_readmissions_30d"] for t in model.health.admissions)
     rec["profile_people_moved"] = model.people_moved
     return rec

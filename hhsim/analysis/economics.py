@@ -41,10 +41,17 @@ def ratio_interval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return float(r), float(r - half), float(r + half)
 
 
+SERIES = ("nhs_saving", "intervention_cost", "qalys_gained", "net_saving")
+COLUMNS = ["arm", "replications",
+           *(f"{k}{s}" for k in SERIES for s in ("", "_low", "_high", "_per_1000")),
+           "roi", "roi_low", "roi_high"]
+PAYBACK_COLUMNS = ["arm", "payback_month", "share_paid_back", "months"]
+
+
 def economics(records: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """One row per arm other than the baseline: paired savings, net saving, ROI, QALYs."""
     if records.empty or baseline not in set(records["arm"]):
-        return pd.DataFrame()
+        return pd.DataFrame(columns=COLUMNS)
     base = records[records["arm"] == baseline].set_index("replication")
     rows = []
     for arm, group in records.groupby("arm", sort=False):
@@ -69,13 +76,13 @@ def economics(records: pd.DataFrame, baseline: str) -> pd.DataFrame:
         row["roi"], row["roi_low"], row["roi_high"] = ratio_interval(
             series["nhs_saving"].to_numpy(), series["intervention_cost"].to_numpy())
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def payback(monthly: pd.DataFrame, records: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """Payback month per arm other than the baseline (NaN: not within the horizon)."""
     if monthly.empty or records.empty:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=PAYBACK_COLUMNS)
     m = monthly.merge(records[["run_id", "arm", "replication"]], on="run_id")
     cash = m.pivot_table(index=["replication", "step"], columns="arm",
                          values=["cost:nhs_care", "cost:interventions"], aggfunc="sum")
@@ -93,7 +100,7 @@ def payback(monthly: pd.DataFrame, records: pd.DataFrame, baseline: str) -> pd.D
         rows.append({"arm": arm, "payback_month": month,
                      "share_paid_back": float(paid.any(axis=0).mean()),
                      "months": int(saving.index.max())})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=PAYBACK_COLUMNS)
 
 
 def format_economics(econ: pd.DataFrame, baseline: str) -> str:

@@ -30,7 +30,7 @@ def mc_interval(values: np.ndarray) -> tuple[float, float, float]:
     """Mean and 95% Monte-Carlo interval of replicate values (NaN bounds for one value)."""
     v = np.asarray(values, dtype=float)
     mean = float(v.mean())
-    if v.size < 2:
+    if v.size < 2 or not np.isfinite(v).all():  # one value, or unlimited (inf) or missing
         return mean, float("nan"), float("nan")
     half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
     return mean, mean - half, mean + half
@@ -163,11 +163,13 @@ def _amount(values: pd.Series) -> str:
     return f"{mean:,.1f}" + ("" if np.isnan(lo) or lo == hi else f" ({lo:,.1f} to {hi:,.1f})")
 
 
-def format_interventions(records: pd.DataFrame, names: dict[str, list[str]]) -> str:
+def format_interventions(records: pd.DataFrame, names: dict[str, list[str]], baseline: str) -> str:
     """What each arm's interventions (``names`` by arm) did, as plain text: means over
-    replications with 95% Monte-Carlo intervals, and the cost per person (or dwelling)
-    served."""
+    replications with 95% Monte-Carlo intervals, the cost per person (or dwelling) served
+    and, for an arm with one intervention, the NHS care saving per person served (paired
+    with the baseline of the same replication)."""
     lines = ["Interventions (mean per run, 95% MC interval; people, or dwellings for repairs)"]
+    base = records[records["arm"] == baseline].set_index("replication")["nhs_cost"]
     for arm, group in records.groupby("arm", sort=False):
         for name in names.get(arm, []):
             lines.append(f"  {arm} / {name}")
@@ -178,6 +180,11 @@ def format_interventions(records: pd.DataFrame, names: dict[str, list[str]]) -> 
             served = next((s for s in SERVED if f"iv_{name}_{s}" in group), None)
             cost = f"intervention_cost_{name}"
             if served and cost in group and (group[f"iv_{name}_{served}"] > 0).all():
+                count = group.set_index("replication")[f"iv_{name}_{served}"]
                 label = f"cost per {SERVED[served]}, £ (disc.)"
-                lines.append(f"    {label:<46} {_amount(group[cost] / group[f'iv_{name}_{served}'])}")
+                lines.append(f"    {label:<46} {_amount(group.set_index('replication')[cost] / count)}")
+                if len(names[arm]) == 1 and arm != baseline:
+                    saving = (base - group.set_index("replication")["nhs_cost"]).dropna() / count
+                    label = f"NHS care saving per {SERVED[served]}, £"
+                    lines.append(f"    {label:<46} {_amount(saving.dropna())}")
     return "\n".join(lines) if len(lines) > 1 else ""

@@ -85,8 +85,12 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> Any:
 
 
 def parse_arm(trees: list[Mapping[str, Any]], ctx: ModelContext, where: str) -> list[Any]:
-    """Settings of an arm's interventions, with the checks that span them."""
-    settings = [parse(t, ctx) for t in trees]
+    """Settings of an arm's interventions, with the checks that span them; errors name
+    the arm (``where``)."""
+    try:
+        settings = [parse(t, ctx) for t in trees]
+    except HhsimError as err:
+        raise HhsimError(f"{where}.{err.where}", err.problem, err.fix) from None
     kinds = {s.name: s.kind for s in settings}
     taken = set(ctx.activities)
     for s in settings:

@@ -191,5 +191,10 @@ class Intervention:
     def record(self) -> dict[str, float]:
         return {}
 
+    def effect_record(self) -> dict[str, float]:
+        """The rate ratio (or odds ratio, or wellbeing points) each effect used."""
+        return {f"iv_{self.name}_effect_{e.name}": e.points if e.on_wellbeing else e.ratio
+                for e in self.effects}
+
     def events(self) -> pd.DataFrame:
         return self.log.table(self.name)

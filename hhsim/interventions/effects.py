@@ -10,7 +10,7 @@ tenant is served and, after the tenant leaves, with a strength that halves every
 ``x`` are ``x * s``. Several effects on one rate multiply.
 
 Evidence comes in other forms; each is converted once, at validation, and the converted rate
-ratio is what the run uses and reports:
+ratio is what the run uses and reports (``iv_<name>_effect_<effect>`` in the run record):
 
 - ``rate_ratio``: used as it is;
 - ``percent_change``: a change in a rate, e.g. -16 for "16% fewer contacts":

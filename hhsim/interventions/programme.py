@@ -5,11 +5,12 @@ Each month, while the programme runs (``start_month`` <= month < ``end_month``):
 1. exits: clients who died, finished their ``duration``, dropped out (``dropout`` per
    month) or, where ``leave_when_ineligible`` is set, are no longer eligible, leave and free
    their places; when the programme ends every client leaves and the queue is closed;
-2. referral: each eligible tenant never referred before is referred with probability
+2. the queue: people who joined in earlier months leave it when they die, move out or
+   give up (``queue`` rules);
+3. referral: each eligible tenant never referred before is referred with probability
    ``1 - prod(1 - p_source)`` over the sources that see them (a source may only see tenants
-   with recent use of a service); a share ``uptake`` accepts and joins the provider's
-   queue, the rest decline;
-3. the queue: people leave it when they die, move out or give up (``queue`` rules);
+   with recent use of a service in the months before this one); a share ``uptake``
+   accepts and joins the provider's queue, the rest decline;
 4. admission: the provider admits in priority order within free places and budget. An
    admitted client is assessed: for each assessment area, whether the client has that
    need (from observables); ``refer_to`` passes the client's dwelling to a repairs

@@ -235,6 +235,11 @@ class HomeRepairs(Intervention):
             self.status[new] = QUEUED
             score = self._dwelling_scores(new) if s.risk else None
             self.provider.join(new, t, score, weight[new], self._job_cost(new) * weight[new])
+        if self.provider.ids.size:  # occupants change (deaths): reprice what is waiting
+            q = self.provider.ids
+            self.weight[q] = weight[q]
+            self.provider.weight = weight[q].astype(np.float32)
+            self.provider.cost = self._job_cost(q) * weight[q]
         ordered = self.provider.admit(t).astype(np.intp)
         if ordered.size:
             self._order(t, ordered, discount)
