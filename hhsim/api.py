@@ -23,6 +23,7 @@ import pandas as pd
 
 from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.summary import summarise, summarise_checks, summarise_groups
+from hhsim.analysis.tables import Settings, analyse
 from hhsim.batch.design import RunSpec, plan
 from hhsim.batch.execution import execute, open_executor, warm_up
 from hhsim.batch.store import ResultsStore, read_table
@@ -47,6 +48,7 @@ class Results:
     group_summary: pd.DataFrame
     check_summary: pd.DataFrame
     economics: pd.DataFrame  # per arm vs baseline: savings, net saving, ROI, QALYs, payback
+    analysis: dict[str, pd.DataFrame]  # hhsim.analysis.tables.TABLES: ICERs, NMB, payers, budget...
 
     def monthly(self) -> pd.DataFrame:
         """Monthly aggregates of every run, stacked with a ``run_id`` column."""
@@ -117,15 +119,23 @@ def run_experiment(experiment: Experiment | str | Path | None = None, out: str |
                 executor, in_flight, progress)
     records = store.records(order=[s.run_id for s in specs])
     ids = records["run_id"] if not records.empty else []
+    monthly, groups = read_table(out, "monthly", ids), read_table(out, "groups", ids)
     econ = economics(records, exp.baseline)
-    pay = payback(read_table(out, "monthly", ids), records, exp.baseline)
-    econ = econ.merge(pay, on="arm", how="left")
+    econ = econ.merge(payback(monthly, records, exp.baseline), on="arm", how="left")
     summaries = {
         "summary": summarise(records, exp.baseline),
         "economics": econ,
-        "groups": summarise_groups(read_table(out, "groups", ids), records, exp.baseline),
+        "groups": summarise_groups(groups, records, exp.baseline),
         "checks": summarise_checks(read_table(out, "checks", ids), records, exp.baseline),
     }
-    store.finalise(records, summaries)
+    analysis = analyse(records, monthly, groups, settings(exp))
+    store.finalise(records, {**summaries, **analysis})
     return Results(out, exp, records, summaries["summary"], summaries["groups"], summaries["checks"],
-                   econ)
+                   econ, analysis)
+
+
+def settings(exp: Experiment) -> Settings:
+    """The analysis settings of an experiment (baseline, thresholds, step length, payers)."""
+    months_per_step = 12 if exp.trees(exp.arms[0])[0].get("model", {}).get("cycle") == "year" else 1
+    return Settings(exp.baseline, tuple(float(t) for t in exp.experiment.thresholds), months_per_step,
+                    {a.name: exp.interventions(a) for a in exp.arms})

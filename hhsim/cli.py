@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from hhsim import paramtable
+from hhsim.analysis.cost_effectiveness import format_cost_effectiveness
 from hhsim.analysis.economics import format_economics
+from hhsim.analysis.payers import format_payers
 from hhsim.analysis.summary import format_checks, format_interventions, format_table
+from hhsim.analysis.tables import TABLES
 from hhsim.api import package_version, run_experiment
 from hhsim.errors import HhsimError
 from hhsim.experiment import load_experiment
@@ -93,12 +96,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_table(res.summary, res.experiment.baseline, header))
     names = {a.name: [t["name"] for t in res.experiment.interventions(a)] for a in res.experiment.arms}
     for block in (format_interventions(res.records, names, res.experiment.baseline),
-                  format_economics(res.economics, res.experiment.baseline)):
+                  format_economics(res.economics, res.experiment.baseline),
+                  format_payers(res.analysis["payers"]),
+                  format_cost_effectiveness(res.analysis["cost_effectiveness"], res.analysis["nmb"])):
         if block:
             print("\n" + block)
     print("\n" + format_checks(res.check_summary))
     print(f"\nWrote {len(res.records)} run records to {res.out / 'runs.parquet'}; "
-          f"summary.csv, economics.csv, groups.csv and checks.csv to {res.out}")
+          f"summary.csv, economics.csv, groups.csv, checks.csv and the analysis tables "
+          f"({', '.join(f'{t}.csv' for t in TABLES)}) to {res.out}; "
+          f"'hhsim report {res.out}' writes an HTML report")
     return 0
 
 

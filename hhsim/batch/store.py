@@ -16,6 +16,8 @@ Layout of an output folder::
     economics.csv            per arm vs baseline: savings, net saving, ROI, QALYs, payback (at the end)
     groups.csv               results by group per arm, with differences   (at the end)
     checks.csv               the baseline arm's checks, mean of replications  (at the end)
+    cost_effectiveness.csv, nmb.csv, payers.csv, budget_impact.csv, capacity.csv,
+    break_even.csv, group_economics.csv   the economic analysis (hhsim.analysis.tables; at the end)
 
 Every file is written to a temporary name and renamed into place, so a crash at any moment
 leaves only whole files. A run counts as done when its record exists (its other tables are
