@@ -60,6 +60,9 @@ def parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check an experiment file without running it")
     val.add_argument("file", help="experiment file (TOML)")
 
+    rep = sub.add_parser("report", help="write OUTDIR/report.html: tables, figures and findings of a run")
+    rep.add_argument("outdir", help="output folder of 'hhsim run'")
+
     par = sub.add_parser("params", help="list the parameters with their values and sources")
     par.add_argument("--model", help="a model file instead of the default model")
     par.add_argument("--csv", help="write the full table to this CSV file")
@@ -103,9 +106,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("\n" + block)
     print("\n" + format_checks(res.check_summary))
     print(f"\nWrote {len(res.records)} run records to {res.out / 'runs.parquet'}; "
-          f"summary.csv, economics.csv, groups.csv, checks.csv and the analysis tables "
-          f"({', '.join(f'{t}.csv' for t in TABLES)}) to {res.out}; "
-          f"'hhsim report {res.out}' writes an HTML report")
+          f"summary.csv, economics.csv, groups.csv, checks.csv and {len(TABLES)} analysis tables "
+          f"to {res.out}\nHTML report with figures: hhsim report {res.out}")
     return 0
 
 
@@ -125,6 +127,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print("Stock file: " + (", ".join(report.given_states) or "no") + " health states given.")
         for column, how in report.filled.items():
             print(f"  filled {column}: {how}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hhsim.report import write_report  # matplotlib only when a report is asked for
+
+    path = write_report(args.outdir)
+    print(f"Wrote {path} (figures as PNG and SVG in {path.parent / 'figures'})")
     return 0
 
 
@@ -151,7 +161,7 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    commands = {"run": cmd_run, "validate": cmd_validate, "params": cmd_params}
+    commands = {"run": cmd_run, "validate": cmd_validate, "params": cmd_params, "report": cmd_report}
     try:
         return commands[args.command](args)
     except HhsimError as err:

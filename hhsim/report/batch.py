@@ -1,0 +1,77 @@
+"""A finished output folder read back for reporting: records, tables and provenance."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from hhsim.analysis.tables import Settings, analyse
+from hhsim.batch.store import MANIFEST, read_table
+from hhsim.errors import HhsimError
+
+
+@dataclass
+class Batch:
+    """Everything a report needs from an output folder; ``analysis`` is recomputed from
+    the stored run records (``hhsim.analysis.tables``), so it always matches them."""
+
+    out: Path
+    experiment: dict
+    manifest: dict
+    interventions: dict[str, list[dict]]
+    records: pd.DataFrame
+    monthly: pd.DataFrame
+    groups: pd.DataFrame
+    settings: Settings
+    analysis: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def baseline(self) -> str:
+        return self.settings.baseline
+
+    @property
+    def arms(self) -> list[str]:
+        """Arms in the order of the experiment file."""
+        return list(dict.fromkeys(self.records["arm"]))
+
+    @property
+    def others(self) -> list[str]:
+        return [a for a in self.arms if a != self.baseline]
+
+
+def _json(path: Path, default: dict | None = None) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        if default is not None:
+            return default
+        raise HhsimError(str(path), "is missing", "give an output folder written by 'hhsim run'") from None
+    except ValueError:
+        raise HhsimError(str(path), "is not valid JSON", "rerun the experiment into a new folder") from None
+
+
+def load_batch(out: str | Path) -> Batch:
+    """Read an output folder written by ``hhsim run`` (finished: ``runs.parquet`` exists)."""
+    out = Path(out)
+    if not out.is_dir():
+        raise HhsimError(str(out), "is not a folder", "give the output folder of 'hhsim run'")
+    if not (out / "runs.parquet").exists():
+        raise HhsimError(str(out), "has no runs.parquet (the batch did not finish)",
+                         f"finish it with 'hhsim run FILE --out {out} --resume'")
+    manifest, experiment = _json(out / MANIFEST), _json(out / "experiment.json")
+    interventions = _json(out / "interventions.json", {})
+    records = pd.read_parquet(out / "runs.parquet")
+    if records.empty:
+        raise HhsimError(str(out / "runs.parquet"), "holds no runs", "rerun the experiment")
+    monthly = read_table(out, "monthly", records["run_id"])
+    groups = read_table(out, "groups", records["run_id"])
+    e = experiment["experiment"]
+    steps = int(monthly["step"].max()) if not monthly.empty else e["months"]
+    settings = Settings(e["baseline"], tuple(float(t) for t in e["thresholds"]),
+                        max(1, e["months"] // steps), interventions or None)
+    batch = Batch(out, experiment, manifest, interventions, records, monthly, groups, settings)
+    batch.analysis = analyse(records, monthly, groups, settings)
+    return batch

@@ -1,0 +1,294 @@
+"""The report page: one self-contained HTML file (figures embedded as base64 PNG).
+
+The page is a list of sections, each made by a *section builder*: a function taking the
+``Batch`` and returning a ``Section`` (or None to leave it out). ``SECTIONS`` is the
+built-in list; ``write_report(out, extra=[...])`` appends more, so later analyses add their
+own section without touching this module. Results folders named ``sensitivity*`` inside
+the output folder get a section each automatically: their PNG figures, and a
+``section.html`` fragment (written by hhsim) if there is one.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hhsim import paramtable
+from hhsim.analysis.cost_effectiveness import pounds
+from hhsim.analysis.economics import economics, payback
+from hhsim.analysis.summary import summarise
+from hhsim.analysis.tables import TABLES
+from hhsim.batch.store import atomic_write
+from hhsim.report.batch import Batch, load_batch
+from hhsim.report.figures import FIGURES, save_figures
+from hhsim.report.findings import findings
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the page: its anchor id, heading and HTML body (escaped by its builder)."""
+
+    id: str
+    title: str
+    body: str
+
+
+SectionBuilder = Callable[[Batch], "Section | None"]
+esc = html.escape
+
+
+def table_html(df: pd.DataFrame, money: Sequence[str] = (), digits: dict[str, int] | None = None) -> str:
+    """A DataFrame as an HTML table: ``money`` columns as £, others with ``digits`` decimals."""
+    digits = digits or {}
+    fmt = {c: pounds for c in money if c in df}
+    for c in df.columns:
+        if c not in fmt and pd.api.types.is_float_dtype(df[c]):
+            fmt[c] = (lambda d: lambda x: "" if pd.isna(x) else f"{x:,.{d}f}")(digits.get(c, 1))
+    shown = df.copy()
+    for c, f in fmt.items():
+        shown[c] = shown[c].map(lambda x, f=f: "" if pd.isna(x) else f(x))
+    return shown.to_html(index=False, escape=True, border=0, classes="t", na_rep="")
+
+
+def _interval(mean: float, lo: float, hi: float, f: Callable[[float], str]) -> str:
+    return f(mean) + ("" if not np.isfinite(lo) else f" ({f(lo)} to {f(hi)})")
+
+
+def summary_section(b: Batch) -> Section:
+    e = b.experiment["experiment"]
+    pop = b.records["population"].iloc[0]
+    intro = (f"<p><b>{esc(e['name'])}</b>: {esc(e.get('description', ''))}</p>"
+             f"<p>{int(b.records['tenants'].iloc[0]):,} tenants simulated, representing {pop:,.0f} people; "
+             f"{e['months']} months; {e['replications']} replication(s) per arm; costs in "
+             f"{esc(e['price_year'])} prices, discounted at {e['discount']['costs']:.1%} a year (costs) and "
+             f"{e['discount']['effects']:.1%} (effects). Intervals are 95% Monte-Carlo intervals: "
+             "simulation noise with these parameters, not parameter uncertainty.</p>")
+    if not b.others:
+        return Section("summary", "Summary", intro + "<p>One arm only: nothing to compare.</p>")
+    econ = economics(b.records, b.baseline).merge(payback(b.monthly, b.records, b.baseline), on="arm")
+    ce = b.analysis["cost_effectiveness"]
+    ce = ce[ce["perspective"] == "public_sector"].set_index("arm")
+    nmb = b.analysis["nmb"]
+    nmb = nmb[nmb["perspective"] == "public_sector"]
+    rows = []
+    for r in econ.itertuples(index=False):
+        c = ce.loc[r.arm]
+        row = {"arm": r.arm,
+               "NHS care saving": _interval(r.nhs_saving, r.nhs_saving_low, r.nhs_saving_high, pounds),
+               "intervention cost": _interval(r.intervention_cost, r.intervention_cost_low,
+                                              r.intervention_cost_high, pounds),
+               "net saving": _interval(r.net_saving, r.net_saving_low, r.net_saving_high, pounds),
+               "ROI (£ saved per £)": _interval(r.roi, r.roi_low, r.roi_high, lambda x: f"{x:,.2f}"),
+               "payback month": "none" if np.isnan(r.payback_month) else f"{r.payback_month:.0f}",
+               "QALYs gained": _interval(c["d_qalys"], c["d_qalys_low"], c["d_qalys_high"],
+                                         lambda x: f"{x:,.2f}"),
+               "frontier": c["status"] + (f" vs {c['comparator']}" if isinstance(c["comparator"], str)
+                                          else ""),
+               "ICER £/QALY": "" if not np.isfinite(c["icer"]) else
+               _interval(c["icer"], c["icer_low"], c["icer_high"], lambda x: f"£{x:,.0f}")}
+        for t in nmb[nmb["arm"] == r.arm].itertuples(index=False):
+            row[f"incremental NMB at £{t.threshold:,.0f}"] = _interval(t.inmb, t.inmb_low, t.inmb_high,
+                                                                       pounds)
+        rows.append(row)
+    table = pd.DataFrame(rows).to_html(index=False, escape=True, border=0, classes="t")
+    return Section("summary", "Summary", intro + f"<p>Against {esc(b.baseline)}, paired by replication "
+                   "(discounted; ICER and NMB with public-sector costs):</p>" + table)
+
+
+def findings_section(b: Batch) -> Section | None:
+    summary = summarise(b.records, b.baseline, ["good_health_years", "life_years"])
+    found = findings(b, summary)
+    if not found:
+        return None
+    body = "".join(f"<h3>{esc(arm)}</h3><ul>" + "".join(f"<li>{esc(s)}</li>" for s in sentences) + "</ul>"
+                   for arm, sentences in found.items())
+    return Section("findings", "Findings in plain language", body)
+
+
+def figures_section(b: Batch) -> Section:
+    saved = save_figures(b, b.out / "figures")
+    blocks = []
+    for spec in FIGURES:
+        if spec.name not in saved:
+            continue
+        blocks.append(f"<figure id='fig-{spec.name}'><h3>{esc(spec.title)}</h3>"
+                      f"{img(saved[spec.name], spec.title)}"
+                      f"<figcaption>{esc(spec.caption)} (Also as <code>figures/{spec.name}.svg</code>.)"
+                      "</figcaption></figure>")
+    return Section("figures", "Figures", "".join(blocks))
+
+
+def img(path: Path, alt: str) -> str:
+    """An <img> with the PNG embedded as a data URI."""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"<img alt='{esc(alt)}' src='data:image/png;base64,{data}'>"
+
+
+def payers_section(b: Batch) -> Section | None:
+    p = b.analysis["payers"]
+    if p.empty or "saving" not in p:
+        return None
+    p = p[p["discounted"]][["arm", "payer", "care_cost", "intervention_cost", "cost", "saving",
+                            "saving_low", "saving_high"]]
+    return Section("payers", "Who pays and who saves",
+                   "<p>Mean discounted cost per payer and arm; saving = baseline minus arm "
+                   "(negative: the payer spends more).</p>"
+                   + table_html(p, money=["care_cost", "intervention_cost", "cost", "saving",
+                                          "saving_low", "saving_high"]))
+
+
+def budget_section(b: Batch) -> Section | None:
+    bi = b.analysis["budget_impact"]
+    if bi.empty or "difference" not in bi:
+        return None
+    bi = bi[bi["arm"] != b.baseline]
+    wide = bi.pivot_table(index=["arm", "payer", "component"], columns="year", values="difference",
+                          aggfunc="first", sort=False)
+    wide.columns = [f"year {y}" for y in wide.columns]
+    wide["all years"] = wide.sum(axis=1)
+    wide = wide.reset_index()
+    body = ("<p>Undiscounted change in spending against the baseline (£, + pays more), by payer and "
+            "year. <i>bed days</i> is the value of hospital bed days: beds freed are refilled, so this is "
+            "capacity released, not cash.</p>" + table_html(wide, money=[c for c in wide if "year" in c]))
+    cap = b.analysis["capacity"]
+    if not cap.empty:
+        cw = cap.pivot_table(index=["arm", "measure"], columns="year", values="freed", aggfunc="first",
+                             sort=False)
+        cw.columns = [f"year {y}" for y in cw.columns]
+        cw["all years"] = cw.sum(axis=1)
+        body += ("<h3>Capacity released (counts, not money)</h3><p>Baseline minus arm, people "
+                 "represented, mean over replications.</p>" + table_html(cw.reset_index()))
+    return Section("budget", "Budget impact", body)
+
+
+def break_even_section(b: Batch) -> Section | None:
+    be = b.analysis["break_even"]
+    if be.empty:
+        return None
+    cols = [c for c in ("arm", "target", "perspective", "scale", "scale_low", "scale_high",
+                        "intervention_cost", "break_even_cost", "cost_per_served",
+                        "break_even_cost_per_served") if c in be]
+    return Section("break-even", "Break-even",
+                   "<p>The factor by which every intervention cost of an arm could be multiplied (a unit "
+                   "cost, a budget) before ROI falls to 1 or the ICER reaches each threshold; all else "
+                   "equal. For an effect size or caseload, see <code>hhsim.analysis.break_even."
+                   "search_break_even</code> (reruns).</p>"
+                   + table_html(be[cols], money=["intervention_cost", "break_even_cost", "cost_per_served",
+                                                 "break_even_cost_per_served"],
+                                digits={"scale": 2, "scale_low": 2, "scale_high": 2}))
+
+
+GROUP_MEASURES = ("qalys_gained", "net_saving", "nhs_saving", "intervention_cost")
+
+
+def groups_section(b: Batch) -> Section | None:
+    ge = b.analysis["group_economics"]
+    if ge.empty:
+        return None
+    ge = ge[ge["measure"].isin(GROUP_MEASURES) | ge["measure"].str.startswith("inmb_")]
+    body = ("<p>Per group of tenants at the start: the change against the baseline per 1,000 people in "
+            "the group (discounted; QALYs, or £). Programme-level staff costs belong to no group.</p>")
+    for dim, g in ge.groupby("dimension", sort=False):
+        wide = g.pivot_table(index=["arm", "group"], columns="measure", values="per_1000", aggfunc="first",
+                             sort=False).reset_index()
+        people = g.drop_duplicates(["arm", "group"])[["arm", "group", "people"]]
+        wide = people.merge(wide, on=["arm", "group"])
+        money = [c for c in wide if c not in ("arm", "group", "people", "qalys_gained")]
+        table = table_html(wide, money=money, digits={"qalys_gained": 2, "people": 0})
+        opened = " open" if dim == "deprivation_decile" else ""
+        body += f"<details{opened}><summary>{esc(dim.replace('_', ' '))}</summary>{table}</details>"
+    return Section("groups", "Results by group", body)
+
+
+def experiment_section(b: Batch) -> Section:
+    e = b.experiment["experiment"]
+    params = paramtable.default_parameters() if e.get("model", "default") == "default" else []
+    table = pd.DataFrame([{"parameter": p.name, "value": paramtable.short_value(p.value), "unit": p.unit,
+                           "price year": p.price_year or "", "status": paramtable.status_of(p),
+                           "source": p.source} for p in params])
+    defaults = (f"<details><summary>Default parameters ({len(params)}; overrides above take precedence)"
+                f"</summary>{table.to_html(index=False, escape=True, border=0, classes='t')}</details>"
+                if params else "<p>The experiment uses its own model file; see its parameters there.</p>")
+    return Section("experiment", "Experiment and parameters",
+                   f"<p>Price year <b>{esc(e['price_year'])}</b>; thresholds "
+                   f"{', '.join(f'£{t:,.0f}' for t in e['thresholds'])} per QALY; baseline arm "
+                   f"<b>{esc(e['baseline'])}</b>.</p><h3>The experiment (as validated)</h3>"
+                   f"<pre>{esc(json.dumps(b.experiment, indent=2))}</pre>"
+                   f"<details><summary>Interventions as run (defaults, file and overrides merged)</summary>"
+                   f"<pre>{esc(json.dumps(b.interventions, indent=2))}</pre></details>{defaults}")
+
+
+def provenance_section(b: Batch) -> Section:
+    from hhsim.api import package_version
+
+    m = b.manifest
+    rows = [("hhsim version (runs)", m.get("hhsim_version")), ("hhsim version (report)", package_version()),
+            ("Python / numpy / Mesa", f"{m.get('python')} / {m.get('numpy')} / {m.get('mesa')}"),
+            ("experiment seed", m.get("seed")), ("seeds", m.get("seeds")),
+            ("runs", f"{len(b.records)} ({len(b.arms)} arms x {m.get('replications')} replications)"),
+            ("experiment digest", m.get("experiment_digest")), ("batch started", m.get("started")),
+            ("report written", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")),
+            ("output folder", str(b.out.resolve())),
+            ("tables", ", ".join(f"{t}.csv" for t in TABLES))]
+    body = "<table class='t'>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in rows)
+    return Section("provenance", "Provenance", body + "</table>")
+
+
+def sensitivity_sections(b: Batch) -> list[Section]:
+    """A section per ``sensitivity*`` folder of the output folder: its PNG figures and an
+    optional ``section.html`` fragment."""
+    out = []
+    for folder in sorted(p for p in b.out.glob("sensitivity*") if p.is_dir()):
+        fragment = folder / "section.html"
+        body = fragment.read_text() if fragment.exists() else ""
+        body += "".join(f"<figure>{img(png, png.stem)}<figcaption>{esc(png.stem.replace('_', ' '))}"
+                        "</figcaption></figure>" for png in sorted(folder.rglob("*.png")))
+        if body:
+            title = folder.name.replace("_", " ").replace("-", " ").capitalize()
+            out.append(Section(folder.name, title, body))
+    return out
+
+
+SECTIONS: list[SectionBuilder] = [summary_section, findings_section, figures_section, payers_section,
+                                  budget_section, break_even_section, groups_section]
+CLOSING: list[SectionBuilder] = [experiment_section, provenance_section]
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table.t{border-collapse:collapse;font-size:.85em;margin:.5em 0} .t th,.t td{padding:.25em .6em;
+border-bottom:1px solid #e4e4e4;text-align:right} .t td:first-child,.t th:first-child{text-align:left}
+figure{margin:1.5em 0} figure img{max-width:100%;height:auto} figcaption{font-size:.9em;color:#555}
+pre{background:#f6f6f6;padding:.8em;overflow:auto;font-size:.8em;max-height:30em}
+nav a{margin-right:1em} details{margin:.5em 0}
+"""
+
+
+def render(b: Batch, sections: Sequence[Section]) -> str:
+    """The whole page."""
+    name = esc(b.experiment["experiment"]["name"])
+    nav = "".join(f"<a href='#{esc(s.id)}'>{esc(s.title)}</a>" for s in sections)
+    body = "".join(f"<section id='{esc(s.id)}'><h2>{esc(s.title)}</h2>{s.body}</section>" for s in sections)
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>hhsim report: {name}</title>"
+            f"<style>{STYLE}</style></head><body><h1>hhsim report: {name}</h1><nav>{nav}</nav>{body}"
+            "</body></html>")
+
+
+def write_report(out: str | Path, extra: Sequence[SectionBuilder] = ()) -> Path:
+    """Write ``out/report.html`` (and ``out/figures/*.png|svg``) for a finished output folder;
+    ``extra`` section builders come after the built-in ones and any sensitivity folders."""
+    b = load_batch(out)
+    sections = [s for build in SECTIONS for s in [build(b)] if s is not None]
+    sections += sensitivity_sections(b)
+    sections += [s for build in [*extra, *CLOSING] for s in [build(b)] if s is not None]
+    path = b.out / "report.html"
+    atomic_write(path, lambda p: p.write_text(render(b, sections), encoding="utf-8"))
+    return path
