@@ -93,7 +93,7 @@ def payback_sentence(arm: str, pay: pd.DataFrame) -> str:
         return (f"In cash, NHS care savings catch up with the intervention spending in month "
                 f"{p['payback_month']:.0f} ({p['share_paid_back']:.0%} of replications paid back).")
     return ("In cash, NHS care savings do not catch up with the intervention spending within "
-            f"{p['months']:.0f} months.")
+            f"{p['months']:.0f} months on average ({p['share_paid_back']:.0%} of replications did).")
 
 
 def break_even_sentence(arm: str, be: pd.DataFrame) -> str:
@@ -104,11 +104,16 @@ def break_even_sentence(arm: str, be: pd.DataFrame) -> str:
     for r in rows.itertuples(index=False):
         per = getattr(r, "break_even_cost_per_served", np.nan)
         who = SERVED.get(str(getattr(r, "served_by", "")).rsplit("_", 1)[-1], "person served")
-        unit = (f", {pounds(per)} instead of {pounds(r.cost_per_served)} per {who}"
+        unit = (f" ({pounds(per)} per {who}; now {pounds(r.cost_per_served)})"
                 if isinstance(per, float) and np.isfinite(per) else "")
-        goal = "ROI = 1" if r.target == "ROI = 1" else r.target.replace("ICER = ", "cost-effective at ")
-        parts.append(f"{goal} at {r.scale:.0%} of its cost{unit}")
-    return f"Break-even for {arm} (intervention cost scaled, all else equal): " + "; ".join(parts) + "."
+        if r.target == "ROI = 1":
+            parts.append(f"it would pay for itself from NHS care savings at {r.scale:.0%} of its current "
+                         f"cost{unit}" if r.scale > 0 else "it saves the NHS nothing to pay for itself with")
+        else:
+            t = r.target.replace("ICER = ", "")
+            parts.append(f"it is cost-effective at {t} up to {r.scale:.0%} of its current cost{unit}"
+                         if r.scale > 0 else f"it is not cost-effective at {t} even at no cost")
+    return f"Break-even for {arm} (its intervention costs scaled, all else equal): " + "; ".join(parts) + "."
 
 
 def capacity_sentence(arm: str, cap: pd.DataFrame) -> str:
