@@ -59,7 +59,7 @@ def test_report_renders_and_every_figure_loads(out, tmp_path, capsys):
     assert main(["report", str(out)]) == 0
     assert "report.html" in capsys.readouterr().out
     html = (out / "report.html").read_text()
-    for name in ("summary", "findings", "figures", "payers", "budget", "break-even", "groups",
+    for name in ("summary", "findings", "figures", "categories", "payers", "budget", "break-even", "groups",
                  "experiment", "provenance", "sensitivity-demo"):
         assert f"<section id='{name}'>" in html, name
     assert "Each £1 spent on repairs returns" in html and "id='sens'" in html
@@ -69,7 +69,7 @@ def test_report_renders_and_every_figure_loads(out, tmp_path, capsys):
     page = tmp_path / "check.html"
     page.write_text(html.replace("</body>", CHECK + "</body>"))
     seen = rendered(page)
-    assert seen == {"images": len(FIGURES), "broken": 0, "sections": 10}
+    assert seen == {"images": len(FIGURES), "broken": 0, "sections": 11}
     # The check can fail: a corrupt figure is counted as broken.
     page.write_text(page.read_text().replace("data:image/png;base64,iVBOR", "data:image/png;base64,xxxx", 1))
     assert rendered(page)["broken"] == 1

@@ -132,6 +132,22 @@ def img(path: Path, alt: str) -> str:
     return f"<img alt='{esc(alt)}' src='data:image/png;base64,{data}'>"
 
 
+def categories_section(b: Batch) -> Section:
+    """Mean discounted cost per arm and category (activity), with the paired difference."""
+    r = b.records
+    cols = [f"cost_{c[len('use_'):-len('_disc')]}" for c in r.columns
+            if c.startswith("use_") and c.endswith("_disc")]
+    cols = [c for c in cols if r[c].abs().sum() > 0]
+    s = summarise(r, b.baseline, cols)
+    s["category"] = s["outcome"].str.removeprefix("cost_").str.replace("_", " ")
+    keep = ["arm", "category", "mean", "mc_low", "mc_high"]
+    keep += [c for c in ("difference", "diff_mc_low", "diff_mc_high") if c in s]
+    return Section("categories", "Costs by category",
+                   "<p>Mean discounted cost per arm and category (NHS care, social care and each "
+                   "intervention's costs), with 95% MC intervals and the paired difference from the "
+                   "baseline.</p>" + table_html(s[keep], money=keep[2:]))
+
+
 def payers_section(b: Batch) -> Section | None:
     p = b.analysis["payers"]
     if p.empty or "saving" not in p:
@@ -257,8 +273,8 @@ def sensitivity_sections(b: Batch) -> list[Section]:
     return out
 
 
-SECTIONS: list[SectionBuilder] = [summary_section, findings_section, figures_section, payers_section,
-                                  budget_section, break_even_section, groups_section]
+SECTIONS: list[SectionBuilder] = [summary_section, findings_section, figures_section, categories_section,
+                                  payers_section, budget_section, break_even_section, groups_section]
 CLOSING: list[SectionBuilder] = [experiment_section, provenance_section]
 
 STYLE = """
