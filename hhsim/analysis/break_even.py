@@ -38,14 +38,15 @@ SERVED = ("placed", "admitted", "ordered")
 
 
 def _served(records: pd.DataFrame, arm: str) -> tuple[str, float] | None:
-    """(column, mean count) of the one intervention of ``arm`` that reports who it served."""
+    """(column, mean count) of who the arm's one costed intervention served, if it says."""
     g = records[records["arm"] == arm]
-    cols = [c for c in g.columns if c.startswith("iv_") and c.endswith(tuple(f"_{s}" for s in SERVED))
-            and g[c].notna().all() and (g[c] > 0).any()]
-    names = {c.rsplit("_", 1)[0] for c in cols}
+    names = [c[len("intervention_cost_"):] for c in g.columns
+             if c.startswith("intervention_cost_") and not c.endswith("_undisc") and g[c].abs().sum() > 0]
     if len(names) != 1:
         return None
-    col = next(c for s in SERVED for c in cols if c.endswith(f"_{s}"))
+    col = next((f"iv_{names[0]}_{s}" for s in SERVED if f"iv_{names[0]}_{s}" in g), None)
+    if col is None or not (g[col] > 0).all():
+        return None
     return col, float(g[col].mean())
 
 

@@ -27,7 +27,8 @@ def _per_pound(x: float) -> str:
 
 def roi_sentence(arm: str, r: pd.Series) -> str:
     if not np.isfinite(r["roi"]):
-        return f"{arm} has no intervention cost of its own."
+        return (f"{arm} has no intervention cost of its own (it differs from the baseline in its "
+                "parameters): there is no return on investment to report.")
     lo, hi = r["roi_low"], r["roi_high"]
     interval = f" (95% interval {_per_pound(lo)} to {_per_pound(hi)})" if np.isfinite(lo) else ""
     pays = r["roi"] >= 1 and (not np.isfinite(lo) or lo >= 1)
@@ -80,24 +81,28 @@ def health_sentence(arm: str, ce: pd.DataFrame, summary: pd.DataFrame) -> str:
     s = summary[summary["arm"] == arm].set_index("outcome")
     extra = []
     for col, label in (("good_health_years", "years in good health"), ("life_years", "life years")):
-        if col in s.index and np.isfinite(s.loc[col, "difference"]):
+        if col in s.index and abs(s.loc[col, "difference"]) >= 0.05:  # NaN and 0.0 left out
             extra.append(f"{s.loc[col, 'difference']:+,.1f} {label}")
     more = f", {' and '.join(extra)}" if extra else ""
     return (f"Health: {arm} gains {r['d_qalys']:,.1f} QALYs"
             f"{_interval(r['d_qalys_low'], r['d_qalys_high'], money=False, digits=1)}{more} (discounted).")
 
 
-def payback_sentence(arm: str, pay: pd.DataFrame) -> str:
+def payback_sentence(arm: str, pay: pd.DataFrame, spend: float, months_per_step: int) -> str:
+    """Payback in steps of the model (months, or years for a yearly model)."""
+    if pay.empty or not spend > 0:
+        return ""
     p = pay.set_index("arm").loc[arm]
+    unit = "month" if months_per_step == 1 else "year" if months_per_step == 12 else "step"
     if np.isfinite(p["payback_month"]):
-        return (f"In cash, NHS care savings catch up with the intervention spending in month "
+        return (f"In cash, NHS care savings catch up with the intervention spending in {unit} "
                 f"{p['payback_month']:.0f} ({p['share_paid_back']:.0%} of replications paid back).")
     return ("In cash, NHS care savings do not catch up with the intervention spending within "
-            f"{p['months']:.0f} months on average ({p['share_paid_back']:.0%} of replications did).")
+            f"{p['months']:.0f} {unit}s on average ({p['share_paid_back']:.0%} of replications did).")
 
 
 def break_even_sentence(arm: str, be: pd.DataFrame) -> str:
-    rows = be[be["arm"] == arm]
+    rows = be[be["arm"] == arm] if not be.empty else be
     if rows.empty:
         return ""
     parts = []
@@ -117,10 +122,14 @@ def break_even_sentence(arm: str, be: pd.DataFrame) -> str:
 
 
 def capacity_sentence(arm: str, cap: pd.DataFrame) -> str:
+    if cap.empty:
+        return ""
     c = cap[(cap["arm"] == arm) & (cap["measure"] == "bed days")]
     if c.empty:
         return ""
     freed = c["freed"].sum()
+    if abs(freed) < 0.5:
+        return ""
     return (f"Capacity: {arm} frees {freed:,.0f} hospital bed days over the horizon "
             f"(mean over replications). Freed beds are refilled: capacity released, not cash.")
 
@@ -135,7 +144,9 @@ def findings(b: Batch, summary: pd.DataFrame) -> dict[str, list[str]]:
     out = {}
     for arm in b.others:
         sentences = [roi_sentence(arm, econ.loc[arm]), payer_sentence(arm, a["payers"]),
-                     payback_sentence(arm, pay), health_sentence(arm, ce, summary),
+                     payback_sentence(arm, pay, econ.loc[arm, "intervention_cost"],
+                                      b.settings.months_per_step),
+                     health_sentence(arm, ce, summary),
                      ce_sentence(arm, ce, nmb), break_even_sentence(arm, a["break_even"]),
                      capacity_sentence(arm, a["capacity"])]
         out[arm] = [s for s in sentences if s]
