@@ -189,3 +189,24 @@ def test_search_break_even_matches_the_analytic_cost(tmp_path):
                               (0.01, 400.0), threshold=20_000, workers=1, xtol=1e-3)
     assert found.value == pytest.approx(analytic, rel=1e-4)
     assert len(found.evaluations) <= 6
+
+
+def test_printed_blocks_name_payers_and_frontier():
+    from hhsim.analysis.cost_effectiveness import format_cost_effectiveness
+    from hhsim.analysis.payers import format_payers
+
+    rec = records({"baseline": (10_000, 0, 100.0), "repairs": (9_000, 3_000, 100.5)})
+    payer_of = intervention_payers({"repairs": [{"name": "works", "payer": "housing_provider"}]})
+    table = payers(rec, "baseline", payer_of)
+    text = format_payers(table)
+    row = next(line for line in text.splitlines() if line.strip().startswith("repairs"))
+    change = table[table["arm"] == "repairs"].set_index("payer")["saving"].mul(-1).round()
+    assert row.split()[1:] == [f"{change[p] + 0.0:+,.0f}" for p in [*PAYERS, "total"]]
+    assert row.split()[3] == "+3,000"  # the housing provider pays for the works
+    ce = cost_effectiveness(rec, "baseline")
+    nmb = net_monetary_benefit(rec, "baseline", [20_000])
+    text = format_cost_effectiveness(ce, nmb)
+    icer = ce.set_index("arm").loc["repairs", "icer"]
+    assert "baseline: reference" in text
+    assert f"repairs: on the frontier; ICER against baseline £{icer:,.0f} per QALY" in text
+    assert f"incremental NMB at £20,000/QALY: £{nmb['inmb'].iloc[-1]:,.0f}" in text

@@ -84,3 +84,9 @@ def test_report_of_an_unfinished_folder_says_how_to_finish(tmp_path):
     (tmp_path / "runs").mkdir()
     with pytest.raises(HhsimError, match="--resume"):
         write_report(tmp_path)
+
+
+def test_report_of_one_arm(tmp_path):
+    hhsim.run_experiment(None, out=tmp_path / "one", workers=1, tenants=200, months=6, replications=1)
+    html = write_report(tmp_path / "one").read_text()
+    assert "One arm only" in html and "<section id='provenance'>" in html
