@@ -16,6 +16,7 @@ from hhsim.analysis.by_group import group_economics
 from hhsim.analysis.ceac import ceac
 from hhsim.analysis.cost_effectiveness import cost_effectiveness, frontier, net_monetary_benefit
 from hhsim.analysis.economics import economics
+from hhsim.analysis.pairing import mean_over_replications
 from hhsim.analysis.payers import intervention_payers, payers
 from hhsim.experiment import load_experiment
 
@@ -92,6 +93,11 @@ def test_ceac_from_draws():
     assert curve.groupby("threshold").sum().to_numpy() == pytest.approx([1, 1, 1])
     assert curve[(0.0, "baseline")] == 1  # nothing is worth paying for: cheapest wins
     assert curve[(1e6, "dear")] == 1
+    # Parameter points as draws: replications averaged within each point first.
+    points = mean_over_replications(rec.assign(point=rec["replication"] // 5))
+    assert len(points) == 2 * 4 and "replication" not in points
+    by_point = ceac(points, [3_000]).set_index("arm")["probability"]
+    assert by_point.sum() == pytest.approx(1) and by_point.index.tolist() == ["baseline", "dear"]
 
 
 def test_payers_sum_to_totals_and_split_interventions():

@@ -2,7 +2,9 @@
 
 Records are run-level rows (one per arm x replication). A parameter-sampling batch adds a
 ``point`` (or ``draw``) column: runs pair within the same point and replication. Every
-analysis in ``hhsim.analysis`` pairs through here, so it works unchanged on either.
+analysis in ``hhsim.analysis`` pairs through here, so it works unchanged on either. To treat
+parameter points as the draws (e.g. for an acceptability curve of parameter uncertainty),
+average the replications of each point first (``mean_over_replications``).
 """
 
 from __future__ import annotations
@@ -39,3 +41,13 @@ def paired(records: pd.DataFrame, baseline: str, columns: list[str],
             out[arm] = g.loc[common] - ref.loc[common]
     return out
 
+
+
+def mean_over_replications(records: pd.DataFrame) -> pd.DataFrame:
+    """Numeric columns averaged over the replications of each arm and point (or draw): one
+    row per arm x point, keyed by ``point``/``draw`` only."""
+    keys = [k for k in draw_keys(records) if k != "replication"]
+    if not keys:
+        raise ValueError("records have no 'point' or 'draw' column to average replications within")
+    numeric = [c for c in records.select_dtypes("number").columns if c not in (*keys, "replication", "seed")]
+    return records.groupby(["arm", *keys], sort=False)[numeric].mean().reset_index()

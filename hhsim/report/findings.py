@@ -5,13 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hhsim.analysis.cost_effectiveness import pounds
 from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.summary import SERVED
 from hhsim.report.batch import Batch
 
 PAYER_NAMES = {"nhs": "the NHS", "social_care": "social care", "housing_provider": "the housing provider",
                "local_authority": "the local authority"}
+
+
+def pounds(x: float) -> str:
+    """Money for a sentence: £2.2m, £85,000 (3 significant figures), £956."""
+    sign, x = ("-" if x < 0 else ""), abs(x)
+    if x >= 1e6:
+        return f"{sign}£{x / 1e6:,.1f}m"
+    if x >= 1e4:
+        return f"{sign}£{float(f'{x:.3g}'):,.0f}"
+    return f"{sign}£{x:,.0f}"
 
 
 def _interval(lo: float, hi: float, money: bool = True, digits: int = 0) -> str:
