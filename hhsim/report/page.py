@@ -138,7 +138,7 @@ def categories_section(b: Batch) -> Section:
     cols = [f"cost_{c[len('use_'):-len('_disc')]}" for c in r.columns
             if c.startswith("use_") and c.endswith("_disc")]
     cols = [c for c in cols if r[c].abs().sum() > 0]
-    s = summarise(r, b.baseline, cols)
+    s = summarise(r, b.baseline, cols).dropna(subset=["mean"])  # an arm without that intervention
     s["category"] = s["outcome"].str.removeprefix("cost_").str.replace("_", " ")
     keep = ["arm", "category", "mean", "mc_low", "mc_high"]
     keep += [c for c in ("difference", "diff_mc_low", "diff_mc_high") if c in s]
