@@ -125,6 +125,7 @@ class HousingHealthModel(mesa.Model):
         for iv in self.interventions:
             iv.start()
         self.month = 0  # steps completed
+        self.death_month = np.full(self.pop.n, -1, dtype=np.int32)  # step each tenant died in
         self.day = 0  # first day of the current step, days since model start
         self._parts = reward_parts(config.reward_timing, config.steps)
         self.month_stats: dict[str, float] = {}
@@ -237,6 +238,7 @@ class HousingHealthModel(mesa.Model):
                 tis[alive] = np.minimum(tis[alive] + self.health.cycle_months, np.iinfo(np.int16).max)
                 tis[o.moved[survive]] = 0
         pop.alive[died] = False
+        self.death_month[died] = t
         self.hospital.next_day[died] = NO_DAY
         years = pop.age_years
         pop.age_months[alive] += self.health.cycle_months
