@@ -38,6 +38,7 @@ from hhsim.interventions import build, model_context, parse_arm
 from hhsim.interventions.base import Intervention
 from hhsim.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
 from hhsim.recent_use import RecentUse
+from hhsim.world.housing_pathway import HousingPathway, is_homeless, parse_pathway
 from hhsim.world.population import NO_DAY, Population
 from hhsim.world.profile import poststratify, read_profile
 from hhsim.world.stock import load_stock
@@ -100,6 +101,7 @@ class HousingHealthModel(mesa.Model):
         self.health.initialise(self.pop, self.streams, given)
         self.baseline = Baseline.of(self.pop, {n: c.states for n, c in self.health.chains.items()})
         self.start_checks = start_checks(self.pop, self.health, config.world_tree)
+        self.pathway = HousingPathway(self, parse_pathway(config.world_tree))
         # Weighted person-years by sex and age, for comparing simulated and input rates.
         self.person_years = np.zeros((2, MAX_AGE + 1))
         context = model_context(self.health, config.price_year, config.steps)
@@ -173,6 +175,7 @@ class HousingHealthModel(mesa.Model):
         keys += [f"use:{a}" for a in self.activities]
         keys += ["cost:nhs_care", "cost:interventions", *(f"cost:{p}" for p in PAYERS)]
         keys += [k for iv in self.interventions for k in iv.month_stats()]
+        keys += ["homeless"] if self.pathway.active else []
         return {k: (lambda m, k=k: m.month_stats.get(k, 0.0)) for k in keys}
 
     # -- the step ------------------------------------------------------------------------
@@ -182,6 +185,7 @@ class HousingHealthModel(mesa.Model):
         days = self.step_days(t)
         window = MonthWindow(t, self.day, self.day + days,
                              discount_factor(self.config.discount_costs, (t + 0.5) * self.dt))
+        self.pathway.step(t)
         if self.interventions:
             self._intervene(t, window.weight)
         alive = np.flatnonzero(pop.alive)
@@ -354,6 +358,8 @@ class HousingHealthModel(mesa.Model):
         stats.update(cash)
         for iv in self.interventions:
             stats.update(iv.month_stats())
+        if self.pathway.active:
+            stats["homeless"] = float(weight[is_homeless(pop.tenure)].sum(dtype=np.float64))
         self.month_stats = stats
 
     def run(self) -> None:
