@@ -2,8 +2,10 @@
 
 A step (one month, or one year for yearly-cycle models), in order:
 
-0. interventions (monthly models): referrals, queues, admissions within capacity, exits,
-   works completed; the month's intervention costs; effects for this month are set;
+0. the baseline housing pathway of people experiencing homelessness (off when nobody is
+   homeless; ``hhsim.world.housing_pathway``); then interventions (monthly models):
+   referrals, queues, admissions within capacity, exits, works completed; the month's
+   intervention costs; effects for this month are set;
 1. health chains: every living tenant's exits compete (death is an exit of the mortality
    chain); deaths get a day within the step;
 2. hospital: admissions, stays, delays and readmissions, in days (monthly models);
