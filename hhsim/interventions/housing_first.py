@@ -67,9 +67,6 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> HousingFirstSettings:
     capacity = table(tree, "capacity", where)
     fte = value(capacity, "staff_fte", f"{where}.capacity", "fte")
     caseload = value(capacity, "caseload_per_fte", f"{where}.capacity", "people per fte")
-    if fte < 0 or caseload < 0:
-        raise HhsimError(f"{where}.capacity", "staff_fte and caseload_per_fte must be 0 or more",
-                         "give non-negative numbers")
     base = parse_programme({k: v for k, v in tree.items() if k not in OWN_KEYS}, ctx,
                            places=fte * caseload, staff_fte=fte,
                            cost_bases=("fte-year", "programme-year", "client-month", "client"),
@@ -78,10 +75,9 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> HousingFirstSettings:
     if tenure is None or (tenure & ~HOMELESS_CODES).any():
         raise HhsimError(f"{where}.eligibility.tenure", "must list only homeless tenures",
                          f"give tenure = {list(HOMELESS)} (or one of them)")
-    needs = ctx.chains.get("ltc") and ctx.chains.get("mental_health")
     eligibility = base.eligibility
     if flag(tree, "complex_needs", where, False):
-        if not needs:
+        if not {"ltc", "mental_health"} <= set(ctx.chains):
             raise HhsimError(f"{where}.complex_needs", "needs chains ltc and mental_health in the model",
                              "set complex_needs = false, or use a model with those chains")
         eligibility = ComplexNeeds(**vars(base.eligibility))
