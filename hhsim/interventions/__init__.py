@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from hhsim.errors import HhsimError, unknown_key_error
 from hhsim.hospital import DAY_TALLIES
 from hhsim.interventions import (
+    housing_first,
     rate_ratio,
     repairs,
     social_prescribing,
@@ -45,6 +46,7 @@ TYPES: dict[str, tuple[Callable[[Mapping[str, Any], ModelContext], Any], type[In
     "step_down": (step_down.parse, step_down.StepDown),
     "supported_housing": (supported_housing.parse, supported_housing.SupportedHousing),
     "social_prescribing": (social_prescribing.parse, social_prescribing.SocialPrescribing),
+    "housing_first": (housing_first.parse, housing_first.HousingFirst),
 }
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 RESERVED = {"undisc", "disc"}  # would make intervention_cost_<name> ambiguous
