@@ -70,6 +70,11 @@ class Results:
         """One row per patient of each hospital-flow intervention, for every run."""
         return read_table(self.out, "stays", self.records["run_id"])
 
+    def referrals(self) -> pd.DataFrame:
+        """The referral log of social-prescribing interventions (one row per referral:
+        source, months referred and engaged, activity start and end, outcome), every run."""
+        return read_table(self.out, "referrals", self.records["run_id"])
+
 
 def default_out(exp: Experiment) -> Path:
     slug = re.sub(r"[^a-z0-9]+", "-", exp.experiment.name.lower()).strip("-") or "experiment"

@@ -2,8 +2,10 @@
 
 A step (one month, or one year for yearly-cycle models), in order:
 
-0. interventions (monthly models): referrals, queues, admissions within capacity, exits,
-   works completed; the month's intervention costs; effects for this month are set;
+0. the baseline housing pathway of people experiencing homelessness (off when nobody is
+   homeless; ``hhsim.world.housing_pathway``); then interventions (monthly models):
+   referrals, queues, admissions within capacity, exits, works completed; the month's
+   intervention costs; effects for this month are set;
 1. health chains: every living tenant's exits compete (death is an exit of the mortality
    chain); deaths get a day within the step;
 2. hospital: admissions, stays, delays and readmissions, in days (monthly models);
@@ -38,6 +40,7 @@ from hhsim.interventions import build, model_context, parse_arm
 from hhsim.interventions.base import Intervention
 from hhsim.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
 from hhsim.recent_use import RecentUse
+from hhsim.world.housing_pathway import HousingPathway, is_homeless, parse_pathway
 from hhsim.world.population import NO_DAY, Population
 from hhsim.world.profile import poststratify, read_profile
 from hhsim.world.stock import load_stock
@@ -100,6 +103,7 @@ class HousingHealthModel(mesa.Model):
         self.health.initialise(self.pop, self.streams, given)
         self.baseline = Baseline.of(self.pop, {n: c.states for n, c in self.health.chains.items()})
         self.start_checks = start_checks(self.pop, self.health, config.world_tree)
+        self.pathway = HousingPathway(self, parse_pathway(config.world_tree))
         # Weighted person-years by sex and age, for comparing simulated and input rates.
         self.person_years = np.zeros((2, MAX_AGE + 1))
         context = model_context(self.health, config.price_year, config.steps)
@@ -125,6 +129,7 @@ class HousingHealthModel(mesa.Model):
         for iv in self.interventions:
             iv.start()
         self.month = 0  # steps completed
+        self.death_month = np.full(self.pop.n, -1, dtype=np.int32)  # step each tenant died in
         self.day = 0  # first day of the current step, days since model start
         self._parts = reward_parts(config.reward_timing, config.steps)
         self.month_stats: dict[str, float] = {}
@@ -173,6 +178,7 @@ class HousingHealthModel(mesa.Model):
         keys += [f"use:{a}" for a in self.activities]
         keys += ["cost:nhs_care", "cost:interventions", *(f"cost:{p}" for p in PAYERS)]
         keys += [k for iv in self.interventions for k in iv.month_stats()]
+        keys += ["homeless"] if self.pathway.active else []
         return {k: (lambda m, k=k: m.month_stats.get(k, 0.0)) for k in keys}
 
     # -- the step ------------------------------------------------------------------------
@@ -182,6 +188,7 @@ class HousingHealthModel(mesa.Model):
         days = self.step_days(t)
         window = MonthWindow(t, self.day, self.day + days,
                              discount_factor(self.config.discount_costs, (t + 0.5) * self.dt))
+        self.pathway.step(t)
         if self.interventions:
             self._intervene(t, window.weight)
         alive = np.flatnonzero(pop.alive)
@@ -237,6 +244,7 @@ class HousingHealthModel(mesa.Model):
                 tis[alive] = np.minimum(tis[alive] + self.health.cycle_months, np.iinfo(np.int16).max)
                 tis[o.moved[survive]] = 0
         pop.alive[died] = False
+        self.death_month[died] = t
         self.hospital.next_day[died] = NO_DAY
         years = pop.age_years
         pop.age_months[alive] += self.health.cycle_months
@@ -354,6 +362,8 @@ class HousingHealthModel(mesa.Model):
         stats.update(cash)
         for iv in self.interventions:
             stats.update(iv.month_stats())
+        if self.pathway.active:
+            stats["homeless"] = float(weight[is_homeless(pop.tenure)].sum(dtype=np.float64))
         self.month_stats = stats
 
     def run(self) -> None:

@@ -35,6 +35,7 @@ from hhsim.costing import uprating_factor
 from hhsim.groups import tenant_outcomes
 from hhsim.interventions.base import EventLog
 from hhsim.interventions.discharge import DischargeProgramme
+from hhsim.interventions.social_prescribing import SocialPrescribing
 from hhsim.model import HousingHealthModel
 
 
@@ -89,6 +90,15 @@ def monthly_table(model: HousingHealthModel) -> pd.DataFrame:
 def stay_table(model: HousingHealthModel) -> pd.DataFrame:
     """One row per patient of each hospital-flow intervention (``DischargeProgramme.stays``)."""
     tables = [iv.stays() for iv in model.interventions if isinstance(iv, DischargeProgramme)]
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return pd.DataFrame({"intervention": pd.Series(dtype=str)})
+    return pd.concat(tables, ignore_index=True)
+
+
+def referral_table(model: HousingHealthModel) -> pd.DataFrame:
+    """The referral logs of social-prescribing interventions, stacked."""
+    tables = [iv.referrals() for iv in model.interventions if isinstance(iv, SocialPrescribing)]
     tables = [t for t in tables if len(t)]
     if not tables:
         return pd.DataFrame({"intervention": pd.Series(dtype=str)})

@@ -127,3 +127,14 @@ def test_hospital_flow_mistakes_are_one_line_errors(table, expected):
     with pytest.raises(HhsimError) as err:
         validate(experiment({"name": "arm", "interventions": [table]}))
     assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_cost_per_patient_is_charged_once_per_placement():
+    per_patient = {"assessment": {"value": 100.0, "unit": "£ per client", "price_year": "2023/24",
+                                  "source": "test"}}
+    runs = run_all(experiment({"name": "unit", "interventions": [step_down(4, costs=per_patient)]},
+                              months=12, tenants=20_000))
+    rec = run_record(runs["unit"], "2023/24")
+    assert rec["iv_unit_placed"] > 10
+    assert rec["use_unit_assessment"] == rec["iv_unit_placed"]
+    assert rec["intervention_cost_unit_undisc"] > 100.0 * rec["iv_unit_placed"] - 1e-6

@@ -11,6 +11,7 @@ Layout of an output folder::
     checks/<run_id>.parquet  the run's simulated rates against their input rates
     events/<run_id>.parquet  intervention event logs (referred, admitted, ...; when asked for)
     stays/<run_id>.parquet   one row per patient of a hospital-flow intervention (days saved, ...)
+    referrals/<run_id>.parquet  the referral log of social-prescribing interventions (one row per referral)
     runs.parquet             all records, in design order          (written at the end)
     summary.csv              per-arm results and differences, totals and per 1,000 (at the end)
     economics.csv            per arm vs baseline: savings, net saving, ROI, QALYs, payback (at the end)
@@ -39,7 +40,7 @@ import pyarrow.parquet as pq
 from hhsim.errors import HhsimError
 
 MANIFEST = "manifest.json"
-TABLES = ("monthly", "groups", "checks", "events", "stays")
+TABLES = ("monthly", "groups", "checks", "events", "stays", "referrals")
 
 
 def atomic_write(path: Path, write: callable) -> None:

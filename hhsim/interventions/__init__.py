@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from hhsim.errors import HhsimError, unknown_key_error
 from hhsim.hospital import DAY_TALLIES
-from hhsim.interventions import rate_ratio, repairs, step_down, support, supported_housing
+from hhsim.interventions import (
+    housing_first,
+    rate_ratio,
+    repairs,
+    social_prescribing,
+    step_down,
+    support,
+    supported_housing,
+)
 from hhsim.interventions.base import Intervention
 from hhsim.interventions.settings import ModelContext, merge
 from hhsim.resources import intervention_defaults
@@ -37,6 +45,8 @@ TYPES: dict[str, tuple[Callable[[Mapping[str, Any], ModelContext], Any], type[In
     "rate_ratio": (rate_ratio.parse, rate_ratio.RateRatio),
     "step_down": (step_down.parse, step_down.StepDown),
     "supported_housing": (supported_housing.parse, supported_housing.SupportedHousing),
+    "social_prescribing": (social_prescribing.parse, social_prescribing.SocialPrescribing),
+    "housing_first": (housing_first.parse, housing_first.HousingFirst),
 }
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 RESERVED = {"undisc", "disc"}  # would make intervention_cost_<name> ambiguous

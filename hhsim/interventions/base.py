@@ -60,6 +60,7 @@ class CostItem:
 #: Cost units an intervention may use, by what they are charged per.
 BASES = {"£ per fte-year": "fte-year", "£ per year": "programme-year",
          "£ per client-month": "client-month", "£ per person-month": "client-month",
+         "£ per participant-month": "client-month",
          "£ per client": "client", "£ per person": "client",
          "£ per bed-day": "bed-day", "£ per place-year": "place-year"}
 PROGRAMME_BASES = ("fte-year", "programme-year", "bed-day", "place-year")

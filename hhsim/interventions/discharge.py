@@ -207,6 +207,9 @@ class DischargeProgramme(Intervention):
             self.model.refresh_effects(placed)  # before the move: a readmission draw may follow
             self._place(placed, days)
             self.log.add(self.model.month, placed, "placed")
+            for c in self.settings.costs:
+                if c.basis == "client":  # a one-off cost per patient placed (assessment, set-up)
+                    self.model.ledger.add(f"{self.name}_{c.key}", placed, 1.0, self._discount)
 
     def _on_admit(self, idx: np.ndarray, day: np.ndarray) -> None:
         """Admissions within 30 days of leaving hospital (or the unit) count as readmissions."""
@@ -242,6 +245,7 @@ class DischargeProgramme(Intervention):
     def step(self, t: int, discount: float) -> None:
         s = self.settings
         self._month = {"placed": 0.0}
+        self._discount = discount  # for costs charged at placement, during the month
         if not s.window.open(t):
             return
         days = self.model.step_days(t)

@@ -66,6 +66,10 @@ from hhsim.parameters import check_keys
 
 # Client status codes.
 NEVER, QUEUED, SERVED, DONE, DECLINED, LEFT = range(6)
+#: Why a client stopped being served (``ClientProgramme.exit_reason`` holds the index).
+EXIT_REASONS = ("died_while_served", "closed_while_served", "completed", "ineligible", "dropped_out")
+#: Why someone left the queue (``ClientProgramme.exit_reason`` of those with status LEFT).
+QUEUE_REASONS = ("died_waiting", "closed_waiting", "moved_out", "reneged", "ineligible_waiting")
 #: Strengths below this are treated as 0 (an effect has worn off).
 NEGLIGIBLE = 0.01
 
@@ -136,11 +140,14 @@ def parse_areas(node: Any, where: str, chains: Mapping[str, tuple[str, ...]]) ->
 
 def parse_programme(tree: Mapping[str, Any], ctx: ModelContext, *, places: float | None,
                     staff_fte: float = 0.0, cost_bases: tuple[str, ...],
-                    capacity_keys: tuple[str, ...]) -> ProgrammeSettings:
-    """The settings of a tenant-serving programme from its merged table."""
+                    capacity_keys: tuple[str, ...], extra_keys: tuple[str, ...] = (),
+                    effect_areas: tuple[str, ...] = ()) -> ProgrammeSettings:
+    """The settings of a tenant-serving programme from its merged table. A type may allow
+    ``extra_keys`` (parsed by itself) and effects restricted to its own ``effect_areas``
+    besides the assessment areas."""
     name, kind = tree["name"], tree["type"]
     where = f"interventions.{name}"
-    check_keys(tree, where, COMMON_KEYS)
+    check_keys(tree, where, COMMON_KEYS + extra_keys)
     capacity = check_keys(table(tree, "capacity", where), f"{where}.capacity", capacity_keys)
     priority = text(tree, "priority", where, PRIORITIES, "first_come")
     areas = parse_areas(tree.get("assessment"), f"{where}.assessment", ctx.chains)
@@ -153,13 +160,14 @@ def parse_programme(tree: Mapping[str, Any], ctx: ModelContext, *, places: float
     return ProgrammeSettings(
         name=name, kind=kind, payer=parse_payer(tree, where), window=window,
         eligibility=parse_condition(tree.get("eligibility"), f"{where}.eligibility", ctx.chains),
-        referrals=tuple(parse_referrals(tree.get("referrals"), f"{where}.referrals", ctx.services)),
+        referrals=tuple(parse_referrals(tree.get("referrals"), f"{where}.referrals", ctx.services,
+                                        ctx.chains)),
         uptake=uptake, queue=parse_queue(tree.get("queue"), f"{where}.queue"), priority=priority,
         risk=parse_risk(tree.get("risk"), f"{where}.risk", ctx.chains, ctx.services)
         if priority == "risk" else None,
         enrolment=enrolment,
         effects=tuple(parse_effects(tree.get("effects"), f"{where}.effects", ctx,
-                                    tuple(a.name for a in areas))),
+                                    tuple(a.name for a in areas) + effect_areas)),
         costs=costs, places=places, staff_fte=staff_fte, budget=budget, commitment=commitment,
         areas=areas, leave_when_ineligible=flag(tree, "leave_when_ineligible", where, False),
         log=flag(tree, "log", where, False))
@@ -198,6 +206,9 @@ class ClientProgramme(Intervention):
         self.status = np.zeros(n, dtype=np.int8)
         self.since = np.zeros(n, dtype=np.int16)  # month of the latest change of status
         self.need = {a.name: np.zeros(n, dtype=bool) for a in s.areas}
+        self.referred_month = np.full(n, -1, dtype=np.int16)
+        self.source = np.full(n, -1, dtype=np.int8)  # index into settings.referrals
+        self.exit_reason = np.full(n, -1, dtype=np.int8)  # into EXIT_REASONS or QUEUE_REASONS
         self.provider = Provider(self.model, self.name, s.places, s.budget,
                                  s.priority, s.window.start)
         self.counts = dict.fromkeys(("referred", "declined", "admitted", "completed", "dropped_out",
@@ -205,6 +216,7 @@ class ClientProgramme(Intervention):
                                      "died_waiting", "moved_out", "reneged", "ineligible_waiting",
                                      "closed_waiting"), 0.0)
         self.counts.update({f"need_{a.name}": 0.0 for a in s.areas})
+        self.counts.update({f"referred_by_{r.name}": 0.0 for r in s.referrals})
         self._month = {"referred": 0.0, "admitted": 0.0}
 
     # -- helpers -----------------------------------------------------------------------------
@@ -216,16 +228,14 @@ class ClientProgramme(Intervention):
         self.counts[key] += w
         return w
 
-    def _referral_probability(self, idx: np.ndarray, t: int) -> np.ndarray:
+    def _referral_chances(self, idx: np.ndarray, t: int) -> np.ndarray:
+        """(sources, len(idx)): probability that one of the first k+1 sources refers."""
         miss = np.ones(idx.size)
-        recent = self.model.pop.recent_use
-        for source in self.settings.referrals:
-            p = np.full(idx.size, source.probability)
-            if source.trigger is not None:
-                tr = source.trigger
-                p *= recent.last(tr.service, tr.months, t, idx) >= tr.at_least
-            miss *= 1.0 - p
-        return 1.0 - miss
+        out = np.empty((len(self.settings.referrals), idx.size))
+        for k, source in enumerate(self.settings.referrals):
+            miss *= 1.0 - source.probability_for(self.model.pop, idx, t)
+            out[k] = 1.0 - miss
+        return out
 
     # -- the month ---------------------------------------------------------------------------
     def step(self, t: int, discount: float) -> None:
@@ -271,6 +281,7 @@ class ClientProgramme(Intervention):
                 ids = served[out]
                 self._count(key, ids)
                 self.log.add(t, ids, key)
+                self.exit_reason[ids] = EXIT_REASONS.index(key)
                 left |= out
         if left.any():
             ids = served[left]
@@ -295,11 +306,19 @@ class ClientProgramme(Intervention):
         cand = cand[s.eligibility.holds(pop, cand)]
         if not cand.size:
             return
-        p = self._referral_probability(cand, t)
-        # u < 1 always: a certain referral (or acceptance) needs no draw.
-        referred = cand if (p >= 1).all() else cand[self._u("referral", t, cand) < p]
+        chances = self._referral_chances(cand, t)
+        u = self._u("referral", t, cand)
+        hit = u < chances[-1]
+        referred = cand[hit]
         if not referred.size:
             return
+        # The one draw also says which source referred: the first whose cumulative chance
+        # covers it (each source in turn, in the order listed).
+        source = (u[hit][None, :] >= chances[:, hit]).sum(axis=0).astype(np.int8)
+        self.source[referred] = source
+        self.referred_month[referred] = t
+        for k, r in enumerate(s.referrals):
+            self._count(f"referred_by_{r.name}", referred[source == k])
         self._month["referred"] = self._count("referred", referred)
         self.log.add(t, referred, "referred")
         accept = (np.ones(referred.size, dtype=bool) if s.uptake >= 1
@@ -333,6 +352,7 @@ class ClientProgramme(Intervention):
             if out.any():
                 self._count(key, ids[out])
                 self.log.add(t, ids[out], key)
+                self.exit_reason[ids[out]] = QUEUE_REASONS.index(key)
                 gone |= out
         if gone.any():
             self.status[prov.leave(gone)] = LEFT

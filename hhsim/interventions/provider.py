@@ -13,6 +13,10 @@ wait, and are reported (``cannot_fit``).
 Priority orders: ``first_come`` (longest wait first), ``risk`` (highest score first, then
 longest wait), ``cheapest_first`` (lowest cost first, then longest wait). Ties fall to the
 lower slot, so the order is deterministic.
+
+A provider may run several sites with ``places`` each (``groups``: e.g. a community centre
+on every estate). Each entry then waits for a place at its own site; a full site does not
+hold up the others.
 """
 
 from __future__ import annotations
@@ -28,12 +32,12 @@ class Provider(mesa.Agent):
 
     def __init__(self, model: mesa.Model, name: str, places: float | None = None,
                  budget_per_year: float | None = None, order: str = "first_come",
-                 start: int = 0) -> None:
+                 start: int = 0, groups: int = 1) -> None:
         super().__init__(model)
         if order not in ORDERS:
             raise ValueError(f"unknown order {order!r}")
         self.name = name
-        self.places = places  # people at a time; None: unlimited
+        self.places = places  # people at a time (at each site); None: unlimited
         self.budget_per_year = budget_per_year  # £ in the programme's price year; None: unlimited
         self.order = order
         self.start = start  # month the programme starts (programme years count from it)
@@ -42,7 +46,8 @@ class Provider(mesa.Agent):
         self.score = np.empty(0)
         self.weight = np.empty(0, dtype=np.float32)
         self.cost = np.empty(0)
-        self.served = 0.0  # people being served (weighted)
+        self.group = np.empty(0, dtype=np.int32)  # the site each entry waits for
+        self.served_at = np.zeros(groups)  # people being served at each site (weighted)
         self.spent_year = -1  # programme year of ``spent``
         self.spent = 0.0
         self.admitted = 0.0
@@ -56,11 +61,19 @@ class Provider(mesa.Agent):
     def queue_size(self) -> float:
         return float(self.weight.sum(dtype=np.float64))
 
+    @property
+    def served(self) -> float:
+        """People being served (weighted), at all sites."""
+        return float(self.served_at.sum())
+
     def join(self, ids: np.ndarray, t: int | np.ndarray, score: np.ndarray | None = None,
-             weight: np.ndarray | None = None, cost: np.ndarray | None = None) -> None:
+             weight: np.ndarray | None = None, cost: np.ndarray | None = None,
+             group: np.ndarray | None = None) -> None:
         """Add ``ids`` to the queue at time ``t`` (a month, or a day for providers working
-        in days; one for all, or one each)."""
+        in days; one for all, or one each), for a place at site ``group`` (default 0)."""
         n = ids.size
+        self.group = np.concatenate([self.group, np.zeros(n, np.int32) if group is None
+                                     else group.astype(np.int32)])
         self.ids = np.concatenate([self.ids, ids.astype(np.int64)])
         self.joined = np.concatenate([self.joined, np.broadcast_to(np.asarray(t, dtype=np.int32), (n,))])
         self.score = np.concatenate([self.score, np.zeros(n) if score is None else score])
@@ -73,7 +86,7 @@ class Provider(mesa.Agent):
         gone = self.ids[out]
         keep = ~out
         self.ids, self.joined, self.score = self.ids[keep], self.joined[keep], self.score[keep]
-        self.weight, self.cost = self.weight[keep], self.cost[keep]
+        self.weight, self.cost, self.group = self.weight[keep], self.cost[keep], self.group[keep]
         return gone
 
     def waiting_order(self) -> np.ndarray:
@@ -84,9 +97,12 @@ class Provider(mesa.Agent):
             return np.lexsort((self.ids, self.joined, self.cost))
         return np.lexsort((self.ids, self.joined))
 
-    # -- capacity ----------------------------------------------------------------------------
-    def free_places(self) -> float:
-        return np.inf if self.places is None else max(self.places - self.served, 0.0)
+    # -- capacity ---------------------------------------------------------------------------
+    def free_places(self) -> np.ndarray:
+        """Free places at each site (inf when unlimited)."""
+        if self.places is None:
+            return np.full(self.served_at.size, np.inf)
+        return np.maximum(self.places - self.served_at, 0.0)
 
     def budget_available(self, t: int) -> float:
         """Budget that may be committed in month ``t``: the year's budget released evenly,
@@ -110,12 +126,21 @@ class Provider(mesa.Agent):
             return self.ids[:0]
         order = self.waiting_order()
         order = order[self._can_fit()[order]]
-        places = np.cumsum(self.weight[order], dtype=np.float64) <= self.free_places() + 1e-9
-        budget = np.cumsum(self.cost[order]) <= self.budget_available(t) + 1e-6
-        fits = places & budget
-        k = int(np.argmin(fits)) if not fits.all() else fits.size  # stop at the first that does not fit
-        take = order[:k]
-        if not k:
+        g = self.group[order]
+        # People ahead at the same site, in serving order: each site fills from its head.
+        by_site = np.argsort(g, kind="stable")
+        cum = np.empty(order.size)
+        w = self.weight[order][by_site].astype(np.float64)
+        total = np.cumsum(w)
+        start = np.searchsorted(g[by_site], g[by_site], side="left")
+        cum[by_site] = total - np.where(start > 0, total[np.maximum(start - 1, 0)], 0.0)
+        fits = cum <= self.free_places()[g] + 1e-9
+        if self.budget_per_year is not None:
+            # One budget for all sites: stop at the first job (with a place) it cannot cover.
+            spend = np.cumsum(np.where(fits, self.cost[order], 0.0))
+            fits &= spend <= self.budget_available(t) + 1e-6
+        take = order[fits]
+        if not take.size:
             return self.ids[:0]
         waited = t - self.joined[take]
         w = self.weight[take].astype(np.float64)
@@ -124,7 +149,7 @@ class Provider(mesa.Agent):
         self.admitted += float(w.sum())
         if self.budget_per_year is not None:
             self.spent += float(self.cost[take].sum())
-        self.served += float(w.sum())
+        np.add.at(self.served_at, self.group[take], w)
         self.peak_served = max(self.peak_served, self.served)
         mask = np.zeros(self.ids.size, dtype=bool)
         mask[take] = True
@@ -143,9 +168,14 @@ class Provider(mesa.Agent):
         """People (weighted) waiting who could never be admitted."""
         return float(self.weight[~self._can_fit()].sum(dtype=np.float64))
 
-    def discharge(self, weight: float) -> None:
-        """People (weighted) stop being served: their places are free again."""
-        self.served = max(self.served - weight, 0.0)
+    def discharge(self, weight: float | np.ndarray, group: np.ndarray | None = None) -> None:
+        """People (weighted) stop being served, at site ``group`` (each; default 0): their
+        places are free again."""
+        if group is None:
+            self.served_at[0] = max(self.served_at[0] - float(np.sum(weight)), 0.0)
+        else:
+            np.subtract.at(self.served_at, group, weight)
+            np.maximum(self.served_at, 0.0, out=self.served_at)
 
     @property
     def mean_wait(self) -> float:

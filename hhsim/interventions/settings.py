@@ -19,8 +19,10 @@ Settings common to interventions that serve tenants (``hhsim.interventions.progr
 - ``start_month`` / ``end_month``: the programme runs in model months [start, end);
 - ``eligibility``: who may be referred, from what a provider could observe (tenure, age,
   area deprivation, dwelling hazards, known conditions): never the model's hidden risk;
-- ``referrals.<source>``: a monthly probability of referral, optionally only after recent
+- ``referrals.<source>``: a monthly probability of referral, optionally only for tenants the
+  source sees (``who = { states = { isolation = ["isolated"] } }``) and only after recent
   use of a service (``recent = { service = "community_nursing", months = 3, at_least = 1 }``);
+  each referral is credited to the first source listed that would have made it;
 - ``uptake``: the share of referred tenants who accept;
 - ``queue``: monthly probabilities of leaving the queue (``renege``, ``move_out``);
 - ``priority``: ``first_come`` or ``risk`` (points in ``[risk]`` from observables);
@@ -49,6 +51,9 @@ PLAIN_UNITS = {
     "percent_change": "percent",
     "points": "points",
     "places": "people",
+    "places_per_centre": "people",
+    "share": "share",
+    "link_months": "months",
     "staff_fte": "fte",
     "caseload_per_fte": "people per fte",
     "probability": "probability per month",
@@ -305,19 +310,34 @@ class RecentUseTrigger:
 
 @dataclass(frozen=True)
 class ReferralSource:
+    """Who refers: a monthly probability for the eligible tenants this source sees (only
+    those meeting ``who``, and only after recent use of a service when ``trigger`` is set)."""
+
     name: str
     probability: float  # per month, for tenants the source sees
     trigger: RecentUseTrigger | None = None
+    who: Condition | None = None
+
+    def probability_for(self, pop: Population, idx: np.ndarray, t: int) -> np.ndarray:
+        """Monthly probability that this source refers each of tenants ``idx`` in month ``t``."""
+        p = np.full(idx.size, self.probability)
+        if self.who is not None:
+            p *= self.who.holds(pop, idx)
+        if self.trigger is not None:
+            tr = self.trigger
+            p *= pop.recent_use.last(tr.service, tr.months, t, idx) >= tr.at_least
+        return p
 
 
-def parse_referrals(node: Any, where: str, services: tuple[str, ...]) -> list[ReferralSource]:
+def parse_referrals(node: Any, where: str, services: tuple[str, ...],
+                    chains: Mapping[str, tuple[str, ...]]) -> list[ReferralSource]:
     if not isinstance(node, Mapping) or not node:
         raise HhsimError(where, "has no referral source",
                          "add [referrals.<source>] with probability = { ... }")
     out = []
     for name, sub in node.items():
         w = f"{where}.{name}"
-        check_keys(sub, w, ("probability", "recent", "description"))
+        check_keys(sub, w, ("probability", "recent", "who", "description"))
         trigger = None
         if "recent" in sub:
             r = check_keys(sub["recent"], f"{w}.recent", ("service", "months", "at_least"))
@@ -332,7 +352,8 @@ def parse_referrals(node: Any, where: str, services: tuple[str, ...]) -> list[Re
                 raise HhsimError(f"{w}.recent.at_least", f"must be 1 or more, got {at_least!r}",
                                  "give a whole number of uses")
             trigger = RecentUseTrigger(r["service"], months, at_least)
-        out.append(ReferralSource(name, monthly_probability(sub, "probability", w), trigger))
+        who = parse_condition(sub["who"], f"{w}.who", chains) if "who" in sub else None
+        out.append(ReferralSource(name, monthly_probability(sub, "probability", w), trigger, who))
     return out
 
 

@@ -13,7 +13,12 @@ import numpy as np
 
 from hhsim.recent_use import RecentUse
 
-TENURES: tuple[str, ...] = ("owner_occupied", "private_rented", "social_rented")
+#: Where a tenant lives. The last two are people experiencing homelessness (an optional
+#: subpopulation: nobody is in them unless an experiment asks); their "dwelling" is a
+#: placeholder without hazards. Codes are positions here: append, never reorder.
+TENURES: tuple[str, ...] = ("owner_occupied", "private_rented", "social_rented",
+                            "temporary_accommodation", "rough_sleeping")
+HOMELESS: tuple[str, ...] = ("temporary_accommodation", "rough_sleeping")
 HAZARDS: tuple[str, ...] = ("excess_cold", "damp", "falls")
 HAZARD_BITS: dict[str, int] = {h: 1 << i for i, h in enumerate(HAZARDS)}
 SEXES: tuple[str, ...] = ("male", "female")

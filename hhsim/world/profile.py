@@ -38,7 +38,7 @@ MAX_LISTED = 20
 
 @dataclass
 class Profile:
-    """People by (age band, decile, tenure): counts of shape (8, 10, 3)."""
+    """People by (age band, decile, tenure): counts of shape (8, 10, len(TENURES))."""
 
     counts: np.ndarray
 

@@ -37,6 +37,8 @@ TENURE_CODES: dict[str, int] = {
     "owner": 0, "owned": 0, "owner_occupier": 0,
     "private": 1, "privately_rented": 1, "private_rent": 1,
     "social": 2, "social_rent": 2, "council": 2, "housing_association": 2,
+    "temporary": 3, "ta": 3, "temporary_accommodation": 3,
+    "rough_sleeper": 4, "rough_sleeping": 4, "street_homeless": 4,
 }
 YES_NO: dict[str, int] = {"1": 1, "yes": 1, "y": 1, "true": 1, "0": 0, "no": 0, "n": 0, "false": 0}
 SEX: dict[str, int] = {"f": 1, "female": 1, "m": 0, "male": 0}
