@@ -53,6 +53,10 @@ from hhsim.experiment import Experiment
 OUTPUTS = ("incremental_nhs_cost", "incremental_intervention_cost", "incremental_cost", "nhs_saving",
            "net_saving", "incremental_qalys", "roi")
 _NMB = re.compile(r"nmb_(\d+(?:\.\d+)?)$")
+#: The refusal to resume a sweep in a folder of another experiment or other points.
+MISMATCH = ("holds results of a different experiment or different parameter points",
+            "resume with the same file, options and sampling (method, samples, seed), "
+            "or choose another --out")
 #: Record columns that are labels, not outcomes.
 LABELS = {"run_id", "arm", "replication", "seed", "point"}
 
@@ -114,15 +118,8 @@ def run_points(exp: Experiment, points: Sequence[Mapping[str, float]], out: str 
             **(manifest or {})}
     digest = points_digest(exp, points, package_version())
     with open_executor(workers, scheduler) as (executor, in_flight):
-        try:
-            store = ResultsStore(out, digest, info, exp.model_dump(mode="json"), resume,
-                                 {"points": {"points": points}}, tables)
-        except HhsimError as err:
-            if "different experiment" in err.problem:
-                raise HhsimError(err.where, "holds results of a different experiment or different "
-                                 "parameter points", "resume with the same file, options and sampling "
-                                 "(method, samples, seed), or choose another --out") from None
-            raise
+        store = ResultsStore(out, digest, info, exp.model_dump(mode="json"), resume,
+                             {"points": {"points": points}}, tables, mismatch=MISMATCH)
         done = store.done()
         todo = (s for s in plan_points(exp, points) if s.run_id not in done)
 
@@ -224,9 +221,10 @@ def point_outcomes(records: pd.DataFrame, outputs: Sequence[str], baseline: str,
     names = list(dict.fromkeys(records["arm"])) if arms is None else list(arms)
     frames = []
     for arm in names:
-        a, b = _paired(records, baseline, arm)
         if arm == baseline:
-            a = records[records["arm"] == arm].set_index(["point", "replication"]).sort_index()
+            a = b = records[records["arm"] == arm].set_index(["point", "replication"]).sort_index()
+        else:
+            a, b = _paired(records, baseline, arm)
         for name in outputs:
             if arm == baseline and not name.startswith("mean:"):
                 continue

@@ -56,9 +56,10 @@ class ResultsStore:
 
     def __init__(self, root: str | Path, digest: str, manifest: dict, experiment: dict,
                  resume: bool = False, provenance: dict[str, dict] | None = None,
-                 tables: tuple[str, ...] = TABLES) -> None:
+                 tables: tuple[str, ...] = TABLES, mismatch: tuple[str, str] | None = None) -> None:
         """``tables``: the per-run tables to keep (all by default; a sweep of many points may
-        keep none, only the records)."""
+        keep none, only the records). ``mismatch``: the problem and fix reported when
+        resuming a folder with another digest."""
         self.root = Path(root)
         self.tables = tables
         self.runs = self.root / "runs"
@@ -71,8 +72,9 @@ class ResultsStore:
         if existing:
             found = self._read_manifest()
             if found.get("experiment_digest") != digest:
-                raise HhsimError(str(self.root), "holds results of a different experiment",
-                                 "resume with the same experiment file and options, or choose another --out")
+                raise HhsimError(str(self.root), *(mismatch or (
+                    "holds results of a different experiment",
+                    "resume with the same experiment file and options, or choose another --out")))
         else:
             try:
                 self.runs.mkdir(parents=True, exist_ok=True)

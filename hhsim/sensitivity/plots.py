@@ -7,7 +7,8 @@ and writes, per output, into ``outdir/plots/`` (PNG and SVG):
   measure with its interval;
 - ``<output>-morris``: Morris mu* against sigma (with mu*'s interval);
 - ``<output>-tornado``: one-way tornado of the top parameters (each alone at its low and
-  high value, the others at their medians), when the design has one-way points.
+  high value, the others at their medians; whiskers: ±1.96 Monte-Carlo standard errors), when the
+  design has one-way points.
 """
 
 from __future__ import annotations
@@ -82,7 +83,9 @@ def _tornado(oneway: pd.DataFrame, order: list[str], title: str) -> plt.Figure |
     if base.empty:
         return None
     centre = float(base.iloc[0])
-    sides = oneway[oneway["kind"] != "base"].pivot_table(index="parameter", columns="kind", values="value")
+    one = oneway[oneway["kind"] != "base"]
+    sides = one.pivot_table(index="parameter", columns="kind", values="value")
+    noise = one.pivot_table(index="parameter", columns="kind", values="se", dropna=False)
     shown = [n for n in order if n in sides.index][:TORNADO_TOP][::-1]
     if not shown:
         return None
@@ -91,9 +94,13 @@ def _tornado(oneway: pd.DataFrame, order: list[str], title: str) -> plt.Figure |
     for side, colour in (("low", "tab:blue"), ("high", "tab:orange")):
         values = sides.loc[shown, side].to_numpy()
         ax.barh(y, values - centre, left=centre, color=colour, label=f"parameter at its {side} value")
+        half = 1.96 * noise.reindex(index=shown).get(side, pd.Series(np.nan, index=shown)).to_numpy(float)
+        if np.isfinite(half).any():
+            ax.errorbar(values, y, xerr=half, fmt="none", ecolor="black", capsize=2, lw=0.8)
     ax.axvline(centre, color="black", lw=0.8)
     ax.set_yticks(y, shown)
-    ax.set_xlabel("output (others at their medians; line: all at their medians)")
+    ax.set_xlabel("output (others at their medians; line: all at their medians;\n"
+                  "whiskers: ±1.96 Monte-Carlo standard errors, with several replications)")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     return fig
@@ -105,7 +112,7 @@ def plot_sensitivity(outdir: str | Path) -> list[str]:
     summary = json.loads((outdir / "sensitivity.json").read_text())
     indices = pd.read_csv(outdir / "indices.csv")
     oneway_path = outdir / "oneway.csv"
-    oneway = pd.read_csv(oneway_path, keep_default_na=False) if oneway_path.exists() else pd.DataFrame()
+    oneway = pd.read_csv(oneway_path).fillna({"parameter": ""}) if oneway_path.exists() else pd.DataFrame()
     folder = outdir / "plots"
     folder.mkdir(exist_ok=True)
     method, paths = summary["method"], []
