@@ -58,8 +58,13 @@ class ResultsStore:
     """An output folder of run records, safe to interrupt and resume."""
 
     def __init__(self, root: str | Path, digest: str, manifest: dict, experiment: dict,
-                 resume: bool = False, provenance: dict[str, dict] | None = None) -> None:
+                 resume: bool = False, provenance: dict[str, dict] | None = None,
+                 tables: tuple[str, ...] = TABLES, mismatch: tuple[str, str] | None = None) -> None:
+        """``tables``: the per-run tables to keep (all by default; a sweep of many points may
+        keep none, only the records). ``mismatch``: the problem and fix reported when
+        resuming a folder with another digest."""
         self.root = Path(root)
+        self.tables = tables
         self.runs = self.root / "runs"
         if self.root.exists() and not self.root.is_dir():
             raise HhsimError(str(self.root), "is a file, not a folder", "give a folder for --out")
@@ -70,8 +75,9 @@ class ResultsStore:
         if existing:
             found = self._read_manifest()
             if found.get("experiment_digest") != digest:
-                raise HhsimError(str(self.root), "holds results of a different experiment",
-                                 "resume with the same experiment file and options, or choose another --out")
+                raise HhsimError(str(self.root), *(mismatch or (
+                    "holds results of a different experiment",
+                    "resume with the same experiment file and options, or choose another --out")))
         else:
             try:
                 self.runs.mkdir(parents=True, exist_ok=True)
@@ -85,7 +91,7 @@ class ResultsStore:
             write_json(self.root / MANIFEST, {**manifest, "experiment_digest": digest,
                                               "started": started})
         self.runs.mkdir(exist_ok=True)
-        for table in TABLES:
+        for table in self.tables:
             (self.root / table).mkdir(exist_ok=True)
 
     def _read_manifest(self) -> dict:
@@ -105,7 +111,7 @@ class ResultsStore:
 
     def write(self, run_id: str, record: dict, tables: dict[str, pd.DataFrame]) -> None:
         """Store one finished run (its tables first; the record marks it done)."""
-        for table in TABLES:
+        for table in self.tables:
             atomic_write(self.root / table / f"{run_id}.parquet",
                          lambda p, t=table: tables[t].to_parquet(p, index=False))
         row = pd.DataFrame([record])
