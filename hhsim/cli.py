@@ -72,6 +72,22 @@ def parser() -> argparse.ArgumentParser:
     sens.add_argument("--resume", action="store_true", help="continue a sweep in --out")
     sens.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    psa = sub.add_parser("psa", help="probabilistic sensitivity analysis of an experiment's [psa] section "
+                                     "(docs/psa.md)")
+    psa.add_argument("file", help="experiment file (TOML), with a [psa] section unless --posterior is given")
+    psa.add_argument("--draws", type=_positive, help="parameter draws (overrides the file's)")
+    psa.add_argument("--posterior", help="draw (also) from a calibration posterior (posterior.parquet)")
+    psa.add_argument("--out", help="output folder (default: hhsim-results/<name>-psa-<time>); put it inside "
+                                   "a run's folder to have 'hhsim report' include it")
+    psa.add_argument("--seed", type=_non_negative, help="experiment seed (draws and runs)")
+    psa.add_argument("--tenants", type=_positive, help="number of tenants")
+    psa.add_argument("--months", type=_positive, help="months to simulate")
+    psa.add_argument("--replications", type=_positive, help="replications per arm and draw")
+    psa.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
+    psa.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
+    psa.add_argument("--resume", action="store_true", help="continue a PSA in --out")
+    psa.add_argument("--quiet", action="store_true", help="no progress bar")
+
     val = sub.add_parser("validate", help="check an experiment file without running it")
     val.add_argument("file", help="experiment file (TOML)")
 
@@ -158,6 +174,37 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_psa(args: argparse.Namespace) -> int:
+    from hhsim.psa.run import run_psa
+
+    exp = load_experiment(args.file)
+    if exp.psa is None and args.posterior is None:
+        raise HhsimError(args.file, "has no [psa] section", "add one with parameters (docs/psa.md), "
+                         "or give --posterior")
+    out = Path(args.out) if args.out else None
+    try:
+        res = run_psa(exp, out, draws=args.draws, posterior=args.posterior, workers=args.workers,
+                      scheduler=args.scheduler, resume=args.resume, progress=not args.quiet, seed=args.seed,
+                      tenants=args.tenants, months=args.months, replications=args.replications)
+    except KeyboardInterrupt:
+        return _interrupted(out)
+    s = res.summary
+    print(f"Probabilistic sensitivity analysis: {s['draws']} draws x {s['replications']} replication(s) x "
+          f"{len(s['arms'])} arms of {s['tenants']:,} tenants over {s['months']} months ({s['perspective']} "
+          "costs, discounted).")
+    for line in s["findings"]:
+        print("  " + line)
+    if len(res.evppi):
+        print("EVPPI (£ per person):")
+        for r in res.evppi.itertuples():
+            print(f"  {r.group} at £{r.threshold:,.0f}/QALY: £{r.evppi_per_person:,.2f}  ({r.parameters})")
+    for warning in s["warnings"]:
+        print("Warning: " + warning)
+    print(f"\nWrote parameters, draws and incremental (.parquet), ceac.csv, evpi.csv, evppi.csv, psa.json, "
+          f"section.html and {len(s['plots'])} plot files to {res.out} ({s['elapsed_seconds']} s)")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file)
     runs = len(exp.arms) * exp.experiment.replications
@@ -217,7 +264,7 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    commands = {"run": cmd_run, "sensitivity": cmd_sensitivity, "validate": cmd_validate,
+    commands = {"run": cmd_run, "sensitivity": cmd_sensitivity, "psa": cmd_psa, "validate": cmd_validate,
                 "params": cmd_params, "report": cmd_report}
     try:
         return commands[args.command](args)

@@ -155,6 +155,22 @@ class Sensitivity(Strict):
     oneway: StrictBool = True  # also run each parameter at its low and high value (tornado)
 
 
+class PSA(Strict):
+    """``[psa]``: a probabilistic sensitivity analysis (``hhsim psa``; docs/psa.md).
+
+    ``parameters`` maps dotted names to distributions (``hhsim.distributions``; a Dirichlet
+    table covers a group of shares); ``groups`` names groups of them for the expected value
+    of partial perfect information; ``thresholds`` (£ per QALY) span the acceptability curve.
+    """
+
+    draws: StrictInt = Field(200, ge=2, le=1_000_000)
+    parameters: dict[StrictStr, list[Number] | dict[StrictStr, Any]] = Field(default_factory=dict)
+    groups: dict[StrictStr, list[StrictStr]] = Field(default_factory=dict)
+    thresholds: list[Number] = Field(default_factory=lambda: [float(x) for x in range(0, 100_001, 2_500)],
+                                     min_length=2)
+    perspective: Literal["public_sector", "nhs"] = "public_sector"
+
+
 class Experiment(Strict):
     """A validated experiment (see the module docstring for the file format)."""
 
@@ -163,6 +179,7 @@ class Experiment(Strict):
     parameters: dict[StrictStr, Any] = Field(default_factory=dict)
     arms: list[Arm] = Field(default_factory=lambda: [Arm(name="baseline")], min_length=1)
     sensitivity: Sensitivity | None = None  # read by ``hhsim sensitivity`` only
+    psa: PSA | None = None  # read by ``hhsim psa`` only
     _source: Path | None = PrivateAttr(default=None)
 
     @property
@@ -207,10 +224,11 @@ class Experiment(Strict):
 
     def digest(self) -> str:
         """A hash of everything that determines the results of ``hhsim run`` (model, world and
-        stock file; not the ``[sensitivity]`` section, which points runs carry themselves)."""
+        stock file; not the ``[sensitivity]`` and ``[psa]`` sections, whose points runs carry
+        themselves)."""
         files = {k: hashlib.sha256(p.read_bytes()).hexdigest() if p else None
                  for k, p in (("stock", self.stock_path), ("profile", self.profile_path))}
-        payload = {"experiment": self.model_dump(mode="json", exclude={"sensitivity"}),
+        payload = {"experiment": self.model_dump(mode="json", exclude={"sensitivity", "psa"}),
                    "model": self.model_tree(), "world": default_world_tree(),
                    "interventions": {a.name: self.interventions(a) for a in self.arms}, **files}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -373,6 +391,10 @@ def validate(data: dict, source: Path | None = None, probe: bool = True) -> Expe
         from hhsim.sensitivity.section import check_sensitivity  # it validates probes with this module
 
         check_sensitivity(exp)
+    if exp.psa is not None and probe:
+        from hhsim.psa.section import check_psa  # it validates probes with this module
+
+        check_psa(exp)
     return exp
 
 

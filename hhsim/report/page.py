@@ -258,11 +258,16 @@ def provenance_section(b: Batch) -> Section:
     return Section("provenance", "Provenance", body + "</table>")
 
 
+#: Result folders inside an output folder that get a section each.
+FOLDERS = ("sensitivity*", "psa*", "calibration*")
+
+
 def sensitivity_sections(b: Batch) -> list[Section]:
-    """A section per ``sensitivity*`` folder of the output folder: its PNG figures and an
-    optional ``section.html`` fragment."""
+    """A section per ``sensitivity*``, ``psa*`` or ``calibration*`` folder of the output
+    folder: its ``section.html`` fragment, if any, and its PNG figures."""
     out = []
-    for folder in sorted(p for p in b.out.glob("sensitivity*") if p.is_dir()):
+    folders = [p for pattern in FOLDERS for p in sorted(b.out.glob(pattern)) if p.is_dir()]
+    for folder in folders:
         fragment = folder / "section.html"
         body = fragment.read_text() if fragment.exists() else ""
         body += "".join(f"<figure>{img(png, png.stem)}<figcaption>{esc(png.stem.replace('_', ' '))}"

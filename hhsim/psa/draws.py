@@ -1,0 +1,66 @@
+"""Parameter draws for a PSA: from the ``[psa]`` distributions, or a calibration posterior.
+
+Draws come from their own stream, ``SeedSequence(seed, spawn_key=(PSA_KEY,))``, apart from
+the runs' streams: the same experiment seed gives the same draws. Distributions are drawn in
+the order the file lists them. A posterior (Parquet: one column per parameter, optionally a
+``weight`` column) is resampled with probability proportional to the weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hhsim.distributions import Dirichlet
+from hhsim.errors import HhsimError
+from hhsim.psa.section import Setup
+
+#: spawn key of the draws' stream (replications use (0, r); see hhsim.randomness).
+PSA_KEY = 3
+#: Columns of a posterior file that are not parameters.
+POSTERIOR_LABELS = ("weight", "generation", "t", "m", "id")
+FIX = "give the posterior.parquet written by 'hhsim calibrate'"
+
+
+def rng_for(seed: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PSA_KEY,)))
+
+
+def draw_parameters(st: Setup, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """``n`` draws of every ``[psa]`` parameter: one column per parameter."""
+    cols: dict[str, np.ndarray] = {}
+    for key, d in st.distributions.items():
+        if isinstance(d, Dirichlet):
+            shares = d.rvs(n, rng)
+            cols.update({name: shares[:, i] for i, name in enumerate(d.parameters)})
+        else:
+            cols[key] = d.rvs(n, rng)
+    return pd.DataFrame(cols)
+
+
+def read_posterior(path: str | Path) -> pd.DataFrame:
+    """A posterior sample: parameter columns, and ``weight`` (equal when absent)."""
+    path = Path(path)
+    if not path.is_file():
+        raise HhsimError(str(path), "is not a file", FIX)
+    try:
+        post = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for a file that is not Parquet
+        raise HhsimError(str(path), f"cannot be read as Parquet ({type(err).__name__})",
+                         FIX) from None
+    params = [c for c in post.columns if c not in POSTERIOR_LABELS]
+    if post.empty or not params:
+        raise HhsimError(str(path), "has no draws of any parameter", FIX)
+    weight = post["weight"].to_numpy(float) if "weight" in post else np.ones(len(post))
+    if not (np.isfinite(weight).all() and (weight >= 0).all() and weight.sum() > 0):
+        raise HhsimError(f"{path}: weight", "has negative, missing or all-zero weights",
+                         "give non-negative weights that are not all zero")
+    return post[params].assign(weight=weight / weight.sum())
+
+
+def resample_posterior(post: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """``n`` rows of a posterior drawn with probability proportional to ``weight``."""
+    rows = rng.choice(len(post), size=n, replace=True, p=post["weight"].to_numpy())
+    return post.drop(columns="weight").iloc[rows].reset_index(drop=True)

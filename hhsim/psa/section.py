@@ -1,0 +1,109 @@
+"""The ``[psa]`` section of an experiment file, resolved and checked.
+
+The schema is ``hhsim.experiment.PSA``. ``setup`` resolves it (distributions, groups);
+``check_psa`` also validates the experiment with every parameter at the low and then the
+high end of its distribution, so a name that is not a parameter, or a value a parameter
+cannot take, is reported before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hhsim.distributions import Dirichlet, Distribution, parse_distribution
+from hhsim.errors import HhsimError, unknown_key_error
+
+if TYPE_CHECKING:
+    from hhsim.experiment import Experiment
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a ``[psa]`` section asks for, resolved."""
+
+    draws: int
+    distributions: dict[str, Distribution | Dirichlet]  # by key in [psa.parameters]
+    groups: dict[str, tuple[str, ...]]  # EVPPI groups of parameter names
+    thresholds: tuple[float, ...]  # £ per QALY, for the acceptability curve
+    decision_thresholds: tuple[float, ...]  # the experiment's thresholds
+    perspective: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every parameter drawn (a Dirichlet contributes each of its shares)."""
+        out: list[str] = []
+        for key, d in self.distributions.items():
+            out += list(d.parameters) if isinstance(d, Dirichlet) else [key]
+        return tuple(out)
+
+
+def setup(exp: Experiment, posterior_names: tuple[str, ...] | None = ()) -> Setup:
+    """The resolved ``[psa]`` section; ``posterior_names`` are parameters drawn from a
+    calibration posterior instead (they may appear in ``groups``, not in ``parameters``).
+    ``None``: not known yet (checking a file before a run), so groups may name others."""
+    from hhsim.experiment import PSA
+
+    s = exp.psa or PSA()
+    if not s.parameters and posterior_names == ():
+        raise HhsimError("psa.parameters", "is empty and no posterior was given",
+                         "add [psa.parameters] with distributions, or give --posterior")
+    dists = {k: parse_distribution(spec, f"psa.parameters.{k}") for k, spec in s.parameters.items()}
+    st = Setup(s.draws, dists, {}, tuple(float(x) for x in sorted(s.thresholds)),
+               tuple(float(x) for x in exp.experiment.thresholds), s.perspective)
+    names = st.names + tuple(posterior_names or ())
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise HhsimError("psa.parameters", f"draws {twice} twice (a distribution and a Dirichlet share, "
+                         "or a distribution and the posterior)", "give each parameter one source of draws")
+    for group, members in s.groups.items():
+        if not members:
+            raise HhsimError(f"psa.groups.{group}", "is empty", "list the parameters of the group")
+        for m in members:
+            if m not in names and posterior_names is not None:
+                raise unknown_key_error(f"psa.groups.{group}", m, names, what="drawn parameter")
+    if any(t < 0 for t in st.thresholds):
+        raise HhsimError("psa.thresholds", "has a negative value", "give thresholds of 0 or more £ per QALY")
+    return Setup(st.draws, dists, {g: tuple(m) for g, m in s.groups.items()}, st.thresholds,
+                 st.decision_thresholds, st.perspective)
+
+
+def check_psa(exp: Experiment) -> Setup:
+    """``setup``, plus the experiment validated with the parameters at the low, then high
+    end of their distributions (each parameter alone on a failure, to name it)."""
+    from hhsim.experiment import validate
+
+    st = setup(exp, posterior_names=None)
+    for arm in exp.arms:
+        for name in st.names:
+            if name in arm.parameters:
+                raise HhsimError(f"psa.parameters.{name}", f"is also set by arm '{arm.name}', whose value "
+                                 "would replace every draw", f"remove it from arms.{arm.name}.parameters")
+    data = exp.model_dump(exclude_unset=True, exclude={"psa", "sensitivity"})
+    ranges: dict[str, tuple[float, float]] = {}
+    for key, d in st.distributions.items():
+        if isinstance(d, Dirichlet):
+            ranges.update({n: (0.0, 1.0) for n in d.parameters})
+        else:
+            ranges[key] = d.range()
+
+    def probe(values: dict[str, float]) -> None:
+        validate({**data, "parameters": {**exp.parameters, **values}}, exp.source, probe=False)
+
+    for side in (0, 1):
+        try:
+            probe({n: r[side] for n, r in ranges.items()})
+        except HhsimError:
+            for name, r in ranges.items():
+                try:
+                    probe({name: r[side]})
+                except HhsimError as err:
+                    where = f"psa.parameters.{name}"
+                    if err.where == f"parameters.{name}" and err.problem.startswith("unknown"):
+                        raise HhsimError(where, err.problem, err.fix) from None
+                    why = err.problem if err.where == f"parameters.{name}" else f"{err.where}: {err.problem}"
+                    raise HhsimError(where, f"its {('low', 'high')[side]} value {r[side]:.4g} is refused "
+                                     f"({why})", "choose a distribution within the parameter's range"
+                                     + (f"; {err.fix}" if err.fix else "")) from None
+            raise
+    return st

@@ -1,0 +1,205 @@
+"""Probabilistic sensitivity analysis: the value of information against closed forms, the
+acceptability curve and frontier, reproducible and resumable runs, posterior draws, and
+one-line errors for bad [psa] sections.
+
+Closed forms: if the incremental net benefit of an arm over the baseline is X ~ N(mu, s^2),
+EVPI = E[max(0, X)] - max(0, mu) = s phi(mu/s) + mu Phi(mu/s) - max(0, mu). If
+X = mu + a (x1 - m1) + b (x2 - m2) with independent normal x1, x2, learning x1 leaves
+E[X | x1] ~ N(mu, a^2 sd1^2), so EVPPI(x1) is the same formula with s = |a| sd1.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from hhsim.cli import main
+from hhsim.errors import HhsimError
+from hhsim.experiment import validate
+from hhsim.psa.analysis import acceptability, evpi, evppi
+from hhsim.psa.run import run_psa
+
+from conftest import MODELS
+
+
+def expected_max0(mu: float, s: float) -> float:
+    """E[max(0, X)] - max(0, mu) for X ~ N(mu, s^2)."""
+    z = mu / s
+    return s * stats.norm.pdf(z) + mu * stats.norm.cdf(z) - max(0.0, mu)
+
+
+def synthetic(n: int, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Draws of two arms: the treatment's incremental QALYs and cost depend linearly on x1, x2."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(0, 1, n), rng.normal(0, 1, n)
+    dq = 0.5 + 0.2 * x1  # QALYs gained
+    dc = 9_000 + 2_000 * x2  # £
+    draws = pd.concat([
+        pd.DataFrame({"arm": "base", "point": range(n), "cost": 1e6, "qalys": 100.0, "population": 1000.0}),
+        pd.DataFrame({"arm": "treat", "point": range(n), "cost": 1e6 + dc, "qalys": 100.0 + dq,
+                      "population": 1000.0})], ignore_index=True)
+    return draws, pd.DataFrame({"point": range(n), "x1": x1, "x2": x2})
+
+
+def test_evpi_and_evppi_match_their_closed_forms():
+    n = 4000
+    draws, params = synthetic(n)
+    lam = 20_000.0  # INB = 10,000 + 4,000 x1 - 2,000 x2 - 9,000 = 1,000 + ...
+    mu, a, b = lam * 0.5 - 9_000, lam * 0.2, -2_000.0
+    ev = evpi(draws, ["base", "treat"], [lam]).iloc[0]
+    s_all = np.hypot(a, b)
+    # MC error of a mean of max(0, X) - one draw's sd over sqrt(n): a tolerance of 4 SE.
+    se = np.sqrt(np.var(np.maximum(0, mu + s_all * np.random.default_rng(0).normal(size=n))) / n)
+    assert ev["evpi"] == pytest.approx(expected_max0(mu, s_all), abs=4 * se + 0.02 * expected_max0(mu, s_all))
+    assert ev["evpi_per_person"] == pytest.approx(ev["evpi"] / 1000)
+    part = evppi(draws, params, ["base", "treat"], "base", {"x1": ["x1"], "x2": ["x2"], "both": ["x1", "x2"]},
+                 [lam]).set_index("group")["evppi"]
+    for group, s in (("x1", abs(a)), ("x2", abs(b)), ("both", s_all)):
+        truth = expected_max0(mu, s)
+        assert part[group] == pytest.approx(truth, rel=0.1, abs=4 * se), group
+    assert part["x2"] < part["x1"] < part["both"] <= ev["evpi"] * 1.05
+
+
+def test_acceptability_curve_and_frontier():
+    draws, _ = synthetic(2000)
+    table = acceptability(draws, ["base", "treat"], [0.0, 18_000.0, 40_000.0]).set_index(["threshold", "arm"])
+    assert table.loc[(0.0, "base"), "probability"] == 1.0  # costs more, nothing counts QALYs
+    for lam in (0.0, 18_000.0, 40_000.0):
+        assert table.loc[(lam, "base"), "probability"] + table.loc[(lam, "treat"), "probability"] == 1.0
+        mu = lam * 0.5 - 9_000
+        s = np.hypot(lam * 0.2, 2_000)
+        p = stats.norm.cdf(mu / s)  # P(INB > 0)
+        tolerance = 4 * np.sqrt(p * (1 - p) / 2000) + 1e-9  # 4 binomial standard errors
+        assert table.loc[(lam, "treat"), "probability"] == pytest.approx(p, abs=tolerance)
+        assert table.loc[(lam, "treat"), "on_frontier"] == (mu > 0)
+        assert table.loc[(lam, "base"), "on_frontier"] == (mu <= 0)
+
+
+# -- end to end on a tiny model -----------------------------------------------------------------
+NOISY = """
+[chains.health.transitions.fall_ill]
+from = "well"
+to = "ill"
+rate = { value = 1.0, unit = "per person-year", source = "test value", status = "A" }
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "noisy.toml"
+    path.write_text((MODELS / "linear_additive.toml").read_text() + NOISY)
+    return str(path)
+
+
+def tiny(model: str, psa: dict, **experiment) -> dict:
+    return {"experiment": {"name": "tiny", "model": model, "months": 12, "replications": 1, "seed": 3,
+                           **experiment},
+            "population": {"tenants": 40},
+            "arms": [{"name": "baseline"}, {"name": "cheaper", "parameters": {"state_costs.b.cost": 50}}],
+            "psa": psa}
+
+
+PSA = {"draws": 6, "parameters": {"state_costs.a.cost": {"dist": "gamma", "mean": 100, "sd": 20},
+                                  "state_costs.unused.cost": [0, 200]},
+       "groups": {"unused": ["state_costs.unused.cost"]}}
+
+
+def test_a_psa_runs_end_to_end_and_is_reproducible(model, tmp_path):
+    first = run_psa(validate(tiny(model, PSA)), tmp_path / "a", workers=1)
+    again = run_psa(validate(tiny(model, PSA)), tmp_path / "b", workers=1)
+    pd.testing.assert_frame_equal(first.draws, again.draws)
+    pd.testing.assert_frame_equal(first.parameters, again.parameters)
+    assert first.parameters["state_costs.unused.cost"].between(0, 200).all()
+    assert first.parameters["state_costs.a.cost"].nunique() == 6
+    # Cost a is paid in both arms: each draw's difference between the arms is the same.
+    inc = pd.read_parquet(first.out / "incremental.parquet")
+    assert inc["incremental_cost"].nunique() > 0
+    for name in ("ceac.csv", "evpi.csv", "evppi.csv", "psa.json", "section.html", "plots/ceac.png",
+                 "plots/ce-plane.svg", "plots/evpi.png"):
+        assert (first.out / name).exists(), name
+    summary = json.loads((first.out / "psa.json").read_text())
+    assert summary["warnings"]  # 6 draws are too few for an EVPPI
+    assert {d["threshold"] for d in summary["decisions"]} == {20000.0, 30000.0}
+    other = run_psa(validate(tiny(model, PSA, seed=4)), tmp_path / "c", workers=1)
+    assert not other.parameters.equals(first.parameters)
+
+
+def test_an_interrupted_psa_resumes(model, tmp_path, monkeypatch):
+    import hhsim.batch.execution as execution
+
+    original, calls = execution.simulate, {"n": 0}
+
+    def flaky(spec):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return original(spec)
+
+    monkeypatch.setattr(execution, "simulate", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run_psa(validate(tiny(model, PSA)), tmp_path / "out", workers=1)
+    monkeypatch.setattr(execution, "simulate", original)
+    resumed = run_psa(validate(tiny(model, PSA)), tmp_path / "out", workers=1, resume=True)
+    whole = run_psa(validate(tiny(model, PSA)), tmp_path / "whole", workers=1)
+    pd.testing.assert_frame_equal(resumed.draws, whole.draws)
+
+
+def test_draws_can_come_from_a_weighted_posterior(model, tmp_path):
+    post = tmp_path / "posterior.parquet"
+    pd.DataFrame({"state_costs.c.cost": [10.0, 500.0, 900.0], "weight": [0.0, 1.0, 0.0]}).to_parquet(post)
+    res = run_psa(validate(tiny(model, {"draws": 4})), tmp_path / "out", posterior=post, workers=1)
+    assert (res.parameters["state_costs.c.cost"] == 500.0).all()
+    with pytest.raises(HhsimError, match=r"draws .* twice"):
+        run_psa(validate(tiny(model, {"draws": 4, "parameters": {"state_costs.c.cost": [0, 1]}})),
+                tmp_path / "x", posterior=post, workers=1)
+
+
+def test_the_cli_runs_a_psa(model, tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text(f"""
+[experiment]
+name = "cli"
+model = "{model}"
+months = 12
+replications = 1
+[population]
+tenants = 30
+[[arms]]
+name = "baseline"
+[[arms]]
+name = "cheaper"
+parameters = {{ "state_costs.b.cost" = 50 }}
+[psa]
+draws = 3
+parameters = {{ "state_costs.a.cost" = [50, 150] }}
+""")
+    assert main(["psa", str(path), "--out", str(tmp_path / "out"), "--quiet", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "'cheaper' has the highest expected net benefit" in out and "100%" in out
+
+
+@pytest.mark.parametrize("psa, expected", [
+    ({"parameters": {"state_costs.a.cots": [0, 1]}}, "did you mean"),
+    ({"parameters": {"state_costs.a.cost": {"dist": "beta", "mean": 2, "sd": 0.1}}},
+     "psa.parameters.state_costs.a.cost"),
+    ({"parameters": {"state_costs.b.cost": [0, 1]}}, "also set by arm 'cheaper'"),
+    ({"draws": 1, "parameters": {"state_costs.a.cost": [0, 1]}}, "psa.draws"),
+    ({"parameters": {"state_costs.a.cost": [0, 1]}, "colour": 1}, "colour"),
+])
+def test_bad_psa_sections_are_one_line_errors(model, psa, expected):
+    with pytest.raises(HhsimError) as err:
+        validate(tiny(model, psa))
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_group_must_name_drawn_parameters(model, tmp_path):
+    # Checked before anything runs (a file checked alone cannot know a posterior's parameters).
+    exp = validate(tiny(model, {"parameters": {"state_costs.a.cost": [0, 1]},
+                                "groups": {"g": ["state_costs.a.cots"]}}))
+    with pytest.raises(HhsimError, match=r"psa\.groups\.g.*did you mean 'state_costs.a.cost'"):
+        run_psa(exp, tmp_path / "out", workers=1)
+    assert not (tmp_path / "out").exists()
