@@ -150,9 +150,6 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from hhsim.sensitivity.run import run_sensitivity
 
     exp = load_experiment(args.file)
-    if exp.sensitivity is None:
-        raise HhsimError(args.file, "has no [sensitivity] section",
-                         "add one with parameters and outputs (see docs/sensitivity.md)")
     out = Path(args.out) if args.out else None
     try:
         res = run_sensitivity(exp, out, method=args.method, samples=args.samples, workers=args.workers,

@@ -134,7 +134,7 @@ def parse_distribution(spec: Any, where: str) -> Distribution | Dirichlet:
     kind = spec.get("dist")
     if kind is None:
         raise HhsimError(where, "has no 'dist'", f"add dist = one of {sorted(FORMS)}")
-    if kind not in FORMS:
+    if not isinstance(kind, str) or kind not in FORMS:
         raise unknown_key_error(f"{where}.dist", str(kind), FORMS, what="distribution")
     keys = set(spec) - {"dist"}
     form = next((f for f in FORMS[kind] if set(f) == keys), None)
@@ -149,7 +149,15 @@ def parse_distribution(spec: Any, where: str) -> Distribution | Dirichlet:
     if kind == "dirichlet":
         return _dirichlet(spec, where)
     v = {k: _number(spec, k, where) for k in form}
-    return _build(kind, form, v, where)
+    try:
+        dist = _build(kind, form, v, where)
+        lo, hi = dist.range()
+    except (OverflowError, ZeroDivisionError, ValueError):
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise HhsimError(where, f"the {kind} distribution {printable(repr(dict(spec)))} has no finite range",
+                         "give numbers of a sensible size")
+    return dist
 
 
 def _build(kind: str, form: tuple[str, ...], v: dict[str, float], where: str) -> Distribution:

@@ -35,6 +35,12 @@
     type = "home_repairs"
     capacity.budget_per_year = 250000
 
+    [sensitivity]                    # read by ``hhsim sensitivity`` only (docs/sensitivity.md)
+    method = "sobol"
+    samples = 64
+    outputs = ["net_saving", "incremental_qalys"]
+    parameters = { "services.gp.rr.damp" = [1.0, 1.2] }
+
 Every problem is reported as one line naming the key and the fix (``HhsimError``).
 """
 

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hhsim.distributions import TAIL, Dirichlet, parse_distribution
 from hhsim.errors import HhsimError
@@ -67,3 +69,27 @@ def test_bad_specs_are_one_line_errors(spec, message):
     with pytest.raises(HhsimError) as err:
         parse_distribution(spec, "p")
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
+                    st.text(max_size=5), st.lists(st.floats(-10, 10), max_size=3))
+_specs = st.one_of(
+    st.lists(_values, max_size=3),
+    st.dictionaries(st.sampled_from(["dist", "low", "high", "mean", "sd", "mode", "alpha", "beta", "shape",
+                                     "scale", "median", "sdlog", "parameters", "x"]),
+                    st.one_of(st.sampled_from(["uniform", "normal", "triangular", "beta", "gamma",
+                                               "lognormal", "dirichlet"]), _values), max_size=4),
+    _values)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(_specs)
+def test_fuzzed_specs_give_a_distribution_or_a_one_line_error(spec):
+    try:
+        d = parse_distribution(spec, "p")
+    except HhsimError as err:
+        assert "\n" not in str(err)
+        return
+    if not isinstance(d, Dirichlet):
+        lo, hi = d.range()
+        assert np.isfinite([lo, hi]).all() and lo <= hi

@@ -207,6 +207,8 @@ def test_noise_warning_when_simulation_noise_rivals_the_spread():
     ({"parameters": {"state_costs.a.cost": [0, 1], "state_costs.b.cost": [0, 1]}, "method": "fast",
       "samples": 10}, "fast needs at least 65 samples"),
     ({"parameters": {}}, "sensitivity.parameters"),
+    ({"parameters": {"state_costs.a.cost": [0, 1]}, "samples": 100},
+     "sensitivity.samples: sobol needs a power of 2, got 100 (fix: give 64 or 128"),
 ])
 def test_bad_sections_are_one_line_errors(section, message):
     data = linear({"outputs": ["mean:nhs_cost"], **section})

@@ -5,6 +5,7 @@ Layout of an output folder::
     manifest.json            experiment digest, package version, seeds, start time, plan size
     experiment.json          the validated experiment, for provenance
     interventions.json       each arm's interventions as run: defaults, file and overrides merged
+    points.json              the parameter points of a sweep (``hhsim.batch.points``)
     runs/<run_id>.parquet    one record per finished run (written when the run finishes)
     monthly/<run_id>.parquet the run's monthly aggregates
     groups/<run_id>.parquet  the run's outcomes by group (decile, age band, sex, tenure, ...)
@@ -19,6 +20,8 @@ Layout of an output folder::
     checks.csv               the baseline arm's checks, mean of replications  (at the end)
     cost_effectiveness.csv, nmb.csv, payers.csv, budget_impact.csv, capacity.csv,
     break_even.csv, group_economics.csv   the economic analysis (hhsim.analysis.tables; at the end)
+
+A sweep over parameter points keeps the records only (no per-run tables, no summaries).
 
 Every file is written to a temporary name and renamed into place, so a crash at any moment
 leaves only whole files. A run counts as done when its record exists (its other tables are

@@ -82,6 +82,11 @@ def _label(output: str) -> str:
     return output if ":" in output else output.replace("_", " ")
 
 
+def _number(v: float) -> str:
+    """A readable number: 1,681,234 or 0.761."""
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
 def ranking_text(output: str, order: list[tuple[str, float, float]], method: str,
                  spread: float) -> str:
     """One sentence: which parameters drive the output, e.g. ``net saving: X explains 62%
@@ -93,7 +98,7 @@ def ranking_text(output: str, order: list[tuple[str, float, float]], method: str
     if method == "morris":
         top = order[0][1]
         big = [(n, v) for n, v, _ in order if v >= 0.05 * top] or [order[0][:2]]
-        parts = [f"{n} (mu* {v:,.4g})" for n, v in big]
+        parts = [f"{n} (mu* {_number(v)})" for n, v in big]
         rest = "" if len(big) == len(order) else "; the rest below 5% of the largest"
         return (f"{_label(output)}: most influential {parts[0]}"
                 + (", then " + ", ".join(parts[1:]) if len(parts) > 1 else "") + rest

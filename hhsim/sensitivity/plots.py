@@ -62,13 +62,16 @@ def _bars(table: pd.DataFrame, kinds: tuple[str, ...], key: str, title: str) -> 
 
 
 def _morris(table: pd.DataFrame, title: str) -> plt.Figure:
-    mu = table[table["index"] == "mu_star"].set_index("parameter")
+    """mu* against sigma; points numbered by rank, with the key beside the plot."""
+    mu = table[table["index"] == "mu_star"].sort_values("rank").set_index("parameter")
     sigma = table[table["index"] == "sigma"].set_index("parameter").loc[mu.index]
     fig, ax = plt.subplots(figsize=(7, 5))
     ax.errorbar(mu["value"], sigma["value"], xerr=mu["conf"], fmt="o", capsize=3)
-    for name in mu.index:
-        ax.annotate(name, (mu.loc[name, "value"], sigma.loc[name, "value"]), fontsize=8,
+    for rank, name in enumerate(mu.index, 1):
+        ax.annotate(str(rank), (mu.loc[name, "value"], sigma.loc[name, "value"]), fontsize=8,
                     xytext=(4, 4), textcoords="offset points")
+    key = "\n".join(f"{rank}  {name}" for rank, name in enumerate(mu.index, 1))
+    ax.text(1.03, 1.0, key, transform=ax.transAxes, va="top", fontsize=8)
     top = float(np.nanmax(np.r_[mu["value"], sigma["value"], 0.0])) or 1.0
     ax.plot([0, top], [0, top], ls="--", color="grey", lw=0.8, label="sigma = mu*")
     ax.set_xlabel("mu* (mean absolute effect over the parameter's range)")

@@ -70,6 +70,10 @@ def setup(exp: Experiment) -> Setup:
         check_output(out, [a.name for a in exp.arms], exp.baseline, arm, "sensitivity.outputs")
     if len(set(s.outputs)) != len(s.outputs):
         raise HhsimError("sensitivity.outputs", "names an output twice", "list each output once")
+    if s.method == "sobol" and s.samples & (s.samples - 1):
+        lower = 1 << (s.samples.bit_length() - 1)
+        raise HhsimError("sensitivity.samples", f"sobol needs a power of 2, got {s.samples}",
+                         f"give {lower} or {2 * lower} (Sobol' sequences are balanced only then)")
     if s.method == "fast" and s.samples < FAST_MIN:
         raise HhsimError("sensitivity.samples", f"fast needs at least {FAST_MIN} samples, got {s.samples}",
                          f"give samples >= {FAST_MIN}")
