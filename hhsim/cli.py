@@ -88,6 +88,20 @@ def parser() -> argparse.ArgumentParser:
     psa.add_argument("--resume", action="store_true", help="continue a PSA in --out")
     psa.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    be = sub.add_parser("break-even", help="the value of a parameter at which an arm breaks even (ROI = 1, "
+                                           "or ICER = a threshold), by rerunning (docs/economics.md)")
+    be.add_argument("file", help="experiment file (TOML)")
+    be.add_argument("--arm", required=True, help="the arm (compared with the baseline)")
+    be.add_argument("--parameter", required=True,
+                    help="dotted name set on the arm, e.g. interventions.repairs.effects.x.rate_ratio")
+    be.add_argument("--between", nargs=2, type=float, required=True, metavar=("LOW", "HIGH"),
+                    help="the range searched (the arm must break even somewhere in it)")
+    be.add_argument("--threshold", type=float, help="£ per QALY: break even on the ICER instead of ROI = 1")
+    be.add_argument("--tenants", type=_positive, help="number of tenants")
+    be.add_argument("--months", type=_positive, help="months to simulate")
+    be.add_argument("--replications", type=_positive, help="replications per arm")
+    be.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
+
     val = sub.add_parser("validate", help="check an experiment file without running it")
     val.add_argument("file", help="experiment file (TOML)")
 
@@ -202,6 +216,26 @@ def cmd_psa(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_break_even(args: argparse.Namespace) -> int:
+    from hhsim.analysis.break_even import search_break_even
+
+    low, high = args.between
+    if not low < high:
+        raise HhsimError("--between", f"{low:g} is not below {high:g}", "give LOW then HIGH")
+    res = search_break_even(load_experiment(args.file), args.arm, args.parameter, (low, high),
+                            threshold=args.threshold, tenants=args.tenants, months=args.months,
+                            replications=args.replications, workers=args.workers)
+    measure = "ROI" if args.threshold is None else "incremental NMB"
+    for x, v in res.evaluations:
+        print(f"  {args.parameter} = {x:.6g}: {measure} {v:,.4g}")
+    if res.value != res.value:  # NaN: not bracketed
+        raise HhsimError(args.parameter, f"{args.arm} does not reach {res.target} between {low:g} and "
+                         f"{high:g}", "widen --between")
+    print(f"{args.arm} reaches {res.target} at {args.parameter} = {res.value:.6g} "
+          "(common random numbers; the other settings as in the file)")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file)
     runs = len(exp.arms) * exp.experiment.replications
@@ -261,7 +295,8 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    commands = {"run": cmd_run, "sensitivity": cmd_sensitivity, "psa": cmd_psa, "validate": cmd_validate,
+    commands = {"run": cmd_run, "sensitivity": cmd_sensitivity, "psa": cmd_psa, "break-even": cmd_break_even,
+                "validate": cmd_validate,
                 "params": cmd_params, "report": cmd_report}
     try:
         return commands[args.command](args)

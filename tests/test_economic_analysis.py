@@ -197,6 +197,18 @@ def test_search_break_even_matches_the_analytic_cost(tmp_path):
     assert len(found.evaluations) <= 6
 
 
+def test_the_break_even_command(tmp_path, capsys):
+    from hhsim.cli import main
+
+    args = ["break-even", str(ROOT / "experiments" / "what-if-rate-ratio.toml"), "--arm", "what-if",
+            "--parameter", "interventions.older_in_poor_homes.costs.per_person_month", "--tenants", "2000",
+            "--months", "12", "--replications", "1", "--workers", "1"]
+    assert main([*args, "--between", "0.01", "400", "--threshold", "20000"]) == 0
+    assert "reaches ICER = £20,000 per QALY at" in capsys.readouterr().out
+    assert main([*args, "--between", "300", "400", "--threshold", "20000"]) == 2  # not bracketed
+    assert "widen --between" in capsys.readouterr().err
+
+
 def test_printed_blocks_name_payers_and_frontier():
     from hhsim.analysis.cost_effectiveness import format_cost_effectiveness
     from hhsim.analysis.payers import format_payers
