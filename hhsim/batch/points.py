@@ -234,3 +234,40 @@ def point_outcomes(records: pd.DataFrame, outputs: Sequence[str], baseline: str,
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+def check_ranges(exp: Experiment, section: str, ranges: Mapping[str, tuple[float, float]]) -> None:
+    """One-line errors unless every parameter of a sampling ``section`` (``sensitivity``,
+    ``psa``) can vary: none is also set by an arm (its value would replace every sampled
+    one), and the experiment validates with all of them at the low, then the high end of
+    their ``ranges`` (on a failure, each alone, to name the one at fault)."""
+    from hhsim.experiment import validate
+
+    for arm in exp.arms:
+        for name in ranges:
+            if name in arm.parameters:
+                raise HhsimError(f"{section}.parameters.{name}", f"is also set by arm '{arm.name}', "
+                                 "whose value would replace every sampled one",
+                                 f"remove it from arms.{arm.name}.parameters")
+    data = exp.model_dump(exclude_unset=True, exclude={"sensitivity", "psa"})
+
+    def probe(values: dict[str, float]) -> None:
+        validate({**data, "parameters": {**exp.parameters, **values}}, exp.source, probe=False)
+
+    for side in (0, 1):
+        try:
+            probe({n: r[side] for n, r in ranges.items()})
+        except HhsimError:
+            for name, r in ranges.items():
+                try:
+                    probe({name: r[side]})
+                except HhsimError as err:
+                    where = f"{section}.parameters.{name}"
+                    if err.where == f"parameters.{name}" and err.problem.startswith("unknown"):
+                        raise HhsimError(where, err.problem, err.fix) from None
+                    label = ("low", "high")[side]
+                    why = err.problem if err.where == f"parameters.{name}" else f"{err.where}: {err.problem}"
+                    raise HhsimError(where, f"its {label} value {r[side]:.4g} is refused ({why})",
+                                     "narrow the bounds or choose a distribution within the parameter's "
+                                     "range" + (f"; {err.fix}" if err.fix else "")) from None
+            raise

@@ -23,15 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-
-def _save(fig: plt.Figure, folder: Path, stem: str) -> list[str]:
-    paths = []
-    for ext in ("png", "svg"):
-        path = folder / f"{stem}.{ext}"
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        paths.append(str(path.relative_to(folder.parent)))
-    plt.close(fig)
-    return paths
+from hhsim.sensitivity.plots import save_figure
 
 
 def _plane(inc: pd.DataFrame, thresholds: list[float]) -> plt.Figure:
@@ -83,7 +75,7 @@ def plot_psa(outdir: str | Path) -> list[str]:
     paths = []
     inc = pd.read_parquet(out / "incremental.parquet")
     if len(inc):
-        paths += _save(_plane(inc, summary["decision_thresholds"]), folder, "ce-plane")
-    paths += _save(_ceac(pd.read_csv(out / "ceac.csv")), folder, "ceac")
-    paths += _save(_evpi(pd.read_csv(out / "evpi.csv")), folder, "evpi")
+        paths += save_figure(_plane(inc, summary["decision_thresholds"]), folder, "ce-plane")
+    paths += save_figure(_ceac(pd.read_csv(out / "ceac.csv")), folder, "ceac")
+    paths += save_figure(_evpi(pd.read_csv(out / "evpi.csv")), folder, "evpi")
     return paths

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hhsim.batch.points import check_ranges
 from hhsim.distributions import Dirichlet, Distribution, parse_distribution
 from hhsim.errors import HhsimError, unknown_key_error
 
@@ -70,40 +71,14 @@ def setup(exp: Experiment, posterior_names: tuple[str, ...] | None = ()) -> Setu
 
 def check_psa(exp: Experiment) -> Setup:
     """``setup``, plus the experiment validated with the parameters at the low, then high
-    end of their distributions (each parameter alone on a failure, to name it)."""
-    from hhsim.experiment import validate
-
+    end of their distributions (``hhsim.batch.points.check_ranges``; Dirichlet shares over
+    [0, 1])."""
     st = setup(exp, posterior_names=None)
-    for arm in exp.arms:
-        for name in st.names:
-            if name in arm.parameters:
-                raise HhsimError(f"psa.parameters.{name}", f"is also set by arm '{arm.name}', whose value "
-                                 "would replace every draw", f"remove it from arms.{arm.name}.parameters")
-    data = exp.model_dump(exclude_unset=True, exclude={"psa", "sensitivity"})
     ranges: dict[str, tuple[float, float]] = {}
     for key, d in st.distributions.items():
         if isinstance(d, Dirichlet):
             ranges.update({n: (0.0, 1.0) for n in d.parameters})
         else:
             ranges[key] = d.range()
-
-    def probe(values: dict[str, float]) -> None:
-        validate({**data, "parameters": {**exp.parameters, **values}}, exp.source, probe=False)
-
-    for side in (0, 1):
-        try:
-            probe({n: r[side] for n, r in ranges.items()})
-        except HhsimError:
-            for name, r in ranges.items():
-                try:
-                    probe({name: r[side]})
-                except HhsimError as err:
-                    where = f"psa.parameters.{name}"
-                    if err.where == f"parameters.{name}" and err.problem.startswith("unknown"):
-                        raise HhsimError(where, err.problem, err.fix) from None
-                    why = err.problem if err.where == f"parameters.{name}" else f"{err.where}: {err.problem}"
-                    raise HhsimError(where, f"its {('low', 'high')[side]} value {r[side]:.4g} is refused "
-                                     f"({why})", "choose a distribution within the parameter's range"
-                                     + (f"; {err.fix}" if err.fix else "")) from None
-            raise
+    check_ranges(exp, "psa", ranges)
     return st

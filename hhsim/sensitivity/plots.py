@@ -34,7 +34,9 @@ def file_stem(output: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]+", "-", output).strip("-")
 
 
-def _save(fig: plt.Figure, folder: Path, stem: str) -> list[str]:
+def save_figure(fig: plt.Figure, folder: Path, stem: str) -> list[str]:
+    """Write ``fig`` as ``folder/stem.png`` and ``.svg``, close it; return the paths relative
+    to ``folder``'s parent."""
     paths = []
     for ext in ("png", "svg"):
         path = folder / f"{stem}.{ext}"
@@ -125,13 +127,14 @@ def plot_sensitivity(outdir: str | Path) -> list[str]:
             continue
         stem = file_stem(output)
         if method == "morris":
-            paths += _save(_morris(table, f"{output}: Morris screening"), folder, f"{stem}-morris")
+            paths += save_figure(_morris(table, f"{output}: Morris screening"), folder, f"{stem}-morris")
         else:
             kinds, key = (("delta", "S1"), "delta") if method == "delta" else (("S1", "ST"), "ST")
-            paths += _save(_bars(table, kinds, key, f"{output}: {method} indices"), folder, f"{stem}-indices")
+            fig = _bars(table, kinds, key, f"{output}: {method} indices")
+            paths += save_figure(fig, folder, f"{stem}-indices")
         if not oneway.empty:
             fig = _tornado(oneway[oneway["output"] == output], info["ranking"],
                            f"{output}: one-way sensitivity")
             if fig is not None:
-                paths += _save(fig, folder, f"{stem}-tornado")
+                paths += save_figure(fig, folder, f"{stem}-tornado")
     return paths

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hhsim.batch.points import check_output
+from hhsim.batch.points import check_output, check_ranges
 from hhsim.distributions import Dirichlet, Distribution, parse_distribution
 from hhsim.errors import HhsimError
 
@@ -86,37 +86,7 @@ def setup(exp: Experiment) -> Setup:
 
 def check_sensitivity(exp: Experiment) -> Setup:
     """``setup``, plus the experiment validated with the parameters at their low, then high
-    values (for a failure: each parameter alone, to name the one at fault)."""
-    from hhsim.experiment import validate
-
+    values (``hhsim.batch.points.check_ranges``)."""
     st = setup(exp)
-    for arm in exp.arms:
-        for name in st.names:
-            if name in arm.parameters:
-                raise HhsimError(f"sensitivity.parameters.{name}", f"is also set by arm '{arm.name}', "
-                                 "whose value would replace every sampled one",
-                                 f"remove it from arms.{arm.name}.parameters")
-    data = exp.model_dump(exclude_unset=True, exclude={"sensitivity"})
-    ranges = {n: d.range() for n, d in zip(st.names, st.distributions, strict=True)}
-
-    def probe(values: dict[str, float]) -> None:
-        validate({**data, "parameters": {**exp.parameters, **values}}, exp.source, probe=False)
-
-    for side in (0, 1):
-        try:
-            probe({n: r[side] for n, r in ranges.items()})
-        except HhsimError:
-            for name, r in ranges.items():
-                try:
-                    probe({name: r[side]})
-                except HhsimError as err:
-                    where = f"sensitivity.parameters.{name}"
-                    if err.where == f"parameters.{name}" and err.problem.startswith("unknown"):
-                        raise HhsimError(where, err.problem, err.fix) from None
-                    label = ("low", "high")[side]
-                    why = err.problem if err.where == f"parameters.{name}" else f"{err.where}: {err.problem}"
-                    raise HhsimError(where, f"its {label} value {r[side]:.4g} is refused ({why})",
-                                     "narrow the bounds or choose a distribution within the parameter's "
-                                     "range" + (f"; {err.fix}" if err.fix else "")) from None
-            raise
+    check_ranges(exp, "sensitivity", {n: d.range() for n, d in zip(st.names, st.distributions, strict=True)})
     return st
