@@ -70,6 +70,11 @@ class Results:
         """One row per patient of each hospital-flow intervention, for every run."""
         return read_table(self.out, "stays", self.records["run_id"])
 
+    def lifetable(self) -> pd.DataFrame:
+        """Person-years, years in good health and deaths by sex, IMD decile and age (weighted),
+        every run stacked: the period life table behind life expectancy by decile."""
+        return read_table(self.out, "lifetable", self.records["run_id"])
+
     def referrals(self) -> pd.DataFrame:
         """The referral log of social-prescribing interventions (one row per referral:
         source, months referred and engaged, activity start and end, outcome), every run."""

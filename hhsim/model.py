@@ -41,7 +41,7 @@ from hhsim.interventions.base import Intervention
 from hhsim.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
 from hhsim.recent_use import RecentUse
 from hhsim.world.housing_pathway import HousingPathway, is_homeless, parse_pathway
-from hhsim.world.population import NO_DAY, Population
+from hhsim.world.population import DECILES, NO_DAY, Population
 from hhsim.world.profile import poststratify, read_profile
 from hhsim.world.stock import load_stock
 from hhsim.world.synthetic import generate, tenure_mix
@@ -75,6 +75,10 @@ class RunConfig:
     price_year: str = "2023/24"  # prices that budgets are compared in
 
 
+#: What ``HousingHealthModel.life_table`` counts, by sex, IMD decile and age.
+LIFE_TABLE = ("person_years", "good_health_years", "deaths")
+
+
 class HousingHealthModel(mesa.Model):
     """One run: a population of tenants evolving step by step under one arm's policies."""
 
@@ -104,8 +108,10 @@ class HousingHealthModel(mesa.Model):
         self.baseline = Baseline.of(self.pop, {n: c.states for n, c in self.health.chains.items()})
         self.start_checks = start_checks(self.pop, self.health, config.world_tree)
         self.pathway = HousingPathway(self, parse_pathway(config.world_tree))
-        # Weighted person-years by sex and age, for comparing simulated and input rates.
-        self.person_years = np.zeros((2, MAX_AGE + 1))
+        # Weighted person-years, years in good health and deaths by sex, IMD decile and age
+        # (a period life table by decile; person-years count the whole step for everyone
+        # alive at its start).
+        self.life_table = np.zeros((len(LIFE_TABLE), 2, DECILES, MAX_AGE + 1))
         context = model_context(self.health, config.price_year, config.steps)
         settings = parse_arm(list(config.interventions), context, f"arms.{config.arm}")
         self.interventions: list[Intervention] = build(settings, self)
@@ -139,6 +145,17 @@ class HousingHealthModel(mesa.Model):
         self._mean_utility = self._value_boundary(0)
 
     # -- helpers ---------------------------------------------------------------------------
+    @property
+    def person_years(self) -> np.ndarray:
+        """Weighted person-years by sex (male, female) and year of age."""
+        return self.life_table[0].sum(axis=1)
+
+    def _life_cells(self) -> np.ndarray:
+        """Each tenant's cell of ``life_table``: sex, IMD decile and age at the step's start."""
+        pop = self.pop
+        return ((pop.female.view(np.int8).astype(np.intp) * DECILES + pop.deprivation.astype(np.intp) - 1)
+                * (MAX_AGE + 1) + np.minimum(pop.age_years, MAX_AGE))
+
     def intervention(self, name: str) -> Intervention:
         """The arm's intervention called ``name``."""
         return next(iv for iv in self.interventions if iv.name == name)
@@ -192,16 +209,21 @@ class HousingHealthModel(mesa.Model):
         if self.interventions:
             self._intervene(t, window.weight)
         alive = np.flatnonzero(pop.alive)
-        cell = (pop.female[alive].view(np.int8).astype(np.intp) * (MAX_AGE + 1)
-                + np.minimum(pop.age_years[alive], MAX_AGE))
-        self.person_years += np.bincount(cell, weights=pop.weight[alive] * self.dt,
-                                         minlength=2 * (MAX_AGE + 1)).reshape(2, -1)
+        cells = self._life_cells()
+        cell = cells[alive]
+        size = self.life_table[0].size
+        exposure = pop.weight[alive] * self.dt
+        good = self.health.in_good_health(pop)[alive]
+        for row, w in ((0, exposure), (1, exposure * good)):
+            self.life_table[row] += np.bincount(cell, weights=w, minlength=size).reshape(2, DECILES, -1)
 
         # 1. chains (decided on start-of-step states; applied in 6)
         outcomes = [chain.step(pop, pop.alive, self.streams.uniform(f"chain:{name}", t),
                                self.dt, self.effect)
                     for name, chain in self.health.chains.items()]
         died = np.unique(np.concatenate([o.died for o in outcomes]))
+        self.life_table[2] += np.bincount(cells[died], weights=pop.weight[died],
+                                          minlength=size).reshape(2, DECILES, -1)
         death_day = np.full(pop.n, NO_DAY, dtype=np.int32)
         for o in outcomes:
             d = window.t0 + (o.death_fraction * days).astype(np.int32)

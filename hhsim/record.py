@@ -36,7 +36,7 @@ from hhsim.groups import tenant_outcomes
 from hhsim.interventions.base import EventLog
 from hhsim.interventions.discharge import DischargeProgramme
 from hhsim.interventions.social_prescribing import SocialPrescribing
-from hhsim.model import HousingHealthModel
+from hhsim.model import LIFE_TABLE, HousingHealthModel
 
 
 def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
@@ -94,6 +94,19 @@ def stay_table(model: HousingHealthModel) -> pd.DataFrame:
     if not tables:
         return pd.DataFrame({"intervention": pd.Series(dtype=str)})
     return pd.concat(tables, ignore_index=True)
+
+
+def life_table(model: HousingHealthModel) -> pd.DataFrame:
+    """The run's period life table: weighted person-years, years in good health and deaths
+    by sex, IMD decile (1 = most deprived) and year of age at the start of each step; cells
+    nobody lived in are left out."""
+    lt = model.life_table
+    sex, decile, age = np.meshgrid(np.arange(2), np.arange(1, lt.shape[2] + 1), np.arange(lt.shape[3]),
+                                   indexing="ij")
+    table = pd.DataFrame({"sex": np.where(sex.ravel() == 1, "female", "male"),
+                          "decile": decile.ravel().astype(np.int8), "age": age.ravel().astype(np.int16),
+                          **{name: lt[k].ravel() for k, name in enumerate(LIFE_TABLE)}})
+    return table[table["person_years"] > 0].reset_index(drop=True)
 
 
 def referral_table(model: HousingHealthModel) -> pd.DataFrame:

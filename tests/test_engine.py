@@ -195,3 +195,22 @@ def test_recent_use_is_the_last_twelve_months_of_use():
     assert np.array_equal(recent.total("gp")[low], gp_year[low])
     assert np.array_equal(recent.total("admissions"), adm_year)
     assert set(recent.services) == {"gp", "ae", "admissions"}
+
+
+def test_the_life_table_adds_up_to_the_run(default_run):
+    from hhsim.record import life_table
+
+    m = default_run
+    lt = life_table(m)
+    rec = run_record(m, "2023/24")
+    assert lt["deaths"].sum() == pytest.approx(rec["deaths"])
+    monthly = m.datacollector.get_model_vars_dataframe()
+    alive_at_start = np.concatenate([[m.pop.n], monthly["alive"].to_numpy()[:-1]])
+    assert lt["person_years"].sum() == pytest.approx(alive_at_start.sum() / 12)  # whole steps
+    assert (lt["good_health_years"] <= lt["person_years"] + 1e-9).all()
+    assert set(lt["decile"]) <= set(range(1, 11)) and set(lt["sex"]) == {"male", "female"}
+    # person_years by sex and age (the check table's denominator) is the life table summed.
+    by_sex_age = lt.groupby(["sex", "age"])["person_years"].sum()
+    assert by_sex_age.loc["female"].sum() == pytest.approx(m.person_years[1].sum())
+    # Deaths fall on the ages and deciles of those who died (at the start of their step).
+    assert lt.groupby("age")["deaths"].sum().idxmax() >= 60

@@ -28,7 +28,7 @@ from hhsim.checks import run_checks
 from hhsim.errors import HhsimError
 from hhsim.groups import group_table
 from hhsim.model import HousingHealthModel
-from hhsim.record import event_table, monthly_table, referral_table, run_record, stay_table
+from hhsim.record import event_table, life_table, monthly_table, referral_table, run_record, stay_table
 
 
 @dataclass
@@ -51,7 +51,8 @@ def simulate(spec: RunSpec) -> RunResult:
               **outcomes}
     tables = {"monthly": monthly_table(model), "groups": group_table(model, spec.price_year),
               "checks": run_checks(model, outcomes), "events": event_table(model),
-              "stays": stay_table(model), "referrals": referral_table(model)}
+              "stays": stay_table(model), "referrals": referral_table(model),
+              "lifetable": life_table(model)}
     result = RunResult(spec.run_id, record, tables)
     model.release()
     return result

@@ -13,6 +13,7 @@ Layout of an output folder::
     events/<run_id>.parquet  intervention event logs (referred, admitted, ...; when asked for)
     stays/<run_id>.parquet   one row per patient of a hospital-flow intervention (days saved, ...)
     referrals/<run_id>.parquet  the referral log of social-prescribing interventions (one row per referral)
+    lifetable/<run_id>.parquet  person-years, years in good health and deaths by sex, IMD decile and age
     runs.parquet             all records, in design order          (written at the end)
     summary.csv              per-arm results and differences, totals and per 1,000 (at the end)
     economics.csv            per arm vs baseline: savings, net saving, ROI, QALYs, payback (at the end)
@@ -43,7 +44,7 @@ import pyarrow.parquet as pq
 from hhsim.errors import HhsimError
 
 MANIFEST = "manifest.json"
-TABLES = ("monthly", "groups", "checks", "events", "stays", "referrals")
+TABLES = ("monthly", "groups", "checks", "events", "stays", "referrals", "lifetable")
 
 
 def atomic_write(path: Path, write: callable) -> None:
