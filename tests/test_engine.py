@@ -4,6 +4,7 @@ errors (a false failure about once in 16,000 runs of a test)."""
 
 import mesa
 import numpy as np
+import pandas as pd
 import pytest
 
 from hhsim.accounting import PAYERS, boundary_weights, discount_factor
@@ -214,3 +215,16 @@ def test_the_life_table_adds_up_to_the_run(default_run):
     assert by_sex_age.loc["female"].sum() == pytest.approx(m.person_years[1].sum())
     # Deaths fall on the ages and deciles of those who died (at the start of their step).
     assert lt.groupby("age")["deaths"].sum().idxmax() >= 60
+
+
+def test_life_expectancy_of_a_constant_hazard_is_its_inverse():
+    from hhsim.analysis.life_expectancy import CHILD_SURVIVAL, START_AGE, life_table_expectancies
+
+    m = 0.02  # deaths per person-year at every age: e(16) = 1 / m = 50 years
+    ages = np.arange(16, 101)
+    table = pd.DataFrame({"sex": "female", "decile": 3, "age": ages, "person_years": 1000.0,
+                          "good_health_years": 400.0, "deaths": 1000.0 * m})
+    row = life_table_expectancies(table).iloc[0]
+    assert row["le_16"] == pytest.approx(1 / m, rel=1e-12)
+    assert row["hle_16"] == pytest.approx(0.4 / m, rel=1e-12)
+    assert row["le_birth"] == pytest.approx(CHILD_SURVIVAL * (START_AGE + 50) + (1 - CHILD_SURVIVAL) * 8)
