@@ -79,6 +79,17 @@ class RunConfig:
 LIFE_TABLE = ("person_years", "good_health_years", "deaths")
 
 
+def hazard_homes(pop: Population) -> float:
+    """Occupied dwellings with at least one hazard, each counted as the mean weight of its
+    occupants (the homes a weighted population represents)."""
+    d = pop.dwelling
+    people = np.bincount(d, minlength=pop.dwellings.n)
+    weight = np.bincount(d, weights=pop.weight.astype(np.float64), minlength=pop.dwellings.n)
+    occupied = people > 0
+    mean_weight = np.divide(weight, people, out=np.zeros_like(weight), where=occupied)
+    return float(mean_weight[occupied & (pop.dwellings.hazards != 0)].sum())
+
+
 class HousingHealthModel(mesa.Model):
     """One run: a population of tenants evolving step by step under one arm's policies."""
 
@@ -107,6 +118,7 @@ class HousingHealthModel(mesa.Model):
         self.health.initialise(self.pop, self.streams, given)
         self.baseline = Baseline.of(self.pop, {n: c.states for n, c in self.health.chains.items()})
         self.start_checks = start_checks(self.pop, self.health, config.world_tree)
+        self.hazard_homes = hazard_homes(self.pop)
         self.pathway = HousingPathway(self, parse_pathway(config.world_tree))
         # Weighted person-years, years in good health and deaths by sex, IMD decile and age
         # (a period life table by decile; person-years count the whole step for everyone

@@ -21,6 +21,7 @@ undiscounted twin):
 - ``iv_<name>_<measure>``: what each intervention did (referred, admitted, waits, places,
   hazards fixed, ...; people represented);
 - ``qalys``, ``life_years``, ``good_health_years`` (and ``_undisc``);
+- ``hazard_homes``: occupied dwellings with a hazard at the start (weighted);
 - ``deaths``, ``admissions``, ``bed_days``, ``delayed_discharge_days``,
   ``readmissions_30d`` (undiscounted counts over all admission types).
 """
@@ -47,7 +48,7 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
     def total(per_tenant: np.ndarray) -> float:
         return float((weight * per_tenant).sum())
 
-    rec: dict[str, float] = {"population": float(weight.sum())}
+    rec: dict[str, float] = {"population": float(weight.sum()), "hazard_homes": model.hazard_homes}
     programme = {f"cost_{p}{s}": 0.0 for p in PAYERS for s in ("", "_undisc")}
     for name, act in model.activities.items():
         rec[f"use_{name}"] = ledger.total(name, weight)
