@@ -108,6 +108,18 @@ def test_morris_effects_are_exact_on_the_linear_model(tmp_path):
     assert res.summary["outputs"]["mean:nhs_cost"]["ranking"][0] == "state_costs.b.cost"
 
 
+def test_delta_ranks_the_parameters_on_the_linear_model(tmp_path):
+    # Borgonovo's delta (whatever SALib version names it) with its bootstrap interval.
+    section = {"method": "delta", "samples": 64, "outputs": ["mean:nhs_cost"], "oneway": False,
+               "parameters": {"state_costs.a.cost": [0, 100], "state_costs.b.cost": [0, 400],
+                              "state_costs.unused.cost": [0, 300]}}
+    res = run_sensitivity(validate(linear(section)), tmp_path / "out", workers=1)
+    d = res.indices[res.indices["index"] == "delta"].set_index("parameter")
+    assert res.summary["outputs"]["mean:nhs_cost"]["ranking"][0] == "state_costs.b.cost"
+    assert d.loc["state_costs.b.cost", "value"] > d.loc["state_costs.a.cost", "value"]
+    assert d["conf"].notna().all()
+
+
 def test_same_seed_same_indices_other_seed_other_indices(tmp_path):
     section = {**SOBOL, "samples": 8, "oneway": False}
     first, again, other = (run_sensitivity(validate(linear(section, seed=seed)), tmp_path / name, workers=1)

@@ -44,7 +44,11 @@ def salib_indices(st: Setup, u: np.ndarray, y: np.ndarray, seed: int) -> dict:
             return morris.analyze(p, u, y, num_levels=st.levels, seed=seed)
         if st.method == "fast":
             return fast.analyze(p, y, M=FAST_M, seed=seed)
-        return delta.analyze(p, u, y, seed=seed)
+        warnings.simplefilter("ignore", UserWarning)  # SALib 1.6's per-parameter bin-merge notices
+        result = delta.analyze(p, u, y, seed=seed)
+    if "delta" not in result:  # SALib >= 1.6 names Borgonovo's raw estimator delta_raw
+        result["delta"], result["delta_conf"] = result["delta_raw"], result["delta_raw_conf"]
+    return result
 
 
 def index_table(st: Setup, output: str, result: dict) -> pd.DataFrame:
