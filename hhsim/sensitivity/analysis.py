@@ -44,7 +44,7 @@ def salib_indices(st: Setup, u: np.ndarray, y: np.ndarray, seed: int) -> dict:
             return morris.analyze(p, u, y, num_levels=st.levels, seed=seed)
         if st.method == "fast":
             return fast.analyze(p, y, M=FAST_M, seed=seed)
-        warnings.simplefilter("ignore", UserWarning)  # SALib 1.6's per-parameter bin-merge notices
+        warnings.simplefilter("ignore")  # SALib 1.6 warns a bin-merge notice per parameter
         result = delta.analyze(p, u, y, seed=seed)
     if "delta" not in result:  # SALib >= 1.6 names Borgonovo's raw estimator delta_raw
         result["delta"], result["delta_conf"] = result["delta_raw"], result["delta_raw_conf"]
