@@ -203,3 +203,30 @@ def test_a_group_must_name_drawn_parameters(model, tmp_path):
     with pytest.raises(HhsimError, match=r"psa\.groups\.g.*did you mean 'state_costs.a.cost'"):
         run_psa(exp, tmp_path / "out", workers=1)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_dirichlet_over_shares_that_sum_to_one_is_accepted_and_draws_stay_in_range():
+    from hhsim.psa.draws import draw_parameters, rng_for
+    from hhsim.psa.section import check_psa
+
+    shares = ["world.tenure_share.owner_occupied", "world.tenure_share.private_rented",
+              "world.tenure_share.social_rented"]
+    data = {"experiment": {"months": 12, "replications": 1}, "population": {"tenants": 500},
+            "psa": {"draws": 50, "parameters": {
+                "mix": {"dist": "dirichlet", "parameters": shares, "alpha": [65, 19, 16]},
+                "services.gp.rr.damp": {"dist": "normal", "mean": 1.1, "sd": 0.04}}}}
+    st = check_psa(validate(data))
+    draws = draw_parameters(st, 2000, rng_for(1))
+    assert np.allclose(draws[shares].sum(axis=1), 1.0)
+    low, high = st.distributions["services.gp.rr.damp"].range()
+    assert draws["services.gp.rr.damp"].between(low, high).all()  # the range validation checked
+
+
+def test_a_value_an_arm_sets_in_its_intervention_table_cannot_be_sampled():
+    data = {"experiment": {"months": 12, "replications": 1}, "population": {"tenants": 500},
+            "arms": [{"name": "baseline"},
+                     {"name": "sp", "interventions": [{"type": "social_prescribing", "name": "sp",
+                                                       "effects": {"gp": {"rate_ratio": 0.72}}}]}],
+            "psa": {"parameters": {"interventions.sp.effects.gp.rate_ratio": [0.7, 1.0]}}}
+    with pytest.raises(HhsimError, match="intervention table"):
+        validate(data)

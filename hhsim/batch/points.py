@@ -236,22 +236,30 @@ def point_outcomes(records: pd.DataFrame, outputs: Sequence[str], baseline: str,
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def check_ranges(exp: Experiment, section: str, ranges: Mapping[str, tuple[float, float]]) -> None:
+def check_ranges(exp: Experiment, section: str, ranges: Mapping[str, tuple[float, float]],
+                 fixed: Mapping[str, float] | None = None) -> None:
     """One-line errors unless every parameter of a sampling ``section`` (``sensitivity``,
     ``psa``) can vary: none is also set by an arm (its value would replace every sampled
     one), and the experiment validates with all of them at the low, then the high end of
-    their ``ranges`` (on a failure, each alone, to name the one at fault)."""
+    their ``ranges`` (on a failure, each alone, to name the one at fault). ``fixed`` values
+    (e.g. a Dirichlet group at its mean) are in every probe."""
     from hhsim.experiment import validate
 
     for arm in exp.arms:
-        for name in ranges:
+        for name in [*ranges, *(fixed or {})]:
             if name in arm.parameters:
                 raise HhsimError(f"{section}.parameters.{name}", f"is also set by arm '{arm.name}', "
                                  "whose value would replace every sampled one",
                                  f"remove it from arms.{arm.name}.parameters")
+            if _set_inline(arm, name):
+                raise HhsimError(f"{section}.parameters.{name}", f"is also set in arm '{arm.name}''s "
+                                 "intervention table, whose value every sampled one would replace",
+                                 "sample it in an experiment where no arm sets it, or set it per arm "
+                                 "through arms.<arm>.parameters and leave it out of the section")
     data = exp.model_dump(exclude_unset=True, exclude={"sensitivity", "psa"})
 
     def probe(values: dict[str, float]) -> None:
+        values = {**(fixed or {}), **values}
         validate({**data, "parameters": {**exp.parameters, **values}}, exp.source, probe=False)
 
     for side in (0, 1):
@@ -271,3 +279,21 @@ def check_ranges(exp: Experiment, section: str, ranges: Mapping[str, tuple[float
                                      "narrow the bounds or choose a distribution within the parameter's "
                                      "range" + (f"; {err.fix}" if err.fix else "")) from None
             raise
+
+
+def _set_inline(arm, name: str) -> bool:
+    """Whether ``interventions.<iv>.<path>`` is written in the arm's own intervention table."""
+    parts = name.split(".")
+    if len(parts) < 3 or parts[0] != "interventions":
+        return False
+    for table in arm.interventions:
+        if table.get("name", table.get("type")) != parts[1]:
+            continue
+        node = table
+        for key in parts[2:]:
+            if not isinstance(node, Mapping) or key not in node:
+                break
+            node = node[key]
+        else:
+            return True
+    return False

@@ -71,14 +71,16 @@ def setup(exp: Experiment, posterior_names: tuple[str, ...] | None = ()) -> Setu
 
 def check_psa(exp: Experiment) -> Setup:
     """``setup``, plus the experiment validated with the parameters at the low, then high
-    end of their distributions (``hhsim.batch.points.check_ranges``; Dirichlet shares over
-    [0, 1])."""
+    end of their distributions (``hhsim.batch.points.check_ranges``) with any Dirichlet group
+    at its mean, and each Dirichlet group near each of its corners."""
     st = setup(exp, posterior_names=None)
-    ranges: dict[str, tuple[float, float]] = {}
-    for key, d in st.distributions.items():
-        if isinstance(d, Dirichlet):
-            ranges.update({n: (0.0, 1.0) for n in d.parameters})
-        else:
-            ranges[key] = d.range()
-    check_ranges(exp, "psa", ranges)
+    groups = [d for d in st.distributions.values() if isinstance(d, Dirichlet)]
+    ranges = {k: d.range() for k, d in st.distributions.items() if not isinstance(d, Dirichlet)}
+    means = {n: float(v) for d in groups for n, v in zip(d.parameters, d.mean, strict=True)}
+    check_ranges(exp, "psa", ranges, fixed=means)
+    for d in groups:  # each share near 1 and the others near 0 (draws never reach the corners)
+        for k in range(len(d.parameters)):
+            corner = {n: (0.999 if i == k else 0.001 / (len(d.parameters) - 1))
+                      for i, n in enumerate(d.parameters)}
+            check_ranges(exp, "psa", {}, fixed={**means, **corner})
     return st
