@@ -39,7 +39,9 @@ def broken(edit) -> dict:
     (lambda t: t["wellbeing"]["mean"].update(value=[49.9, 50.0]), "single number"),
     (lambda t: t["hospital"]["admissions"]["emergency"]["los_cv"].update(value=[1.2]), "single number"),
     (lambda t: t["utility"]["multiplier"]["health"]["fair"].update(value=-0.5), "at least 0"),
-    (lambda t: t["state_costs"]["social_care"]["cost"].update(unit="£ per contact"), "per person-year"),
+    (lambda t: t["state_costs"]["long_term_care"]["cost"].update(unit="£ per contact"), "per person-year"),
+    (lambda t: t["state_costs"].update(social_care=t["state_costs"].pop("long_term_care")),
+     "state_costs.social_care: 'social_care' is also the name of a payer"),
 ])
 def test_model_file_mistakes_are_one_line_errors(edit, expected):
     with pytest.raises(HhsimError) as err:

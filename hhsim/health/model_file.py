@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.accounting import Activity
+from hhsim.accounting import PAYERS, Activity
 from hhsim.errors import HhsimError, unknown_key_error
 from hhsim.health.chains import DEAD_NAME, DEATH, Chain, Exit, parse_exits, parse_initial
 from hhsim.health.mortality import parse_mortality
@@ -317,6 +317,12 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
         tree=dict(tree),
     )
     _check_wellbeing_terms(model)
+    for act in model.activities:
+        if act.name in PAYERS:  # cost_<payer> is the payer's total in every run record
+            where = next((f"{s}.{act.name}" for s in ("state_costs", "services") if act.name in
+                          (tree.get(s) or {})), act.name)
+            raise HhsimError(where, f"'{act.name}' is also the name of a payer, so its cost would be "
+                             "confused with the payer's total", f"rename it, e.g. {act.name}_costs")
     return model
 
 
