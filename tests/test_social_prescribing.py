@@ -152,3 +152,18 @@ def test_the_run_writes_the_referral_log(tmp_path):
     assert isinstance(log, pd.DataFrame) and len(log) > 0
     assert set(log["run_id"]) == {r for r in res.records["run_id"] if r.startswith("sp")}
     assert {"source", "referred_month", "engaged", "activity", "activity_start", "outcome"} <= set(log)
+
+
+def test_centres_scale_with_the_people_a_weighted_tenant_stands_for():
+    from pathlib import Path
+
+    profile = str(Path(__file__).parents[1] / "experiments" / "example-profile.csv")
+    data = experiment({"name": "sp", "interventions": [prescribing(referrals={"gp": {"probability": 0.2}})]},
+                      months=6, tenants=1500)
+    data["population"]["profile"] = profile
+    sp = run_all(data)["sp"]
+    rec = run_record(sp, "2023/24")
+    assert sp.pop.weight.mean() > 5  # each simulated tenant stands for several people
+    for a, places in (("physical_activity", 12), ("debt_employment_advice", 8)):
+        assert rec[f"iv_sp_{a}_started"] > 0 and rec[f"iv_sp_{a}_cannot_fit"] == 0
+        assert rec[f"iv_sp_{a}_peak_at_centre"] <= places + 1e-6

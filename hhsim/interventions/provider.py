@@ -14,9 +14,9 @@ Priority orders: ``first_come`` (longest wait first), ``risk`` (highest score fi
 longest wait), ``cheapest_first`` (lowest cost first, then longest wait). Ties fall to the
 lower slot, so the order is deterministic.
 
-A provider may run several sites with ``places`` each (``groups``: e.g. a community centre
-on every estate). Each entry then waits for a place at its own site; a full site does not
-hold up the others.
+A provider may run several sites (``groups``: e.g. a community centre on every estate), with
+``places`` each, or one number of places per site. Each entry then waits for a place at its
+own site; a full site does not hold up the others.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ ORDERS = ("first_come", "risk", "cheapest_first")
 class Provider(mesa.Agent):
     """An organisation with places, a budget and a queue (one per intervention)."""
 
-    def __init__(self, model: mesa.Model, name: str, places: float | None = None,
+    def __init__(self, model: mesa.Model, name: str, places: float | np.ndarray | None = None,
                  budget_per_year: float | None = None, order: str = "first_come",
                  start: int = 0, groups: int = 1) -> None:
         super().__init__(model)
         if order not in ORDERS:
             raise ValueError(f"unknown order {order!r}")
         self.name = name
-        self.places = places  # people at a time (at each site); None: unlimited
+        self.places = places  # people at a time (at each site, or one number per site); None: unlimited
         self.budget_per_year = budget_per_year  # £ in the programme's price year; None: unlimited
         self.order = order
         self.start = start  # month the programme starts (programme years count from it)
@@ -158,7 +158,8 @@ class Provider(mesa.Agent):
     def _can_fit(self) -> np.ndarray:
         ok = np.ones(self.ids.size, dtype=bool)
         if self.places is not None:
-            ok &= self.weight <= self.places + 1e-9
+            ok &= self.weight <= np.asarray(self.places)[self.group] + 1e-9 if np.ndim(self.places) \
+                else self.weight <= self.places + 1e-9
         if self.budget_per_year is not None:
             ok &= self.cost <= self.budget_per_year + 1e-6
         return ok

@@ -142,15 +142,21 @@ class SocialPrescribing(ClientProgramme):
         s, pop = self.settings, self.model.pop
         n = pop.n
         self.centres = int(pop.dwellings.estate.max()) + 1 if pop.dwellings.n else 1
-        self.venues = [Provider(self.model, f"{self.name}:{a.name}", a.places_per_centre, None,
-                                "first_come", s.window.start, groups=self.centres)
+        # A simulated estate whose tenants each stand for w people stands for w estates: its
+        # centre has w times the places (weights from the tenants at the start).
+        estate = self._centre(np.arange(n))
+        people = np.bincount(estate, minlength=self.centres)
+        weight = np.bincount(estate, weights=pop.weight.astype(np.float64), minlength=self.centres)
+        self.centre_scale = np.divide(weight, people, out=np.ones(self.centres), where=people > 0)
+        self.venues = [Provider(self.model, f"{self.name}:{a.name}", a.places_per_centre * self.centre_scale,
+                                None, "first_come", s.window.start, groups=self.centres)
                        for a in s.activities]
         self.activity = np.full(n, -1, dtype=np.int8)  # matched activity (index)
         self.activity_status = np.zeros(n, dtype=np.int8)
         self.engaged_month = np.full(n, -1, dtype=np.int16)
         self.activity_start = np.full(n, -1, dtype=np.int16)
         self.activity_end = np.full(n, -1, dtype=np.int16)
-        self.peak_at_centre = np.zeros(len(s.activities))
+        self.peak_at_centre = np.zeros(len(s.activities))  # most people at one centre
         for a in s.activities:
             self.counts.update({f"{a.name}_{k}": 0.0 for k in (
                 "matched", "started", "completed", "dropped_out", "no_place", "died", "closed")})
@@ -189,7 +195,8 @@ class SocialPrescribing(ClientProgramme):
             self._activity_queue(t, k, a, venue, running)
             if running:
                 self._activity_admit(t, a, venue)
-                self.peak_at_centre[k] = max(self.peak_at_centre[k], float(venue.served_at.max(initial=0)))
+                at_one = venue.served_at / self.centre_scale  # people at one centre represented
+                self.peak_at_centre[k] = max(self.peak_at_centre[k], float(at_one.max(initial=0)))
                 here = np.flatnonzero((self.activity == k) & (self.activity_status == A_IN))
                 for c in a.costs:
                     if here.size:
@@ -284,6 +291,7 @@ class SocialPrescribing(ClientProgramme):
         for k, a in enumerate(self.settings.activities):
             out[f"iv_{self.name}_{a.name}_places_per_centre"] = a.places_per_centre
             out[f"iv_{self.name}_{a.name}_peak_at_centre"] = float(self.peak_at_centre[k])
+            out[f"iv_{self.name}_{a.name}_cannot_fit"] = self.venues[k].cannot_fit
         out[f"iv_{self.name}_centres"] = float(self.centres)
         return out
 
