@@ -148,7 +148,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_table(res.summary, res.experiment.baseline, header))
     names = {a.name: [t["name"] for t in res.experiment.interventions(a)] for a in res.experiment.arms}
     for block in (format_interventions(res.records, names, res.experiment.baseline),
-                  format_economics(res.economics, res.experiment.baseline),
+                  format_economics(res.economics, res.experiment.baseline,
+                                   12 if res.records["steps"].iloc[0] * 12 == e.months else 1),
                   format_payers(res.analysis["payers"]),
                   format_cost_effectiveness(res.analysis["cost_effectiveness"], res.analysis["nmb"])):
         if block:

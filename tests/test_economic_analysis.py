@@ -207,6 +207,8 @@ def test_the_break_even_command(tmp_path, capsys):
     assert "reaches ICER = £20,000 per QALY at" in capsys.readouterr().out
     assert main([*args, "--between", "300", "400", "--threshold", "20000"]) == 2  # not bracketed
     assert "widen --between" in capsys.readouterr().err
+    assert main([*args, "--between", "0", "400"]) == 2  # free at 0: no ROI there
+    assert "no intervention cost" in capsys.readouterr().err
 
 
 def test_printed_blocks_name_payers_and_frontier():

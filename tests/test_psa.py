@@ -124,6 +124,7 @@ def test_a_psa_runs_end_to_end_and_is_reproducible(model, tmp_path):
     summary = json.loads((first.out / "psa.json").read_text())
     assert summary["warnings"]  # 6 draws are too few for an EVPPI
     assert {d["threshold"] for d in summary["decisions"]} == {20000.0, 30000.0}
+    assert main(["report", str(first.out)]) == 2  # a sweep is reported inside its run's folder
     other = run_psa(validate(tiny(model, PSA, seed=4)), tmp_path / "c", workers=1)
     assert not other.parameters.equals(first.parameters)
 

@@ -140,6 +140,11 @@ def search_break_even(experiment, arm: str, parameter: str, bounds: tuple[float,
 
     lo, hi = bounds
     f_lo, f_hi = gap(lo), gap(hi)
+    for x, f in ((lo, f_lo), (hi, f_hi)):
+        if not np.isfinite(f):
+            what = "ROI" if threshold is None else "NMB"
+            raise HhsimError(parameter, f"at {x:g} the arm's {what} is not defined (no intervention cost?)",
+                             "move the bounds where the arm costs something")
     if np.sign(f_lo) == np.sign(f_hi):
         return result
     result.value = float(optimize.brentq(gap, lo, hi, xtol=xtol, maxiter=max_evaluations))

@@ -103,8 +103,9 @@ def payback(monthly: pd.DataFrame, records: pd.DataFrame, baseline: str) -> pd.D
     return pd.DataFrame(rows, columns=PAYBACK_COLUMNS)
 
 
-def format_economics(econ: pd.DataFrame, baseline: str) -> str:
-    """The economic results (``economics`` merged with ``payback``) as plain text."""
+def format_economics(econ: pd.DataFrame, baseline: str, months_per_step: int = 1) -> str:
+    """The economic results (``economics`` merged with ``payback``) as plain text; payback
+    is counted in model steps: months, or years for a yearly model (``months_per_step``)."""
     if econ.empty:
         return ""
     lines = [f"Does it pay? Paired against {baseline} (£, discounted; 95% MC intervals)"]
@@ -130,8 +131,9 @@ def format_economics(econ: pd.DataFrame, baseline: str) -> str:
         q_int = "" if np.isnan(q_lo) else f" ({q_lo:,.2f} to {q_hi:,.2f})"
         lines.append(f"  {'QALYs gained':<26} {r['qalys_gained']:,.2f}{q_int}")
         if "payback_month" in r and not np.isnan(r["months"]):
-            when = (f"month {r['payback_month']:.0f}" if not np.isnan(r["payback_month"])
-                    else f"not within {r['months']:.0f} months")
+            unit = "year" if months_per_step == 12 else "month"
+            when = (f"{unit} {r['payback_month']:.0f}" if not np.isnan(r["payback_month"])
+                    else f"not within {r['months']:.0f} {unit}s")
             lines.append(f"  {'Payback (cash, NHS care)':<26} {when} "
                          f"({r['share_paid_back']:.0%} of replications paid back)")
     return "\n".join(lines)

@@ -131,7 +131,7 @@ class HousingFirst(ClientProgramme):
         if left.size:
             pathway.held[left] = False
             died = left[~pop.alive[left]]
-            self.died_at[died] = t
+            self.died_at[died] = self.model.death_month[died]  # the month they died in
         served = np.flatnonzero(now)
         if served.size:
             self._count("client_months_housed", served)

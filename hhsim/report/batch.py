@@ -64,6 +64,10 @@ def load_batch(out: str | Path) -> Batch:
     manifest, experiment = _json(out / MANIFEST), _json(out / "experiment.json")
     interventions = _json(out / "interventions.json", {})
     records = pd.read_parquet(out / "runs.parquet")
+    if "point" in records.columns:
+        raise HhsimError(str(out), "holds a sweep over parameter points (psa or sensitivity), not a run",
+                         "report the run folder it belongs to: hhsim run FILE --out R, put the sweep in "
+                         "R/psa or R/sensitivity, then hhsim report R")
     if records.empty:
         raise HhsimError(str(out / "runs.parquet"), "holds no runs", "rerun the experiment")
     monthly = read_table(out, "monthly", records["run_id"])

@@ -62,6 +62,11 @@ def _interval(mean: float, lo: float, hi: float, f: Callable[[float], str]) -> s
     return f(mean) + ("" if not np.isfinite(lo) else f" ({f(lo)} to {f(hi)})")
 
 
+def payback_label(b: Batch) -> str:
+    """Payback is counted in model steps: months, or years for a yearly model."""
+    return "payback year" if b.settings.months_per_step == 12 else "payback month"
+
+
 def summary_section(b: Batch) -> Section:
     e = b.experiment["experiment"]
     pop = b.records["population"].iloc[0]
@@ -87,7 +92,7 @@ def summary_section(b: Batch) -> Section:
                                               r.intervention_cost_high, pounds),
                "net saving": _interval(r.net_saving, r.net_saving_low, r.net_saving_high, pounds),
                "ROI (£ saved per £)": _interval(r.roi, r.roi_low, r.roi_high, lambda x: f"{x:,.2f}"),
-               "payback month": "none" if np.isnan(r.payback_month) else f"{r.payback_month:.0f}",
+               payback_label(b): "none" if np.isnan(r.payback_month) else f"{r.payback_month:.0f}",
                "QALYs gained": _interval(c["d_qalys"], c["d_qalys_low"], c["d_qalys_high"],
                                          lambda x: f"{x:,.2f}"),
                "frontier": c["status"] + (f" vs {c['comparator']}" if isinstance(c["comparator"], str)
