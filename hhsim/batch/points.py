@@ -188,9 +188,15 @@ def _replicate_values(a: pd.DataFrame, b: pd.DataFrame, name: str) -> pd.Series:
 
 
 def _mean_se(values: pd.Series) -> pd.DataFrame:
+    """Mean over replications per point; ``se``: its standard error; ``se_paired``: the
+    standard error of its difference from the other points (common random numbers: the
+    replication's shift shared by every point is taken out first)."""
     g = values.groupby(level="point")
     n = g.count()
-    return pd.DataFrame({"value": g.mean(), "se": g.std(ddof=1) / np.sqrt(n), "replications": n})
+    centred = values - values.groupby(level="replication").transform("mean")
+    return pd.DataFrame({"value": g.mean(), "se": g.std(ddof=1) / np.sqrt(n),
+                         "se_paired": centred.groupby(level="point").std(ddof=1) / np.sqrt(n),
+                         "replications": n})
 
 
 def _roi(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
@@ -206,14 +212,16 @@ def _roi(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
         if n > 1 and my:
             cov = np.cov(xs, ys, ddof=1)
             se = float(np.sqrt(max(cov[0, 0] - 2 * r * cov[0, 1] + r * r * cov[1, 1], 0.0) / n) / abs(my))
-        rows[point] = {"value": r, "se": se, "replications": n}
+        rows[point] = {"value": r, "se": se, "se_paired": se, "replications": n}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("point")
 
 
 def point_outcomes(records: pd.DataFrame, outputs: Sequence[str], baseline: str,
                    arms: Sequence[str] | None = None) -> pd.DataFrame:
     """Long table: point, arm, output, value (mean over replications of the paired value),
-    se (its replication-level standard error; NaN with one replication), replications.
+    se (its replication-level standard error; NaN with one replication), se_paired (the
+    standard error of differences between points, under common random numbers),
+    replications.
 
     ``arms``: the arms to report (default: every arm that has records; incremental outputs
     skip the baseline).
@@ -230,7 +238,7 @@ def point_outcomes(records: pd.DataFrame, outputs: Sequence[str], baseline: str,
                 continue
             table = _roi(a, b) if name == "roi" else _mean_se(_replicate_values(a, b, name))
             frames.append(table.reset_index().assign(arm=arm, output=name))
-    columns = ["point", "arm", "output", "value", "se", "replications"]
+    columns = ["point", "arm", "output", "value", "se", "se_paired", "replications"]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]

@@ -123,9 +123,11 @@ def ranking_text(output: str, order: list[tuple[str, float, float]], method: str
 def noise_check(values: np.ndarray, se: np.ndarray, output: str) -> dict:
     """Monte-Carlo noise against the output's variance across samples.
 
-    ``noise_share`` = mean squared replication-level standard error / variance of the point
-    values. Above ``NOISE_LIMIT``, simulation noise blurs the indices (it inflates the
-    unexplained variance and the intervals).
+    ``noise_share`` = mean squared standard error of the points' differences (``se``: under
+    common random numbers, the noise a replication shares with every point is left out, as
+    it does not move the indices) / variance of the point values. Above ``NOISE_LIMIT``,
+    simulation noise blurs the indices (it inflates the unexplained variance and the
+    intervals).
     """
     values, se = np.asarray(values, float), np.asarray(se, float)
     spread = float(np.var(values, ddof=1)) if values.size > 1 else float("nan")

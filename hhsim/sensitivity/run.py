@@ -114,7 +114,7 @@ def run_sensitivity(experiment: Experiment | str | Path | None = None, out: str 
         order = ranked(table, st.method)
         texts[output] = {"text": ranking_text(output, order, st.method, spread),
                          "ranking": [n for n, _, _ in order],
-                         "noise": noise_check(y, rows["se"].to_numpy(dtype=float), output),
+                         "noise": noise_check(y, rows["se_paired"].to_numpy(dtype=float), output),
                          "mean": float(np.mean(y)), "sd": float(np.std(y, ddof=1)) if len(y) > 1 else None}
     indices = pd.concat(tables, ignore_index=True)
     oneway = outcomes[outcomes["kind"] != "sample"][["output", "kind", "parameter", "value", "se"]]
