@@ -74,10 +74,11 @@ class Results:
         return read_table(self.out, "referrals", self.records["run_id"])
 
 
-def default_out(exp: Experiment) -> Path:
+def default_out(exp: Experiment, kind: str = "") -> Path:
+    """``hhsim-results/<name>-<time>`` (``<name>-<kind>-<time>`` with a kind, e.g. sensitivity)."""
     slug = re.sub(r"[^a-z0-9]+", "-", exp.experiment.name.lower()).strip("-") or "experiment"
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("hhsim-results") / f"{slug}-{stamp}"
+    return Path("hhsim-results") / "-".join(filter(None, (slug, kind, stamp)))
 
 
 def _manifest(exp: Experiment, specs: list[RunSpec]) -> dict:

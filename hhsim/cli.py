@@ -54,6 +54,21 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue a batch in --out")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    sens = sub.add_parser("sensitivity", help="global sensitivity analysis of an experiment's [sensitivity] "
+                                              "section (SALib; docs/sensitivity.md)")
+    sens.add_argument("file", help="experiment file (TOML) with a [sensitivity] section")
+    sens.add_argument("--method", choices=["sobol", "morris", "fast", "delta"], help="overrides the file's")
+    sens.add_argument("--samples", type=_positive, help="SALib's N (overrides the file's)")
+    sens.add_argument("--out", help="output folder (default: hhsim-results/<name>-sensitivity-<time>)")
+    sens.add_argument("--seed", type=_non_negative, help="experiment seed (sample, runs and bootstrap)")
+    sens.add_argument("--tenants", type=_positive, help="number of tenants")
+    sens.add_argument("--months", type=_positive, help="months to simulate")
+    sens.add_argument("--replications", type=_positive, help="replications per arm and point")
+    sens.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
+    sens.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
+    sens.add_argument("--resume", action="store_true", help="continue a sweep in --out")
+    sens.add_argument("--quiet", action="store_true", help="no progress bar")
+
     val = sub.add_parser("validate", help="check an experiment file without running it")
     val.add_argument("file", help="experiment file (TOML)")
 
@@ -64,6 +79,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupted(out: Path | None) -> int:
+    if out is not None and (out / "runs").is_dir():
+        done = len(list((out / "runs").glob("*.parquet")))
+        print(f"\nhhsim: interrupted; {done} finished runs are saved in {out}; "
+              f"rerun with --resume --out {out} to finish", file=sys.stderr)
+    else:
+        print("\nhhsim: interrupted; rerun with --resume --out <folder> to finish", file=sys.stderr)
+    return 130
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file).with_options(
         seed=args.seed, tenants=args.tenants, months=args.months, replications=args.replications)
@@ -72,13 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         res = run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler,
                              resume=args.resume, progress=not args.quiet)
     except KeyboardInterrupt:
-        if out is not None and (out / "runs").is_dir():
-            done = len(list((out / "runs").glob("*.parquet")))
-            print(f"\nhhsim: interrupted; {done} finished runs are saved in {out}; "
-                  f"rerun with --resume --out {out} to finish", file=sys.stderr)
-        else:
-            print("\nhhsim: interrupted; rerun with --resume --out <folder> to finish", file=sys.stderr)
-        return 130
+        return _interrupted(out)
     e = res.experiment.experiment
     population = res.records["population"].iloc[0] if not res.records.empty else 0
     tenants = int(res.records["tenants"].iloc[0]) if not res.records.empty else 0
@@ -102,6 +121,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from hhsim.sensitivity.run import run_sensitivity
+
+    exp = load_experiment(args.file)
+    if exp.sensitivity is None:
+        raise HhsimError(args.file, "has no [sensitivity] section",
+                         "add one with parameters and outputs (see docs/sensitivity.md)")
+    out = Path(args.out) if args.out else None
+    try:
+        res = run_sensitivity(exp, out, method=args.method, samples=args.samples, workers=args.workers,
+                              scheduler=args.scheduler, resume=args.resume, progress=not args.quiet,
+                              seed=args.seed, tenants=args.tenants, months=args.months,
+                              replications=args.replications)
+    except KeyboardInterrupt:
+        return _interrupted(out)
+    s = res.summary
+    print(f"Sensitivity analysis ({s['method']}, N = {s['samples']}): {s['points']} points, {s['runs']} runs "
+          f"of {s['tenants']:,} tenants over {s['months']} months; arm {s['arm']}"
+          + (f" against {s['baseline']}." if s["arm"] != s["baseline"] else "."))
+    for info in s["outputs"].values():
+        print("  " + info["text"])
+    for warning in s["warnings"]:
+        print("Warning: " + warning)
+    print(f"\nWrote indices.csv/.parquet, outcomes.csv/.parquet, design.csv/.parquet, oneway.csv, "
+          f"sensitivity.md/.json and {len(s['plots'])} plot files to {res.out} ({s['elapsed_seconds']} s)")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file)
     runs = len(exp.arms) * exp.experiment.replications
@@ -114,6 +161,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
         tenants = f"{report.rows:,} tenants in {report.dwellings:,} dwellings from {exp.population.stock}"
     print(f"{args.file}: valid ({len(exp.arms)} arm(s) x {exp.experiment.replications} "
           f"replication(s) = {runs} runs of {tenants}, {exp.experiment.months} months)")
+    if exp.sensitivity is not None:
+        from hhsim.sensitivity.design import point_count
+        from hhsim.sensitivity.section import setup
+
+        st = setup(exp)
+        points = point_count(st)
+        print(f"Sensitivity ({st.method}, N = {st.samples}) over {len(st.names)} parameter(s), arm {st.arm}: "
+              f"{points:,} points x {runs} run(s) per point = {points * runs:,} runs; "
+              f"outputs {', '.join(st.outputs)}")
     if report is not None:
         print("Stock file: " + (", ".join(report.given_states) or "no") + " health states given.")
         for column, how in report.filled.items():
@@ -144,7 +200,8 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    commands = {"run": cmd_run, "validate": cmd_validate, "params": cmd_params}
+    commands = {"run": cmd_run, "sensitivity": cmd_sensitivity, "validate": cmd_validate,
+                "params": cmd_params}
     try:
         return commands[args.command](args)
     except HhsimError as err:

@@ -51,6 +51,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -135,6 +136,25 @@ class Arm(Strict):
     interventions: list[dict[StrictStr, Any]] = Field(default_factory=list)
 
 
+class Sensitivity(Strict):
+    """``[sensitivity]``: a global sensitivity analysis (``hhsim sensitivity``; docs/sensitivity.md).
+
+    ``samples`` is SALib's N: sobol runs N x (D + 2) points (N a power of 2), morris N
+    trajectories of D + 1 points, fast N points per parameter (N > 64), delta N points (D:
+    the number of parameters). ``parameters`` maps dotted names to ``[low, high]`` or a
+    distribution table (``hhsim.distributions``).
+    """
+
+    method: Literal["sobol", "morris", "fast", "delta"] = "sobol"
+    samples: StrictInt = Field(256, ge=2, le=1_000_000)
+    parameters: dict[StrictStr, list[Number] | dict[StrictStr, Any]] = Field(min_length=1)
+    outputs: list[StrictStr] = Field(default_factory=lambda: ["net_saving"], min_length=1)
+    arm: StrictStr | None = None  # the arm analysed (default: the one arm that is not the baseline)
+    second_order: StrictBool = False  # sobol: also second-order indices (N x (2D + 2) points)
+    levels: StrictInt = Field(4, ge=2, le=100)  # morris: grid levels
+    oneway: StrictBool = True  # also run each parameter at its low and high value (tornado)
+
+
 class Experiment(Strict):
     """A validated experiment (see the module docstring for the file format)."""
 
@@ -142,6 +162,7 @@ class Experiment(Strict):
     population: Population = Population()
     parameters: dict[StrictStr, Any] = Field(default_factory=dict)
     arms: list[Arm] = Field(default_factory=lambda: [Arm(name="baseline")], min_length=1)
+    sensitivity: Sensitivity | None = None  # read by ``hhsim sensitivity`` only
     _source: Path | None = PrivateAttr(default=None)
 
     @property
@@ -185,10 +206,11 @@ class Experiment(Strict):
         return self._path(self.population.profile)
 
     def digest(self) -> str:
-        """A hash of everything that determines the results (model, world and stock file)."""
+        """A hash of everything that determines the results of ``hhsim run`` (model, world and
+        stock file; not the ``[sensitivity]`` section, which points runs carry themselves)."""
         files = {k: hashlib.sha256(p.read_bytes()).hexdigest() if p else None
                  for k, p in (("stock", self.stock_path), ("profile", self.profile_path))}
-        payload = {"experiment": self.model_dump(mode="json"),
+        payload = {"experiment": self.model_dump(mode="json", exclude={"sensitivity"}),
                    "model": self.model_tree(), "world": default_world_tree(),
                    "interventions": {a.name: self.interventions(a) for a in self.arms}, **files}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -290,8 +312,12 @@ def _one_line(err: ValidationError) -> HhsimError:
     return HhsimError(where, msg)
 
 
-def validate(data: dict, source: Path | None = None) -> Experiment:
-    """Validate experiment data, including its parameter overrides and model file."""
+def validate(data: dict, source: Path | None = None, probe: bool = True) -> Experiment:
+    """Validate experiment data, including its parameter overrides and model file.
+
+    With ``probe``, a ``[sensitivity]`` section is checked by validating the experiment at
+    the low and high values of its parameters (``hhsim.sensitivity.section``).
+    """
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as err:
@@ -343,6 +369,10 @@ def validate(data: dict, source: Path | None = None) -> Experiment:
         chains = compile_model(exp.trees(exp.arms[0])[0]).chains
         load_stock(exp.stock_path, exp.world_tree(), {n: c.states for n, c in chains.items()},
                    np.random.default_rng(0))
+    if exp.sensitivity is not None and probe:
+        from hhsim.sensitivity.section import check_sensitivity  # it validates probes with this module
+
+        check_sensitivity(exp)
     return exp
 
 

@@ -56,8 +56,12 @@ class ResultsStore:
     """An output folder of run records, safe to interrupt and resume."""
 
     def __init__(self, root: str | Path, digest: str, manifest: dict, experiment: dict,
-                 resume: bool = False, provenance: dict[str, dict] | None = None) -> None:
+                 resume: bool = False, provenance: dict[str, dict] | None = None,
+                 tables: tuple[str, ...] = TABLES) -> None:
+        """``tables``: the per-run tables to keep (all by default; a sweep of many points may
+        keep none, only the records)."""
         self.root = Path(root)
+        self.tables = tables
         self.runs = self.root / "runs"
         if self.root.exists() and not self.root.is_dir():
             raise HhsimError(str(self.root), "is a file, not a folder", "give a folder for --out")
@@ -83,7 +87,7 @@ class ResultsStore:
             write_json(self.root / MANIFEST, {**manifest, "experiment_digest": digest,
                                               "started": started})
         self.runs.mkdir(exist_ok=True)
-        for table in TABLES:
+        for table in self.tables:
             (self.root / table).mkdir(exist_ok=True)
 
     def _read_manifest(self) -> dict:
@@ -103,7 +107,7 @@ class ResultsStore:
 
     def write(self, run_id: str, record: dict, tables: dict[str, pd.DataFrame]) -> None:
         """Store one finished run (its tables first; the record marks it done)."""
-        for table in TABLES:
+        for table in self.tables:
             atomic_write(self.root / table / f"{run_id}.parquet",
                          lambda p, t=table: tables[t].to_parquet(p, index=False))
         row = pd.DataFrame([record])

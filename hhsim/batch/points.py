@@ -1,0 +1,238 @@
+"""Run one experiment at many parameter points (sensitivity analysis, PSA).
+
+A *point* is a dict of parameter overrides by dotted name, exactly as the experiment
+file's ``[parameters]`` section takes them (model, world and ``interventions.<name>.*``
+parameters). Each point is applied at experiment level on top of the file's own
+``[parameters]`` (an arm's own ``parameters`` still win), and every arm x replication runs
+at every point. Replication ``r`` uses the same seed at every point and in every arm, so
+differences between points are differences in parameters, not in random numbers (common
+random numbers across samples and arms).
+
+Run ids are ``p<point>__<arm>__r<replication>`` (e.g. ``p00012__repairs__r0003``); records
+carry a ``point`` column. Runs are stored by ``ResultsStore``: an interrupted sweep resumes
+with ``resume=True``, and only with the same experiment and the same points.
+
+``point_outcomes`` turns the records into one value per point, arm and output: paired by
+replication against the baseline arm, then averaged, with the replication-level standard
+error (Monte-Carlo noise). Outputs (costs in £, discounted; QALYs discounted):
+
+- ``incremental_nhs_cost``: arm - baseline NHS care cost (``nhs_cost``);
+- ``incremental_intervention_cost``: arm - baseline intervention cost;
+- ``incremental_cost``: the sum of the two;
+- ``nhs_saving``: baseline - arm NHS care cost;
+- ``net_saving``: ``nhs_saving`` - ``incremental_intervention_cost``;
+- ``incremental_qalys``: arm - baseline QALYs;
+- ``nmb_<lambda>``: net monetary benefit at £lambda per QALY, lambda x dQALY - dcost
+  (e.g. ``nmb_20000``);
+- ``roi``: mean ``nhs_saving`` / mean ``incremental_intervention_cost`` (£ saved per £
+  spent; standard error by the delta method);
+- ``incremental:<column>``: arm - baseline of any numeric record column;
+- ``mean:<column>``: the arm's own mean of a record column (any arm, the baseline too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hhsim.api import package_version
+from hhsim.batch.design import RunSpec, plan
+from hhsim.batch.execution import RunResult, execute, open_executor, warm_up
+from hhsim.batch.store import ResultsStore
+from hhsim.errors import HhsimError, printable, unknown_key_error
+from hhsim.experiment import Experiment
+
+#: Outputs with a fixed name (see the module docstring); plus nmb_<lambda>, incremental:<c>, mean:<c>.
+OUTPUTS = ("incremental_nhs_cost", "incremental_intervention_cost", "incremental_cost", "nhs_saving",
+           "net_saving", "incremental_qalys", "roi")
+_NMB = re.compile(r"nmb_(\d+(?:\.\d+)?)$")
+#: Record columns that are labels, not outcomes.
+LABELS = {"run_id", "arm", "replication", "seed", "point"}
+
+
+def point_run_id(point: int, arm: str, replication: int) -> str:
+    return f"p{point:05d}__{arm}__r{replication:04d}"
+
+
+def at_point(exp: Experiment, overrides: Mapping[str, float]) -> Experiment:
+    """The experiment with ``overrides`` laid over its ``[parameters]`` section."""
+    return exp.model_copy(update={"parameters": {**exp.parameters, **overrides}})
+
+
+def plan_points(exp: Experiment, points: Sequence[Mapping[str, float]]) -> Iterator[RunSpec]:
+    """Every point x replication x arm, point by point (built lazily: a spec holds the
+    point's parameter trees)."""
+    for i, overrides in enumerate(points):
+        for spec in plan(at_point(exp, overrides)):
+            yield replace(spec, run_id=point_run_id(i, spec.arm, spec.replication))
+
+
+def points_digest(exp: Experiment, points: Sequence[Mapping[str, float]], version: str) -> str:
+    """What determines a sweep's runs: the experiment (``Experiment.digest``), the points and
+    the package version."""
+    text = json.dumps([dict(sorted(p.items())) for p in points], default=float)
+    return f"{exp.digest()}:points-{hashlib.sha256(text.encode()).hexdigest()}:{version}"
+
+
+@dataclass
+class PointResults:
+    """Records of a sweep (one row per run, with a ``point`` column), as stored in ``out``."""
+
+    out: Path
+    experiment: Experiment
+    points: list[dict[str, float]]
+    records: pd.DataFrame
+
+
+def run_points(exp: Experiment, points: Sequence[Mapping[str, float]], out: str | Path, *,
+               workers: int | None = None, scheduler: str | None = None, resume: bool = False,
+               progress: bool = False, manifest: dict | None = None,
+               tables: tuple[str, ...] = ()) -> PointResults:
+    """Run every arm x replication of ``exp`` at every point; store and return the records.
+
+    ``manifest`` adds entries to the store's manifest (e.g. the sampling method); ``tables``
+    names the per-run tables to keep besides the records (``hhsim.batch.store.TABLES``:
+    none by default, since a sweep may have thousands of runs).
+    """
+    warm_up(workers, scheduler)
+    points = [{k: float(v) for k, v in p.items()} for p in points]
+    e = exp.experiment
+    order = [point_run_id(i, a.name, r) for i in range(len(points))
+             for r in range(e.replications) for a in exp.arms]
+    info = {"experiment": e.name, "hhsim_version": package_version(), "seed": e.seed,
+            "seeds": "replication r uses numpy SeedSequence(seed, spawn_key=(0, r)) at every point "
+                     "and in every arm (common random numbers)",
+            "replications": e.replications, "arms": [a.name for a in exp.arms],
+            "points": len(points), "run_ids": "p<point>__<arm>__r<replication>", "planned_runs": len(order),
+            **(manifest or {})}
+    digest = points_digest(exp, points, package_version())
+    with open_executor(workers, scheduler) as (executor, in_flight):
+        try:
+            store = ResultsStore(out, digest, info, exp.model_dump(mode="json"), resume,
+                                 {"points": {"points": points}}, tables)
+        except HhsimError as err:
+            if "different experiment" in err.problem:
+                raise HhsimError(err.where, "holds results of a different experiment or different "
+                                 "parameter points", "resume with the same file, options and sampling "
+                                 "(method, samples, seed), or choose another --out") from None
+            raise
+        done = store.done()
+        todo = (s for s in plan_points(exp, points) if s.run_id not in done)
+
+        def keep(result: RunResult) -> None:
+            record = {**result.record, "point": int(result.run_id.split("__", 1)[0][1:])}
+            store.write(result.run_id, record, result.tables)
+
+        execute(todo, len(order) - len(done & set(order)), keep, executor, in_flight, progress)
+    records = store.records(order=order)
+    store.finalise(records, {})
+    return PointResults(Path(out), exp, points, records)
+
+
+def check_output(name: str, arms: Sequence[str], baseline: str, arm: str, where: str = "outputs") -> None:
+    """A one-line error unless ``name`` is a known output for ``arm`` (see the docstring);
+    record columns are checked when the records exist (``point_outcomes``)."""
+    kind, _, column = name.partition(":")
+    if column or kind in ("mean", "incremental"):
+        if kind not in ("mean", "incremental") or not column:
+            raise HhsimError(where, f"'{printable(name)}' is not an output",
+                             "write mean:<record column> or incremental:<record column>")
+        if kind == "mean":
+            return
+    elif name not in OUTPUTS and not _NMB.match(name):
+        raise unknown_key_error(where, name, [*OUTPUTS, "nmb_20000", "incremental:<column>",
+                                              "mean:<column>"], what="output")
+    if arm == baseline:
+        others = [a for a in arms if a != baseline]
+        fix = (f"set arm to one of {others}" if others else
+               "add an arm to compare with the baseline, or use mean:<column>")
+        raise HhsimError(where, f"'{name}' compares an arm with the baseline, but the arm analysed "
+                         f"is the baseline '{baseline}'", fix)
+
+
+def _column(records: pd.DataFrame, name: str) -> pd.Series:
+    numeric = [c for c in records.columns if c not in LABELS and pd.api.types.is_numeric_dtype(records[c])]
+    if name not in numeric:
+        raise unknown_key_error("outputs", printable(name), numeric, what="record column")
+    return records[name].astype(float)
+
+
+def _paired(records: pd.DataFrame, baseline: str, arm: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The arm's and the baseline's records, aligned on (point, replication)."""
+    a = records[records["arm"] == arm].set_index(["point", "replication"]).sort_index()
+    b = records[records["arm"] == baseline].set_index(["point", "replication"]).sort_index()
+    both = a.index.intersection(b.index)
+    return a.loc[both], b.loc[both]
+
+
+def _replicate_values(a: pd.DataFrame, b: pd.DataFrame, name: str) -> pd.Series:
+    """Per (point, replication) value of an output whose point value is a mean."""
+    if name.startswith("mean:"):
+        return _column(a, name[5:])
+    if name.startswith("incremental:"):
+        return _column(a, name[12:]) - _column(b, name[12:])
+    d_nhs = a["nhs_cost"] - b["nhs_cost"]
+    d_iv = a["intervention_cost"] - b["intervention_cost"]
+    d_q = a["qalys"] - b["qalys"]
+    fixed = {"incremental_nhs_cost": d_nhs, "incremental_intervention_cost": d_iv,
+             "incremental_cost": d_nhs + d_iv, "nhs_saving": -d_nhs, "net_saving": -d_nhs - d_iv,
+             "incremental_qalys": d_q}
+    if name in fixed:
+        return fixed[name].astype(float)
+    threshold = float(_NMB.match(name).group(1))
+    return (threshold * d_q - d_nhs - d_iv).astype(float)
+
+
+def _mean_se(values: pd.Series) -> pd.DataFrame:
+    g = values.groupby(level="point")
+    n = g.count()
+    return pd.DataFrame({"value": g.mean(), "se": g.std(ddof=1) / np.sqrt(n), "replications": n})
+
+
+def _roi(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Ratio of mean saving to mean intervention cost per point, delta-method standard error."""
+    x = (b["nhs_cost"] - a["nhs_cost"]).astype(float)
+    y = (a["intervention_cost"] - b["intervention_cost"]).astype(float)
+    rows = {}
+    for point, xs in x.groupby(level="point"):
+        ys = y.loc[xs.index]
+        mx, my, n = xs.mean(), ys.mean(), len(xs)
+        r = mx / my if my else float("nan")
+        se = float("nan")
+        if n > 1 and my:
+            cov = np.cov(xs, ys, ddof=1)
+            se = float(np.sqrt(max(cov[0, 0] - 2 * r * cov[0, 1] + r * r * cov[1, 1], 0.0) / n) / abs(my))
+        rows[point] = {"value": r, "se": se, "replications": n}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("point")
+
+
+def point_outcomes(records: pd.DataFrame, outputs: Sequence[str], baseline: str,
+                   arms: Sequence[str] | None = None) -> pd.DataFrame:
+    """Long table: point, arm, output, value (mean over replications of the paired value),
+    se (its replication-level standard error; NaN with one replication), replications.
+
+    ``arms``: the arms to report (default: every arm that has records; incremental outputs
+    skip the baseline).
+    """
+    names = list(dict.fromkeys(records["arm"])) if arms is None else list(arms)
+    frames = []
+    for arm in names:
+        a, b = _paired(records, baseline, arm)
+        if arm == baseline:
+            a = records[records["arm"] == arm].set_index(["point", "replication"]).sort_index()
+        for name in outputs:
+            if arm == baseline and not name.startswith("mean:"):
+                continue
+            table = _roi(a, b) if name == "roi" else _mean_se(_replicate_values(a, b, name))
+            frames.append(table.reset_index().assign(arm=arm, output=name))
+    columns = ["point", "arm", "output", "value", "se", "replications"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]

@@ -1,0 +1,256 @@
+"""Global sensitivity analysis: indices match a model whose indices are known analytically,
+sweeps are reproducible and resumable, bad sections are one-line errors, the CLI runs.
+
+The test model (tests/models/linear_additive.toml) is deterministic: NHS care cost =
+person-years x (a + b + c), with person-years = tenants x years (no discounting, nobody
+leaves). For independent inputs the Sobol indices are S_i = ST_i = var(X_i) / sum var(X_j);
+on the quantile scale Morris's elementary effect of a uniform [0, w] cost is exactly
+person-years x w.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import hhsim.batch.execution as execution
+from hhsim.api import run_experiment
+from hhsim.batch.points import point_outcomes, run_points
+from hhsim.cli import main
+from hhsim.errors import HhsimError
+from hhsim.experiment import validate
+from hhsim.sensitivity.analysis import noise_check
+from hhsim.sensitivity.run import run_sensitivity
+
+from conftest import MODELS
+
+LINEAR = str(MODELS / "linear_additive.toml")
+TENANTS = 10  # x 1 year = 10 person-years
+
+
+def linear(sensitivity: dict, **experiment) -> dict:
+    return {"experiment": {"name": "linear", "model": LINEAR, "months": 12, "replications": 1, "seed": 7,
+                           "discount": {"costs": 0, "effects": 0}, **experiment},
+            "population": {"tenants": TENANTS}, "sensitivity": sensitivity}
+
+
+@pytest.fixture(scope="module")
+def noisy_model(tmp_path_factory):
+    """The linear model where the well fall ill at a rate: the costs become random."""
+    path = tmp_path_factory.mktemp("model") / "noisy.toml"
+    path.write_text((MODELS / "linear_additive.toml").read_text() + """
+[chains.health.transitions.fall_ill]
+from = "well"
+to = "ill"
+rate = { value = 1.0, unit = "per person-year", source = "test value", status = "A" }
+""")
+    return str(path)
+
+
+SOBOL = {"method": "sobol", "samples": 32, "outputs": ["mean:nhs_cost"], "parameters": {
+    "state_costs.a.cost": [0, 100],
+    "state_costs.c.cost": {"dist": "normal", "mean": 300, "sd": 50},
+    "state_costs.unused.cost": [0, 300]}}
+
+
+@pytest.fixture(scope="module")
+def sobol_run(tmp_path_factory):
+    return run_sensitivity(validate(linear(SOBOL)), tmp_path_factory.mktemp("sobol") / "out", workers=1)
+
+
+def test_sobol_indices_match_the_analytic_values_within_their_intervals(sobol_run):
+    var = {"state_costs.a.cost": 100**2 / 12, "state_costs.c.cost": 50**2, "state_costs.unused.cost": 0.0}
+    total = sum(var.values())
+    idx = sobol_run.indices.set_index(["index", "parameter"])
+    for name, v in var.items():
+        for kind in ("S1", "ST"):
+            row = idx.loc[(kind, name)]
+            assert row["low"] - 1e-9 <= v / total <= row["high"] + 1e-9, (kind, name, row.to_dict())
+    # S1 = 0.25, 0.75, 0: the estimates are close too, and the ranking says so.
+    assert idx.loc[("ST", "state_costs.c.cost"), "value"] == pytest.approx(0.75, abs=0.1)
+    assert idx.loc[("ST", "state_costs.unused.cost"), "value"] == 0
+    text = sobol_run.summary["outputs"]["mean:nhs_cost"]["text"]
+    assert text.startswith("mean:nhs_cost: state_costs.c.cost explains 7") and "the rest < 5% each" in text
+
+
+def test_one_way_points_and_files(sobol_run):
+    ow = sobol_run.oneway.set_index(["kind", "parameter"])["value"]
+    z = stats.norm.ppf(0.975)
+    b = 100  # state_costs.b.cost keeps its default
+    assert ow[("base", "")] == pytest.approx(TENANTS * (50 + b + 300), rel=1e-6)
+    assert ow[("low", "state_costs.a.cost")] == pytest.approx(TENANTS * (b + 300), rel=1e-6)
+    assert ow[("high", "state_costs.c.cost")] == pytest.approx(TENANTS * (50 + b + 300 + z * 50), rel=1e-6)
+    assert ow[("high", "state_costs.unused.cost")] == pytest.approx(ow[("base", "")], rel=1e-6)
+    out = sobol_run.out
+    assert len(sobol_run.design) == 32 * 5 + 7 and len(sobol_run.outcomes) == 32 * 5 + 7
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "indices.parquet"), sobol_run.indices)
+    summary = json.loads((out / "sensitivity.json").read_text())
+    assert {"plots/mean-nhs_cost-indices.png", "plots/mean-nhs_cost-tornado.svg"} <= set(summary["plots"])
+    assert all((out / p).stat().st_size > 1000 for p in summary["plots"])
+    assert "| 1 | `state_costs.c.cost` |" in (out / "sensitivity.md").read_text()
+    records = pd.read_parquet(out / "runs.parquet")
+    assert records["run_id"].iloc[40] == "p00040__baseline__r0000" and records["point"].iloc[40] == 40
+    assert not (out / "monthly").exists()  # sweeps keep the records only
+
+
+def test_morris_effects_are_exact_on_the_linear_model(tmp_path):
+    section = {"method": "morris", "samples": 4, "outputs": ["mean:nhs_cost"], "oneway": False,
+               "parameters": {"state_costs.a.cost": [0, 100], "state_costs.b.cost": [0, 200],
+                              "state_costs.unused.cost": [0, 300]}}
+    res = run_sensitivity(validate(linear(section)), tmp_path / "out", workers=1)
+    mu = res.indices[res.indices["index"] == "mu_star"].set_index("parameter")["value"]
+    sigma = res.indices[res.indices["index"] == "sigma"].set_index("parameter")["value"]
+    assert mu.to_dict() == pytest.approx({"state_costs.a.cost": TENANTS * 100, "state_costs.b.cost":
+                                          TENANTS * 200, "state_costs.unused.cost": 0}, rel=1e-5)
+    assert sigma.max() < 1e-6 * mu.max()
+    assert res.summary["outputs"]["mean:nhs_cost"]["ranking"][0] == "state_costs.b.cost"
+
+
+def test_same_seed_same_indices_other_seed_other_indices(tmp_path):
+    section = {**SOBOL, "samples": 8, "oneway": False}
+    first, again, other = (run_sensitivity(validate(linear(section, seed=seed)), tmp_path / name, workers=1)
+                           for seed, name in ((3, "a"), (3, "b"), (4, "c")))
+    pd.testing.assert_frame_equal(first.indices, again.indices, check_exact=True)
+    assert not np.allclose(first.indices["value"], other.indices["value"])
+
+
+def test_interrupted_sweep_resumes_to_the_same_results(tmp_path, monkeypatch, noisy_model):
+    section = {"method": "morris", "samples": 2, "outputs": ["mean:nhs_cost", "mean:good_health_years"],
+               "parameters": {"state_costs.a.cost": [0, 100], "chains.health.transitions.fall_ill.rate":
+                              {"dist": "gamma", "mean": 1.0, "sd": 0.3}}}
+    exp = validate(linear(section, model=noisy_model, replications=2))
+    whole = run_sensitivity(exp, tmp_path / "whole", workers=1)
+    assert len(whole.outcomes) == 2 * 11 and whole.summary["runs"] == 2 * 11
+
+    real, calls = execution.simulate, []
+
+    def crash_after_seven(spec):
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        calls.append(spec.run_id)
+        return real(spec)
+
+    monkeypatch.setattr(execution, "simulate", crash_after_seven)
+    with pytest.raises(KeyboardInterrupt):
+        run_sensitivity(exp, tmp_path / "part", workers=1)
+    monkeypatch.setattr(execution, "simulate", real)
+    assert len(list((tmp_path / "part" / "runs").glob("*.parquet"))) == 7
+    with pytest.raises(HhsimError, match="already holds files"):
+        run_sensitivity(exp, tmp_path / "part", workers=1)
+    with pytest.raises(HhsimError, match="different parameter points"):
+        run_sensitivity(exp, tmp_path / "part", workers=1, resume=True, samples=3)
+    resumed = run_sensitivity(exp, tmp_path / "part", workers=1, resume=True)
+    pd.testing.assert_frame_equal(resumed.indices, whole.indices, check_exact=True)
+    pd.testing.assert_frame_equal(resumed.outcomes, whole.outcomes, check_exact=True)
+
+
+def test_common_random_numbers_across_points(tmp_path, noisy_model):
+    exp = validate(linear({"parameters": {"state_costs.a.cost": [0, 1]}, "outputs": ["mean:qalys"]},
+                          model=noisy_model, replications=2))
+    res = run_points(exp, [{"state_costs.a.cost": 10.0}, {"state_costs.a.cost": 10.0},
+                           {"state_costs.a.cost": 20.0}], tmp_path / "out", workers=1)
+    r = res.records.set_index(["point", "replication"])
+    assert r.loc[(0, 0), "nhs_cost"] == r.loc[(1, 0), "nhs_cost"] != r.loc[(0, 1), "nhs_cost"]
+    # same illness paths at another cost: the well-state cost scales, nothing else moves
+    assert r.loc[(2, 1), "use_a"] == r.loc[(0, 1), "use_a"]
+    assert r.loc[(2, 1), "cost_a"] == pytest.approx(2 * r.loc[(0, 1), "cost_a"])
+
+
+def test_incremental_outcomes_are_paired_by_replication():
+    rec = pd.DataFrame({
+        "point": [0, 0, 0, 0], "replication": [0, 0, 1, 1], "arm": ["base", "iv", "base", "iv"],
+        "nhs_cost": [100.0, 80.0, 120.0, 90.0], "intervention_cost": [0.0, 10.0, 0.0, 20.0],
+        "qalys": [5.0, 5.1, 6.0, 6.3], "deaths": [3.0, 2.0, 4.0, 4.0]})
+    out = point_outcomes(rec, ["nhs_saving", "net_saving", "incremental_qalys", "nmb_20000", "roi",
+                               "incremental:deaths", "mean:deaths"], "base").set_index(["arm", "output"])
+    v = out["value"]
+    assert v[("iv", "nhs_saving")] == 25 and v[("iv", "net_saving")] == 10
+    assert v[("iv", "incremental_qalys")] == pytest.approx(0.2)
+    assert v[("iv", "nmb_20000")] == pytest.approx(20000 * 0.2 - (-25 + 15))
+    assert v[("iv", "roi")] == pytest.approx(25 / 15)
+    assert v[("iv", "incremental:deaths")] == -0.5 and v[("base", "mean:deaths")] == 3.5
+    assert out.loc[("iv", "net_saving"), "se"] == pytest.approx(np.std([10, 10], ddof=1) / np.sqrt(2))
+    assert out.loc[("iv", "nhs_saving"), "se"] == pytest.approx(np.std([20, 30], ddof=1) / np.sqrt(2))
+    assert ("base", "net_saving") not in out.index
+    with pytest.raises(HhsimError, match="did you mean 'deaths'"):
+        point_outcomes(rec, ["incremental:death"], "base")
+
+
+def test_noise_warning_when_simulation_noise_rivals_the_spread():
+    quiet = noise_check(np.array([1.0, 2.0, 3.0, 4.0]), np.full(4, 0.1), "net_saving")
+    loud = noise_check(np.array([1.0, 2.0, 3.0, 4.0]), np.full(4, 1.0), "net_saving")
+    assert quiet["warning"] is None and quiet["noise_share"] == pytest.approx(0.01 / (5 / 3))
+    assert "60% of the output's variance" in loud["warning"] and "--replications" in loud["warning"]
+    assert "not measured" in noise_check(np.arange(4.0), np.full(4, np.nan), "roi")["warning"]
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"parameters": {"state_costs.a.cots": [0, 1]}},
+     "sensitivity.parameters.state_costs.a.cots: unknown parameter 'state_costs.a.cots' "
+     "(fix: did you mean 'state_costs.a.cost'?)"),
+    ({"parameters": {"state_costs.a.cost": {"dist": "normal", "mean": 10, "sd": 20}}},
+     "sensitivity.parameters.state_costs.a.cost: its low value -51.8 is refused"),
+    ({"parameters": {"state_costs.a.cost": {"dist": "beta", "mean": 2, "sd": 0.1}}},
+     "sensitivity.parameters.state_costs.a.cost.mean: a beta mean must be between 0 and 1"),
+    ({"parameters": {"x": {"dist": "dirichlet", "parameters": ["a", "b"], "alpha": [1, 1]}}},
+     "cannot be sampled for sensitivity analysis"),
+    ({"parameters": {"state_costs.a.cost": [0, 1]}, "outputs": ["net_savings"]},
+     "sensitivity.outputs: unknown output 'net_savings' (fix: did you mean 'net_saving'?)"),
+    ({"parameters": {"state_costs.a.cost": [0, 1]}, "outputs": ["net_saving"]},
+     "the arm analysed is the baseline"),
+    ({"parameters": {"state_costs.a.cost": [0, 1]}, "outputs": ["mean:qalys"], "arm": "other"},
+     "sensitivity.arm: 'other' is not among the arms"),
+    ({"parameters": {"state_costs.a.cost": [0, 1]}, "method": "sobl"}, "sensitivity.method"),
+    ({"parameters": {"state_costs.a.cost": [0, 1]}, "samplse": 4}, "did you mean 'samples'?"),
+    ({"parameters": {"state_costs.a.cost": [0, 1], "state_costs.b.cost": [0, 1]}, "method": "fast",
+      "samples": 10}, "fast needs at least 65 samples"),
+    ({"parameters": {}}, "sensitivity.parameters"),
+])
+def test_bad_sections_are_one_line_errors(section, message):
+    data = linear({"outputs": ["mean:nhs_cost"], **section})
+    with pytest.raises(HhsimError) as err:
+        validate(data)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_parameter_set_by_an_arm_cannot_be_sampled():
+    data = linear({"outputs": ["mean:nhs_cost"], "parameters": {"state_costs.a.cost": [0, 1]}})
+    data["arms"] = [{"name": "baseline", "parameters": {"state_costs.a.cost": 5.0}}]
+    with pytest.raises(HhsimError, match="is also set by arm 'baseline'"):
+        validate(data)
+
+
+def test_cli_runs_end_to_end_and_run_ignores_the_section(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text(f"""
+[experiment]
+name = "cli sensitivity"
+model = "{LINEAR}"
+months = 12
+replications = 1
+
+[population]
+tenants = 5
+
+[sensitivity]
+method = "sobol"
+samples = 64
+outputs = ["mean:nhs_cost", "mean:qalys"]
+parameters."state_costs.a.cost" = [0, 100]
+parameters."state_costs.b.cost" = {{ dist = "gamma", mean = 100, sd = 20 }}
+""")
+    assert main(["validate", str(path)]) == 0
+    assert "Sensitivity (sobol, N = 64) over 2 parameter(s)" in capsys.readouterr().out
+    out = tmp_path / "gsa"
+    code = main(["sensitivity", str(path), "--method", "morris", "--samples", "3", "--out", str(out),
+                 "--workers", "2", "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "Sensitivity analysis (morris, N = 3): 14 points" in printed
+    assert "mean:qalys: does not vary across the samples" in printed
+    assert (out / "plots" / "mean-nhs_cost-morris.png").exists()
+    assert main(["sensitivity", str(path), "--out", str(out), "--quiet"]) == 2
+    assert "already holds files" in capsys.readouterr().err
+    res = run_experiment(path, tmp_path / "plain", workers=1)  # hhsim run ignores [sensitivity]
+    assert len(res.records) == 1
