@@ -188,8 +188,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return 130
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.max_colwidth", 40):
         summary = pd.read_csv(out / "summary.csv")
-        print(summary[["parameter", "prior_mean", "posterior_median", "posterior_low95", "posterior_high95",
-                       "contraction"]].to_string(index=False))
+        columns = (["parameter", "prior_mean", "estimate"] if "estimate" in summary else
+                   ["parameter", "prior_mean", "posterior_median", "posterior_low95", "posterior_high95",
+                    "contraction"])
+        print(summary[columns].to_string(index=False))
         fit = pd.read_csv(out / "fit.csv")
         print("\n" + fit[["target", "observed", "simulated_median", "predictive_low95", "predictive_high95",
                           "covered"]].to_string(index=False))

@@ -144,3 +144,18 @@ def test_cli_reports_a_bad_file_in_one_line(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "sd" in done.stderr
+
+
+def test_before_after_tallies_cover_the_clients_only():
+    """Clients were referred after community nursing in the 3 months before referral, so each
+    one followed up has at least one contact in the 6 months before admission."""
+    from hhsim.batch.design import plan
+    from hhsim.batch.execution import simulate
+    from hhsim.experiment import load_experiment
+
+    path = Path(__file__).parents[1] / "calibration" / "experiments" / "personalised-support-pilot.toml"
+    exp = load_experiment(path).with_options(replications=1, tenants=1500)
+    record = next(simulate(s) for s in plan(exp) if s.arm == "support").record
+    clients = record["iv_support_ba_clients"]
+    assert 0 < clients <= record["iv_support_admitted"]
+    assert record["iv_support_ba_before_community_nursing"] >= clients

@@ -16,6 +16,14 @@ over replications. Options (a target's ``options`` table):
   ``scale``; ``intervention`` to keep one).
 - ``stays_share``: share of placed patients with a non-zero ``column`` (e.g.
   ``readmitted_30d``): a probability, for a binomial target.
+- ``before_after_total``: a pilot-style before-after saving: the use of ``service`` by the
+  clients of ``intervention`` in the 6 months before admission minus the 6 months from
+  admission (clients alive 6 months after admission; ``ClientProgramme``), times
+  ``unit_cost`` (£ per contact; default 1: contacts), summed over clients (people
+  represented) and averaged over replications. Clients are enrolled as the programme
+  enrols them (e.g. after recent use), so regression to the mean is in the figure, as it
+  is in the pilot's.
+- ``before_after_per_client``: the same per client followed up.
 """
 
 from __future__ import annotations
@@ -111,12 +119,41 @@ def stays_share(results: Sequence[RunResult], arm: str, baseline: str, o: Mappin
     return float((placed[o["column"]].astype(float) != 0).mean()) if len(placed) else float("nan")
 
 
+def _before_after(results: Sequence[RunResult], arm: str, o: Mapping) -> tuple[float, float]:
+    """Mean over replications of (clients, saving in £) of the before-after tallies."""
+    prefix = f"iv_{o['intervention']}_ba_"
+    runs = _arm(results, arm)
+    if runs and f"{prefix}clients" not in runs[0].record:
+        names = [k[3 : -len("_ba_clients")] for k in runs[0].record if k.endswith("_ba_clients")]
+        raise unknown_key_error(
+            "options.intervention", printable(o["intervention"]), names, what="client programme"
+        )
+    clients = _record_column(runs, f"{prefix}clients")
+    saved = _record_column(runs, f"{prefix}before_{o['service']}") - _record_column(
+        runs, f"{prefix}after_{o['service']}"
+    )
+    return float(clients.mean()), float(saved.mean() * o.get("unit_cost", 1.0))
+
+
+def before_after_total(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    return _before_after(results, arm, o)[1]
+
+
+def before_after_per_client(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    clients, saved = _before_after(results, arm, o)
+    return saved / clients if clients else float("nan")
+
+
 ESTIMATORS: dict[str, Estimator] = {
     "record_mean": Estimator(record_mean, ("column",)),
     "record_incremental": Estimator(record_incremental, ("column",), needs_baseline=True),
     "monthly_share": Estimator(monthly_share, ("column",), ("month", "scale")),
     "stays_mean": Estimator(stays_mean, ("column",), ("scale", "intervention")),
     "stays_share": Estimator(stays_share, ("column",), ("intervention",), probability=True),
+    "before_after_total": Estimator(before_after_total, ("intervention", "service"), ("unit_cost",)),
+    "before_after_per_client": Estimator(
+        before_after_per_client, ("intervention", "service"), ("unit_cost",)
+    ),
 }
 
 
@@ -133,7 +170,7 @@ def check_options(name: str, options: Mapping, where: str) -> Estimator:
     for key in est.required:
         if key not in options:
             raise HhsimError(f"{where}.options", f"{name} needs '{key}'", f"add options.{key}")
-    for key in ("scale", "month"):
+    for key in ("scale", "month", "unit_cost"):
         if key in options and (isinstance(options[key], bool) or not isinstance(options[key], int | float)):
             raise HhsimError(
                 f"{where}.options.{key}",

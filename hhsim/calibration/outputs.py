@@ -78,10 +78,22 @@ def _weighted(values: np.ndarray, w: np.ndarray) -> dict[str, float]:
 
 
 def summary_table(names, priors, posterior: pd.DataFrame) -> pd.DataFrame:
-    """Prior and posterior statistics per parameter (final generation, weighted)."""
+    """Prior and posterior statistics per parameter (final generation, weighted); for a
+    point estimate (one particle, ``--fast``): the prior and the ``estimate``."""
     last = final(posterior)
     rows = []
     for name, prior in zip(names, priors, strict=True):
+        if len(last) == 1:
+            rows.append(
+                {
+                    "parameter": name,
+                    "prior": prior.description,
+                    "prior_mean": prior.mean,
+                    "prior_sd": float(prior.frozen.std()),
+                    "estimate": float(last[name].iloc[0]),
+                }
+            )
+            continue
         post = _weighted(last[name].to_numpy(float), last["weight"].to_numpy(float))
         psd = float(prior.frozen.std())
         rows.append(

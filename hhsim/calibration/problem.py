@@ -16,6 +16,9 @@
     [parameters]
     "hospital.admissions.mental_health.delay_mean" = { dist = "lognormal", median = 60, sdlog = 0.6 }
 
+    [fixed]                  # optional: values held fixed in every evaluation
+    "interventions.support.capacity.caseload_per_fte" = 20
+
 Parameters are named as in an experiment's ``[parameters]`` section; priors are
 ``hhsim.distributions`` specs. A parameter ``interventions.<name>.*`` applies to the
 experiments with an intervention called ``<name>``; every other parameter applies to every
@@ -85,6 +88,7 @@ class Problem:
     priors: tuple[Distribution, ...]
     targets: tuple[Target, ...]
     experiments: dict[Path, Experiment]
+    fixed: dict[str, float]
 
     @property
     def observed(self) -> dict[str, float]:
@@ -94,6 +98,7 @@ class Problem:
         """What determines a calibration's results: the file, the target files, the experiments."""
         payload = {
             "settings": self.settings,
+            "fixed": self.fixed,
             "names": self.names,
             "priors": [p.description for p in self.priors],
             "targets": [
@@ -254,8 +259,10 @@ def load_problem(path: str | Path) -> Problem:
     data = read_toml(p, "calibration file")
     where = p.name
     for key in data:
-        if key not in ("calibration", "parameters"):
-            raise unknown_key_error(where, printable(str(key)), ("calibration", "parameters"), what="section")
+        if key not in ("calibration", "parameters", "fixed"):
+            raise unknown_key_error(
+                where, printable(str(key)), ("calibration", "parameters", "fixed"), what="section"
+            )
     settings = _settings(data, where)
     targets: list[Target] = []
     for name in settings["targets"]:
@@ -276,6 +283,8 @@ def load_problem(path: str | Path) -> Problem:
         k: _needed(e, [t for t in resolved if t.experiment == k], settings["replications"])
         for k, e in experiments.items()
     }
+    fixed = _fixed(data.get("fixed", {}), experiments, where)
+    experiments = {k: at_point(e, _applicable(fixed, e)) for k, e in experiments.items()}
     params = data.get("parameters")
     if not isinstance(params, dict) or not params:
         raise HhsimError(f"{where}: parameters", "no parameters to calibrate", "add [parameters] with priors")
@@ -292,6 +301,51 @@ def load_problem(path: str | Path) -> Problem:
             raise unknown_key_error(
                 pw, name.split(".")[1] if "." in name else name, all_ivs, what="intervention"
             )
+        if name in fixed:
+            raise HhsimError(pw, "is also in [fixed]", "calibrate it or hold it fixed, not both")
         _probe(name, dist, experiments, pw)
         priors.append(dist)
-    return Problem(p.resolve(), settings, tuple(params), tuple(priors), tuple(resolved), experiments)
+    return Problem(p.resolve(), settings, tuple(params), tuple(priors), tuple(resolved), experiments, fixed)
+
+
+def _interventions(exp: Experiment) -> set[str]:
+    return {iv["name"] for a in exp.arms for iv in exp.interventions(a)}
+
+
+def _applicable(values: Mapping[str, float], exp: Experiment) -> dict[str, float]:
+    ivs = _interventions(exp)
+    return {k: v for k, v in values.items() if applies(k, ivs)}
+
+
+def _fixed(table: object, experiments: dict[Path, Experiment], where: str) -> dict[str, float]:
+    """The ``[fixed]`` values, each checked against every experiment it applies to."""
+    if not isinstance(table, dict):
+        raise HhsimError(f"{where}: fixed", "must be a table of parameter values", "write [fixed]")
+    fixed = {}
+    for name, value in table.items():
+        fw = f"{where}: fixed.{printable(name)}"
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise HhsimError(fw, f"must be a number, got {printable(repr(value))}", "give a number")
+        fixed[name] = float(value)
+        if not any(applies(name, _interventions(e)) for e in experiments.values()):
+            raise HhsimError(
+                fw,
+                "names an intervention none of the targets' experiments has",
+                "check the intervention's name",
+            )
+    for exp in experiments.values():
+        here = _applicable(fixed, exp)
+        if not here:
+            continue
+        try:
+            validate(
+                {**exp.model_dump(exclude_unset=True), "parameters": {**exp.parameters, **here}},
+                exp.source,
+                probe=False,
+            )
+        except HhsimError as err:
+            name = err.where.removeprefix("parameters.")
+            raise HhsimError(
+                f"{where}: fixed.{name}" if name in here else where, err.problem, err.fix
+            ) from None
+    return fixed
