@@ -113,25 +113,30 @@ def run_abc(
     out.mkdir(parents=True, exist_ok=True)
     db = out / "abc.db"
     url = f"sqlite:///{db}"
+    chosen = sampler(sampler_kind, scheduler, workers)
     smc = pyabc.ABCSMC(
-        Model(problem),
-        prior(problem),
-        Distance(problem),
-        population_size=s["particles"],
-        sampler=sampler(sampler_kind, scheduler, workers),
+        Model(problem), prior(problem), Distance(problem), population_size=s["particles"], sampler=chosen
     )
+    try:
+        _run(smc, url, db, s, total, problem.observed)
+    finally:
+        if scheduler:
+            chosen.client.close()
+    return smc.history
+
+
+def _run(smc, url: str, db: Path, s: dict, total: int, observed: dict) -> None:
     if db.exists():
         history = smc.load(url, 1)
         done = history.max_t + 1
     else:
         np.random.seed(s["seed"])  # noqa: NPY002 (pyabc draws from the global state)
-        smc.new(url, problem.observed)
+        smc.new(url, observed)
         done = 0
     if done < total:
         if done:  # a continued run: its own stream, from the seed and the generation reached
             np.random.seed([s["seed"], done])  # noqa: NPY002
         smc.run(minimum_epsilon=s["min_epsilon"], max_nr_populations=total - done)
-    return smc.history
 
 
 def posterior_table(problem: Problem, history) -> pd.DataFrame:
