@@ -126,6 +126,9 @@ def test_fast_recovers_the_truth(tmp_path):
         (CALIBRATION.replace("fall_ill.rate", "fall_ill.rat"), TARGET, "did you mean"),
         (CALIBRATION.replace("[0.1, 1.5]", "[0.1, -1.5]"), TARGET, "low (0.1) is not below high"),
         (CALIBRATION.replace("particles = 40", "particles = 0"), TARGET, "calibration.particles"),
+        (CALIBRATION + '[fixed]\n"interventions.nope.x" = 1\n', TARGET, "names an intervention none"),
+        (CALIBRATION.replace("[parameters]", "[fixed]\n'chains.health.transitions.fall_ill.rate' = 0.5\n"
+                             "[parameters]"), TARGET, "is also in [fixed]"),
     ],
 )
 def test_bad_files_give_one_line_errors(tmp_path, calibration, target, message):
