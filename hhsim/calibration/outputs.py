@@ -152,6 +152,11 @@ def _save(fig: plt.Figure, folder: Path, stem: str) -> list[str]:
     return paths
 
 
+def _short(name: str) -> str:
+    """The last two parts of a dotted parameter name, for axis labels."""
+    return ".".join(name.split(".")[-2:])
+
+
 def plot_calibration(outdir: str | Path) -> list[str]:
     """Draw a calibration's plots into ``outdir/plots`` from its files; returns the paths
     written (relative to ``outdir``): diagnostics (ABC: epsilon, acceptance rate and
@@ -168,28 +173,28 @@ def plot_calibration(outdir: str | Path) -> list[str]:
     diag = out / "diagnostics.csv"
     if diag.is_file():
         d = pd.read_csv(diag)
-        fig, axes = plt.subplots(1, 3, figsize=(11, 3))
-        for ax, col, label in zip(
-            axes,
-            ("epsilon", "acceptance", "ess"),
-            ("epsilon (distance, sd units)", "acceptance rate", "effective sample size"),
-            strict=True,
-        ):
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
+        labels = ("epsilon (distance, sd units)", "acceptance rate", "effective sample size")
+        for ax, col, label in zip(axes, ("epsilon", "acceptance", "ess"), labels, strict=True):
             ax.plot(d["generation"], d[col], marker="o")
             ax.set_xlabel("generation")
+            ax.set_xticks(d["generation"])
             ax.set_title(label, fontsize=9)
+            if col != "epsilon":
+                ax.set_ylim(bottom=0)
         axes[0].set_yscale("log")
         fig.suptitle(f"{info['name']}: ABC-SMC diagnostics", fontsize=10)
         paths += _save(fig, folder, "diagnostics")
     last = final(posterior)
     w = last["weight"].to_numpy(float)
+    bins = int(np.clip(len(last) // 5, 5, 30))
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 2.8), squeeze=False)
     for ax, name, prior in zip(axes[0], names, priors, strict=True):
         lo, hi = prior.range()
         x = np.linspace(lo, hi, 200)
         ax.plot(x, prior.frozen.pdf(x), color="grey", label="prior")
         if len(last) > 1:
-            ax.hist(last[name], bins=30, weights=w, density=True, alpha=0.6, label="posterior")
+            ax.hist(last[name], bins=bins, weights=w, density=True, alpha=0.6, label="posterior")
         else:
             ax.axvline(last[name].iloc[0], color="C1", label="estimate")
         ax.set_title(name, fontsize=8)
@@ -202,13 +207,15 @@ def plot_calibration(outdir: str | Path) -> list[str]:
             for j, b in enumerate(names):
                 ax = axes[i][j]
                 if i == j:
-                    ax.hist(last[a], bins=25, weights=w)
+                    ax.hist(last[a], bins=bins, weights=w)
                 elif i > j:
                     ax.scatter(last[b], last[a], s=200 * w / w.max(), alpha=0.5)
                 else:
                     ax.axis("off")
                 if i == k - 1:
-                    ax.set_xlabel(b.rsplit(".", 2)[-2:][0] + "." + b.rsplit(".", 1)[-1], fontsize=7)
+                    ax.set_xlabel(_short(b), fontsize=7)
+                if j == 0 and i > 0:
+                    ax.set_ylabel(_short(a), fontsize=7)
         paths += _save(fig, folder, "pairs")
     return paths
 
