@@ -126,6 +126,7 @@ def run_abc(
 
 
 def _run(smc, url: str, db: Path, s: dict, total: int, observed: dict) -> None:
+    """Start a new history, or load the stored one, and run the generations still missing."""
     if db.exists():
         history = smc.load(url, 1)
         done = history.max_t + 1
