@@ -188,7 +188,9 @@ def plot_calibration(outdir: str | Path) -> list[str]:
     last = final(posterior)
     w = last["weight"].to_numpy(float)
     bins = int(np.clip(len(last) // 5, 5, 30))
-    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 2.8), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(3.6 * len(names), 2.8), squeeze=False, layout="constrained"
+    )
     for ax, name, prior in zip(axes[0], names, priors, strict=True):
         lo, hi = prior.range()
         x = np.linspace(lo, hi, 200)
