@@ -102,6 +102,8 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--replications", type=_positive, help="replications per arm")
     be.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
 
+    _calibrate_parser(sub)
+
     val = sub.add_parser("validate", help="check an experiment file without running it")
     val.add_argument("file", help="experiment file (TOML)")
 
@@ -234,6 +236,52 @@ def cmd_break_even(args: argparse.Namespace) -> int:
                          f"{high:g}", "widen --between")
     print(f"{args.arm} reaches {res.target} at {args.parameter} = {res.value:.6g} "
           "(common random numbers; the other settings as in the file)")
+
+# --- hhsim calibrate (issue 10; docs/calibration.md) ---
+
+def _calibrate_parser(sub: argparse._SubParsersAction) -> None:
+    cal = sub.add_parser("calibrate", help="calibrate parameters to sourced targets (ABC-SMC with pyabc, or "
+                                           "--fast; docs/calibration.md)")
+    cal.add_argument("file", help="calibration file (TOML)")
+    cal.add_argument("--out", help="output folder (default: hhsim-results/<name>-calibration[-fast]); "
+                                   "an interrupted ABC calibration continues there")
+    cal.add_argument("--fast", action="store_true", help="a point estimate with scipy.optimize (fixed common "
+                                                          "random numbers) instead of ABC-SMC")
+    cal.add_argument("--scheduler", help="Dask scheduler address (pyabc's Dask sampler)")
+    cal.add_argument("--single-core", action="store_true", help="pyabc's single-core sampler (reproducible "
+                                                                "from the calibration seed)")
+    cal.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
+    cal.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from hhsim.calibration.problem import load_problem
+    from hhsim.calibration.run import calibrate
+
+    problem = load_problem(args.file)
+    name = problem.settings["name"]
+    suffix = "-fast" if args.fast else ""
+    out = Path(args.out) if args.out else Path("hhsim-results") / f"{name}-calibration{suffix}"
+    try:
+        calibrate(args.file, out, fast=args.fast, scheduler=args.scheduler,
+                  sampler="single" if args.single_core else "multicore", workers=args.workers,
+                  progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"\nhhsim: interrupted; rerun the same command to continue from {out / 'abc.db'}",
+              file=sys.stderr)
+        return 130
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.max_colwidth", 40):
+        summary = pd.read_csv(out / "summary.csv")
+        columns = (["parameter", "prior_mean", "estimate"] if "estimate" in summary else
+                   ["parameter", "prior_mean", "posterior_median", "posterior_low95", "posterior_high95",
+                    "contraction"])
+        print(summary[columns].to_string(index=False))
+        fit = pd.read_csv(out / "fit.csv")
+        print("\n" + fit[["target", "observed", "simulated_median", "predictive_low95", "predictive_high95",
+                          "covered"]].to_string(index=False))
+    print(f"\nWrote posterior.parquet, summary.csv, fit.csv, diagnostics and plots to {out}")
     return 0
 
 
@@ -297,8 +345,8 @@ def cmd_params(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     commands = {"run": cmd_run, "sensitivity": cmd_sensitivity, "psa": cmd_psa, "break-even": cmd_break_even,
-                "validate": cmd_validate,
-                "params": cmd_params, "report": cmd_report}
+                "calibrate": cmd_calibrate, "validate": cmd_validate, "params": cmd_params,
+                "report": cmd_report}
     try:
         return commands[args.command](args)
     except HhsimError as err:

@@ -18,6 +18,13 @@ Each month, while the programme runs (``start_month`` <= month < ``end_month``):
 5. costs of the month: staff (FTE-years), running costs, per client-month and, at
    admission, per client.
 
+Before and after: for every admitted client, the programme keeps the use of its tracked
+services (those its referral sources watch) in the ``BEFORE_AFTER_MONTHS`` months before
+admission and, for clients alive ``BEFORE_AFTER_MONTHS`` months later, in the same number
+of months from admission; the record sums them (``iv_<name>_ba_*``, people represented).
+This is the pilot-style before-after comparison of clients enrolled after recent use, with
+its regression to the mean (``hhsim.calibration.estimators.before_after``).
+
 A tenant is referred at most once per run. Effects act on clients at full strength and
 decay after they leave (``hhsim.interventions.effects``). Weighted populations: places,
 queues and counts are in people represented (each tenant counts for its weight).
@@ -193,6 +200,11 @@ def _commitment(costs: tuple[CostItem, ...], enrolment: Enrolment, window: Windo
                * (months if c.basis == "client-month" else 1) for c in per_client)
 
 
+#: Months before and after admission compared by the before-after tallies (at most 12, the
+#: span of ``hhsim.recent_use``).
+BEFORE_AFTER_MONTHS = 6
+
+
 class ClientProgramme(Intervention):
     """A programme serving tenants through a provider with places and a queue."""
 
@@ -218,6 +230,11 @@ class ClientProgramme(Intervention):
         self.counts.update({f"need_{a.name}": 0.0 for a in s.areas})
         self.counts.update({f"referred_by_{r.name}": 0.0 for r in s.referrals})
         self._month = {"referred": 0.0, "admitted": 0.0}
+        self.admitted_month = np.full(n, -1, dtype=np.int16)
+        self.use_before = {sv: np.zeros(n, dtype=np.uint16) for sv in s.services}
+        self.before_after = {"ba_clients": 0.0}
+        for sv in s.services:
+            self.before_after.update({f"ba_before_{sv}": 0.0, f"ba_after_{sv}": 0.0})
 
     # -- helpers -----------------------------------------------------------------------------
     def _u(self, process: str, t: int, idx: np.ndarray) -> np.ndarray:
@@ -244,6 +261,7 @@ class ClientProgramme(Intervention):
         self._month = {"referred": 0.0, "admitted": 0.0}
         if t < s.window.start:
             return
+        self._follow_up(t)
         self._exits(t, running)
         self._queue(t, running)  # those waiting since earlier months
         if not running:
@@ -256,6 +274,9 @@ class ClientProgramme(Intervention):
             self._month["admitted"] = self._count("admitted", admitted)
             self.log.add(t, admitted, "admitted")
             self._assess(t, admitted)
+            self.admitted_month[admitted] = t
+            for sv, before in self.use_before.items():
+                before[admitted] = self.model.pop.recent_use.last(sv, BEFORE_AFTER_MONTHS, t, admitted)
         ledger = self.model.ledger
         served = np.flatnonzero(status == SERVED)
         for c in s.costs:
@@ -268,6 +289,23 @@ class ClientProgramme(Intervention):
                 ledger.add(activity, served, 1.0, discount)
             elif c.basis == "client" and admitted.size:
                 ledger.add(activity, admitted, 1.0, discount)
+
+    def _follow_up(self, t: int) -> None:
+        """Tally use before and after admission for clients admitted BEFORE_AFTER_MONTHS
+        months ago and still alive."""
+        pop = self.model.pop
+        if t < BEFORE_AFTER_MONTHS:
+            return
+        due = np.flatnonzero(self.admitted_month == t - BEFORE_AFTER_MONTHS)
+        due = due[pop.alive[due]]
+        if not due.size:
+            return
+        w = pop.weight[due].astype(np.float64)
+        self.before_after["ba_clients"] += float(w.sum())
+        for sv, before in self.use_before.items():
+            after = pop.recent_use.last(sv, BEFORE_AFTER_MONTHS, t, due)
+            self.before_after[f"ba_before_{sv}"] += float((w * before[due]).sum())
+            self.before_after[f"ba_after_{sv}"] += float((w * after).sum())
 
     def _exits(self, t: int, running: bool) -> None:
         pop = self.model.pop
@@ -401,4 +439,5 @@ class ClientProgramme(Intervention):
         out[f"iv_{self.name}_still_waiting"] = p.queue_size
         out[f"iv_{self.name}_cannot_fit"] = p.cannot_fit
         out[f"iv_{self.name}_still_served"] = p.served
+        out.update({f"iv_{self.name}_{k}": v for k, v in self.before_after.items()})
         return out

@@ -1,0 +1,7 @@
+"""Calibration to pilot data and national statistics (docs/calibration.md).
+
+Target files (``targets``) say what was observed and how to simulate its counterpart
+(``estimators``); a calibration file (``problem``) says which parameters, with priors, are
+calibrated to which targets. ``abc`` runs ABC-SMC with pyabc, ``fast`` a point estimate with
+scipy.optimize; ``outputs`` writes the posterior, the fit table and the diagnostics.
+"""

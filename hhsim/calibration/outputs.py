@@ -1,0 +1,226 @@
+"""A calibration's output folder: posterior, summary, fit table, diagnostics and plots.
+
+Files (all written atomically):
+
+- ``calibration.json``: what was calibrated (file, digest, method, sampler, seed, settings,
+  parameter priors as given, targets with sources);
+- ``posterior.parquet``: parameter draws by name with ``generation`` and ``weight`` (every
+  ABC generation; ``--fast``: one row, the point estimate);
+- ``summary.csv``: per parameter, prior and posterior mean, sd, median, 95% interval and the
+  contraction 1 - posterior variance / prior variance (final generation);
+- ``fit.csv``: per target, observed, simulated median, 95% predictive interval and whether
+  it covers the observation;
+- ``diagnostics.csv``: per generation, epsilon, simulations, acceptance rate and effective
+  sample size (ABC only; ``trace.csv`` for ``--fast``);
+- ``plots/``: ``diagnostics``, ``marginals`` and ``pairs`` (PNG and SVG; ``plot_calibration``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from hhsim.batch.store import atomic_write, write_json
+from hhsim.distributions import parse_distribution
+from hhsim.errors import HhsimError
+
+
+def write_table(path: Path, table: pd.DataFrame) -> None:
+    if path.suffix == ".parquet":
+        atomic_write(path, lambda p: table.to_parquet(p, index=False))
+    else:
+        atomic_write(path, lambda p: table.to_csv(p, index=False))
+
+
+def final(posterior: pd.DataFrame) -> pd.DataFrame:
+    """The last generation's particles, weights normalised."""
+    last = posterior[posterior["generation"] == posterior["generation"].max()]
+    return last.assign(weight=last["weight"] / last["weight"].sum())
+
+
+def load_posterior(path: str | Path, n: int, seed: int) -> pd.DataFrame:
+    """``n`` parameter draws (columns by dotted name) from a calibration's posterior: the
+    final generation resampled with its weights (numpy ``default_rng(seed)``). ``path`` is
+    ``posterior.parquet`` or the output folder holding it. A ``--fast`` posterior is one
+    point, repeated."""
+    p = Path(path)
+    p = p / "posterior.parquet" if p.is_dir() else p
+    if not p.is_file():
+        raise HhsimError(
+            str(p), "posterior not found", "give a calibration's output folder or its posterior.parquet"
+        )
+    table = final(pd.read_parquet(p))
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(table), size=n, replace=True, p=table["weight"].to_numpy())
+    return table.drop(columns=["generation", "weight"]).iloc[rows].reset_index(drop=True)
+
+
+def _weighted(values: np.ndarray, w: np.ndarray) -> dict[str, float]:
+    order = np.argsort(values)
+    v, cw = values[order], np.cumsum(w[order]) / w.sum()
+    mean = float(np.average(values, weights=w))
+    low, median, high = np.interp([0.025, 0.5, 0.975], cw - w[order] / (2 * w.sum()), v)
+    return {
+        "mean": mean,
+        "sd": float(np.sqrt(np.average((values - mean) ** 2, weights=w))),
+        "median": float(median),
+        "low95": float(low),
+        "high95": float(high),
+    }
+
+
+def summary_table(names, priors, posterior: pd.DataFrame) -> pd.DataFrame:
+    """Prior and posterior statistics per parameter (final generation, weighted); for a
+    point estimate (one particle, ``--fast``): the prior and the ``estimate``."""
+    last = final(posterior)
+    rows = []
+    for name, prior in zip(names, priors, strict=True):
+        if len(last) == 1:
+            rows.append(
+                {
+                    "parameter": name,
+                    "prior": prior.description,
+                    "prior_mean": prior.mean,
+                    "prior_sd": float(prior.frozen.std()),
+                    "estimate": float(last[name].iloc[0]),
+                }
+            )
+            continue
+        post = _weighted(last[name].to_numpy(float), last["weight"].to_numpy(float))
+        psd = float(prior.frozen.std())
+        rows.append(
+            {
+                "parameter": name,
+                "prior": prior.description,
+                "prior_mean": prior.mean,
+                "prior_sd": psd,
+                "posterior_mean": post["mean"],
+                "posterior_sd": post["sd"],
+                "posterior_median": post["median"],
+                "posterior_low95": post["low95"],
+                "posterior_high95": post["high95"],
+                "contraction": 1 - (post["sd"] / psd) ** 2 if psd > 0 else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def fit_table(problem, values: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
+    """Per target: observed, simulated median, 95% predictive interval of simulated
+    observations (model randomness, parameter uncertainty and observation noise), covered.
+    Binomial targets are in counts (simulated: n x the simulated probability)."""
+    rows = []
+    for t in problem.targets:
+        sim = values[t.name].astype(float)
+        obs = observations[t.name].astype(float)
+        if t.likelihood == "binomial":
+            sim = sim * t.n
+        lo, hi = (float(np.nanquantile(obs, q)) for q in (0.025, 0.975))
+        rows.append(
+            {
+                "target": t.name,
+                "observed": t.observed,
+                "uncertainty": f"sd {t.sd:g}" if t.likelihood == "normal" else f"{t.observed:g} of {t.n}",
+                "simulated_median": float(np.nanmedian(sim)),
+                "predictive_low95": lo,
+                "predictive_high95": hi,
+                "covered": bool(lo <= t.observed <= hi),
+                "draws": int(np.isfinite(sim).sum()),
+                "estimator": t.estimator,
+                "source": t.source,
+                "status": t.status,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _save(fig: plt.Figure, folder: Path, stem: str) -> list[str]:
+    paths = []
+    for ext in ("png", "svg"):
+        path = folder / f"{stem}.{ext}"
+        atomic_write(path, lambda p, ext=ext: fig.savefig(p, dpi=120, bbox_inches="tight", format=ext))
+        paths.append(str(path.relative_to(folder.parent)))
+    plt.close(fig)
+    return paths
+
+
+def _short(name: str) -> str:
+    """The last two parts of a dotted parameter name, for axis labels."""
+    return ".".join(name.split(".")[-2:])
+
+
+def plot_calibration(outdir: str | Path) -> list[str]:
+    """Draw a calibration's plots into ``outdir/plots`` from its files; returns the paths
+    written (relative to ``outdir``): diagnostics (ABC: epsilon, acceptance rate and
+    effective sample size by generation), marginals (final-generation posterior against the
+    prior) and pairs (two parameters or more)."""
+    out = Path(outdir)
+    info = json.loads((out / "calibration.json").read_text())
+    posterior = pd.read_parquet(out / "posterior.parquet")
+    folder = out / "plots"
+    folder.mkdir(exist_ok=True)
+    names = list(info["parameters"])
+    priors = [parse_distribution(spec, name) for name, spec in info["parameters"].items()]
+    paths = []
+    diag = out / "diagnostics.csv"
+    if diag.is_file():
+        d = pd.read_csv(diag)
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
+        labels = ("epsilon (distance, sd units)", "acceptance rate", "effective sample size")
+        for ax, col, label in zip(axes, ("epsilon", "acceptance", "ess"), labels, strict=True):
+            ax.plot(d["generation"], d[col], marker="o")
+            ax.set_xlabel("generation")
+            ax.set_xticks(d["generation"])
+            ax.set_title(label, fontsize=9)
+            if col != "epsilon":
+                ax.set_ylim(bottom=0)
+        axes[0].set_yscale("log")
+        fig.suptitle(f"{info['name']}: ABC-SMC diagnostics", fontsize=10)
+        paths += _save(fig, folder, "diagnostics")
+    last = final(posterior)
+    w = last["weight"].to_numpy(float)
+    bins = int(np.clip(len(last) // 5, 5, 30))
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(3.6 * len(names), 2.8), squeeze=False, layout="constrained"
+    )
+    for ax, name, prior in zip(axes[0], names, priors, strict=True):
+        lo, hi = prior.range()
+        x = np.linspace(lo, hi, 200)
+        ax.plot(x, prior.frozen.pdf(x), color="grey", label="prior")
+        if len(last) > 1:
+            ax.hist(last[name], bins=bins, weights=w, density=True, alpha=0.6, label="posterior")
+        else:
+            ax.axvline(last[name].iloc[0], color="C1", label="estimate")
+        ax.set_title(name, fontsize=8)
+        ax.legend(fontsize=7)
+    paths += _save(fig, folder, "marginals")
+    if len(names) > 1 and len(last) > 1:
+        k = len(names)
+        fig, axes = plt.subplots(k, k, figsize=(2.4 * k, 2.4 * k), squeeze=False)
+        for i, a in enumerate(names):
+            for j, b in enumerate(names):
+                ax = axes[i][j]
+                if i == j:
+                    ax.hist(last[a], bins=bins, weights=w)
+                elif i > j:
+                    ax.scatter(last[b], last[a], s=200 * w / w.max(), alpha=0.5)
+                else:
+                    ax.axis("off")
+                if i == k - 1:
+                    ax.set_xlabel(_short(b), fontsize=7)
+                if j == 0 and i > 0:
+                    ax.set_ylabel(_short(a), fontsize=7)
+        paths += _save(fig, folder, "pairs")
+    return paths
+
+
+def write_manifest(out: Path, info: dict) -> None:
+    write_json(out / "calibration.json", info)

@@ -1,0 +1,164 @@
+"""Calibration: recovery of known parameters from synthetic targets (ABC-SMC and --fast),
+reproducibility, continuation of an interrupted calibration, and one-line errors."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hhsim.calibration.abc import posterior_table, run_abc
+from hhsim.calibration.outputs import load_posterior
+from hhsim.calibration.problem import load_problem
+from hhsim.calibration.run import calibrate
+from hhsim.errors import HhsimError
+
+MODEL = Path(__file__).parent / "models" / "two_state_monthly.toml"
+RATE = "chains.health.transitions.fall_ill.rate"
+TRUTH = 0.6
+#: share sick after 12 months at the true rate (closed form: 1 - exp(-rate))
+SHARE = 1 - math.exp(-TRUTH)
+PRIOR_SD = 1.4 / math.sqrt(12)  # uniform on [0.1, 1.5]
+
+EXPERIMENT = f"""
+[experiment]
+name = "two-state"
+model = "{MODEL}"
+months = 12
+seed = 5
+
+[population]
+tenants = 400
+"""
+
+TARGET = f"""
+[[target]]
+name = "share_sick"
+experiment = "exp.toml"
+estimator = "monthly_share"
+options = {{ column = "health:sick", month = 12 }}
+observed = {SHARE}
+sd = 0.03
+source = "synthetic: the model's closed form at rate {TRUTH}"
+"""
+
+CALIBRATION = """
+[calibration]
+name = "synthetic"
+targets = ["targets.toml"]
+seed = 11
+particles = 40
+generations = 3
+predictive = 10
+evaluations = 30
+
+[parameters]
+"chains.health.transitions.fall_ill.rate" = [0.1, 1.5]
+"""
+
+
+def write(folder: Path, calibration: str = CALIBRATION, target: str = TARGET) -> Path:
+    (folder / "exp.toml").write_text(EXPERIMENT)
+    (folder / "targets.toml").write_text(target)
+    (folder / "cal.toml").write_text(calibration)
+    return folder / "cal.toml"
+
+
+def test_abc_posterior_contracts_around_the_truth_is_reproducible_and_continues(tmp_path):
+    cal = write(tmp_path)
+    out = calibrate(cal, tmp_path / "a", sampler="single")
+    summary = pd.read_csv(out / "summary.csv").set_index("parameter").loc[RATE]
+    assert summary["posterior_sd"] < 0.5 * PRIOR_SD
+    assert abs(summary["posterior_median"] - TRUTH) < 2 * summary["posterior_sd"]
+    fit = pd.read_csv(out / "fit.csv")
+    assert fit["covered"].all()
+    diag = pd.read_csv(out / "diagnostics.csv")
+    assert list(diag["generation"]) == [0, 1, 2]
+    assert (diag["epsilon"].diff().dropna() < 0).all()
+    for stem in ("diagnostics", "marginals"):
+        assert (out / "plots" / f"{stem}.png").is_file()
+    draws = load_posterior(out, 500, seed=1)
+    assert list(draws.columns) == [RATE] and len(draws) == 500
+    assert abs(draws[RATE].mean() - summary["posterior_mean"]) < 3 * summary["posterior_sd"] / math.sqrt(40)
+
+    # The same seed with the single-core sampler: the same particles. Stopped after two
+    # generations, then run again: it continues from the database to the third.
+    posterior = pd.read_parquet(out / "posterior.parquet")
+    problem = load_problem(cal)
+    history = run_abc(problem, tmp_path / "b", sampler_kind="single", generations=2)
+    assert history.max_t == 1
+    again = posterior_table(problem, history)
+    pd.testing.assert_frame_equal(again, posterior[posterior["generation"] < 2].reset_index(drop=True))
+    history = run_abc(problem, tmp_path / "b", sampler_kind="single", generations=3)
+    assert history.max_t == 2
+    continued = posterior_table(problem, history)
+    pd.testing.assert_frame_equal(continued[continued["generation"] < 2], again)
+    assert (continued["generation"] == 2).sum() == 40
+
+
+def test_fast_recovers_the_truth(tmp_path):
+    out = calibrate(write(tmp_path), tmp_path / "f", fast=True)
+    estimate = pd.read_parquet(out / "posterior.parquet")[RATE].iloc[0]
+    # 400 tenants: the simulated share's sd is about 0.025, i.e. about 0.045 in the rate
+    assert abs(estimate - TRUTH) < 0.12
+    assert pd.read_csv(out / "fit.csv")["covered"].all()
+
+
+@pytest.mark.parametrize(
+    ("calibration", "target", "message"),
+    [
+        (CALIBRATION.replace("targets.toml", "nothing.toml"), TARGET, "target file not found"),
+        (CALIBRATION, TARGET.replace("monthly_share", "monthly_shares"), "did you mean 'monthly_share'"),
+        (CALIBRATION, TARGET.replace("sd = 0.03", "sd = -1"), "sd: must be above 0"),
+        (
+            CALIBRATION,
+            TARGET.replace("observed", "likelihood = 'binomial'\ncount = 6\nn = 5\n#")
+            .replace("sd = 0.03", "")
+            .replace("monthly_share", "stays_share")
+            .replace('column = "health:sick", month = 12', 'column = "readmitted_30d"'),
+            "count 6 out of n 5",
+        ),
+        (CALIBRATION.replace("fall_ill.rate", "fall_ill.rat"), TARGET, "did you mean"),
+        (CALIBRATION.replace("[0.1, 1.5]", "[0.1, -1.5]"), TARGET, "low (0.1) is not below high"),
+        (CALIBRATION.replace("particles = 40", "particles = 0"), TARGET, "calibration.particles"),
+        (CALIBRATION + '[fixed]\n"interventions.nope.x" = 1\n', TARGET, "names an intervention none"),
+        (CALIBRATION.replace("[parameters]", "[fixed]\n'chains.health.transitions.fall_ill.rate' = 0.5\n"
+                             "[parameters]"), TARGET, "is also in [fixed]"),
+    ],
+)
+def test_bad_files_give_one_line_errors(tmp_path, calibration, target, message):
+    cal = write(tmp_path, calibration, target)
+    with pytest.raises(HhsimError, match=re.escape(message)) as err:
+        load_problem(cal)
+    assert "\n" not in str(err.value)
+
+
+def test_cli_reports_a_bad_file_in_one_line(tmp_path):
+    cal = write(tmp_path, target=TARGET.replace("sd = 0.03", "sd = 0"))
+    done = subprocess.run(
+        [sys.executable, "-m", "hhsim", "calibrate", str(cal), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "sd" in done.stderr
+
+
+def test_before_after_tallies_cover_the_clients_only():
+    """Clients were referred after community nursing in the 3 months before referral, so each
+    one followed up has at least one contact in the 6 months before admission."""
+    from hhsim.batch.design import plan
+    from hhsim.batch.execution import simulate
+    from hhsim.experiment import load_experiment
+
+    path = Path(__file__).parents[1] / "calibration" / "experiments" / "personalised-support-pilot.toml"
+    exp = load_experiment(path).with_options(replications=1, tenants=1500)
+    record = next(simulate(s) for s in plan(exp) if s.arm == "support").record
+    clients = record["iv_support_ba_clients"]
+    assert 0 < clients <= record["iv_support_admitted"]
+    assert record["iv_support_ba_before_community_nursing"] >= clients
