@@ -236,6 +236,8 @@ def cmd_break_even(args: argparse.Namespace) -> int:
                          f"{high:g}", "widen --between")
     print(f"{args.arm} reaches {res.target} at {args.parameter} = {res.value:.6g} "
           "(common random numbers; the other settings as in the file)")
+    return 0
+
 
 # --- hhsim calibrate (issue 10; docs/calibration.md) ---
 
