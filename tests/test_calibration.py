@@ -162,3 +162,31 @@ def test_before_after_tallies_cover_the_clients_only():
     clients = record["iv_support_ba_clients"]
     assert 0 < clients <= record["iv_support_admitted"]
     assert record["iv_support_ba_before_community_nursing"] >= clients
+
+
+def test_life_expectancy_and_attributable_cost_estimators():
+    import numpy as np
+
+    from hhsim.batch.execution import RunResult
+    from hhsim.calibration.estimators import ESTIMATORS, check_options
+
+    m = 0.02  # deaths per person-year at every adult age: life expectancy at 16 is 1/m = 50 years
+    ages = np.arange(16, 101)
+    table = pd.concat([pd.DataFrame({"sex": "male", "decile": d, "age": ages, "person_years": 500.0,
+                                     "good_health_years": 50.0 * d, "deaths": 500.0 * m}) for d in (1, 10)])
+    runs = [RunResult(f"base__r{r}", {"arm": "base", "replication": r, "nhs_cost_undisc": 1000.0 + r,
+                                      "hazard_homes": 10.0, "steps": 24}, {"lifetable": table})
+            for r in range(2)]
+    runs += [RunResult(f"off__r{r}", {"arm": "off", "replication": r, "nhs_cost_undisc": 800.0 + r,
+                                      "hazard_homes": 10.0, "steps": 24}, {}) for r in range(2)]
+    le = ESTIMATORS["life_expectancy"].function
+    assert le(runs, "base", "base", {"measure": "le_16", "decile": 1}) == pytest.approx(50.0)
+    assert le(runs, "base", "base", {"measure": "hle_16", "decile": 10}) == pytest.approx(50.0)  # all good
+    assert le(runs, "base", "base", {"measure": "hle_gap"}) == pytest.approx(0.995 * 50 * 0.9)
+    per_home = ESTIMATORS["attributable_per_home"].function
+    # (1000 - 800) over 2 years and 10 homes, for 3 homes
+    assert per_home(runs, "off", "base", {"column": "nhs_cost_undisc", "homes": 3}) == pytest.approx(30.0)
+    for options, message in (({"measure": "le_80"}, "le_80"), ({"measure": "le_16", "sex": "men"}, "male"),
+                             ({"measure": "le_16", "decile": 11}, "1 to 10")):
+        with pytest.raises(HhsimError, match=message):
+            check_options("life_expectancy", options, "t")

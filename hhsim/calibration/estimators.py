@@ -24,6 +24,12 @@ over replications. Options (a target's ``options`` table):
   enrols them (e.g. after recent use), so regression to the mean is in the figure, as it
   is in the pilot's.
 - ``before_after_per_client``: the same per client followed up.
+- ``life_expectancy``: life expectancy or years in good health (``measure``: ``le_birth``,
+  ``hle_birth``, ``le_16``, ``hle_16``, or the decile 10 minus decile 1 ``le_gap``,
+  ``hle_gap``) from the arm's period life tables pooled over replications, for ``sex`` and
+  ``decile`` if given.
+- ``attributable_per_home``: baseline minus ``arm`` of a record ``column`` per year and per
+  home with a hazard, times ``homes``: a cost attributable to hazards, scaled to a stock.
 """
 
 from __future__ import annotations
@@ -144,7 +150,47 @@ def before_after_per_client(results: Sequence[RunResult], arm: str, baseline: st
     return saved / clients if clients else float("nan")
 
 
+#: What ``life_expectancy`` can give (years; gaps are the least minus the most deprived decile).
+LIFE_MEASURES = ("le_birth", "hle_birth", "le_16", "hle_16", "le_gap", "hle_gap")
+
+
+def life_expectancy(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    """Life expectancy or years in good health from the arm's period life tables, pooled
+    over replications (``hhsim.analysis.life_expectancy``), for ``sex`` (default both) and
+    ``decile`` (default all), or the gap between deciles 10 and 1."""
+    from hhsim.analysis.life_expectancy import life_table_expectancies
+
+    table = pd.concat([r.tables["lifetable"] for r in _arm(results, arm)], ignore_index=True)
+    if "sex" in o:
+        table = table[table["sex"] == o["sex"]]
+    measure = o["measure"]
+    if measure.endswith("_gap"):
+        by_decile = life_table_expectancies(table, by=("decile",)).set_index("decile")
+        column = measure.replace("_gap", "_birth")
+        if not {1, 10} <= set(by_decile.index):
+            return float("nan")
+        return float(by_decile.loc[10, column] - by_decile.loc[1, column])
+    if "decile" in o:
+        table = table[table["decile"] == o["decile"]]
+    if table.empty:
+        return float("nan")
+    return float(life_table_expectancies(table.assign(all="all"), by=("all",)).iloc[0][measure])
+
+
+def attributable_per_home(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    """The baseline minus ``arm`` of a record ``column`` (e.g. ``nhs_cost_undisc`` with the
+    hazards' effects switched off in the arm), per year and per home with a hazard in the
+    baseline (``hazard_homes``), times ``homes`` (e.g. England's poor homes; default 1)."""
+    a, b = _arm(results, arm), _arm(results, baseline)
+    diff = _record_column(b, o["column"]) - _record_column(a, o["column"])
+    homes = _record_column(b, "hazard_homes")
+    years = _record_column(b, "steps") / 12.0
+    return float(np.mean(diff / years / homes) * o.get("homes", 1.0))
+
+
 ESTIMATORS: dict[str, Estimator] = {
+    "life_expectancy": Estimator(life_expectancy, ("measure",), ("sex", "decile")),
+    "attributable_per_home": Estimator(attributable_per_home, ("column",), ("homes",), needs_baseline=True),
     "record_mean": Estimator(record_mean, ("column",)),
     "record_incremental": Estimator(record_incremental, ("column",), needs_baseline=True),
     "monthly_share": Estimator(monthly_share, ("column",), ("month", "scale")),
@@ -170,7 +216,17 @@ def check_options(name: str, options: Mapping, where: str) -> Estimator:
     for key in est.required:
         if key not in options:
             raise HhsimError(f"{where}.options", f"{name} needs '{key}'", f"add options.{key}")
-    for key in ("scale", "month", "unit_cost"):
+    if name == "life_expectancy":
+        if options["measure"] not in LIFE_MEASURES:
+            raise unknown_key_error(f"{where}.options.measure", printable(str(options["measure"])),
+                                    LIFE_MEASURES, what="measure")
+        if options.get("sex", "male") not in ("male", "female"):
+            raise HhsimError(f"{where}.options.sex", f"must be male or female, got {options['sex']!r}",
+                             "give sex = \"male\" or \"female\", or leave it out for both")
+        if options.get("decile", 1) not in range(1, 11):
+            raise HhsimError(f"{where}.options.decile", f"must be 1 to 10, got {options['decile']!r}",
+                             "give an IMD decile, 1 = most deprived")
+    for key in ("scale", "month", "unit_cost", "homes"):
         if key in options and (isinstance(options[key], bool) or not isinstance(options[key], int | float)):
             raise HhsimError(
                 f"{where}.options.{key}",
