@@ -231,3 +231,17 @@ def test_a_value_an_arm_sets_in_its_intervention_table_cannot_be_sampled():
             "psa": {"parameters": {"interventions.sp.effects.gp.rate_ratio": [0.7, 1.0]}}}
     with pytest.raises(HhsimError, match="intervention table"):
         validate(data)
+
+
+def test_only_the_last_generation_of_a_calibration_posterior_is_drawn(tmp_path):
+    from hhsim.psa.draws import read_posterior, resample_posterior, rng_for
+
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    pd.DataFrame({"generation": [0, 0, 1, 1], "weight": [5.0, 5.0, 1.0, 3.0],
+                  "x": [100.0, 200.0, 1.0, 2.0]}).to_parquet(folder / "posterior.parquet")
+    post = read_posterior(folder)
+    assert set(post["x"]) == {1.0, 2.0} and post["weight"].sum() == pytest.approx(1.0)
+    draws = resample_posterior(post, 4000, rng_for(0))
+    share = (draws["x"] == 2.0).mean()
+    assert share == pytest.approx(0.75, abs=4 * np.sqrt(0.75 * 0.25 / 4000))

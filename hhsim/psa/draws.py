@@ -44,8 +44,13 @@ def draw_parameters(st: Setup, n: int, rng: np.random.Generator) -> pd.DataFrame
 
 
 def read_posterior(path: str | Path) -> pd.DataFrame:
-    """A posterior sample: parameter columns, and ``weight`` (equal when absent)."""
+    """A posterior sample: parameter columns, and ``weight`` (equal when absent). ``path`` is
+    a ``posterior.parquet`` or the calibration folder holding it; of a calibration's
+    posterior only the last generation counts (``hhsim.calibration.outputs.final``)."""
+    from hhsim.calibration.outputs import final
+
     path = Path(path)
+    path = path / "posterior.parquet" if path.is_dir() else path
     if not path.is_file():
         raise HhsimError(str(path), "is not a file", FIX)
     try:
@@ -53,6 +58,8 @@ def read_posterior(path: str | Path) -> pd.DataFrame:
     except Exception as err:  # pyarrow raises several types for a file that is not Parquet
         raise HhsimError(str(path), f"cannot be read as Parquet ({type(err).__name__})",
                          FIX) from None
+    if "generation" in post.columns and "weight" in post.columns and not post.empty:
+        post = final(post)
     params = [c for c in post.columns if c not in POSTERIOR_LABELS]
     if post.empty or not params:
         raise HhsimError(str(path), "has no draws of any parameter", FIX)
