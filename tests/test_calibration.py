@@ -107,6 +107,7 @@ def test_fast_recovers_the_truth(tmp_path):
     # 400 tenants: the simulated share's sd is about 0.025, i.e. about 0.045 in the rate
     assert abs(estimate - TRUTH) < 0.12
     assert pd.read_csv(out / "fit.csv")["covered"].all()
+    assert "share_sick" in (out / "section.html").read_text()  # the fit table for the report
 
 
 @pytest.mark.parametrize(

@@ -224,3 +224,26 @@ def plot_calibration(outdir: str | Path) -> list[str]:
 
 def write_manifest(out: Path, info: dict) -> None:
     write_json(out / "calibration.json", info)
+
+
+def write_section(out: Path) -> None:
+    """``section.html``: the summary and fit tables as a fragment for the HTML report
+    (``hhsim report`` includes a ``calibration*`` folder inside a run's output folder)."""
+    import html
+
+    def cell(v: object) -> str:
+        return f"<td>{html.escape(f'{v:.4g}' if isinstance(v, float) else str(v))}</td>"
+
+    def rows(table: pd.DataFrame) -> str:
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+        body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>"
+                       for row in table.itertuples(index=False))
+        return f"<table class='t'><tr>{head}</tr>{body}</table>"
+
+    summary = pd.read_csv(out / "summary.csv")
+    fit = pd.read_csv(out / "fit.csv")
+    keep = [c for c in ("target", "observed", "simulated_median", "predictive_low95", "predictive_high95",
+                        "covered", "source") if c in fit.columns]
+    text = ("<h3>Parameters</h3>" + rows(summary.drop(columns=[c for c in ("prior",) if c in summary])) +
+            "<h3>Fit to the targets</h3>" + rows(fit[keep]))
+    atomic_write(out / "section.html", lambda p: p.write_text(text, encoding="utf-8"))

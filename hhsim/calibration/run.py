@@ -17,6 +17,7 @@ from hhsim.calibration.outputs import (
     plot_calibration,
     summary_table,
     write_manifest,
+    write_section,
     write_table,
 )
 from hhsim.calibration.problem import Problem, load_problem
@@ -132,4 +133,5 @@ def calibrate(
     info["seconds_fit"] = round(time.perf_counter() - start, 1)
     write_manifest(out, info)
     plot_calibration(out)
+    write_section(out)
     return out
