@@ -40,6 +40,18 @@ def whole_number(minimum: int):
 _positive, _non_negative = whole_number(1), whole_number(0)
 
 
+def _batch_options(p: argparse.ArgumentParser, seed: str, replications: str, resume: str) -> None:
+    """The options every batch command shares (the file's values unless given)."""
+    p.add_argument("--seed", type=_non_negative, help=seed)
+    p.add_argument("--tenants", type=_positive, help="number of tenants")
+    p.add_argument("--months", type=_positive, help="months to simulate")
+    p.add_argument("--replications", type=_positive, help=replications)
+    p.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--resume", action="store_true", help=resume)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hhsim", description="Simulate housing interventions and health.")
     p.add_argument("--version", action="version", version=f"hhsim {package_version()}")
@@ -48,14 +60,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an experiment (the built-in default when no file is given)")
     run.add_argument("file", nargs="?", help="experiment file (TOML)")
     run.add_argument("--out", help="output folder (default: hhsim-results/<name>-<time>)")
-    run.add_argument("--seed", type=_non_negative, help="experiment seed")
-    run.add_argument("--tenants", type=_positive, help="number of tenants")
-    run.add_argument("--months", type=_positive, help="months to simulate")
-    run.add_argument("--replications", type=_positive, help="replications per arm")
-    run.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
-    run.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
-    run.add_argument("--resume", action="store_true", help="continue a batch in --out")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _batch_options(run, "experiment seed", "replications per arm", "continue a batch in --out")
 
     sens = sub.add_parser("sensitivity", help="global sensitivity analysis of an experiment's [sensitivity] "
                                               "section (SALib; docs/sensitivity.md)")
@@ -63,14 +68,8 @@ def parser() -> argparse.ArgumentParser:
     sens.add_argument("--method", choices=["sobol", "morris", "fast", "delta"], help="overrides the file's")
     sens.add_argument("--samples", type=_positive, help="SALib's N (overrides the file's)")
     sens.add_argument("--out", help="output folder (default: hhsim-results/<name>-sensitivity-<time>)")
-    sens.add_argument("--seed", type=_non_negative, help="experiment seed (sample, runs and bootstrap)")
-    sens.add_argument("--tenants", type=_positive, help="number of tenants")
-    sens.add_argument("--months", type=_positive, help="months to simulate")
-    sens.add_argument("--replications", type=_positive, help="replications per arm and point")
-    sens.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
-    sens.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
-    sens.add_argument("--resume", action="store_true", help="continue a sweep in --out")
-    sens.add_argument("--quiet", action="store_true", help="no progress bar")
+    _batch_options(sens, "experiment seed (sample, runs and bootstrap)", "replications per arm and point",
+                   "continue a sweep in --out")
 
     psa = sub.add_parser("psa", help="probabilistic sensitivity analysis of an experiment's [psa] section "
                                      "(docs/psa.md)")
@@ -79,14 +78,8 @@ def parser() -> argparse.ArgumentParser:
     psa.add_argument("--posterior", help="draw (also) from a calibration posterior (posterior.parquet)")
     psa.add_argument("--out", help="output folder (default: hhsim-results/<name>-psa-<time>); put it inside "
                                    "a run's folder to have 'hhsim report' include it")
-    psa.add_argument("--seed", type=_non_negative, help="experiment seed (draws and runs)")
-    psa.add_argument("--tenants", type=_positive, help="number of tenants")
-    psa.add_argument("--months", type=_positive, help="months to simulate")
-    psa.add_argument("--replications", type=_positive, help="replications per arm and draw")
-    psa.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
-    psa.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
-    psa.add_argument("--resume", action="store_true", help="continue a PSA in --out")
-    psa.add_argument("--quiet", action="store_true", help="no progress bar")
+    _batch_options(psa, "experiment seed (draws and runs)", "replications per arm and draw",
+                   "continue a PSA in --out")
 
     be = sub.add_parser("break-even", help="the value of a parameter at which an arm breaks even (ROI = 1, "
                                            "or ICER = a threshold), by rerunning (docs/economics.md)")

@@ -88,13 +88,17 @@ def monthly_table(model: HousingHealthModel) -> pd.DataFrame:
     return df
 
 
-def stay_table(model: HousingHealthModel) -> pd.DataFrame:
-    """One row per patient of each hospital-flow intervention (``DischargeProgramme.stays``)."""
-    tables = [iv.stays() for iv in model.interventions if isinstance(iv, DischargeProgramme)]
+def _stacked(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Interventions' tables stacked (an ``intervention`` column and no rows when none has any)."""
     tables = [t for t in tables if len(t)]
     if not tables:
         return pd.DataFrame({"intervention": pd.Series(dtype=str)})
     return pd.concat(tables, ignore_index=True)
+
+
+def stay_table(model: HousingHealthModel) -> pd.DataFrame:
+    """One row per patient of each hospital-flow intervention (``DischargeProgramme.stays``)."""
+    return _stacked([iv.stays() for iv in model.interventions if isinstance(iv, DischargeProgramme)])
 
 
 def life_table(model: HousingHealthModel) -> pd.DataFrame:
@@ -112,11 +116,7 @@ def life_table(model: HousingHealthModel) -> pd.DataFrame:
 
 def referral_table(model: HousingHealthModel) -> pd.DataFrame:
     """The referral logs of social-prescribing interventions, stacked."""
-    tables = [iv.referrals() for iv in model.interventions if isinstance(iv, SocialPrescribing)]
-    tables = [t for t in tables if len(t)]
-    if not tables:
-        return pd.DataFrame({"intervention": pd.Series(dtype=str)})
-    return pd.concat(tables, ignore_index=True)
+    return _stacked([iv.referrals() for iv in model.interventions if isinstance(iv, SocialPrescribing)])
 
 
 def event_table(model: HousingHealthModel) -> pd.DataFrame:
