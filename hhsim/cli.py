@@ -264,7 +264,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                   sampler="single" if args.single_core else "multicore", workers=args.workers,
                   progress=not args.quiet)
     except KeyboardInterrupt:
-        print(f"\nhhsim: interrupted; rerun the same command to continue from {out / 'abc.db'}",
+        again = ("rerun the same command to continue from " + str(out / "abc.db") if not args.fast
+                 else "rerun the command (--fast starts again)")
+        print(f"\nhhsim: interrupted; {again}",
               file=sys.stderr)
         return 130
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.max_colwidth", 40):

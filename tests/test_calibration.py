@@ -191,3 +191,24 @@ def test_life_expectancy_and_attributable_cost_estimators():
                              ({"measure": "le_16", "decile": 11}, "1 to 10")):
         with pytest.raises(HhsimError, match=message):
             check_options("life_expectancy", options, "t")
+
+
+def test_a_parameter_an_arm_sets_cannot_be_calibrated(tmp_path):
+    cal = write(tmp_path)
+    arm = f'\n[[arms]]\nname = "baseline"\nparameters = {{ "{RATE}" = 0.3 }}\n'
+    (tmp_path / "exp.toml").write_text(EXPERIMENT + arm)
+    with pytest.raises(HhsimError, match="is also set by arm 'baseline'") as err:
+        load_problem(cal)
+    assert "\n" not in str(err.value)
+
+
+def test_no_simulated_value_never_matches_a_binomial_target(tmp_path):
+    import numpy as np
+
+    binomial = TARGET.replace("observed", "likelihood = 'binomial'\ncount = 0\nn = 5\n#")
+    binomial = binomial.replace("sd = 0.03", "").replace("monthly_share", "stays_share")
+    binomial = binomial.replace('column = "health:sick", month = 12', 'column = "readmitted_30d"')
+    problem = load_problem(write(tmp_path, target=binomial))
+    name = problem.targets[0].name
+    sim = problem.observe({name: float("nan")}, np.random.default_rng(0))
+    assert problem.distance(sim, problem.observed) == float("inf")

@@ -259,7 +259,7 @@ def check_ranges(exp: Experiment, section: str, ranges: Mapping[str, tuple[float
                 raise HhsimError(f"{section}.parameters.{name}", f"is also set by arm '{arm.name}', "
                                  "whose value would replace every sampled one",
                                  f"remove it from arms.{arm.name}.parameters")
-            if _set_inline(arm, name):
+            if set_inline(arm, name):
                 raise HhsimError(f"{section}.parameters.{name}", f"is also set in arm '{arm.name}''s "
                                  "intervention table, whose value every sampled one would replace",
                                  "sample it in an experiment where no arm sets it, or set it per arm "
@@ -289,7 +289,7 @@ def check_ranges(exp: Experiment, section: str, ranges: Mapping[str, tuple[float
             raise
 
 
-def _set_inline(arm, name: str) -> bool:
+def set_inline(arm, name: str) -> bool:
     """Whether ``interventions.<iv>.<path>`` is written in the arm's own intervention table."""
     parts = name.split(".")
     if len(parts) < 3 or parts[0] != "interventions":

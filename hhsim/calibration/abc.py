@@ -47,7 +47,10 @@ class Model:
 
     def __call__(self, parameters: dict) -> dict:
         seed = int(np.random.randint(0, 2**31 - 1))  # noqa: NPY002 (pyabc's global state)
-        point = {name: float(parameters[f"p{i}"]) for i, name in enumerate(self.problem.names)}
+        # Priors are cut at their 0.1% and 99.9% quantiles, the values checked when the file
+        # was read (the 0.2% of draws beyond are simulated at those quantiles).
+        point = {name: float(np.clip(parameters[f"p{i}"], *d.range()))
+                 for i, (name, d) in enumerate(zip(self.problem.names, self.problem.priors, strict=True))}
         values = self.problem.simulate(point, seed)
         return self.problem.observe(values, np.random.default_rng(seed))
 
@@ -113,6 +116,10 @@ def run_abc(
     out.mkdir(parents=True, exist_ok=True)
     db = out / "abc.db"
     url = f"sqlite:///{db}"
+    # One evaluation here first: a mistake a simulation would raise (an unknown column, say)
+    # becomes a one-line error, not a dead worker process.
+    medians = {n: float(d.frozen.median()) for n, d in zip(problem.names, problem.priors, strict=True)}
+    problem.simulate(medians, s["seed"])
     chosen = sampler(sampler_kind, scheduler, workers)
     smc = pyabc.ABCSMC(
         Model(problem), prior(problem), Distance(problem), population_size=s["particles"], sampler=chosen
@@ -130,13 +137,17 @@ def _run(smc, url: str, db: Path, s: dict, total: int, observed: dict) -> None:
     if db.exists():
         history = smc.load(url, 1)
         done = history.max_t + 1
+        if done and s["min_epsilon"] > 0:
+            eps = history.get_all_populations()["epsilon"].iloc[-1]
+            if eps <= s["min_epsilon"]:  # it stopped there: nothing to continue
+                return
+        # A continued run: its own stream, from the seed and the generation reached.
+        np.random.seed([s["seed"], done])  # noqa: NPY002
     else:
         np.random.seed(s["seed"])  # noqa: NPY002 (pyabc draws from the global state)
         smc.new(url, observed)
         done = 0
     if done < total:
-        if done:  # a continued run: its own stream, from the seed and the generation reached
-            np.random.seed([s["seed"], done])  # noqa: NPY002
         smc.run(minimum_epsilon=s["min_epsilon"], max_nr_populations=total - done)
 
 

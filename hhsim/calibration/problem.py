@@ -132,9 +132,9 @@ class Problem:
         out = {}
         for t in self.targets:
             v = values[t.name]
-            if t.likelihood == "binomial":
-                p = 0.0 if math.isnan(v) else min(max(v, 0.0), 1.0)
-                out[t.name] = float(rng.binomial(t.n, p))
+            if t.likelihood == "binomial":  # no simulated value (e.g. nobody placed): no match
+                p = min(max(v, 0.0), 1.0) if math.isfinite(v) else None
+                out[t.name] = float(rng.binomial(t.n, p)) if p is not None else math.inf
             else:
                 out[t.name] = v + t.sd * rng.standard_normal() if math.isfinite(v) else math.inf
         return out
@@ -189,7 +189,8 @@ def _settings(data: dict, where: str) -> dict:
             )
         if kind is int and value < (0 if key == "seed" else 1):
             raise HhsimError(
-                f"{where}: calibration.{key}", f"must be at least 1, got {value}", "give a positive number"
+                f"{where}: calibration.{key}", f"must be at least {0 if key == 'seed' else 1}, got {value}",
+                "give a larger number"
             )
         out[key] = value
     for key in ("name", "targets"):
@@ -284,6 +285,8 @@ def load_problem(path: str | Path) -> Problem:
         for k, e in experiments.items()
     }
     fixed = _fixed(data.get("fixed", {}), experiments, where)
+    for name in fixed:
+        _not_set_by_arms(name, experiments, f"{where}: fixed.{printable(name)}")
     experiments = {k: at_point(e, _applicable(fixed, e)) for k, e in experiments.items()}
     params = data.get("parameters")
     if not isinstance(params, dict) or not params:
@@ -303,9 +306,23 @@ def load_problem(path: str | Path) -> Problem:
             )
         if name in fixed:
             raise HhsimError(pw, "is also in [fixed]", "calibrate it or hold it fixed, not both")
+        _not_set_by_arms(name, experiments, pw)
         _probe(name, dist, experiments, pw)
         priors.append(dist)
     return Problem(p.resolve(), settings, tuple(params), tuple(priors), tuple(resolved), experiments, fixed)
+
+
+def _not_set_by_arms(name: str, experiments: Mapping[Path, Experiment], where: str) -> None:
+    """An arm's own value of a parameter replaces the experiment-level one: a calibrated or
+    fixed value would be silently ignored in that arm."""
+    from hhsim.batch.points import set_inline
+
+    for path, exp in experiments.items():
+        for arm in exp.arms:
+            if name in arm.parameters or set_inline(arm, name):
+                raise HhsimError(where, f"is also set by arm '{arm.name}' of {path.name}, whose value "
+                                 "would replace every calibrated one",
+                                 "remove it from that arm, or calibrate with another experiment")
 
 
 def _interventions(exp: Experiment) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -109,6 +110,9 @@ def calibrate(
     start = time.perf_counter()
     if fast:
         best, trace = run_fast(problem, progress)
+        if "warning" in trace.attrs:
+            info["warning"] = trace.attrs["warning"]
+            print(f"Warning: {trace.attrs['warning']}", file=sys.stderr)
         write_table(out / "trace.csv", trace)
         posterior = pd.DataFrame([{"generation": 0, "weight": 1.0, **best}])
         draws = pd.DataFrame([best] * s["predictive"])
