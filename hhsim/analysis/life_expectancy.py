@@ -8,7 +8,8 @@ needed at monthly exposure):
 
 - m = deaths / person-years in the band; q = 1 - exp(-n m); l(next) = l (1 - q);
 - L = (l - l(next)) / m (years lived in the band per person entering at ``START_AGE``; the
-  open band L = l / m); e = sum L / l(START_AGE);
+  open band L = l / m, with the rate of the oldest band that saw deaths when a small
+  population saw none at 90+); e = sum L / l(START_AGE);
 - years in good health: sum L x (good-health years / person-years in the band) / l.
 
 ONS publishes life expectancy and healthy life expectancy *at birth*. The model has no
@@ -56,8 +57,9 @@ def life_table_expectancies(table: pd.DataFrame, by: Sequence[str] = ("sex", "de
         widths = np.diff(np.append(np.maximum(bands, START_AGE), OPEN_AGE + BAND)).astype(float)
         alive, le, hle = 1.0, 0.0, 0.0
         for k, (mk, nk) in enumerate(zip(m, widths, strict=True)):
-            if k == len(bands) - 1:  # open band
-                lived = alive / mk if mk > 0 else float("nan")
+            if k == len(bands) - 1:  # open band; with no deaths seen there, the last band's rate
+                rate = mk if mk > 0 else next((x for x in m[::-1] if x > 0), float("nan"))
+                lived = alive / rate
             else:
                 q = 1.0 - np.exp(-nk * mk)
                 lived = (alive * q) / mk if mk > 0 else alive * nk
