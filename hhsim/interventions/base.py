@@ -37,6 +37,28 @@ if TYPE_CHECKING:
     from hhsim.model import HousingHealthModel
 
 EMPTY = np.empty(0, dtype=np.intp)
+#: Strengths below this are treated as 0 (an effect has worn off).
+NEGLIGIBLE = 0.01
+
+
+def faded(t: int, left_month: np.ndarray, half_life: float) -> np.ndarray:
+    """Strength in month ``t`` of the effects on those who left at the start of
+    ``left_month``, halving every ``half_life`` months: 2^(-(t - e + 1) / h) (so already
+    2^(-1/h) in month e); 0 once below ``NEGLIGIBLE``."""
+    s = np.exp2(-(t - left_month + 1) / half_life).astype(np.float32)
+    return np.where(s >= NEGLIGIBLE, s, np.float32(0))
+
+
+def with_fading(active: np.ndarray, left: np.ndarray, left_month: np.ndarray, t: int,
+                half_life: float) -> tuple[np.ndarray, np.ndarray]:
+    """``strengths`` of an intervention: tenants ``active`` at 1, and those who ``left`` (at
+    the start of ``left_month``) fading (``faded``; not at all when ``half_life`` is 0)."""
+    ones = np.ones(active.size, dtype=np.float32)
+    if half_life <= 0 or not left.size:
+        return active, ones
+    s = faded(t, left_month, half_life)
+    keep = s > 0
+    return np.concatenate([active, left[keep]]), np.concatenate([ones, s[keep]])
 
 
 @dataclass(frozen=True)

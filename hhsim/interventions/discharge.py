@@ -33,7 +33,7 @@ import pandas as pd
 from hhsim.costing import uprating_factor
 from hhsim.errors import HhsimError
 from hhsim.hospital import READMISSION_WINDOW_DAYS
-from hhsim.interventions.base import CostItem, Intervention, parse_costs, parse_payer
+from hhsim.interventions.base import CostItem, Intervention, faded, parse_costs, parse_payer, with_fading
 from hhsim.interventions.effects import Effect, parse_effects
 from hhsim.interventions.provider import Provider
 from hhsim.interventions.settings import (
@@ -60,8 +60,6 @@ COMMON_KEYS = ("type", "name", "description", "payer", "start_month", "end_month
                "admission_types", "eligibility", "capacity", "costs", "effects", "enrolment", "risk")
 # Patient status codes.
 NEVER, WAITING, PLACED, LEFT = range(4)
-#: Strengths below this are treated as 0 (an effect has worn off).
-NEGLIGIBLE = 0.01
 
 
 @dataclass(frozen=True)
@@ -257,23 +255,16 @@ class DischargeProgramme(Intervention):
                 self.model.ledger.add(activity, None, s.places / 12.0, discount)
 
     def strengths(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        placed = np.flatnonzero(self.status == PLACED)
-        hl = self.settings.enrolment.decay_half_life
-        if hl <= 0:
-            return placed, np.ones(placed.size, dtype=np.float32)
         after = np.flatnonzero(self.status == LEFT)
-        s_after = np.exp2(-(t - self.since[after] + 1) / hl).astype(np.float32)
-        keep = s_after >= NEGLIGIBLE
-        return (np.concatenate([placed, after[keep]]),
-                np.concatenate([np.ones(placed.size, np.float32), s_after[keep]]))
+        return with_fading(np.flatnonzero(self.status == PLACED), after, self.since[after], t,
+                           self.settings.enrolment.decay_half_life)
 
     def strength_of(self, t: int, idx: np.ndarray) -> np.ndarray:
         out = (self.status[idx] == PLACED).astype(np.float32)
         hl = self.settings.enrolment.decay_half_life
         after = self.status[idx] == LEFT
         if hl > 0 and after.any():
-            s = np.exp2(-(t - self.since[idx[after]] + 1) / hl).astype(np.float32)
-            out[after] = np.where(s >= NEGLIGIBLE, s, 0)
+            out[after] = faded(t, self.since[idx[after]], hl)
         return out
 
     # -- reports -------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from hhsim.interventions.base import (
     parse_budget,
     parse_costs,
     parse_payer,
+    with_fading,
 )
 from hhsim.interventions.effects import Effect, parse_effects
 from hhsim.interventions.provider import Provider
@@ -77,8 +78,6 @@ NEVER, QUEUED, SERVED, DONE, DECLINED, LEFT = range(6)
 EXIT_REASONS = ("died_while_served", "closed_while_served", "completed", "ineligible", "dropped_out")
 #: Why someone left the queue (``ClientProgramme.exit_reason`` of those with status LEFT).
 QUEUE_REASONS = ("died_waiting", "closed_waiting", "moved_out", "reneged", "ineligible_waiting")
-#: Strengths below this are treated as 0 (an effect has worn off).
-NEGLIGIBLE = 0.01
 
 COMMON_KEYS = ("type", "name", "description", "payer", "start_month", "end_month", "priority",
                "log", "eligibility", "referrals", "uptake", "queue", "risk", "enrolment",
@@ -406,18 +405,9 @@ class ClientProgramme(Intervention):
 
     # -- effects and reports -----------------------------------------------------------------
     def strengths(self, t: int) -> tuple[np.ndarray, np.ndarray]:
-        served = self.status == SERVED
-        hl = self.settings.enrolment.decay_half_life
-        if hl > 0:
-            # A client who left at the start of month e has strength 2^(-1/hl) in month e.
-            after = np.flatnonzero(self.status == DONE)
-            s_after = np.exp2(-(t - self.since[after] + 1) / hl).astype(np.float32)
-            keep = s_after >= NEGLIGIBLE
-            idx = np.concatenate([np.flatnonzero(served), after[keep]])
-            strength = np.concatenate([np.ones(int(served.sum()), np.float32), s_after[keep]])
-            return idx, strength
-        idx = np.flatnonzero(served)
-        return idx, np.ones(idx.size, dtype=np.float32)
+        after = np.flatnonzero(self.status == DONE)
+        return with_fading(np.flatnonzero(self.status == SERVED), after, self.since[after], t,
+                           self.settings.enrolment.decay_half_life)
 
     def needs(self, area: str, idx: np.ndarray) -> np.ndarray:
         return self.need[area][idx]

@@ -30,13 +30,12 @@ import pandas as pd
 
 from hhsim.accounting import Activity
 from hhsim.errors import HhsimError
-from hhsim.interventions.base import CostItem, parse_costs
+from hhsim.interventions.base import CostItem, parse_costs, with_fading
 from hhsim.interventions.programme import (
     DECLINED,
     DONE,
     EXIT_REASONS,
     LEFT,
-    NEGLIGIBLE,
     QUEUE_REASONS,
     QUEUED,
     SERVED,
@@ -258,18 +257,10 @@ class SocialPrescribing(ClientProgramme):
     # -- effects ----------------------------------------------------------------------------
     def strengths(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         active = (self.status == SERVED) | (self.activity_status == A_IN)
-        idx = np.flatnonzero(active)
-        strength = np.ones(idx.size, dtype=np.float32)
-        hl = self.settings.enrolment.decay_half_life
-        if hl > 0:
-            # Decay from the later of leaving the link worker and leaving the activity.
-            after = np.flatnonzero(~active & (self.status == DONE))
-            ended = np.maximum(self.since[after], self.activity_end[after])
-            s_after = np.exp2(-(t - ended + 1) / hl).astype(np.float32)
-            keep = s_after >= NEGLIGIBLE
-            idx = np.concatenate([idx, after[keep]])
-            strength = np.concatenate([strength, s_after[keep]])
-        return idx, strength
+        # Effects fade from the later of leaving the link worker and leaving the activity.
+        after = np.flatnonzero(~active & (self.status == DONE))
+        ended = np.maximum(self.since[after], self.activity_end[after])
+        return with_fading(np.flatnonzero(active), after, ended, t, self.settings.enrolment.decay_half_life)
 
     def needs(self, area: str, idx: np.ndarray) -> np.ndarray:
         names = [a.name for a in self.settings.activities]
