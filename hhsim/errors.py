@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"}
 
@@ -13,26 +14,40 @@ def printable(text: str) -> str:
     return str(text).translate(_CONTROL)
 
 
+def shortened(text: str, limit: int = 160) -> str:
+    """``text`` cut in the middle to at most about ``limit`` characters (a long path stays
+    recognisable by its start and end)."""
+    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-(limit // 2 - 3):]}"
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: line breaks become '; ', other control characters escapes."""
+    return printable(re.sub(r"\s*\n\s*", "; ", str(text).strip()))
+
+
 class HhsimError(Exception):
     """An error caused by the user's input; the CLI prints it as one line and exits 2.
 
-    ``where`` (a key, a dotted name or a path) is always shown on one line; ``problem`` may
-    list several lines (e.g. the bad lines of a CSV file).
+    ``where`` (a key, a dotted name or a path; shortened when very long), ``problem`` and
+    ``fix`` make that line. ``details`` may list every problem found (e.g. each bad cell of
+    a CSV file) for ``hhsim validate`` to print in full.
     """
 
-    def __init__(self, where: str, problem: str, fix: str | None = None) -> None:
-        where = printable(where)
+    def __init__(self, where: str, problem: str, fix: str | None = None,
+                 details: Sequence[str] = ()) -> None:
+        where = shortened(printable(where))
         self.where = where
-        self.problem = problem
-        self.fix = fix
-        text = f"{where}: {problem}" if where else problem
-        if fix:
-            text += f" (fix: {fix})"
+        self.problem = one_line(problem)
+        self.fix = one_line(fix) if fix else fix
+        self.details = tuple(details)
+        text = f"{where}: {self.problem}" if where else self.problem
+        if self.fix:
+            text += f" (fix: {self.fix})"
         super().__init__(text)
 
     def __reduce__(self) -> tuple:
         # Rebuilt from its parts when sent back from a worker process.
-        return (type(self), (self.where, self.problem, self.fix))
+        return (type(self), (self.where, self.problem, self.fix, self.details))
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:

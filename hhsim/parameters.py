@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from hhsim.errors import HhsimError, printable, unknown_key_error
+from hhsim.files import read_input
 
 LEAF_KEYS = {
     "value", "unit", "source", "price_year", "assumption", "status", "note",
@@ -175,20 +176,39 @@ def to_parameter(name: str, node: dict) -> Parameter:
                      price_year=node.get("price_year"), assumption=assumption, status=status)
 
 
+#: Deepest nesting of tables and arrays accepted in a TOML file (hhsim's files use under 8).
+MAX_DEPTH = 32
+
+
+def _depth(node: Any) -> int:
+    """How deeply tables and arrays nest in ``node`` (iterative: no recursion limit)."""
+    deepest, stack = 0, [(node, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def read_toml(path: str | Path, what: str = "file") -> dict:
     """Read a TOML file, turning every failure into a one-line error."""
-    p = Path(path)
-    if not p.exists():
-        raise HhsimError(str(p), f"{what} not found", "check the path")
-    if p.is_dir():
-        raise HhsimError(str(p), f"is a folder, not a {what}", "give the path of a .toml file")
+    data = read_input(path, what, "toml")
+    where = str(path)
     try:
-        with p.open("rb") as fh:
-            return tomllib.load(fh)
+        tree = tomllib.loads(data.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise HhsimError(str(p), f"is not valid TOML ({exc})", "fix the TOML syntax") from None
+        raise HhsimError(where, f"is not valid TOML ({exc})", "fix the TOML syntax") from None
     except UnicodeDecodeError:
-        raise HhsimError(str(p), "is not a text file", f"give a TOML {what}") from None
+        raise HhsimError(where, "is not a text file", f"give a TOML {what}") from None
+    except RecursionError:
+        tree = None
+    if tree is None or _depth(tree) > MAX_DEPTH:
+        raise HhsimError(where, f"nests tables or arrays more than {MAX_DEPTH} deep",
+                         f"check the {what}: hhsim's files need only a few levels")
+    return tree
 
 
 def parameters_of(tree: Mapping[str, Any]) -> dict[str, Parameter]:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from hhsim.distributions import Dirichlet
 from hhsim.errors import HhsimError
+from hhsim.files import check_path, input_file
 from hhsim.psa.section import Setup
 
 #: spawn key of the draws' stream (replications use (0, r); see hhsim.randomness).
@@ -49,10 +50,8 @@ def read_posterior(path: str | Path) -> pd.DataFrame:
     posterior only the last generation counts (``hhsim.calibration.outputs.final``)."""
     from hhsim.calibration.outputs import final
 
-    path = Path(path)
-    path = path / "posterior.parquet" if path.is_dir() else path
-    if not path.is_file():
-        raise HhsimError(str(path), "is not a file", FIX)
+    path = check_path(path)
+    path = input_file(path / "posterior.parquet" if path.is_dir() else path, "posterior", "parquet")
     try:
         post = pd.read_parquet(path)
     except Exception as err:  # pyarrow raises several types for a file that is not Parquet
