@@ -39,16 +39,28 @@ def test_empty_cells_hand_their_people_to_the_nearest_cells(tmp_path):
 
 
 @pytest.mark.parametrize("text, problem", [
-    ("age_band,imd_decile,tenure,count\n16-25,1,social_rented,5\n", "line 2: age_band '16-25'"),
-    ("age_band,imd_decile,tenure,count\n16-24,11,social_rented,5\n", "line 2: imd_decile '11'"),
-    ("age_band,imd_decile,tenure,count\n16-24,1,castle,5\n", "line 2: tenure 'castle'"),
-    ("age_band,imd_decile,tenure,count\n16-24,1,social_rented,-5\n", "line 2: count '-5'"),
-    ("age_band,decile,tenure,count\n16-24,1,social_rented,5\n", "no column 'imd_decile'"),
+    ("age_band,imd_decile,tenure,count\n16-25,1,social_rented,5\n", "line 2, column age_band: '16-25'"),
+    ("age_band,imd_decile,tenure,count\n16-24,11,social_rented,5\n", "line 2, column imd_decile: '11'"),
+    ("age_band,imd_decile,tenure,count\n16-24,1,castle,5\n", "line 2, column tenure: 'castle'"),
+    ("age_band,imd_decile,tenure,count\n16-24,1,social_rented,-5\n", "line 2, column count: '-5'"),
+    ("age_band,imd_decile,tenure,count\n16-24,1,social_rented,nan\n", "line 2, column count: 'nan'"),
+    ("age_band,decile,tenure,count\n16-24,1,social_rented,5\n", "column imd_decile: the column is missing"),
     ("age_band,imd_decile,tenure,count\n16-24,1,social_rented,0\n", "no people"),
+    # the same rules as a stock file (hhsim.world.csvfile)
+    ("age_band,imd_decile,tenure,count,count\n16-24,1,social_rented,5,6\n", "count: appears twice"),
+    ("age_band,imd_decile,tenure,count\n16-24,1,social_rented,5,9\n", "line 2: has 5 values but the header"),
+    ("age_band;imd_decile;tenure;count\n16-24;1;social_rented;5\n", "separated by ';'"),
 ])
 def test_bad_profiles_are_reported_by_line(tmp_path, text, problem):
     csv = tmp_path / "p.csv"
     csv.write_text(text)
-    with pytest.raises(HhsimError, match="nothing was used") as err:
+    with pytest.raises(HhsimError, match="nothing was (used|loaded)") as err:
         read_profile(csv)
-    assert problem in str(err.value)
+    assert problem in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_profile_must_be_a_regular_file(tmp_path):
+    with pytest.raises(HhsimError, match="not a regular file"):
+        read_profile("/dev/zero")
+    with pytest.raises(HhsimError, match="profile file not found"):
+        read_profile(tmp_path / "none.csv")

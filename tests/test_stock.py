@@ -30,10 +30,17 @@ def load(path: Path, seed: int = 0):
 
 
 def problems(path: Path) -> str:
-    """The error message for a bad file (and proof that nothing was returned)."""
+    """The error message for a bad file (and proof that nothing was returned): one line."""
+    return error(path)[0]
+
+
+def error(path: Path) -> tuple[str, tuple[str, ...]]:
+    """The one-line error message for a bad file, and every problem it lists in full."""
     with pytest.raises(HhsimError) as err:
         load(path)
-    return str(err.value)
+    message = str(err.value)
+    assert "\n" not in message
+    return message, err.value.details
 
 
 def big_file(tmp_path: Path, n_dwellings: int, adults: int = 2, **cells: str) -> Path:
@@ -211,27 +218,26 @@ DISAGREES = "disagrees with line 2"
 ])
 def test_a_bad_cell_is_reported_with_its_line_column_and_fix(tmp_path, row, column, expected):
     path = write(tmp_path, HEAD + GOOD + row + "\n")
-    message = problems(path)
-    assert message.startswith(f"{path}: 1 problem, nothing was loaded:")
-    assert f"\n  line 3, column {column}: {expected}" in message
-    assert "(fix: " in message.splitlines()[1]
+    message, details = error(path)
+    assert message.startswith(f"{path}: 1 problem, nothing was loaded: line 3, column {column}: {expected}")
+    assert len(details) == 1 and details[0].startswith(f"line 3, column {column}: {expected}")
+    assert "(fix: " in details[0]
 
 
 def test_every_bad_row_is_reported(tmp_path):
     rows = [GOOD, "t2,D2,H2,abc,social,2,F,no,1,good\n", GOOD.replace("t1,D1,H1", "t3,D3,H3"),
             "t4,D4,H4,40,castle,2,F,no,1,good\n", "t5,D5,H5,40,social,0,F,no,1,good\n"]
-    message = problems(write(tmp_path, HEAD + "".join(rows)))
-    lines = message.splitlines()
-    assert lines[0].endswith("3 problems, nothing was loaded:")
-    assert [line.split(",")[0].strip() for line in lines[1:]] == ["line 3", "line 5", "line 6"]
+    message, details = error(write(tmp_path, HEAD + "".join(rows)))
+    assert "3 problems, nothing was loaded: line 3, column age" in message
+    assert [line.split(",")[0] for line in details] == ["line 3", "line 5", "line 6"]
 
 
-def test_more_than_twenty_problems_are_cut_short(tmp_path):
-    message = problems(write(tmp_path, "age,tenure,imd_decile\n" + "x,social,2\n" * 25))
-    lines = message.splitlines()
-    assert "25 problems" in lines[0]
-    assert len(lines) == 1 + 20 + 1 and lines[-1] == "  ... and 5 more"
-    assert lines[20].startswith("  line 21, column age")
+def test_many_problems_show_three_on_the_line_and_all_in_the_details(tmp_path):
+    path = write(tmp_path, "age,tenure,imd_decile\n" + "x,social,2\n" * 25)
+    message, details = error(path)
+    assert "25 problems" in message and message.count("line ") == 3
+    assert message.endswith(f"and 22 more (hhsim validate {path} lists them all)")
+    assert len(details) == 25 and details[20].startswith("line 22, column age")
 
 
 @pytest.mark.parametrize("header, unknown, guess", [
@@ -246,8 +252,9 @@ def test_an_unknown_column_suggests_the_close_name(tmp_path, header, unknown, gu
 
 
 def test_header_problems_are_all_reported(tmp_path):
-    message = problems(write(tmp_path, "age,tenure,age,colour,\n40,social,40,red,\n41,social,41,blue,9\n"))
+    message, details = error(write(tmp_path, "age,tenure,age,colour,\n40,social,40,red,\n41,social,41,blue,9\n"))
     assert "4 problems" in message
+    message = " ".join(details)
     assert "line 1, column imd_decile: the column is missing (fix: add a column named imd_decile)" in message
     assert "line 1, column age: appears twice (columns 1 and 3)" in message
     assert "line 1, column colour: unknown column (fix: remove it, or rename it to one of: age," in message
@@ -263,7 +270,7 @@ def test_a_row_with_extra_values_is_reported(tmp_path):
 @pytest.mark.parametrize("content, expected", [
     (b"", "the file is empty"),
     (b"\n  \n,,\n", "the file is empty"),
-    (b"age,tenure,imd_decile\n", "the file has a header but no tenants"),
+    (b"age,tenure,imd_decile\n", "the file has a header but no rows"),
     (b"40,social,2\n41,social,2\n", "line 1: names no known column, so the file has no header row"),
     (b"age;tenure;imd_decile\n40;social;2\n", "line 1: values are separated by ';', not commas"),
     (b"PK\x03\x04\x14\x00\x06\x00", "is a spreadsheet workbook, not CSV text"),
@@ -274,13 +281,13 @@ def test_a_file_that_is_not_a_stock_csv_is_one_problem(tmp_path, content, expect
     path = tmp_path / "stock.csv"
     path.write_bytes(content)
     message = problems(path)
-    assert message.startswith(f"{path}: 1 problem, nothing was loaded:\n  ")
+    assert message.startswith(f"{path}: 1 problem, nothing was loaded: ")
     assert expected in message and "(fix: " in message
 
 
 def test_a_missing_file_or_folder_is_one_problem(tmp_path):
-    assert "the file does not exist (fix: check the path)" in problems(tmp_path / "nope.csv")
-    assert "is a folder, not a file" in problems(tmp_path)
+    assert "stock file not found (fix: check the path)" in problems(tmp_path / "nope.csv")
+    assert "is a folder, not a stock file" in problems(tmp_path)
 
 
 def test_nothing_is_returned_or_drawn_when_the_last_line_is_bad(tmp_path):

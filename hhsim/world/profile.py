@@ -20,7 +20,6 @@ the same tenure; the number of people so moved is in each run record
 from __future__ import annotations
 
 import copy
-import csv
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError, did_you_mean
+from hhsim.errors import HhsimError
 from hhsim.groups import AGE_BANDS, AGE_LABELS
+from hhsim.world.csvfile import Problems, data_rows, header, read_rows
 from hhsim.world.population import DECILES, TENURES, Population
 
 COLUMNS = ("age_band", "imd_decile", "tenure", "count")
-MAX_LISTED = 20
 
 
 @dataclass
@@ -62,65 +61,65 @@ class Profile:
         return out
 
 
-def read_profile(path: str | Path) -> Profile:
-    """Read a profile CSV; every bad line is reported before anything is used."""
-    p = Path(path)
-    if not p.is_file():
-        raise HhsimError(str(p), "profile file not found", "check the path in population.profile")
+def _cell(text: str, convert, fix: str) -> tuple[Any, str | None]:
+    """``convert(text)``, or None and the reason it was refused."""
     try:
-        with p.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise HhsimError(str(p), f"is not a readable CSV file ({exc})",
-                         "save the profile as CSV text") from None
-    if not rows:
-        raise HhsimError(str(p), "is empty", f"give a header row: {','.join(COLUMNS)}")
-    header = [h.strip().lower() for h in rows[0]]
-    problems = []
-    for column in COLUMNS:
-        if column not in header:
-            problems.append(f"line 1: no column '{column}' (fix: the header must be {','.join(COLUMNS)})")
-    for column in header:
-        if column not in COLUMNS:
-            guess = did_you_mean(column, COLUMNS)
-            hint = f" (fix: did you mean '{guess}'?)" if guess else ""
-            problems.append(f"line 1: unknown column '{column}'{hint}")
+        return convert(text), None
+    except ValueError:
+        return None, fix
+
+
+def _decile(text: str) -> int:
+    x = float(text)
+    if not (x.is_integer() and 1 <= x <= DECILES):
+        raise ValueError(text)
+    return int(x)
+
+
+def _count(text: str) -> float:
+    x = float(text)
+    if not (np.isfinite(x) and x >= 0):
+        raise ValueError(text)
+    return x
+
+
+def _listed(text: str, choices: tuple[str, ...]) -> int:
+    if text not in choices:
+        raise ValueError(text)
+    return choices.index(text)
+
+
+def read_profile(path: str | Path) -> Profile:
+    """Read a profile CSV; every bad line is reported before anything is used
+    (``hhsim.world.csvfile``: the same rules as a stock file)."""
+    p = Path(path)
+    rows, lines = read_rows(p, "profile file", "cell (age band, decile, tenure, count)")
+    positions = {name.strip().lower(): pos for pos, name in enumerate(rows[0])}
+    problems = Problems(p, positions, "nothing was used")
+    where = header(rows, lines[0], COLUMNS, COLUMNS, problems)
+    problems.raise_if_any()
+    rows, lines = data_rows(rows, lines, problems)
+    checks = {
+        "age_band": (lambda t: _listed(t.replace(" ", ""), AGE_LABELS),
+                     f"use one of {', '.join(AGE_LABELS)}"),
+        "imd_decile": (_decile, "a whole number 1 to 10"),
+        "tenure": (lambda t: _listed(t.lower(), TENURES), f"use one of {', '.join(TENURES)}"),
+        "count": (_count, "a number of people, 0 or more"),
+    }
     counts = np.zeros((len(AGE_BANDS), DECILES, len(TENURES)))
-    if not problems:
-        col = {c: header.index(c) for c in COLUMNS}
-        for line, row in enumerate(rows[1:], start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            cells = {c: (row[i].strip() if i < len(row) else "") for c, i in col.items()}
-            band = cells["age_band"].replace(" ", "")
-            tenure = cells["tenure"].lower()
-            try:
-                decile = int(cells["imd_decile"])
-            except ValueError:
-                decile = 0
-            try:
-                count = float(cells["count"])
-            except ValueError:
-                count = -1.0
-            if band not in AGE_LABELS:
-                problems.append(f"line {line}: age_band '{cells['age_band']}' "
-                                f"(fix: use one of {', '.join(AGE_LABELS)})")
-            elif not 1 <= decile <= DECILES:
-                problems.append(f"line {line}: imd_decile '{cells['imd_decile']}' "
-                                "(fix: a whole number 1 to 10)")
-            elif tenure not in TENURES:
-                problems.append(f"line {line}: tenure '{cells['tenure']}' "
-                                f"(fix: use one of {', '.join(TENURES)})")
-            elif not (count >= 0 and np.isfinite(count)):
-                problems.append(f"line {line}: count '{cells['count']}' (fix: a number of people, 0 or more)")
-            else:
-                counts[AGE_LABELS.index(band), decile - 1, TENURES.index(tenure)] += count
-    if not problems and counts.sum() <= 0:
-        problems.append("no people in any cell (fix: give counts above 0)")
-    if problems:
-        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-        raise HhsimError(str(p), f"{len(problems)} problem(s), nothing was used:\n  "
-                         + "\n  ".join(problems[:MAX_LISTED]) + more)
+    for row, line in zip(rows, lines, strict=True):
+        cell = {}
+        for column, (convert, fix) in checks.items():
+            text = row[where[column]].strip()
+            cell[column], bad = _cell(text, convert, fix)
+            if bad:
+                problems.add(line, column, f"'{text}' is not allowed", bad)
+        if None not in cell.values():
+            counts[cell["age_band"], cell["imd_decile"] - 1, cell["tenure"]] += cell["count"]
+    problems.raise_if_any()
+    if counts.sum() <= 0:
+        problems.add(lines[0], "count", "no people in any cell", "give counts above 0")
+        problems.raise_if_any()
     return Profile(counts)
 
 

@@ -14,23 +14,21 @@ a file is loaded whole or not at all.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError, did_you_mean
 from hhsim.parameters import scalar
+from hhsim.world.csvfile import Problems, data_rows, header, read_rows
 from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Dwellings, Population
+from hhsim.world.synthetic import estate_size
 
 MIN_AGE, MAX_AGE = 16, 120  # years
-MAX_SHOWN = 20  # problems listed in the error message
 REQUIRED = ("age", "tenure", "imd_decile")
 TENURE_CODES: dict[str, int] = {
     **{t: i for i, t in enumerate(TENURES)},
@@ -42,7 +40,6 @@ TENURE_CODES: dict[str, int] = {
 }
 YES_NO: dict[str, int] = {"1": 1, "yes": 1, "y": 1, "true": 1, "0": 0, "no": 0, "n": 0, "false": 0}
 SEX: dict[str, int] = {"f": 1, "female": 1, "m": 0, "male": 0}
-SAVE_AS_CSV = "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'"
 
 
 @dataclass
@@ -58,32 +55,6 @@ class StockReport:
 
 class _Bad(ValueError):
     """A cell holds a value that is not allowed; the message says why."""
-
-
-class _Problems:
-    """Problems found in a file, each at a line (and column), reported together."""
-
-    def __init__(self, path: Path, positions: Mapping[str, int]) -> None:
-        self.path = path
-        self.positions = positions  # column name -> position in the header, for sorting
-        self.found: list[tuple[int, int, str]] = []
-
-    def add(self, line: int, column: str | None, reason: str, fix: str) -> None:
-        where = f"line {line}, column {column}" if column else f"line {line}"
-        self.found.append((line, self.positions.get(column or "", -1), f"{where}: {reason} (fix: {fix})"))
-
-    def raise_if_any(self) -> None:
-        if self.found:
-            _fail(self.path, [text for *_, text in sorted(self.found, key=lambda p: p[:2])])
-
-
-def _fail(path: Path, problems: Sequence[str]) -> NoReturn:
-    """Raise one error listing up to MAX_SHOWN problems, one per line."""
-    n = len(problems)
-    lines = [f"{n} problem{'s' if n > 1 else ''}, nothing was loaded:", *problems[:MAX_SHOWN]]
-    if n > MAX_SHOWN:
-        lines.append(f"... and {n - MAX_SHOWN} more")
-    raise HhsimError(str(path), "\n  ".join(lines))
 
 
 # -- cell values ---------------------------------------------------------------------------
@@ -164,7 +135,7 @@ def _columns(chains: Mapping[str, Sequence[str]]) -> dict[str, tuple[Callable[[s
 
 
 def _parse(cells: Sequence[str], column: str, convert: Callable[[str], Any], fix: str,
-           lines: Sequence[int], problems: _Problems) -> list[Any]:
+           lines: Sequence[int], problems: Problems) -> list[Any]:
     """Converted cells, None where blank; a problem for each bad or (if required) blank cell."""
     table: dict[str, Any] = {}
     bad: dict[str, str] = {}
@@ -197,95 +168,8 @@ def _index(keys: Sequence[Any]) -> np.ndarray:
     return np.array([-1 if k is None else seen.setdefault(k, len(seen)) for k in keys], dtype=np.int64)
 
 
-# -- reading ---------------------------------------------------------------------------------
-def _read(path: Path) -> tuple[list[list[str]], list[int]]:
-    """The non-blank rows of a CSV file (header first), with each row's line number."""
-    if not path.exists():
-        _fail(path, ["the file does not exist (fix: check the path)"])
-    if path.is_dir():
-        _fail(path, ["is a folder, not a file (fix: give the path of the CSV file)"])
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        _fail(path, [f"cannot be read ({exc.strerror}) (fix: check the file's permissions)"])
-    if data.startswith(b"PK\x03\x04"):
-        _fail(path, [f"is a spreadsheet workbook, not CSV text (fix: {SAVE_AS_CSV})"])
-    if b"\0" in data:
-        _fail(path, [f"is not a text file (fix: {SAVE_AS_CSV})"])
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        _fail(path, [f"line {line}: is not UTF-8 text (fix: {SAVE_AS_CSV})"])
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows, lines = [], []
-    try:
-        for row in reader:
-            if "".join(row).strip():
-                rows.append(row)
-                lines.append(reader.line_num)
-    except csv.Error as exc:
-        _fail(path, [f"line {reader.line_num}: is not valid CSV ({exc}) (fix: {SAVE_AS_CSV})"])
-    if not rows:
-        _fail(path, ["the file is empty (fix: give a header row, then one row per adult tenant)"])
-    head = rows[0]
-    if len(head) == 1 and (";" in head[0] or "\t" in head[0]):
-        sep = "';'" if ";" in head[0] else "tabs"
-        _fail(path, [f"line {lines[0]}: values are separated by {sep}, not commas (fix: {SAVE_AS_CSV})"])
-    if len(rows) == 1:
-        _fail(path, [f"the file has a header but no tenants (fix: add one row per adult tenant "
-                     f"after line {lines[0]})"])
-    return rows, lines
-
-
-def _header(rows: list[list[str]], line: int, known: Sequence[str],
-            problems: _Problems) -> dict[str, int]:
-    """Known column name -> position; problems for missing, unknown, repeated or nameless columns."""
-    names = [name.strip().lower() for name in rows[0]]
-    if not set(names) & set(known):
-        problems.add(line, None, "names no known column, so the file has no header row",
-                     f"start the file with a header row naming its columns, such as {','.join(REQUIRED)}")
-        problems.raise_if_any()
-    where: dict[str, int] = {}
-    for pos, name in enumerate(names):
-        if not name:
-            if any(pos < len(row) and row[pos].strip() for row in rows[1:]):
-                problems.add(line, str(pos + 1), "the column has values but no name",
-                             "name the column or delete it")
-        elif name in where:
-            problems.add(line, name, f"appears twice (columns {where[name] + 1} and {pos + 1})",
-                         "keep one of them")
-        elif name not in known:
-            guess = did_you_mean(name, known)
-            problems.add(line, name, "unknown column",
-                         f"did you mean '{guess}'?" if guess else
-                         f"remove it, or rename it to one of: {', '.join(known)}")
-        else:
-            where[name] = pos
-    for name in REQUIRED:
-        if name not in where:
-            problems.add(line, name, "the column is missing", f"add a column named {name}")
-    return where
-
-
-def _rows(rows: list[list[str]], lines: list[int], problems: _Problems) -> tuple[list[list[str]], list[int]]:
-    """Data rows cut or padded to the header's width; rows with extra values are set aside."""
-    width = len(rows[0])
-    kept, kept_lines = [], []
-    for row, line in zip(rows[1:], lines[1:], strict=True):
-        if len(row) != width:
-            if "".join(row[width:]).strip():
-                problems.add(line, None, f"has {len(row)} values but the header names {width} columns",
-                             "remove the extra values, or quote values that contain commas")
-                continue
-            row = row[:width] + [""] * (width - len(row))
-        kept.append(row)
-        kept_lines.append(line)
-    return kept, kept_lines
-
-
 def _agree(values: Sequence[Any], cells: Sequence[str], dwelling: Sequence[int], dwelling_ids: Sequence[Any],
-           column: str, lines: Sequence[int], problems: _Problems) -> None:
+           column: str, lines: Sequence[int], problems: Problems) -> None:
     """A problem for each tenant whose (given) value differs from another of its dwelling."""
     first: dict[int, int] = {}
     for k, (d, v) in enumerate(zip(dwelling, values, strict=True)):
@@ -299,7 +183,7 @@ def _agree(values: Sequence[Any], cells: Sequence[str], dwelling: Sequence[int],
 
 
 def _households(ids: Sequence[str | None], dwelling: Sequence[int], lines: Sequence[int],
-                problems: _Problems) -> np.ndarray:
+                problems: Problems) -> np.ndarray:
     """Household number of each tenant (blank: its dwelling's household); one dwelling each."""
     home: dict[str, int] = {}
     for k, (h, d) in enumerate(zip(ids, dwelling, strict=True)):
@@ -360,10 +244,10 @@ def _check(path: Path, chains: Mapping[str, Sequence[str]]) -> _Checked:
     """Read and check a stock file; raise one HhsimError listing every problem."""
     spec = _columns(chains)
     known = [*REQUIRED, *(c for c in spec if c not in REQUIRED)]
-    raw_rows, raw_lines = _read(path)
-    problems = _Problems(path, {name.strip().lower(): pos for pos, name in enumerate(raw_rows[0])})
-    where = _header(raw_rows, raw_lines[0], known, problems)
-    rows, lines = _rows(raw_rows, raw_lines, problems)
+    raw_rows, raw_lines = read_rows(path, "stock file", "adult tenant")
+    problems = Problems(path, {name.strip().lower(): pos for pos, name in enumerate(raw_rows[0])})
+    where = header(raw_rows, raw_lines[0], known, REQUIRED, problems)
+    rows, lines = data_rows(raw_rows, raw_lines, problems)
     columns = list(zip(*rows, strict=True)) or [()] * len(raw_rows[0])
     raw = {name: columns[pos] for name, pos in where.items()}
     got = {name: _parse(raw[name], name, *spec[name], lines, problems) for name in where}
@@ -437,9 +321,7 @@ def load_stock(path: str | Path, world: Mapping[str, Any], chains: Mapping[str, 
         hazards |= np.where(np.where(given >= 0, given == 1, drawn), HAZARD_BITS[h], 0).astype(np.uint8)
         note(h, int((given < 0).sum()), "dwellings",
              f"drawn with the tenure's prevalence (world.hazards.{h}.<tenure>)")
-    size = int(_world_value(world, "world.estate_size"))
-    if size < 1:
-        raise HhsimError("world.estate_size", f"must be at least 1, got {size}", "give a number of dwellings")
+    size = estate_size(world)
     given_estate = per_dwelling("estate_id")
     note("estate_id", int((given_estate < 0).sum()), "dwellings",
          f"grouped by tenure and decile into estates of world.estate_size = {size} dwellings")

@@ -32,6 +32,7 @@ from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Dwell
 
 OLDEST = 100  # upper age of the open top band, years
 SHARE_TOLERANCE = 0.005  # published shares are rounded; they are renormalised to sum to 1
+MAX_ESTATE = 1_000_000  # dwellings in one estate
 
 
 def _leaf_value(tree: Mapping[str, Any], name: str) -> np.ndarray:
@@ -41,6 +42,15 @@ def _leaf_value(tree: Mapping[str, Any], name: str) -> np.ndarray:
             raise HhsimError(name, "is missing from the world parameters", "restore the default entry")
         node = node[part]
     return np.asarray(to_parameter(name, node).value, dtype=float)
+
+
+def estate_size(world: Mapping[str, Any]) -> int:
+    """``world.estate_size``: a whole number of dwellings from 1 to ``MAX_ESTATE``."""
+    size = float(_leaf_value(world, "world.estate_size"))
+    if not (size.is_integer() and 1 <= size <= MAX_ESTATE):
+        raise HhsimError("world.estate_size", f"must be a whole number of dwellings from 1 to "
+                         f"{MAX_ESTATE:,}, got {size:g}", "give a number of dwellings, e.g. 200")
+    return int(size)
 
 
 def _shares(value: np.ndarray, where: str) -> np.ndarray:
@@ -97,7 +107,7 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
     """A population of ``n`` adult tenants with tenure shares ``mix`` (by TENURES)."""
     if n < 1:
         raise HhsimError("population.tenants", f"must be at least 1, got {n}", "give a positive number")
-    estate_size = int(_leaf_value(world, "world.estate_size"))
+    size = estate_size(world)
     partner_sd = float(_leaf_value(world, "world.partner_age_sd"))
     top_mean = float(_leaf_value(world, "world.top_band_mean_years"))
     age_breaks = world["world"]["age"]["breaks"]
@@ -130,7 +140,7 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
             raise HhsimError(f"world.deprivation.{tname}", "needs 10 shares (deciles 1..10)",
                              "give one share per IMD decile")
         dep = rng.choice(np.arange(1, DECILES + 1), size=n_hh, p=dep_shares)
-        est, n_e = estates_by_decile(dep, estate_size)
+        est, n_e = estates_by_decile(dep, size)
         haz = np.zeros(n_hh, dtype=np.uint8)
         for h in HAZARDS:
             prev = float(_leaf_value(world, f"world.hazards.{h}.{tname}"))
