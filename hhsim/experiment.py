@@ -48,8 +48,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -61,12 +62,15 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
 from hhsim.costing import uprating_factor
-from hhsim.errors import HhsimError, did_you_mean, printable, unknown_key_error
+from hhsim.errors import HhsimError, did_you_mean, printable, shortened, unknown_key_error
+from hhsim.files import check_path
 from hhsim.health.model_file import compile_model
 from hhsim.interventions import model_context, parse_arm, resolve
 from hhsim.parameters import apply_overrides, read_toml
@@ -78,10 +82,27 @@ from hhsim.world.stock import load_stock
 from hhsim.world.synthetic import england_mix, generate
 
 Number = StrictInt | StrictFloat
+#: Names of arms and groups reach file names, tables and spreadsheets: letters, digits, '_',
+#: '-', '.' and spaces, starting with a letter or digit, not ending with a space or a dot.
+NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_. -]{0,62}[A-Za-z0-9_-])?")
+NAME_RULE = ("use letters, digits, '_', '-', '.' and spaces, starting with a letter or digit, "
+             "up to 64 characters")
+#: Most runs in one batch (arms x replications, times the points of a sweep): the run list and
+#: the manifest stay in memory. Beyond it, split the work into experiments with other seeds.
+MAX_RUNS = 1_000_000
+MAX_SEED = 2**63 - 1  # records store the seed as a 64-bit integer
+Label = Annotated[StrictStr, StringConstraints(max_length=200)]
+
+
+def check_name(name: str, what: str) -> str:
+    """``name`` if it is a usable name (``NAME``); a ValueError naming ``what`` otherwise."""
+    if not NAME.fullmatch(name):
+        raise ValueError(f"{printable(repr(name[:80]))} is not a usable {what}; fix: {NAME_RULE}")
+    return name
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Discount(Strict):
@@ -92,11 +113,11 @@ class Discount(Strict):
 
 
 class ExperimentSection(Strict):
-    name: StrictStr = "hhsim experiment"
+    name: Label = "hhsim experiment"
     description: StrictStr = ""
-    seed: StrictInt = Field(2024, ge=0)
+    seed: StrictInt = Field(2024, ge=0, le=MAX_SEED)
     months: StrictInt = Field(120, ge=1, le=1200)
-    replications: StrictInt = Field(10, ge=1)
+    replications: StrictInt = Field(10, ge=1, le=MAX_RUNS)
     discount: Discount = Discount()
     thresholds: list[Number] = Field(default_factory=lambda: [20000, 30000], min_length=1)
     price_year: StrictStr = "2023/24"
@@ -104,6 +125,12 @@ class ExperimentSection(Strict):
     start_month: StrictInt = Field(4, ge=1, le=12)
     model: StrictStr = "default"
     baseline: StrictStr = "baseline"
+
+    @field_validator("model")
+    @classmethod
+    def _model_path(cls, v: str) -> str:
+        check_path(v, "experiment.model")
+        return v
 
     @field_validator("thresholds")
     @classmethod
@@ -119,6 +146,13 @@ class Population(Strict):
     tenure: dict[StrictStr, Number] = Field(default_factory=lambda: {"social_rented": 1.0})
     stock: StrictStr | None = None  # a provider's tenants and dwellings (docs/own-data.md)
     profile: StrictStr | None = None  # people by age band, decile and tenure in a place
+
+    @field_validator("stock", "profile")
+    @classmethod
+    def _paths(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None:
+            check_path(v, f"population.{info.field_name}")
+        return v
 
     @field_validator("tenure")
     @classmethod
@@ -136,10 +170,15 @@ class Population(Strict):
 
 
 class Arm(Strict):
-    name: StrictStr = Field(min_length=1)
+    name: StrictStr
     description: StrictStr = ""
     parameters: dict[StrictStr, Any] = Field(default_factory=dict)
     interventions: list[dict[StrictStr, Any]] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v, "arm name")
 
 
 class Sensitivity(Strict):
@@ -154,7 +193,7 @@ class Sensitivity(Strict):
     method: Literal["sobol", "morris", "fast", "delta"] = "sobol"
     samples: StrictInt = Field(256, ge=2, le=1_000_000)
     parameters: dict[StrictStr, list[Number] | dict[StrictStr, Any]] = Field(min_length=1)
-    outputs: list[StrictStr] = Field(default_factory=lambda: ["net_saving"], min_length=1)
+    outputs: list[Label] = Field(default_factory=lambda: ["net_saving"], min_length=1)
     arm: StrictStr | None = None  # the arm analysed (default: the one arm that is not the baseline)
     second_order: StrictBool = False  # sobol: also second-order indices (N x (2D + 2) points)
     levels: StrictInt = Field(4, ge=2, le=100)  # morris: grid levels
@@ -175,6 +214,13 @@ class PSA(Strict):
     thresholds: list[Number] = Field(default_factory=lambda: [float(x) for x in range(0, 100_001, 2_500)],
                                      min_length=2)
     perspective: Literal["public_sector", "nhs"] = "public_sector"
+
+    @field_validator("groups")
+    @classmethod
+    def _group_names(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name in v:
+            check_name(name, "group name")
+        return v
 
 
 class Experiment(Strict):
@@ -317,8 +363,26 @@ def _unknown_key_fix(model: type[BaseModel], loc: tuple) -> str | None:
     return f"did you mean '{guess}'?" if guess else f"allowed keys: {', '.join(fields)}"
 
 
+#: Tags pydantic puts in a location for the members of a union (``Number``, ``list | dict``).
+_UNION_TAG = re.compile(r"int|float|str|bool|(list|dict)\[.*\]")
+
+
+def _first_error(err: ValidationError) -> dict:
+    """The error to report, with union-member tags taken out of its location; of a union's
+    errors, the float member's (a non-finite number says so, not "not an integer")."""
+    def plain(loc: tuple) -> tuple:
+        return tuple(p for p in loc if not (isinstance(p, str) and _UNION_TAG.fullmatch(p)))
+
+    errors = err.errors()
+    first = plain(tuple(errors[0]["loc"]))
+    same = [x for x in errors if plain(tuple(x["loc"])) == first]
+    e = dict(next((x for x in same if tuple(x["loc"])[-1:] == ("float",)), same[0]))
+    e["loc"] = first
+    return e
+
+
 def _one_line(err: ValidationError) -> HhsimError:
-    e = err.errors()[0]
+    e = _first_error(err)
     loc = tuple(e["loc"])
     where = ".".join(str(p) for p in loc) or "experiment file"
     if e["type"] == "extra_forbidden":
@@ -328,12 +392,15 @@ def _one_line(err: ValidationError) -> HhsimError:
     ctx = e.get("ctx", {})
     if e["type"].endswith("_type") or e["type"] in {"int_from_float", "string_type"}:
         return HhsimError(where, f"{msg}, got {e.get('input')!r}", "give a value of the right type")
-    bounds = {"greater_than_equal": "at least {ge}", "greater_than": "above {gt}",
-              "less_than_equal": "at most {le}", "less_than": "below {lt}",
-              "too_short": "with at least {min_length} item(s)"}
+    bounds = {"greater_than_equal": "at least {ge:,}", "greater_than": "above {gt:,}",
+              "less_than_equal": "at most {le:,}", "less_than": "below {lt:,}",
+              "too_short": "with at least {min_length} item(s)", "finite_number": "that is a finite number",
+              "string_too_long": "of at most {max_length} characters"}
     if e["type"] in bounds:
-        return HhsimError(where, f"got {e.get('input')!r}", "give a value " + bounds[e["type"]].format(**ctx))
-    return HhsimError(where, msg)
+        got = printable(shortened(repr(e.get("input"))))
+        return HhsimError(where, f"got {got}", "give a value " + bounds[e["type"]].format(**ctx))
+    problem, _, fix = msg.partition("; fix: ")
+    return HhsimError(where, problem, fix or None)
 
 
 def validate(data: dict, source: Path | None = None, probe: bool = True) -> Experiment:
@@ -360,6 +427,12 @@ def validate(data: dict, source: Path | None = None, probe: bool = True) -> Expe
                              "remove it: the profile gives the tenure mix")
         read_profile(exp.profile_path)
     names = [a.name for a in exp.arms]
+    runs = len(names) * exp.experiment.replications
+    if runs > MAX_RUNS:
+        raise HhsimError("experiment.replications", f"{len(names)} arms x {exp.experiment.replications:,} "
+                         f"replications = {runs:,} runs, more than {MAX_RUNS:,} in one batch",
+                         "give fewer replications, or split them into experiments with other seeds "
+                         "(docs/user-guide.md, 'Limits')")
     if len(set(names)) != len(names):
         raise HhsimError("arms", f"arm names are not unique: {names}", "give each arm its own name")
     if exp.baseline not in names:

@@ -57,6 +57,8 @@ def resolve(table: Mapping[str, Any], where: str) -> dict:
     if not isinstance(table, Mapping):
         raise HhsimError(where, "must be a table", 'write [[arms.interventions]] with type = "..."')
     kind = table.get("type")
+    if kind is None:
+        raise HhsimError(where, "has no type", f"add type = \"...\", one of: {', '.join(TYPES)}")
     if not isinstance(kind, str) or kind not in TYPES:
         raise unknown_key_error(f"{where}.type", str(kind), TYPES, what="intervention type")
     name = table.get("name", kind)
