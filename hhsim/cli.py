@@ -17,8 +17,12 @@ from hhsim.analysis.tables import TABLES
 from hhsim.api import package_version, run_experiment
 from hhsim.errors import HhsimError
 from hhsim.experiment import load_experiment
+from hhsim.files import check_path, output_folder, read_input
 from hhsim.health.model_file import compile_model
-from hhsim.parameters import read_toml
+from hhsim.parameters import parameters_of, read_toml
+from hhsim.resources import default_model_tree
+from hhsim.resources import world_tree as default_world_tree
+from hhsim.world.profile import read_profile
 from hhsim.world.stock import load_stock
 
 
@@ -97,8 +101,10 @@ def parser() -> argparse.ArgumentParser:
 
     _calibrate_parser(sub)
 
-    val = sub.add_parser("validate", help="check an experiment file without running it")
-    val.add_argument("file", help="experiment file (TOML)")
+    val = sub.add_parser("validate", help="check a file without running anything: an experiment, "
+                                          "calibration, target or model file (TOML), a stock or "
+                                          "profile file (CSV)")
+    val.add_argument("file", help="the file to check (its kind is recognised from its contents)")
 
     rep = sub.add_parser("report", help="write OUTDIR/report.html: tables, figures and findings of a run")
     rep.add_argument("outdir", help="output folder of 'hhsim run'")
@@ -123,7 +129,7 @@ def _interrupted(out: Path | None) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file).with_options(
         seed=args.seed, tenants=args.tenants, months=args.months, replications=args.replications)
-    out = Path(args.out) if args.out else None
+    out = output_folder(args.out) if args.out else None
     try:
         res = run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler,
                              resume=args.resume, progress=not args.quiet)
@@ -160,7 +166,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from hhsim.sensitivity.run import run_sensitivity
 
     exp = load_experiment(args.file)
-    out = Path(args.out) if args.out else None
+    out = output_folder(args.out) if args.out else None
     try:
         res = run_sensitivity(exp, out, method=args.method, samples=args.samples, workers=args.workers,
                               scheduler=args.scheduler, resume=args.resume, progress=not args.quiet,
@@ -188,7 +194,7 @@ def cmd_psa(args: argparse.Namespace) -> int:
     if exp.psa is None and args.posterior is None:
         raise HhsimError(args.file, "has no [psa] section", "add one with parameters (docs/psa.md), "
                          "or give --posterior")
-    out = Path(args.out) if args.out else None
+    out = output_folder(args.out) if args.out else None
     try:
         res = run_psa(exp, out, draws=args.draws, posterior=args.posterior, workers=args.workers,
                       scheduler=args.scheduler, resume=args.resume, progress=not args.quiet, seed=args.seed,
@@ -258,7 +264,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     problem = load_problem(args.file)
     name = problem.settings["name"]
     suffix = "-fast" if args.fast else ""
-    out = Path(args.out) if args.out else Path("hhsim-results") / f"{name}-calibration{suffix}"
+    out = output_folder(args.out) if args.out else Path("hhsim-results") / f"{name}-calibration{suffix}"
     try:
         calibrate(args.file, out, fast=args.fast, scheduler=args.scheduler,
                   sampler="single" if args.single_core else "multicore", workers=args.workers,
@@ -282,8 +288,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    exp = load_experiment(args.file)
+def file_kind(path: Path) -> str:
+    """What kind of hhsim file ``path`` is: experiment, calibration, target or model (TOML:
+    by its sections), stock or profile (CSV: by its header)."""
+    if path.suffix.lower() == ".csv":
+        head = read_input(path, "CSV file", "csv")[:4096].decode("utf-8-sig", "replace").lower()
+        columns = {c.strip() for c in head.splitlines()[0].split(",")} if head.strip() else set()
+        return "profile" if {"age_band", "count"} <= columns else "stock"
+    sections = set(read_toml(path, "TOML file"))
+    if "calibration" in sections:
+        return "calibration"
+    if "target" in sections:
+        return "target"
+    if sections & {"model", "chains"} and not sections & {"experiment", "arms", "population"}:
+        return "model"
+    return "experiment"
+
+
+def _validate_experiment(path: str) -> list[str]:
+    exp = load_experiment(path)
     runs = len(exp.arms) * exp.experiment.replications
     tenants = f"{exp.population.tenants:,} tenants"
     report = None
@@ -292,28 +315,79 @@ def cmd_validate(args: argparse.Namespace) -> int:
         _, _, report = load_stock(exp.stock_path, exp.world_tree(),
                                   {n: c.states for n, c in chains.items()}, np.random.default_rng(0))
         tenants = f"{report.rows:,} tenants in {report.dwellings:,} dwellings from {exp.population.stock}"
-    print(f"{args.file}: valid ({len(exp.arms)} arm(s) x {exp.experiment.replications} "
-          f"replication(s) = {runs} runs of {tenants}, {exp.experiment.months} months)")
+    lines = [f"{path}: valid experiment file ({len(exp.arms)} arm(s) x {exp.experiment.replications} "
+             f"replication(s) = {runs} runs of {tenants}, {exp.experiment.months} months)"]
     if exp.sensitivity is not None:
         from hhsim.sensitivity.design import point_count
         from hhsim.sensitivity.section import setup
 
         st = setup(exp)
         points = point_count(st)
-        print(f"Sensitivity ({st.method}, N = {st.samples}) over {len(st.names)} parameter(s), arm {st.arm}: "
-              f"{points:,} points x {runs} run(s) per point = {points * runs:,} runs; "
-              f"outputs {', '.join(st.outputs)}")
+        lines.append(f"Sensitivity ({st.method}, N = {st.samples}) over {len(st.names)} parameter(s), arm "
+                     f"{st.arm}: {points:,} points x {runs} run(s) per point = {points * runs:,} runs; "
+                     f"outputs {', '.join(st.outputs)}")
     if report is not None:
-        print("Stock file: " + (", ".join(report.given_states) or "no") + " health states given.")
-        for column, how in report.filled.items():
-            print(f"  filled {column}: {how}")
+        lines.append("Stock file: " + (", ".join(report.given_states) or "no") + " health states given.")
+        lines += [f"  filled {column}: {how}" for column, how in report.filled.items()]
+    return lines
+
+
+def _validate_stock(path: str) -> list[str]:
+    chains = compile_model(default_model_tree()).chains
+    _, _, report = load_stock(path, default_world_tree(), {n: c.states for n, c in chains.items()},
+                              np.random.default_rng(0))
+    lines = [f"{path}: valid stock file ({report.rows:,} tenants in {report.dwellings:,} dwellings; "
+             + (", ".join(report.given_states) or "no") + " health states given)"]
+    return lines + [f"  filled {column}: {how}" for column, how in report.filled.items()]
+
+
+def _validate_profile(path: str) -> list[str]:
+    profile = read_profile(path)
+    mix = ", ".join(f"{t} {share:.1%}" for t, share in profile.tenure_mix().items())
+    return [f"{path}: valid profile file ({profile.total:,.0f} people; {mix})"]
+
+
+def _validate_calibration(path: str) -> list[str]:
+    from hhsim.calibration.problem import load_problem
+
+    problem = load_problem(path)
+    return [f"{path}: valid calibration file ({len(problem.priors)} parameter(s) to calibrate against "
+            f"{len(problem.targets)} target(s))"]
+
+
+def _validate_targets(path: str) -> list[str]:
+    from hhsim.calibration.targets import load_targets
+
+    targets = load_targets(path)
+    return [f"{path}: valid target file ({len(targets)} target(s): {', '.join(t.name for t in targets)})"]
+
+
+def _validate_model(path: str) -> list[str]:
+    tree = read_toml(path, "model file")
+    model = compile_model(tree)
+    return [f"{path}: valid model file ({len(model.chains)} chain(s), {model.cycle_months}-month cycle, "
+            f"{len(parameters_of(tree))} parameters)"]
+
+
+VALIDATORS = {"experiment": _validate_experiment, "stock": _validate_stock, "profile": _validate_profile,
+              "calibration": _validate_calibration, "target": _validate_targets, "model": _validate_model}
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        lines = VALIDATORS[file_kind(Path(args.file))](args.file)
+    except HhsimError as err:
+        for line in err.details:  # every problem of a CSV file, one per line
+            print("  " + line)
+        raise
+    print("\n".join(lines))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from hhsim.report import write_report  # matplotlib only when a report is asked for
 
-    path = write_report(args.outdir)
+    path = write_report(check_path(args.outdir))
     print(f"Wrote {path} (figures as PNG and SVG in {path.parent / 'figures'})")
     return 0
 
