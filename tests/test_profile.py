@@ -54,7 +54,7 @@ def test_empty_cells_hand_their_people_to_the_nearest_cells(tmp_path):
 def test_bad_profiles_are_reported_by_line(tmp_path, text, problem):
     csv = tmp_path / "p.csv"
     csv.write_text(text)
-    with pytest.raises(HhsimError, match="nothing was (used|loaded)") as err:
+    with pytest.raises(HhsimError, match=r"nothing was (used|loaded)") as err:
         read_profile(csv)
     assert problem in str(err.value) and "\n" not in str(err.value)
 

@@ -252,7 +252,8 @@ def test_an_unknown_column_suggests_the_close_name(tmp_path, header, unknown, gu
 
 
 def test_header_problems_are_all_reported(tmp_path):
-    message, details = error(write(tmp_path, "age,tenure,age,colour,\n40,social,40,red,\n41,social,41,blue,9\n"))
+    text = "age,tenure,age,colour,\n40,social,40,red,\n41,social,41,blue,9\n"
+    message, details = error(write(tmp_path, text))
     assert "4 problems" in message
     message = " ".join(details)
     assert "line 1, column imd_decile: the column is missing (fix: add a column named imd_decile)" in message
