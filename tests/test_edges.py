@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hhsim.cli import main
+from hhsim.resources import data_path
 
 from conftest import ROOT
 
@@ -170,7 +171,7 @@ def test_an_intervention_without_a_type_says_so(tmp_path, capsys):
     *[(p, "target file") for p in sorted((ROOT / "calibration" / "targets").glob("*.toml"))],
     *[(p, "experiment file") for p in sorted((ROOT / "calibration" / "experiments").glob("*.toml"))],
     (ROOT / "experiments" / "models" / "chancellor-1997-hiv.toml", "model file"),
-    (ROOT / "hhsim" / "data" / "default_model.toml", "model file"),
+    (data_path("default_model.toml"), "model file"),
     (ROOT / "experiments" / "example-stock.csv", "stock file"),
     (ROOT / "experiments" / "example-profile.csv", "profile file"),
     (ROOT / "experiments" / "home-repairs.toml", "experiment file"),
