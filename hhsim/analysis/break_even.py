@@ -29,7 +29,8 @@ import pandas as pd
 from scipy import optimize
 
 from hhsim.analysis.cost_effectiveness import perspective_cost
-from hhsim.analysis.economics import economics, ratio_interval
+from hhsim.analysis.economics import economics
+from hhsim.analysis.intervals import ratio_interval
 from hhsim.analysis.pairing import paired
 from hhsim.errors import HhsimError
 

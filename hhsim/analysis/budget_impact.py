@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from hhsim.accounting import PAYERS
+from hhsim.analysis.intervals import mc_interval
 from hhsim.analysis.pairing import draw_keys, paired
-from hhsim.analysis.summary import mc_interval
 
 CASH, BED_DAYS = "cash", "bed days (capacity, not cash)"
 #: Monthly counts reported as capacity released: column, label.

@@ -18,8 +18,8 @@ import pandas as pd
 
 from hhsim.accounting import PAYERS
 from hhsim.analysis.cost_effectiveness import perspective_cost
+from hhsim.analysis.intervals import mc_interval
 from hhsim.analysis.pairing import draw_keys, paired
-from hhsim.analysis.summary import mc_interval
 
 #: Measures: name, group-table outcome, sign (+1: arm - baseline; -1: baseline - arm).
 MEASURES = [("nhs_saving", "nhs_cost", -1), ("intervention_cost", "intervention_cost", 1),

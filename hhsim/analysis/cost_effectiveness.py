@@ -30,9 +30,8 @@ import numpy as np
 import pandas as pd
 
 from hhsim.accounting import PAYERS
-from hhsim.analysis.economics import ratio_interval
+from hhsim.analysis.intervals import mc_interval, ratio_interval
 from hhsim.analysis.pairing import paired
-from hhsim.analysis.summary import mc_interval
 
 PERSPECTIVES = {
     "public_sector": "every cost of the NHS, social care, housing provider and local authority",
@@ -100,8 +99,8 @@ def cost_effectiveness(records: pd.DataFrame, baseline: str, perspective: str = 
     for arm in arms:
         g = df[df["arm"] == arm]
         row = {"arm": arm, "perspective": perspective, "draws": len(g)}
-        for col in ("cost", effect):
-            row[col], row[f"{col}_low"], row[f"{col}_high"] = mc_interval(g[col].to_numpy())
+        for col in ("cost", effect):  # levels: cannot be negative
+            row[col], row[f"{col}_low"], row[f"{col}_high"] = mc_interval(g[col].to_numpy(), lower=0.0)
         rows.append(row)
     out = pd.DataFrame(rows)
     vs_base = paired(df, baseline, ["cost", effect])

@@ -14,32 +14,17 @@ For each arm against the baseline of the same replication (common random numbers
   the paired monthly series (cash, as BRE's payback periods are), with the share of
   replications that paid back within the horizon.
 
-Intervals are 95% Monte-Carlo intervals: simulation noise for the given parameters.
+Intervals are 95% Monte-Carlo intervals: simulation noise for the given parameters
+(``hhsim.analysis.intervals``; an intervention cost over a baseline that spends nothing
+cannot be negative, so its interval is cut at 0).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from hhsim.analysis.summary import mc_interval
-
-
-def ratio_interval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """mean(x) / mean(y) with a 95% delta-method interval over paired replicates."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    mx, my = x.mean(), y.mean()
-    if my == 0:
-        return float("nan"), float("nan"), float("nan")
-    r = mx / my
-    if x.size < 2:
-        return float(r), float("nan"), float("nan")
-    cov = np.cov(x, y, ddof=1)
-    var = (cov[0, 0] - 2 * r * cov[0, 1] + r * r * cov[1, 1]) / (x.size * my * my)
-    half = float(stats.t.ppf(0.975, x.size - 1) * np.sqrt(max(var, 0.0)))
-    return float(r), float(r - half), float(r + half)
-
+from hhsim.analysis.intervals import mc_interval, ratio_interval
 
 SERIES = ("nhs_saving", "intervention_cost", "qalys_gained", "net_saving")
 COLUMNS = ["arm", "replications",
@@ -70,8 +55,11 @@ def economics(records: pd.DataFrame, baseline: str) -> pd.DataFrame:
         }
         series["net_saving"] = series["nhs_saving"] - series["intervention_cost"]
         row: dict = {"arm": arm, "replications": len(paired)}
+        # an incremental intervention cost over a baseline that spends nothing is a level
+        spends_nothing = not b["intervention_cost"].any()
         for key, values in series.items():
-            row[key], row[f"{key}_low"], row[f"{key}_high"] = mc_interval(values.to_numpy())
+            lower = 0.0 if key == "intervention_cost" and spends_nothing else None
+            row[key], row[f"{key}_low"], row[f"{key}_high"] = mc_interval(values.to_numpy(), lower)
             row[f"{key}_per_1000"] = float((values * per_1000).mean())
         row["roi"], row["roi_low"], row["roi_high"] = ratio_interval(
             series["nhs_saving"].to_numpy(), series["intervention_cost"].to_numpy())

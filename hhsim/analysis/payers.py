@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from hhsim.accounting import PAYERS
+from hhsim.analysis.intervals import mc_interval
 from hhsim.analysis.pairing import paired
-from hhsim.analysis.summary import mc_interval
 
 PARTS = ("care_cost", "intervention_cost", "cost")
 
@@ -66,8 +66,9 @@ def payers(records: pd.DataFrame, baseline: str, payer_of: Mapping[tuple[str, st
         vs_base = paired(g, baseline, list(PARTS))
         for arm, a in g.groupby("arm", sort=False):
             row = {"arm": arm, "payer": payer}
-            for part in PARTS:
-                row[part], row[f"{part}_low"], row[f"{part}_high"] = mc_interval(a[part].to_numpy())
+            for part in PARTS:  # costs: cannot be negative
+                row[part], row[f"{part}_low"], row[f"{part}_high"] = mc_interval(a[part].to_numpy(),
+                                                                                 lower=0.0)
             if arm in vs_base:
                 d = vs_base[arm]
                 row["saving"], row["saving_low"], row["saving_high"] = mc_interval(-d["cost"].to_numpy())

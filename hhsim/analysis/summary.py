@@ -2,15 +2,17 @@
 
 Each arm is summarised by the mean over replications. Differences are paired: arm minus
 baseline within each replication (they share random numbers), then averaged. Intervals are
-95% Monte-Carlo intervals, mean +/- t(0.975, R-1) x SD / sqrt(R): they measure simulation
-noise for the given parameters, not parameter uncertainty (that is what PSA is for).
+95% Monte-Carlo intervals (``hhsim.analysis.intervals``): every record outcome is a level
+that cannot be negative (costs, counts, days, years, QALYs), so its interval is cut at 0;
+differences may take either sign.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from hhsim.analysis.intervals import mc_interval
 
 #: Outcomes in the printed table: column, label, number format.
 HEADLINE = [
@@ -24,16 +26,6 @@ HEADLINE = [
     ("delayed_discharge_days", "Delayed-discharge days", "{:,.0f}"),
     ("readmissions_30d", "30-day readmissions", "{:,.1f}"),
 ]
-
-
-def mc_interval(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95% Monte-Carlo interval of replicate values (NaN bounds for one value)."""
-    v = np.asarray(values, dtype=float)
-    mean = float(v.mean())
-    if v.size < 2 or not np.isfinite(v).all():  # one value, or unlimited (inf) or missing
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
-    return mean, mean - half, mean + half
 
 
 def summarise(records: pd.DataFrame, baseline: str, outcomes: list[str] | None = None) -> pd.DataFrame:
@@ -53,9 +45,9 @@ def summarise(records: pd.DataFrame, baseline: str, outcomes: list[str] | None =
         per_1000 = 1000.0 / g["population"]
         for col in outcomes:
             row = {"arm": arm, "outcome": col, "replications": len(g)}
-            row["mean"], row["mc_low"], row["mc_high"] = mc_interval(g[col].to_numpy())
+            row["mean"], row["mc_low"], row["mc_high"] = mc_interval(g[col].to_numpy(), lower=0.0)
             row["per_1000"], row["per_1000_low"], row["per_1000_high"] = mc_interval(
-                (g[col] * per_1000).to_numpy())
+                (g[col] * per_1000).to_numpy(), lower=0.0)
             if arm != baseline and len(paired):
                 d = g.loc[paired, col] - base.loc[paired, col]
                 row["difference"], row["diff_mc_low"], row["diff_mc_high"] = mc_interval(d.to_numpy())
@@ -154,8 +146,9 @@ INTERVENTION_MEASURES = [
 SERVED = {"placed": "patient placed", "admitted": "client", "ordered": "dwelling repaired"}
 
 
-def _amount(values: pd.Series) -> str:
-    mean, lo, hi = mc_interval(values.to_numpy(dtype=float))
+def _amount(values: pd.Series, lower: float | None = 0.0) -> str:
+    """Mean (95% MC interval) of a count or cost (cut at ``lower``), as text."""
+    mean, lo, hi = mc_interval(values.to_numpy(dtype=float), lower=lower)
     if np.isinf(mean):
         return "unlimited"
     if np.isnan(mean):
@@ -186,5 +179,5 @@ def format_interventions(records: pd.DataFrame, names: dict[str, list[str]], bas
                 if len(names[arm]) == 1 and arm != baseline:
                     saving = (base - group.set_index("replication")["nhs_cost"]).dropna() / count
                     label = f"NHS care saving per {SERVED[served]}, £"
-                    lines.append(f"    {label:<46} {_amount(saving.dropna())}")
+                    lines.append(f"    {label:<46} {_amount(saving.dropna(), lower=None)}")
     return "\n".join(lines) if len(lines) > 1 else ""
