@@ -10,11 +10,12 @@ import numpy as np
 
 from hhsim import paramtable
 from hhsim.analysis.cost_effectiveness import format_cost_effectiveness
-from hhsim.analysis.economics import format_economics
+from hhsim.analysis.economics import format_economics, format_headline
+from hhsim.analysis.intervals import few_replications
 from hhsim.analysis.payers import format_payers
 from hhsim.analysis.summary import format_checks, format_interventions, format_table
 from hhsim.analysis.tables import TABLES
-from hhsim.api import package_version, run_experiment
+from hhsim.api import Results, package_version, run_experiment
 from hhsim.errors import HhsimError
 from hhsim.experiment import load_experiment
 from hhsim.files import check_path, output_folder, read_input
@@ -65,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("file", nargs="?", help="experiment file (TOML)")
     run.add_argument("--out", help="output folder (default: hhsim-results/<name>-<time>)")
     _batch_options(run, "experiment seed", "replications per arm", "continue a batch in --out")
+    run.add_argument("--verbose", action="store_true", help="also print the totals per arm, what the "
+                     "interventions did, who pays, cost-effectiveness and the check table")
 
     sens = sub.add_parser("sensitivity", help="global sensitivity analysis of an experiment's [sensitivity] "
                                               "section (SALib; docs/sensitivity.md)")
@@ -135,18 +138,45 @@ def cmd_run(args: argparse.Namespace) -> int:
                              resume=args.resume, progress=not args.quiet)
     except KeyboardInterrupt:
         return _interrupted(out)
+    print(_run_header(res))
+    headline = format_headline(res.economics, res.experiment.baseline)
+    if headline:
+        print("\n" + headline)
+    if args.verbose or not headline:
+        _print_details(res, tables=args.verbose)
+    if not args.verbose:
+        print("\nMore (totals per arm, what the interventions did, who pays, cost-effectiveness, checks): "
+              f"add --verbose, or see the report: hhsim report {res.out}")
+    print(f"Results in {res.out} (runs.parquet, summary.csv, economics.csv and {len(TABLES)} more tables)")
+    return 0
+
+
+def _run_header(res: Results) -> str:
+    """What was run, in what prices, and how to read its intervals."""
     e = res.experiment.experiment
     population = res.records["population"].iloc[0] if not res.records.empty else 0
     tenants = int(res.records["tenants"].iloc[0]) if not res.records.empty else 0
-    header = (f"{tenants:,} tenants simulated, representing "
-              f"{population:,.0f} people; {e.months} months; mean of {e.replications} replication(s).\n"
-              f"Costs in {e.price_year} prices; discounted at {e.discount.costs:.1%} a year (costs) and "
-              f"{e.discount.effects:.1%} (effects); intervals are 95% Monte-Carlo intervals.")
+    header = (f"{e.name}: {tenants:,} tenants simulated, representing {population:,.0f} people; "
+              f"{e.months} months; {e.replications} replication(s).\n"
+              f"Costs in {e.price_year} prices, discounted at {e.discount.costs:.1%} a year "
+              f"({e.discount.effects:.1%} for effects); intervals are 95% Monte-Carlo intervals: "
+              "simulation noise only (parameter uncertainty: hhsim psa).")
     moved = res.records["profile_people_moved"].max() if not res.records.empty else 0
     if moved:
         header += (f"\nProfile cells with no simulated tenant: up to {moved:,.0f} people counted in "
                    "the nearest cells (give more tenants to reduce this).")
-    print(format_table(res.summary, res.experiment.baseline, header))
+    few = few_replications(e.replications)
+    if few:
+        header += f"\nWarning: {few}."
+    return header
+
+
+def _print_details(res: Results, tables: bool) -> None:
+    """Totals per arm and, with ``tables``, every other table of the run."""
+    e = res.experiment.experiment
+    print("\n" + format_table(res.summary, res.experiment.baseline, "Totals for the people represented:"))
+    if not tables:
+        return
     names = {a.name: [t["name"] for t in res.experiment.interventions(a)] for a in res.experiment.arms}
     for block in (format_interventions(res.records, names, res.experiment.baseline),
                   format_economics(res.economics, res.experiment.baseline,
@@ -156,10 +186,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         if block:
             print("\n" + block)
     print("\n" + format_checks(res.check_summary))
-    print(f"\nWrote {len(res.records)} run records to {res.out / 'runs.parquet'}; "
-          f"summary.csv, economics.csv, groups.csv, checks.csv and {len(TABLES)} analysis tables "
-          f"to {res.out}\nHTML report with figures: hhsim report {res.out}")
-    return 0
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:

@@ -125,3 +125,41 @@ def format_economics(econ: pd.DataFrame, baseline: str, months_per_step: int = 1
             lines.append(f"  {'Payback (cash, NHS care)':<26} {when} "
                          f"({r['share_paid_back']:.0%} of replications paid back)")
     return "\n".join(lines)
+
+
+#: The headline table: economics column, label, number format, and the smallest possible value.
+HEADLINE = [
+    ("nhs_saving", "NHS care saving, £", "{:,.0f}"),
+    ("intervention_cost", "Intervention cost, £", "{:,.0f}"),
+    ("net_saving", "Net saving, £", "{:,.0f}"),
+    ("roi", "Return on investment, £ per £", "{:,.2f}"),
+    ("qalys_gained", "QALYs gained", "{:,.2f}"),
+]
+
+
+def format_headline(econ: pd.DataFrame, baseline: str) -> str:
+    """The short table a commissioner reads first: per arm against the baseline, the mean
+    over replications of each headline measure, its 95% MC interval on the line below."""
+    if econ.empty:
+        return ""
+    arms = list(econ["arm"])
+    width = max(24, *(len(a) + 2 for a in arms))
+    label = 34
+    lines = [f"Against {baseline}: mean over replications (95% MC interval below), £ discounted",
+             " " * label + "".join(f"{a:>{width}}" for a in arms)]
+    rows = econ.set_index("arm")
+    for key, text, fmt in HEADLINE:
+        values, intervals = [], []
+        for arm in arms:
+            r = rows.loc[arm]
+            if np.isnan(r[key]):
+                values.append("n/a" if key != "roi" else "no cost")
+                intervals.append("")
+                continue
+            values.append(fmt.format(r[key]))
+            lo, hi = r[f"{key}_low"], r[f"{key}_high"]
+            intervals.append("" if np.isnan(lo) else f"({fmt.format(lo)} to {fmt.format(hi)})")
+        lines.append(f"  {text:<{label - 2}}" + "".join(f"{v:>{width}}" for v in values))
+        if any(intervals):
+            lines.append(" " * label + "".join(f"{i:>{width}}" for i in intervals))
+    return "\n".join(lines)

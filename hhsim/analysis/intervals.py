@@ -61,7 +61,6 @@ def few_replications(replications: int) -> str | None:
     if replications < 2:
         return "1 replication: no Monte-Carlo intervals (run at least 10, or use --precision)"
     if replications < FEW:
-        t = stats.t.ppf(0.975, replications - 1)
-        return (f"intervals rest on {replications} replications (t = {t:.1f}): too few to be useful; "
+        return (f"intervals rest on {replications} replications: too few to be useful; "
                 "run at least 10, or use --precision")
     return None
