@@ -37,7 +37,8 @@ class Activity:
 
     Most activities are tallied per tenant (contacts, bed days, person-years in a costly
     state). An intervention's fixed costs (staff, in FTE-years) are one programme-level
-    tally (``per_tenant = False``): they belong to no tenant and so to no group.
+    tally (``per_tenant = False``), shared out among the tenants it serves for results by
+    group (``Ledger.share``).
     """
 
     name: str
@@ -104,6 +105,11 @@ class Ledger:
         self.totals = dict.fromkeys(self.count, 0.0)
         # None when every tenant counts once: totals are then plain sums.
         self.weight = None if weight is None or np.all(weight == 1) else weight.astype(np.float32)
+        # Programme-level tallies shared out among the tenants served, per person represented
+        # (undiscounted, discounted), and the tally already shared.
+        programme = [a.name for a in activities if not a.per_tenant and a.unit_cost is not None]
+        self.shared = {a: (np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32)) for a in programme}
+        self._shared_upto = dict.fromkeys(programme, (0.0, 0.0))
 
     def add(self, activity: str, idx: np.ndarray | None, amount: np.ndarray | float,
             weight: float) -> None:
@@ -141,6 +147,38 @@ class Ledger:
         if not self.per_tenant[activity]:
             return float(tally[0])
         return float((weight * tally).sum())
+
+    def share(self, activities: Iterable[str], idx: np.ndarray) -> None:
+        """Share what programme-level ``activities`` have tallied since they were last
+        shared among tenants ``idx`` (those an intervention serves this month), equally per
+        person represented. With nobody served, it waits for the next tenants served."""
+        if not idx.size:
+            return
+        people = float(self.weight[idx].sum(dtype=np.float64)) if self.weight is not None else float(idx.size)
+        if people <= 0:
+            return
+        for a in activities:
+            count, disc = float(self.count[a][0]), float(self.count_disc[a][0])
+            done, done_disc = self._shared_upto[a]
+            undisc_to, disc_to = self.shared[a]
+            undisc_to[idx] += np.float32((count - done) / people)
+            disc_to[idx] += np.float32((disc - done_disc) / people)
+            self._shared_upto[a] = (count, disc)
+
+    def shared_tally(self, activity: str, weight: np.ndarray, discounted: bool) -> np.ndarray:
+        """Per tenant (per person represented), the programme-level ``activity`` shared out
+        to it; what no tenant was served for afterwards goes to those served before, in
+        proportion to their shares, or with nobody ever served to everyone equally, so the
+        shares always add up to the programme's tally (``weight``: people per tenant)."""
+        tally = self.shared[activity][1 if discounted else 0].astype(np.float64)
+        total = float((self.count_disc if discounted else self.count)[activity][0])
+        given = float((weight * tally).sum())
+        left = total - given
+        if abs(left) <= 1e-9 * max(abs(total), 1.0):
+            return tally
+        if given > 0:
+            return tally * (total / given)
+        return np.full(tally.size, total / float(weight.sum()))
 
     def add_reward(self, reward: str, value: np.ndarray, years: float, weight: float) -> None:
         """Add ``value`` (per year, all slots) held for ``years`` with discount ``weight``."""

@@ -111,6 +111,8 @@ def parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="write OUTDIR/report.html: tables, figures and findings of a run")
     rep.add_argument("outdir", help="output folder of 'hhsim run'")
+    rep.add_argument("--svg", action="store_true", help="also write every figure as SVG (for slides and "
+                                                        "papers; PNG only by default, which is faster)")
 
     par = sub.add_parser("params", help="list the parameters with their values and sources")
     par.add_argument("--model", help="a model file instead of the default model")
@@ -413,8 +415,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from hhsim.report import write_report  # matplotlib only when a report is asked for
 
-    path = write_report(check_path(args.outdir))
-    print(f"Wrote {path} (figures as PNG and SVG in {path.parent / 'figures'})")
+    path = write_report(check_path(args.outdir), svg=args.svg)
+    kinds = "PNG and SVG" if args.svg else "PNG"
+    print(f"Wrote {path} (figures as {kinds} in {path.parent / 'figures'})")
     return 0
 
 

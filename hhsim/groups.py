@@ -3,8 +3,16 @@
 Groups are fixed at model start: area deprivation decile, age band, sex, tenure, and the
 starting state of every health chain (e.g. long-term condition or not). Each tenant's
 outcomes (costs by payer, QALYs, life years, years in good health, deaths, admissions,
-bed days) are weighted by the people it represents and summed per group. Programme-level
-costs (an intervention's staff) belong to no tenant and are in the run record only.
+bed days) are weighted by the people it represents and summed per group, so every group
+table adds up to the run's totals.
+
+A programme's costs that belong to no one tenant (staff, beds, places: ``per_tenant =
+False``) are shared among the people it served: each month's, equally per person
+represented among the tenants served that month (with the full strength of its effects:
+clients, residents, patients placed); a month in which it served nobody passes its cost to
+the next tenants served; what is left at the end goes to those served before, in
+proportion to their shares, and, had it served nobody at all, to everyone equally
+(``hhsim.accounting.Ledger.share``).
 """
 
 from __future__ import annotations
@@ -52,13 +60,18 @@ def tenant_outcomes(model, price_year: str) -> dict[str, np.ndarray]:
     keys = [*PAYERS, "nhs_care", "interventions"]
     cost = {k: np.zeros(n) for k in keys}
     cost_undisc = {k: np.zeros(n) for k in keys}
+    weight = model.pop.weight.astype(np.float64)
     for name, act in model.activities.items():
-        if act.unit_cost is None or not act.per_tenant:
+        if act.unit_cost is None:
             continue
         unit = act.unit_cost * uprating_factor(act.price_year, price_year)
-        # float64 before scaling: a float32 array times a Python float stays float32.
-        disc = ledger.count_disc[name].astype(np.float64) * unit
-        undisc = ledger.count[name].astype(np.float64) * unit
+        if act.per_tenant:
+            # float64 before scaling: a float32 array times a Python float stays float32.
+            disc = ledger.count_disc[name].astype(np.float64) * unit
+            undisc = ledger.count[name].astype(np.float64) * unit
+        else:  # a programme's costs, shared among the tenants it served
+            disc = ledger.shared_tally(name, weight, discounted=True) * unit
+            undisc = ledger.shared_tally(name, weight, discounted=False) * unit
         kinds = [act.payer] + (["interventions"] if act.intervention else
                                ["nhs_care"] if act.payer == "nhs" else [])
         for k in kinds:

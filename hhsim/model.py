@@ -139,6 +139,9 @@ class HousingHealthModel(mesa.Model):
             self.activities.update({a.name: a for a in DAY_TALLIES})
         self.activities.update({a.name: a for iv in self.interventions for a in iv.activities()})
         self.ledger = Ledger(self.pop.n, self.activities.values(), weight=self.pop.weight)
+        # Each intervention's programme-level costs, shared among the tenants it serves.
+        self._programme_costs = {iv.name: [a.name for a in iv.activities() if a.name in self.ledger.shared]
+                                 for iv in self.interventions}
         # £ per unit of each costed activity in the experiment's prices, for monthly cash.
         self._prices = {a.name: a.unit_cost * uprating_factor(a.price_year, config.price_year)
                         for a in self.activities.values() if a.unit_cost is not None}
@@ -299,7 +302,9 @@ class HousingHealthModel(mesa.Model):
             iv.step(t, discount)
         self.effects, self.wellbeing_shift = {}, None
         for iv in self.interventions:
-            self._apply_effects(iv, *iv.strengths(t))
+            who, strength = iv.strengths(t)
+            self.ledger.share(self._programme_costs[iv.name], who[strength >= 1.0])
+            self._apply_effects(iv, who, strength)
 
     def refresh_effects(self, idx: np.ndarray) -> None:
         """Recompute every intervention's effects on tenants ``idx`` now: a provider placed

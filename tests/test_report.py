@@ -65,7 +65,10 @@ def test_report_renders_and_every_figure_loads(out, tmp_path, capsys):
     assert "Each £1 spent on repairs returns" in html and "id='sens'" in html
     assert "2023/24" in html and "2021" in html  # price year, seed
     for spec in FIGURES:
-        assert (out / "figures" / f"{spec.name}.svg").stat().st_size > 1000
+        assert (out / "figures" / f"{spec.name}.png").stat().st_size > 1000
+        assert not (out / "figures" / f"{spec.name}.svg").exists()  # PNG only by default
+    headers = re.findall(r"<th[^>]*>(.*?)</th>", html)
+    assert headers and not [h for h in headers if "_" in h]  # headers in words, not code names
     page = tmp_path / "check.html"
     page.write_text(html.replace("</body>", CHECK + "</body>"))
     seen = rendered(page)
@@ -88,5 +91,7 @@ def test_report_of_an_unfinished_folder_says_how_to_finish(tmp_path):
 
 def test_report_of_one_arm(tmp_path):
     hhsim.run_experiment(None, out=tmp_path / "one", workers=1, tenants=200, months=6, replications=1)
-    html = write_report(tmp_path / "one").read_text()
+    html = write_report(tmp_path / "one", svg=True).read_text()
     assert "One arm only" in html and "<section id='provenance'>" in html
+    svgs = sorted(p.stem for p in (tmp_path / "one" / "figures").glob("*.svg"))
+    assert svgs and svgs == sorted(p.stem for p in (tmp_path / "one" / "figures").glob("*.png"))

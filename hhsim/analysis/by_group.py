@@ -6,8 +6,10 @@ against the baseline of the same draw in NHS care cost, intervention cost, every
 cost, QALYs, years in good health, life years and bed days, and the incremental NMB at each
 threshold, with 95% MC intervals, as totals and per 1,000 people in the group.
 
-Programme-level costs (an intervention's staff) belong to no tenant, so they are in no
-group: group intervention costs are the per-tenant ones (e.g. repairs works) only.
+An intervention's programme costs (staff, beds, places) are shared among the people it
+served (``hhsim.groups``), so the groups of each dimension add up to the whole: their net
+savings sum to the arm's net saving. Groups keep their natural order (deciles 1 to 10, age
+bands youngest first).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def group_economics(groups: pd.DataFrame, records: pd.DataFrame, baseline: str,
     keys = draw_keys(records)
     g = groups.merge(records[["run_id", "arm", *keys]], on="run_id")
     wide = g.pivot_table(index=["run_id", "arm", *keys, "dimension", "group"], columns="outcome",
-                         values="value", aggfunc="first").reset_index()
+                         values="value", aggfunc="first", sort=False).reset_index()
     wide["cost"] = perspective_cost(wide, perspective)
     outcomes = [o for _, o, _ in MEASURES] + ["cost", "population"]
     rows = []

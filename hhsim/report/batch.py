@@ -27,6 +27,7 @@ class Batch:
     groups: pd.DataFrame
     settings: Settings
     analysis: dict[str, pd.DataFrame] = field(default_factory=dict)
+    svg: bool = False  # figures also as SVG (for slides and papers), not only PNG
 
     @property
     def baseline(self) -> str:

@@ -270,16 +270,16 @@ FIGURES = [
 ]
 
 
-def save_figures(b: Batch, folder: Path) -> dict[str, Path]:
-    """Draw every figure into ``folder`` as ``<name>.png`` and ``<name>.svg``; the PNG paths
-    of those drawn, by name."""
+def save_figures(b: Batch, folder: Path, svg: bool = False) -> dict[str, Path]:
+    """Draw every figure into ``folder`` as ``<name>.png`` (and ``<name>.svg`` with ``svg``:
+    writing SVG takes most of a report's time); the PNG paths of those drawn, by name."""
     folder.mkdir(parents=True, exist_ok=True)
     saved = {}
     for spec in FIGURES:
         fig = spec.build(b)
         if fig is None:
             continue
-        for ext in ("png", "svg"):
+        for ext in ("png", "svg") if svg else ("png",):
             atomic_write(folder / f"{spec.name}.{ext}",
                          lambda p, e=ext, f=fig: f.savefig(p, format=e, dpi=110))
         plt.close(fig)

@@ -45,8 +45,33 @@ SectionBuilder = Callable[[Batch], "Section | None"]
 esc = html.escape
 
 
+#: Column headers in words, for the code names of the written tables.
+HEADERS = {"mean": "mean", "mc_low": "95% MC low", "mc_high": "95% MC high",
+           "difference": "difference from the baseline", "diff_mc_low": "difference, 95% MC low",
+           "diff_mc_high": "difference, 95% MC high", "care_cost": "care cost",
+           "scale": "cost scale at break-even", "nhs_saving": "NHS care saving", "roi": "ROI (£ saved per £)",
+           "qalys_gained": "QALYs gained", "inmb": "incremental NMB", "nmb": "NMB",
+           "break_even_cost_per_served": "break-even cost per person served",
+           "cost_per_served": "cost per person served", "d_qalys": "QALYs gained", "d_cost": "extra cost"}
+
+
+def header(name: str) -> str:
+    """A column's header in words: ``mc_low`` -> "95% MC low", ``inmb_20000`` ->
+    "incremental NMB at £20,000/QALY", ``saving_low`` -> "saving, 95% MC low"."""
+    if name in HEADERS:
+        return HEADERS[name]
+    for code, words in (("inmb_", "incremental NMB"), ("nmb_", "NMB")):
+        if name.startswith(code) and name[len(code):].isdigit():
+            return f"{words} at £{int(name[len(code):]):,}/QALY"
+    for end, words in (("_low", "95% MC low"), ("_high", "95% MC high")):
+        if name.endswith(end) and name != end:
+            return f"{header(name[:-len(end)])}, {words}"
+    return name.replace("_", " ")
+
+
 def table_html(df: pd.DataFrame, money: Sequence[str] = (), digits: dict[str, int] | None = None) -> str:
-    """A DataFrame as an HTML table: ``money`` columns as £, others with ``digits`` decimals."""
+    """A DataFrame as an HTML table with headers in words (``header``): ``money`` columns
+    as £, others with ``digits`` decimals."""
     digits = digits or {}
     fmt = {c: pounds for c in money if c in df}
     for c in df.columns:
@@ -55,6 +80,7 @@ def table_html(df: pd.DataFrame, money: Sequence[str] = (), digits: dict[str, in
     shown = df.copy()
     for c, f in fmt.items():
         shown[c] = shown[c].map(lambda x, f=f: "" if pd.isna(x) else f(x))
+    shown.columns = [header(str(c)) for c in shown.columns]
     return shown.to_html(index=False, escape=True, border=0, classes="t", na_rep="")
 
 
@@ -103,7 +129,7 @@ def summary_section(b: Batch) -> Section:
             row[f"incremental NMB at £{t.threshold:,.0f}"] = _interval(t.inmb, t.inmb_low, t.inmb_high,
                                                                        pounds)
         rows.append(row)
-    table = pd.DataFrame(rows).to_html(index=False, escape=True, border=0, classes="t")
+    table = table_html(pd.DataFrame(rows))
     return Section("summary", "Summary", intro + f"<p>Against {esc(b.baseline)}, paired by replication "
                    "(discounted; ICER and NMB with public-sector costs):</p>" + table)
 
@@ -119,15 +145,16 @@ def findings_section(b: Batch) -> Section | None:
 
 
 def figures_section(b: Batch) -> Section:
-    saved = save_figures(b, b.out / "figures")
+    saved = save_figures(b, b.out / "figures", svg=b.svg)
     blocks = []
     for spec in FIGURES:
         if spec.name not in saved:
             continue
         blocks.append(f"<figure id='fig-{spec.name}'><h3>{esc(spec.title)}</h3>"
                       f"{img(saved[spec.name], spec.title)}"
-                      f"<figcaption>{esc(spec.caption)} (Also as <code>figures/{spec.name}.svg</code>.)"
-                      "</figcaption></figure>")
+                      f"<figcaption>{esc(spec.caption)}"
+                      + (f" (Also as <code>figures/{spec.name}.svg</code>.)" if b.svg else "")
+                      + "</figcaption></figure>")
     return Section("figures", "Figures", "".join(blocks))
 
 
@@ -216,7 +243,9 @@ def groups_section(b: Batch) -> Section | None:
         return None
     ge = ge[ge["measure"].isin(GROUP_MEASURES) | ge["measure"].str.startswith("inmb_")]
     body = ("<p>Per group of tenants at the start: the change against the baseline per 1,000 people in "
-            "the group (discounted; QALYs, or £). Programme-level staff costs belong to no group.</p>")
+            "the group (discounted; QALYs, or £). An intervention's staff, beds and places are shared "
+            "among the people it served, in proportion to the months served, so the groups add up "
+            "to the whole.</p>")
     for dim, g in ge.groupby("dimension", sort=False):
         wide = g.pivot_table(index=["arm", "group"], columns="measure", values="per_1000", aggfunc="first",
                              sort=False).reset_index()
@@ -236,7 +265,7 @@ def experiment_section(b: Batch) -> Section:
                            "price year": p.price_year or "", "status": paramtable.status_of(p),
                            "source": p.source} for p in params])
     defaults = (f"<details><summary>Default parameters ({len(params)}; overrides above take precedence)"
-                f"</summary>{table.to_html(index=False, escape=True, border=0, classes='t')}</details>"
+                f"</summary>{table_html(table)}</details>"
                 if params else "<p>The experiment uses its own model file; see its parameters there.</p>")
     return Section("experiment", "Experiment and parameters",
                    f"<p>Price year <b>{esc(e['price_year'])}</b>; thresholds "
@@ -308,10 +337,12 @@ def render(b: Batch, sections: Sequence[Section]) -> str:
             "</body></html>")
 
 
-def write_report(out: str | Path, extra: Sequence[SectionBuilder] = ()) -> Path:
-    """Write ``out/report.html`` (and ``out/figures/*.png|svg``) for a finished output folder;
-    ``extra`` section builders come after the built-in ones and any sensitivity folders."""
+def write_report(out: str | Path, extra: Sequence[SectionBuilder] = (), svg: bool = False) -> Path:
+    """Write ``out/report.html`` (and ``out/figures/*.png``, and ``.svg`` with ``svg``) for a
+    finished output folder; ``extra`` section builders come after the built-in ones and any
+    sensitivity folders."""
     b = load_batch(out)
+    b.svg = svg
     sections = [s for build in SECTIONS for s in [build(b)] if s is not None]
     sections += sensitivity_sections(b)
     sections += [s for build in [*extra, *CLOSING] for s in [build(b)] if s is not None]
