@@ -52,8 +52,10 @@ class Baseline:
         return cls(codes, labels)
 
 
-def tenant_outcomes(model, price_year: str) -> dict[str, np.ndarray]:
-    """Per-tenant outcomes (float64) that group tables and run records sum."""
+def tenant_outcomes(model, price_year: str, shared: bool = True) -> dict[str, np.ndarray]:
+    """Per-tenant outcomes (float64) that group tables and run records sum; with ``shared``,
+    each programme's costs shared among the tenants it served (the run record adds the
+    programme totals themselves instead)."""
     ledger, n = model.ledger, model.pop.n
     out: dict[str, np.ndarray] = {}
     # Costs by payer, and split into NHS care and interventions (per-tenant tallies only).
@@ -62,7 +64,7 @@ def tenant_outcomes(model, price_year: str) -> dict[str, np.ndarray]:
     cost_undisc = {k: np.zeros(n) for k in keys}
     weight = model.pop.weight.astype(np.float64)
     for name, act in model.activities.items():
-        if act.unit_cost is None:
+        if act.unit_cost is None or not (act.per_tenant or shared):
             continue
         unit = act.unit_cost * uprating_factor(act.price_year, price_year)
         if act.per_tenant:

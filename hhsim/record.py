@@ -60,7 +60,7 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
             if not act.per_tenant:
                 programme[f"cost_{act.payer}"] += rec[f"cost_{name}"]
                 programme[f"cost_{act.payer}_undisc"] += rec[f"cost_{name}_undisc"]
-    outcomes = {k: total(v) for k, v in tenant_outcomes(model, price_year).items()}
+    outcomes = {k: total(v) for k, v in tenant_outcomes(model, price_year, shared=False).items()}
     outcomes.update({k: outcomes[k] + v for k, v in programme.items()})
     rec.update(outcomes)  # nhs_cost and intervention_cost are set below, programme costs included
     costed = [a for a in model.activities.values() if a.unit_cost is not None]
