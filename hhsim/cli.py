@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from hhsim.analysis.payers import format_payers
 from hhsim.analysis.summary import format_checks, format_interventions, format_table
 from hhsim.analysis.tables import TABLES
 from hhsim.api import Results, package_version, run_experiment
-from hhsim.errors import HhsimError
+from hhsim.errors import HhsimError, one_line
 from hhsim.experiment import load_experiment
 from hhsim.files import check_path, output_folder, read_input
 from hhsim.health.model_file import compile_model
@@ -57,8 +58,15 @@ def _batch_options(p: argparse.ArgumentParser, seed: str, replications: str, res
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with hhsim's one-line errors (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"hhsim: error: {self.prog}: {one_line(message)} (fix: see '{self.prog} --help')\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hhsim", description="Simulate housing interventions and health.")
+    p = Parser(prog="hhsim", description="Simulate housing interventions and health.")
     p.add_argument("--version", action="version", version=f"hhsim {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 

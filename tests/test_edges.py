@@ -196,3 +196,19 @@ def test_validate_prints_every_problem_of_a_csv_file(tmp_path, capsys, name, tex
     assert f"and 22 more (hhsim validate {f} lists them all)" in captured.err
     lines = captured.out.strip().splitlines()
     assert len(lines) == 25 and all(problem in line for line in lines)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["run", "--tenants", "abc"], "argument --tenants: expected a whole number"),
+    (["run", "--replications", "0"], "must be at least 1"),
+    (["frob"], "invalid choice: 'frob'"),
+    ([], "arguments are required: command"),
+    (["break-even", "x.toml"], "required"),
+])
+def test_command_line_mistakes_are_one_line(capsys, argv, expected):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hhsim: error: ") and len(err.strip().splitlines()) == 1 and expected in err
+    assert "--help" in err
