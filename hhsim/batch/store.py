@@ -24,38 +24,27 @@ Layout of an output folder::
 
 A sweep over parameter points keeps the records only (no per-run tables, no summaries).
 
-Every file is written to a temporary name and renamed into place, so a crash at any moment
-leaves only whole files. A run counts as done when its record exists (its other tables are
-written first). A folder that holds results is only reused with ``resume``, and only by the
-same experiment (same digest).
+Every file is written to a temporary name and renamed into place (``hhsim.batch.files``),
+so a crash at any moment leaves only whole files. A run counts as done when its record
+exists (its other tables are written first). A folder that holds results is only reused
+with ``resume``, and only by the same experiment (same digest).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
+from hhsim.batch.files import atomic_write, write_csv, write_json
 from hhsim.errors import HhsimError
 
 MANIFEST = "manifest.json"
 TABLES = ("monthly", "groups", "checks", "events", "stays", "referrals", "lifetable")
-
-
-def atomic_write(path: Path, write: callable) -> None:
-    """Write a file via a temporary name in the same folder, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: dict) -> None:
-    atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2, default=str)))
 
 
 class ResultsStore:
@@ -136,7 +125,7 @@ class ResultsStore:
         """Write the combined records and the summary tables (``name.csv``)."""
         atomic_write(self.root / "runs.parquet", lambda p: records.to_parquet(p, index=False))
         for name, table in summaries.items():
-            atomic_write(self.root / f"{name}.csv", lambda p, t=table: t.to_csv(p, index=False))
+            write_csv(self.root / f"{name}.csv", table)
 
 
 def read_table(root: str | Path, table: str, ids: Iterable[str]) -> pd.DataFrame:
