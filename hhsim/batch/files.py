@@ -2,8 +2,9 @@
 that no spreadsheet runs as a formula, and names that cannot leave their folder.
 
 A file is written to a temporary name in its folder (``.<name>.<pid>.tmp``) and renamed
-into place, so a crash at any moment leaves only whole files. A write that fails removes
-its temporary file and becomes one line naming the file and the operating system's reason.
+into place, so a crash at any moment leaves only whole files (and perhaps a temporary file,
+which ``remove_temporary`` clears). A write that fails removes its temporary file and
+becomes one line naming the file and the operating system's reason.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
@@ -20,12 +22,18 @@ import pandas as pd
 
 from hhsim.errors import HhsimError, printable
 
+#: Temporary files of ``atomic_write`` (and of ``check_writable``).
+TEMPORARY = re.compile(r"\..+\.\d+\.tmp")
 #: Cell openings a spreadsheet may run as a formula (OWASP, "CSV injection").
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 #: The longest name (bytes, UTF-8) given to a file, leaving room for suffixes within 255.
 MAX_NAME = 200
 
 Digest = dict  # {"sha256": hex digest, "bytes": size}
+
+
+def digest(data: bytes) -> Digest:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
 def file_digest(path: Path) -> Digest:
@@ -68,8 +76,13 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> Digest:
         raise os_error(path, exc) from None
 
 
+def json_bytes(data: Mapping) -> bytes:
+    """How ``write_json`` writes ``data``."""
+    return json.dumps(data, indent=2, default=str).encode()
+
+
 def write_json(path: Path, data: Mapping) -> Digest:
-    return atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2, default=str)))
+    return atomic_write(path, lambda p: p.write_bytes(json_bytes(data)))
 
 
 def _formula_safe_cell(value: object) -> object:
@@ -119,3 +132,23 @@ def plain_name(name: str, what: str, folder: Path) -> str:
     raise HhsimError(str(folder), f"refused {what} name '{printable(str(name))[:80]}': it {problem}, "
                      "and every file hhsim writes or reads must stay directly inside its folder",
                      "name arms with letters, digits, '-' and '_'")
+
+
+def check_writable(folder: Path) -> None:
+    """A one-line error unless a new file can be written in ``folder`` (tried with a
+    temporary file, removed again)."""
+    probe = folder / f".write-test.{os.getpid()}.tmp"
+    try:
+        _write_via_temporary(probe, lambda p: p.write_bytes(b""))
+        probe.unlink()
+    except OSError as exc:
+        raise os_error(folder, exc, "is not writable") from None
+
+
+def remove_temporary(folder: Path) -> None:
+    """Remove the temporary files a crash left in ``folder``."""
+    for p in [p for p in folder.iterdir() if TEMPORARY.fullmatch(p.name) and p.is_file()]:
+        try:
+            p.unlink(missing_ok=True)
+        except OSError as exc:
+            raise os_error(p, exc, "cannot be removed") from None
