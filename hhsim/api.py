@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import html
 import platform
 import re
 from dataclasses import dataclass, field
@@ -53,6 +54,30 @@ class Results:
     economics: pd.DataFrame  # per arm vs baseline: savings, net saving, ROI, QALYs, payback
     analysis: dict[str, pd.DataFrame]  # hhsim.analysis.tables.TABLES: ICERs, NMB, payers, budget...
     manifest: dict = field(default_factory=dict)  # provenance (manifest.json): versions, seeds, digest
+
+    def __repr__(self) -> str:
+        e = self.experiment.experiment
+        arms = [a.name + (" (baseline)" if a.name == e.baseline else "") for a in self.experiment.arms]
+        shown = ", ".join(arms[:8]) + (f", ... ({len(arms)} arms)" if len(arms) > 8 else "")
+        return (f"hhsim Results '{e.name}' in {self.out}\n"
+                f"  arms: {shown}\n"
+                f"  {e.replications} replication(s), {len(self.records)} runs, {e.months} months, "
+                f"model {e.model}, hhsim {self.manifest.get('hhsim_version', 'unknown')}")
+
+    def _repr_html_(self) -> str:
+        """The headline results per arm, for notebooks."""
+        e = self.experiment.experiment
+        means = self.summary.pivot(index="arm", columns="outcome", values=["mean", "difference"])
+        table = pd.DataFrame(index=pd.Index([a.name for a in self.experiment.arms], name="arm"))
+        for outcome, label in (("nhs_cost", "NHS care cost (£)"), ("qalys", "QALYs")):
+            for column, suffix in (("mean", ""), ("difference", ": difference")):
+                table[label + suffix] = means.get((column, outcome))
+        econ = self.economics.set_index("arm") if "arm" in self.economics else pd.DataFrame()
+        table["net saving (£)"], table["ROI"] = econ.get("net_saving"), econ.get("roi")
+        return (f"<p><b>hhsim results: {html.escape(e.name)}</b>, {e.replications} replication(s), "
+                f"{e.months} months: means, and differences from the baseline "
+                f"'{html.escape(e.baseline)}' (folder <code>{html.escape(str(self.out))}</code>)</p>"
+                + table.to_html(float_format=lambda v: f"{v:,.2f}", na_rep=""))
 
     def monthly(self) -> pd.DataFrame:
         """Monthly aggregates of every run, stacked with a ``run_id`` column."""

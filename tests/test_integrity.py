@@ -221,6 +221,18 @@ def test_load_results_returns_the_tables_of_run_experiment(reference, capsys):
     assert loaded.manifest == reference.manifest
 
 
+def test_results_repr_is_a_few_lines_and_notebooks_get_the_headlines(reference):
+    text = repr(reference)
+    assert text.count("\n") <= 4 and len(text) < 400 and f"hhsim {hhsim.api.package_version()}" in text
+    assert "'integrity'" in text and "baseline (baseline), dearer-gp" in text and str(reference.out) in text
+    page = reference._repr_html_()
+    assert page.count("<th>baseline</th>") == page.count("<th>dearer-gp</th>") == 1
+    s = reference.summary.set_index(["arm", "outcome"])
+    for cell in (s.loc[("baseline", "nhs_cost"), "mean"], s.loc[("dearer-gp", "nhs_cost"), "difference"],
+                 reference.economics.set_index("arm").loc["dearer-gp", "net_saving"]):
+        assert f"<td>{cell:,.2f}</td>" in page
+
+
 def test_folder_written_before_checksums_still_loads_and_resumes(copy, exp_file, reference, capsys):
     for sums in (copy / "runs").glob("*.json"):
         sums.unlink()
