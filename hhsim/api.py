@@ -6,20 +6,23 @@
     results.economics        # per arm: NHS saving, intervention cost, net saving, ROI, payback
     results.records          # one row per run
     results.monthly()        # monthly aggregates of every run
+    hhsim.load_results("results/damp")   # the same, read back from the folder (checked)
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import html
 import platform
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import mesa
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.summary import summarise, summarise_checks, summarise_groups
@@ -27,6 +30,7 @@ from hhsim.analysis.tables import Settings, analyse
 from hhsim.batch.design import RunSpec, plan
 from hhsim.batch.execution import execute, open_executor, warm_up
 from hhsim.batch.store import ResultsStore, read_table
+from hhsim.errors import HhsimError
 from hhsim.experiment import Experiment, load_experiment
 
 
@@ -49,6 +53,31 @@ class Results:
     check_summary: pd.DataFrame
     economics: pd.DataFrame  # per arm vs baseline: savings, net saving, ROI, QALYs, payback
     analysis: dict[str, pd.DataFrame]  # hhsim.analysis.tables.TABLES: ICERs, NMB, payers, budget...
+    manifest: dict = field(default_factory=dict)  # provenance (manifest.json): versions, seeds, digest
+
+    def __repr__(self) -> str:
+        e = self.experiment.experiment
+        arms = [a.name + (" (baseline)" if a.name == e.baseline else "") for a in self.experiment.arms]
+        shown = ", ".join(arms[:8]) + (f", ... ({len(arms)} arms)" if len(arms) > 8 else "")
+        return (f"hhsim Results '{e.name}' in {self.out}\n"
+                f"  arms: {shown}\n"
+                f"  {e.replications} replication(s), {len(self.records)} runs, {e.months} months, "
+                f"model {e.model}, hhsim {self.manifest.get('hhsim_version', 'unknown')}")
+
+    def _repr_html_(self) -> str:
+        """The headline results per arm, for notebooks."""
+        e = self.experiment.experiment
+        means = self.summary.pivot(index="arm", columns="outcome", values=["mean", "difference"])
+        table = pd.DataFrame(index=pd.Index([a.name for a in self.experiment.arms], name="arm"))
+        for outcome, label in (("nhs_cost", "NHS care cost (£)"), ("qalys", "QALYs")):
+            for column, suffix in (("mean", ""), ("difference", ": difference")):
+                table[label + suffix] = means.get((column, outcome))
+        econ = self.economics.set_index("arm") if "arm" in self.economics else pd.DataFrame()
+        table["net saving (£)"], table["ROI"] = econ.get("net_saving"), econ.get("roi")
+        return (f"<p><b>hhsim results: {html.escape(e.name)}</b>, {e.replications} replication(s), "
+                f"{e.months} months: means, and differences from the baseline "
+                f"'{html.escape(e.baseline)}' (folder <code>{html.escape(str(self.out))}</code>)</p>"
+                + table.to_html(float_format=lambda v: f"{v:,.2f}", na_rep=""))
 
     def monthly(self) -> pd.DataFrame:
         """Monthly aggregates of every run, stacked with a ``run_id`` column."""
@@ -123,7 +152,8 @@ def run_experiment(experiment: Experiment | str | Path | None = None, out: str |
     digest = exp.digest() + ":" + package_version()
     with open_executor(workers, scheduler) as (executor, in_flight):  # connect before writing
         store = ResultsStore(out, digest, _manifest(exp, specs), exp.model_dump(mode="json"), resume,
-                             {"interventions": {a.name: exp.interventions(a) for a in exp.arms}})
+                             {"interventions": {a.name: exp.interventions(a) for a in exp.arms}},
+                             planned=[s.run_id for s in specs])
         done = store.done()
         todo = [s for s in specs if s.run_id not in done]
         execute(todo, len(todo), lambda r: store.write(r.run_id, r.record, r.tables),
@@ -131,18 +161,39 @@ def run_experiment(experiment: Experiment | str | Path | None = None, out: str |
     records = store.records(order=[s.run_id for s in specs])
     ids = records["run_id"] if not records.empty else []
     monthly, groups = read_table(out, "monthly", ids), read_table(out, "groups", ids)
-    econ = economics(records, exp.baseline)
-    econ = econ.merge(payback(monthly, records, exp.baseline), on="arm", how="left")
-    summaries = {
-        "summary": summarise(records, exp.baseline),
-        "economics": econ,
-        "groups": summarise_groups(groups, records, exp.baseline),
-        "checks": summarise_checks(read_table(out, "checks", ids), records, exp.baseline),
-    }
+    summaries = _summaries(out, records, monthly, groups, exp.baseline)
     analysis = analyse(records, monthly, groups, settings(exp))
     store.finalise(records, {**summaries, **analysis})
     return Results(out, exp, records, summaries["summary"], summaries["groups"], summaries["checks"],
-                   econ, analysis)
+                   summaries["economics"], analysis, store.manifest)
+
+
+def load_results(out: str | Path) -> Results:
+    """The results of a finished ``hhsim run`` folder, read back from its files without
+    simulating: the same tables as ``run_experiment`` returned. Every file is checked against
+    its checksum; a damaged or unfinished folder is refused in one line naming the file."""
+    from hhsim.report.batch import load_batch  # the one reader of finished folders
+
+    b = load_batch(out)
+    try:
+        exp = Experiment.model_validate(b.experiment)
+    except ValidationError as err:
+        raise HhsimError(str(b.out / "experiment.json"), f"is not an experiment this hhsim can read "
+                         f"({err.error_count()} problem(s))", "read it with the hhsim version named in "
+                         "manifest.json, which wrote it") from None
+    summaries = _summaries(b.out, b.records, b.monthly, b.groups, b.baseline)
+    return Results(b.out, exp, b.records, summaries["summary"], summaries["groups"], summaries["checks"],
+                   summaries["economics"], b.analysis, b.manifest)
+
+
+def _summaries(out: Path, records: pd.DataFrame, monthly: pd.DataFrame, groups: pd.DataFrame,
+               baseline: str) -> dict[str, pd.DataFrame]:
+    """The summary tables of a batch (``summary``, ``economics``, ``groups``, ``checks``)."""
+    ids = records["run_id"] if not records.empty else []
+    econ = economics(records, baseline).merge(payback(monthly, records, baseline), on="arm", how="left")
+    return {"summary": summarise(records, baseline), "economics": econ,
+            "groups": summarise_groups(groups, records, baseline),
+            "checks": summarise_checks(read_table(out, "checks", ids), records, baseline)}
 
 
 def settings(exp: Experiment) -> Settings:

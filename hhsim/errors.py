@@ -1,9 +1,10 @@
-"""User-facing errors: one line naming the key and the fix, never a traceback."""
+"""User-facing errors (one line naming the key and the fix, never a traceback) and notices."""
 
 from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Iterable, Sequence
 
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"}
@@ -74,3 +75,9 @@ def unknown_key_error(where: str, key: str, choices: Iterable[str], what: str = 
         shown = ", ".join(choices[:8]) + (", ..." if len(choices) > 8 else "")
         fix = f"use one of: {shown}" if shown else None
     return HhsimError(where, f"unknown {what} '{key}'", fix)
+
+
+def warn(message: str) -> None:
+    """A one-line notice on stderr (``hhsim: <message>``): something the user should know
+    that is not an error."""
+    print(f"hhsim: {printable(message)}", file=sys.stderr)

@@ -119,7 +119,7 @@ def run_points(exp: Experiment, points: Sequence[Mapping[str, float]], out: str 
     digest = points_digest(exp, points, package_version())
     with open_executor(workers, scheduler) as (executor, in_flight):
         store = ResultsStore(out, digest, info, exp.model_dump(mode="json"), resume,
-                             {"points": {"points": points}}, tables, mismatch=MISMATCH)
+                             {"points": {"points": points}}, tables, mismatch=MISMATCH, planned=order)
         done = store.done()
         todo = (s for s in plan_points(exp, points) if s.run_id not in done)
 

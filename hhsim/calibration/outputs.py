@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from hhsim.batch.store import atomic_write, write_json
+from hhsim.batch.files import atomic_write, write_csv, write_json
 from hhsim.distributions import parse_distribution
 from hhsim.errors import HhsimError
 
@@ -37,7 +37,7 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
     if path.suffix == ".parquet":
         atomic_write(path, lambda p: table.to_parquet(p, index=False))
     else:
-        atomic_write(path, lambda p: table.to_csv(p, index=False))
+        write_csv(path, table)
 
 
 def final(posterior: pd.DataFrame) -> pd.DataFrame:

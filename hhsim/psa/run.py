@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from hhsim.api import default_out
+from hhsim.batch.files import atomic_write, write_csv, write_json
 from hhsim.batch.points import run_points
-from hhsim.batch.store import atomic_write, write_json
 from hhsim.experiment import PSA, Experiment, load_experiment
 from hhsim.psa.analysis import (
     DRAWS_PER_COEFFICIENT,
@@ -52,7 +52,7 @@ def _write(out: Path, name: str, table: pd.DataFrame, parquet: bool = False) -> 
     if parquet:
         atomic_write(out / f"{name}.parquet", lambda p: table.to_parquet(p, index=False))
     else:
-        atomic_write(out / f"{name}.csv", lambda p: table.to_csv(p, index=False))
+        write_csv(out / f"{name}.csv", table)
 
 
 def decisions(table: pd.DataFrame, thresholds: tuple[float, ...], ev: pd.DataFrame) -> list[dict]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from hhsim.analysis.tables import Settings, analyse
-from hhsim.batch.store import MANIFEST, read_table
+from hhsim.batch.store import MANIFEST, ResultsFolder
 from hhsim.errors import HhsimError
 
 
@@ -44,35 +44,35 @@ class Batch:
 
 
 def _json(path: Path, default: dict | None = None) -> dict:
+    fix = f"rebuild it with 'hhsim run FILE --out {path.parent} --resume'"
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         if default is not None:
             return default
-        raise HhsimError(str(path), "is missing", "give an output folder written by 'hhsim run'") from None
-    except ValueError:
-        raise HhsimError(str(path), "is not valid JSON", "rerun the experiment into a new folder") from None
+        raise HhsimError(str(path), "is missing", fix) from None
+    except (OSError, ValueError):
+        raise HhsimError(str(path), "is not readable JSON", fix) from None
 
 
 def load_batch(out: str | Path) -> Batch:
-    """Read an output folder written by ``hhsim run`` (finished: ``runs.parquet`` exists)."""
+    """Read a finished output folder written by ``hhsim run``, every file checked against
+    its checksum (``ResultsFolder.finished``: one line naming a damaged file)."""
     out = Path(out)
     if not out.is_dir():
         raise HhsimError(str(out), "is not a folder", "give the output folder of 'hhsim run'")
-    if not (out / "runs.parquet").exists():
-        raise HhsimError(str(out), "has no runs.parquet (the batch did not finish)",
-                         f"finish it with 'hhsim run FILE --out {out} --resume'")
+    folder = ResultsFolder.open(out)
+    records = folder.finished()
     manifest, experiment = _json(out / MANIFEST), _json(out / "experiment.json")
     interventions = _json(out / "interventions.json", {})
-    records = pd.read_parquet(out / "runs.parquet")
     if "point" in records.columns:
         raise HhsimError(str(out), "holds a sweep over parameter points (psa or sensitivity), not a run",
                          "report the run folder it belongs to: hhsim run FILE --out R, put the sweep in "
                          "R/psa or R/sensitivity, then hhsim report R")
     if records.empty:
         raise HhsimError(str(out / "runs.parquet"), "holds no runs", "rerun the experiment")
-    monthly = read_table(out, "monthly", records["run_id"])
-    groups = read_table(out, "groups", records["run_id"])
+    monthly = folder.table("monthly", records["run_id"])
+    groups = folder.table("groups", records["run_id"])
     e = experiment["experiment"]
     steps = int(monthly["step"].max()) if not monthly.empty else e["months"]
     settings = Settings(e["baseline"], tuple(float(t) for t in e["thresholds"]),

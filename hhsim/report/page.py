@@ -26,7 +26,7 @@ from hhsim.analysis.cost_effectiveness import pounds
 from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.summary import summarise
 from hhsim.analysis.tables import TABLES
-from hhsim.batch.store import atomic_write
+from hhsim.batch.files import atomic_write
 from hhsim.report.batch import Batch, load_batch
 from hhsim.report.figures import FIGURES, save_figures
 from hhsim.report.findings import findings

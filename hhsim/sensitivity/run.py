@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from hhsim.api import default_out
+from hhsim.batch.files import atomic_write, write_csv, write_json
 from hhsim.batch.points import point_outcomes, run_points
-from hhsim.batch.store import atomic_write, write_json
 from hhsim.experiment import Experiment, load_experiment, validate
 from hhsim.sensitivity.analysis import (
     RANKED_BY,
@@ -69,7 +69,7 @@ def with_sampling(exp: Experiment, method: str | None = None, samples: int | Non
 
 
 def _write_table(out: Path, name: str, table: pd.DataFrame, parquet: bool = True) -> None:
-    atomic_write(out / f"{name}.csv", lambda p: table.to_csv(p, index=False))
+    write_csv(out / f"{name}.csv", table)
     if parquet:
         atomic_write(out / f"{name}.parquet", lambda p: table.to_parquet(p, index=False))
 
