@@ -17,10 +17,11 @@ from hhsim.analysis.payers import format_payers
 from hhsim.analysis.summary import format_checks, format_interventions, format_table
 from hhsim.analysis.tables import TABLES
 from hhsim.api import Results, package_version, run_experiment
+from hhsim.batch.files import atomic_write, write_csv
 from hhsim.errors import HhsimError, one_line
 from hhsim.experiment import load_experiment
-from hhsim.files import check_path, output_folder, read_input
 from hhsim.health.model_file import compile_model
+from hhsim.inputs import check_path, output_folder, read_input
 from hhsim.parameters import parameters_of, read_toml
 from hhsim.resources import default_model_tree
 from hhsim.resources import world_tree as default_world_tree
@@ -434,12 +435,13 @@ def cmd_params(args: argparse.Namespace) -> int:
 
     params = paramtable.default_parameters(read_toml(args.model, "model file") if args.model else None)
     if args.markdown:
-        Path(args.markdown).write_text(paramtable.markdown(params, paramtable.TITLE))
+        text = paramtable.markdown(params, paramtable.TITLE)
+        atomic_write(check_path(args.markdown, "--markdown"), lambda p: p.write_text(text))
         print(f"Wrote {len(params)} parameters to {args.markdown}")
     if args.csv:
-        pd.DataFrame([{"name": p.name, "value": p.value, "unit": p.unit, "price_year": p.price_year or "",
-                       "status": paramtable.status_of(p), "source": p.source} for p in params]
-                     ).to_csv(args.csv, index=False)
+        write_csv(check_path(args.csv, "--csv"), pd.DataFrame([
+            {"name": p.name, "value": p.value, "unit": p.unit, "price_year": p.price_year or "",
+             "status": paramtable.status_of(p), "source": p.source} for p in params]))
         print(f"Wrote {len(params)} parameters to {args.csv}")
     if args.markdown or args.csv:
         return 0

@@ -70,8 +70,8 @@ from pydantic import (
 
 from hhsim.costing import uprating_factor
 from hhsim.errors import HhsimError, did_you_mean, printable, shortened, unknown_key_error
-from hhsim.files import check_path
 from hhsim.health.model_file import compile_model
+from hhsim.inputs import check_path
 from hhsim.interventions import model_context, parse_arm, resolve
 from hhsim.parameters import apply_overrides, read_toml
 from hhsim.resources import DEFAULT_EXPERIMENT, cost_index, default_model_tree

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from hhsim.errors import HhsimError, printable, unknown_key_error
-from hhsim.files import read_input
+from hhsim.inputs import read_input
 
 LEAF_KEYS = {
     "value", "unit", "source", "price_year", "assumption", "status", "note",

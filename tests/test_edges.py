@@ -77,8 +77,8 @@ def test_plain_arm_names_run(tmp_path, capsys, name):
     f = tmp_path / "e.toml"
     f.write_text(EXPERIMENT + f'\n[[arms]]\nname = "{name}"\n')
     assert main(["run", str(f), "--out", str(tmp_path / "o"), "--quiet", "--workers", "1"]) == 0
-    assert {p.name for p in (tmp_path / "o" / "runs").iterdir()} == {"baseline__r0000.parquet",
-                                                                     f"{name}__r0000.parquet"}
+    assert {p.name for p in (tmp_path / "o" / "runs").glob("*.parquet")} == {"baseline__r0000.parquet",
+                                                                             f"{name}__r0000.parquet"}
     capsys.readouterr()
 
 

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ import pandas as pd
 import pytest
 
 import hhsim
+from hhsim.analysis.summary import summarise
+from hhsim.analysis.tables import analyse
+from hhsim.api import settings
 from hhsim.batch.files import plain_name, write_csv
 from hhsim.batch.points import run_points
 from hhsim.batch.store import ResultsFolder
@@ -349,7 +353,8 @@ def test_names_that_could_leave_the_folder_are_refused(name, tmp_path):
 def test_an_arm_whose_run_ids_leave_the_folder_is_refused_before_running(exp_file, tmp_path, no_simulation):
     exp = load_experiment(exp_file)
     arm = exp.arms[1].model_copy(update={"name": '=HYPERLINK("http://x")'})
-    with pytest.raises(HhsimError, match="refused run name"):
+    # refused by the arm-name rule when the experiment is validated again, else by the store
+    with pytest.raises(HhsimError, match=r"not a usable arm name|refused run name"):
         hhsim.run_experiment(exp.model_copy(update={"arms": [exp.arms[0], arm]}), tmp_path / "out", workers=1)
     assert list(tmp_path.iterdir()) == []
 
@@ -361,12 +366,22 @@ def test_no_csv_cell_runs_as_a_formula(exp_file, tmp_path):
     assert [r[0] for r in csv.reader((tmp_path / "t.csv").open(newline=""))] == [
         "arm", '\'=HYPERLINK("http://x")', "+1", "-2.5", "'-cmd", "'@SUM(A1)", "'\tx", "'\rx", "ok"]
     assert table["arm"][0] == '=HYPERLINK("http://x")'
-    exp = load_experiment(exp_file).with_options(replications=1)
-    arm = exp.arms[1].model_copy(update={"name": '=HYPERLINK("x")'})
+    # Arm names are validated (no formula can be one), so the tables of a real run are written
+    # again here under a formula name, as a later change to validation could let one through.
+    res = hhsim.run_experiment(load_experiment(exp_file).with_options(replications=2), tmp_path / "run",
+                               workers=1)
+    bad = '=HYPERLINK("x")'
+    other = res.records["arm"].iloc[-1]
+    records = res.records.assign(arm=res.records["arm"].replace(other, bad))
+    monthly, groups = res.monthly(), res.groups()
+    tables = {"summary": summarise(records, res.experiment.baseline),
+              **analyse(records, monthly, groups, replace(settings(res.experiment), interventions=None))}
     out = tmp_path / "out"
-    hhsim.run_experiment(exp.model_copy(update={"arms": [exp.arms[0], arm]}), out, workers=1)
+    out.mkdir()
+    for name, table in tables.items():
+        write_csv(out / f"{name}.csv", table)
     written = sorted(out.glob("*.csv"))
-    assert len(written) >= 10 and '\'=HYPERLINK(""x"")' in (out / "summary.csv").read_text()
+    assert len(written) >= 8 and '\'=HYPERLINK(""x"")' in (out / "summary.csv").read_text()
     for path in written:
         for row in csv.reader(path.open(newline="")):
             for cell in row:
@@ -376,5 +391,5 @@ def test_no_csv_cell_runs_as_a_formula(exp_file, tmp_path):
 
 def test_every_csv_is_written_by_write_csv():
     for path in (ROOT / "hhsim").rglob("*.py"):
-        if path.name not in ("files.py", "cli.py"):
+        if path.name != "files.py":
             assert ".to_csv(" not in path.read_text(), path

@@ -18,7 +18,7 @@ import pandas as pd
 
 from hhsim.distributions import Dirichlet
 from hhsim.errors import HhsimError
-from hhsim.files import check_path, input_file
+from hhsim.inputs import check_path, input_file
 from hhsim.psa.section import Setup
 
 #: spawn key of the draws' stream (replications use (0, r); see hhsim.randomness).

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from hhsim.errors import HhsimError, did_you_mean
-from hhsim.files import read_input
+from hhsim.inputs import read_input
 
 SAVE_AS_CSV = "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'"
 SHOWN = 3  # problems shown in the one-line message
