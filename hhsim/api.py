@@ -15,6 +15,7 @@ import datetime as _dt
 import html
 import platform
 import re
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +26,8 @@ import pandas as pd
 from pydantic import ValidationError
 
 from hhsim.analysis.economics import economics, payback
+from hhsim.analysis.outcomes import check_output, outcome_values
+from hhsim.analysis.precision import MIN_REPLICATIONS, Precision, Rounds, assess, next_round, stop_reason
 from hhsim.analysis.summary import summarise, summarise_checks, summarise_groups
 from hhsim.analysis.tables import Settings, analyse
 from hhsim.batch.design import RunSpec, plan
@@ -54,6 +57,7 @@ class Results:
     economics: pd.DataFrame  # per arm vs baseline: savings, net saving, ROI, QALYs, payback
     analysis: dict[str, pd.DataFrame]  # hhsim.analysis.tables.TABLES: ICERs, NMB, payers, budget...
     manifest: dict = field(default_factory=dict)  # provenance (manifest.json): versions, seeds, digest
+    precision: Rounds | None = None  # how a precision target was pursued (run_experiment(precision=...))
 
     def __repr__(self) -> str:
         e = self.experiment.experiment
@@ -138,34 +142,83 @@ def run_experiment(experiment: Experiment | str | Path | None = None, out: str |
                    *, workers: int | None = None, scheduler: str | None = None,
                    resume: bool = False, progress: bool = False, seed: int | None = None,
                    tenants: int | None = None, months: int | None = None,
-                   replications: int | None = None) -> Results:
+                   replications: int | None = None, precision: Precision | None = None) -> Results:
     """Run every arm x replication of an experiment and store the results in ``out``.
 
     ``seed``, ``tenants``, ``months`` and ``replications`` override the experiment file.
-    With ``resume``, runs already stored in ``out`` are not run again.
+    With ``resume``, runs already stored in ``out`` are not run again. With ``precision``
+    (``hhsim.analysis.precision``), replications run in rounds, the first of the
+    experiment's size (at least 5), until the precision target is met for every arm
+    compared, its outcome is indistinguishable from zero, or ``precision.max_replications``
+    is reached; replication r is the same run however many there are, so the result equals
+    a batch of the final size run in one go.
     """
     warm_up(workers, scheduler)
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
     exp = exp.with_options(seed=seed, tenants=tenants, months=months, replications=replications)
-    specs = plan(exp)
+    followed: list[str] = []
+    if precision is not None:
+        followed = _followed_arms(exp, precision)
+        first = min(max(exp.experiment.replications, MIN_REPLICATIONS), precision.max_replications)
+        exp = exp.with_options(replications=first)
     out = Path(out) if out is not None else default_out(exp)
-    digest = exp.digest() + ":" + package_version()
+    rounds: list[int] = []
     with open_executor(workers, scheduler) as (executor, in_flight):  # connect before writing
-        store = ResultsStore(out, digest, _manifest(exp, specs), exp.model_dump(mode="json"), resume,
-                             {"interventions": {a.name: exp.interventions(a) for a in exp.arms}},
-                             planned=[s.run_id for s in specs])
-        done = store.done()
-        todo = [s for s in specs if s.run_id not in done]
-        execute(todo, len(todo), lambda r: store.write(r.run_id, r.record, r.tables),
-                executor, in_flight, progress)
-    records = store.records(order=[s.run_id for s in specs])
+        while True:
+            store, order = _run_round(exp, out, executor, in_flight, resume or bool(rounds), progress)
+            if precision is None:
+                break
+            have = exp.experiment.replications
+            rounds.append(have)
+            records = store.records(order=order)
+            verdicts = {arm: assess(outcome_values(records, exp.baseline, arm, precision.outcome), precision)
+                        for arm in followed}
+            more = next_round(list(verdicts.values()), have, precision.max_replications)
+            if more == have:
+                break
+            exp = exp.with_options(replications=more)
+    records = store.records(order=order)
     ids = records["run_id"] if not records.empty else []
     monthly, groups = read_table(out, "monthly", ids), read_table(out, "groups", ids)
     summaries = _summaries(out, records, monthly, groups, exp.baseline)
     analysis = analyse(records, monthly, groups, settings(exp))
+    report = None
+    if precision is not None:
+        reason = stop_reason(verdicts, rounds[-1], precision.max_replications, precision)
+        report = Rounds(precision, tuple(rounds), verdicts, reason)
+        summaries["precision"] = report.table()
     store.finalise(records, {**summaries, **analysis})
     return Results(out, exp, records, summaries["summary"], summaries["groups"], summaries["checks"],
-                   summaries["economics"], analysis, store.manifest)
+                   summaries["economics"], analysis, store.manifest, report)
+
+
+def _run_round(exp: Experiment, out: Path, executor: Executor, in_flight: int, resume: bool,
+               progress: bool) -> tuple[ResultsStore, list[str]]:
+    """Run the runs of ``exp`` not yet stored in ``out``; the store and the runs in order."""
+    specs = plan(exp)
+    order = [s.run_id for s in specs]
+    store = ResultsStore(out, exp.digest() + ":" + package_version(), _manifest(exp, specs),
+                         exp.model_dump(mode="json"), resume,
+                         {"interventions": {a.name: exp.interventions(a) for a in exp.arms}}, planned=order)
+    done = store.done()
+    todo = [s for s in specs if s.run_id not in done]
+    execute(todo, len(todo), lambda r: store.write(r.run_id, r.record, r.tables), executor, in_flight,
+            progress)
+    return store, order
+
+
+def _followed_arms(exp: Experiment, precision: Precision) -> list[str]:
+    """The arms whose outcome the precision target follows (one-line errors if none)."""
+    arms = [a.name for a in exp.arms]
+    if precision.outcome == "roi":
+        raise HhsimError("--precision-outcome", "roi is a ratio of means, with no value per replication",
+                         "follow net_saving (it is 0 where ROI is 1) or nhs_saving")
+    followed = arms if precision.outcome.startswith("mean:") else [a for a in arms if a != exp.baseline]
+    if not followed:
+        raise HhsimError("--precision", f"'{precision.outcome}' compares an arm with the baseline, and the "
+                         "experiment has no other arm", "add an arm, or follow mean:nhs_cost")
+    check_output(precision.outcome, arms, exp.baseline, followed[0], "--precision-outcome")
+    return followed
 
 
 def load_results(out: str | Path) -> Results:

@@ -14,6 +14,7 @@ from hhsim.analysis.cost_effectiveness import format_cost_effectiveness
 from hhsim.analysis.economics import format_economics, format_headline
 from hhsim.analysis.intervals import few_replications
 from hhsim.analysis.payers import format_payers
+from hhsim.analysis.precision import parse_precision
 from hhsim.analysis.summary import format_checks, format_interventions, format_table
 from hhsim.analysis.tables import TABLES
 from hhsim.api import Results, package_version, run_experiment
@@ -59,6 +60,19 @@ def _batch_options(p: argparse.ArgumentParser, seed: str, replications: str, res
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _precision_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``--precision`` and its companions (hhsim.analysis.precision)."""
+    p.add_argument("--precision", metavar="TARGET", help=f"run {what} in rounds until the 95%% Monte-Carlo "
+                   "interval of the outcome is within TARGET: a share of the mean (5%%) or an amount "
+                   "(500, or £500)")
+    p.add_argument("--precision-outcome", metavar="NAME", default="incremental_nhs_cost",
+                   help="the outcome the target applies to (default: incremental_nhs_cost of each arm "
+                        "against the baseline; also net_saving, incremental_qalys, nmb_20000, "
+                        "incremental:<column>, mean:<column>)")
+    p.add_argument(f"--max-{what}", type=_positive, default=1000, metavar="N",
+                   help=f"the most {what} --precision may run (default 1000)")
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with hhsim's one-line errors (the usage is one ``--help`` away)."""
 
@@ -77,6 +91,7 @@ def parser() -> argparse.ArgumentParser:
     _batch_options(run, "experiment seed", "replications per arm", "continue a batch in --out")
     run.add_argument("--verbose", action="store_true", help="also print the totals per arm, what the "
                      "interventions did, who pays, cost-effectiveness and the check table")
+    _precision_options(run, "replications")
 
     sens = sub.add_parser("sensitivity", help="global sensitivity analysis of an experiment's [sensitivity] "
                                               "section (SALib; docs/sensitivity.md)")
@@ -144,9 +159,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     exp = load_experiment(args.file).with_options(
         seed=args.seed, tenants=args.tenants, months=args.months, replications=args.replications)
     out = output_folder(args.out) if args.out else None
+    precision = None
+    if args.precision is not None:
+        precision = parse_precision(args.precision, args.precision_outcome, args.max_replications)
     try:
         res = run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler,
-                             resume=args.resume, progress=not args.quiet)
+                             resume=args.resume, progress=not args.quiet, precision=precision)
     except KeyboardInterrupt:
         return _interrupted(out)
     print(_run_header(res))
@@ -176,6 +194,10 @@ def _run_header(res: Results) -> str:
     if moved:
         header += (f"\nProfile cells with no simulated tenant: up to {moved:,.0f} people counted in "
                    "the nearest cells (give more tenants to reduce this).")
+    if res.precision is not None:
+        r = res.precision
+        header += (f"\nReplications chosen for {r.precision.outcome} within {r.precision.describe()}: "
+                   f"{' -> '.join(map(str, r.replications))}; {r.reason}.")
     few = few_replications(e.replications)
     if few:
         header += f"\nWarning: {few}."

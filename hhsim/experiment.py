@@ -275,12 +275,14 @@ class Experiment(Strict):
         return self._path(self.population.profile)
 
     def digest(self) -> str:
-        """A hash of everything that determines the results of ``hhsim run`` (model, world and
-        stock file; not the ``[sensitivity]`` and ``[psa]`` sections, whose points runs carry
-        themselves)."""
+        """A hash of everything that determines the results of each run of ``hhsim run``
+        (model, world and stock file; not the number of replications, since replication r is
+        the same run however many there are, so a batch can be extended; not the
+        ``[sensitivity]`` and ``[psa]`` sections, whose points runs carry themselves)."""
         files = {k: hashlib.sha256(p.read_bytes()).hexdigest() if p else None
                  for k, p in (("stock", self.stock_path), ("profile", self.profile_path))}
-        payload = {"experiment": self.model_dump(mode="json", exclude={"sensitivity", "psa"}),
+        exclude = {"sensitivity": True, "psa": True, "experiment": {"replications"}}
+        payload = {"experiment": self.model_dump(mode="json", exclude=exclude),
                    "model": self.model_tree(), "world": default_world_tree(),
                    "interventions": {a.name: self.interventions(a) for a in self.arms}, **files}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

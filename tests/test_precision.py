@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -63,3 +64,89 @@ def test_a_relative_target_on_a_zero_difference_is_reported_as_indistinguishable
     assert next_round([v], 20, 200) == 20  # nothing more to run
     absolute = assess(values, Precision(absolute=1.0, max_replications=200))
     assert not absolute.indistinguishable and next_round([absolute], 20, 200) > 20
+
+
+# -- hhsim run --precision ---------------------------------------------------------------------
+SMALL = """
+[experiment]
+name = "precision"
+seed = 5
+months = 2
+replications = 3
+
+[population]
+tenants = 150
+
+[[arms]]
+name = "baseline"
+
+[[arms]]
+name = "more-damp"
+parameters = { "world.hazards.damp.social_rented" = 0.3 }
+"""
+# a GP rate 1.81 instead of 1.8 times as high in fair health: a difference of both signs about 0
+NEAR_ZERO = SMALL.replace('"world.hazards.damp.social_rented" = 0.3',
+                          '"services.gp.rr.health.fair" = 1.81').replace("months = 2", "months = 4")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("precision")
+    (folder / "small.toml").write_text(SMALL)
+    (folder / "zero.toml").write_text(NEAR_ZERO)
+    return folder
+
+
+def _run(path, out, **kw):
+    from hhsim.api import run_experiment
+    return run_experiment(path, out, workers=1, **kw)
+
+
+def _half_width_at(records, n: int) -> float:
+    from hhsim.analysis.outcomes import outcome_values
+    first = records[records["replication"] < n]
+    return half_width(outcome_values(first, "baseline", "more-damp", "incremental_nhs_cost"))
+
+
+def test_run_stops_when_the_target_is_reached_and_not_before(small):
+    loose = _run(small / "small.toml", small / "loose",
+                 precision=parse_precision("1000000", max_replications=40))
+    assert loose.precision.replications == (5,) and loose.precision.verdicts["more-damp"].reached
+    # a target just inside the half-width at 5 replications needs another round
+    target = 0.8 * _half_width_at(loose.records, 5)
+    res = _run(small / "small.toml", small / "tight",
+               precision=parse_precision(f"{target}", max_replications=40))
+    rounds = res.precision.replications
+    assert len(rounds) >= 2 and res.precision.verdicts["more-damp"].reached
+    assert "reached" in res.precision.reason
+    assert _half_width_at(res.records, rounds[-1]) <= target < _half_width_at(res.records, rounds[-2])
+    # and the result is the batch of that size run in one go (common random numbers, same seeds)
+    once = _run(small / "small.toml", small / "once", replications=rounds[-1])
+    pd.testing.assert_frame_equal(res.records, once.records)
+
+
+def test_run_respects_the_maximum(small):
+    res = _run(small / "small.toml", small / "max", precision=parse_precision("1", max_replications=8))
+    assert res.experiment.experiment.replications == 8 and res.precision.replications == (5, 8)
+    assert "(the maximum)" in res.precision.reason and "would be needed" in res.precision.reason
+    assert len(res.records) == 16
+
+
+def test_an_extended_batch_equals_one_run_in_one_go(small):
+    _run(small / "small.toml", small / "extend", replications=4)
+    extended = _run(small / "small.toml", small / "extend", replications=9, resume=True)
+    once = _run(small / "small.toml", small / "once9", replications=9)
+    pd.testing.assert_frame_equal(extended.records, once.records)
+    assert extended.manifest["replications"] == 9 and len(extended.manifest["runs"]) == 18
+    pd.testing.assert_frame_equal(extended.summary, once.summary)
+
+
+def test_a_difference_near_zero_is_reported_as_indistinguishable(small, capsys):
+    from hhsim.cli import main
+    assert main(["run", str(small / "zero.toml"), "--out", str(small / "zero"), "--workers", "1", "--quiet",
+                 "--precision", "5%", "--max-replications", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "indistinguishable from zero" in out and "give an absolute target" in out
+    table = pd.read_csv(small / "zero" / "precision.csv")
+    assert table["indistinguishable_from_zero"].all() and (table["replications"] < 40).all()
+    assert (table["low"] < 0).all() and (table["high"] > 0).all()

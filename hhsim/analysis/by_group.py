@@ -20,8 +20,8 @@ import pandas as pd
 
 from hhsim.accounting import PAYERS
 from hhsim.analysis.cost_effectiveness import perspective_cost
-from hhsim.analysis.intervals import mc_interval
-from hhsim.analysis.pairing import draw_keys, paired
+from hhsim.analysis.intervals import mc_bounds
+from hhsim.analysis.pairing import draw_keys
 
 #: Measures: name, group-table outcome, sign (+1: arm - baseline; -1: baseline - arm).
 MEASURES = [("nhs_saving", "nhs_cost", -1), ("intervention_cost", "intervention_cost", 1),
@@ -33,25 +33,40 @@ MEASURES = [("nhs_saving", "nhs_cost", -1), ("intervention_cost", "intervention_
 def group_economics(groups: pd.DataFrame, records: pd.DataFrame, baseline: str,
                     thresholds: Sequence[float] = (), perspective: str = "public_sector") -> pd.DataFrame:
     """Long table: arm, dimension, group, measure, mean, low, high, per_1000 (people in the
-    group at the start), for every arm other than the baseline."""
+    group at the start), for every arm other than the baseline (one pass over all groups:
+    each arm's rows paired with the baseline's of the same draw and group)."""
     if groups.empty or records.empty:
         return pd.DataFrame()
     keys = draw_keys(records)
     g = groups.merge(records[["run_id", "arm", *keys]], on="run_id")
-    wide = g.pivot_table(index=["run_id", "arm", *keys, "dimension", "group"], columns="outcome",
+    wide = g.pivot_table(index=["arm", *keys, "dimension", "group"], columns="outcome",
                          values="value", aggfunc="first", sort=False).reset_index()
     wide["cost"] = perspective_cost(wide, perspective)
     outcomes = [o for _, o, _ in MEASURES] + ["cost", "population"]
+    on = [*keys, "dimension", "group"]
+    base = wide.loc[wide["arm"] == baseline, [*on, *outcomes]]
+    arms = wide.loc[wide["arm"] != baseline, ["arm", *on, *outcomes]]
+    both = arms.merge(base, on=on, suffixes=("", "_base"))
+    if both.empty:
+        return pd.DataFrame()
+    d = {o: both[o] - both[f"{o}_base"] for o in outcomes}
+    measures = {name: sign * d[col] for name, col, sign in MEASURES}
+    measures["net_saving"] = measures["nhs_saving"] - measures["intervention_cost"]
+    measures.update({f"inmb_{t:.0f}": t * d["qalys"] - d["cost"] for t in thresholds})
+    long = pd.DataFrame({"arm": both["arm"], "dimension": both["dimension"], "group": both["group"],
+                         "people": both["population"], **measures})
+    by = long.groupby(["arm", "dimension", "group"], sort=False)
+    people = by["people"].mean()
     rows = []
-    for (dim, grp), w in wide.groupby(["dimension", "group"], sort=False):
-        for arm, d in paired(w, baseline, outcomes).items():
-            people = float(w.loc[w["arm"] == arm, "population"].mean())
-            series = {name: sign * d[col] for name, col, sign in MEASURES}
-            series["net_saving"] = series["nhs_saving"] - series["intervention_cost"]
-            series.update({f"inmb_{t:.0f}": t * d["qalys"] - d["cost"] for t in thresholds})
-            for name, values in series.items():
-                mean, lo, hi = mc_interval(values.to_numpy())
-                rows.append({"arm": arm, "dimension": dim, "group": grp, "people": people,
-                             "measure": name, "mean": mean, "low": lo, "high": hi,
-                             "per_1000": 1000 * mean / people if people else float("nan")})
-    return pd.DataFrame(rows)
+    for name in measures:
+        stats = by[name].agg(["mean", "std", "count"])
+        low, high = mc_bounds(stats["mean"], stats["std"], stats["count"])
+        rows.append(pd.DataFrame({"people": people, "measure": name, "mean": stats["mean"], "low": low,
+                                  "high": high, "per_1000": 1000 * stats["mean"] / people.where(people > 0)}))
+    out = pd.concat(rows).reset_index()
+    # arm, then dimension and group in their natural order, then measure in MEASURES order
+    order = {k: i for i, k in enumerate(dict.fromkeys(zip(out["arm"], out["dimension"], out["group"],
+                                                          strict=True)))}
+    out["_order"] = [order[k] for k in zip(out["arm"], out["dimension"], out["group"], strict=True)]
+    out = out.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+    return out[["arm", "dimension", "group", "people", "measure", "mean", "low", "high", "per_1000"]]

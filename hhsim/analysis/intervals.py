@@ -21,6 +21,7 @@ adds). By kind of outcome:
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 FEW = 5  # fewer replications than this: intervals are flagged as too rough to use
@@ -37,6 +38,15 @@ def mc_interval(values: np.ndarray, lower: float | None = None) -> tuple[float, 
     half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
     low = mean - half if lower is None else max(mean - half, lower)
     return mean, low, mean + half
+
+
+def mc_bounds(mean: pd.Series, sd: pd.Series, n: pd.Series,
+              lower: float | None = None) -> tuple[pd.Series, pd.Series]:
+    """``mc_interval``'s bounds for many means at once, from their replicates' SD and count
+    (NaN where there is one replicate)."""
+    half = stats.t.ppf(0.975, (n - 1).where(n > 1)) * sd / np.sqrt(n)
+    low = mean - half
+    return (low if lower is None else low.clip(lower=lower)), mean + half
 
 
 def ratio_interval(x: np.ndarray, y: np.ndarray, lower: float | None = None) -> tuple[float, float, float]:

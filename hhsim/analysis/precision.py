@@ -12,7 +12,8 @@ an outcome (e.g. an arm's NHS cost minus the baseline's, paired within a replica
   falls as 1/sqrt(n)); the next round runs towards that number, at most ``GROWTH`` times
   the replications so far (an sd from few replications is itself noisy);
 - a relative target on a mean whose interval holds zero can only be met by running until
-  the mean is told apart from zero: when the projection exceeds the maximum, the answer is
+  the mean is told apart from zero: when even the most hopeful projection (as if the mean
+  were at the far end of its interval) exceeds the maximum, the answer is
   "indistinguishable from zero at n replications" (give an absolute target instead), not a
   silent run to the maximum.
 """
@@ -21,10 +22,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from hhsim.errors import HhsimError
@@ -55,7 +57,8 @@ class Precision:
     def describe(self) -> str:
         if self.relative is not None:
             return f"+/- {self.relative:.1%} of the mean"
-        return f"+/- {self.absolute:,.4g}"
+        amount = f"{self.absolute:,.0f}" if self.absolute >= 100 else f"{self.absolute:.3g}"
+        return f"+/- {amount}"
 
 
 def parse_precision(text: str, outcome: str = "incremental_nhs_cost", max_replications: int = 1000,
@@ -126,9 +129,11 @@ def assess(values: Sequence[float], precision: Precision) -> Verdict:
     sd = float(v.std(ddof=1)) if v.size > 1 else math.inf
     need = needed(sd, target, v.size) if math.isfinite(sd) else MIN_REPLICATIONS
     reached = v.size >= 2 and hw <= target
-    holds_zero = abs(mean) <= hw
-    indistinguishable = (precision.relative is not None and not reached and holds_zero
-                         and need > precision.max_replications and v.size >= MIN_REPLICATIONS)
+    hopeful = False
+    if precision.relative is not None and abs(mean) <= hw and v.size >= MIN_REPLICATIONS:
+        # as if the mean were at the far end of its interval: the fewest it could need
+        hopeful = needed(sd, precision.relative * (abs(mean) + hw), v.size) > precision.max_replications
+    indistinguishable = not reached and hopeful
     return Verdict(int(v.size), mean, hw, target, need, reached, indistinguishable)
 
 
@@ -144,14 +149,42 @@ def next_round(verdicts: Sequence[Verdict], have: int, maximum: int) -> int:
     return int(min(maximum, max(have + 1, min(want, math.ceil(GROWTH * have)))))
 
 
-def stop_reason(verdicts: Sequence[Verdict], have: int, maximum: int, precision: Precision) -> str:
-    """Why the rounds stopped, in words (for the printed header and the manifest)."""
-    if all(v.reached for v in verdicts):
-        return f"precision {precision.describe()} reached at {have} replications"
-    zero = [v for v in verdicts if v.indistinguishable]
+def stop_reason(verdicts: Mapping[str, Verdict], have: int, maximum: int, precision: Precision) -> str:
+    """Why the rounds stopped, in words, arm by arm where they differ (for the printed
+    header and ``precision.csv``)."""
+    target = precision.describe()
+    if all(v.reached for v in verdicts.values()):
+        return f"precision {target} reached at {have} replications"
+    reached = [arm for arm, v in verdicts.items() if v.reached]
+    zero = [arm for arm, v in verdicts.items() if v.indistinguishable]
+    short = {arm: v.needed for arm, v in verdicts.items() if not (v.reached or v.indistinguishable)}
+    parts = [f"{', '.join(reached)}: reached"] if reached else []
+    parts += [f"{arm}: not reached (about {need:,} replications would be needed)"
+              for arm, need in short.items()]
     if zero:
-        return (f"indistinguishable from zero at {have} replications (a relative target cannot be met "
-                "when the difference may be zero: give an absolute target, e.g. --precision 500)")
-    worst = max(v.needed for v in verdicts if not v.reached)
-    return (f"the maximum of {maximum} replications was reached before precision {precision.describe()} "
-            f"(about {worst:,} would be needed)")
+        parts.append(f"{', '.join(zero)}: indistinguishable from zero (a relative target cannot be met when "
+                     "the difference may be zero: give an absolute target, e.g. --precision 500)")
+    limit = " (the maximum)" if have >= maximum else ""
+    return f"stopped at {have} replications{limit} before precision {target}: " + "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """How a precision target was pursued: the target, the replications after each round,
+    each followed arm's verdict at the end, and why the rounds stopped."""
+
+    precision: Precision
+    replications: tuple[int, ...]
+    verdicts: dict[str, Verdict]
+    reason: str
+
+    def table(self) -> pd.DataFrame:
+        """One row per arm: the outcome, its mean and 95% MC interval, the target, whether it
+        was met, and the replications it would need."""
+        p = self.precision
+        return pd.DataFrame([{
+            "arm": arm, "outcome": p.outcome, "replications": v.replications, "mean": v.mean,
+            "low": v.low, "high": v.high, "half_width": v.half_width, "target_half_width": v.target,
+            "target": p.describe(), "reached": v.reached, "indistinguishable_from_zero": v.indistinguishable,
+            "replications_needed": v.needed, "rounds": " ".join(map(str, self.replications)),
+            "stopped": self.reason} for arm, v in self.verdicts.items()])

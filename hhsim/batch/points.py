@@ -12,29 +12,16 @@ Run ids are ``p<point>__<arm>__r<replication>`` (e.g. ``p00012__repairs__r0003``
 carry a ``point`` column. Runs are stored by ``ResultsStore``: an interrupted sweep resumes
 with ``resume=True``, and only with the same experiment and the same points.
 
-``point_outcomes`` turns the records into one value per point, arm and output: paired by
-replication against the baseline arm, then averaged, with the replication-level standard
-error (Monte-Carlo noise). Outputs (costs in £, discounted; QALYs discounted):
-
-- ``incremental_nhs_cost``: arm - baseline NHS care cost (``nhs_cost``);
-- ``incremental_intervention_cost``: arm - baseline intervention cost;
-- ``incremental_cost``: the sum of the two;
-- ``nhs_saving``: baseline - arm NHS care cost;
-- ``net_saving``: ``nhs_saving`` - ``incremental_intervention_cost``;
-- ``incremental_qalys``: arm - baseline QALYs;
-- ``nmb_<lambda>``: net monetary benefit at £lambda per QALY, lambda x dQALY - dcost
-  (e.g. ``nmb_20000``);
-- ``roi``: mean ``nhs_saving`` / mean ``incremental_intervention_cost`` (£ saved per £
-  spent; standard error by the delta method);
-- ``incremental:<column>``: arm - baseline of any numeric record column;
-- ``mean:<column>``: the arm's own mean of a record column (any arm, the baseline too).
+``point_outcomes`` turns the records into one value per point, arm and output
+(``hhsim.analysis.outcomes``): paired by replication against the baseline arm, then
+averaged, with the replication-level standard error (Monte-Carlo noise); ``roi`` is the
+ratio of the mean saving to the mean intervention cost, with a delta-method error.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,23 +29,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hhsim.analysis.outcomes import paired_by_replication, replicate_values
 from hhsim.api import package_version
 from hhsim.batch.design import RunSpec, plan
 from hhsim.batch.execution import RunResult, execute, open_executor, warm_up
 from hhsim.batch.store import ResultsStore
-from hhsim.errors import HhsimError, printable, unknown_key_error
+from hhsim.errors import HhsimError
 from hhsim.experiment import Experiment
 
-#: Outputs with a fixed name (see the module docstring); plus nmb_<lambda>, incremental:<c>, mean:<c>.
-OUTPUTS = ("incremental_nhs_cost", "incremental_intervention_cost", "incremental_cost", "nhs_saving",
-           "net_saving", "incremental_qalys", "roi")
-_NMB = re.compile(r"nmb_(\d+(?:\.\d+)?)$")
 #: The refusal to resume a sweep in a folder of another experiment or other points.
 MISMATCH = ("holds results of a different experiment or different parameter points",
             "resume with the same file, options and sampling (method, samples, seed), "
             "or choose another --out")
-#: Record columns that are labels, not outcomes.
-LABELS = {"run_id", "arm", "replication", "seed", "point"}
 
 
 def point_run_id(point: int, arm: str, replication: int) -> str:
@@ -133,60 +115,6 @@ def run_points(exp: Experiment, points: Sequence[Mapping[str, float]], out: str 
     return PointResults(Path(out), exp, points, records)
 
 
-def check_output(name: str, arms: Sequence[str], baseline: str, arm: str, where: str = "outputs") -> None:
-    """A one-line error unless ``name`` is a known output for ``arm`` (see the docstring);
-    record columns are checked when the records exist (``point_outcomes``)."""
-    kind, _, column = name.partition(":")
-    if column or kind in ("mean", "incremental"):
-        if kind not in ("mean", "incremental") or not column:
-            raise HhsimError(where, f"'{printable(name)}' is not an output",
-                             "write mean:<record column> or incremental:<record column>")
-        if kind == "mean":
-            return
-    elif name not in OUTPUTS and not _NMB.match(name):
-        raise unknown_key_error(where, name, [*OUTPUTS, "nmb_20000", "incremental:<column>",
-                                              "mean:<column>"], what="output")
-    if arm == baseline:
-        others = [a for a in arms if a != baseline]
-        fix = (f"set arm to one of {others}" if others else
-               "add an arm to compare with the baseline, or use mean:<column>")
-        raise HhsimError(where, f"'{name}' compares an arm with the baseline, but the arm analysed "
-                         f"is the baseline '{baseline}'", fix)
-
-
-def _column(records: pd.DataFrame, name: str) -> pd.Series:
-    numeric = [c for c in records.columns if c not in LABELS and pd.api.types.is_numeric_dtype(records[c])]
-    if name not in numeric:
-        raise unknown_key_error("outputs", printable(name), numeric, what="record column")
-    return records[name].astype(float)
-
-
-def _paired(records: pd.DataFrame, baseline: str, arm: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The arm's and the baseline's records, aligned on (point, replication)."""
-    a = records[records["arm"] == arm].set_index(["point", "replication"]).sort_index()
-    b = records[records["arm"] == baseline].set_index(["point", "replication"]).sort_index()
-    both = a.index.intersection(b.index)
-    return a.loc[both], b.loc[both]
-
-
-def _replicate_values(a: pd.DataFrame, b: pd.DataFrame, name: str) -> pd.Series:
-    """Per (point, replication) value of an output whose point value is a mean."""
-    if name.startswith("mean:"):
-        return _column(a, name[5:])
-    if name.startswith("incremental:"):
-        return _column(a, name[12:]) - _column(b, name[12:])
-    d_nhs = a["nhs_cost"] - b["nhs_cost"]
-    d_iv = a["intervention_cost"] - b["intervention_cost"]
-    d_q = a["qalys"] - b["qalys"]
-    fixed = {"incremental_nhs_cost": d_nhs, "incremental_intervention_cost": d_iv,
-             "incremental_cost": d_nhs + d_iv, "nhs_saving": -d_nhs, "net_saving": -d_nhs - d_iv,
-             "incremental_qalys": d_q}
-    if name in fixed:
-        return fixed[name].astype(float)
-    threshold = float(_NMB.match(name).group(1))
-    return (threshold * d_q - d_nhs - d_iv).astype(float)
-
-
 def _mean_se(values: pd.Series) -> pd.DataFrame:
     """Mean over replications per point; ``se``: its standard error; ``se_paired``: the
     standard error of its difference from the other points (common random numbers: the
@@ -229,14 +157,11 @@ def point_outcomes(records: pd.DataFrame, outputs: Sequence[str], baseline: str,
     names = list(dict.fromkeys(records["arm"])) if arms is None else list(arms)
     frames = []
     for arm in names:
-        if arm == baseline:
-            a = b = records[records["arm"] == arm].set_index(["point", "replication"]).sort_index()
-        else:
-            a, b = _paired(records, baseline, arm)
+        a, b = paired_by_replication(records, baseline, arm, ("point", "replication"))
         for name in outputs:
             if arm == baseline and not name.startswith("mean:"):
                 continue
-            table = _roi(a, b) if name == "roi" else _mean_se(_replicate_values(a, b, name))
+            table = _roi(a, b) if name == "roi" else _mean_se(replicate_values(a, b, name))
             frames.append(table.reset_index().assign(arm=arm, output=name))
     columns = ["point", "arm", "output", "value", "se", "se_paired", "replications"]
     if not frames:

@@ -78,6 +78,8 @@ RECORD = "runs"
 #: Damaged runs named on stderr by a resume (the rest are counted).
 SHOWN = 5
 _HEX = re.compile(r"[0-9a-f]{64}")
+#: Manifest entries that follow the number of replications (a batch can be extended).
+PLAN = ("replications", "runs", "planned_runs")
 
 
 def verify(path: Path, expected: Digest | None) -> tuple[bytes | None, str | None]:
@@ -128,6 +130,17 @@ def _parquet_problem(path: Path) -> str | None:
     except (OSError, ValueError, pa.ArrowException):
         return "empty" if path.exists() and path.stat().st_size == 0 else "not readable Parquet"
     return None
+
+
+def _extended(stored: dict | None, ours: dict, manifest: dict | None) -> bool:
+    """Whether ``experiment.json`` differs from ours in its number of replications only, in
+    a folder whose manifest is ours (the batch is being extended, not repaired)."""
+    if stored is None or manifest is None or "experiment" not in stored or "experiment" not in ours:
+        return False
+
+    def without(e: dict) -> dict:
+        return {**e, "experiment": {k: v for k, v in e["experiment"].items() if k != "replications"}}
+    return without(stored) == without(json.loads(json.dumps(ours, default=str)))
 
 
 def _json_file(path: Path) -> dict | None:
@@ -335,6 +348,12 @@ class ResultsStore(ResultsFolder):
             raise HhsimError(str(self.root), "is not an hhsim results folder (no readable manifest)",
                              "choose another --out")
         if found is not None and found.get("experiment_digest") != self.digest:
+            theirs, ours = found.get("hhsim_version"), manifest.get("hhsim_version")
+            if theirs and ours and theirs != ours:
+                raise HhsimError(str(self.root), f"holds results of hhsim {theirs}, and this is hhsim "
+                                 f"{ours}: a batch cannot be continued by another version (docs/changes.md "
+                                 "says what changed)", "read it with hhsim.load_results or hhsim report, "
+                                 "or run the experiment again into another --out")
             raise HhsimError(str(self.root), *(mismatch or (
                 "holds results of a different experiment",
                 "resume with the same experiment file and options, or choose another --out")))
@@ -351,9 +370,15 @@ class ResultsStore(ResultsFolder):
             files[path.name] = digest(text)
             problem = verify(path, files[path.name])[1]
             if problem:
+                extended = name == "experiment" and _extended(_json_file(path), data, found)
                 write_json(path, data)
-                rebuilt.append(f"{path.name} ({problem})")
+                if not extended:
+                    rebuilt.append(f"{path.name} ({problem})")
         recorded = (found or {}).get("files")
+        plan = {k: manifest[k] for k in PLAN if k in manifest}
+        if found is not None and any(found.get(k) != v for k, v in plan.items()):
+            found = {**found, **plan}  # extended (or cut) to another number of replications
+            recorded = None
         if found is not None and (not self.checksummed or recorded == files):
             self._top = {**files, MANIFEST: self._manifest_digest}
         else:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hhsim.batch.points import check_output, check_ranges
+from hhsim.analysis.outcomes import check_output
+from hhsim.batch.points import check_ranges
 from hhsim.distributions import Dirichlet, Distribution, parse_distribution
 from hhsim.errors import HhsimError
 

@@ -1,0 +1,101 @@
+"""Named outcomes of a comparison: what an arm changes against the baseline.
+
+Every analysis that repeats simulations (sensitivity, PSA, ``run --precision``) names the
+outcome it follows. Per replication (and parameter point), paired with the baseline run
+that faced the same random numbers; costs in £ discounted, QALYs discounted:
+
+- ``incremental_nhs_cost``: arm - baseline NHS care cost (``nhs_cost``);
+- ``incremental_intervention_cost``: arm - baseline intervention cost;
+- ``incremental_cost``: the sum of the two;
+- ``nhs_saving``: baseline - arm NHS care cost;
+- ``net_saving``: ``nhs_saving`` - ``incremental_intervention_cost``;
+- ``incremental_qalys``: arm - baseline QALYs;
+- ``nmb_<lambda>``: net monetary benefit at £lambda per QALY, lambda x dQALY - dcost
+  (e.g. ``nmb_20000``);
+- ``roi``: mean ``nhs_saving`` / mean ``incremental_intervention_cost`` (£ saved per £
+  spent; a ratio of means, so it has no value per replication);
+- ``incremental:<column>``: arm - baseline of any numeric record column;
+- ``mean:<column>``: the arm's own value of a record column (any arm, the baseline too).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from hhsim.errors import HhsimError, printable, unknown_key_error
+
+#: Outcomes with a fixed name; plus nmb_<lambda>, incremental:<column>, mean:<column>.
+OUTPUTS = ("incremental_nhs_cost", "incremental_intervention_cost", "incremental_cost", "nhs_saving",
+           "net_saving", "incremental_qalys", "roi")
+NMB = re.compile(r"nmb_(\d+(?:\.\d+)?)$")
+#: Record columns that are labels, not outcomes.
+LABELS = {"run_id", "arm", "replication", "seed", "point"}
+
+
+def check_output(name: str, arms: Sequence[str], baseline: str, arm: str, where: str = "outputs") -> None:
+    """A one-line error unless ``name`` is a known outcome for ``arm``; record columns are
+    checked when the records exist (``replicate_values``)."""
+    kind, _, column = name.partition(":")
+    if column or kind in ("mean", "incremental"):
+        if kind not in ("mean", "incremental") or not column:
+            raise HhsimError(where, f"'{printable(name)}' is not an output",
+                             "write mean:<record column> or incremental:<record column>")
+        if kind == "mean":
+            return
+    elif name not in OUTPUTS and not NMB.match(name):
+        raise unknown_key_error(where, name, [*OUTPUTS, "nmb_20000", "incremental:<column>",
+                                              "mean:<column>"], what="output")
+    if arm == baseline:
+        others = [a for a in arms if a != baseline]
+        fix = (f"set arm to one of {others}" if others else
+               "add an arm to compare with the baseline, or use mean:<column>")
+        raise HhsimError(where, f"'{name}' compares an arm with the baseline, but the arm analysed "
+                         f"is the baseline '{baseline}'", fix)
+
+
+def column(records: pd.DataFrame, name: str) -> pd.Series:
+    """A numeric record column as floats (a one-line error naming the columns otherwise)."""
+    numeric = [c for c in records.columns if c not in LABELS and pd.api.types.is_numeric_dtype(records[c])]
+    if name not in numeric:
+        raise unknown_key_error("outputs", printable(name), numeric, what="record column")
+    return records[name].astype(float)
+
+
+def replicate_values(a: pd.DataFrame, b: pd.DataFrame, name: str) -> pd.Series:
+    """Per replication (rows of ``a``, the arm, aligned with ``b``, the baseline), the value
+    of outcome ``name`` (any but ``roi``)."""
+    if name.startswith("mean:"):
+        return column(a, name[5:])
+    if name.startswith("incremental:"):
+        return column(a, name[12:]) - column(b, name[12:])
+    d_nhs = a["nhs_cost"] - b["nhs_cost"]
+    d_iv = a["intervention_cost"] - b["intervention_cost"]
+    d_q = a["qalys"] - b["qalys"]
+    fixed = {"incremental_nhs_cost": d_nhs, "incremental_intervention_cost": d_iv,
+             "incremental_cost": d_nhs + d_iv, "nhs_saving": -d_nhs, "net_saving": -d_nhs - d_iv,
+             "incremental_qalys": d_q}
+    if name in fixed:
+        return fixed[name].astype(float)
+    threshold = float(NMB.match(name).group(1))
+    return (threshold * d_q - d_nhs - d_iv).astype(float)
+
+
+def paired_by_replication(records: pd.DataFrame, baseline: str, arm: str,
+                          keys: Sequence[str] = ("replication",)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The arm's and the baseline's records, aligned on ``keys`` (the baseline against itself
+    for the baseline arm)."""
+    a = records[records["arm"] == arm].set_index(list(keys)).sort_index()
+    if arm == baseline:
+        return a, a
+    b = records[records["arm"] == baseline].set_index(list(keys)).sort_index()
+    both = a.index.intersection(b.index)
+    return a.loc[both], b.loc[both]
+
+
+def outcome_values(records: pd.DataFrame, baseline: str, arm: str, name: str) -> np.ndarray:
+    """The per-replication values of outcome ``name`` for ``arm``, in replication order."""
+    return replicate_values(*paired_by_replication(records, baseline, arm), name).to_numpy()
