@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import csv
 import functools
 import io
 import json
@@ -58,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import hhsim.cli
@@ -311,6 +312,7 @@ class Case:
     months: int = 1
     stock: bool = False  # the experiment uses a stock file (no --tenants)
     no_overrides: bool = False  # run with the file's own months, tenants and replications
+    always_run: bool = False  # a regression case: run it whatever the share and the budget
 
     def size(self) -> int:
         return len(self.text) + len(self.csv or b"")
@@ -437,6 +439,9 @@ def judge(case: Case, res: Outcome, command: str, root: Path, out: Path, before:
             if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", lines[0]):
                 fail(f"{command}: raw control characters in the error line: "
                      f"{_normalise(lines[0], root).split(':')[2][:40]}", repr(lines[0])[:400])
+        if res.warnings:
+            fail(f"{command}: a warning is printed besides the error line ({res.warnings[0].split(':')[0]})",
+                 f"warnings: {res.warnings[:3]}; stderr {res.stderr[:300]!r}")
         if written:
             fail(f"{command}: exit 2 leaves files behind ({sorted(written)[0].split('/')[0]}/...)",
                  f"after exit 2: {written[:10]}; stderr {res.stderr[:300]!r}")
@@ -456,6 +461,12 @@ def judge(case: Case, res: Outcome, command: str, root: Path, out: Path, before:
     else:
         missing = [n for n in ("manifest.json", "runs.parquet", "summary.csv", "economics.csv")
                    if not (out / n).is_file()]
+        formulas = [f"{p.name}: {cell[:30]!r}" for p in sorted(out.glob("*.csv"))
+                    for row in csv.reader(io.StringIO(p.read_text(errors="replace")))
+                    for cell in row if cell.startswith(("=", "@"))]
+        if formulas:
+            fail("run: a text cell of an output CSV starts with '=' or '@' (a spreadsheet formula)",
+                 f"{formulas[:5]}")
         if missing or "Wrote" not in res.stdout:
             fail("run: exit 0 without a complete output folder",
                  f"missing {missing}; stdout {res.stdout[-300:]!r}")
@@ -526,7 +537,7 @@ class Arena:
 # A special file that made a command hang (or read without end) is not waited for again in
 # this session: later cases using it count as the same failure.
 HUNG: dict[str, str] = {}
-RUN_INVALID_EVERY = 6  # share of the refused files also given to 'run' (it must refuse them too)
+RUN_INVALID_EVERY = 8  # share of the refused files also given to 'run' (it must refuse them too)
 WANT_RUN_EVERY = 2  # share of the accepted files whose mutation asks for a run that are run
 
 
@@ -565,11 +576,12 @@ def _run_case(case: Case, arena: Arena, failures: Failures, run_every: int) -> N
         share = zlib.crc32(case.text + (case.csv or b""))
         if res.rc == 0 and not res.exception:
             failures.accepted += 1
-            if failures.run_budget <= 0 or not (share % run_every == 0 or
-                                                (case.want_run and share % WANT_RUN_EVERY == 0)):
-                return
-            failures.run_budget -= 1
-        elif share % RUN_INVALID_EVERY:
+            if not case.always_run:
+                if failures.run_budget <= 0 or not (share % run_every == 0 or
+                                                    (case.want_run and share % WANT_RUN_EVERY == 0)):
+                    return
+                failures.run_budget -= 1
+        elif share % RUN_INVALID_EVERY and not case.always_run:
             return
         out = Path((case.out_arg or str(root / "out")).replace("{ROOT}", str(root)))
         argv = ["run", file_arg, "--out", str(out), "--workers", "1", "--quiet"]
@@ -819,7 +831,7 @@ def experiment_cases(draw: st.DrawFn) -> Case:
     argv_problem: str | None = None
     void = False  # a raw edit (truncation, ...) may have removed what made the file invalid
 
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.sampled_from([1, 1, 2, 3]))):  # one alone is not masked by another
         op = draw(st.sampled_from(
             ["set", "set", "set", "schema", "schema", "delete", "unknown", "arm_name", "arm_name",
              "duplicate_arm", "intervention", "parameter", "parameter", "path", "path", "seed", "deep",
@@ -848,8 +860,7 @@ def experiment_cases(draw: st.DrawFn) -> Case:
             case.labels.append(f"set {'.'.join(key)} = {str(value)[:30]!r}")
             if why := invalid_because(key, value):
                 pending.append((why, key, value))
-            case.want_run |= key[-1] in ("seed", "start_month", "reward_timing", "discount", "costs",
-                                         "effects", "thresholds", "price_year")
+            case.want_run |= key[-1] in ("seed", "thresholds")
         elif op == "delete" and paths:
             path = draw(st.sampled_from(paths))
             parent = _get(data, path[:-1])
@@ -914,8 +925,6 @@ def experiment_cases(draw: st.DrawFn) -> Case:
                 pending.append((f"intervention type {kind!r}", where, table))
             elif iname in ("Bad Name", "x" * 41, "disc", "../x", ""):
                 pending.append((f"intervention name {iname!r}", where, table))
-            else:
-                case.want_run = True
         elif op == "parameter":
             if draw(st.booleans()):
                 pname, default = draw(st.sampled_from(RUN_PARAMETER_LEAVES))
@@ -941,9 +950,10 @@ def experiment_cases(draw: st.DrawFn) -> Case:
             bad = [v for v in (value if isinstance(value, list) else [value])
                    if not _is_num(v) or not math.isfinite(v)]
             if bad or (isinstance(value, list) and not value):
-                pending.append((f"parameter {pname} = {str(value)[:20]} (not finite numbers)", path, value))
+                pending.append((f"{'.'.join(map(str, path))} = {str(value)[:20]} (not finite numbers)", path,
+                                value))
             elif pname == "world.estate_size" and _is_num(value) and value <= 0:
-                pending.append((f"world.estate_size = {value}", path, value))
+                pending.append((f"{'.'.join(map(str, path))} = {value}", path, value))
             elif (invalid := invalid_because(path, value)) is not None:
                 pending.append((invalid, path, value))
         elif op == "path":
@@ -962,7 +972,6 @@ def experiment_cases(draw: st.DrawFn) -> Case:
                 if not isinstance(exp, dict):
                     continue
                 exp["model"] = path
-                case.want_run = True
                 if refused:
                     pending.append((f"model path {path[:20]!r}", ("experiment", "model"), path))
             else:
@@ -973,7 +982,6 @@ def experiment_cases(draw: st.DrawFn) -> Case:
                 if draw(st.booleans()):
                     pop.pop("tenants", None)
                     pop.pop("tenure", None)
-                case.want_run = True
                 if refused:
                     pending.append((f"{role} path {path[:20]!r}", ("population", role), path))
             if hang:
@@ -1173,7 +1181,7 @@ def csv_cases(draw: st.DrawFn) -> Case:
     hang = None
     path = "stock.csv" if kind == "stock" else "profile.csv"
 
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.sampled_from([1, 1, 2, 3]))):
         op = draw(st.sampled_from(CSV_OPERATIONS))
         data_rows = len(rows) - 1
         if op in ("bad_cell", "odd_cell") and data_rows:
@@ -1299,18 +1307,111 @@ def csv_cases(draw: st.DrawFn) -> Case:
     if raw is None:
         text = prefix + newline.join(sep.join(row) for row in rows) + newline
         raw = text.encode(encoding, "replace") if encoding != "utf-8" else text.encode("utf-8")
+    support = draw(st.integers(0, 3)) == 0  # a second arm with an intervention: the file feeds it too
+    if support:
+        labels.append("with a support arm")
+    return Case(kind, f"example-{kind}.csv", csv_experiment(kind, path, support), raw, labels, expect,
+                want_run, hang, tenants=draw(st.sampled_from([10, 50])), months=draw(st.sampled_from([1, 2])),
+                stock=kind == "stock")
+
+
+def csv_experiment(kind: str, path: str, support: bool = False) -> bytes:
+    """An experiment reading a stock or profile file (one arm, or two with an intervention)."""
     if kind == "stock":
         exp = ('[experiment]\nname = "fuzz-stock"\nseed = 42\n\n[population]\nstock = ' + toml_string(path)
                + '\n\n[[arms]]\nname = "baseline"\n')
     else:
         exp = ('[experiment]\nname = "fuzz-profile"\nseed = 5\n\n[population]\ntenants = 50\nprofile = '
                + toml_string(path) + '\n\n[[arms]]\nname = "baseline"\n')
-    if draw(st.integers(0, 3)) == 0:  # a second arm with an intervention: the file feeds it too
+    if support:
         exp += '\n[[arms]]\nname = "support"\n\n  [[arms.interventions]]\n  type = "personalised_support"\n'
-        labels.append("with a support arm")
-    return Case(kind, f"example-{kind}.csv", exp.encode(), raw, labels, expect, want_run, hang,
-                tenants=draw(st.sampled_from([10, 50])), months=draw(st.sampled_from([1, 2])),
-                stock=kind == "stock")
+    return exp.encode()
+
+
+# =============================================================================================
+# Regression cases: inputs that broke the promise when issue 14 was opened. Each runs first in
+# every CI run (hypothesis' explicit examples), whatever the budget of runs.
+# =============================================================================================
+def _experiment(label: str, edit: Callable[[dict], Any], expect: str | None = None, **kw: Any) -> Case:
+    """england-all-tenures.toml (one arm) edited by ``edit``."""
+    data = copy.deepcopy(next(d for n, d, _ in BASES if n == "england-all-tenures.toml"))
+    edit(data)
+    text = toml_text(data)
+    if DEEP in text:
+        text = text.replace(toml_string(DEEP), deep_text(500, "array"))
+    return Case("experiment", "england-all-tenures.toml", text.encode(), labels=[label],
+                expect_fail=[expect] if expect else [], always_run=True, **kw)
+
+
+def _arms(*names: str) -> Callable[[dict], None]:
+    def edit(data: dict) -> None:
+        data["arms"] = [{"name": n} for n in names]
+        data["experiment"]["baseline"] = names[0]
+    return edit
+
+
+def _set(path: str, value: Any) -> Callable[[dict], None]:
+    def edit(data: dict) -> None:
+        *parents, key = path.split("|")
+        node = data
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[key] = value
+    return edit
+
+
+EXPERIMENT_REGRESSIONS = [
+    _experiment("arm named '../../escaped'", _arms("../../escaped")),
+    _experiment("arm named '{ROOT}/abs-escaped' (an absolute path)", _arms("baseline", "{ROOT}/abs-escaped")),
+    _experiment("arm named 'a/b'", _arms("baseline", "a/b")),
+    _experiment("arm named '=HYPERLINK(\"x\")'", _arms("baseline", '=HYPERLINK("x")')),
+    _experiment("thresholds = [nan]", _set("experiment|thresholds", [NAN]), "experiment.thresholds = [nan]"),
+    _experiment("seed = 2**63", _set("experiment|seed", 2**63)),
+    _experiment("seed = 2**64", _set("experiment|seed", 2**64)),
+    _experiment("world.estate_size = 0", _set("parameters|world.estate_size", 0),
+                "parameters.world.estate_size = 0"),
+    _experiment("world.estate_size = 0.5", _set("parameters|world.estate_size", 0.5),
+                "parameters.world.estate_size = 0.5 (no whole dwelling)"),
+    _experiment("world.estate_size = 1e30", _set("parameters|world.estate_size", 1e30)),
+    _experiment("an intervention without type", lambda d: d["arms"].append(
+        {"name": "x", "interventions": [{"name": "x"}]}), "intervention type None"),
+    _experiment("x = [[[...]]] 500 deep", _set("x", DEEP), "nested 500 deep"),
+    _experiment("model = 5,000 characters", _set("experiment|model", "a" * 5000), "model path 'aaa...'"),
+    _experiment("model = 300-character name", _set("experiment|model", "b" * 300 + ".toml"),
+                "model path 'bbb...'"),
+    _experiment("stock = 'a\\x00b' (NUL)", lambda d: d.update(population={"stock": "a\x00b"}),
+                "stock path 'a\\x00b'"),
+    _experiment("profile = 300-character name", _set("population|profile", "p" * 300 + ".csv"),
+                "profile path 'ppp...'"),
+    _experiment("baseline = 'a\\nb' (newline)", _set("experiment|baseline", "a\nb"),
+                "experiment.baseline = 'a\\nb'"),
+    _experiment("baseline = ESC[31m (terminal escape)", _set("experiment|baseline", "a\x1b[31mred"),
+                "experiment.baseline = 'a\\x1b[31mred'"),
+    _experiment("--out with a NUL", lambda d: None, out_arg="{ROOT}/o\x00ut"),
+    _experiment("--out 5,000 characters", lambda d: None, out_arg="{ROOT}/" + "o" * 5000),
+]
+
+
+def _csv(label: str, kind: str, text: str, expect: str | None = None, **kw: Any) -> Case:
+    return Case(kind, f"example-{kind}.csv", csv_experiment(kind, f"{kind}.csv"), text.encode(), [label],
+                [expect] if expect else [], always_run=True, stock=kind == "stock", **kw)
+
+
+PROFILE_HEAD = "age_band,imd_decile,tenure,count\n"
+STOCK_HEAD = "age,tenure,imd_decile\n"
+CSV_REGRESSIONS = [
+    _csv("profile: column count twice", "profile",
+         "age_band,imd_decile,tenure,count,count\n16-24,1,social_rented,100,5\n", "duplicated column"),
+    _csv("profile: an extra value on a row", "profile", PROFILE_HEAD + "16-24,1,social_rented,100,5\n",
+         "extra values on a row"),
+    _csv("profile: a tenure with one person (no simulated tenant)", "profile",
+         PROFILE_HEAD + "16-24,1,social_rented,100\n85+,10,rough_sleeping,1\n", tenants=5),
+    _csv("profile: counts of 1e308 (their sum overflows)", "profile",
+         PROFILE_HEAD + "16-24,1,social_rented,1e308\n16-24,2,social_rented,1e308\n"),
+    _csv("profile: one bad cell", "profile", PROFILE_HEAD + "16-24,11,social_rented,100\n", "imd_decile 11"),
+    _csv("stock: one bad cell", "stock", STOCK_HEAD + "40,social,11\n", "imd_decile 11"),
+    _csv("stock: one tenant", "stock", STOCK_HEAD + "40,social,1\n"),
+]
 
 
 # =============================================================================================
@@ -1338,17 +1439,20 @@ def arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arena]:
 
 
 def fuzz(strategy: st.SearchStrategy, examples: int, arena: Arena, name: str, run_every: int,
-         run_budget: int) -> Failures:
-    """Put ``examples`` generated cases through the command line; return what failed."""
+         run_budget: int, explicit: list[Case] = ()) -> Failures:
+    """Put the ``explicit`` cases, then ``examples`` generated ones, through the command line;
+    return what failed."""
     failures = Failures(name, run_budget)
 
-    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-              phases=[Phase.explicit, Phase.generate], print_blob=False,
-              suppress_health_check=list(HealthCheck))
-    @given(strategy)
     def one(case: Case) -> None:
         run_case(case, arena, failures, run_every)
 
+    for case in explicit:
+        one = example(case)(one)
+    one = given(strategy)(one)
+    one = settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+                   phases=[Phase.explicit, Phase.generate], print_blob=False,
+                   suppress_health_check=list(HealthCheck))(one)
     one()
     if failures.cases < examples:  # not an AssertionError: that is the expected failure (xfail)
         raise RuntimeError(f"only {failures.cases} of {examples} cases were generated")
@@ -1365,12 +1469,13 @@ CSV_CASES, CSV_RUNS = 300, 5
 
 @pytest.mark.xfail(strict=False, raises=AssertionError, reason=ISSUE)
 def test_fuzzed_experiment_files_give_one_line_errors_or_valid_runs(arena):
-    fuzz(experiment_cases(), EXPERIMENT_CASES, arena, "experiments", RUN_EVERY, EXPERIMENT_RUNS).check()
+    fuzz(experiment_cases(), EXPERIMENT_CASES, arena, "experiments", RUN_EVERY, EXPERIMENT_RUNS,
+         EXPERIMENT_REGRESSIONS).check()
 
 
 @pytest.mark.xfail(strict=False, raises=AssertionError, reason=ISSUE)
 def test_fuzzed_stock_and_profile_files_give_one_line_errors_or_valid_runs(arena):
-    fuzz(csv_cases(), CSV_CASES, arena, "stock and profile files", 8, CSV_RUNS).check()
+    fuzz(csv_cases(), CSV_CASES, arena, "stock and profile files", 8, CSV_RUNS, CSV_REGRESSIONS).check()
 
 
 def _slow_selected(request: pytest.FixtureRequest) -> None:
@@ -1383,14 +1488,15 @@ def _slow_selected(request: pytest.FixtureRequest) -> None:
 def test_fuzzed_experiment_files_slow(arena, request):
     _slow_selected(request)
     fuzz(experiment_cases(), 10 * EXPERIMENT_CASES, arena, "experiments (slow)", RUN_EVERY,
-         10 * EXPERIMENT_RUNS).check()
+         10 * EXPERIMENT_RUNS, EXPERIMENT_REGRESSIONS).check()
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=False, raises=AssertionError, reason=ISSUE)
 def test_fuzzed_stock_and_profile_files_slow(arena, request):
     _slow_selected(request)
-    fuzz(csv_cases(), 10 * CSV_CASES, arena, "stock and profile files (slow)", 8, 10 * CSV_RUNS).check()
+    fuzz(csv_cases(), 10 * CSV_CASES, arena, "stock and profile files (slow)", 8, 10 * CSV_RUNS,
+         CSV_REGRESSIONS).check()
 
 
 # --- the writer, the oracle and the runner themselves --------------------------------------------
