@@ -804,6 +804,17 @@ EXPERIMENT_REGRESSIONS = [
                 "experiment.baseline = 'a\\nb'"),
     _experiment("baseline = ESC[31m (terminal escape)", _set("experiment|baseline", "a\x1b[31mred"),
                 "experiment.baseline = 'a\\x1b[31mred'"),
+    _experiment("price_year = 'a\\nb' (newline)", _set("experiment|price_year", "a\nb"),
+                "experiment.price_year = 'a\\nb'"),
+    _experiment("tenure key with DEL", _set("population|tenure", {"x\x7f": 1.0}), "population.tenure"),
+    _experiment("world.partner_age_sd = -0.0", _set("parameters|world.partner_age_sd", -0.0)),
+    _experiment("an intervention cost with status = [1]", lambda d: d["arms"].append(
+        {"name": "x", "interventions": [{"type": "rate_ratio", "name": "r", "costs": {"per_person_month": {
+            "value": 5.0, "unit": "£ per person-month", "price_year": "2023/24", "status": [1],
+            "source": "x"}}}]}), "costs.per_person_month.status = [1]"),
+    _experiment("a rate ratio of 1e9 (overflows float32) and an unknown price year", lambda d: d.update(
+        parameters={"chains.mental_health.transitions.onset.rr.deprivation": 1e9},
+        experiment={**d["experiment"], "price_year": "1999/00"}), "experiment.price_year"),
     _experiment("--out with a NUL", lambda d: None, out_arg="{ROOT}/o\x00ut"),
     _experiment("--out 5,000 characters", lambda d: None, out_arg="{ROOT}/" + "o" * 5000),
 ]
