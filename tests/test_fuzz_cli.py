@@ -33,9 +33,11 @@ every distinct failure once (deduplicated by cause: exception type and hhsim sou
 multi-line message kind, stray file pattern, ...), each with its smallest reproducer. Set
 ``HHSIM_FUZZ_REPORT=<file.json>`` to also write that list to a file.
 
-Cost: about 30 s of CPU for the default tests (1,000 + 300 files, ~20 simulated runs), plus up
-to ~10 s waiting on files that never end while those bugs last. ``pytest -m slow
-tests/test_fuzz_cli.py`` runs ten times more cases (the slow tests skip unless selected).
+Cost: 30-45 s of CPU for the default tests (1,000 + 300 generated files, ~30 regression cases,
+~25 simulated runs), plus up to ~10 s waiting on files that never end while those bugs last.
+``pytest -m slow tests/test_fuzz_cli.py`` runs ten times more cases (the slow tests skip unless
+selected). The harness (runner, judge, TOML writer) is in tests/fuzz/harness.py, the strategies,
+oracle and regression cases in tests/fuzz/strategies.py.
 """
 
 from __future__ import annotations
@@ -131,8 +133,9 @@ def fuzz(strategy: st.SearchStrategy, examples: int, arena: Arena, name: str, ru
 
 
 # Which accepted files are also run: every RUN_EVERY-th (by a hash of the file), and every
-# WANT_RUN_EVERY-th of those whose mutation asks for a run (arm names, seeds, --out, paths, world
-# parameters), up to a budget of runs per test (a run takes 0.3 to 2 s; validation 10 ms).
+# WANT_RUN_EVERY-th of those whose mutation asks for a run (arm names, seeds, thresholds, --out,
+# world parameters, known values), up to a budget of runs per test (a run takes 0.3 to 2 s;
+# validating a file 10 ms). Regression cases are always run.
 RUN_EVERY = 40
 EXPERIMENT_CASES, EXPERIMENT_RUNS = 1000, 6
 CSV_CASES, CSV_RUNS = 300, 5
