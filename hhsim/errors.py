@@ -7,7 +7,9 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 
-_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"}
+#: Control characters (C0, DEL and C1) and how they are shown: as escapes, never raw.
+_CONTROL = ({c: f"\\x{c:02x}" for c in (*range(32), *range(0x7F, 0xA0))}
+            | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
 
 
 def printable(text: str) -> str:

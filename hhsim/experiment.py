@@ -136,7 +136,7 @@ class ExperimentSection(Strict):
     @classmethod
     def _positive(cls, v: list[float]) -> list[float]:
         if any(t <= 0 for t in v):
-            raise ValueError("thresholds must be positive £ per QALY")
+            raise ValueError("thresholds must be positive £ per QALY; fix: give e.g. [20000, 30000]")
         return v
 
 
@@ -160,12 +160,12 @@ class Population(Strict):
         for name, share in v.items():
             if name not in TENURES:
                 guess = did_you_mean(name, TENURES)
-                hint = f"did you mean '{guess}'?" if guess else f"use {list(TENURES)}"
-                raise ValueError(f"unknown tenure '{printable(name)}' ({hint})")
+                hint = f"did you mean '{guess}'?" if guess else f"use one of {', '.join(TENURES)}"
+                raise ValueError(f"unknown tenure '{printable(name)}'; fix: {hint}")
             if not 0 <= share <= 1:
-                raise ValueError(f"share of '{name}' must be between 0 and 1")
+                raise ValueError(f"share of '{name}' must be between 0 and 1; fix: give a share such as 0.25")
         if abs(sum(v.values()) - 1) > 1e-6:
-            raise ValueError("tenure shares must add up to 1")
+            raise ValueError(f"tenure shares add up to {sum(v.values()):g}; fix: make them add up to 1")
         return v
 
 
@@ -402,7 +402,11 @@ def _one_line(err: ValidationError) -> HhsimError:
         got = printable(shortened(repr(e.get("input"))))
         return HhsimError(where, f"got {got}", "give a value " + bounds[e["type"]].format(**ctx))
     problem, _, fix = msg.partition("; fix: ")
-    return HhsimError(where, problem, fix or None)
+    if not fix:
+        fix = {"missing": "add it", "literal_error": "give one of the values listed",
+               "string_too_short": "give a value that is not empty",
+               "too_long": "give fewer items"}.get(e["type"])
+    return HhsimError(where, problem, fix)
 
 
 def validate(data: dict, source: Path | None = None, probe: bool = True) -> Experiment:
@@ -427,7 +431,11 @@ def validate(data: dict, source: Path | None = None, probe: bool = True) -> Expe
         if "tenure" in given:
             raise HhsimError("population.tenure", "is not used with a profile",
                              "remove it: the profile gives the tenure mix")
-        read_profile(exp.profile_path)
+        profile = read_profile(exp.profile_path)
+        tenures = len(profile.tenure_mix())
+        if exp.population.tenants < tenures:
+            raise HhsimError("population.tenants", f"{exp.population.tenants} tenant(s) cannot stand for the "
+                             f"{tenures} tenures of the profile", f"give at least {tenures} tenants")
     names = [a.name for a in exp.arms]
     runs = len(names) * exp.experiment.replications
     if runs > MAX_RUNS:

@@ -107,7 +107,7 @@ class HousingHealthModel(mesa.Model):
         if config.profile is not None:
             profile = read_profile(config.profile)
             self.pop: Population = generate(config.tenants, tenure_mix(profile.tenure_mix()),
-                                            profile.world(config.world_tree), rng)
+                                            profile.world(config.world_tree), rng, every_tenure=True)
             self.people_moved = poststratify(self.pop, profile)
         elif config.stock is None:
             self.pop = generate(config.tenants, tenure_mix(config.tenure), config.world_tree, rng)

@@ -35,6 +35,9 @@ LEAF_KEYS = {
     "breaks", "first_age", "centre", "payer", "category", "location",
 }
 STATUS_TAGS = {"V1", "V2", "D", "A"}
+#: Largest ratio (rate, odds or relative risk) or coefficient of variation accepted: far
+#: beyond any evidence, and small enough that rates stay finite in 32-bit floats.
+MAX_RATIO = 1e6
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def bounds_for_unit(unit: str) -> tuple[float, float]:
     if u.startswith(("probability", "share", "proportion")):
         return 0.0, 1.0
     if is_strictly_positive(unit):
-        return 0.0, math.inf  # ratios, relative risks, coefficients of variation: checked > 0
+        return 0.0, MAX_RATIO  # ratios, relative risks, coefficients of variation: checked > 0
     if "multiplier" in u:
         return 0.0, math.inf  # zero switches a cost or a utility off
     if u.startswith(("£", "per ", "days", "months", "years", "count", "people", "beds", "fte")):
@@ -86,8 +89,8 @@ def check_value(name: str, value: Any, unit: str) -> np.ndarray:
         raise HhsimError(name, f"expected a number or a table of numbers, got {printable(repr(value))}",
                          "give a number (not text or true/false)")
     try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
+        arr = np.asarray(value, dtype=float) + 0.0  # + 0.0: a -0.0 becomes 0.0
+    except (TypeError, ValueError, OverflowError):
         raise HhsimError(name, f"expected a number or a table of numbers, got {value!r}",
                          "give a number") from None
     if arr.size == 0:
@@ -99,7 +102,7 @@ def check_value(name: str, value: Any, unit: str) -> np.ndarray:
     bad = arr[(arr < lo) | (arr > hi) | ((arr <= 0) if strictly_positive else False)]
     if bad.size:
         if strictly_positive:
-            rng = "greater than 0"
+            rng = f"greater than 0 and at most {hi:,.0f}"
         elif hi < math.inf:
             rng = f"between {lo:g} and {hi:g}"
         else:
@@ -168,8 +171,9 @@ def to_parameter(name: str, node: dict) -> Parameter:
     if unit.startswith("£") and not node.get("price_year"):
         raise HhsimError(name, "is money but has no price_year", 'add price_year = "2023/24"')
     status = node.get("status")
-    if status is not None and status not in STATUS_TAGS:
-        raise HhsimError(name, f"unknown status '{status}'", f"use one of {sorted(STATUS_TAGS)}")
+    if status is not None and (not isinstance(status, str) or status not in STATUS_TAGS):
+        raise HhsimError(name, f"unknown status {printable(repr(status))}",
+                         f"use one of {sorted(STATUS_TAGS)}")
     assumption = bool(node.get("assumption", False)) or status == "A"
     check_value(name, node["value"], unit)
     return Parameter(name=name, value=node["value"], unit=unit, source=node["source"],

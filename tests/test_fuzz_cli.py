@@ -81,11 +81,6 @@ from hypothesis import strategies as st
 
 import hhsim.cli
 
-ISSUE = "issue 14: the command line must turn every bad input into one 'hhsim: error:' line and exit 2"
-# Expected to fail until issue 14 is fixed; only an AssertionError (the list of failures) counts,
-# so a harness error still fails the test.
-XFAIL = pytest.mark.xfail(strict=False, raises=AssertionError, reason=ISSUE)
-
 
 # =============================================================================================
 # The tests
@@ -127,7 +122,7 @@ def fuzz(strategy: st.SearchStrategy, examples: int, arena: Arena, name: str, ru
                    phases=[Phase.explicit, Phase.generate], print_blob=False,
                    suppress_health_check=list(HealthCheck))(one)
     one()
-    if failures.cases < examples:  # not an AssertionError: that is the expected failure (xfail)
+    if failures.cases < examples:
         raise RuntimeError(f"only {failures.cases} of {examples} cases were generated")
     return failures
 
@@ -141,13 +136,11 @@ EXPERIMENT_CASES, EXPERIMENT_RUNS = 1000, 6
 CSV_CASES, CSV_RUNS = 300, 5
 
 
-@XFAIL
 def test_fuzzed_experiment_files_give_one_line_errors_or_valid_runs(arena):
     fuzz(experiment_cases(), EXPERIMENT_CASES, arena, "experiments", RUN_EVERY, EXPERIMENT_RUNS,
          EXPERIMENT_REGRESSIONS).check()
 
 
-@XFAIL
 def test_fuzzed_stock_and_profile_files_give_one_line_errors_or_valid_runs(arena):
     fuzz(csv_cases(), CSV_CASES, arena, "stock and profile files", 8, CSV_RUNS, CSV_REGRESSIONS).check()
 
@@ -158,7 +151,6 @@ def _slow_selected(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.mark.slow
-@XFAIL
 def test_fuzzed_experiment_files_slow(arena, request):
     _slow_selected(request)
     fuzz(experiment_cases(), 10 * EXPERIMENT_CASES, arena, "experiments (slow)", RUN_EVERY,
@@ -166,7 +158,6 @@ def test_fuzzed_experiment_files_slow(arena, request):
 
 
 @pytest.mark.slow
-@XFAIL
 def test_fuzzed_stock_and_profile_files_slow(arena, request):
     _slow_selected(request)
     fuzz(csv_cases(), 10 * CSV_CASES, arena, "stock and profile files (slow)", 8, 10 * CSV_RUNS,
@@ -213,7 +204,7 @@ def test_the_harness_passes_the_shipped_files_and_catches_a_stray_file(arena, mo
 
 
 # --- files that never end, and a plan that never starts ---------------------------------------------
-SPECIAL_CASES = [pytest.param(role, path, marks=() if role == "profile" else XFAIL)
+SPECIAL_CASES = [pytest.param(role, path)
                  for role in ("argv", "model", "stock", "profile")
                  for path in ("/dev/zero", "/dev/urandom", "{ROOT}/case/fifo")]
 
@@ -233,7 +224,6 @@ def test_special_files_are_refused_quickly(role, path, arena):
     failures.check()
 
 
-@XFAIL
 def test_a_huge_replication_count_starts_or_is_refused(arena):
     """``replications = 1000000000`` with no --replications: the run must start (write its first
     run record) or be refused, not spend minutes planning."""

@@ -76,9 +76,12 @@ def _decile(text: str) -> int:
     return int(x)
 
 
+MAX_COUNT = 1e10  # people in one cell: more than live on Earth
+
+
 def _count(text: str) -> float:
     x = float(text)
-    if not (np.isfinite(x) and x >= 0):
+    if not (np.isfinite(x) and 0 <= x <= MAX_COUNT):
         raise ValueError(text)
     return x
 
@@ -104,7 +107,7 @@ def read_profile(path: str | Path) -> Profile:
                      f"use one of {', '.join(AGE_LABELS)}"),
         "imd_decile": (_decile, "a whole number 1 to 10"),
         "tenure": (lambda t: _listed(t.lower(), TENURES), f"use one of {', '.join(TENURES)}"),
-        "count": (_count, "a number of people, 0 or more"),
+        "count": (_count, f"a number of people, 0 to {MAX_COUNT:,.0f}"),
     }
     counts = np.zeros((len(AGE_BANDS), DECILES, len(TENURES)))
     for row, line in zip(rows, lines, strict=True):

@@ -62,14 +62,19 @@ def _shares(value: np.ndarray, where: str) -> np.ndarray:
     return value / total
 
 
-def split_counts(n: int, shares: np.ndarray) -> np.ndarray:
-    """Integer counts summing to ``n`` in proportion to ``shares`` (largest remainder)."""
+def split_counts(n: int, shares: np.ndarray, every_share: bool = False) -> np.ndarray:
+    """Integer counts summing to ``n`` in proportion to ``shares`` (largest remainder); with
+    ``every_share``, at least 1 for every share above 0 (each taken from the largest count)."""
     raw = n * np.asarray(shares, dtype=float)
     counts = np.floor(raw).astype(np.int64)
     short = n - int(counts.sum())
     if short:
         order = np.argsort(-(raw - counts), kind="stable")
         counts[order[:short]] += 1
+    if every_share:
+        for i in np.flatnonzero((np.asarray(shares) > 0) & (counts == 0)):
+            counts[int(np.argmax(counts))] -= 1
+            counts[i] = 1
     return counts
 
 
@@ -103,10 +108,17 @@ def england_mix(world: Mapping[str, Any]) -> np.ndarray:
                    "world.tenure_share")
 
 
-def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.Generator) -> Population:
-    """A population of ``n`` adult tenants with tenure shares ``mix`` (by TENURES)."""
+def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.Generator,
+             every_tenure: bool = False) -> Population:
+    """A population of ``n`` adult tenants with tenure shares ``mix`` (by TENURES); with
+    ``every_tenure``, at least one tenant of every tenure with a share (a local profile's
+    people of each tenure need someone to stand for them)."""
     if n < 1:
         raise HhsimError("population.tenants", f"must be at least 1, got {n}", "give a positive number")
+    present = int((np.asarray(mix) > 0).sum())
+    if every_tenure and n < present:
+        raise HhsimError("population.tenants", f"{n} tenant(s) cannot stand for the {present} tenures of the "
+                         "profile", f"give at least {present} tenants")
     size = estate_size(world)
     partner_sd = float(_leaf_value(world, "world.partner_age_sd"))
     top_mean = float(_leaf_value(world, "world.top_band_mean_years"))
@@ -118,7 +130,7 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
     ages, female, dwelling = [], [], []
     d_tenure, d_dep, d_haz, d_estate = [], [], [], []
     n_dw = n_est = 0
-    for t, count in enumerate(split_counts(n, mix)):
+    for t, count in enumerate(split_counts(n, mix, every_tenure)):
         if count == 0:
             continue
         tname = TENURES[t]

@@ -416,7 +416,7 @@ def judge(case: Case, res: Outcome, command: str, root: Path, out: Path, before:
         fail(f"{command}: accepts an invalid {case.kind} file ({reason})",
              f"exit 0, expected exit 2 because of: {case.expect_fail}")
     if command == "validate":
-        if ": valid (" not in res.stdout:
+        if ": valid " not in res.stdout:
             fail("validate: exit 0 without its summary line", res.stdout[:300])
         if written:
             fail("validate: writes files", str(written[:10]))
@@ -429,7 +429,7 @@ def judge(case: Case, res: Outcome, command: str, root: Path, out: Path, before:
         if formulas:
             fail("run: a text cell of an output CSV starts with '=' or '@' (a spreadsheet formula)",
                  f"{formulas[:5]}")
-        if missing or "Wrote" not in res.stdout:
+        if missing or "Results in" not in res.stdout:
             fail("run: exit 0 without a complete output folder",
                  f"missing {missing}; stdout {res.stdout[-300:]!r}")
 
