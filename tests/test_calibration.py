@@ -69,6 +69,7 @@ def write(folder: Path, calibration: str = CALIBRATION, target: str = TARGET) ->
     return folder / "cal.toml"
 
 
+@pytest.mark.slow
 def test_abc_posterior_contracts_around_the_truth_is_reproducible_and_continues(tmp_path):
     cal = write(tmp_path)
     out = calibrate(cal, tmp_path / "a", sampler="single")
@@ -104,6 +105,7 @@ def test_abc_posterior_contracts_around_the_truth_is_reproducible_and_continues(
     assert (continued["generation"] == 2).sum() == 40
 
 
+@pytest.mark.slow
 def test_fast_recovers_the_truth(tmp_path):
     out = calibrate(write(tmp_path), tmp_path / "f", fast=True)
     estimate = pd.read_parquet(out / "posterior.parquet")[RATE].iloc[0]
@@ -144,6 +146,7 @@ def test_bad_files_give_one_line_errors(tmp_path, calibration, target, message):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_cli_reports_a_bad_file_in_one_line(tmp_path):
     cal = write(tmp_path, target=TARGET.replace("sd = 0.03", "sd = 0"))
     done = subprocess.run(
