@@ -13,7 +13,8 @@ import pytest
 from test_calibration import CALIBRATION, RATE, TARGET, write
 
 from hhsim.analysis.precision import Precision
-from hhsim.calibration.fit import MIN_DRAWS, at_bound, fit_row
+from hhsim.calibration.fit import MIN_DRAWS, at_bound, bound_warning, fit_row
+from hhsim.calibration.outputs import summary_table
 from hhsim.calibration.problem import load_problem
 from hhsim.calibration.run import draw_rows, predictive, predictive_rounds
 from hhsim.cli import main
@@ -58,6 +59,17 @@ def test_an_estimate_inside_the_prior_is_not_at_a_bound():
     side, q, share = at_bound(prior, values, np.ones(10))
     assert (side, share) == ("high", pytest.approx(0.3)) and q < 0.99
     assert at_bound(prior, np.r_[np.full(19, 0.9), 1.499], np.ones(20))[0] == ""  # 5%: not piled up
+
+
+def test_an_abc_posterior_piled_up_at_a_bound_is_flagged_in_the_summary():
+    prior = parse_distribution([0.1, 1.5], "p")
+    values = np.r_[np.full(7, 0.9), np.full(3, 1.499)]  # 30% of the weight in the top 1%
+    posterior = pd.DataFrame({"generation": 1, "weight": 1.0, RATE: values})
+    row = summary_table([RATE], [prior], posterior).iloc[0]
+    assert row["at_bound"] == "high" and row["edge_share"] == pytest.approx(0.3)
+    text = bound_warning(RATE, prior, row["posterior_median"], "high", row["prior_quantile"],
+                         row["edge_share"], fast=False)
+    assert "posterior piles up at the high end" in text and "30% of the weight" in text
 
 
 def draws(mean: float, sd: float, noise: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
