@@ -181,7 +181,9 @@ def format_results(out: Path) -> str:
         "covered": fit["covered"],
     })
     lines = [summary[columns].to_string(index=False), "", table.to_string(index=False)]
-    lines += [f"  {t}: covered unknown: {n}" for t, n in zip(fit["target"], fit["note"], strict=True) if n]
+    for note, group in fit[fit["note"] != ""].groupby("note", sort=False)["target"]:
+        who = "every target" if len(group) == len(fit) > 1 else ", ".join(group)
+        lines.append(f"  {who}: covered unknown: {note}")
     if "stop" in info["predictive"]:
         lines.append(f"Predictive draws: {info['predictive']['stop']} (rounds: "
                      f"{', '.join(map(str, info['predictive']['rounds']))})")
