@@ -16,8 +16,8 @@ Three definitions (docs/calibration.md, section 4.1):
   rests on at least ``MIN_DRAWS`` draws, no parameter the target depends on is at a prior
   bound, and the observed figure lies further than 1.96 Monte-Carlo standard errors from
   both of the interval's ends (the ends are sample quantiles; their standard errors come
-  from the order statistics around them, as in Vehtari et al. 2021, so more draws could not
-  change the answer). Otherwise it is "unknown", and ``note`` says why.
+  from the order statistics around them, as in Vehtari et al. 2021, so more draws would be
+  unlikely to change the answer). Otherwise it is "unknown", and ``note`` says why.
 """
 
 from __future__ import annotations
