@@ -312,37 +312,47 @@ def _calibrate_parser(sub: argparse._SubParsersAction) -> None:
                                                                 "from the calibration seed)")
     cal.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
     cal.add_argument("--quiet", action="store_true", help="no progress bar")
+    size = cal.add_argument_group("size (the files' values unless given; e.g. a smaller trial run)")
+    size.add_argument("--tenants", type=_positive, help="tenants of every target's experiment")
+    size.add_argument("--months", type=_positive, help="months of every target's experiment")
+    size.add_argument("--replications", type=_positive, help="replications per evaluation")
+    size.add_argument("--evaluations", type=_positive, help="--fast: objective evaluations allowed")
+    size.add_argument("--predictive", type=_positive, help="predictive draws for the fit table (at least "
+                                                           "20 for its 95%% intervals to mean anything)")
+    size.add_argument("--precision", help="more predictive draws, in rounds, until each target's simulated "
+                                          "mean is known to this (95%% MC half-width): e.g. 5%% or 500")
+    size.add_argument("--max-predictive", type=_positive, default=None,
+                      help="most predictive draws --precision may run (default 200)")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from hhsim.analysis.precision import parse_precision
+    from hhsim.calibration.outputs import format_results
+    from hhsim.calibration.problem import SIZES, load_problem
+    from hhsim.calibration.run import calibrate, describe
 
-    from hhsim.calibration.problem import load_problem
-    from hhsim.calibration.run import calibrate
-
-    problem = load_problem(args.file)
+    if args.max_predictive is not None and args.precision is None:
+        raise HhsimError("--max-predictive", "has no effect without --precision",
+                         "give --precision too, or drop --max-predictive")
+    precision = (parse_precision(args.precision, "simulated mean", args.max_predictive or 200)
+                 if args.precision is not None else None)
+    sizes = {k: getattr(args, k) for k in SIZES if getattr(args, k) is not None}
+    problem = load_problem(args.file, sizes)
     name = problem.settings["name"]
     suffix = "-fast" if args.fast else ""
     out = output_folder(args.out) if args.out else Path("hhsim-results") / f"{name}-calibration{suffix}"
+    print("\n".join(describe(problem, args.fast, sizes, precision)), flush=True)
     try:
         calibrate(args.file, out, fast=args.fast, scheduler=args.scheduler,
                   sampler="single" if args.single_core else "multicore", workers=args.workers,
-                  progress=not args.quiet)
+                  progress=not args.quiet, sizes=sizes, precision=precision)
     except KeyboardInterrupt:
         again = ("rerun the same command to continue from " + str(out / "abc.db") if not args.fast
                  else "rerun the command (--fast starts again)")
         print(f"\nhhsim: interrupted; {again}",
               file=sys.stderr)
         return 130
-    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.max_colwidth", 40):
-        summary = pd.read_csv(out / "summary.csv")
-        columns = (["parameter", "prior_mean", "estimate"] if "estimate" in summary else
-                   ["parameter", "prior_mean", "posterior_median", "posterior_low95", "posterior_high95",
-                    "contraction"])
-        print(summary[columns].to_string(index=False))
-        fit = pd.read_csv(out / "fit.csv")
-        print("\n" + fit[["target", "observed", "simulated_median", "predictive_low95", "predictive_high95",
-                          "covered"]].to_string(index=False))
+    print("\n" + format_results(out))
     print(f"\nWrote posterior.parquet, summary.csv, fit.csv, diagnostics and plots to {out}")
     return 0
 

@@ -69,14 +69,18 @@ def write(folder: Path, calibration: str = CALIBRATION, target: str = TARGET) ->
     return folder / "cal.toml"
 
 
+@pytest.mark.slow
 def test_abc_posterior_contracts_around_the_truth_is_reproducible_and_continues(tmp_path):
     cal = write(tmp_path)
     out = calibrate(cal, tmp_path / "a", sampler="single")
     summary = pd.read_csv(out / "summary.csv").set_index("parameter").loc[RATE]
     assert summary["posterior_sd"] < 0.5 * PRIOR_SD
     assert abs(summary["posterior_median"] - TRUTH) < 2 * summary["posterior_sd"]
-    fit = pd.read_csv(out / "fit.csv")
-    assert fit["covered"].all()
+    assert pd.isna(summary["at_bound"])  # the truth is well inside the prior
+    # 10 predictive draws: too few for the 95% interval's ends; z measures the fit instead
+    fit = pd.read_csv(out / "fit.csv", dtype={"covered": str})
+    assert (fit["covered"] == "unknown").all() and fit["note"].str.contains("only 10 predictive").all()
+    assert (fit["z"].abs() < 2).all()
     diag = pd.read_csv(out / "diagnostics.csv")
     assert list(diag["generation"]) == [0, 1, 2]
     assert (diag["epsilon"].diff().dropna() < 0).all()
@@ -101,12 +105,15 @@ def test_abc_posterior_contracts_around_the_truth_is_reproducible_and_continues(
     assert (continued["generation"] == 2).sum() == 40
 
 
+@pytest.mark.slow
 def test_fast_recovers_the_truth(tmp_path):
     out = calibrate(write(tmp_path), tmp_path / "f", fast=True)
     estimate = pd.read_parquet(out / "posterior.parquet")[RATE].iloc[0]
     # 400 tenants: the simulated share's sd is about 0.025, i.e. about 0.045 in the rate
     assert abs(estimate - TRUTH) < 0.12
-    assert pd.read_csv(out / "fit.csv")["covered"].all()
+    assert pd.isna(pd.read_csv(out / "summary.csv")["at_bound"].iloc[0])
+    fit = pd.read_csv(out / "fit.csv", dtype={"covered": str})
+    assert (fit["covered"] == "unknown").all() and (fit["z"].abs() < 2).all()  # 10 draws: see z
     assert "share_sick" in (out / "section.html").read_text()  # the fit table for the report
 
 
@@ -139,6 +146,7 @@ def test_bad_files_give_one_line_errors(tmp_path, calibration, target, message):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_cli_reports_a_bad_file_in_one_line(tmp_path):
     cal = write(tmp_path, target=TARGET.replace("sd = 0.03", "sd = 0"))
     done = subprocess.run(

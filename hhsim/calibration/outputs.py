@@ -7,9 +7,13 @@ Files (all written atomically):
 - ``posterior.parquet``: parameter draws by name with ``generation`` and ``weight`` (every
   ABC generation; ``--fast``: one row, the point estimate);
 - ``summary.csv``: per parameter, prior and posterior mean, sd, median, 95% interval and the
-  contraction 1 - posterior variance / prior variance (final generation);
-- ``fit.csv``: per target, observed, simulated median, 95% predictive interval and whether
-  it covers the observation;
+  contraction 1 - posterior variance / prior variance (final generation), the prior quantile
+  of the estimate or posterior median, (ABC) ``edge_share``, the posterior weight in the
+  prior's outer 1% on a flagged side, and ``at_bound`` ("low", "high", "both" or "";
+  ``hhsim.calibration.fit``);
+- ``fit.csv``: per target, observed, simulated mean with its 95% Monte-Carlo half-width,
+  95% predictive interval with its ends' Monte-Carlo errors and the draws it rests on, z,
+  covered ("True", "False" or "unknown") and a note saying why;
 - ``diagnostics.csv``: per generation, epsilon, simulations, acceptance rate and effective
   sample size (ABC only; ``trace.csv`` for ``--fast``);
 - ``plots/``: ``diagnostics``, ``marginals`` and ``pairs`` (PNG and SVG; ``plot_calibration``).
@@ -29,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from hhsim.batch.files import atomic_write, write_csv, write_json
+from hhsim.calibration.fit import at_bound, fit_row, number, weighted_quantile
 from hhsim.distributions import parse_distribution
 from hhsim.errors import HhsimError
 
@@ -64,10 +69,8 @@ def load_posterior(path: str | Path, n: int, seed: int) -> pd.DataFrame:
 
 
 def _weighted(values: np.ndarray, w: np.ndarray) -> dict[str, float]:
-    order = np.argsort(values)
-    v, cw = values[order], np.cumsum(w[order]) / w.sum()
     mean = float(np.average(values, weights=w))
-    low, median, high = np.interp([0.025, 0.5, 0.975], cw - w[order] / (2 * w.sum()), v)
+    low, median, high = weighted_quantile(values, w, [0.025, 0.5, 0.975])
     return {
         "mean": mean,
         "sd": float(np.sqrt(np.average((values - mean) ** 2, weights=w))),
@@ -79,10 +82,12 @@ def _weighted(values: np.ndarray, w: np.ndarray) -> dict[str, float]:
 
 def summary_table(names, priors, posterior: pd.DataFrame) -> pd.DataFrame:
     """Prior and posterior statistics per parameter (final generation, weighted); for a
-    point estimate (one particle, ``--fast``): the prior and the ``estimate``."""
+    point estimate (one particle, ``--fast``): the prior and the ``estimate``. Both with
+    ``prior_quantile`` (of the estimate or posterior median) and ``at_bound``."""
     last = final(posterior)
     rows = []
     for name, prior in zip(names, priors, strict=True):
+        side, q, share = at_bound(prior, last[name].to_numpy(float), last["weight"].to_numpy(float))
         if len(last) == 1:
             rows.append(
                 {
@@ -91,6 +96,8 @@ def summary_table(names, priors, posterior: pd.DataFrame) -> pd.DataFrame:
                     "prior_mean": prior.mean,
                     "prior_sd": float(prior.frozen.std()),
                     "estimate": float(last[name].iloc[0]),
+                    "prior_quantile": q,
+                    "at_bound": side,
                 }
             )
             continue
@@ -108,38 +115,79 @@ def summary_table(names, priors, posterior: pd.DataFrame) -> pd.DataFrame:
                 "posterior_low95": post["low95"],
                 "posterior_high95": post["high95"],
                 "contraction": 1 - (post["sd"] / psd) ** 2 if psd > 0 else float("nan"),
+                "prior_quantile": q,
+                "edge_share": share,
+                "at_bound": side,
             }
         )
     return pd.DataFrame(rows)
 
 
-def fit_table(problem, values: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
-    """Per target: observed, simulated median, 95% predictive interval of simulated
-    observations (model randomness, parameter uncertainty and observation noise), covered.
-    Binomial targets are in counts (simulated: n x the simulated probability)."""
+def bounded(problem, summary: pd.DataFrame, path) -> str:
+    """The parameters at a prior bound that apply to the experiment at ``path``, in words
+    ("" if none)."""
+    sides = dict(zip(summary["parameter"], summary["at_bound"].fillna(""), strict=True))
+    here = problem.overrides({n: 0.0 for n, side in sides.items() if side}, path)
+    return "; ".join(f"{n} is at its prior's {sides[n]} bound" for n in here)
+
+
+def fit_table(problem, values: pd.DataFrame, observations: pd.DataFrame,
+              summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per target: observed, the simulated mean and its 95% MC half-width, the 95% predictive
+    interval of simulated observations (model randomness, parameter uncertainty and
+    observation noise) with its ends' MC errors, z, covered and why (``fit.fit_row``; a
+    parameter at a prior bound in ``summary`` makes covered "unknown"). Binomial targets
+    are in counts (simulated: n x the simulated probability)."""
     rows = []
     for t in problem.targets:
-        sim = values[t.name].astype(float)
-        obs = observations[t.name].astype(float)
+        sim = values[t.name].to_numpy(float)
         if t.likelihood == "binomial":
             sim = sim * t.n
-        lo, hi = (float(np.nanquantile(obs, q)) for q in (0.025, 0.975))
+        bound = bounded(problem, summary, t.experiment) if summary is not None else ""
         rows.append(
             {
                 "target": t.name,
                 "observed": t.observed,
                 "uncertainty": f"sd {t.sd:g}" if t.likelihood == "normal" else f"{t.observed:g} of {t.n}",
-                "simulated_median": float(np.nanmedian(sim)),
-                "predictive_low95": lo,
-                "predictive_high95": hi,
-                "covered": bool(lo <= t.observed <= hi),
-                "draws": int(np.isfinite(sim).sum()),
+                **fit_row(t.observed, t.sd, t.n if t.likelihood == "binomial" else 0, sim,
+                          observations[t.name].to_numpy(float), bound),
                 "estimator": t.estimator,
                 "source": t.source,
                 "status": t.status,
             }
         )
     return pd.DataFrame(rows)
+
+
+def format_results(out: Path) -> str:
+    """The parameter and fit tables ``hhsim calibrate`` prints, then the predictive draws'
+    stopping reason and the warnings (from the output folder's files): a miss shows in z
+    and covered, an unknown "covered" says why."""
+    info = json.loads((out / "calibration.json").read_text())
+    summary = pd.read_csv(out / "summary.csv", dtype={"at_bound": str}).fillna({"at_bound": ""})
+    columns = (["parameter", "prior_mean", "estimate", "prior_quantile", "at_bound"] if "estimate" in summary
+               else ["parameter", "prior_mean", "posterior_median", "posterior_low95", "posterior_high95",
+                     "contraction", "at_bound"])
+    fit = pd.read_csv(out / "fit.csv", dtype={"covered": str, "note": str}).fillna({"note": ""})
+    pairs = {c: zip(fit[a], fit[b], strict=True) for c, a, b in (
+        ("mean", "simulated_mean", "simulated_mc95"), ("interval", "predictive_low95", "predictive_high95"))}
+    table = pd.DataFrame({
+        "target": fit["target"],
+        "observed": fit["observed"].map(number),
+        "simulated mean (MC 95%)": [f"{number(m)} +/- {number(h)}" for m, h in pairs["mean"]],
+        "95% predictive": [f"{number(lo)} to {number(hi)}" for lo, hi in pairs["interval"]],
+        "draws": fit["draws"],
+        "z": fit["z"].map(lambda z: f"{z:+.2f}"),
+        "covered": fit["covered"],
+    })
+    lines = [summary[columns].to_string(index=False), "", table.to_string(index=False)]
+    for note, group in fit[fit["note"] != ""].groupby("note", sort=False)["target"]:
+        who = "every target" if len(group) == len(fit) > 1 else ", ".join(group)
+        lines.append(f"  {who}: covered unknown: {note}")
+    if "stop" in info["predictive"]:
+        lines.append(f"Predictive draws: {info['predictive']['stop']} (rounds: "
+                     f"{', '.join(map(str, info['predictive']['rounds']))})")
+    return "\n".join(lines + [f"Warning: {w}" for w in info["warnings"]])
 
 
 def _save(fig: plt.Figure, folder: Path, stem: str) -> list[str]:
@@ -228,7 +276,9 @@ def write_manifest(out: Path, info: dict) -> None:
 
 def write_section(out: Path) -> None:
     """``section.html``: the summary and fit tables as a fragment for the HTML report
-    (``hhsim report`` includes a ``calibration*`` folder inside a run's output folder)."""
+    (``hhsim report`` includes a ``calibration*`` folder inside a run's output folder), with
+    the calibration's warnings (a parameter at a prior bound, too few predictive draws) as
+    notes under the fit."""
     import html
 
     def cell(v: object) -> str:
@@ -240,10 +290,12 @@ def write_section(out: Path) -> None:
                        for row in table.itertuples(index=False))
         return f"<table class='t'><tr>{head}</tr>{body}</table>"
 
-    summary = pd.read_csv(out / "summary.csv")
-    fit = pd.read_csv(out / "fit.csv")
-    keep = [c for c in ("target", "observed", "simulated_median", "predictive_low95", "predictive_high95",
-                        "covered", "source") if c in fit.columns]
+    summary = pd.read_csv(out / "summary.csv", dtype={"at_bound": str}).fillna({"at_bound": ""})
+    fit = pd.read_csv(out / "fit.csv", dtype={"covered": str, "note": str}).fillna({"note": ""})
+    keep = [c for c in ("target", "observed", "simulated_mean", "simulated_mc95", "predictive_low95",
+                        "predictive_high95", "draws", "z", "covered", "note", "source") if c in fit.columns]
+    warnings = json.loads((out / "calibration.json").read_text()).get("warnings", [])
+    notes = "".join(f"<p class='note'><b>Note:</b> {html.escape(w)}</p>" for w in warnings)
     text = ("<h3>Parameters</h3>" + rows(summary.drop(columns=[c for c in ("prior",) if c in summary])) +
-            "<h3>Fit to the targets</h3>" + rows(fit[keep]))
+            "<h3>Fit to the targets</h3>" + rows(fit[keep]) + notes)
     atomic_write(out / "section.html", lambda p: p.write_text(text, encoding="utf-8"))

@@ -19,6 +19,10 @@
     [fixed]                  # optional: values held fixed in every evaluation
     "interventions.support.capacity.caseload_per_fte" = 20
 
+Sizes can be overridden for a trial run (``load_problem(path, sizes)``, the command's
+``--tenants``, ``--months``, ``--replications``, ``--evaluations`` and ``--predictive``):
+tenants and months of every target's experiment, and the calibration settings.
+
 Parameters are named as in an experiment's ``[parameters]`` section; priors are
 ``hhsim.distributions`` specs. A parameter ``interventions.<name>.*`` applies to the
 experiments with an intervention called ``<name>``; every other parameter applies to every
@@ -74,6 +78,9 @@ DEFAULTS = {
     "predictive": 40,
     "evaluations": 60,
 }
+#: What ``load_problem``'s ``sizes`` may override: the experiments' own, then the settings.
+EXPERIMENT_SIZES = ("tenants", "months")
+SIZES = (*EXPERIMENT_SIZES, "replications", "evaluations", "predictive")
 #: Probabilities are kept within these bounds in the binomial likelihood (a simulated 0 of 0).
 P_CLIP = 1e-4
 
@@ -254,9 +261,28 @@ def _probe(name: str, dist: Distribution, experiments: dict[Path, Experiment], w
                 ) from None
 
 
-def load_problem(path: str | Path) -> Problem:
-    """Read and check a calibration file and its target files (one-line errors)."""
+def _sized(exp: Experiment, sizes: Mapping[str, int]) -> Experiment:
+    """The experiment with the tenants and months in ``sizes`` (a stock-based experiment
+    refuses --tenants, as ``hhsim run`` does)."""
+    given = {k: sizes[k] for k in EXPERIMENT_SIZES if k in sizes}
+    if "tenants" in given and exp.population.stock is not None:
+        raise HhsimError("--tenants", f"cannot be used with {exp.source.name}, whose tenants come from "
+                         f"the stock file {exp.population.stock}", "drop --tenants")
+    return exp.with_options(**given) if given else exp
+
+
+def load_problem(path: str | Path, sizes: Mapping[str, int] | None = None) -> Problem:
+    """Read and check a calibration file and its target files (one-line errors). ``sizes``
+    overrides the experiments' tenants and months and the settings' replications,
+    evaluations and predictive draws (whole numbers from 1)."""
     p = Path(path)
+    sizes = dict(sizes or {})
+    for key, value in sizes.items():
+        if key not in SIZES:
+            raise unknown_key_error("sizes", printable(str(key)), SIZES)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise HhsimError(f"--{key}", f"must be a whole number of at least 1, got "
+                             f"{printable(repr(value))}", "give a larger number")
     data = read_toml(p, "calibration file")
     where = p.name
     for key in data:
@@ -265,6 +291,7 @@ def load_problem(path: str | Path) -> Problem:
                 where, printable(str(key)), ("calibration", "parameters", "fixed"), what="section"
             )
     settings = _settings(data, where)
+    settings.update({k: v for k, v in sizes.items() if k not in EXPERIMENT_SIZES})
     targets: list[Target] = []
     for name in settings["targets"]:
         targets += load_targets((p.parent / name).resolve())
@@ -278,7 +305,7 @@ def load_problem(path: str | Path) -> Problem:
     resolved = []
     for t in targets:
         if t.experiment not in experiments:
-            experiments[t.experiment] = load_experiment(t.experiment)
+            experiments[t.experiment] = _sized(load_experiment(t.experiment), sizes)
         resolved.append(_resolve_arm(t, experiments[t.experiment], f"target '{t.name}'"))
     experiments = {
         k: _needed(e, [t for t in resolved if t.experiment == k], settings["replications"])
