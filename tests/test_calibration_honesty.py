@@ -170,7 +170,7 @@ def test_predictive_draws_extended_in_rounds_are_those_of_one_run(tmp_path):
     # an unreachable precision: 5 draws, then a round up to the maximum of 12
     values, observations, info = predictive_rounds(problem, draws_until, 9, 5,
                                                    Precision(relative=1e-6, max_replications=12), workers=1)
-    assert info["rounds"] == [5, 12] and "maximum of 12 predictive draws" in info["stop"]
+    assert info["rounds"] == [5, 12] and "stopped at 12 predictive draws (the maximum)" in info["stop"]
     once = predictive(problem, draws_until(12), 9, workers=1)
     pd.testing.assert_frame_equal(values, once[0])
     pd.testing.assert_frame_equal(observations, once[1])

@@ -56,7 +56,7 @@ class Precision:
 
     def describe(self) -> str:
         if self.relative is not None:
-            return f"+/- {self.relative:.1%} of the mean"
+            return f"+/- {100 * self.relative:.3g}% of the mean"
         amount = f"{self.absolute:,.0f}" if self.absolute >= 100 else f"{self.absolute:.3g}"
         return f"+/- {amount}"
 
@@ -149,23 +149,24 @@ def next_round(verdicts: Sequence[Verdict], have: int, maximum: int) -> int:
     return int(min(maximum, max(have + 1, min(want, math.ceil(GROWTH * have)))))
 
 
-def stop_reason(verdicts: Mapping[str, Verdict], have: int, maximum: int, precision: Precision) -> str:
-    """Why the rounds stopped, in words, arm by arm where they differ (for the printed
-    header and ``precision.csv``)."""
+def stop_reason(verdicts: Mapping[str, Verdict], have: int, maximum: int, precision: Precision,
+                unit: str = "replications") -> str:
+    """Why the rounds stopped, in words, by arm (or target) where they differ; ``unit``: what
+    was counted (replications, draws)."""
     target = precision.describe()
     if all(v.reached for v in verdicts.values()):
-        return f"precision {target} reached at {have} replications"
+        return f"precision {target} reached at {have} {unit}"
     reached = [arm for arm, v in verdicts.items() if v.reached]
     zero = [arm for arm, v in verdicts.items() if v.indistinguishable]
     short = {arm: v.needed for arm, v in verdicts.items() if not (v.reached or v.indistinguishable)}
     parts = [f"{', '.join(reached)}: reached"] if reached else []
-    parts += [f"{arm}: not reached (about {need:,} replications would be needed)"
+    parts += [f"{arm}: not reached (about {need:,} {unit} would be needed)"
               for arm, need in short.items()]
     if zero:
         parts.append(f"{', '.join(zero)}: indistinguishable from zero (a relative target cannot be met when "
                      "the difference may be zero: give an absolute target, e.g. --precision 500)")
     limit = " (the maximum)" if have >= maximum else ""
-    return f"stopped at {have} replications{limit} before precision {target}: " + "; ".join(parts)
+    return f"stopped at {have} {unit}{limit} before precision {target}: " + "; ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -96,8 +96,8 @@ def predictive_rounds(
     if precision is None:
         return values, observations, info
     while True:
-        verdicts = [assess(v, precision) for v in _simulated(problem, values).values()]
-        total = next_round(verdicts, have, precision.max_replications)
+        verdicts = {t: assess(v, precision) for t, v in _simulated(problem, values).items()}
+        total = next_round(list(verdicts.values()), have, precision.max_replications)
         if total <= have:
             break
         more = predictive(problem, draws_until(total).iloc[have:], seed, start=have, **run)
@@ -105,8 +105,7 @@ def predictive_rounds(
         have = total
         rounds.append(total)
     info.update(draws=have, precision=precision.describe(), max_draws=precision.max_replications,
-                stop=stop_reason(verdicts, have, precision.max_replications, precision)
-                .replace("replications", "predictive draws"))
+                stop=stop_reason(verdicts, have, precision.max_replications, precision, "predictive draws"))
     return values, observations, info
 
 
