@@ -12,12 +12,13 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import sys
+import types
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import forkserver
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -79,28 +80,52 @@ def warm_up(workers: int | None, scheduler: str | None) -> None:
     overlaps with the caller's own preparation of the batch."""
     if scheduler or (workers or default_workers()) < 2:
         return
-    if _worker_context().get_start_method() == "forkserver":
-        forkserver.ensure_running()
+    if _LAUNCH.get_start_method() == "forkserver":
+        _start_fork_server()
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """How worker processes start.
+# How local workers start: from a fork server that has imported hhsim (spawned where there is
+# none, i.e. on Windows). Not forked from the caller: after ``import hhsim`` the caller always
+# has threads (numpy's BLAS, pyarrow's allocator), and forking a process with threads is unsafe.
+_LAUNCH = multiprocessing.get_context(
+    "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+_BARE_MAIN = types.ModuleType("__main__")
 
-    Forked workers start with hhsim already imported (other methods import it again in
-    every worker, about a second each), but forking is only safe while this process has a
-    single thread. With the fork context, CPython starts every worker at the first submit;
-    ``execute`` submits before its progress bar starts a thread. When other threads exist
-    (e.g. a numerical library's, after an earlier run in this process), a fork server that
-    has imported hhsim starts the workers instead.
+
+def _start_fork_server() -> None:
+    """Start the fork server (it imports hhsim) unless it runs."""
+    _LAUNCH.set_forkserver_preload([__name__])
+    forkserver.ensure_running()
+
+
+class _MainlessProcess(_LAUNCH.Process):
+    """A process that does not run the caller's ``__main__``.
+
+    multiprocessing tells each new process to run the caller's main script (as
+    ``__mp_main__``), so that functions defined there can be unpickled. A script or piped
+    input that calls ``run_experiment`` without an ``if __name__ == "__main__":`` guard would
+    start its batch again in every worker. Workers only run hhsim's own functions, so their
+    start-up data are made while ``sys.modules["__main__"]`` is a bare module (for the few
+    milliseconds a start takes; only another thread looking up ``__main__`` then would see it).
     """
-    tasks = Path("/proc/self/task")
-    if tasks.is_dir() and len(list(tasks.iterdir())) == 1:
-        return multiprocessing.get_context("fork")
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["hhsim.batch.execution"])
-        return context
-    return multiprocessing.get_context("spawn")
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        main, sys.modules["__main__"] = sys.modules["__main__"], _BARE_MAIN
+        try:
+            return _LAUNCH.Process._Popen(process_obj)
+        finally:
+            sys.modules["__main__"] = main
+
+
+class _PoolContext(type(_LAUNCH)):
+    """The multiprocessing context of local pools: it starts ``_MainlessProcess`` workers."""
+
+    Process = _MainlessProcess
+
+    def __init__(self) -> None:
+        if self.get_start_method() == "forkserver":
+            _start_fork_server()
 
 
 @contextmanager
@@ -132,7 +157,7 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
     if n == 1:
         yield InProcessExecutor(), 1
         return
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=_worker_context())
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=_PoolContext())
     try:
         yield pool, 2 * n
     except BaseException:
@@ -149,7 +174,6 @@ def execute(specs: Iterable[RunSpec], total: int, on_result: Callable[[RunResult
     At most ``in_flight`` runs are submitted and not yet handled at any time.
     """
     todo = iter(specs)
-    # Fill the executor before the progress bar starts its monitor thread (see above).
     pending: set[Future] = {executor.submit(simulate, spec)
                             for spec in itertools.islice(todo, in_flight)}
     bar = tqdm(total=total, unit="run", desc="runs", disable=not progress, dynamic_ncols=True)
