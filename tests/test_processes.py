@@ -1,15 +1,37 @@
-"""Local worker processes at the edges: the Python API from a plain script."""
+"""Local worker processes at the edges: the Python API from a plain script, a killed parent."""
 
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pandas as pd
+import psutil
 import pytest
 
 from conftest import ROOT
+
+# Batches whose runs take a few seconds each: workers are busy when a test kills something.
+LONG_RUNS = """
+[experiment]
+name = "process-test"
+seed = 3
+months = 24
+replications = 4
+
+[population]
+tenants = 1500
+
+[[arms]]
+name = "baseline"
+
+[[arms]]
+name = "what-if"
+parameters = { "services.ae.unit_cost" = 300.0 }
+"""
 
 
 def _env() -> dict[str, str]:
@@ -50,3 +72,47 @@ def test_readme_example_runs_from_a_script_a_session_and_stdin(tmp_path, how):
     runs, threads = map(int, done.stdout.split()[-2:])
     assert runs == 6 and threads > 1  # every run once; the batch started with threads (BLAS) present
     assert len(pd.read_parquet(tmp_path / "results" / "damp" / "runs.parquet")) == 6
+
+
+def _start(args: list[str], **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env=_env(), **kw)
+
+
+def _workers(parent: psutil.Process, n: int, proc: subprocess.Popen) -> list[psutil.Process]:
+    """The batch's ``n`` worker processes, once they have all started."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        found = [p for p in parent.children(recursive=True) if _alive(p) and p.name() == "hhsim-worker"]
+        if len(found) == n:
+            return found
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+    raise AssertionError("the workers did not start")
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE  # a zombie has ended (it waits to be reaped)
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.slow
+def test_workers_end_within_two_seconds_of_a_killed_parent(tmp_path):
+    (tmp_path / "exp.toml").write_text(LONG_RUNS)
+    for trial in range(10):
+        proc = _start(["-m", "hhsim", "run", str(tmp_path / "exp.toml"), "--workers", "2",
+                       "--out", str(tmp_path / f"out{trial}"), "--quiet"])
+        parent = psutil.Process(proc.pid)
+        workers = _workers(parent, 2, proc)
+        rest = parent.children(recursive=True)  # also the fork server and the resource tracker
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        killed = time.time()
+        while any(map(_alive, workers)) and time.time() < killed + 2:
+            time.sleep(0.01)
+        assert not any(map(_alive, workers)), f"trial {trial}: a worker outlived its parent by 2 s"
+        while any(map(_alive, rest)) and time.time() < killed + 10:
+            time.sleep(0.05)
+        assert not [p.cmdline() for p in rest if _alive(p)], f"trial {trial}"

@@ -9,16 +9,20 @@ flight, so the parent's memory does not grow with the size of the batch.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import types
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import forkserver
+from multiprocessing.connection import wait as wait_for_ends
 from typing import Any
 
 import pandas as pd
@@ -90,6 +94,7 @@ def warm_up(workers: int | None, scheduler: str | None) -> None:
 _LAUNCH = multiprocessing.get_context(
     "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
 _BARE_MAIN = types.ModuleType("__main__")
+_PR_SET_PDEATHSIG, _PR_SET_NAME = 1, 15  # prctl options (linux/prctl.h)
 
 
 def _start_fork_server() -> None:
@@ -128,12 +133,36 @@ class _PoolContext(type(_LAUNCH)):
             _start_fork_server()
 
 
+def _start_worker() -> None:
+    """Pool initializer: end this worker as soon as the process that started the batch ends,
+    even when it was killed.
+
+    The watch is a thread waiting on the parent's sentinel (a pipe that only the parent holds
+    open). On Linux, the kernel also kills the worker when its OS parent (the fork server)
+    ends, and names it hhsim-worker (as ``top``, ``ps`` and the out-of-memory killer show it).
+    """
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None)
+        libc.prctl(_PR_SET_NAME, b"hhsim-worker")
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    parent = multiprocessing.parent_process()
+    threading.Thread(target=_exit_when_ended, args=(parent.sentinel,), name="hhsim-parent-watch",
+                     daemon=True).start()
+
+
+def _exit_when_ended(sentinel: int) -> None:
+    """Exit this worker at once when the parent's ``sentinel`` shows that the parent ended."""
+    wait_for_ends([sentinel])
+    os._exit(1)
+
+
 @contextmanager
 def open_executor(workers: int | None = None, scheduler: str | None = None):
     """The executor for a batch, and how many runs to keep in flight on it.
 
     Dask when given a scheduler address (runs in flight: generous, since an adaptive or
-    job-queue cluster may add workers later), else local processes (two per worker).
+    job-queue cluster may add workers later), else local processes (two per worker). Local
+    workers end with the batch or with the process that started it (even if killed).
     """
     if scheduler:
         try:
@@ -157,7 +186,8 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
     if n == 1:
         yield InProcessExecutor(), 1
         return
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=_PoolContext())
+    context = _PoolContext()
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_start_worker)
     try:
         yield pool, 2 * n
     except BaseException:
