@@ -25,7 +25,7 @@ from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.summary import summarise, summarise_checks, summarise_groups
 from hhsim.analysis.tables import Settings, analyse
 from hhsim.batch.design import RunSpec, plan
-from hhsim.batch.execution import execute, open_executor, warm_up
+from hhsim.batch.execution import execute, open_executor, resume_hint, warm_up
 from hhsim.batch.store import ResultsStore, read_table
 from hhsim.experiment import Experiment, load_experiment
 
@@ -121,7 +121,8 @@ def run_experiment(experiment: Experiment | str | Path | None = None, out: str |
     specs = plan(exp)
     out = Path(out) if out is not None else default_out(exp)
     digest = exp.digest() + ":" + package_version()
-    with open_executor(workers, scheduler) as (executor, in_flight):  # connect before writing
+    with (resume_hint(out, "hhsim run", exp.source),
+          open_executor(workers, scheduler) as (executor, in_flight)):  # connect before writing
         store = ResultsStore(out, digest, _manifest(exp, specs), exp.model_dump(mode="json"), resume,
                              {"interventions": {a.name: exp.interventions(a) for a in exp.arms}})
         done = store.done()

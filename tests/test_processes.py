@@ -1,4 +1,5 @@
-"""Local worker processes at the edges: the Python API from a plain script, a killed parent."""
+"""Local worker processes at the edges: the Python API from a plain script, a killed parent,
+a killed worker."""
 
 import os
 import re
@@ -116,3 +117,26 @@ def test_workers_end_within_two_seconds_of_a_killed_parent(tmp_path):
         while any(map(_alive, rest)) and time.time() < killed + 10:
             time.sleep(0.05)
         assert not [p.cmdline() for p in rest if _alive(p)], f"trial {trial}"
+
+
+def test_killed_worker_is_a_one_line_error_and_the_batch_resumes(tmp_path):
+    exp, out = tmp_path / "exp.toml", tmp_path / "out"
+    exp.write_text(LONG_RUNS.replace("replications = 4", "replications = 2"))
+    args = ["-m", "hhsim", "run", str(exp), "--workers", "2", "--out", str(out), "--quiet"]
+    proc = _start(args)
+    workers = _workers(psutil.Process(proc.pid), 2, proc)
+    while not list(out.glob("runs/*.parquet")):
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+    workers[0].kill()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    saved = len(list((out / "runs").glob("*.parquet")))
+    assert 1 <= saved < 4
+    assert err.strip() == (
+        f"hhsim: error: a worker process died (killed by SIGKILL, e.g. by the out-of-memory killer); "
+        f"{saved} finished runs are saved in {out} (fix: hhsim run {exp.resolve()} --out {out} --resume, "
+        "with any other options as before)")
+    resumed = _start([*args, "--resume"])
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    assert len(pd.read_parquet(out / "runs.parquet")) == 4

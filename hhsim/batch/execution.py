@@ -13,16 +13,19 @@ import ctypes
 import itertools
 import multiprocessing
 import os
+import shlex
 import signal
 import sys
 import threading
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import forkserver
 from multiprocessing.connection import wait as wait_for_ends
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -34,6 +37,7 @@ from hhsim.errors import HhsimError
 from hhsim.groups import group_table
 from hhsim.model import HousingHealthModel
 from hhsim.record import event_table, life_table, monthly_table, referral_table, run_record, stay_table
+from hhsim.resources import DEFAULT_EXPERIMENT
 
 
 @dataclass
@@ -124,13 +128,18 @@ class _MainlessProcess(_LAUNCH.Process):
 
 
 class _PoolContext(type(_LAUNCH)):
-    """The multiprocessing context of local pools: it starts ``_MainlessProcess`` workers."""
-
-    Process = _MainlessProcess
+    """The multiprocessing context of one local pool: it starts ``_MainlessProcess`` workers
+    and keeps them, to tell how one died."""
 
     def __init__(self) -> None:
         if self.get_start_method() == "forkserver":
             _start_fork_server()
+        self.processes: list[_MainlessProcess] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> _MainlessProcess:
+        process = _MainlessProcess(*args, **kwargs)
+        self.processes.append(process)
+        return process
 
 
 def _start_worker() -> None:
@@ -156,13 +165,49 @@ def _exit_when_ended(sentinel: int) -> None:
     os._exit(1)
 
 
+class WorkerDied(HhsimError):
+    """A local worker process died during a batch (killed, e.g. by the out-of-memory killer)."""
+
+
+def _how_it_died(processes: list[_MainlessProcess]) -> str:
+    """' (killed by SIGKILL, ...)' or ' (exit code 3)': how a dead worker ended, if known."""
+    codes = [p.exitcode for p in processes if p.exitcode]
+    # The pool ends the other workers with SIGTERM once one has died.
+    code = next((c for c in codes if c != -signal.SIGTERM), codes[0] if codes else None)
+    if code is None:
+        return ""
+    if code > 0:
+        return f" (exit code {code})"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f" (killed by {name}" + (", e.g. by the out-of-memory killer" if name == "SIGKILL" else "") + ")"
+
+
+@contextmanager
+def resume_hint(out: Path, command: str, source: Path | None) -> Iterator[None]:
+    """When a worker dies, say how many finished runs are saved in ``out`` and how to finish
+    the batch: ``command`` (e.g. ``hhsim run``) on the experiment file ``source`` with
+    ``--out OUT --resume``."""
+    try:
+        yield
+    except WorkerDied as died:
+        saved = len(list((out / "runs").glob("*.parquet")))
+        file = "" if source in (None, DEFAULT_EXPERIMENT.resolve()) else f" {shlex.quote(str(source))}"
+        raise HhsimError("", f"{died.problem}; {saved} finished runs are saved in {out}",
+                         f"{command}{file} --out {shlex.quote(str(out))} --resume, with any other "
+                         "options as before") from None
+
+
 @contextmanager
 def open_executor(workers: int | None = None, scheduler: str | None = None):
     """The executor for a batch, and how many runs to keep in flight on it.
 
     Dask when given a scheduler address (runs in flight: generous, since an adaptive or
     job-queue cluster may add workers later), else local processes (two per worker). Local
-    workers end with the batch or with the process that started it (even if killed).
+    workers end with the batch or with the process that started it (even if killed); a
+    worker that dies is a ``WorkerDied`` error.
     """
     if scheduler:
         try:
@@ -190,6 +235,12 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
     pool = ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_start_worker)
     try:
         yield pool, 2 * n
+    except BrokenProcessPool as broken:
+        pool.shutdown(wait=True)  # the pool has ended the other workers: every exit code is known
+        if broken.__cause__ is not None:  # a result that could not be read: no worker died
+            raise
+        raise WorkerDied("", f"a worker process died{_how_it_died(context.processes)}",
+                         "rerun the command (with --resume where it has one)") from None
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -222,7 +273,10 @@ def execute(specs: Iterable[RunSpec], total: int, on_result: Callable[[RunResult
 def _drain(pending: set[Future], on_result: Callable[[RunResult], None], bar: tqdm,
            when: str) -> set[Future]:
     done, rest = wait(pending, return_when=when)
-    for f in done:
+    failed = [f for f in done if f.exception() is not None]
+    for f in done.difference(failed):  # keep every finished run before raising
         on_result(f.result())
         bar.update(1)
+    if failed:
+        failed[0].result()
     return rest
