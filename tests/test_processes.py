@@ -1,5 +1,5 @@
 """Local worker processes at the edges: the Python API from a plain script, a killed parent,
-a killed worker."""
+a killed worker, a bad scheduler address."""
 
 import os
 import re
@@ -12,6 +12,11 @@ import time
 import pandas as pd
 import psutil
 import pytest
+
+from hhsim.api import run_experiment
+from hhsim.cli import main
+from hhsim.errors import HhsimError
+from hhsim.experiment import validate
 
 from conftest import ROOT
 
@@ -140,3 +145,32 @@ def test_killed_worker_is_a_one_line_error_and_the_batch_resumes(tmp_path):
     resumed = _start([*args, "--resume"])
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     assert len(pd.read_parquet(out / "runs.parquet")) == 4
+
+
+SMALL = {"experiment": {"name": "address-test", "seed": 1, "months": 6, "replications": 1},
+         "population": {"tenants": 200}, "arms": [{"name": "baseline"}]}
+
+
+@pytest.mark.parametrize("address, problem", [
+    ("not a url", "is not an address of the form tcp://HOST:PORT"),
+    ("tcp://127.0.0.1", "is not an address of the form tcp://HOST:PORT"),
+    ("127.0.0.1:abc", "is not an address of the form tcp://HOST:PORT"),
+    ("foo://127.0.0.1:8786", "is not an address (unknown protocol)"),
+    ("tcp://127.0.0.1:99999", "needs a host and a port from 1 to 65535"),
+    ("tcp://:8786", "needs a host and a port from 1 to 65535"),
+    ("tls://127.0.0.1:9", "cannot connect to tls://127.0.0.1:9"),
+])
+def test_bad_scheduler_address_is_a_one_line_error_and_writes_nothing(tmp_path, address, problem):
+    with pytest.raises(HhsimError) as raised:
+        run_experiment(validate(SMALL), tmp_path / "out", scheduler=address)
+    assert raised.value.where == "--scheduler" and problem in raised.value.problem
+    assert not (tmp_path / "out").exists()
+
+
+def test_scheduler_that_is_not_a_url_from_the_command_line(tmp_path, capsys):
+    code = main(["run", str(ROOT / "experiments" / "damp-homes-what-if.toml"), "--scheduler", "not a url",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == (
+        "hhsim: error: --scheduler: 'not a url' is not an address of the form tcp://HOST:PORT "
+        "(fix: give the scheduler's address as tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786)\n")

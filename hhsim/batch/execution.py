@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from hhsim.batch.design import RunSpec
 from hhsim.checks import run_checks
-from hhsim.errors import HhsimError
+from hhsim.errors import HhsimError, printable
 from hhsim.groups import group_table
 from hhsim.model import HousingHealthModel
 from hhsim.record import event_table, life_table, monthly_table, referral_table, run_record, stay_table
@@ -200,6 +200,40 @@ def resume_hint(out: Path, command: str, source: Path | None) -> Iterator[None]:
                          "options as before") from None
 
 
+def _dask_client(address: str) -> Any:
+    """A client of the Dask scheduler at ``address``; one-line errors for a bad or unreachable one."""
+    try:
+        from distributed import Client
+        from distributed.comm import parse_address, parse_host_port
+        from distributed.comm.registry import get_backend
+    except ImportError:
+        raise HhsimError("--scheduler", "needs the 'distributed' package",
+                         "pip install 'hhsim[dask]'") from None
+    form = "give the scheduler's address as tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786"
+    shown = printable(address)
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)
+    except ValueError:
+        raise HhsimError("--scheduler", f"'{shown}' is not an address (unknown protocol)", form) from None
+    if scheme in ("tcp", "tls", "ws", "wss"):
+        try:
+            host, port = parse_host_port(location)
+        except ValueError:
+            raise HhsimError("--scheduler", f"'{shown}' is not an address of the form tcp://HOST:PORT",
+                             form) from None
+        if not host or not 0 < port < 65536:
+            raise HhsimError("--scheduler", f"'{shown}' needs a host and a port from 1 to 65535", form)
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise HhsimError("--scheduler", f"cannot reach {shown} ({exc})",
+                         "check the address of the running Dask scheduler") from None
+    except (ValueError, TypeError) as exc:  # e.g. tls:// without Dask's TLS settings
+        raise HhsimError("--scheduler", f"cannot connect to {shown} ({exc})",
+                         "check the address, and Dask's configuration for tls:// or ucx://") from None
+
+
 @contextmanager
 def open_executor(workers: int | None = None, scheduler: str | None = None):
     """The executor for a batch, and how many runs to keep in flight on it.
@@ -210,16 +244,7 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
     worker that dies is a ``WorkerDied`` error.
     """
     if scheduler:
-        try:
-            from distributed import Client
-        except ImportError:
-            raise HhsimError("--scheduler", "needs the 'distributed' package",
-                             "pip install 'hhsim[dask]'") from None
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise HhsimError("--scheduler", f"cannot reach {scheduler} ({exc})",
-                             "check the address of the running Dask scheduler") from None
+        client = _dask_client(scheduler)
         try:
             yield client.get_executor(), max(64, 4 * sum(client.nthreads().values()))
         finally:
