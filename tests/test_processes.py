@@ -1,5 +1,5 @@
 """Local worker processes at the edges: the Python API from a plain script, a killed parent,
-a killed worker, a bad scheduler address."""
+a killed worker, a bad scheduler address and Ctrl-C while a batch starts."""
 
 import os
 import re
@@ -174,3 +174,38 @@ def test_scheduler_that_is_not_a_url_from_the_command_line(tmp_path, capsys):
     assert code == 2 and err == (
         "hhsim: error: --scheduler: 'not a url' is not an address of the form tcp://HOST:PORT "
         "(fix: give the scheduler's address as tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786)\n")
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0])
+def test_ctrl_c_while_a_batch_starts_is_one_line(tmp_path, delay):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) after ``delay`` seconds of
+    ``main``: validating the experiment, starting the pool or the first runs."""
+    exp, out = tmp_path / "exp.toml", tmp_path / "out"
+    exp.write_text(LONG_RUNS)
+    code = "import sys, hhsim.cli; print('ready', flush=True); sys.exit(hhsim.cli.main(sys.argv[1:]))"
+    proc = _start(["-c", code, "run", str(exp), "--workers", "2", "--out", str(out), "--quiet"])
+    assert proc.stdout.readline() == "ready\n"
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    hint = "; rerun with --resume --out" in err
+    assert err.strip().startswith("hhsim: interrupted") and hint == (out / "runs").is_dir()
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_ctrl_c_outside_a_batch_is_one_line(tmp_path, monkeypatch, capsys, command):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("hhsim.cli.load_experiment", interrupted)
+    out = tmp_path / "out"
+    (out / "runs").mkdir(parents=True)
+    for name in ("a", "b"):
+        (out / "runs" / f"{name}.parquet").touch()
+    args = ["exp.toml"] + (["--out", str(out)] if command == "run" else [])
+    assert main([command, *args]) == 130
+    expected = (f"hhsim: interrupted; 2 finished runs are saved in {out}; rerun with --resume --out {out} "
+                "to finish") if command == "run" else "hhsim: interrupted"
+    assert capsys.readouterr().err == "\n" + expected + "\n"

@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
-from multiprocessing import forkserver
+from multiprocessing import forkserver, resource_tracker
 from multiprocessing.connection import wait as wait_for_ends
 from pathlib import Path
 from typing import Any
@@ -102,9 +102,16 @@ _PR_SET_PDEATHSIG, _PR_SET_NAME = 1, 15  # prctl options (linux/prctl.h)
 
 
 def _start_fork_server() -> None:
-    """Start the fork server (it imports hhsim) unless it runs."""
+    """Start the fork server (it imports hhsim) unless it runs. It and the workers it forks
+    start with SIGINT blocked: Ctrl-C is this process's to handle (it ends the workers), and
+    an interrupted import would print a traceback."""
     _LAUNCH.set_forkserver_preload([__name__])
-    forkserver.ensure_running()
+    resource_tracker.ensure_running()  # first: it unblocks SIGINT after starting its own process
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 class _MainlessProcess(_LAUNCH.Process):
@@ -127,29 +134,63 @@ class _MainlessProcess(_LAUNCH.Process):
             sys.modules["__main__"] = main
 
 
+class _Worker(_MainlessProcess):
+    """A pool worker. Ctrl-C waits until its start is complete: a start cut short would leave
+    a worker that this process does not know (to end it), and that fails with a traceback
+    once the fork server gets to it."""
+
+    def start(self) -> None:
+        with _ctrl_c_held():
+            super().start()
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, then raise KeyboardInterrupt (in the main thread,
+    under Python's own handler; elsewhere Ctrl-C is not raised anyway or is not ours)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    pressed: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 class _PoolContext(type(_LAUNCH)):
-    """The multiprocessing context of one local pool: it starts ``_MainlessProcess`` workers
-    and keeps them, to tell how one died."""
+    """The multiprocessing context of one local pool: it starts ``_Worker`` processes and
+    keeps them, to tell how one died."""
 
     def __init__(self) -> None:
         if self.get_start_method() == "forkserver":
             _start_fork_server()
-        self.processes: list[_MainlessProcess] = []
+            # Wait until the server has imported hhsim and serves (a probe that Ctrl-C may cut
+            # short harmlessly): the workers' own starts, during which Ctrl-C waits, are quick.
+            probe = _MainlessProcess(target=os.getpid)
+            probe.start()
+            probe.join()
+        self.processes: list[_Worker] = []
 
-    def Process(self, *args: Any, **kwargs: Any) -> _MainlessProcess:
-        process = _MainlessProcess(*args, **kwargs)
+    def Process(self, *args: Any, **kwargs: Any) -> _Worker:
+        process = _Worker(*args, **kwargs)
         self.processes.append(process)
         return process
 
 
 def _start_worker() -> None:
-    """Pool initializer: end this worker as soon as the process that started the batch ends,
-    even when it was killed.
+    """Pool initializer: leave Ctrl-C to the process that started the batch (it ends the
+    workers), and end this worker as soon as that process ends, even when it was killed.
 
     The watch is a thread waiting on the parent's sentinel (a pipe that only the parent holds
     open). On Linux, the kernel also kills the worker when its OS parent (the fork server)
     ends, and names it hhsim-worker (as ``top``, ``ps`` and the out-of-memory killer show it).
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform == "linux":
         libc = ctypes.CDLL(None)
         libc.prctl(_PR_SET_NAME, b"hhsim-worker")
@@ -169,7 +210,7 @@ class WorkerDied(HhsimError):
     """A local worker process died during a batch (killed, e.g. by the out-of-memory killer)."""
 
 
-def _how_it_died(processes: list[_MainlessProcess]) -> str:
+def _how_it_died(processes: list[_Worker]) -> str:
     """' (killed by SIGKILL, ...)' or ' (exit code 3)': how a dead worker ended, if known."""
     codes = [p.exitcode for p in processes if p.exitcode]
     # The pool ends the other workers with SIGTERM once one has died.
@@ -240,8 +281,8 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
 
     Dask when given a scheduler address (runs in flight: generous, since an adaptive or
     job-queue cluster may add workers later), else local processes (two per worker). Local
-    workers end with the batch or with the process that started it (even if killed); a
-    worker that dies is a ``WorkerDied`` error.
+    workers end with the batch, with the process that started it (even if killed), or at
+    Ctrl-C; a worker that dies is a ``WorkerDied`` error.
     """
     if scheduler:
         client = _dask_client(scheduler)
@@ -268,6 +309,9 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
                          "rerun the command (with --resume where it has one)") from None
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
+        for process in context.processes:  # rather than wait for the runs in progress
+            if process.pid is not None:  # started
+                process.terminate()
         raise
     else:
         pool.shutdown(wait=True)
