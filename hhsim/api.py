@@ -31,7 +31,7 @@ from hhsim.analysis.precision import MIN_REPLICATIONS, Precision, Rounds, assess
 from hhsim.analysis.summary import summarise, summarise_checks, summarise_groups
 from hhsim.analysis.tables import Settings, analyse
 from hhsim.batch.design import RunSpec, plan
-from hhsim.batch.execution import execute, open_executor, warm_up
+from hhsim.batch.execution import execute, open_executor, resume_hint, warm_up
 from hhsim.batch.store import ResultsStore, read_table
 from hhsim.errors import HhsimError
 from hhsim.experiment import Experiment, load_experiment
@@ -163,7 +163,8 @@ def run_experiment(experiment: Experiment | str | Path | None = None, out: str |
         exp = exp.with_options(replications=first)
     out = Path(out) if out is not None else default_out(exp)
     rounds: list[int] = []
-    with open_executor(workers, scheduler) as (executor, in_flight):  # connect before writing
+    with (resume_hint(out, "hhsim run", exp.source),
+          open_executor(workers, scheduler) as (executor, in_flight)):  # connect before writing
         while True:
             store, order = _run_round(exp, out, executor, in_flight, resume or bool(rounds), progress)
             if precision is None:

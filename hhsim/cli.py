@@ -145,13 +145,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _interrupted(out: Path | None) -> int:
+def _interrupted(out: Path | None, started: bool = True) -> int:
+    """Say on one line that the command was interrupted, with how to finish a batch that saved
+    runs in ``out`` (or, ``started`` without ``out``, in a default folder); return 130."""
     if out is not None and (out / "runs").is_dir():
-        done = len(list((out / "runs").glob("*.parquet")))
+        done = len(list((out / "runs").glob("*.json")))
         print(f"\nhhsim: interrupted; {done} finished runs are saved in {out}; "
               f"rerun with --resume --out {out} to finish", file=sys.stderr)
-    else:
+    elif out is None and started:
         print("\nhhsim: interrupted; rerun with --resume --out <folder> to finish", file=sys.stderr)
+    else:
+        print("\nhhsim: interrupted", file=sys.stderr)
     return 130
 
 
@@ -485,11 +489,12 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     commands = {"run": cmd_run, "sensitivity": cmd_sensitivity, "psa": cmd_psa, "break-even": cmd_break_even,
                 "calibrate": cmd_calibrate, "validate": cmd_validate, "params": cmd_params,
                 "report": cmd_report}
+    args = None
     try:
+        args = parser().parse_args(argv)
         return commands[args.command](args)
     except HhsimError as err:
         print(f"hhsim: error: {err}", file=sys.stderr)
@@ -497,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into a command that stopped reading (e.g. head)
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # outside a batch: while starting, validating, analysing or printing
+        out = getattr(args, "out", None)
+        return _interrupted(Path(out) if out else None, started=False)
 
 
 if __name__ == "__main__":

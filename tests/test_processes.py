@@ -1,0 +1,211 @@
+"""Local worker processes at the edges: the Python API from a plain script, a killed parent,
+a killed worker, a bad scheduler address and Ctrl-C while a batch starts."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import psutil
+import pytest
+
+from hhsim.api import run_experiment
+from hhsim.cli import main
+from hhsim.errors import HhsimError
+from hhsim.experiment import validate
+
+from conftest import ROOT
+
+# Batches whose runs take a few seconds each: workers are busy when a test kills something.
+LONG_RUNS = """
+[experiment]
+name = "process-test"
+seed = 3
+months = 24
+replications = 4
+
+[population]
+tenants = 1500
+
+[[arms]]
+name = "baseline"
+
+[[arms]]
+name = "what-if"
+parameters = { "services.ae.unit_cost" = 300.0 }
+"""
+
+
+def _env() -> dict[str, str]:
+    """This environment, without limits on numerical libraries' threads (as a user's would be)."""
+    limits = {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"}
+    return {k: v for k, v in os.environ.items() if k not in limits}
+
+
+def _readme_python() -> str:
+    """The README's Python example (the code block that calls run_experiment), as written."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    code = next(b for b in blocks if "hhsim.run_experiment(" in b)
+    assert 'run_experiment("experiments/damp-homes-what-if.toml", out="results/damp", workers=2)' in code
+    return code
+
+
+def _small_experiments(folder) -> None:
+    """A copy of experiments/ in ``folder`` whose damp-homes experiment is small (6 runs)."""
+    shutil.copytree(ROOT / "experiments", folder / "experiments")
+    path = folder / "experiments" / "damp-homes-what-if.toml"
+    text = path.read_text()
+    for key, value in (("months", 6), ("replications", 2), ("tenants", 400)):
+        text, n = re.subn(rf"^{key} = \d+$", f"{key} = {value}", text, flags=re.M)
+        assert n == 1, key
+    path.write_text(text)
+
+
+@pytest.mark.parametrize("how", ["script", "session", "stdin"])
+def test_readme_example_runs_from_a_script_a_session_and_stdin(tmp_path, how):
+    _small_experiments(tmp_path)
+    code = _readme_python() + "import os\nprint(len(res.records), len(os.listdir('/proc/self/task')))\n"
+    (tmp_path / "t.py").write_text(code)
+    command = {"script": ["t.py"], "session": ["-c", code], "stdin": ["-"]}[how]
+    done = subprocess.run([sys.executable, *command], cwd=tmp_path, env=_env(), capture_output=True,
+                          text=True, timeout=300, input=code if how == "stdin" else None)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    runs, threads = map(int, done.stdout.split()[-2:])
+    assert runs == 6 and threads > 1  # every run once; the batch started with threads (BLAS) present
+    assert len(pd.read_parquet(tmp_path / "results" / "damp" / "runs.parquet")) == 6
+
+
+def _start(args: list[str], **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env=_env(), **kw)
+
+
+def _workers(parent: psutil.Process, n: int, proc: subprocess.Popen) -> list[psutil.Process]:
+    """The batch's ``n`` worker processes, once they have all started."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        found = [p for p in parent.children(recursive=True) if _alive(p) and p.name() == "hhsim-worker"]
+        if len(found) == n:
+            return found
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+    raise AssertionError("the workers did not start")
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE  # a zombie has ended (it waits to be reaped)
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.slow
+def test_workers_end_within_two_seconds_of_a_killed_parent(tmp_path):
+    (tmp_path / "exp.toml").write_text(LONG_RUNS)
+    for trial in range(10):
+        proc = _start(["-m", "hhsim", "run", str(tmp_path / "exp.toml"), "--workers", "2",
+                       "--out", str(tmp_path / f"out{trial}"), "--quiet"])
+        parent = psutil.Process(proc.pid)
+        workers = _workers(parent, 2, proc)
+        rest = parent.children(recursive=True)  # also the fork server and the resource tracker
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        killed = time.time()
+        while any(map(_alive, workers)) and time.time() < killed + 2:
+            time.sleep(0.01)
+        assert not any(map(_alive, workers)), f"trial {trial}: a worker outlived its parent by 2 s"
+        while any(map(_alive, rest)) and time.time() < killed + 10:
+            time.sleep(0.05)
+        assert not [p.cmdline() for p in rest if _alive(p)], f"trial {trial}"
+
+
+def test_killed_worker_is_a_one_line_error_and_the_batch_resumes(tmp_path):
+    exp, out = tmp_path / "exp.toml", tmp_path / "out"
+    exp.write_text(LONG_RUNS.replace("replications = 4", "replications = 2"))
+    args = ["-m", "hhsim", "run", str(exp), "--workers", "2", "--out", str(out), "--quiet"]
+    proc = _start(args)
+    workers = _workers(psutil.Process(proc.pid), 2, proc)
+    while not list(out.glob("runs/*.parquet")):
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+    workers[0].kill()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    saved = len(list((out / "runs").glob("*.parquet")))
+    assert 1 <= saved < 4
+    assert err.strip() == (
+        f"hhsim: error: a worker process died (killed by SIGKILL, e.g. by the out-of-memory killer); "
+        f"{saved} finished runs are saved in {out} (fix: hhsim run {exp.resolve()} --out {out} --resume, "
+        "with any other options as before)")
+    resumed = _start([*args, "--resume"])
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    assert len(pd.read_parquet(out / "runs.parquet")) == 4
+
+
+SMALL = {"experiment": {"name": "address-test", "seed": 1, "months": 6, "replications": 1},
+         "population": {"tenants": 200}, "arms": [{"name": "baseline"}]}
+
+
+@pytest.mark.parametrize("address, problem", [
+    ("not a url", "is not an address of the form tcp://HOST:PORT"),
+    ("tcp://127.0.0.1", "is not an address of the form tcp://HOST:PORT"),
+    ("127.0.0.1:abc", "is not an address of the form tcp://HOST:PORT"),
+    ("foo://127.0.0.1:8786", "is not an address (unknown protocol)"),
+    ("tcp://127.0.0.1:99999", "needs a host and a port from 1 to 65535"),
+    ("tcp://:8786", "needs a host and a port from 1 to 65535"),
+    ("tls://127.0.0.1:9", "cannot connect to tls://127.0.0.1:9"),
+])
+def test_bad_scheduler_address_is_a_one_line_error_and_writes_nothing(tmp_path, address, problem):
+    with pytest.raises(HhsimError) as raised:
+        run_experiment(validate(SMALL), tmp_path / "out", scheduler=address)
+    assert raised.value.where == "--scheduler" and problem in raised.value.problem
+    assert not (tmp_path / "out").exists()
+
+
+def test_scheduler_that_is_not_a_url_from_the_command_line(tmp_path, capsys):
+    code = main(["run", str(ROOT / "experiments" / "damp-homes-what-if.toml"), "--scheduler", "not a url",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == (
+        "hhsim: error: --scheduler: 'not a url' is not an address of the form tcp://HOST:PORT "
+        "(fix: give the scheduler's address as tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786)\n")
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0])
+def test_ctrl_c_while_a_batch_starts_is_one_line(tmp_path, delay):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) after ``delay`` seconds of
+    ``main``: validating the experiment, starting the pool or the first runs."""
+    exp, out = tmp_path / "exp.toml", tmp_path / "out"
+    exp.write_text(LONG_RUNS)
+    code = "import sys, hhsim.cli; print('ready', flush=True); sys.exit(hhsim.cli.main(sys.argv[1:]))"
+    proc = _start(["-c", code, "run", str(exp), "--workers", "2", "--out", str(out), "--quiet"])
+    assert proc.stdout.readline() == "ready\n"
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    hint = "; rerun with --resume --out" in err
+    assert err.strip().startswith("hhsim: interrupted") and hint == (out / "runs").is_dir()
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_ctrl_c_outside_a_batch_is_one_line(tmp_path, monkeypatch, capsys, command):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("hhsim.cli.load_experiment", interrupted)
+    out = tmp_path / "out"
+    (out / "runs").mkdir(parents=True)
+    for name in ("a", "b"):
+        (out / "runs" / f"{name}.parquet").touch()
+    args = ["exp.toml"] + (["--out", str(out)] if command == "run" else [])
+    assert main([command, *args]) == 130
+    expected = (f"hhsim: interrupted; 2 finished runs are saved in {out}; rerun with --resume --out {out} "
+                "to finish") if command == "run" else "hhsim: interrupted"
+    assert capsys.readouterr().err == "\n" + expected + "\n"
