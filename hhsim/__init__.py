@@ -1,8 +1,25 @@
-"""hhsim: agent-based simulation of housing interventions and health outcomes."""
+"""hhsim: agent-based simulation of housing interventions and health outcomes.
 
-from hhsim.api import Results, load_results, run_experiment
-from hhsim.experiment import Experiment, load_experiment
-from hhsim.model import HousingHealthModel, RunConfig
+The public names are imported when first used (PEP 562), so ``import hhsim`` and the
+``hhsim`` command start without loading numpy, pandas or Mesa until they are needed.
+"""
 
-__all__ = ["Experiment", "HousingHealthModel", "Results", "RunConfig", "load_experiment",
-           "load_results", "run_experiment"]
+from importlib import import_module
+
+#: Public name -> the module that defines it.
+_PUBLIC = {"Results": "hhsim.api", "load_results": "hhsim.api", "run_experiment": "hhsim.api",
+           "Experiment": "hhsim.experiment", "load_experiment": "hhsim.experiment",
+           "HousingHealthModel": "hhsim.model", "RunConfig": "hhsim.model"}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> object:
+    if name in _PUBLIC:
+        value = getattr(import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hhsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

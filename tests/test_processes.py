@@ -200,12 +200,31 @@ def test_ctrl_c_outside_a_batch_is_one_line(tmp_path, monkeypatch, capsys, comma
         raise KeyboardInterrupt
 
     monkeypatch.setattr("hhsim.cli.load_experiment", interrupted)
+    monkeypatch.setattr("hhsim.cli.file_kind", interrupted)
     out = tmp_path / "out"
     (out / "runs").mkdir(parents=True)
-    for name in ("a", "b"):
-        (out / "runs" / f"{name}.parquet").touch()
+    for name in ("a", "b"):  # finished runs have a checksum record
+        (out / "runs" / f"{name}.json").touch()
     args = ["exp.toml"] + (["--out", str(out)] if command == "run" else [])
     assert main([command, *args]) == 130
     expected = (f"hhsim: interrupted; 2 finished runs are saved in {out}; rerun with --resume --out {out} "
                 "to finish") if command == "run" else "hhsim: interrupted"
     assert capsys.readouterr().err == "\n" + expected + "\n"
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line(monkeypatch, capsys):
+    """An interrupt while ``hhsim.cli`` (numpy, pandas, Mesa) is still being imported."""
+    import sys
+
+    import hhsim.__main__
+
+    class Interrupting:
+        def find_spec(self, name, path=None, target=None):
+            if name == "hhsim.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "hhsim.cli")
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    assert hhsim.__main__.main() == 130
+    assert capsys.readouterr().err == "\nhhsim: interrupted\n"
