@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 import hhsim
-from hhsim.analysis.break_even import Evaluation, break_even_costs, find_break_even, search_break_even
+from hhsim.analysis.break_even import (
+    Evaluation,
+    break_even_costs,
+    find_break_even,
+    format_break_even,
+    search_break_even,
+)
 from hhsim.analysis.precision import Precision
 from hhsim.batch.design import plan
 from hhsim.batch.execution import InProcessExecutor, execute
@@ -76,6 +82,11 @@ def test_the_answer_is_measured_and_agrees_with_the_target():
     assert abs(res.answer.mean) <= res.answer.half_width
     values = [e.value for e in res.evaluations]
     assert values == sorted(values) and res.value in values and len(values) >= 12
+    text = format_break_even(res, "repairs", "baseline", "10 tenants, 3 months").splitlines()
+    assert len(text) == 3 + len(values) + 2 and text[3 + values.index(res.value)].endswith("<- answer")
+    assert text[-2] == (f"repairs reaches ROI = 1 at parameter = {res.value:.6g} "
+                        f"(95% MC interval {res.low:.6g} to {res.high:.6g}).")
+    assert text[-1].startswith("Measured there: net saving ") and "; ROI " in text[-1]
 
 
 @pytest.mark.parametrize("level, side", [(25.0, "above £0 (ROI above 1)"), (-25.0, "below £0 (ROI below 1)")])

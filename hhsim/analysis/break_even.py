@@ -22,13 +22,14 @@ random numbers), and the baseline, which does not depend on the parameter, runs 
 2. The answer is refused unless the gap is clear of zero on both sides (beyond MC error)
    and monotone within MC error (no step between neighbouring values goes against the
    trend beyond its paired MC error, Bonferroni over the steps).
-3. Values are added inside the cell where the mean gap changes sign; a straight line is
-   fitted through the values around the crossing, replication by replication, and its root
-   is the answer, with a Fieller 95% interval (the values where the line's pointwise
-   interval holds zero). Where the line does not fit within MC error only the bracketing
-   values are used.
-4. The arm is run at the answer: its measured gap must agree with the line (else the
-   answer joins the values and the fit is redone), and its ROI or NMB is reported.
+3. Values are added inside the grid cell where the mean gap changes sign. A curve is fitted
+   by least squares, replication by replication, through the values near the crossing (the
+   first of ``FITS`` that is within MC error of every mean: a parabola over the cell, over
+   the cell and its neighbours, then a line around the change of sign); its root is the
+   answer, with a Fieller 95% interval from the fit's value and slope there (the values
+   at which its pointwise interval holds zero).
+4. The arm is run at the answer: its measured gap must agree with the fit (else the next
+   fit is tried), and its ROI or NMB is reported with its interval.
 5. No answer (one line, with the replications needed where more would help) when the gap
    is not clear of zero on one side, is not monotone, has no slope told apart from zero at
    the crossing, or the interval covers more than half the range.
@@ -614,9 +615,13 @@ def format_break_even(res: BreakEven, arm: str, baseline: str, size: str) -> str
              "95% Monte-Carlo intervals.",
              f"{'value':>12}  {gap + ' (95% MC interval)':<40}"
              + ("  ROI (95% MC interval)" if res.roi else "")]
+
+    def money(x: float) -> str:
+        return f"{round(x) + 0.0:,.0f}"  # no "-0"
+
     for e in res.evaluations:
         h = e.half_width
-        row = f"{e.value:>12.6g}  {f'{e.mean:,.0f} ({e.mean - h:,.0f} to {e.mean + h:,.0f})':<40}"
+        row = f"{e.value:>12.6g}  {f'{money(e.mean)} ({money(e.mean - h)} to {money(e.mean + h)})':<40}"
         if res.roi:
             r, lo, hi = e.roi()
             row += f"  {r:.3g} ({lo:.3g} to {hi:.3g})"
@@ -627,4 +632,4 @@ def format_break_even(res: BreakEven, arm: str, baseline: str, size: str) -> str
         lines.append(f"Measured there: {words.describe(res.answer)}.")
     if res.stopped:
         lines.append(f"Stopped: {res.stopped}.")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
