@@ -123,8 +123,15 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--threshold", type=float, help="£ per QALY: break even on the ICER instead of ROI = 1")
     be.add_argument("--tenants", type=_positive, help="number of tenants")
     be.add_argument("--months", type=_positive, help="months to simulate")
-    be.add_argument("--replications", type=_positive, help="replications per arm")
+    be.add_argument("--replications", type=_positive, help="replications per value (at least 2; with "
+                                                            "--precision, the first round)")
+    be.add_argument("--precision", help="run replications in rounds until the break-even value's 95%% MC "
+                                        "interval is within this half-width: a share of the value (5%%) or "
+                                        "an amount in the parameter's units (0.01)")
+    be.add_argument("--max-replications", type=_positive,
+                    help="with --precision: most replications per value (default 200)")
     be.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
+    be.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
 
     _calibrate_parser(sub)
 
@@ -282,22 +289,25 @@ def cmd_psa(args: argparse.Namespace) -> int:
 
 
 def cmd_break_even(args: argparse.Namespace) -> int:
-    from hhsim.analysis.break_even import search_break_even
+    from hhsim.analysis.break_even import MAX_REPLICATIONS, format_break_even, search_break_even
+    from hhsim.analysis.precision import parse_precision
 
-    low, high = args.between
-    if not low < high:
-        raise HhsimError("--between", f"{low:g} is not below {high:g}", "give LOW then HIGH")
-    res = search_break_even(load_experiment(args.file), args.arm, args.parameter, (low, high),
-                            threshold=args.threshold, tenants=args.tenants, months=args.months,
-                            replications=args.replications, workers=args.workers)
-    measure = "ROI" if args.threshold is None else "incremental NMB"
-    for x, v in res.evaluations:
-        print(f"  {args.parameter} = {x:.6g}: {measure} {v:,.4g}")
-    if res.value != res.value:  # NaN: not bracketed
-        raise HhsimError(args.parameter, f"{args.arm} does not reach {res.target} between {low:g} and "
-                         f"{high:g}", "widen --between")
-    print(f"{args.arm} reaches {res.target} at {args.parameter} = {res.value:.6g} "
-          "(common random numbers; the other settings as in the file)")
+    if args.max_replications is not None and args.precision is None:
+        raise HhsimError("--max-replications", "only applies with --precision",
+                         "add --precision (e.g. 5%), or drop --max-replications")
+    precision = None if args.precision is None else parse_precision(
+        args.precision, "break-even value", args.max_replications or MAX_REPLICATIONS)
+    exp = load_experiment(args.file).with_options(tenants=args.tenants, months=args.months,
+                                                  replications=args.replications)
+    res = search_break_even(exp, args.arm, args.parameter, tuple(args.between), threshold=args.threshold,
+                            precision=precision, workers=args.workers, scheduler=args.scheduler)
+    people = (f"the tenants of {exp.population.stock}" if exp.population.stock
+              else f"{exp.population.tenants:,} tenants")
+    print(format_break_even(res, args.arm, exp.baseline, f"{people}, {exp.experiment.months} months"))
+    if res.refusal is not None:
+        raise res.refusal
+    if res.warning:
+        print(f"hhsim: warning: {res.warning}", file=sys.stderr)
     return 0
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import hhsim
 from hhsim.accounting import PAYERS
-from hhsim.analysis.break_even import break_even_costs, search_break_even
+from hhsim.analysis.break_even import break_even_costs
 from hhsim.analysis.budget_impact import BED_DAYS, CASH, budget_impact, capacity
 from hhsim.analysis.by_group import group_economics
 from hhsim.analysis.ceac import ceac
@@ -18,7 +18,6 @@ from hhsim.analysis.cost_effectiveness import cost_effectiveness, frontier, net_
 from hhsim.analysis.economics import economics
 from hhsim.analysis.pairing import mean_over_replications
 from hhsim.analysis.payers import intervention_payers, payers
-from hhsim.experiment import load_experiment
 
 from conftest import ROOT
 
@@ -180,35 +179,6 @@ def test_analysis_tables_written(tiny):
     for name, table in tiny.analysis.items():
         on_disk = pd.read_csv(tiny.out / f"{name}.csv")
         assert len(on_disk) == len(table) > 0, name
-
-
-def test_search_break_even_matches_the_analytic_cost(tmp_path):
-    """A unit cost is linear in the results, so the rerun search must land on the analytic
-    break-even (same seed: common random numbers make every evaluation comparable)."""
-    exp = load_experiment(ROOT / "experiments" / "what-if-rate-ratio.toml").with_options(
-        tenants=3000, months=12, replications=2)
-    res = hhsim.run_experiment(exp, out=tmp_path / "out", workers=1)
-    be = res.analysis["break_even"].set_index("target")
-    unit = 5.0  # £ per person-month in the experiment file
-    analytic = be.loc["ICER = £20,000 per QALY", "scale"] * unit
-    found = search_break_even(exp, "what-if", "interventions.older_in_poor_homes.costs.per_person_month",
-                              (0.01, 400.0), threshold=20_000, workers=1, xtol=1e-3)
-    assert found.value == pytest.approx(analytic, rel=1e-4)
-    assert len(found.evaluations) <= 6
-
-
-def test_the_break_even_command(tmp_path, capsys):
-    from hhsim.cli import main
-
-    args = ["break-even", str(ROOT / "experiments" / "what-if-rate-ratio.toml"), "--arm", "what-if",
-            "--parameter", "interventions.older_in_poor_homes.costs.per_person_month", "--tenants", "2000",
-            "--months", "12", "--replications", "1", "--workers", "1"]
-    assert main([*args, "--between", "0.01", "400", "--threshold", "20000"]) == 0
-    assert "reaches ICER = £20,000 per QALY at" in capsys.readouterr().out
-    assert main([*args, "--between", "300", "400", "--threshold", "20000"]) == 2  # not bracketed
-    assert "widen --between" in capsys.readouterr().err
-    assert main([*args, "--between", "0", "400"]) == 2  # free at 0: no ROI there
-    assert "no intervention cost" in capsys.readouterr().err
 
 
 def test_printed_blocks_name_payers_and_frontier():
