@@ -183,7 +183,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     for warning in s["warnings"]:
         print("Warning: " + warning)
     print(f"\nWrote indices.csv/.parquet, outcomes.csv/.parquet, design.csv/.parquet, oneway.csv, "
-          f"sensitivity.md/.json and {len(s['plots'])} plot files to {res.out} ({s['elapsed_seconds']} s)")
+          f"sensitivity.md/.json, section.html and {len(s['plots'])} plot files to {res.out} "
+          f"({s['elapsed_seconds']} s)")
     return 0
 
 
