@@ -253,7 +253,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     for warning in s["warnings"]:
         print("Warning: " + warning)
     print(f"\nWrote indices.csv/.parquet, outcomes.csv/.parquet, design.csv/.parquet, oneway.csv, "
-          f"sensitivity.md/.json and {len(s['plots'])} plot files to {res.out} ({s['elapsed_seconds']} s)")
+          f"sensitivity.md/.json, section.html and {len(s['plots'])} plot files to {res.out} "
+          f"({s['elapsed_seconds']} s)")
     return 0
 
 
@@ -277,10 +278,10 @@ def cmd_psa(args: argparse.Namespace) -> int:
           "costs, discounted).")
     for line in s["findings"]:
         print("  " + line)
-    if len(res.evppi):
-        print("EVPPI (£ per person):")
-        for r in res.evppi.itertuples():
-            print(f"  {r.group} at £{r.threshold:,.0f}/QALY: £{r.evppi_per_person:,.2f}  ({r.parameters})")
+    if s["evppi_findings"]:
+        print("EVPPI (£ per person, 95% interval):")
+        for line in s["evppi_findings"]:
+            print("  " + line)
     for warning in s["warnings"]:
         print("Warning: " + warning)
     print(f"\nWrote parameters, draws and incremental (.parquet), ceac.csv, evpi.csv, evppi.csv, psa.json, "

@@ -6,11 +6,16 @@ Closed forms: if the incremental net benefit of an arm over the baseline is X ~ 
 EVPI = E[max(0, X)] - max(0, mu) = s phi(mu/s) + mu Phi(mu/s) - max(0, mu). If
 X = mu + a (x1 - m1) + b (x2 - m2) with independent normal x1, x2, learning x1 leaves
 E[X | x1] ~ N(mu, a^2 sd1^2), so EVPPI(x1) is the same formula with s = |a| sd1.
+
+Monte-Carlo error: EVPI's bootstrap interval is checked for coverage over many independent
+PSAs (a binomial count, tolerance from its own spread), and its standard error against the
+spread of the estimates across those PSAs.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -20,7 +25,7 @@ from scipy import stats
 from hhsim.cli import main
 from hhsim.errors import HhsimError
 from hhsim.experiment import validate
-from hhsim.psa.analysis import acceptability, evpi, evppi
+from hhsim.psa.analysis import acceptability, evpi, evppi, evppi_above_evpi
 from hhsim.psa.run import run_psa
 
 from conftest import MODELS
@@ -56,12 +61,82 @@ def test_evpi_and_evppi_match_their_closed_forms():
     se = np.sqrt(np.var(np.maximum(0, mu + s_all * np.random.default_rng(0).normal(size=n))) / n)
     assert ev["evpi"] == pytest.approx(expected_max0(mu, s_all), abs=4 * se + 0.02 * expected_max0(mu, s_all))
     assert ev["evpi_per_person"] == pytest.approx(ev["evpi"] / 1000)
-    part = evppi(draws, params, ["base", "treat"], "base", {"x1": ["x1"], "x2": ["x2"], "both": ["x1", "x2"]},
-                 [lam]).set_index("group")["evppi"]
+    rows = evppi(draws, params, ["base", "treat"], "base", {"x1": ["x1"], "x2": ["x2"], "both": ["x1", "x2"]},
+                 [lam]).set_index("group")
+    part = rows["evppi"]
     for group, s in (("x1", abs(a)), ("x2", abs(b)), ("both", s_all)):
         truth = expected_max0(mu, s)
         assert part[group] == pytest.approx(truth, rel=0.1, abs=4 * se), group
+        # its 95% interval holds the truth, and is not wide open
+        assert rows.loc[group, "evppi_low"] <= truth <= rows.loc[group, "evppi_high"], group
+        assert 0 < rows.loc[group, "evppi_se"] < 0.2 * part[group] and rows.loc[group, "distinguishable"]
     assert part["x2"] < part["x1"] < part["both"] <= ev["evpi"] * 1.05
+    assert 0 < ev["evpi_low"] <= expected_max0(mu, s_all) <= ev["evpi_high"]
+
+
+def dominated(n: int, seed: int = 1) -> pd.DataFrame:
+    """Two arms: 'worse' costs more and gains less than 'base' in every draw (large totals, so
+    the old E[max] - max E difference left rounding noise of about 1e-10)."""
+    rng = np.random.default_rng(seed)
+    cost, qalys = 1e6 + rng.normal(0, 5e4, n), 100 + rng.normal(0, 3, n)
+    return pd.concat([
+        pd.DataFrame({"arm": "base", "point": range(n), "cost": cost, "qalys": qalys, "population": 1000.0}),
+        pd.DataFrame({"arm": "worse", "point": range(n), "cost": cost + rng.uniform(1, 500, n),
+                      "qalys": qalys - rng.uniform(0.001, 0.1, n), "population": 1000.0})], ignore_index=True)
+
+
+def test_evpi_is_exactly_zero_when_one_arm_is_best_in_every_draw():
+    draws, thresholds = dominated(200), np.arange(0, 100_001, 2_500.0)
+    ev = evpi(draws, ["worse", "base"], thresholds)
+    for column in ("evpi", "evpi_se", "evpi_low", "evpi_high", "evpi_per_person"):
+        assert (ev[column] == 0).all(), column
+    assert not ev["distinguishable"].any()
+
+
+@pytest.mark.slow
+def test_evpi_interval_covers_the_closed_form_and_its_se_matches_the_spread_across_psas():
+    lam, n, psas = 20_000.0, 100, 200
+    mu, s = lam * 0.5 - 9_000, np.hypot(lam * 0.2, 2_000.0)
+    truth = expected_max0(mu, s)
+    rows = pd.DataFrame([evpi(synthetic(n, seed)[0], ["base", "treat"], [lam], seed=seed).iloc[0]
+                         for seed in range(psas)])
+    hits = int(((rows["evpi_low"] <= truth) & (truth <= rows["evpi_high"])).sum())
+    # 95% intervals: the count of hits is binomial(psas, 0.95); fail only below its 0.1% quantile.
+    assert hits >= stats.binom.ppf(0.001, psas, 0.95), hits
+    # The bootstrap se estimates the sd of the estimate across PSAs; that sd, from 200 PSAs, has a
+    # relative standard error of about 1/sqrt(2 x 199) = 5%: allow 4 of them.
+    spread = rows["evpi"].std(ddof=1)
+    assert rows["evpi_se"].mean() == pytest.approx(spread, rel=4 / np.sqrt(2 * (psas - 1)))
+    assert (rows["evpi_low"] >= 0).all()
+
+
+def test_evppi_above_evpi_beyond_their_error_is_flagged():
+    ev = pd.DataFrame({"threshold": [20_000.0], "evpi": [100.0], "evpi_se": [10.0], "evpi_per_person": [0.1]})
+
+    def part(value: float) -> pd.DataFrame:
+        return pd.DataFrame({"group": ["g"], "threshold": [20_000.0], "evppi": [value], "evppi_se": [10.0],
+                             "evppi_per_person": [value / 1000]})
+
+    assert evppi_above_evpi(ev, part(120.0)) == []  # 20 above, within 1.96 x sqrt(200) = 27.7
+    assert "exceeds EVPI" in evppi_above_evpi(ev, part(130.0))[0]
+
+
+def test_evppi_explains_too_few_draws_and_a_failed_regression(monkeypatch):
+    import hhsim.psa.analysis as analysis
+
+    draws, params = synthetic(60)
+    rows = evppi(draws, params, ["base", "treat"], "base", {"one": ["x1"], "two": ["x1", "x2"]},
+                 [20_000.0]).set_index("group")
+    assert rows.loc["one", "note"] == "" and np.isfinite(rows.loc["one", "evppi"])
+    assert rows.loc["two", "note"].startswith("not computed: its additive regression needs at least 80 draws")
+    assert np.isnan(rows.loc["two", "evppi"])
+
+    def fail(y, x):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(analysis, "_gam_fit", fail)
+    row = evppi(draws, params, ["base", "treat"], "base", {"one": ["x1"]}, [20_000.0]).iloc[0]
+    assert row["note"] == "not computed: the additive regression failed (Singular matrix)"
 
 
 def test_acceptability_curve_and_frontier():
@@ -122,7 +197,12 @@ def test_a_psa_runs_end_to_end_and_is_reproducible(model, tmp_path):
                  "plots/ce-plane.svg", "plots/evpi.png"):
         assert (first.out / name).exists(), name
     summary = json.loads((first.out / "psa.json").read_text())
-    assert summary["warnings"]  # 6 draws are too few for an EVPPI
+    assert summary["evppi_findings"] == [  # 6 draws are too few for an EVPPI
+        "unused: not computed: its additive regression needs at least 40 draws for 1 parameter (4 spline "
+        "coefficients each, 10 draws per coefficient); 6 given."]
+    # 'cheaper' costs less for the same QALYs (common random numbers) in every draw
+    assert (first.evpi[["evpi", "evpi_se", "evpi_low", "evpi_high"]] == 0).all().all()
+    assert all("EVPI is £0" in line for line in summary["findings"])
     assert {d["threshold"] for d in summary["decisions"]} == {20000.0, 30000.0}
     assert main(["report", str(first.out)]) == 2  # a sweep is reported inside its run's folder
     other = run_psa(validate(tiny(model, PSA, seed=4)), tmp_path / "c", workers=1)
@@ -181,6 +261,37 @@ parameters = {{ "state_costs.a.cost" = [50, 150] }}
     assert main(["psa", str(path), "--out", str(tmp_path / "out"), "--quiet", "--workers", "1"]) == 0
     out = capsys.readouterr().out
     assert "'cheaper' has the highest expected net benefit" in out and "100%" in out
+
+
+def test_a_ten_draw_psa_prints_no_nan_and_says_why_evppi_is_missing(model, tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text(f"""
+[experiment]
+name = "ten"
+model = "{model}"
+months = 12
+replications = 1
+seed = 5
+[population]
+tenants = 30
+[[arms]]
+name = "baseline"
+[[arms]]
+name = "dearer"
+parameters = {{ "state_costs.b.cost" = 150, "state_costs.unused.cost" = 10 }}
+[psa]
+draws = 10
+parameters = {{ "state_costs.a.cost" = [50, 150], "chains.health.transitions.fall_ill.rate" = [0.2, 3] }}
+groups = {{ cost = ["state_costs.a.cost"], illness = ["chains.health.transitions.fall_ill.rate"] }}
+""")
+    assert main(["psa", str(path), "--out", str(tmp_path / "out"), "--quiet", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert not re.search(r"\bnan\b", out, re.IGNORECASE)
+    for group in ("cost", "illness"):
+        assert f"  {group}: not computed: its additive regression needs at least 40 draws" in out
+    assert out.count("not computed") == 2  # once per group, not per threshold
+    ev = pd.read_csv(tmp_path / "out" / "evpi.csv")
+    assert (ev["evpi"] >= 0).all() and (ev["evpi_low"] >= 0).all()
 
 
 @pytest.mark.parametrize("psa, expected", [

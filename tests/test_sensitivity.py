@@ -8,7 +8,9 @@ on the quantile scale Morris's elementary effect of a uniform [0, w] cost is exa
 person-years x w.
 """
 
+import html
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ from hhsim.batch.points import point_outcomes, run_points
 from hhsim.cli import main
 from hhsim.errors import HhsimError
 from hhsim.experiment import validate
-from hhsim.sensitivity.analysis import noise_check
+from hhsim.sensitivity.analysis import noise_check, ranking_text, sample_check
 from hhsim.sensitivity.run import run_sensitivity
 
 from conftest import MODELS
@@ -72,7 +74,12 @@ def test_sobol_indices_match_the_analytic_values_within_their_intervals(sobol_ru
     assert idx.loc[("ST", "state_costs.c.cost"), "value"] == pytest.approx(0.75, abs=0.1)
     assert idx.loc[("ST", "state_costs.unused.cost"), "value"] == 0
     text = sobol_run.summary["outputs"]["mean:nhs_cost"]["text"]
-    assert text.startswith("mean:nhs_cost: state_costs.c.cost explains 7") and "the rest < 5% each" in text
+    assert text.startswith("mean:nhs_cost (first-order S1 and total-order ST, 95% intervals): "
+                           "state_costs.c.cost S1 0.") and "the rest ST < 0.05 each" in text
+    for name in ("state_costs.c.cost", "state_costs.a.cost"):  # printed as in indices.csv
+        for kind in ("S1", "ST"):
+            r = idx.loc[(kind, name)]
+            assert f"{kind} {r['value']:.2f} ({r['low']:.2f} to {r['high']:.2f})" in text
 
 
 def test_one_way_points_and_files(sobol_run):
@@ -90,9 +97,80 @@ def test_one_way_points_and_files(sobol_run):
     assert {"plots/mean-nhs_cost-indices.png", "plots/mean-nhs_cost-tornado.svg"} <= set(summary["plots"])
     assert all((out / p).stat().st_size > 1000 for p in summary["plots"])
     assert "| 1 | `state_costs.c.cost` |" in (out / "sensitivity.md").read_text()
+    st = sobol_run.indices.set_index(["index", "parameter"]).loc[("ST", "state_costs.c.cost")]
+    cell = f"{st['value']:.2f} ({st['low']:.2f} to {st['high']:.2f})"  # the same numbers in every place
+    assert cell in (out / "sensitivity.md").read_text() and cell in (out / "section.html").read_text()
+    text = html.escape(sobol_run.summary["outputs"]["mean:nhs_cost"]["text"])
+    assert text in (out / "section.html").read_text()
     records = pd.read_parquet(out / "runs.parquet")
     assert records["run_id"].iloc[40] == "p00040__baseline__r0000" and records["point"].iloc[40] == 40
     assert not (out / "monthly").exists()  # sweeps keep the records only
+
+
+def test_a_tiny_sobol_sample_prints_salibs_intervals_never_a_share_and_warns(tmp_path):
+    from SALib.analyze import sobol
+
+    section = {**SOBOL, "samples": 4, "oneway": False}
+    res = run_sensitivity(validate(linear(section, seed=6)), tmp_path / "out", workers=1)
+    idx = res.indices.set_index(["index", "parameter"])["value"]
+    assert idx[("ST", "state_costs.c.cost")] > 1  # this sample's nonsense: once printed as "explains 215%"
+    info = res.summary["outputs"]["mean:nhs_cost"]
+    assert re.findall(r"-?[0-9.]+%", info["text"]) == ["95%"] and "explains" not in info["text"]
+    # The intervals printed are SALib's own, recomputed here from the design and outcomes.
+    names = list(SOBOL["parameters"])
+    u = res.design[res.design["kind"] == "sample"][[f"q:{n}" for n in names]].to_numpy()
+    y = res.outcomes.sort_values("point")["value"].to_numpy()
+    salib = sobol.analyze({"num_vars": 3, "names": names, "bounds": [[0, 1]] * 3}, y, calc_second_order=False,
+                          seed=6)
+    assert len(u) == len(y) == 4 * 5
+    for i, name in enumerate(names[:2]):
+        for kind in ("S1", "ST"):
+            v, c = salib[kind][i], salib[f"{kind}_conf"][i]
+            assert f"{kind} {v:.2f} ({v - c:.2f} to {v + c:.2f})" in info["text"], (name, kind)
+    warning = info["sample_warning"]
+    low, high = res.indices["low"].min(), res.indices["high"].max()
+    assert warning.startswith("mean:nhs_cost: the sample (N = 4) is too small for these indices: their 95% "
+                              f"intervals run from {low:.2f} to {high:.2f}")
+    assert "fewer than 16 samples" in warning and re.search(r"use --samples \d+ or more\.$", warning)
+    assert warning in res.summary["warnings"]
+
+
+def _table(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"output": "net_saving", "parameter": p, "index": k, "value": v, "conf": c,
+                          "low": v - c, "high": v + c} for p, k, v, c in rows])
+
+
+def test_the_too_small_rules():
+    tight = _table([("x", "S1", 0.6, 0.1), ("x", "ST", 0.7, 0.1), ("y", "S1", 0.2, 0.05),
+                    ("y", "ST", 0.3, 0.1)])
+    assert sample_check("net_saving", tight, "sobol", 256) is None
+    assert "fewer than 16 samples" in sample_check("net_saving", tight, "sobol", 8)
+    wide = _table([("x", "S1", 0.6, 0.5), ("x", "ST", 0.7, 0.1)])  # spans 1.0: (1.0 / 0.5)^2 x 64 = 256
+    assert sample_check("net_saving", wide, "sobol", 64) == (
+        "net saving: the sample (N = 64) is too small for these indices: their 95% intervals run from 0.10 "
+        "to 1.10 (the widest spans 1.00, more than 0.5); use --samples 256 or more.")
+    outside = _table([("x", "S1", 1.3, 0.1), ("x", "ST", 0.7, 0.1)])
+    assert "x's S1 interval lies wholly outside 0 to 1" in sample_check("net_saving", outside, "fast", 128)
+    assert "bootstrap" in sample_check("net_saving", _table([("x", "delta", 0.3, np.nan)]), "delta", 128)
+    morris = _table([("x", "mu_star", 100.0, 10.0), ("y", "mu_star", 40.0, 30.0), ("z", "mu_star", 1.0, 5.0)])
+    # y: +/- 75% of mu*, so 20 x (0.75 / 0.5)^2 = 45 trajectories; z is below 5% of the top
+    text = sample_check("net_saving", morris, "morris", 20)
+    assert "y's mu* is 40 (95% interval 10 to 70)" in text and "use --samples 45 or more" in text
+    assert sample_check("net_saving", morris.iloc[:1], "morris", 20) is None
+
+
+def test_ties_in_the_ranking_index_are_broken_by_the_first_order_index():
+    from hhsim.sensitivity.analysis import index_table
+    from hhsim.sensitivity.section import setup
+
+    st = setup(validate(linear({**SOBOL, "samples": 8})))
+    result = {"S1": np.array([0.1, 0.4, 0.0]), "ST": np.array([0.5, 0.5, 0.0]), "S1_conf": np.full(3, 0.1),
+              "ST_conf": np.full(3, 0.1)}
+    table = index_table(st, "mean:nhs_cost", result)
+    order = table[table["index"] == "ST"].sort_values("rank")["parameter"].tolist()
+    assert order == ["state_costs.c.cost", "state_costs.a.cost", "state_costs.unused.cost"]
+    text = ranking_text("mean:nhs_cost", table, "sobol", 1.0, 8)
+    assert "state_costs.c.cost S1 0.40 (0.30 to 0.50), ST 0.50 (0.40 to 0.60); state_costs.a.cost" in text
 
 
 def test_morris_effects_are_exact_on_the_linear_model(tmp_path):
@@ -106,8 +184,12 @@ def test_morris_effects_are_exact_on_the_linear_model(tmp_path):
                                           TENANTS * 200, "state_costs.unused.cost": 0}, rel=1e-5)
     assert sigma.max() < 1e-6 * mu.max()
     assert res.summary["outputs"]["mean:nhs_cost"]["ranking"][0] == "state_costs.b.cost"
+    info = res.summary["outputs"]["mean:nhs_cost"]
+    assert "state_costs.b.cost (mu* 2,000; 95% interval 2,000 to 2,000)" in info["text"]
+    assert "(N = 4 trajectories) is too small for a reliable ranking: fewer than 10" in info["sample_warning"]
 
 
+@pytest.mark.slow  # SALib's delta bootstrap alone takes about 30 s at N = 64
 def test_delta_ranks_the_parameters_on_the_linear_model(tmp_path):
     # Borgonovo's delta (whatever SALib version names it) with its bootstrap interval.
     section = {"method": "delta", "samples": 64, "outputs": ["mean:nhs_cost"], "oneway": False,
@@ -118,6 +200,18 @@ def test_delta_ranks_the_parameters_on_the_linear_model(tmp_path):
     assert res.summary["outputs"]["mean:nhs_cost"]["ranking"][0] == "state_costs.b.cost"
     assert d.loc["state_costs.b.cost", "value"] > d.loc["state_costs.a.cost", "value"]
     assert d["conf"].notna().all()
+    assert "state_costs.b.cost delta 0." in res.summary["outputs"]["mean:nhs_cost"]["text"]
+
+
+def test_delta_with_too_few_samples_says_so(tmp_path, capfd):
+    section = {"method": "delta", "samples": 16, "outputs": ["mean:nhs_cost"], "oneway": False,
+               "parameters": {"state_costs.a.cost": [0, 100], "state_costs.b.cost": [0, 400]}}
+    res = run_sensitivity(validate(linear(section)), tmp_path / "out", workers=1)
+    assert res.summary["outputs"]["mean:nhs_cost"]["text"] == (
+        "mean:nhs_cost: SALib could not compute the delta indices of state_costs.a.cost, state_costs.b.cost "
+        "from N = 16 samples (Borgonovo's delta needs at least 10 samples in each of at least 2 bins of a "
+        "parameter); use --samples 64 or more.")
+    assert capfd.readouterr().err == ""  # SALib's own notices are not passed on
 
 
 def test_same_seed_same_indices_other_seed_other_indices(tmp_path):

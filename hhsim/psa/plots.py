@@ -7,7 +7,8 @@ and writes into ``outdir/plots/`` (PNG and SVG):
   lines of the decision thresholds;
 - ``ceac``: the probability that each arm is the most cost-effective, by threshold, with the
   frontier (the arm of highest expected net benefit) drawn thick;
-- ``evpi``: the expected value of perfect information per person, by threshold.
+- ``evpi``: the expected value of perfect information per person, by threshold, with its 95%
+  Monte-Carlo interval (a bootstrap over the draws) as a band.
 """
 
 from __future__ import annotations
@@ -57,12 +58,16 @@ def _ceac(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def _evpi(table: pd.DataFrame) -> plt.Figure:
+def _evpi(table: pd.DataFrame, draws: int) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(table["threshold"], table["evpi_per_person"])
+    ax.fill_between(table["threshold"], table["evpi_per_person_low"], table["evpi_per_person_high"],
+                    alpha=0.3, label=f"95% interval (bootstrap over the {draws} draws)")
+    ax.plot(table["threshold"], table["evpi_per_person"], label="EVPI")
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("threshold, £ per QALY")
     ax.set_ylabel("EVPI, £ per person")
     ax.set_title("Expected value of perfect information")
+    ax.legend(fontsize=8)
     return fig
 
 
@@ -77,5 +82,5 @@ def plot_psa(outdir: str | Path) -> list[str]:
     if len(inc):
         paths += save_figure(_plane(inc, summary["decision_thresholds"]), folder, "ce-plane")
     paths += save_figure(_ceac(pd.read_csv(out / "ceac.csv")), folder, "ceac")
-    paths += save_figure(_evpi(pd.read_csv(out / "evpi.csv")), folder, "evpi")
+    paths += save_figure(_evpi(pd.read_csv(out / "evpi.csv"), summary["draws"]), folder, "evpi")
     return paths

@@ -21,12 +21,11 @@ from hhsim.batch.files import atomic_write, write_csv, write_json
 from hhsim.batch.points import run_points
 from hhsim.experiment import PSA, Experiment, load_experiment
 from hhsim.psa.analysis import (
-    DRAWS_PER_COEFFICIENT,
-    SPLINE_DF,
     acceptability,
+    draws_for_evpi,
     evpi,
     evppi,
-    evppi_possible,
+    evppi_above_evpi,
     incremental,
     per_draw,
 )
@@ -55,8 +54,9 @@ def _write(out: Path, name: str, table: pd.DataFrame, parquet: bool = False) -> 
         write_csv(out / f"{name}.csv", table)
 
 
-def decisions(table: pd.DataFrame, thresholds: tuple[float, ...], ev: pd.DataFrame) -> list[dict]:
-    """At each decision threshold: the frontier arm, its probability, and the EVPI."""
+def decisions(table: pd.DataFrame, thresholds: tuple[float, ...], ev: pd.DataFrame, draws: int) -> list[dict]:
+    """At each decision threshold: the frontier arm, its probability, and EVPI with its
+    Monte-Carlo error (and the draws projected to give it within +/- 10%)."""
     out = []
     for lam in thresholds:
         rows = table[table["threshold"] == lam]
@@ -64,33 +64,64 @@ def decisions(table: pd.DataFrame, thresholds: tuple[float, ...], ev: pd.DataFra
         e = ev[ev["threshold"] == lam].iloc[0]
         out.append({"threshold": lam, "best_arm": best["arm"], "probability": float(best["probability"]),
                     "probabilities": dict(zip(rows["arm"], rows["probability"].astype(float), strict=True)),
-                    "evpi": float(e["evpi"]), "evpi_per_person": float(e["evpi_per_person"])})
+                    **{k: float(e[k]) for k in ev.columns if k.startswith("evpi")},
+                    "evpi_distinguishable": bool(e["distinguishable"]),
+                    "evpi_draws_for_10_percent": draws_for_evpi(e, draws)})
     return out
+
+
+def _evpi_sentence(d: dict, draws: int, population: float) -> str:
+    """What EVPI at one decision threshold is, and how sure the draws make it."""
+    if d["evpi"] == 0:  # exactly: the frontier arm was best in every draw
+        unseen = 1 - 0.05 ** (1 / draws)  # the largest share of draws an arm could win unseen (95%)
+        return (f"EVPI is £0: no arm did better than '{d['best_arm']}' in any of the {draws} draws, so "
+                f"resolving the uncertainty drawn would change no decision (with {draws} draws, an arm that "
+                f"is best in up to {unseen:.0%} of cases could have gone unseen).")
+    text = (f"Resolving all the uncertainty drawn would be worth £{d['evpi_per_person']:,.2f} per person "
+            f"(EVPI; 95% interval £{d['evpi_per_person_low']:,.2f} to £{d['evpi_per_person_high']:,.2f} over "
+            f"the {draws} draws; £{d['evpi']:,.0f} for the {population:,.0f} people simulated)")
+    need = d["evpi_draws_for_10_percent"]
+    if not d["evpi_distinguishable"]:
+        return text + f", which cannot be told from zero at {draws} draws."
+    if need is not None and need > draws:
+        return text + f"; about {need:,} draws would give it within ±10%."
+    return text + "."
 
 
 def findings(summary: dict) -> list[str]:
     """Plain-language sentences for each decision threshold."""
+    return [f"At £{d['threshold']:,.0f} per QALY, '{d['best_arm']}' has the highest expected net benefit; "
+            f"the probability that it is the most cost-effective is {d['probability']:.0%}. "
+            + _evpi_sentence(d, summary["draws"], summary["population"]) for d in summary["decisions"]]
+
+
+def evppi_findings(ev_pp: pd.DataFrame, draws: int) -> list[str]:
+    """One line per group and decision threshold (£ per person, 95% interval), or one line
+    per group saying why its EVPPI was not computed."""
     lines = []
-    for d in summary["decisions"]:
-        lines.append(
-            f"At £{d['threshold']:,.0f} per QALY, '{d['best_arm']}' has the highest expected net benefit; "
-            f"the probability that it is the most cost-effective is {d['probability']:.0%}. Resolving all "
-            f"the uncertainty drawn would be worth £{d['evpi_per_person']:,.2f} per person (EVPI; "
-            f"£{d['evpi']:,.0f} for the {summary['population']:,.0f} people simulated).")
+    for group, rows in ev_pp.groupby("group", sort=False):
+        if rows["note"].iloc[0]:
+            lines.append(f"{group}: {rows['note'].iloc[0]}.")
+            continue
+        for r in rows.itertuples():
+            zero = "" if r.distinguishable else f", cannot be told from zero at {draws} draws"
+            lines.append(f"{group} at £{r.threshold:,.0f}/QALY: £{r.evppi_per_person:,.2f} (95% interval "
+                         f"£{r.evppi_per_person_low:,.2f} to £{r.evppi_per_person_high:,.2f}){zero}  "
+                         f"({r.parameters})")
     return lines
 
 
-def section_html(summary: dict, ev_pp: pd.DataFrame) -> str:
+def section_html(summary: dict) -> str:
     """The report fragment (``hhsim report`` includes ``psa*`` folders)."""
     esc = html.escape
     items = "".join(f"<li>{esc(s)}</li>" for s in summary["findings"])
     body = (f"<p>{summary['draws']} parameter draws x {summary['replications']} replication(s); "
             f"{esc(summary['perspective'])} costs.</p><ul>{items}</ul>")
-    if len(ev_pp):
-        rows = "".join(f"<tr><td>{esc(r.group)}</td><td>{esc(r.parameters)}</td><td>£{r.threshold:,.0f}</td>"
-                       f"<td>£{r.evppi_per_person:,.2f}</td></tr>" for r in ev_pp.itertuples())
-        body += ("<table class='t'><tr><th>group</th><th>parameters</th><th>threshold</th>"
-                 f"<th>EVPPI per person</th></tr>{rows}</table>")
+    if summary["evppi_findings"]:
+        lines = "".join(f"<li>{esc(s)}</li>" for s in summary["evppi_findings"])
+        body += f"<p>EVPPI, £ per person (95% interval):</p><ul>{lines}</ul>"
+    if summary["warnings"]:
+        body += "".join(f"<p><strong>Warning:</strong> {esc(w)}</p>" for w in summary["warnings"])
     return body
 
 
@@ -122,8 +153,9 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
     params = params.assign(point=range(n))
     thresholds = tuple(sorted(set(st.thresholds) | set(st.decision_thresholds)))
     ce = acceptability(table, arms, thresholds)
-    ev = evpi(table, arms, thresholds)
-    ev_pp = evppi(table, params, arms, exp.baseline, st.groups, st.decision_thresholds)
+    ev = evpi(table, arms, thresholds, seed=exp.experiment.seed)
+    ev_pp = evppi(table, params, arms, exp.baseline, st.groups, st.decision_thresholds,
+                  seed=exp.experiment.seed)
     inc = incremental(table, arms, exp.baseline)
     e = exp.experiment
     summary = {"experiment": e.name, "draws": n, "replications": e.replications,
@@ -133,11 +165,10 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
                "parameters": {k: getattr(d, "description", "") for k, d in st.distributions.items()},
                "posterior": str(posterior) if posterior is not None else None,
                "decision_thresholds": list(st.decision_thresholds)}
-    summary["decisions"] = decisions(ce, st.decision_thresholds, ev)
+    summary["decisions"] = decisions(ce, st.decision_thresholds, ev, n)
     summary["findings"] = findings(summary)
-    summary["warnings"] = [
-        f"EVPPI of '{g}' needs at least {DRAWS_PER_COEFFICIENT * SPLINE_DF * len(m)} draws ({n} given): "
-        "left blank" for g, m in st.groups.items() if not evppi_possible(n, len(m))]
+    summary["evppi_findings"] = evppi_findings(ev_pp, n)
+    summary["warnings"] = evppi_above_evpi(ev, ev_pp)
     _write(out, "parameters", params, parquet=True)
     _write(out, "draws", table, parquet=True)
     _write(out, "incremental", inc, parquet=True)
@@ -148,5 +179,5 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
     summary["plots"] = plot_psa(out)
     summary["elapsed_seconds"] = round(time.perf_counter() - started, 1)
     write_json(out / "psa.json", summary)
-    atomic_write(out / "section.html", lambda p: p.write_text(section_html(summary, ev_pp)))
+    atomic_write(out / "section.html", lambda p: p.write_text(section_html(summary)))
     return PSAResults(out, exp, st, params, table, ce, ev, ev_pp, summary)

@@ -14,12 +14,14 @@ Files in the output folder, besides the results store's (``runs/``, ``monthly/``
                                      the paired difference), se, replications
     indices.csv, indices.parquet     SALib's indices with 95% intervals and ranks
     oneway.csv                       per output: the base, low and high one-way values
-    sensitivity.json, sensitivity.md settings, rankings, noise checks, plots
+    sensitivity.json, sensitivity.md settings, rankings, sample and noise checks, plots
+    section.html                     the same for the HTML report (``hhsim report``)
     plots/                           PNG and SVG (``plot_sensitivity``)
 """
 
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +36,12 @@ from hhsim.experiment import Experiment, load_experiment, validate
 from hhsim.sensitivity.analysis import (
     RANKED_BY,
     index_table,
+    interval_text,
     noise_check,
     ranked,
     ranking_text,
     salib_indices,
+    sample_check,
 )
 from hhsim.sensitivity.design import build_design, design_points
 from hhsim.sensitivity.plots import file_stem, plot_sensitivity
@@ -111,9 +115,9 @@ def run_sensitivity(experiment: Experiment | str | Path | None = None, out: str 
         else:
             table = index_table(st, output, _undefined(st))
         tables.append(table)
-        order = ranked(table, st.method)
-        texts[output] = {"text": ranking_text(output, order, st.method, spread),
-                         "ranking": [n for n, _, _ in order],
+        texts[output] = {"text": ranking_text(output, table, st.method, spread, st.samples),
+                         "ranking": [n for n, _, _ in ranked(table, st.method)],
+                         "sample_warning": sample_check(output, table, st.method, st.samples),
                          "noise": noise_check(y, rows["se_paired"].to_numpy(dtype=float), output),
                          "mean": float(np.mean(y)), "sd": float(np.std(y, ddof=1)) if len(y) > 1 else None}
     indices = pd.concat(tables, ignore_index=True)
@@ -126,7 +130,7 @@ def run_sensitivity(experiment: Experiment | str | Path | None = None, out: str 
         "parameters": [{"name": n, "distribution": d.description, "low": d.range()[0], "high": d.range()[1]}
                        for n, d in zip(st.names, st.distributions, strict=True)],
         "outputs": texts,
-        "warnings": [t["noise"]["warning"] for t in texts.values() if t["noise"]["warning"]],
+        "warnings": [w for t in texts.values() for w in (t["sample_warning"], t["noise"]["warning"]) if w],
     }
     _write_table(out, "design", design)
     _write_table(out, "outcomes", outcomes)
@@ -137,6 +141,7 @@ def run_sensitivity(experiment: Experiment | str | Path | None = None, out: str 
     summary["elapsed_seconds"] = round(time.perf_counter() - started, 1)
     write_json(out / "sensitivity.json", summary)
     atomic_write(out / "sensitivity.md", lambda p: p.write_text(markdown(summary, indices)))
+    atomic_write(out / "section.html", lambda p: p.write_text(section_html(summary, indices)))
     return SensitivityResults(out, exp, st, design, outcomes, indices, oneway, summary)
 
 
@@ -150,6 +155,46 @@ def _undefined(st: Setup) -> dict:
         d = len(st.names)
         result |= {"S2": np.full((d, d), np.nan), "S2_conf": np.full((d, d), np.nan)}
     return result
+
+
+Rows = list[tuple[int, str, list[str]]]
+
+
+def index_rows(indices: pd.DataFrame, output: str, key: str) -> tuple[list[str], Rows]:
+    """The index kinds of an output, and per parameter in rank order (by ``key``): rank, name,
+    and each index with its 95% interval as the ranking text prints it."""
+    t = indices[indices["output"] == output]
+    kinds = list(dict.fromkeys(t["index"]))
+    by = t.set_index(["index", "parameter"])
+    ordered = t[t["index"] == key].sort_values("rank")["parameter"]
+    rows = []
+    for rank, name in enumerate(ordered, 1):
+        cells = []
+        for k in kinds:
+            r = by.loc[(k, name)] if (k, name) in by.index else None
+            cells.append("" if r is None else interval_text(r["value"], r["low"], r["high"], k))
+        rows.append((rank, name, cells))
+    return kinds, rows
+
+
+def section_html(summary: dict, indices: pd.DataFrame) -> str:
+    """The report fragment (``hhsim report`` includes ``sensitivity*`` folders): per output,
+    the ranking, the warnings and the indices with their 95% intervals."""
+    esc, s = html.escape, summary
+    body = (f"<p>Method {esc(s['method'])} (SALib), N = {s['samples']}: {s['runs']} runs of "
+            f"{s['tenants']:,} tenants over {s['months']} months; arm {esc(s['arm'])}.</p>")
+    for output, info in s["outputs"].items():
+        body += f"<h3>{esc(output)}</h3><p>{esc(info['text'])}</p>"
+        body += "".join(f"<p><strong>Warning:</strong> {esc(w)}</p>"
+                        for w in (info["sample_warning"], info["noise"]["warning"]) if w)
+        kinds, rows = index_rows(indices, output, s["index"])
+        head = "".join(f"<th>{esc(k)} (95% interval)</th>" for k in kinds)
+        cells = ["".join(f"<td>{esc(c)}</td>" for c in row) for _, _, row in rows]
+        body += (f"<table class='t'><tr><th>rank</th><th>parameter</th>{head}</tr>"
+                 + "".join(f"<tr><td>{rank}</td><td>{esc(name)}</td>{c}</tr>"
+                           for (rank, name, _), c in zip(rows, cells, strict=True))
+                 + "</table>")
+    return body
 
 
 def markdown(summary: dict, indices: pd.DataFrame) -> str:
@@ -168,27 +213,17 @@ def markdown(summary: dict, indices: pd.DataFrame) -> str:
     key = s["index"]
     for output, info in s["outputs"].items():
         lines += ["", f"## {output}", "", info["text"], ""]
+        if info["sample_warning"]:
+            lines += [f"**Warning:** {info['sample_warning']}", ""]
         if info["noise"]["warning"]:
             lines += [f"**Warning:** {info['noise']['warning']}", ""]
         elif info["noise"]["noise_share"] is not None:
             share = info["noise"]["noise_share"]
             lines += [f"Monte-Carlo noise: {share:.1%} of the variance across samples.", ""]
-        t = indices[indices["output"] == output]
-        kinds = list(dict.fromkeys(t["index"]))
+        kinds, rows = index_rows(indices, output, key)
         lines += ["| rank | parameter | " + " | ".join(f"{k} (95% interval)" for k in kinds) + " |",
                   "|---|---|" + "---|" * len(kinds)]
-        by = t.set_index(["index", "parameter"])
-        ordered = t[t["index"] == key].sort_values("rank")["parameter"]
-        for rank, name in enumerate(ordered, 1):
-            cells = []
-            for k in kinds:
-                if (k, name) not in by.index:
-                    cells.append("")
-                    continue
-                r = by.loc[(k, name)]
-                interval = f" ({r['low']:.3g} to {r['high']:.3g})" if np.isfinite(r["conf"]) else ""
-                cells.append(f"{r['value']:.3g}{interval}")
-            lines.append(f"| {rank} | `{name}` | " + " | ".join(cells) + " |")
+        lines += [f"| {rank} | `{name}` | " + " | ".join(cells) + " |" for rank, name, cells in rows]
         lines += [""] + [f"![{output}]({p})" for p in s.get("plots", [])
                          if p.endswith(".png") and Path(p).stem.rsplit("-", 1)[0] == file_stem(output)]
     return "\n".join(lines) + "\n"
