@@ -111,6 +111,7 @@ def parser() -> argparse.ArgumentParser:
                                    "a run's folder to have 'hhsim report' include it")
     _batch_options(psa, "experiment seed (draws and runs)", "replications per arm and draw",
                    "continue a PSA in --out")
+    _precision_options(psa, "draws")
 
     be = sub.add_parser("break-even", help="the value of a parameter at which an arm breaks even (ROI = 1, "
                                            "or ICER = a threshold), by rerunning (docs/economics.md)")
@@ -266,16 +267,24 @@ def cmd_psa(args: argparse.Namespace) -> int:
         raise HhsimError(args.file, "has no [psa] section", "add one with parameters (docs/psa.md), "
                          "or give --posterior")
     out = output_folder(args.out) if args.out else None
+    precision = None
+    if args.precision is not None:
+        precision = parse_precision(args.precision, args.precision_outcome, args.max_draws)
     try:
         res = run_psa(exp, out, draws=args.draws, posterior=args.posterior, workers=args.workers,
                       scheduler=args.scheduler, resume=args.resume, progress=not args.quiet, seed=args.seed,
-                      tenants=args.tenants, months=args.months, replications=args.replications)
+                      tenants=args.tenants, months=args.months, replications=args.replications,
+                      precision=precision)
     except KeyboardInterrupt:
         return _interrupted(out)
     s = res.summary
     print(f"Probabilistic sensitivity analysis: {s['draws']} draws x {s['replications']} replication(s) x "
           f"{len(s['arms'])} arms of {s['tenants']:,} tenants over {s['months']} months ({s['perspective']} "
           "costs, discounted).")
+    if "precision" in s:
+        p = s["precision"]
+        print(f"Draws chosen for the mean {p['outcome']} within {p['target']}: "
+              f"{' -> '.join(map(str, p['rounds']))}; {p['stopped']}.")
     for line in s["findings"]:
         print("  " + line)
     if s["evppi_findings"]:

@@ -118,7 +118,7 @@ def test_run_stops_when_the_target_is_reached_and_not_before(small):
                precision=parse_precision(f"{target}", max_replications=40))
     rounds = res.precision.replications
     assert len(rounds) >= 2 and res.precision.verdicts["more-damp"].reached
-    assert "reached" in res.precision.reason
+    assert res.precision.reason.startswith("precision +/- ") and "reached at" in res.precision.reason
     assert _half_width_at(res.records, rounds[-1]) <= target < _half_width_at(res.records, rounds[-2])
     # and the result is the batch of that size run in one go (common random numbers, same seeds)
     once = _run(small / "small.toml", small / "once", replications=rounds[-1])

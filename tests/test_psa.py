@@ -356,3 +356,28 @@ def test_only_the_last_generation_of_a_calibration_posterior_is_drawn(tmp_path):
     draws = resample_posterior(post, 4000, rng_for(0))
     share = (draws["x"] == 2.0).mean()
     assert share == pytest.approx(0.75, abs=4 * np.sqrt(0.75 * 0.25 / 4000))
+
+
+def test_psa_draws_in_precision_rounds_equal_one_psa_of_the_final_size(model, tmp_path):
+    """--precision for a PSA: draws added in rounds until the mean over draws is within the
+    target, or the maximum; draw i is the same however many there are."""
+    from hhsim.analysis.precision import half_width, parse_precision
+
+    exp = validate(tiny(model, PSA))
+    target = parse_precision("5%", outcome="mean:nhs_cost", max_replications=60)
+    res = run_psa(exp, tmp_path / "rounds", workers=1, precision=target)
+    rounds = res.summary["precision"]["rounds"]
+    n = rounds[-1]
+    assert len(rounds) >= 2 and rounds[0] == 6 and n == res.summary["draws"] <= 60
+    records = pd.read_parquet(res.out / "runs.parquet")
+    mean = records.loc[records["arm"] == "cheaper"].sort_values("point")["nhs_cost"]
+    assert res.summary["precision"]["stopped"].startswith("precision +/- 5% of the mean reached at")
+    assert half_width(mean) <= 0.05 * abs(mean.mean()) < half_width(mean.iloc[:rounds[-2]])
+    once = run_psa(exp, tmp_path / "once", workers=1, draws=n)
+    pd.testing.assert_frame_equal(res.parameters, once.parameters)
+    pd.testing.assert_frame_equal(res.draws, once.draws)
+    capped = run_psa(exp, tmp_path / "capped", workers=1,
+                     precision=parse_precision("0.0001%", outcome="mean:nhs_cost", max_replications=9))
+    assert capped.summary["precision"]["rounds"] == [6, 9]
+    assert "(the maximum)" in capped.summary["precision"]["stopped"]
+    pd.testing.assert_frame_equal(capped.parameters, once.parameters.iloc[:9])

@@ -80,12 +80,15 @@ class PointResults:
 def run_points(exp: Experiment, points: Sequence[Mapping[str, float]], out: str | Path, *,
                workers: int | None = None, scheduler: str | None = None, resume: bool = False,
                progress: bool = False, manifest: dict | None = None,
-               tables: tuple[str, ...] = ()) -> PointResults:
+               tables: tuple[str, ...] = (), digest: str | None = None) -> PointResults:
     """Run every arm x replication of ``exp`` at every point; store and return the records.
 
     ``manifest`` adds entries to the store's manifest (e.g. the sampling method); ``tables``
     names the per-run tables to keep besides the records (``hhsim.batch.store.TABLES``:
-    none by default, since a sweep may have thousands of runs).
+    none by default, since a sweep may have thousands of runs). ``digest``: what identifies
+    the sweep when its points come from a generator whose point i does not depend on how
+    many there are (a PSA's draws): the sweep may then be extended with more points
+    (default: the points themselves, ``points_digest``).
     """
     warm_up(workers, scheduler)
     points = [{k: float(v) for k, v in p.items()} for p in points]
@@ -98,7 +101,7 @@ def run_points(exp: Experiment, points: Sequence[Mapping[str, float]], out: str 
             "replications": e.replications, "arms": [a.name for a in exp.arms],
             "points": len(points), "run_ids": "p<point>__<arm>__r<replication>", "planned_runs": len(order),
             **(manifest or {})}
-    digest = points_digest(exp, points, package_version())
+    digest = digest or points_digest(exp, points, package_version())
     with open_executor(workers, scheduler) as (executor, in_flight):
         store = ResultsStore(out, digest, info, exp.model_dump(mode="json"), resume,
                              {"points": {"points": points}}, tables, mismatch=MISMATCH, planned=order)

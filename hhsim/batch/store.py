@@ -79,7 +79,7 @@ RECORD = "runs"
 SHOWN = 5
 _HEX = re.compile(r"[0-9a-f]{64}")
 #: Manifest entries that follow the number of replications (a batch can be extended).
-PLAN = ("replications", "runs", "planned_runs")
+PLAN = ("replications", "runs", "planned_runs", "points", "psa")
 
 
 def verify(path: Path, expected: Digest | None) -> tuple[bytes | None, str | None]:
@@ -132,15 +132,22 @@ def _parquet_problem(path: Path) -> str | None:
     return None
 
 
-def _extended(stored: dict | None, ours: dict, manifest: dict | None) -> bool:
-    """Whether ``experiment.json`` differs from ours in its number of replications only, in
-    a folder whose manifest is ours (the batch is being extended, not repaired)."""
-    if stored is None or manifest is None or "experiment" not in stored or "experiment" not in ours:
+def _extended(name: str, stored: dict | None, ours: dict, manifest: dict | None) -> bool:
+    """Whether a provenance file differs from ours only as an extended (or cut) batch's does,
+    in a folder whose manifest is ours: ``experiment.json`` in its number of replications,
+    ``points.json`` by points at the end (one list of points starts the other)."""
+    if stored is None or manifest is None:
+        return False
+    ours = json.loads(json.dumps(ours, default=str))
+    if name == "points":
+        a, b = stored.get("points"), ours.get("points")
+        return isinstance(a, list) and isinstance(b, list) and a[:len(b)] == b[:len(a)]
+    if name != "experiment" or "experiment" not in stored or "experiment" not in ours:
         return False
 
     def without(e: dict) -> dict:
         return {**e, "experiment": {k: v for k, v in e["experiment"].items() if k != "replications"}}
-    return without(stored) == without(json.loads(json.dumps(ours, default=str)))
+    return without(stored) == without(ours)
 
 
 def _json_file(path: Path) -> dict | None:
@@ -370,7 +377,7 @@ class ResultsStore(ResultsFolder):
             files[path.name] = digest(text)
             problem = verify(path, files[path.name])[1]
             if problem:
-                extended = name == "experiment" and _extended(_json_file(path), data, found)
+                extended = _extended(name, _json_file(path), data, found)
                 write_json(path, data)
                 if not extended:
                     rebuilt.append(f"{path.name} ({problem})")

@@ -1,8 +1,10 @@
 """Parameter draws for a PSA: from the ``[psa]`` distributions, or a calibration posterior.
 
-Draws come from their own stream, ``SeedSequence(seed, spawn_key=(PSA_KEY,))``, apart from
-the runs' streams: the same experiment seed gives the same draws. Distributions are drawn in
-the order the file lists them, by inverting uniforms through ``Distribution.ppf``, whose
+Draws come from their own streams, apart from the runs': draws are made in blocks of
+``BLOCK``, block b from ``SeedSequence(seed, spawn_key=(PSA_KEY, b))``, so draw i is the
+same however many draws are made (a PSA extended by ``--precision`` rounds has exactly the
+draws of one run of its final size). Within a block, distributions are drawn in the order
+the file lists them, by inverting uniforms through ``Distribution.ppf``, whose
 unbounded tails are cut at the 0.1% and 99.9% quantiles: exactly the range that validation
 checked, so no draw can fail part-way through a long PSA. A posterior (Parquet: one column
 per parameter, optionally a ``weight`` column) is resampled with probability proportional
@@ -28,8 +30,26 @@ POSTERIOR_LABELS = ("weight", "generation", "t", "m", "id")
 FIX = "give the posterior.parquet written by 'hhsim calibrate'"
 
 
-def rng_for(seed: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PSA_KEY,)))
+#: Draws per block of the draws' streams.
+BLOCK = 64
+
+
+def rng_for(seed: int, block: int = 0) -> np.random.Generator:
+    """The stream of block ``block`` of the draws of experiment seed ``seed``."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PSA_KEY, block)))
+
+
+def psa_draws(st: Setup, n: int, seed: int, posterior: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The first ``n`` draws of a PSA: the ``[psa]`` parameters (``draw_parameters``) and,
+    with a ``posterior``, its resampled rows, block by block (draw i is the same for any n)."""
+    blocks = []
+    for b in range(-(-n // BLOCK)):
+        rng = rng_for(seed, b)  # a whole block is drawn, then cut: draw i never depends on n
+        block = draw_parameters(st, BLOCK, rng)
+        if posterior is not None:
+            block = pd.concat([block, resample_posterior(posterior, BLOCK, rng)], axis=1)
+        blocks.append(block.iloc[:n - b * BLOCK])
+    return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame()
 
 
 def draw_parameters(st: Setup, n: int, rng: np.random.Generator) -> pd.DataFrame:

@@ -9,16 +9,21 @@ cluster, written as they finish, resumable.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from hhsim.api import default_out
+from hhsim.analysis.outcomes import check_output
+from hhsim.analysis.precision import MIN_REPLICATIONS, Precision, assess, next_round, stop_reason
+from hhsim.api import default_out, package_version
 from hhsim.batch.files import atomic_write, write_csv, write_json
-from hhsim.batch.points import run_points
+from hhsim.batch.points import point_outcomes, run_points
+from hhsim.errors import HhsimError
 from hhsim.experiment import PSA, Experiment, load_experiment
 from hhsim.psa.analysis import (
     acceptability,
@@ -29,7 +34,7 @@ from hhsim.psa.analysis import (
     incremental,
     per_draw,
 )
-from hhsim.psa.draws import draw_parameters, read_posterior, resample_posterior, rng_for
+from hhsim.psa.draws import psa_draws, read_posterior
 from hhsim.psa.plots import plot_psa
 from hhsim.psa.section import Setup, setup
 
@@ -129,9 +134,12 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
             draws: int | None = None, posterior: str | Path | None = None, workers: int | None = None,
             scheduler: str | None = None, resume: bool = False, progress: bool = False,
             seed: int | None = None, tenants: int | None = None, months: int | None = None,
-            replications: int | None = None) -> PSAResults:
+            replications: int | None = None, precision: Precision | None = None) -> PSAResults:
     """Draw the ``[psa]`` parameters (and/or a posterior), run every arm at every draw,
-    and write the PSA's tables, summary and figures into ``out``."""
+    and write the PSA's tables, summary and figures into ``out``. With ``precision``
+    (``hhsim.analysis.precision``), draws are added in rounds until the mean over draws of
+    the outcome meets it for every arm compared (``precision.max_replications`` is then the
+    most draws); draw i is the same however many there are (``psa_draws``)."""
     started = time.perf_counter()
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
     exp = exp.with_options(seed=seed, tenants=tenants, months=months, replications=replications)
@@ -140,14 +148,31 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
     post = read_posterior(posterior) if posterior is not None else None
     st = setup(exp, tuple(c for c in post.columns if c != "weight") if post is not None else ())
     n = draws or st.draws
-    rng = rng_for(exp.experiment.seed)
-    params = draw_parameters(st, n, rng)
-    if post is not None:
-        params = pd.concat([params, resample_posterior(post, n, rng)], axis=1)
-    points = params.to_dict("records")
+    followed = [a.name for a in exp.arms if a.name != exp.baseline]
+    if precision is not None:
+        if not followed:
+            raise HhsimError("--precision", "a PSA of one arm has no difference to follow", "add an arm")
+        check_output(precision.outcome, [a.name for a in exp.arms], exp.baseline, followed[0],
+                     "--precision-outcome")
+        n = min(max(n, MIN_REPLICATIONS), precision.max_replications)
     out = Path(out) if out is not None else default_out(exp, "psa")
-    res = run_points(exp, points, out, workers=workers, scheduler=scheduler, resume=resume,
-                     progress=progress, manifest={"psa": {"draws": n, "posterior": str(posterior or "")}})
+    digest = _digest(exp, post)
+    rounds: list[int] = []
+    while True:
+        params = psa_draws(st, n, exp.experiment.seed, post)
+        res = run_points(exp, params.to_dict("records"), out, workers=workers, scheduler=scheduler,
+                         resume=resume or bool(rounds), progress=progress, digest=digest,
+                         manifest={"psa": {"draws": n, "posterior": str(posterior or "")}})
+        if precision is None:
+            break
+        rounds.append(n)
+        values = point_outcomes(res.records, [precision.outcome], exp.baseline, followed)
+        verdicts = {arm: assess(values.loc[values["arm"] == arm].sort_values("point")["value"], precision)
+                    for arm in followed}
+        more = next_round(list(verdicts.values()), n, precision.max_replications)
+        if more == n:
+            break
+        n = more
     arms = [a.name for a in exp.arms]
     table = per_draw(res.records, st.perspective)
     params = params.assign(point=range(n))
@@ -165,6 +190,10 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
                "parameters": {k: getattr(d, "description", "") for k, d in st.distributions.items()},
                "posterior": str(posterior) if posterior is not None else None,
                "decision_thresholds": list(st.decision_thresholds)}
+    if precision is not None:
+        stopped = stop_reason(verdicts, n, precision.max_replications, precision, "draws")
+        summary["precision"] = {"outcome": precision.outcome, "target": precision.describe(),
+                                "rounds": rounds, "stopped": stopped}
     summary["decisions"] = decisions(ce, st.decision_thresholds, ev, n)
     summary["findings"] = findings(summary)
     summary["evppi_findings"] = evppi_findings(ev_pp, n)
@@ -181,3 +210,13 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
     write_json(out / "psa.json", summary)
     atomic_write(out / "section.html", lambda p: p.write_text(section_html(summary)))
     return PSAResults(out, exp, st, params, table, ce, ev, ev_pp, summary)
+
+
+def _digest(exp: Experiment, posterior: pd.DataFrame | None) -> str:
+    """What identifies a PSA's runs, whatever its number of draws: the experiment, its
+    ``[psa]`` distributions (not ``draws``), the posterior drawn from, and the version."""
+    spec = exp.psa.model_dump(mode="json", exclude={"draws"}) if exp.psa is not None else {}
+    post = (hashlib.sha256(pd.util.hash_pandas_object(posterior, index=True).to_numpy().tobytes()).hexdigest()
+            if posterior is not None else None)
+    text = json.dumps({"psa": spec, "posterior": post}, sort_keys=True, default=str)
+    return f"{exp.digest()}:psa-{hashlib.sha256(text.encode()).hexdigest()}:{package_version()}"
