@@ -94,6 +94,7 @@ def hhsim(*args: str, cwd=None) -> subprocess.CompletedProcess:
                           cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_reports_bad_files_in_one_line_and_writes_nothing(tmp_path):
     bad = tmp_path / "bad.toml"
     cases = {

@@ -136,11 +136,13 @@ EXPERIMENT_CASES, EXPERIMENT_RUNS = 1000, 6
 CSV_CASES, CSV_RUNS = 300, 5
 
 
+@pytest.mark.slow
 def test_fuzzed_experiment_files_give_one_line_errors_or_valid_runs(arena):
     fuzz(experiment_cases(), EXPERIMENT_CASES, arena, "experiments", RUN_EVERY, EXPERIMENT_RUNS,
          EXPERIMENT_REGRESSIONS).check()
 
 
+@pytest.mark.slow
 def test_fuzzed_stock_and_profile_files_give_one_line_errors_or_valid_runs(arena):
     fuzz(csv_cases(), CSV_CASES, arena, "stock and profile files", 8, CSV_RUNS, CSV_REGRESSIONS).check()
 

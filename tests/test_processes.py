@@ -65,6 +65,7 @@ def _small_experiments(folder) -> None:
     path.write_text(text)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["script", "session", "stdin"])
 def test_readme_example_runs_from_a_script_a_session_and_stdin(tmp_path, how):
     _small_experiments(tmp_path)
@@ -124,6 +125,7 @@ def test_workers_end_within_two_seconds_of_a_killed_parent(tmp_path):
         assert not [p.cmdline() for p in rest if _alive(p)], f"trial {trial}"
 
 
+@pytest.mark.slow
 def test_killed_worker_is_a_one_line_error_and_the_batch_resumes(tmp_path):
     exp, out = tmp_path / "exp.toml", tmp_path / "out"
     exp.write_text(LONG_RUNS.replace("replications = 4", "replications = 2"))

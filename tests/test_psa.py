@@ -358,6 +358,7 @@ def test_only_the_last_generation_of_a_calibration_posterior_is_drawn(tmp_path):
     assert share == pytest.approx(0.75, abs=4 * np.sqrt(0.75 * 0.25 / 4000))
 
 
+@pytest.mark.slow
 def test_psa_draws_in_precision_rounds_equal_one_psa_of_the_final_size(model, tmp_path):
     """--precision for a PSA: draws added in rounds until the mean over draws is within the
     target, or the maximum; draw i is the same however many there are."""
