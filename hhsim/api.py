@@ -211,6 +211,7 @@ def _run_round(exp: Experiment, out: Path, executor: Executor, in_flight: int, r
 def _followed_arms(exp: Experiment, precision: Precision) -> list[str]:
     """The arms whose outcome the precision target follows (one-line errors if none)."""
     arms = [a.name for a in exp.arms]
+    check_output(precision.outcome, arms, exp.baseline, "", "--precision-outcome")  # a known name?
     if precision.outcome == "roi":
         raise HhsimError("--precision-outcome", "roi is a ratio of means, with no value per replication",
                          "follow net_saving (it is 0 where ROI is 1) or nhs_saving")

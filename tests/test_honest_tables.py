@@ -89,3 +89,32 @@ def test_deciles_keep_their_natural_order(run):
     shown = [int(r) for r in rows if 1 <= int(r) <= 10]
     assert shown[:10] == list(range(1, 11))
     assert np.all(np.diff(shown[:10]) == 1)
+
+
+def test_a_cost_per_person_served_is_a_ratio_of_means():
+    from hhsim.analysis.summary import format_interventions
+    records = pd.DataFrame({"arm": ["base", "base", "sup", "sup"], "replication": [0, 1, 0, 1],
+                            "nhs_cost": [1000.0, 1000.0, 900.0, 700.0],
+                            "intervention_cost_s": [0.0, 0.0, 100.0, 900.0], "iv_s_admitted": [0, 0, 1, 3]})
+    text = format_interventions(records, {"sup": ["s"]}, "base")
+    cost = next(line for line in text.splitlines() if "cost per client" in line)
+    saving = next(line for line in text.splitlines() if "saving per client" in line)
+    assert cost.split()[-4] == "250.0"  # (100 + 900) / (1 + 3), not the mean of 100 and 300
+    assert saving.split()[-4] == "100.0"  # (100 + 300) / 4
+    assert re.search(r"\(0\.0 to [\d,.]+\)", cost)  # a cost's interval stops at 0
+
+
+def test_numbers_that_round_to_zero_have_no_sign():
+    from hhsim.analysis.summary import _interval, _signed
+    assert _signed(-0.2, "{:,.0f}") == "0" and _signed(0.2, "{:,.0f}") == "0"
+    assert _signed(-3.0, "{:,.0f}") == "-3" and _signed(3.0, "{:,.0f}") == "+3"
+    assert _interval(-0.3, 0.2, "{:,.0f}") == "(0 to 0)"
+
+
+def test_an_unknown_precision_outcome_is_named_as_such(tmp_path, capsys):
+    f = tmp_path / "one.toml"
+    f.write_text('[experiment]\nname = "one"\nmonths = 2\nreplications = 2\n[population]\ntenants = 20\n')
+    assert main(["run", str(f), "--out", str(tmp_path / "o"), "--precision", "5%",
+                 "--precision-outcome", "foo"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown output 'foo'" in err and not (tmp_path / "o").exists()

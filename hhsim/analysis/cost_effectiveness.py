@@ -124,6 +124,8 @@ def cost_effectiveness(records: pd.DataFrame, baseline: str, perspective: str = 
         if _excludes_zero(q_lo, q_hi):
             _, out.loc[i, "icer_low"], out.loc[i, "icer_high"] = ratio_interval(
                 d["cost"].to_numpy(), d[effect].to_numpy())
+        elif np.isnan(q_lo):
+            out.loc[i, "icer_note"] = "1 replication: no interval"
         else:
             out.loc[i, "icer_note"] = "QALY difference interval includes 0: read the NMB"
     return out

@@ -118,7 +118,7 @@ def format_economics(econ: pd.DataFrame, baseline: str, months_per_step: int = 1
         q_lo, q_hi = r["qalys_gained_low"], r["qalys_gained_high"]
         q_int = "" if np.isnan(q_lo) else f" ({q_lo:,.2f} to {q_hi:,.2f})"
         lines.append(f"  {'QALYs gained':<26} {r['qalys_gained']:,.2f}{q_int}")
-        if "payback_month" in r and not np.isnan(r["months"]):
+        if "payback_month" in r and not np.isnan(r["months"]) and r["intervention_cost"] > 0:
             unit = "year" if months_per_step == 12 else "month"
             when = (f"{unit} {r['payback_month']:.0f}" if not np.isnan(r["payback_month"])
                     else f"not within {r['months']:.0f} {unit}s")
@@ -143,11 +143,9 @@ def format_headline(econ: pd.DataFrame, baseline: str) -> str:
     if econ.empty:
         return ""
     arms = list(econ["arm"])
-    width = max(24, *(len(a) + 2 for a in arms))
-    label = 34
-    lines = [f"Against {baseline}: mean over replications (95% MC interval below), £ discounted",
-             " " * label + "".join(f"{a:>{width}}" for a in arms)]
     rows = econ.set_index("arm")
+    label = 34
+    cells = []
     for key, text, fmt in HEADLINE:
         values, intervals = [], []
         for arm in arms:
@@ -159,6 +157,14 @@ def format_headline(econ: pd.DataFrame, baseline: str) -> str:
             values.append(fmt.format(r[key]))
             lo, hi = r[f"{key}_low"], r[f"{key}_high"]
             intervals.append("" if np.isnan(lo) else f"({fmt.format(lo)} to {fmt.format(hi)})")
+        cells.append((text, values, intervals))
+    width = max(24, *(len(a) + 2 for a in arms),
+                *(len(c) + 2 for _, values, intervals in cells for c in (*values, *intervals)))
+    shown = any(i for *_, intervals in cells for i in intervals)
+    lines = [f"Against {baseline}: mean over replications"
+             + (" (95% MC interval below)" if shown else "") + ", £ discounted",
+             " " * label + "".join(f"{a:>{width}}" for a in arms)]
+    for text, values, intervals in cells:
         lines.append(f"  {text:<{label - 2}}" + "".join(f"{v:>{width}}" for v in values))
         if any(intervals):
             lines.append(" " * label + "".join(f"{i:>{width}}" for i in intervals))

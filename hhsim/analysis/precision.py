@@ -186,6 +186,7 @@ class Rounds:
         return pd.DataFrame([{
             "arm": arm, "outcome": p.outcome, "replications": v.replications, "mean": v.mean,
             "low": v.low, "high": v.high, "half_width": v.half_width, "target_half_width": v.target,
-            "target": p.describe(), "reached": v.reached, "indistinguishable_from_zero": v.indistinguishable,
+            "target_share_of_mean": p.relative, "target_amount": p.absolute, "reached": v.reached,
+            "indistinguishable_from_zero": v.indistinguishable,
             "replications_needed": v.needed, "rounds": " ".join(map(str, self.replications)),
             "stopped": self.reason} for arm, v in self.verdicts.items()])

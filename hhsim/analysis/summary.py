@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hhsim.analysis.intervals import mc_interval
+from hhsim.analysis.intervals import mc_interval, ratio_interval
 
 #: Outcomes in the printed table: column, label, number format.
 HEADLINE = [
@@ -88,11 +88,20 @@ def summarise_checks(checks: pd.DataFrame, records: pd.DataFrame, baseline: str)
 def _interval(lo: float, hi: float, fmt: str) -> str:
     if np.isnan(lo):
         return "(1 replication: no interval)"
-    return f"({fmt.format(lo)} to {fmt.format(hi)})"
+    return f"({_plain(lo, fmt)} to {_plain(hi, fmt)})"
+
+
+def _plain(x: float, fmt: str) -> str:
+    """``x`` formatted, never as -0."""
+    text = fmt.format(x)
+    return fmt.format(0.0) if text.lstrip("-").strip("0.,") == "" else text
 
 
 def _signed(x: float, fmt: str) -> str:
-    return ("+" if x >= 0 else "") + fmt.format(x)
+    text = fmt.format(x)
+    if text.lstrip("-").strip("0.,") == "":  # rounds to zero: no sign, never -0
+        return fmt.format(0.0)
+    return ("+" if x >= 0 else "") + text
 
 
 def format_table(summary: pd.DataFrame, baseline: str, header: str) -> str:
@@ -156,11 +165,18 @@ def _amount(values: pd.Series, lower: float | None = 0.0) -> str:
     return f"{mean:,.1f}" + ("" if np.isnan(lo) or lo == hi else f" ({lo:,.1f} to {hi:,.1f})")
 
 
+def _ratio(x: pd.Series, y: pd.Series, lower: float | None = None) -> str:
+    """mean(x) / mean(y) (95% delta-method interval), as text: a ratio of means, so a cost
+    per person served is the mean cost over the mean number served."""
+    r, lo, hi = ratio_interval(x.to_numpy(dtype=float), y.to_numpy(dtype=float), lower)
+    return f"{r:,.1f}" + ("" if np.isnan(lo) else f" ({lo:,.1f} to {hi:,.1f})")
+
+
 def format_interventions(records: pd.DataFrame, names: dict[str, list[str]], baseline: str) -> str:
     """What each arm's interventions (``names`` by arm) did, as plain text: means over
     replications with 95% Monte-Carlo intervals, the cost per person (or dwelling) served
-    and, for an arm with one intervention, the NHS care saving per person served (paired
-    with the baseline of the same replication)."""
+    (a ratio of means) and, for an arm with one intervention, the NHS care saving per person
+    served (paired with the baseline of the same replication)."""
     lines = ["Interventions (mean per run, 95% MC interval; people, or dwellings for repairs)"]
     base = records[records["arm"] == baseline].set_index("replication")["nhs_cost"]
     for arm, group in records.groupby("arm", sort=False):
@@ -173,11 +189,13 @@ def format_interventions(records: pd.DataFrame, names: dict[str, list[str]], bas
             served = next((s for s in SERVED if f"iv_{name}_{s}" in group), None)
             cost = f"intervention_cost_{name}"
             if served and cost in group and (group[f"iv_{name}_{served}"] > 0).all():
-                count = group.set_index("replication")[f"iv_{name}_{served}"]
+                g = group.set_index("replication")
+                count = g[f"iv_{name}_{served}"]
                 label = f"cost per {SERVED[served]}, £ (disc.)"
-                lines.append(f"    {label:<46} {_amount(group.set_index('replication')[cost] / count)}")
+                lines.append(f"    {label:<46} {_ratio(g[cost], count, lower=0.0)}")
                 if len(names[arm]) == 1 and arm != baseline:
-                    saving = (base - group.set_index("replication")["nhs_cost"]).dropna() / count
+                    both = g.index.intersection(base.index)
                     label = f"NHS care saving per {SERVED[served]}, £"
-                    lines.append(f"    {label:<46} {_amount(saving.dropna(), lower=None)}")
+                    lines.append(f"    {label:<46} "
+                                 f"{_ratio(base.loc[both] - g.loc[both, 'nhs_cost'], count.loc[both])}")
     return "\n".join(lines) if len(lines) > 1 else ""
