@@ -374,7 +374,13 @@ class _State:
             return None
         v = assess(self.values, self.precision)
         if self.no_answer is None:  # the answer's own (Fieller) interval decides
-            return replace(v, half_width=self.fieller_half_width, reached=self.fieller_half_width <= v.target)
+            hw = self.fieller_half_width
+            reached = hw <= v.target
+            need = v.needed
+            if not reached and need <= v.replications:  # project from the Fieller half-width (1/sqrt(n))
+                need = math.ceil(v.replications * (hw / v.target) ** 2) if v.target > 0 else need
+            return replace(v, half_width=hw, reached=reached, needed=max(need, v.replications + 1)
+                           if not reached else need)
         if v.reached:  # the delta method is too hopeful where there is no answer yet
             return replace(v, reached=False, needed=max(v.needed, 2 * v.replications))
         return v
