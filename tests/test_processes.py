@@ -230,3 +230,21 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
     assert hhsim.__main__.main() == 130
     assert capsys.readouterr().err == "\nhhsim: interrupted\n"
+
+
+def test_a_dead_worker_in_a_sweep_names_the_command_that_continues_it(tmp_path, monkeypatch):
+    from hhsim.batch import points
+    from hhsim.batch.execution import WorkerDied
+    from hhsim.errors import HhsimError
+    from hhsim.experiment import load_experiment
+
+    def dies(*args, **kwargs):
+        raise WorkerDied("", "a worker process died (killed by SIGKILL)")
+
+    monkeypatch.setattr(points, "execute", dies)
+    exp = load_experiment(ROOT / "experiments" / "psa-home-repairs.toml").with_options(replications=1)
+    with pytest.raises(HhsimError) as err:
+        points.run_points(exp, [{}], tmp_path / "psa", workers=1, command="hhsim psa")
+    text = str(err.value)
+    assert "a worker process died" in text and "0 finished runs are saved" in text
+    assert f"hhsim psa {exp.source} --out {tmp_path / 'psa'} --resume" in text and "\n" not in text

@@ -32,7 +32,7 @@ import pandas as pd
 from hhsim.analysis.outcomes import paired_by_replication, replicate_values
 from hhsim.api import package_version
 from hhsim.batch.design import RunSpec, plan
-from hhsim.batch.execution import RunResult, execute, open_executor, warm_up
+from hhsim.batch.execution import RunResult, execute, open_executor, resume_hint, warm_up
 from hhsim.batch.store import ResultsStore
 from hhsim.errors import HhsimError
 from hhsim.experiment import Experiment
@@ -80,7 +80,8 @@ class PointResults:
 def run_points(exp: Experiment, points: Sequence[Mapping[str, float]], out: str | Path, *,
                workers: int | None = None, scheduler: str | None = None, resume: bool = False,
                progress: bool = False, manifest: dict | None = None,
-               tables: tuple[str, ...] = (), digest: str | None = None) -> PointResults:
+               tables: tuple[str, ...] = (), digest: str | None = None,
+               command: str = "hhsim sensitivity") -> PointResults:
     """Run every arm x replication of ``exp`` at every point; store and return the records.
 
     ``manifest`` adds entries to the store's manifest (e.g. the sampling method); ``tables``
@@ -88,7 +89,8 @@ def run_points(exp: Experiment, points: Sequence[Mapping[str, float]], out: str 
     none by default, since a sweep may have thousands of runs). ``digest``: what identifies
     the sweep when its points come from a generator whose point i does not depend on how
     many there are (a PSA's draws): the sweep may then be extended with more points
-    (default: the points themselves, ``points_digest``).
+    (default: the points themselves, ``points_digest``). ``command``: the command that
+    continues the sweep, for the one-line error when a worker dies.
     """
     warm_up(workers, scheduler)
     points = [{k: float(v) for k, v in p.items()} for p in points]
@@ -102,7 +104,8 @@ def run_points(exp: Experiment, points: Sequence[Mapping[str, float]], out: str 
             "points": len(points), "run_ids": "p<point>__<arm>__r<replication>", "planned_runs": len(order),
             **(manifest or {})}
     digest = digest or points_digest(exp, points, package_version())
-    with open_executor(workers, scheduler) as (executor, in_flight):
+    with (resume_hint(Path(out), command, exp.source),
+          open_executor(workers, scheduler) as (executor, in_flight)):
         store = ResultsStore(out, digest, info, exp.model_dump(mode="json"), resume,
                              {"points": {"points": points}}, tables, mismatch=MISMATCH, planned=order)
         done = store.done()

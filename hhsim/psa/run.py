@@ -161,7 +161,7 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
     while True:
         params = psa_draws(st, n, exp.experiment.seed, post)
         res = run_points(exp, params.to_dict("records"), out, workers=workers, scheduler=scheduler,
-                         resume=resume or bool(rounds), progress=progress, digest=digest,
+                         resume=resume or bool(rounds), progress=progress, digest=digest, command="hhsim psa",
                          manifest={"psa": {"draws": n, "posterior": str(posterior or "")}})
         if precision is None:
             break
