@@ -5,6 +5,16 @@ The public names are imported when first used (PEP 562), so ``import hhsim`` and
 """
 
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the same names for type checkers and the API reference (griffe); never run
+    from hhsim.api import Results as Results
+    from hhsim.api import load_results as load_results
+    from hhsim.api import run_experiment as run_experiment
+    from hhsim.experiment import Experiment as Experiment
+    from hhsim.experiment import load_experiment as load_experiment
+    from hhsim.model import HousingHealthModel as HousingHealthModel
+    from hhsim.model import RunConfig as RunConfig
 
 #: Public name -> the module that defines it.
 _PUBLIC = {"Results": "hhsim.api", "load_results": "hhsim.api", "run_experiment": "hhsim.api",

@@ -1,0 +1,1 @@
+"""Health: the model file, its state chains, rates, mortality and wellbeing."""

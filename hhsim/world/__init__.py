@@ -1,0 +1,1 @@
+"""The simulated world: tenants and dwellings, synthetic or from a provider's own files."""
