@@ -4,13 +4,21 @@ The public names are imported when first used (PEP 562), so ``import hhsim`` and
 ``hhsim`` command start without loading numpy, pandas or Mesa until they are needed.
 """
 
-from importlib import import_module
+from importlib import import_module, metadata
 
 #: Public name -> the module that defines it.
 _PUBLIC = {"Results": "hhsim.api", "load_results": "hhsim.api", "run_experiment": "hhsim.api",
            "Experiment": "hhsim.experiment", "load_experiment": "hhsim.experiment",
            "HousingHealthModel": "hhsim.model", "RunConfig": "hhsim.model"}
 __all__ = sorted(_PUBLIC)
+
+
+def package_version() -> str:
+    """The installed hhsim's version ('unknown' when it is not installed)."""
+    try:
+        return metadata.version("hhsim")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def __getattr__(name: str) -> object:
