@@ -4,7 +4,7 @@ The public names are imported when first used (PEP 562), so ``import hhsim`` and
 ``hhsim`` command start without loading numpy, pandas or Mesa until they are needed.
 """
 
-from importlib import import_module, metadata
+from importlib import import_module
 
 #: Public name -> the module that defines it.
 _PUBLIC = {"Results": "hhsim.api", "load_results": "hhsim.api", "run_experiment": "hhsim.api",
@@ -15,6 +15,8 @@ __all__ = sorted(_PUBLIC)
 
 def package_version() -> str:
     """The installed hhsim's version ('unknown' when it is not installed)."""
+    from importlib import metadata  # about 70 modules: not for a plain 'import hhsim'
+
     try:
         return metadata.version("hhsim")
     except metadata.PackageNotFoundError:
