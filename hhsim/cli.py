@@ -363,6 +363,7 @@ def _calibrate_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from hhsim.analysis.precision import parse_precision
+    from hhsim.calibration.abc import import_pyabc
     from hhsim.calibration.outputs import format_results
     from hhsim.calibration.problem import SIZES, load_problem
     from hhsim.calibration.run import calibrate, describe
@@ -370,6 +371,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.max_predictive is not None and args.precision is None:
         raise HhsimError("--max-predictive", "has no effect without --precision",
                          "give --precision too, or drop --max-predictive")
+    if not args.fast:
+        import_pyabc()  # before the header is printed
     precision = (parse_precision(args.precision, "simulated mean", args.max_predictive or 200)
                  if args.precision is not None else None)
     sizes = {k: getattr(args, k) for k in SIZES if getattr(args, k) is not None}
