@@ -23,6 +23,16 @@ _PUBLIC = {"Results": "hhsim.api", "load_results": "hhsim.api", "run_experiment"
 __all__ = sorted(_PUBLIC)
 
 
+def package_version() -> str:
+    """The installed hhsim's version ('unknown' when it is not installed)."""
+    from importlib import metadata  # about 70 modules: not for a plain 'import hhsim'
+
+    try:
+        return metadata.version("hhsim")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def __getattr__(name: str) -> object:
     if name in _PUBLIC:
         value = getattr(import_module(_PUBLIC[name]), name)

@@ -17,7 +17,6 @@ import platform
 import re
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import mesa
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from hhsim import package_version
 from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.outcomes import check_output, outcome_values
 from hhsim.analysis.precision import MIN_REPLICATIONS, Precision, Rounds, assess, next_round, stop_reason
@@ -35,13 +35,6 @@ from hhsim.batch.execution import execute, open_executor, resume_hint, warm_up
 from hhsim.batch.store import ResultsStore, read_table
 from hhsim.errors import HhsimError
 from hhsim.experiment import Experiment, load_experiment
-
-
-def package_version() -> str:
-    try:
-        return metadata.version("hhsim")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 @dataclass

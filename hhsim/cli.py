@@ -1,33 +1,24 @@
-"""The ``hhsim`` command: run, validate and inspect experiments."""
+"""The ``hhsim`` command: run, validate and inspect experiments.
+
+The parser is built from light modules; each command imports what it needs (numpy, pandas,
+Mesa, matplotlib ...) when it runs, so ``hhsim --help`` and ``hhsim validate`` start fast
+(benchmarks/startup.py).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import numpy as np
-
-from hhsim import paramtable
-from hhsim.analysis.cost_effectiveness import format_cost_effectiveness
-from hhsim.analysis.economics import format_economics, format_headline
-from hhsim.analysis.intervals import few_replications
-from hhsim.analysis.payers import format_payers
-from hhsim.analysis.precision import parse_precision
-from hhsim.analysis.summary import format_checks, format_interventions, format_table
-from hhsim.analysis.tables import TABLES
-from hhsim.api import Results, package_version, run_experiment
-from hhsim.batch.files import atomic_write, write_csv
+from hhsim import package_version
 from hhsim.errors import HhsimError, one_line
-from hhsim.experiment import load_experiment
-from hhsim.health.model_file import compile_model
 from hhsim.inputs import check_path, output_folder, read_input
-from hhsim.parameters import parameters_of, read_toml
-from hhsim.resources import default_model_tree
-from hhsim.resources import world_tree as default_world_tree
-from hhsim.world.profile import read_profile
-from hhsim.world.stock import load_stock
+
+if TYPE_CHECKING:
+    from hhsim.api import Results
+    from hhsim.experiment import Experiment
 
 
 def whole_number(minimum: int):
@@ -167,7 +158,20 @@ def _interrupted(out: Path | None, started: bool = True) -> int:
     return 130
 
 
+def load_experiment(path: str | None) -> Experiment:
+    """Read and check an experiment file (``hhsim.experiment``, imported by the commands that
+    read one: numpy, pydantic and the health model)."""
+    from hhsim.experiment import load_experiment
+
+    return load_experiment(path)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from hhsim.analysis.economics import format_headline
+    from hhsim.analysis.precision import parse_precision
+    from hhsim.analysis.tables import TABLES
+    from hhsim.api import run_experiment
+
     exp = load_experiment(args.file).with_options(
         seed=args.seed, tenants=args.tenants, months=args.months, replications=args.replications)
     out = output_folder(args.out) if args.out else None
@@ -194,6 +198,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_header(res: Results) -> str:
     """What was run, in what prices, and how to read its intervals."""
+    from hhsim.analysis.intervals import few_replications
+
     e = res.experiment.experiment
     population = res.records["population"].iloc[0] if not res.records.empty else 0
     tenants = int(res.records["tenants"].iloc[0]) if not res.records.empty else 0
@@ -218,6 +224,11 @@ def _run_header(res: Results) -> str:
 
 def _print_details(res: Results, tables: bool) -> None:
     """Totals per arm and, with ``tables``, every other table of the run."""
+    from hhsim.analysis.cost_effectiveness import format_cost_effectiveness
+    from hhsim.analysis.economics import format_economics
+    from hhsim.analysis.payers import format_payers
+    from hhsim.analysis.summary import format_checks, format_interventions, format_table
+
     e = res.experiment.experiment
     print("\n" + format_table(res.summary, res.experiment.baseline, "Totals for the people represented:"))
     if not tables:
@@ -260,6 +271,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def cmd_psa(args: argparse.Namespace) -> int:
+    from hhsim.analysis.precision import parse_precision
     from hhsim.psa.run import run_psa
 
     exp = load_experiment(args.file)
@@ -351,6 +363,7 @@ def _calibrate_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from hhsim.analysis.precision import parse_precision
+    from hhsim.calibration.abc import import_pyabc
     from hhsim.calibration.outputs import format_results
     from hhsim.calibration.problem import SIZES, load_problem
     from hhsim.calibration.run import calibrate, describe
@@ -358,6 +371,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.max_predictive is not None and args.precision is None:
         raise HhsimError("--max-predictive", "has no effect without --precision",
                          "give --precision too, or drop --max-predictive")
+    if not args.fast:
+        import_pyabc()  # before the header is printed
     precision = (parse_precision(args.precision, "simulated mean", args.max_predictive or 200)
                  if args.precision is not None else None)
     sizes = {k: getattr(args, k) for k in SIZES if getattr(args, k) is not None}
@@ -384,6 +399,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def file_kind(path: Path) -> str:
     """What kind of hhsim file ``path`` is: experiment, calibration, target or model (TOML:
     by its sections), stock or profile (CSV: by its header)."""
+    from hhsim.parameters import read_toml
+
     if path.suffix.lower() == ".csv":
         head = read_input(path, "CSV file", "csv")[:4096].decode("utf-8-sig", "replace").lower()
         columns = {c.strip() for c in head.splitlines()[0].split(",")} if head.strip() else set()
@@ -399,6 +416,11 @@ def file_kind(path: Path) -> str:
 
 
 def _validate_experiment(path: str) -> list[str]:
+    import numpy as np
+
+    from hhsim.health.model_file import compile_model
+    from hhsim.world.stock import load_stock
+
     exp = load_experiment(path)
     runs = len(exp.arms) * exp.experiment.replications
     tenants = f"{exp.population.tenants:,} tenants"
@@ -426,6 +448,13 @@ def _validate_experiment(path: str) -> list[str]:
 
 
 def _validate_stock(path: str) -> list[str]:
+    import numpy as np
+
+    from hhsim.health.model_file import compile_model
+    from hhsim.resources import default_model_tree
+    from hhsim.resources import world_tree as default_world_tree
+    from hhsim.world.stock import load_stock
+
     chains = compile_model(default_model_tree()).chains
     _, _, report = load_stock(path, default_world_tree(), {n: c.states for n, c in chains.items()},
                               np.random.default_rng(0))
@@ -435,6 +464,8 @@ def _validate_stock(path: str) -> list[str]:
 
 
 def _validate_profile(path: str) -> list[str]:
+    from hhsim.world.profile import read_profile
+
     profile = read_profile(path)
     mix = ", ".join(f"{t} {share:.1%}" for t, share in profile.tenure_mix().items())
     return [f"{path}: valid profile file ({profile.total:,.0f} people; {mix})"]
@@ -456,6 +487,9 @@ def _validate_targets(path: str) -> list[str]:
 
 
 def _validate_model(path: str) -> list[str]:
+    from hhsim.health.model_file import compile_model
+    from hhsim.parameters import parameters_of, read_toml
+
     tree = read_toml(path, "model file")
     model = compile_model(tree)
     return [f"{path}: valid model file ({len(model.chains)} chain(s), {model.cycle_months}-month cycle, "
@@ -488,6 +522,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_params(args: argparse.Namespace) -> int:
     import pandas as pd
+
+    from hhsim import paramtable
+    from hhsim.batch.files import atomic_write, write_csv
+    from hhsim.parameters import read_toml
 
     params = paramtable.default_parameters(read_toml(args.model, "model file") if args.model else None)
     if args.markdown:

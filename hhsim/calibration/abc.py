@@ -30,8 +30,13 @@ from hhsim.calibration.problem import Problem
 from hhsim.errors import HhsimError
 
 
-def _pyabc():
-    import pyabc
+def import_pyabc():
+    """pyabc (the 'calibrate' extra), its log quietened; a one-line error when it is missing."""
+    try:
+        import pyabc
+    except ImportError:
+        raise HhsimError("hhsim calibrate", "ABC-SMC needs the 'pyabc' package",
+                         "pip install 'hhsim[calibrate]', or use --fast") from None
 
     for name in ("ABC", "ABC.Sampler", "ABC.History", "ABC.Epsilon", "ABC.Distance", "ABC.Adaptation"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -67,7 +72,7 @@ class Distance:
 
 def prior(problem: Problem):
     """The pyabc prior: one scipy distribution per parameter, named p0, p1, ..."""
-    pyabc = _pyabc()
+    pyabc = import_pyabc()
     rvs = {}
     for i, d in enumerate(problem.priors):
         f = d.frozen
@@ -77,7 +82,7 @@ def prior(problem: Problem):
 
 def sampler(kind: str, scheduler: str | None = None, workers: int | None = None):
     """pyabc's sampler: 'single' (reproducible), 'multicore' (default) or Dask."""
-    pyabc = _pyabc()
+    pyabc = import_pyabc()
     if scheduler:
         try:
             from distributed import Client
@@ -110,7 +115,7 @@ def run_abc(
 ):
     """Run (or continue) ABC-SMC until ``generations`` generations in total are in the
     database ``out/abc.db``; returns pyabc's ``History``."""
-    pyabc = _pyabc()
+    pyabc = import_pyabc()
     s = problem.settings
     total = generations or s["generations"]
     out.mkdir(parents=True, exist_ok=True)

@@ -149,9 +149,11 @@ def calibrate(
     simulated mean meets it. Warnings (a parameter at a prior bound, a search out of
     evaluations, too few predictive draws) go to ``calibration.json``. An ABC calibration
     interrupted part way continues from ``out/abc.db`` when run again."""
-    from hhsim.calibration.abc import diagnostics_table, posterior_table, run_abc
+    from hhsim.calibration.abc import diagnostics_table, import_pyabc, posterior_table, run_abc
     from hhsim.calibration.fast import run_fast
 
+    if not fast:
+        import_pyabc()  # before anything is written
     sizes = dict(sizes or {})
     problem = load_problem(path, sizes)
     out = Path(out)

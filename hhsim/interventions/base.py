@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from hhsim.accounting import PAYERS, Activity
 from hhsim.costing import uprating_factor
@@ -34,6 +33,8 @@ from hhsim.parameters import Parameter
 from hhsim.resources import cost_index
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from hhsim.model import HousingHealthModel
 
 EMPTY = np.empty(0, dtype=np.intp)
@@ -151,6 +152,8 @@ class EventLog:
 
     def table(self, intervention: str) -> pd.DataFrame:
         """Columns: intervention, month (0-based model month), id, unit, event."""
+        import pandas as pd  # not for 'hhsim validate'
+
         if not self.ids:
             return pd.DataFrame({"intervention": pd.Series(dtype=str), "month": pd.Series(dtype=np.int32),
                                  "id": pd.Series(dtype=np.int64), "unit": pd.Series(dtype=str),

@@ -25,17 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from hhsim.costing import uprating_factor
 from hhsim.errors import HhsimError
 from hhsim.hospital import READMISSION_WINDOW_DAYS
 from hhsim.interventions.base import CostItem, Intervention, faded, parse_costs, parse_payer, with_fading
 from hhsim.interventions.effects import Effect, parse_effects
-from hhsim.interventions.provider import Provider
 from hhsim.interventions.settings import (
     PRIORITIES,
     Condition,
@@ -55,6 +53,9 @@ from hhsim.interventions.settings import (
 )
 from hhsim.parameters import check_keys
 from hhsim.world.population import DELAYED
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COMMON_KEYS = ("type", "name", "description", "payer", "start_month", "end_month", "priority", "log",
                "admission_types", "eligibility", "capacity", "costs", "effects", "enrolment", "risk")
@@ -127,6 +128,8 @@ class DischargeProgramme(Intervention):
         return self.settings.services
 
     def start(self) -> None:
+        from hhsim.interventions.provider import Provider  # Mesa: not for 'hhsim validate'
+
         s, n = self.settings, self.model.pop.n
         self.status = np.zeros(n, dtype=np.int8)
         self.since = np.zeros(n, dtype=np.int16)  # month the tenant last left a place
@@ -270,6 +273,8 @@ class DischargeProgramme(Intervention):
     # -- reports -------------------------------------------------------------------------------------
     def stays(self) -> pd.DataFrame:
         """One row per eligible delayed patient (see the module docstring)."""
+        import pandas as pd  # not for 'hhsim validate'
+
         df = pd.DataFrame(self.rows, columns=list(self.STAY_COLUMNS))
         placed = df["placed_day"] >= 0
         end = df["placed_day"].where(placed, df["counterfactual_end_day"])

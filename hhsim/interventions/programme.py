@@ -49,7 +49,6 @@ from hhsim.interventions.base import (
     with_fading,
 )
 from hhsim.interventions.effects import Effect, parse_effects
-from hhsim.interventions.provider import Provider
 from hhsim.interventions.settings import (
     PRIORITIES,
     Condition,
@@ -213,6 +212,8 @@ class ClientProgramme(Intervention):
         return self.settings.services
 
     def start(self) -> None:
+        from hhsim.interventions.provider import Provider  # Mesa: not for 'hhsim validate'
+
         s, n = self.settings, self.model.pop.n
         self.status = np.zeros(n, dtype=np.int8)
         self.since = np.zeros(n, dtype=np.int16)  # month of the latest change of status

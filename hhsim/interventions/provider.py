@@ -24,7 +24,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-ORDERS = ("first_come", "risk", "cheapest_first")
+from hhsim.interventions.settings import ORDERS
 
 
 class Provider(mesa.Agent):

@@ -40,8 +40,8 @@ from hhsim.interventions.base import (
     parse_budget,
     parse_payer,
 )
-from hhsim.interventions.provider import ORDERS, Provider
 from hhsim.interventions.settings import (
+    ORDERS,
     Condition,
     ModelContext,
     RiskScore,
@@ -131,6 +131,8 @@ class HomeRepairs(Intervention):
         return self.settings.risk.services if self.settings.risk else ()
 
     def start(self) -> None:
+        from hhsim.interventions.provider import Provider  # Mesa: not for 'hhsim validate'
+
         s, pop = self.settings, self.model.pop
         d = pop.dwellings
         self.n_dw = d.n

@@ -69,6 +69,8 @@ PLAIN_UNITS = {
 EFFECT_FORMS = ("rate_ratio", "percent_change", "odds_ratio", "points")
 SET_IN_EXPERIMENT = "set in the experiment file"
 PRIORITIES = ("first_come", "risk")
+#: Orders a provider admits in (hhsim.interventions.provider).
+ORDERS = (*PRIORITIES, "cheapest_first")
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from hhsim.accounting import Activity
 from hhsim.errors import HhsimError
@@ -43,7 +42,6 @@ from hhsim.interventions.programme import (
     ProgrammeSettings,
     parse_programme,
 )
-from hhsim.interventions.provider import Provider
 from hhsim.interventions.settings import (
     Condition,
     ModelContext,
@@ -54,6 +52,11 @@ from hhsim.interventions.settings import (
     whole_months,
 )
 from hhsim.parameters import check_keys
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hhsim.interventions.provider import Provider
 
 ACTIVITY_KEYS = ("description", "share", "need", "places_per_centre", "duration", "dropout",
                  "renege", "costs")
@@ -137,6 +140,8 @@ class SocialPrescribing(ClientProgramme):
         return out
 
     def start(self) -> None:
+        from hhsim.interventions.provider import Provider  # Mesa: not for 'hhsim validate'
+
         super().start()
         s, pop = self.settings, self.model.pop
         n = pop.n
@@ -303,6 +308,8 @@ class SocialPrescribing(ClientProgramme):
 
     def referrals(self) -> pd.DataFrame:
         """The referral log: one row per referral (months are 0-based model months; -1: never)."""
+        import pandas as pd  # not for 'hhsim validate'
+
         s = self.settings
         idx = np.flatnonzero(self.referred_month >= 0)
         names = np.array([a.name for a in s.activities] + [""], dtype=object)
