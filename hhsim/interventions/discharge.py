@@ -23,9 +23,10 @@ unit, for step-down beds).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,8 +34,15 @@ import pandas as pd
 from hhsim.costing import uprating_factor
 from hhsim.errors import HhsimError
 from hhsim.hospital import READMISSION_WINDOW_DAYS
-from hhsim.interventions.base import CostItem, Intervention, faded, parse_costs, parse_payer, with_fading
-from hhsim.interventions.effects import Effect, parse_effects
+from hhsim.interventions.base import (
+    Intervention,
+    Settings,
+    faded,
+    parse_costs,
+    parse_payer,
+    with_fading,
+)
+from hhsim.interventions.effects import parse_effects
 from hhsim.interventions.provider import Provider
 from hhsim.interventions.settings import (
     PRIORITIES,
@@ -60,24 +68,20 @@ COMMON_KEYS = ("type", "name", "description", "payer", "start_month", "end_month
                "admission_types", "eligibility", "capacity", "costs", "effects", "enrolment", "risk")
 # Patient status codes.
 NEVER, WAITING, PLACED, LEFT = range(4)
+#: What a type's places are like (stay lengths, tenancies): read by the type itself.
+D = TypeVar("D")
 
 
 @dataclass(frozen=True)
-class DischargeSettings:
-    name: str
-    kind: str
-    payer: str
+class DischargeSettings(Settings, Generic[D]):
     window: Window
     admission_types: tuple[int, ...]  # codes of the hospital admission types served
     eligibility: Condition
     places: float
     priority: str
     risk: RiskScore | None
-    effects: tuple[Effect, ...]
-    costs: tuple[CostItem, ...]
     enrolment: Enrolment  # only decay_half_life: effects after a patient leaves
-    log: bool
-    details: Any  # what the subclass reads (stay length, tenancy)
+    details: D  # what the type reads (stay lengths, tenancies)
     tallies: tuple[str, ...] = ()  # ledger tallies besides costs, as <name>_<tally>
 
     @property
@@ -86,8 +90,8 @@ class DischargeSettings:
 
 
 def parse_discharge(tree: Mapping[str, Any], ctx: ModelContext, *, extra_keys: tuple[str, ...],
-                    place_unit: str, cost_bases: tuple[str, ...], details: Any,
-                    tallies: tuple[str, ...] = ()) -> DischargeSettings:
+                    place_unit: str, cost_bases: tuple[str, ...], details: D,
+                    tallies: tuple[str, ...] = ()) -> DischargeSettings[D]:
     """The settings shared by hospital-flow programmes."""
     name, kind = tree["name"], tree["type"]
     where = f"interventions.{name}"
@@ -147,8 +151,9 @@ class DischargeProgramme(Intervention):
     place_basis = "bed-day"  # the cost basis that prices a patient's days in the place
     place_days = 1.0  # days that one unit of that basis covers
 
+    @abstractmethod
     def _place(self, idx: np.ndarray, day: np.ndarray) -> None:
-        raise NotImplementedError
+        """Move patients ``idx`` into their places on ``day``."""
 
     # -- hospital hooks ---------------------------------------------------------------------------
     def _running(self) -> bool:

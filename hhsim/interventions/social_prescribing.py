@@ -44,6 +44,7 @@ from hhsim.interventions.programme import (
     parse_programme,
 )
 from hhsim.interventions.provider import Provider
+from hhsim.interventions.registry import register
 from hhsim.interventions.settings import (
     Condition,
     ModelContext,
@@ -54,6 +55,7 @@ from hhsim.interventions.settings import (
     whole_months,
 )
 from hhsim.parameters import check_keys
+from hhsim.resources import data_path
 
 ACTIVITY_KEYS = ("description", "share", "need", "places_per_centre", "duration", "dropout",
                  "renege", "costs")
@@ -125,6 +127,7 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> SocialPrescribingSettin
                                      activities=activities)
 
 
+@register("social_prescribing", parse=parse, defaults=data_path("interventions/social_prescribing.toml"))
 class SocialPrescribing(ClientProgramme):
     """Link workers with caseloads, and activities at estates' community centres."""
 

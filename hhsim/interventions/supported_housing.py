@@ -23,8 +23,10 @@ import numpy as np
 
 from hhsim.errors import HhsimError
 from hhsim.interventions.discharge import PLACED, DischargeProgramme, DischargeSettings, parse_discharge
+from hhsim.interventions.registry import register
 from hhsim.interventions.settings import ModelContext, monthly_probability, table
 from hhsim.parameters import check_keys
+from hhsim.resources import data_path
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Tenancy:
     failure: float  # probability per month that a tenancy fails
 
 
-def parse(tree: Mapping[str, Any], ctx: ModelContext) -> DischargeSettings:
+def parse(tree: Mapping[str, Any], ctx: ModelContext) -> DischargeSettings[Tenancy]:
     where = f"interventions.{tree['name']}.tenancy"
     node = check_keys(table(tree, "tenancy", f"interventions.{tree['name']}"), where,
                       ("move_on", "failure"))
@@ -46,8 +48,11 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> DischargeSettings:
                            cost_bases=("place-year", "client"), details=tenancy)
 
 
+@register("supported_housing", parse=parse, defaults=data_path("interventions/supported_housing.toml"))
 class SupportedHousing(DischargeProgramme):
     """``places`` supported homes let to patients leaving hospital (module docstring)."""
+
+    settings: DischargeSettings[Tenancy]
 
     place_basis, place_days = "place-year", 365.0
 
