@@ -9,8 +9,9 @@ and in each run) into frozen ``Settings``, and built per run (``build``) into an
   refer, queue, admit within capacity, exit, and charge the month's costs;
 - ``strengths(t)``: the tenants whose rates the intervention changes this month and with
   what strength (1 while served, decaying after), for its ``effects``;
-- ``month_stats()``, ``record()`` and ``events()``: what it reports monthly, at the end of
-  the run, and (when ``log = true``) as an event log.
+- ``month_stats()`` and ``record()``: what it reports monthly and at the end of the run;
+- ``run_tables()``: its rows of the per-run tables its type declares (``tables``: the
+  event log, kept when ``log = true``, and e.g. a hospital-flow programme's stays).
 
 ``start``, ``step`` and ``record`` are abstract: every type implements them. Types
 register themselves (``hhsim.interventions.registry``).
@@ -22,9 +23,9 @@ with its payer, apart from NHS care costs.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -153,12 +154,17 @@ class EventLog:
             self.ids.append(ids.astype(np.int64))
             self.codes.append(event)
 
+    @staticmethod
+    def empty() -> pd.DataFrame:
+        """An event table without rows."""
+        return pd.DataFrame({"intervention": pd.Series(dtype=str), "month": pd.Series(dtype=np.int32),
+                             "id": pd.Series(dtype=np.int64), "unit": pd.Series(dtype=str),
+                             "event": pd.Series(dtype=str)})
+
     def table(self, intervention: str) -> pd.DataFrame:
         """Columns: intervention, month (0-based model month), id, unit, event."""
         if not self.ids:
-            return pd.DataFrame({"intervention": pd.Series(dtype=str), "month": pd.Series(dtype=np.int32),
-                                 "id": pd.Series(dtype=np.int64), "unit": pd.Series(dtype=str),
-                                 "event": pd.Series(dtype=str)})
+            return self.empty()
         return pd.DataFrame({
             "intervention": intervention,
             "month": np.concatenate(self.steps),
@@ -190,11 +196,30 @@ class Settings:
         return ()
 
 
+def no_rows() -> pd.DataFrame:
+    """A per-run table without rows: only an ``intervention`` column."""
+    return pd.DataFrame({"intervention": pd.Series(dtype=str)})
+
+
+@dataclass(frozen=True)
+class RunTable:
+    """A per-run table that interventions write (``<name>/<run_id>.parquet``): the rows of
+    each intervention of the arm that writes it, stacked; ``empty()`` when none has a row."""
+
+    name: str
+    empty: Callable[[], pd.DataFrame] = no_rows
+
+
+EVENTS = RunTable("events", EventLog.empty)
+
+
 class Intervention(ABC):
     """One intervention in one run (subclasses implement the lifecycle)."""
 
     #: What the event log's ids are.
     unit = "tenant"
+    #: Per-run tables this type writes (``run_tables`` gives its rows of each).
+    tables: ClassVar[tuple[RunTable, ...]] = (EVENTS,)
 
     def __init__(self, settings: Settings, model: HousingHealthModel, stream: str) -> None:
         self.settings = settings
@@ -251,6 +276,10 @@ class Intervention(ABC):
 
     def events(self) -> pd.DataFrame:
         return self.log.table(self.name)
+
+    def run_tables(self) -> dict[str, pd.DataFrame]:
+        """Its rows of each table in ``tables``, by name."""
+        return {EVENTS.name: self.events()}
 
 
 class ReferralTarget(ABC):

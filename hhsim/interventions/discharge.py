@@ -15,10 +15,10 @@ replication without the programme (common random numbers; exact up to the first 
 where their paths part, e.g. a later admission that the programme changed). Days saved
 per patient = ``counterfactual_end_day - placed_day``.
 
-The stays table (one row per eligible delayed patient): fit day, counterfactual end day,
-day placed (-1 if never), days waited, days saved, days in the place, the place's cost for
-those days, and whether they were readmitted within 30 days of leaving hospital (or the
-unit, for step-down beds).
+The stays table (the per-run table ``stays``; one row per eligible delayed patient): fit
+day, counterfactual end day, day placed (-1 if never), days waited, days saved, days in the
+place, the place's cost for those days, and whether they were readmitted within 30 days of
+leaving hospital (or the unit, for step-down beds).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from hhsim.errors import HhsimError
 from hhsim.hospital import READMISSION_WINDOW_DAYS
 from hhsim.interventions.base import (
     Intervention,
+    RunTable,
     Settings,
     faded,
     parse_costs,
@@ -70,6 +71,8 @@ COMMON_KEYS = ("type", "name", "description", "payer", "start_month", "end_month
 NEVER, WAITING, PLACED, LEFT = range(4)
 #: What a type's places are like (stay lengths, tenancies): read by the type itself.
 D = TypeVar("D")
+#: One row per eligible delayed patient (see the module docstring).
+STAYS = RunTable("stays")
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class DischargeProgramme(Intervention):
     """Places for delayed patients, filled day by day (see the module docstring)."""
 
     settings: DischargeSettings
+    tables = (*Intervention.tables, STAYS)
     #: Columns kept per patient; the stays table adds waited_days, days_saved, place_cost.
     STAY_COLUMNS = ("tenant", "fit_day", "counterfactual_end_day", "placed_day", "discharged_day",
                     "left_place_day", "place_days", "readmitted_30d")
@@ -286,6 +290,9 @@ class DischargeProgramme(Intervention):
         df["place_cost"] = df["place_days"] * self.price_per_day
         df.insert(0, "intervention", self.name)
         return df
+
+    def run_tables(self) -> dict[str, pd.DataFrame]:
+        return {**super().run_tables(), STAYS.name: self.stays()}
 
     def month_stats(self) -> dict[str, float]:
         p = self.provider

@@ -5,11 +5,13 @@ defaults (a TOML file, or the table itself). It registers itself where it is def
 
     @register("falls_visits", parse=parse, defaults=Path(__file__).with_name("falls_visits.toml"))
     class FallsVisits(ClientProgramme):
-        ...
+        tables = (*ClientProgramme.tables, RunTable("visits"))
 
 The shipped types register when ``hhsim.interventions`` imports them; a type registered
 from outside the package is used like them in the process that imported the module that
-registers it (run with ``workers=1``: worker processes import hhsim alone).
+registers it (run with ``workers=1``: worker processes import hhsim alone). What the rest
+of hhsim reads about the types comes from here, e.g. the per-run tables they write
+(``declared_tables``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from inspect import isabstract
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hhsim.interventions.base import Intervention, Settings
+from hhsim.interventions.base import Intervention, RunTable, Settings
 from hhsim.interventions.settings import ModelContext
 from hhsim.parameters import read_toml
 
@@ -58,7 +60,8 @@ TYPES: dict[str, InterventionType] = {}
 def register(kind: str, *, parse: Parser, defaults: Path | Mapping[str, Any]) -> Callable[[type[C]], type[C]]:
     """Register the decorated runtime class as intervention type ``kind``, with the parser
     of its merged table and its defaults (a TOML file, or the table). Errors are
-    programming errors: a bad or taken name, an abstract class, a missing defaults file."""
+    programming errors: a bad or taken name, an abstract class, a missing defaults file, a
+    table declared otherwise by another type."""
     def add(runtime: type[C]) -> type[C]:
         if not NAME.match(kind):
             raise ValueError(f"intervention type {kind!r}: use lower-case letters, digits and _")
@@ -70,7 +73,22 @@ def register(kind: str, *, parse: Parser, defaults: Path | Mapping[str, Any]) ->
                             f"{', '.join(sorted(runtime.__abstractmethods__))}")
         if not isinstance(defaults, Mapping) and not Path(defaults).is_file():
             raise ValueError(f"intervention type {kind!r}: no defaults file {defaults}")
+        tables = {t.name: t for t in declared_tables()}
+        for t in runtime.tables:
+            if tables.get(t.name, t) != t:
+                raise ValueError(f"intervention type {kind!r}: table {t.name!r} is declared "
+                                 "otherwise by another type")
         TYPES[kind] = InterventionType(kind, parse, runtime,
                                        defaults if isinstance(defaults, Mapping) else Path(defaults))
         return runtime
     return add
+
+
+def declared_tables() -> tuple[RunTable, ...]:
+    """The per-run tables interventions write: the event log, then those the registered
+    types declare, in the order first declared."""
+    out = {t.name: t for t in Intervention.tables}
+    for t in TYPES.values():
+        for table in t.runtime.tables:
+            out.setdefault(table.name, table)
+    return tuple(out.values())
