@@ -15,7 +15,7 @@ from hhsim.analysis.economics import format_economics, format_headline
 from hhsim.analysis.intervals import few_replications
 from hhsim.analysis.payers import format_payers
 from hhsim.analysis.precision import parse_precision
-from hhsim.analysis.summary import format_checks, format_interventions, format_table
+from hhsim.analysis.summary import format_checks, format_interventions, format_table, kinds_of
 from hhsim.analysis.tables import TABLES
 from hhsim.api import Results, package_version, run_experiment
 from hhsim.batch.files import atomic_write, write_csv
@@ -222,8 +222,9 @@ def _print_details(res: Results, tables: bool) -> None:
     print("\n" + format_table(res.summary, res.experiment.baseline, "Totals for the people represented:"))
     if not tables:
         return
-    names = {a.name: [t["name"] for t in res.experiment.interventions(a)] for a in res.experiment.arms}
-    for block in (format_interventions(res.records, names, res.experiment.baseline),
+    kinds = kinds_of({a.name: res.experiment.interventions(a) for a in res.experiment.arms})
+    names = {arm: list(k) for arm, k in kinds.items()}
+    for block in (format_interventions(res.records, names, res.experiment.baseline, kinds),
                   format_economics(res.economics, res.experiment.baseline,
                                    12 if res.records["steps"].iloc[0] * 12 == e.months else 1),
                   format_payers(res.analysis["payers"]),

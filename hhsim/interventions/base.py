@@ -13,8 +13,10 @@ and in each run) into frozen ``Settings``, and built per run (``build``) into an
 - ``run_tables()``: its rows of the per-run tables its type declares (``tables``: the
   event log, kept when ``log = true``, and e.g. a hospital-flow programme's stays).
 
-``start``, ``step`` and ``record`` are abstract: every type implements them. Types
-register themselves (``hhsim.interventions.registry``).
+A type also says which of its record measures are printed (``printed``) and whom it
+serves (``served``: costs per person served are per one of these). ``start``, ``step``
+and ``record`` are abstract: every type implements them. Types register themselves
+(``hhsim.interventions.registry``).
 
 Costs are ledger activities marked with the intervention's name, so each is counted once,
 with its payer, apart from NHS care costs.
@@ -196,6 +198,14 @@ class Settings:
         return ()
 
 
+@dataclass(frozen=True)
+class Measure:
+    """A measure of an intervention's record, ``iv_<name>_<key>``, and its printed label."""
+
+    key: str
+    label: str
+
+
 def no_rows() -> pd.DataFrame:
     """A per-run table without rows: only an ``intervention`` column."""
     return pd.DataFrame({"intervention": pd.Series(dtype=str)})
@@ -220,6 +230,10 @@ class Intervention(ABC):
     unit = "tenant"
     #: Per-run tables this type writes (``run_tables`` gives its rows of each).
     tables: ClassVar[tuple[RunTable, ...]] = (EVENTS,)
+    #: Record measures printed in the interventions block of ``hhsim run --verbose``, in order.
+    printed: ClassVar[tuple[Measure, ...]] = ()
+    #: The record measure counting whom it served, labelled by what one is (e.g. "client").
+    served: ClassVar[Measure | None] = None
 
     def __init__(self, settings: Settings, model: HousingHealthModel, stream: str) -> None:
         self.settings = settings

@@ -36,6 +36,7 @@ from hhsim.errors import HhsimError
 from hhsim.hospital import READMISSION_WINDOW_DAYS
 from hhsim.interventions.base import (
     Intervention,
+    Measure,
     RunTable,
     Settings,
     faded,
@@ -127,6 +128,15 @@ class DischargeProgramme(Intervention):
 
     settings: DischargeSettings
     tables = (*Intervention.tables, STAYS)
+    printed = (Measure("places", "places"), Measure("eligible", "delayed and eligible"),
+               Measure("placed", "placed"),
+               Measure("not_placed", "not placed (waited to the end of their delay)"),
+               Measure("mean_wait_days", "mean wait in hospital, days"),
+               Measure("days_saved", "hospital days saved"),
+               Measure("days_saved_per_patient", "hospital days saved per patient"),
+               Measure("peak_occupied", "most places used"),
+               Measure("readmitted_30d", "placed and readmitted within 30 days"))
+    served = Measure("placed", "patient placed")
     #: Columns kept per patient; the stays table adds waited_days, days_saved, place_cost.
     STAY_COLUMNS = ("tenant", "fit_day", "counterfactual_end_day", "placed_day", "discharged_day",
                     "left_place_day", "place_days", "readmitted_30d")

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from hhsim.errors import HhsimError
+from hhsim.interventions.base import Measure
 from hhsim.interventions.programme import DONE, SERVED, ClientProgramme, ProgrammeSettings, parse_programme
 from hhsim.interventions.registry import register
 from hhsim.interventions.settings import Condition, ModelContext, flag, monthly_probability, table, value
@@ -101,6 +102,7 @@ class HousingFirst(ClientProgramme):
     """Settled tenancies with intensive support for people experiencing homelessness."""
 
     settings: HousingFirstSettings
+    printed = (*ClientProgramme.printed, Measure("tenancy_failed", "tenancies failed"))
 
     def start(self) -> None:
         super().start()

@@ -43,6 +43,7 @@ from hhsim.errors import HhsimError
 from hhsim.interventions.base import (
     CostItem,
     Intervention,
+    Measure,
     Settings,
     parse_budget,
     parse_costs,
@@ -203,6 +204,10 @@ class ClientProgramme(Intervention):
     """A programme serving tenants through a provider with places and a queue."""
 
     settings: ProgrammeSettings
+    printed = (Measure("referred", "referred"), Measure("admitted", "admitted"),
+               Measure("mean_wait_months", "mean wait, months"),
+               Measure("peak_served", "most served at once"), Measure("places", "places"))
+    served = Measure("admitted", "client")
 
     def services_to_track(self) -> tuple[str, ...]:
         return self.settings.services

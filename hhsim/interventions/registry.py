@@ -5,13 +5,13 @@ defaults (a TOML file, or the table itself). It registers itself where it is def
 
     @register("falls_visits", parse=parse, defaults=Path(__file__).with_name("falls_visits.toml"))
     class FallsVisits(ClientProgramme):
-        tables = (*ClientProgramme.tables, RunTable("visits"))
+        printed = (*ClientProgramme.printed, Measure("visits", "home visits"))
 
 The shipped types register when ``hhsim.interventions`` imports them; a type registered
 from outside the package is used like them in the process that imported the module that
 registers it (run with ``workers=1``: worker processes import hhsim alone). What the rest
-of hhsim reads about the types comes from here, e.g. the per-run tables they write
-(``declared_tables``).
+of hhsim reads about the types comes from here: the per-run tables they write
+(``declared_tables``) and what each counts as served (``served_measures``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def register(kind: str, *, parse: Parser, defaults: Path | Mapping[str, Any]) ->
     """Register the decorated runtime class as intervention type ``kind``, with the parser
     of its merged table and its defaults (a TOML file, or the table). Errors are
     programming errors: a bad or taken name, an abstract class, a missing defaults file, a
-    table declared otherwise by another type."""
+    table or served measure declared otherwise by another type."""
     def add(runtime: type[C]) -> type[C]:
         if not NAME.match(kind):
             raise ValueError(f"intervention type {kind!r}: use lower-case letters, digits and _")
@@ -78,6 +78,10 @@ def register(kind: str, *, parse: Parser, defaults: Path | Mapping[str, Any]) ->
             if tables.get(t.name, t) != t:
                 raise ValueError(f"intervention type {kind!r}: table {t.name!r} is declared "
                                  "otherwise by another type")
+        served = served_measures()
+        if runtime.served and served.get(runtime.served.key, runtime.served.label) != runtime.served.label:
+            raise ValueError(f"intervention type {kind!r}: served measure {runtime.served.key!r} "
+                             f"means '{served[runtime.served.key]}' for another type")
         TYPES[kind] = InterventionType(kind, parse, runtime,
                                        defaults if isinstance(defaults, Mapping) else Path(defaults))
         return runtime
@@ -92,3 +96,14 @@ def declared_tables() -> tuple[RunTable, ...]:
         for table in t.runtime.tables:
             out.setdefault(table.name, table)
     return tuple(out.values())
+
+
+def served_measures() -> dict[str, str]:
+    """Each registered type's served measure (the suffix of ``iv_<name>_<key>``) and what
+    one is (e.g. "client"): how records read without their experiment say whom an
+    intervention served."""
+    out: dict[str, str] = {}
+    for t in TYPES.values():
+        if t.runtime.served:
+            out.setdefault(t.runtime.served.key, t.runtime.served.label)
+    return out

@@ -36,6 +36,7 @@ from hhsim.costing import uprating_factor
 from hhsim.interventions.base import (
     CostItem,
     Intervention,
+    Measure,
     ReferralTarget,
     Settings,
     money,
@@ -127,6 +128,10 @@ class HomeRepairs(Intervention, ReferralTarget):
 
     settings: RepairsSettings  # costs: one per hazard, £ per dwelling
     unit = "dwelling"
+    printed = (Measure("mean_wait_months", "mean wait, months"), Measure("ordered", "works ordered"),
+               Measure("fixed_excess_cold", "excess cold fixed"), Measure("fixed_damp", "damp fixed"),
+               Measure("fixed_falls", "falls hazards fixed"))
+    served = Measure("ordered", "dwelling repaired")
 
     def services_to_track(self) -> tuple[str, ...]:
         return self.settings.risk.services if self.settings.risk else ()

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hhsim.errors import HhsimError
+from hhsim.interventions.base import Measure
 from hhsim.interventions.discharge import PLACED, DischargeProgramme, DischargeSettings, parse_discharge
 from hhsim.interventions.registry import register
 from hhsim.interventions.settings import ModelContext, monthly_probability, table
@@ -53,6 +54,8 @@ class SupportedHousing(DischargeProgramme):
     """``places`` supported homes let to patients leaving hospital (module docstring)."""
 
     settings: DischargeSettings[Tenancy]
+    printed = (*DischargeProgramme.printed, Measure("moved_on", "tenants moved on"),
+               Measure("tenancy_failed", "tenancies failed"))
 
     place_basis, place_days = "place-year", 365.0
 
