@@ -6,6 +6,7 @@
     results.economics        # per arm: NHS saving, intervention cost, net saving, ROI, payback
     results.records          # one row per run
     results.monthly()        # monthly aggregates of every run
+    results.table("stays")   # any per-run table (hhsim.record.table_names), every run stacked
     hhsim.load_results("results/damp")   # the same, read back from the folder (checked)
 """
 
@@ -33,8 +34,9 @@ from hhsim.analysis.tables import Settings, analyse
 from hhsim.batch.design import RunSpec, plan
 from hhsim.batch.execution import execute, open_executor, resume_hint, warm_up
 from hhsim.batch.store import ResultsStore, read_table
-from hhsim.errors import HhsimError
+from hhsim.errors import HhsimError, unknown_key_error
 from hhsim.experiment import Experiment, load_experiment
+from hhsim.record import table_names
 
 
 @dataclass
@@ -76,35 +78,43 @@ class Results:
                 f"'{html.escape(e.baseline)}' (folder <code>{html.escape(str(self.out))}</code>)</p>"
                 + table.to_html(float_format=lambda v: f"{v:,.2f}", na_rep=""))
 
+    def table(self, name: str) -> pd.DataFrame:
+        """The per-run table ``name`` of every run, stacked with a ``run_id`` column: one of
+        ``hhsim.record.table_names()``, the model's own and those the registered
+        intervention types write."""
+        if name not in table_names():
+            raise unknown_key_error("table", name, table_names(), what="per-run table")
+        return read_table(self.out, name, self.records["run_id"])
+
     def monthly(self) -> pd.DataFrame:
         """Monthly aggregates of every run, stacked with a ``run_id`` column."""
-        return read_table(self.out, "monthly", self.records["run_id"])
+        return self.table("monthly")
 
     def groups(self) -> pd.DataFrame:
         """Outcomes by group (dimension, group, outcome, value) of every run."""
-        return read_table(self.out, "groups", self.records["run_id"])
+        return self.table("groups")
 
     def checks(self) -> pd.DataFrame:
         """Simulated baseline rates against their input rates, for every run."""
-        return read_table(self.out, "checks", self.records["run_id"])
+        return self.table("checks")
 
     def events(self) -> pd.DataFrame:
         """Intervention event logs (month, id, unit, event) of every run, where kept."""
-        return read_table(self.out, "events", self.records["run_id"])
+        return self.table("events")
 
     def stays(self) -> pd.DataFrame:
         """One row per patient of each hospital-flow intervention, for every run."""
-        return read_table(self.out, "stays", self.records["run_id"])
+        return self.table("stays")
 
     def lifetable(self) -> pd.DataFrame:
         """Person-years, years in good health and deaths by sex, IMD decile and age (weighted),
         every run stacked: the period life table behind life expectancy by decile."""
-        return read_table(self.out, "lifetable", self.records["run_id"])
+        return self.table("lifetable")
 
     def referrals(self) -> pd.DataFrame:
         """The referral log of social-prescribing interventions (one row per referral:
         source, months referred and engaged, activity start and end, outcome), every run."""
-        return read_table(self.out, "referrals", self.records["run_id"])
+        return self.table("referrals")
 
 
 def default_out(exp: Experiment, kind: str = "") -> Path:

@@ -227,14 +227,15 @@ def _print_details(res: Results, tables: bool) -> None:
     from hhsim.analysis.cost_effectiveness import format_cost_effectiveness
     from hhsim.analysis.economics import format_economics
     from hhsim.analysis.payers import format_payers
-    from hhsim.analysis.summary import format_checks, format_interventions, format_table
+    from hhsim.analysis.summary import format_checks, format_interventions, format_table, kinds_of
 
     e = res.experiment.experiment
     print("\n" + format_table(res.summary, res.experiment.baseline, "Totals for the people represented:"))
     if not tables:
         return
-    names = {a.name: [t["name"] for t in res.experiment.interventions(a)] for a in res.experiment.arms}
-    for block in (format_interventions(res.records, names, res.experiment.baseline),
+    kinds = kinds_of({a.name: res.experiment.interventions(a) for a in res.experiment.arms})
+    names = {arm: list(k) for arm, k in kinds.items()}
+    for block in (format_interventions(res.records, names, res.experiment.baseline, kinds),
                   format_economics(res.economics, res.experiment.baseline,
                                    12 if res.records["steps"].iloc[0] * 12 == e.months else 1),
                   format_payers(res.analysis["payers"]),

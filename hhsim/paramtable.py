@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hhsim.parameters import Parameter, parameters_of
-from hhsim.resources import default_model_tree, intervention_defaults, world_tree
+from hhsim.resources import default_model_tree, world_tree
 
 STATUS = {"V1": "V1 primary source", "V2": "V2 secondary source", "D": "D derived", "A": "A assumption"}
 
@@ -37,10 +37,10 @@ def parameters(*trees: Mapping[str, Any]) -> list[Parameter]:
 
 
 def intervention_tree() -> dict:
-    """Every intervention type's defaults, as ``interventions.<type>.*`` parameters."""
+    """Every registered intervention type's defaults, as ``interventions.<type>.*`` parameters."""
     from hhsim.interventions import TYPES
 
-    return {"interventions": {kind: intervention_defaults(kind) for kind in TYPES}}
+    return {"interventions": {kind: t.defaults() for kind, t in TYPES.items()}}
 
 
 def default_parameters(model: Mapping[str, Any] | None = None) -> list[Parameter]:

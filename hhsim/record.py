@@ -1,4 +1,5 @@
-"""The run record: what one finished run reports, as a flat row of numbers.
+"""The run record: what one finished run reports, as a flat row of numbers; and the run's
+other tables (``per_run_tables``: the model's own, and those its interventions write).
 
 Every value is a total for the population represented: each tenant counts for its
 ``weight`` (1 unless the population is scaled to a place). Columns (``_undisc`` marks the
@@ -32,11 +33,10 @@ import numpy as np
 import pandas as pd
 
 from hhsim.accounting import PAYERS
+from hhsim.checks import run_checks
 from hhsim.costing import uprating_factor
-from hhsim.groups import tenant_outcomes
-from hhsim.interventions.base import EventLog
-from hhsim.interventions.discharge import DischargeProgramme
-from hhsim.interventions.social_prescribing import SocialPrescribing
+from hhsim.groups import group_table, tenant_outcomes
+from hhsim.interventions.registry import declared_tables
 from hhsim.model import LIFE_TABLE, HousingHealthModel
 
 
@@ -88,17 +88,37 @@ def monthly_table(model: HousingHealthModel) -> pd.DataFrame:
     return df
 
 
-def _stacked(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """Interventions' tables stacked (an ``intervention`` column and no rows when none has any)."""
-    tables = [t for t in tables if len(t)]
-    if not tables:
-        return pd.DataFrame({"intervention": pd.Series(dtype=str)})
-    return pd.concat(tables, ignore_index=True)
+def table_names() -> tuple[str, ...]:
+    """The per-run tables (``<name>/<run_id>.parquet``), in the order they are written: the
+    model's own, with the interventions' (``registry.declared_tables``: every registered
+    type's, written for every run) before ``lifetable``."""
+    return ("monthly", "groups", "checks", *(t.name for t in declared_tables()), "lifetable")
+
+
+def per_run_tables(model: HousingHealthModel, price_year: str,
+                   record: dict[str, float]) -> dict[str, pd.DataFrame]:
+    """Every per-run table of a finished run (``table_names``), costs in ``price_year``
+    prices; ``record``: its ``run_record``."""
+    tables = {"monthly": monthly_table(model), "groups": group_table(model, price_year),
+              "checks": run_checks(model, record), "lifetable": life_table(model),
+              **intervention_tables(model)}
+    return {name: tables[name] for name in table_names()}
+
+
+def intervention_tables(model: HousingHealthModel) -> dict[str, pd.DataFrame]:
+    """Each table interventions write (``registry.declared_tables``): the rows of the arm's
+    interventions whose type writes it, stacked (the table's empty form when none has a row)."""
+    rows = [iv.run_tables() for iv in model.interventions]
+    out = {}
+    for table in declared_tables():
+        written = [r[table.name] for r in rows if len(r.get(table.name, ()))]
+        out[table.name] = pd.concat(written, ignore_index=True) if written else table.empty()
+    return out
 
 
 def stay_table(model: HousingHealthModel) -> pd.DataFrame:
     """One row per patient of each hospital-flow intervention (``DischargeProgramme.stays``)."""
-    return _stacked([iv.stays() for iv in model.interventions if isinstance(iv, DischargeProgramme)])
+    return intervention_tables(model)["stays"]
 
 
 def life_table(model: HousingHealthModel) -> pd.DataFrame:
@@ -116,10 +136,9 @@ def life_table(model: HousingHealthModel) -> pd.DataFrame:
 
 def referral_table(model: HousingHealthModel) -> pd.DataFrame:
     """The referral logs of social-prescribing interventions, stacked."""
-    return _stacked([iv.referrals() for iv in model.interventions if isinstance(iv, SocialPrescribing)])
+    return intervention_tables(model)["referrals"]
 
 
 def event_table(model: HousingHealthModel) -> pd.DataFrame:
     """Event logs of the interventions that keep one (``log = true``), stacked."""
-    tables = [t for t in (iv.events() for iv in model.interventions) if len(t)]
-    return pd.concat(tables, ignore_index=True) if tables else EventLog(False).table("")
+    return intervention_tables(model)["events"]

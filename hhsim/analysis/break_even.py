@@ -44,7 +44,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -64,30 +64,32 @@ from hhsim.analysis.precision import (
     next_round,
     stop_reason,
 )
+from hhsim.analysis.summary import served_by
 from hhsim.errors import HhsimError
 
-#: Record measures that count who an intervention served (suffix of ``iv_<name>_``).
-SERVED = ("placed", "admitted", "ordered")
 
-
-def _served(records: pd.DataFrame, arm: str) -> tuple[str, float] | None:
-    """(column, mean count) of who the arm's one costed intervention served, if it says."""
+def _served(records: pd.DataFrame, arm: str, kinds: Mapping[str, str]) -> tuple[str, float] | None:
+    """(column, mean count) of who the arm's one costed intervention served, if it says
+    (``kinds``: the arm's intervention types by name, where known)."""
     g = records[records["arm"] == arm]
     names = [c[len("intervention_cost_"):] for c in g.columns
              if c.startswith("intervention_cost_") and not c.endswith("_undisc") and g[c].abs().sum() > 0]
     if len(names) != 1:
         return None
-    col = next((f"iv_{names[0]}_{s}" for s in SERVED if f"iv_{names[0]}_{s}" in g), None)
+    served = served_by(g.columns, names[0], kinds.get(names[0]))
+    col = f"iv_{names[0]}_{served.key}" if served else None
     if col is None or not (g[col] > 0).all():
         return None
     return col, float(g[col].mean())
 
 
 def break_even_costs(records: pd.DataFrame, baseline: str, thresholds: Sequence[float],
-                     perspective: str = "public_sector") -> pd.DataFrame:
+                     perspective: str = "public_sector",
+                     kinds: Mapping[str, Mapping[str, str]] | None = None) -> pd.DataFrame:
     """Per arm and target (ROI = 1; ICER = each threshold): the intervention-cost scale
     factor at break-even with its interval, the break-even cost (£) and, where known, the
-    break-even cost per person or dwelling served."""
+    break-even cost per person or dwelling served (``kinds``: each arm's intervention
+    types by name, for what each counts as served)."""
     if records.empty:
         return pd.DataFrame()
     df = records.assign(cost=perspective_cost(records, perspective))
@@ -100,7 +102,7 @@ def break_even_costs(records: pd.DataFrame, baseline: str, thresholds: Sequence[
         targets = [("ROI = 1", -d["nhs_cost"].to_numpy())]
         targets += [(f"ICER = £{t:,.0f} per QALY", t * d["qalys"].to_numpy() + other_saving)
                     for t in thresholds]
-        served = _served(records, arm)
+        served = _served(records, arm, (kinds or {}).get(arm, {}))
         for target, numerator in targets:
             k, lo, hi = ratio_interval(numerator, spend)
             row = {"arm": arm, "target": target, "perspective": perspective if target != "ROI = 1" else "nhs",

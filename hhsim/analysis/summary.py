@@ -9,10 +9,15 @@ differences may take either sign.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from hhsim.analysis.intervals import mc_interval, ratio_interval
+from hhsim.interventions.base import Measure
+from hhsim.interventions.registry import TYPES, served_measures
 
 #: Outcomes in the printed table: column, label, number format.
 HEADLINE = [
@@ -139,20 +144,29 @@ def format_checks(checks: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-#: What the interventions did, as printed: record suffix and label.
-INTERVENTION_MEASURES = [
-    ("referred", "referred"), ("admitted", "admitted"), ("mean_wait_months", "mean wait, months"),
-    ("peak_served", "most served at once"), ("places", "places"), ("ordered", "works ordered"),
-    ("fixed_excess_cold", "excess cold fixed"), ("fixed_damp", "damp fixed"),
-    ("fixed_falls", "falls hazards fixed"), ("eligible", "delayed and eligible"), ("placed", "placed"),
-    ("not_placed", "not placed (waited to the end of their delay)"),
-    ("mean_wait_days", "mean wait in hospital, days"), ("days_saved", "hospital days saved"),
-    ("days_saved_per_patient", "hospital days saved per patient"), ("peak_occupied", "most places used"),
-    ("readmitted_30d", "placed and readmitted within 30 days"), ("moved_on", "tenants moved on"),
-    ("tenancy_failed", "tenancies failed"),
-]
-#: Who an intervention's cost is per: the first of these measures it reports.
-SERVED = {"placed": "patient placed", "admitted": "client", "ordered": "dwelling repaired"}
+def kinds_of(interventions: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, dict[str, str]]:
+    """Each arm's intervention types by name, from its interventions as run (resolved tables)."""
+    return {arm: {t["name"]: t["type"] for t in trees} for arm, trees in interventions.items()}
+
+
+def served_by(columns: Collection[str], name: str, kind: str | None = None) -> Measure | None:
+    """The measure counting whom intervention ``name`` served, if its record (``columns``)
+    has it: its type's ``served``, or, when its type ``kind`` is not known, the first
+    registered type's served measure that its record has (``registry.served_measures``)."""
+    if kind in TYPES:
+        served = TYPES[kind].runtime.served
+        measures = [served] if served else []
+    else:
+        measures = [Measure(k, label) for k, label in served_measures().items()]
+    return next((m for m in measures if f"iv_{name}_{m.key}" in columns), None)
+
+
+def served_label(column: str) -> str:
+    """What one served is (e.g. "client") for a column ``iv_<name>_<key>`` counting them (a
+    break-even table's ``served_by``); "person served" when no registered type says."""
+    served = served_measures()
+    keys = [k for k in served if column.endswith(f"_{k}")]
+    return served[max(keys, key=len)] if keys else "person served"
 
 
 def _amount(values: pd.Series, lower: float | None = 0.0) -> str:
@@ -172,30 +186,35 @@ def _ratio(x: pd.Series, y: pd.Series, lower: float | None = None) -> str:
     return f"{r:,.1f}" + ("" if np.isnan(lo) else f" ({lo:,.1f} to {hi:,.1f})")
 
 
-def format_interventions(records: pd.DataFrame, names: dict[str, list[str]], baseline: str) -> str:
-    """What each arm's interventions (``names`` by arm) did, as plain text: means over
-    replications with 95% Monte-Carlo intervals, the cost per person (or dwelling) served
-    (a ratio of means) and, for an arm with one intervention, the NHS care saving per person
-    served (paired with the baseline of the same replication)."""
+def format_interventions(records: pd.DataFrame, names: Mapping[str, Iterable[str]], baseline: str,
+                         kinds: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """What each arm's interventions (``names`` by arm) did, as plain text: the record
+    measures their types print (``kinds``: each arm's intervention types by name; the
+    type's ``printed``), means over replications with 95% Monte-Carlo intervals, the cost
+    per person (or dwelling) served (a ratio of means) and, for an arm with one
+    intervention, the NHS care saving per person served (paired with the baseline of the
+    same replication)."""
     lines = ["Interventions (mean per run, 95% MC interval; people, or dwellings for repairs)"]
     base = records[records["arm"] == baseline].set_index("replication")["nhs_cost"]
     for arm, group in records.groupby("arm", sort=False):
-        for name in names.get(arm, []):
+        arm_names = list(names.get(arm, []))
+        for name in arm_names:
             lines.append(f"  {arm} / {name}")
-            for suffix, label in INTERVENTION_MEASURES:
-                col = f"iv_{name}_{suffix}"
+            kind = (kinds or {}).get(arm, {}).get(name)
+            for m in TYPES[kind].runtime.printed if kind in TYPES else ():
+                col = f"iv_{name}_{m.key}"
                 if col in group:
-                    lines.append(f"    {label:<46} {_amount(group[col])}")
-            served = next((s for s in SERVED if f"iv_{name}_{s}" in group), None)
+                    lines.append(f"    {m.label:<46} {_amount(group[col])}")
+            served = served_by(group.columns, name, kind)
             cost = f"intervention_cost_{name}"
-            if served and cost in group and (group[f"iv_{name}_{served}"] > 0).all():
+            if served and cost in group and (group[f"iv_{name}_{served.key}"] > 0).all():
                 g = group.set_index("replication")
-                count = g[f"iv_{name}_{served}"]
-                label = f"cost per {SERVED[served]}, £ (disc.)"
+                count = g[f"iv_{name}_{served.key}"]
+                label = f"cost per {served.label}, £ (disc.)"
                 lines.append(f"    {label:<46} {_ratio(g[cost], count, lower=0.0)}")
-                if len(names[arm]) == 1 and arm != baseline:
+                if len(arm_names) == 1 and arm != baseline:
                     both = g.index.intersection(base.index)
-                    label = f"NHS care saving per {SERVED[served]}, £"
+                    label = f"NHS care saving per {served.label}, £"
                     lines.append(f"    {label:<46} "
                                  f"{_ratio(base.loc[both] - g.loc[both, 'nhs_cost'], count.loc[both])}")
     return "\n".join(lines) if len(lines) > 1 else ""

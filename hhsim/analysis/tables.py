@@ -16,6 +16,7 @@ from hhsim.analysis.budget_impact import budget_impact, capacity
 from hhsim.analysis.by_group import group_economics
 from hhsim.analysis.cost_effectiveness import PERSPECTIVES, cost_effectiveness, net_monetary_benefit
 from hhsim.analysis.payers import intervention_payers, payers
+from hhsim.analysis.summary import kinds_of
 
 #: Output file stem: what it holds.
 TABLES = {
@@ -36,7 +37,7 @@ class Settings:
     baseline: str
     thresholds: Sequence[float] = (20000.0, 30000.0)
     months_per_step: int = 1
-    interventions: Mapping[str, list[dict]] | None = None  # per arm, as run (for payers)
+    interventions: Mapping[str, list[dict]] | None = None  # per arm, as run (payers, types)
 
 
 def analyse(records: pd.DataFrame, monthly: pd.DataFrame, groups: pd.DataFrame,
@@ -54,6 +55,7 @@ def analyse(records: pd.DataFrame, monthly: pd.DataFrame, groups: pd.DataFrame,
                             ignore_index=True),
         "budget_impact": budget_impact(monthly, records, s.baseline, s.months_per_step),
         "capacity": capacity(monthly, records, s.baseline, s.months_per_step),
-        "break_even": break_even_costs(records, s.baseline, s.thresholds),
+        "break_even": break_even_costs(records, s.baseline, s.thresholds,
+                                       kinds=kinds_of(s.interventions) if s.interventions else None),
         "group_economics": group_economics(groups, records, s.baseline, s.thresholds),
     }

@@ -32,18 +32,17 @@ import pandas as pd
 from tqdm import tqdm
 
 from hhsim.batch.design import RunSpec
-from hhsim.checks import run_checks
 from hhsim.errors import HhsimError, printable
-from hhsim.groups import group_table
 from hhsim.model import HousingHealthModel
-from hhsim.record import event_table, life_table, monthly_table, referral_table, run_record, stay_table
+from hhsim.record import per_run_tables, run_record
 from hhsim.resources import DEFAULT_EXPERIMENT
 
 
 @dataclass
 class RunResult:
-    """What a worker sends back: the run's record, monthly aggregates, results by group,
-    check table and intervention events (small tables: tenant arrays stay in the worker)."""
+    """What a worker sends back: the run's record and its per-run tables (monthly
+    aggregates, results by group, checks, the interventions' tables, ...: small tables;
+    tenant arrays stay in the worker)."""
 
     run_id: str
     record: dict[str, Any]
@@ -58,11 +57,7 @@ def simulate(spec: RunSpec) -> RunResult:
     record = {"run_id": spec.run_id, "arm": spec.arm, "replication": spec.replication,
               "seed": spec.config.seed, "tenants": model.pop.n, "steps": spec.config.steps,
               **outcomes}
-    tables = {"monthly": monthly_table(model), "groups": group_table(model, spec.price_year),
-              "checks": run_checks(model, outcomes), "events": event_table(model),
-              "stays": stay_table(model), "referrals": referral_table(model),
-              "lifetable": life_table(model)}
-    result = RunResult(spec.run_id, record, tables)
+    result = RunResult(spec.run_id, record, per_run_tables(model, spec.price_year, outcomes))
     model.release()
     return result
 

@@ -85,7 +85,7 @@ def run_points(exp: Experiment, points: Sequence[Mapping[str, float]], out: str 
     """Run every arm x replication of ``exp`` at every point; store and return the records.
 
     ``manifest`` adds entries to the store's manifest (e.g. the sampling method); ``tables``
-    names the per-run tables to keep besides the records (``hhsim.batch.store.TABLES``:
+    names the per-run tables to keep besides the records (``hhsim.record.table_names``:
     none by default, since a sweep may have thousands of runs). ``digest``: what identifies
     the sweep when its points come from a generator whose point i does not depend on how
     many there are (a PSA's draws): the sweep may then be extended with more points

@@ -14,6 +14,8 @@ Layout of an output folder::
     stays/<run_id>.parquet   one row per patient of a hospital-flow intervention (days saved, ...)
     referrals/<run_id>.parquet  the referral log of social-prescribing interventions (one row per referral)
     lifetable/<run_id>.parquet  person-years, years in good health and deaths by sex, IMD decile and age
+    <table>/<run_id>.parquet any other table a registered intervention type writes
+                             (every per-run table: ``hhsim.record.table_names``)
     runs/<run_id>.parquet    the run's record (one row)
     runs/<run_id>.json       the run's checksum record: the experiment digest and the SHA-256
                              and size of each file above           (written last: the run is done)
@@ -67,12 +69,12 @@ from hhsim.batch.files import (
     write_json,
 )
 from hhsim.errors import HhsimError, warn
+from hhsim.record import table_names
 
 MANIFEST = "manifest.json"
 CHECKSUMS = "checksums.json"
 #: The manifest's ``checksums`` entry in folders whose files have checksum records.
 FORMAT = "sha256"
-TABLES = ("monthly", "groups", "checks", "events", "stays", "referrals", "lifetable")
 #: The folder of the runs' records (and of their checksum records).
 RECORD = "runs"
 #: Damaged runs named on stderr by a resume (the rest are counted).
@@ -215,7 +217,7 @@ class ResultsFolder:
         sums, problem = self._run_checksums(run_id)
         if problem:
             return sums_path, "checksums", problem
-        listed = {f"{t}/{run_id}.parquet": t for t in (RECORD, *TABLES)}
+        listed = {f"{t}/{run_id}.parquet": t for t in (RECORD, *table_names())}
         for name in sums["files"]:
             if name not in listed:
                 return sums_path, "checksums", f"lists an unexpected file '{name[:80]}'"
@@ -303,14 +305,15 @@ class ResultsStore(ResultsFolder):
 
     def __init__(self, root: str | Path, digest: str, manifest: dict, experiment: dict,
                  resume: bool = False, provenance: dict[str, dict] | None = None,
-                 tables: tuple[str, ...] = TABLES, mismatch: tuple[str, str] | None = None,
+                 tables: tuple[str, ...] | None = None, mismatch: tuple[str, str] | None = None,
                  planned: Collection[str] = ()) -> None:
-        """``tables``: the per-run tables to keep (all by default; a sweep of many points may
-        keep none, only the records). ``mismatch``: the problem and fix reported when
+        """``tables``: the per-run tables to keep (all by default: ``table_names``; a sweep
+        of many points may keep none, only the records). ``mismatch``: the problem and fix reported when
         resuming a folder with another digest. ``planned``: the ids of the runs the
         experiment plans (a lost manifest is rebuilt only when every stored run is one)."""
         super().__init__(root, digest, True, "run the same command with --resume")
-        self.tables = tuple(plain_name(t, "table", self.root) for t in tables)
+        self.tables = tuple(plain_name(t, "table", self.root)
+                            for t in (table_names() if tables is None else tables))
         start = {"experiment": experiment, **(provenance or {})}
         for name in start:
             plain_name(f"{name}.json", "file", self.root)

@@ -1,13 +1,15 @@
-"""Interventions as plug-ins: each type has a defaults file, a parser and a runtime class.
+"""Interventions as plug-ins: each type has a defaults file, a parser and a runtime class,
+registered together (``hhsim.interventions.registry``).
 
 An arm lists its interventions in the experiment file:
 
     [[arms.interventions]]
-    type = "personalised_support"      # one of TYPES
+    type = "personalised_support"      # a registered type (registry.TYPES)
     name = "support"                   # optional (default: the type); letters, digits, _
     capacity.staff_fte = 1.0           # anything here replaces the type's default
 
-``resolve`` lays that table over the type's defaults (``hhsim/data/interventions``);
+``resolve`` lays that table over the type's defaults (the shipped types':
+``hhsim/data/interventions``);
 ``[parameters]`` may then override any of its numbers as ``interventions.<name>.<path>``.
 ``parse`` checks the result against the arm's health model (one-line errors) and ``build``
 makes the run's intervention object.
@@ -15,40 +17,25 @@ makes the run's intervention object.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hhsim.errors import HhsimError, unknown_key_error
 from hhsim.hospital import DAY_TALLIES
-from hhsim.interventions import (
-    housing_first,
-    rate_ratio,
-    repairs,
-    social_prescribing,
-    step_down,
-    support,
-    supported_housing,
-)
-from hhsim.interventions.base import Intervention
+from hhsim.interventions.base import Intervention, ReferralTarget, Settings
+from hhsim.interventions.registry import NAME, TYPES
 from hhsim.interventions.settings import ModelContext, merge
-from hhsim.resources import intervention_defaults
+
+# The shipped types register themselves when imported, in the order they are listed in.
+# isort: off
+from hhsim.interventions import support, repairs, rate_ratio, step_down  # noqa: F401
+from hhsim.interventions import supported_housing, social_prescribing, housing_first  # noqa: F401
+# isort: on
 
 if TYPE_CHECKING:
     from hhsim.health.model_file import HealthModel
     from hhsim.model import HousingHealthModel
 
-#: Intervention types: parser of the merged table, and the runtime class.
-TYPES: dict[str, tuple[Callable[[Mapping[str, Any], ModelContext], Any], type[Intervention]]] = {
-    "personalised_support": (support.parse, support.PersonalisedSupport),
-    "home_repairs": (repairs.parse, repairs.HomeRepairs),
-    "rate_ratio": (rate_ratio.parse, rate_ratio.RateRatio),
-    "step_down": (step_down.parse, step_down.StepDown),
-    "supported_housing": (supported_housing.parse, supported_housing.SupportedHousing),
-    "social_prescribing": (social_prescribing.parse, social_prescribing.SocialPrescribing),
-    "housing_first": (housing_first.parse, housing_first.HousingFirst),
-}
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 RESERVED = {"undisc", "disc"}  # would make intervention_cost_<name> ambiguous
 
 
@@ -66,7 +53,7 @@ def resolve(table: Mapping[str, Any], where: str) -> dict:
         raise HhsimError(f"{where}.name", f"{name!r} is not a usable name",
                          "use lower-case letters, digits and _ (e.g. support_east), up to 40")
     try:
-        merged = merge(intervention_defaults(kind), table)
+        merged = merge(TYPES[kind].defaults(), table)
     except HhsimError as err:
         raise HhsimError(f"{where}.{err.where}", err.problem, err.fix) from None
     merged["name"] = name
@@ -88,15 +75,20 @@ def model_context(health: HealthModel, price_year: str, months: int | None = Non
                         admission_types=tuple(t.name for t in health.admissions))
 
 
-def parse(tree: Mapping[str, Any], ctx: ModelContext) -> Any:
+def parse(tree: Mapping[str, Any], ctx: ModelContext) -> Settings:
     """The settings of one resolved intervention table."""
     if not ctx.monthly:
         raise HhsimError(f"interventions.{tree['name']}", "interventions need a monthly model",
                          "use a model with cycle = \"month\"")
-    return TYPES[tree["type"]][0](tree, ctx)
+    kind = tree["type"]
+    if kind not in TYPES:  # registered in another process (a worker imports only hhsim)
+        raise HhsimError(f"interventions.{tree['name']}.type", f"intervention type '{kind}' is not "
+                         "registered in this process", "run with one worker (workers=1), or import "
+                         "the module that registers it where the runs are made")
+    return TYPES[kind].parse(tree, ctx)
 
 
-def parse_arm(trees: list[Mapping[str, Any]], ctx: ModelContext, where: str) -> list[Any]:
+def parse_arm(trees: list[Mapping[str, Any]], ctx: ModelContext, where: str) -> list[Settings]:
     """Settings of an arm's interventions, with the checks that span them; errors name
     the arm (``where``)."""
     try:
@@ -107,27 +99,28 @@ def parse_arm(trees: list[Mapping[str, Any]], ctx: ModelContext, where: str) -> 
     taken = set(ctx.activities)
     for s in settings:
         names = [c.activity(s.name, s.payer).name for c in s.costs]
-        names += [f"{s.name}_{t}" for t in getattr(s, "tallies", ())]
+        names += [f"{s.name}_{t}" for t in s.tallies]
         for activity in names:
             if activity in taken:
                 raise HhsimError(f"{where}.interventions.{s.name}",
                                  f"its tally '{activity}' clashes with another of the same name",
                                  "rename the intervention")
             taken.add(activity)
+    takers = " or ".join(k for k, t in TYPES.items() if issubclass(t.runtime, ReferralTarget))
     for s in settings:
-        for target in getattr(s, "refers_to", ()):
-            if kinds.get(target) != "home_repairs":
+        for target in s.refers_to:
+            if target not in kinds or not issubclass(TYPES[kinds[target]].runtime, ReferralTarget):
                 raise HhsimError(f"{where}.interventions.{s.name}.assessment",
-                                 f"refers to '{target}', which is not a home_repairs intervention "
+                                 f"refers to '{target}', which is not a {takers} intervention "
                                  "of this arm",
-                                 "add a home_repairs intervention with that name, or remove refer_to")
+                                 f"add a {takers} intervention with that name, or remove refer_to")
     return settings
 
 
-def build(arm: list[Any], model: HousingHealthModel) -> list[Intervention]:
+def build(arm: list[Settings], model: HousingHealthModel) -> list[Intervention]:
     """The runtime objects of an arm's interventions (settings from ``parse_arm``)."""
     out, rank = [], {}
     for s in arm:
         rank[s.kind] = rank.get(s.kind, -1) + 1
-        out.append(TYPES[s.kind][1](s, model, f"iv:{s.kind}:{rank[s.kind]}"))
+        out.append(TYPES[s.kind].runtime(s, model, f"iv:{s.kind}:{rank[s.kind]}"))
     return out

@@ -1,16 +1,22 @@
 """The intervention lifecycle shared by every type.
 
-An intervention is compiled once from its merged table (``parse``, at validation and in
-each run) into frozen settings, and built per run (``build``) into an ``Intervention``
-that the model drives:
+An intervention is compiled once from its merged table (its type's parser, at validation
+and in each run) into frozen ``Settings``, and built per run (``build``) into an
+``Intervention`` that the model drives:
 
-- ``start(model)``: once, after the population exists (set up the provider agent);
+- ``start()``: once, after the population exists (set up the provider agent);
 - ``step(t, discount)``: at the start of every month, before the health step: identify and
   refer, queue, admit within capacity, exit, and charge the month's costs;
 - ``strengths(t)``: the tenants whose rates the intervention changes this month and with
   what strength (1 while served, decaying after), for its ``effects``;
-- ``month_stats()``, ``record()`` and ``events()``: what it reports monthly, at the end of
-  the run, and (when ``log = true``) as an event log.
+- ``month_stats()`` and ``record()``: what it reports monthly and at the end of the run;
+- ``run_tables()``: its rows of the per-run tables its type declares (``tables``: the
+  event log, kept when ``log = true``, and e.g. a hospital-flow programme's stays).
+
+A type also says which of its record measures are printed (``printed``) and whom it
+serves (``served``: costs per person served are per one of these). ``start``, ``step``
+and ``record`` are abstract: every type implements them. Types register themselves
+(``hhsim.interventions.registry``).
 
 Costs are ledger activities marked with the intervention's name, so each is counted once,
 with its payer, apart from NHS care costs.
@@ -18,9 +24,10 @@ with its payer, apart from NHS care costs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -150,14 +157,21 @@ class EventLog:
             self.ids.append(ids.astype(np.int64))
             self.codes.append(event)
 
+    @staticmethod
+    def empty() -> pd.DataFrame:
+        """An event table without rows."""
+        import pandas as pd  # not for 'hhsim validate'
+
+        return pd.DataFrame({"intervention": pd.Series(dtype=str), "month": pd.Series(dtype=np.int32),
+                             "id": pd.Series(dtype=np.int64), "unit": pd.Series(dtype=str),
+                             "event": pd.Series(dtype=str)})
+
     def table(self, intervention: str) -> pd.DataFrame:
         """Columns: intervention, month (0-based model month), id, unit, event."""
         import pandas as pd  # not for 'hhsim validate'
 
         if not self.ids:
-            return pd.DataFrame({"intervention": pd.Series(dtype=str), "month": pd.Series(dtype=np.int32),
-                                 "id": pd.Series(dtype=np.int64), "unit": pd.Series(dtype=str),
-                                 "event": pd.Series(dtype=str)})
+            return self.empty()
         return pd.DataFrame({
             "intervention": intervention,
             "month": np.concatenate(self.steps),
@@ -167,21 +181,76 @@ class EventLog:
         })
 
 
-class Intervention:
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """What every intervention type's settings hold; each type's frozen settings extend it."""
+
+    name: str
+    kind: str  # the registered type
+    payer: str  # who pays its costs (hhsim.accounting.PAYERS)
+    costs: tuple[CostItem, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    log: bool = False  # keep an event log
+
+    @property
+    def tallies(self) -> tuple[str, ...]:
+        """Ledger tallies besides its costs, named ``<name>_<tally>`` (checked for clashes)."""
+        return ()
+
+    @property
+    def refers_to(self) -> tuple[str, ...]:
+        """Names of the arm's interventions it refers dwellings to (each a ``ReferralTarget``)."""
+        return ()
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A measure of an intervention's record, ``iv_<name>_<key>``, and its printed label."""
+
+    key: str
+    label: str
+
+
+def no_rows() -> pd.DataFrame:
+    """A per-run table without rows: only an ``intervention`` column."""
+    import pandas as pd  # not for 'hhsim validate'
+
+    return pd.DataFrame({"intervention": pd.Series(dtype=str)})
+
+
+@dataclass(frozen=True)
+class RunTable:
+    """A per-run table that interventions write (``<name>/<run_id>.parquet``): the rows of
+    each intervention of the arm that writes it, stacked; ``empty()`` when none has a row."""
+
+    name: str
+    empty: Callable[[], pd.DataFrame] = no_rows
+
+
+EVENTS = RunTable("events", EventLog.empty)
+
+
+class Intervention(ABC):
     """One intervention in one run (subclasses implement the lifecycle)."""
 
     #: What the event log's ids are.
     unit = "tenant"
+    #: Per-run tables this type writes (``run_tables`` gives its rows of each).
+    tables: ClassVar[tuple[RunTable, ...]] = (EVENTS,)
+    #: Record measures printed in the interventions block of ``hhsim run --verbose``, in order.
+    printed: ClassVar[tuple[Measure, ...]] = ()
+    #: The record measure counting whom it served, labelled by what one is (e.g. "client").
+    served: ClassVar[Measure | None] = None
 
-    def __init__(self, settings: Any, model: HousingHealthModel, stream: str) -> None:
+    def __init__(self, settings: Settings, model: HousingHealthModel, stream: str) -> None:
         self.settings = settings
         self.name: str = settings.name
         self.model = model
         # Random streams are keyed by type and rank within the arm, not by name, so the
         # same intervention under another name in another arm faces the same numbers.
         self.stream = stream
-        self.effects: list[Effect] = list(getattr(settings, "effects", []))
-        self.log = EventLog(bool(getattr(settings, "log", False)), self.unit)
+        self.effects: list[Effect] = list(settings.effects)
+        self.log = EventLog(settings.log, self.unit)
 
     def activities(self) -> list[Activity]:
         """The ledger activities of this intervention's costs."""
@@ -190,11 +259,13 @@ class Intervention:
     def services_to_track(self) -> tuple[str, ...]:
         return ()
 
+    @abstractmethod
     def start(self) -> None:
         """Set up, once the population and the ledger exist."""
 
+    @abstractmethod
     def step(self, t: int, discount: float) -> None:
-        raise NotImplementedError
+        """Month ``t``'s work, costs charged at ``discount`` (see the module docstring)."""
 
     def strengths(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Tenants whose rates this intervention changes in month ``t``, and the strength."""
@@ -212,10 +283,12 @@ class Intervention:
         return np.ones(idx.size, dtype=bool)
 
     def month_stats(self) -> dict[str, float]:
+        """This month's aggregates, as ``<name>:<measure>`` columns of the monthly table."""
         return {}
 
+    @abstractmethod
     def record(self) -> dict[str, float]:
-        return {}
+        """What it did over the run, as ``iv_<name>_<measure>`` columns of the run record."""
 
     def effect_record(self) -> dict[str, float]:
         """The rate ratio (or odds ratio, or wellbeing points) each effect used."""
@@ -224,3 +297,16 @@ class Intervention:
 
     def events(self) -> pd.DataFrame:
         return self.log.table(self.name)
+
+    def run_tables(self) -> dict[str, pd.DataFrame]:
+        """Its rows of each table in ``tables``, by name."""
+        return {EVENTS.name: self.events()}
+
+
+class ReferralTarget(ABC):
+    """A capability: the arm's other interventions may refer dwellings to this one
+    (``refer_to`` in an assessment area, e.g. hazards a support worker sees on a visit)."""
+
+    @abstractmethod
+    def report(self, dwellings: np.ndarray, t: int) -> None:
+        """Another intervention found these dwellings in month ``t``."""

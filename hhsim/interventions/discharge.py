@@ -15,25 +15,35 @@ replication without the programme (common random numbers; exact up to the first 
 where their paths part, e.g. a later admission that the programme changed). Days saved
 per patient = ``counterfactual_end_day - placed_day``.
 
-The stays table (one row per eligible delayed patient): fit day, counterfactual end day,
-day placed (-1 if never), days waited, days saved, days in the place, the place's cost for
-those days, and whether they were readmitted within 30 days of leaving hospital (or the
-unit, for step-down beds).
+The stays table (the per-run table ``stays``; one row per eligible delayed patient): fit
+day, counterfactual end day, day placed (-1 if never), days waited, days saved, days in the
+place, the place's cost for those days, and whether they were readmitted within 30 days of
+leaving hospital (or the unit, for step-down beds).
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
 from hhsim.costing import uprating_factor
 from hhsim.errors import HhsimError
 from hhsim.hospital import READMISSION_WINDOW_DAYS
-from hhsim.interventions.base import CostItem, Intervention, faded, parse_costs, parse_payer, with_fading
-from hhsim.interventions.effects import Effect, parse_effects
+from hhsim.interventions.base import (
+    Intervention,
+    Measure,
+    RunTable,
+    Settings,
+    faded,
+    parse_costs,
+    parse_payer,
+    with_fading,
+)
+from hhsim.interventions.effects import parse_effects
 from hhsim.interventions.settings import (
     PRIORITIES,
     Condition,
@@ -61,24 +71,22 @@ COMMON_KEYS = ("type", "name", "description", "payer", "start_month", "end_month
                "admission_types", "eligibility", "capacity", "costs", "effects", "enrolment", "risk")
 # Patient status codes.
 NEVER, WAITING, PLACED, LEFT = range(4)
+#: What a type's places are like (stay lengths, tenancies): read by the type itself.
+D = TypeVar("D")
+#: One row per eligible delayed patient (see the module docstring).
+STAYS = RunTable("stays")
 
 
 @dataclass(frozen=True)
-class DischargeSettings:
-    name: str
-    kind: str
-    payer: str
+class DischargeSettings(Settings, Generic[D]):
     window: Window
     admission_types: tuple[int, ...]  # codes of the hospital admission types served
     eligibility: Condition
     places: float
     priority: str
     risk: RiskScore | None
-    effects: tuple[Effect, ...]
-    costs: tuple[CostItem, ...]
     enrolment: Enrolment  # only decay_half_life: effects after a patient leaves
-    log: bool
-    details: Any  # what the subclass reads (stay length, tenancy)
+    details: D  # what the type reads (stay lengths, tenancies)
     tallies: tuple[str, ...] = ()  # ledger tallies besides costs, as <name>_<tally>
 
     @property
@@ -87,8 +95,8 @@ class DischargeSettings:
 
 
 def parse_discharge(tree: Mapping[str, Any], ctx: ModelContext, *, extra_keys: tuple[str, ...],
-                    place_unit: str, cost_bases: tuple[str, ...], details: Any,
-                    tallies: tuple[str, ...] = ()) -> DischargeSettings:
+                    place_unit: str, cost_bases: tuple[str, ...], details: D,
+                    tallies: tuple[str, ...] = ()) -> DischargeSettings[D]:
     """The settings shared by hospital-flow programmes."""
     name, kind = tree["name"], tree["type"]
     where = f"interventions.{name}"
@@ -120,6 +128,16 @@ class DischargeProgramme(Intervention):
     """Places for delayed patients, filled day by day (see the module docstring)."""
 
     settings: DischargeSettings
+    tables = (*Intervention.tables, STAYS)
+    printed = (Measure("places", "places"), Measure("eligible", "delayed and eligible"),
+               Measure("placed", "placed"),
+               Measure("not_placed", "not placed (waited to the end of their delay)"),
+               Measure("mean_wait_days", "mean wait in hospital, days"),
+               Measure("days_saved", "hospital days saved"),
+               Measure("days_saved_per_patient", "hospital days saved per patient"),
+               Measure("peak_occupied", "most places used"),
+               Measure("readmitted_30d", "placed and readmitted within 30 days"))
+    served = Measure("placed", "patient placed")
     #: Columns kept per patient; the stays table adds waited_days, days_saved, place_cost.
     STAY_COLUMNS = ("tenant", "fit_day", "counterfactual_end_day", "placed_day", "discharged_day",
                     "left_place_day", "place_days", "readmitted_30d")
@@ -150,8 +168,9 @@ class DischargeProgramme(Intervention):
     place_basis = "bed-day"  # the cost basis that prices a patient's days in the place
     place_days = 1.0  # days that one unit of that basis covers
 
+    @abstractmethod
     def _place(self, idx: np.ndarray, day: np.ndarray) -> None:
-        raise NotImplementedError
+        """Move patients ``idx`` into their places on ``day``."""
 
     # -- hospital hooks ---------------------------------------------------------------------------
     def _running(self) -> bool:
@@ -286,6 +305,9 @@ class DischargeProgramme(Intervention):
         df["place_cost"] = df["place_days"] * self.price_per_day
         df.insert(0, "intervention", self.name)
         return df
+
+    def run_tables(self) -> dict[str, pd.DataFrame]:
+        return {**super().run_tables(), STAYS.name: self.stays()}
 
     def month_stats(self) -> dict[str, float]:
         p = self.provider

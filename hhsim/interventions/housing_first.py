@@ -32,9 +32,12 @@ from typing import Any
 import numpy as np
 
 from hhsim.errors import HhsimError
+from hhsim.interventions.base import Measure
 from hhsim.interventions.programme import DONE, SERVED, ClientProgramme, ProgrammeSettings, parse_programme
+from hhsim.interventions.registry import register
 from hhsim.interventions.settings import Condition, ModelContext, flag, monthly_probability, table, value
 from hhsim.parameters import check_keys
+from hhsim.resources import data_path
 from hhsim.world.housing_pathway import HOMELESS_CODES, ROUGH, SOCIAL, TEMPORARY, move
 from hhsim.world.population import HOMELESS, Population
 
@@ -94,10 +97,12 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> HousingFirstSettings:
     return HousingFirstSettings(**fields, failure=failure, to_rough=to_rough)
 
 
+@register("housing_first", parse=parse, defaults=data_path("interventions/housing_first.toml"))
 class HousingFirst(ClientProgramme):
     """Settled tenancies with intensive support for people experiencing homelessness."""
 
     settings: HousingFirstSettings
+    printed = (*ClientProgramme.printed, Measure("tenancy_failed", "tenancies failed"))
 
     def start(self) -> None:
         super().start()

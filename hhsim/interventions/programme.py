@@ -43,12 +43,14 @@ from hhsim.errors import HhsimError
 from hhsim.interventions.base import (
     CostItem,
     Intervention,
+    Measure,
+    Settings,
     parse_budget,
     parse_costs,
     parse_payer,
     with_fading,
 )
-from hhsim.interventions.effects import Effect, parse_effects
+from hhsim.interventions.effects import parse_effects
 from hhsim.interventions.settings import (
     PRIORITIES,
     Condition,
@@ -93,10 +95,7 @@ class Area:
 
 
 @dataclass(frozen=True)
-class ProgrammeSettings:
-    name: str
-    kind: str
-    payer: str
+class ProgrammeSettings(Settings):
     window: Window
     eligibility: Condition
     referrals: tuple[ReferralSource, ...]
@@ -105,15 +104,12 @@ class ProgrammeSettings:
     priority: str
     risk: RiskScore | None
     enrolment: Enrolment
-    effects: tuple[Effect, ...]
-    costs: tuple[CostItem, ...]
     places: float | None  # people at a time; None: unlimited
     staff_fte: float  # for costs per FTE-year
     budget: float | None  # £ per year in the experiment's price year
     commitment: float  # £ (experiment's prices) a client's admission commits against the budget
     areas: tuple[Area, ...]
     leave_when_ineligible: bool
-    log: bool
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -207,6 +203,10 @@ class ClientProgramme(Intervention):
     """A programme serving tenants through a provider with places and a queue."""
 
     settings: ProgrammeSettings
+    printed = (Measure("referred", "referred"), Measure("admitted", "admitted"),
+               Measure("mean_wait_months", "mean wait, months"),
+               Measure("peak_served", "most served at once"), Measure("places", "places"))
+    served = Measure("admitted", "client")
 
     def services_to_track(self) -> tuple[str, ...]:
         return self.settings.services

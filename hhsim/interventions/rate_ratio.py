@@ -26,7 +26,9 @@ from typing import Any
 
 from hhsim.errors import HhsimError
 from hhsim.interventions.programme import ClientProgramme, ProgrammeSettings, parse_programme
+from hhsim.interventions.registry import register
 from hhsim.interventions.settings import ModelContext, table, value
+from hhsim.resources import data_path
 
 
 def parse(tree: Mapping[str, Any], ctx: ModelContext) -> ProgrammeSettings:
@@ -42,5 +44,6 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> ProgrammeSettings:
     return settings
 
 
+@register("rate_ratio", parse=parse, defaults=data_path("interventions/rate_ratio.toml"))
 class RateRatio(ClientProgramme):
     """Rate ratios for an eligible group in a window (see the module docstring)."""

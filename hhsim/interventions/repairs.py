@@ -36,10 +36,14 @@ from hhsim.costing import uprating_factor
 from hhsim.interventions.base import (
     CostItem,
     Intervention,
+    Measure,
+    ReferralTarget,
+    Settings,
     money,
     parse_budget,
     parse_payer,
 )
+from hhsim.interventions.registry import register
 from hhsim.interventions.settings import (
     ORDERS,
     Condition,
@@ -58,6 +62,7 @@ from hhsim.interventions.settings import (
     whole_months,
 )
 from hhsim.parameters import check_keys
+from hhsim.resources import data_path
 from hhsim.world.population import HAZARD_BITS, HAZARDS
 
 KEYS = ("type", "name", "description", "payer", "start_month", "end_month", "priority", "log",
@@ -66,10 +71,7 @@ NEVER, QUEUED, ORDERED, DONE, VOID = range(5)
 
 
 @dataclass(frozen=True)
-class RepairsSettings:
-    name: str
-    kind: str
-    payer: str
+class RepairsSettings(Settings):
     window: Window
     hazards: tuple[str, ...]
     eligibility: Condition  # on the dwelling: tenure and area deprivation
@@ -79,8 +81,6 @@ class RepairsSettings:
     identification: float  # probability per month
     works_months: int
     budget: float | None  # £ per year in the experiment's price year
-    costs: tuple[CostItem, ...]  # one per hazard, £ per dwelling
-    log: bool
 
     @property
     def mask(self) -> int:
@@ -121,11 +121,17 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> RepairsSettings:
         costs=tuple(costs), log=flag(tree, "log", where, False))
 
 
-class HomeRepairs(Intervention):
-    """A repairs programme removing dwelling hazards within a budget (module docstring)."""
+@register("home_repairs", parse=parse, defaults=data_path("interventions/home_repairs.toml"))
+class HomeRepairs(Intervention, ReferralTarget):
+    """A repairs programme removing dwelling hazards within a budget (module docstring);
+    the arm's other interventions may refer dwellings to it."""
 
-    settings: RepairsSettings
+    settings: RepairsSettings  # costs: one per hazard, £ per dwelling
     unit = "dwelling"
+    printed = (Measure("mean_wait_months", "mean wait, months"), Measure("ordered", "works ordered"),
+               Measure("fixed_excess_cold", "excess cold fixed"), Measure("fixed_damp", "damp fixed"),
+               Measure("fixed_falls", "falls hazards fixed"))
+    served = Measure("ordered", "dwelling repaired")
 
     def services_to_track(self) -> tuple[str, ...]:
         return self.settings.risk.services if self.settings.risk else ()

@@ -15,8 +15,9 @@ at the community centre of their estate:
 
 Effects act while a client is with a link worker or in an activity, and decay after the
 later of the two ends. An effect with ``area = "<activity>"`` acts only on clients who
-started that activity. The referral log (``referrals()``) has one row per referral: source,
-months of referral, engagement and activity, and the outcome.
+started that activity. The referral log (``referrals()``, the per-run table ``referrals``)
+has one row per referral: source, months of referral, engagement and activity, and the
+outcome.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 
 from hhsim.accounting import Activity
 from hhsim.errors import HhsimError
-from hhsim.interventions.base import CostItem, parse_costs, with_fading
+from hhsim.interventions.base import CostItem, RunTable, parse_costs, with_fading
 from hhsim.interventions.programme import (
     DECLINED,
     DONE,
@@ -42,6 +43,7 @@ from hhsim.interventions.programme import (
     ProgrammeSettings,
     parse_programme,
 )
+from hhsim.interventions.registry import register
 from hhsim.interventions.settings import (
     Condition,
     ModelContext,
@@ -52,6 +54,7 @@ from hhsim.interventions.settings import (
     whole_months,
 )
 from hhsim.parameters import check_keys
+from hhsim.resources import data_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,10 +131,16 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> SocialPrescribingSettin
                                      activities=activities)
 
 
+#: The referral log, one row per referral.
+REFERRALS = RunTable("referrals")
+
+
+@register("social_prescribing", parse=parse, defaults=data_path("interventions/social_prescribing.toml"))
 class SocialPrescribing(ClientProgramme):
     """Link workers with caseloads, and activities at estates' community centres."""
 
     settings: SocialPrescribingSettings
+    tables = (*ClientProgramme.tables, REFERRALS)
 
     def activities(self) -> list[Activity]:
         out = super().activities()
@@ -327,3 +336,6 @@ class SocialPrescribing(ClientProgramme):
             "activity_end": self.activity_end[idx],
             "outcome": self.outcomes(idx).astype(str),
         })
+
+    def run_tables(self) -> dict[str, pd.DataFrame]:
+        return {**super().run_tables(), REFERRALS.name: self.referrals()}

@@ -25,11 +25,13 @@ from hhsim.errors import HhsimError
 from hhsim.health.terms import MAX_AGE
 from hhsim.hospital import LogNormalDays, Place
 from hhsim.interventions.discharge import DischargeProgramme, DischargeSettings, parse_discharge
+from hhsim.interventions.registry import register
 from hhsim.interventions.settings import ModelContext, table, value
 from hhsim.parameters import check_keys
+from hhsim.resources import data_path
 
 
-def parse(tree: Mapping[str, Any], ctx: ModelContext) -> DischargeSettings:
+def parse(tree: Mapping[str, Any], ctx: ModelContext) -> DischargeSettings[LogNormalDays]:
     where = f"interventions.{tree['name']}.stay"
     stay = check_keys(table(tree, "stay", f"interventions.{tree['name']}"), where, ("mean", "cv"))
     mean = value(stay, "mean", where, "days")
@@ -41,8 +43,11 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> DischargeSettings:
                            details=LogNormalDays(np.full((2, MAX_AGE + 1), mean), cv))
 
 
+@register("step_down", parse=parse, defaults=data_path("interventions/step_down.toml"))
 class StepDown(DischargeProgramme):
     """A step-down unit of ``places`` beds (see the module docstring)."""
+
+    settings: DischargeSettings[LogNormalDays]
 
     place_basis, place_days = "bed-day", 1.0
 

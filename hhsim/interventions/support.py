@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from hhsim.interventions.programme import ClientProgramme, ProgrammeSettings, parse_programme
+from hhsim.interventions.registry import register
 from hhsim.interventions.settings import ModelContext, table, value
+from hhsim.resources import data_path
 
 
 def parse(tree: Mapping[str, Any], ctx: ModelContext) -> ProgrammeSettings:
@@ -33,5 +35,6 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> ProgrammeSettings:
                            capacity_keys=("staff_fte", "caseload_per_fte", "budget_per_year"))
 
 
+@register("personalised_support", parse=parse, defaults=data_path("interventions/personalised_support.toml"))
 class PersonalisedSupport(ClientProgramme):
     """Support workers with caseloads (see the module docstring)."""

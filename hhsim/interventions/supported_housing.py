@@ -22,9 +22,12 @@ from typing import Any
 import numpy as np
 
 from hhsim.errors import HhsimError
+from hhsim.interventions.base import Measure
 from hhsim.interventions.discharge import PLACED, DischargeProgramme, DischargeSettings, parse_discharge
+from hhsim.interventions.registry import register
 from hhsim.interventions.settings import ModelContext, monthly_probability, table
 from hhsim.parameters import check_keys
+from hhsim.resources import data_path
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class Tenancy:
     failure: float  # probability per month that a tenancy fails
 
 
-def parse(tree: Mapping[str, Any], ctx: ModelContext) -> DischargeSettings:
+def parse(tree: Mapping[str, Any], ctx: ModelContext) -> DischargeSettings[Tenancy]:
     where = f"interventions.{tree['name']}.tenancy"
     node = check_keys(table(tree, "tenancy", f"interventions.{tree['name']}"), where,
                       ("move_on", "failure"))
@@ -46,8 +49,13 @@ def parse(tree: Mapping[str, Any], ctx: ModelContext) -> DischargeSettings:
                            cost_bases=("place-year", "client"), details=tenancy)
 
 
+@register("supported_housing", parse=parse, defaults=data_path("interventions/supported_housing.toml"))
 class SupportedHousing(DischargeProgramme):
     """``places`` supported homes let to patients leaving hospital (module docstring)."""
+
+    settings: DischargeSettings[Tenancy]
+    printed = (*DischargeProgramme.printed, Measure("moved_on", "tenants moved on"),
+               Measure("tenancy_failed", "tenancies failed"))
 
     place_basis, place_days = "place-year", 365.0
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from hhsim.analysis.economics import economics, payback
-from hhsim.analysis.summary import SERVED
+from hhsim.analysis.summary import served_label
 from hhsim.report.batch import Batch
 
 PAYER_NAMES = {"nhs": "the NHS", "social_care": "social care", "housing_provider": "the housing provider",
@@ -117,7 +117,7 @@ def break_even_sentence(arm: str, be: pd.DataFrame) -> str:
     parts = []
     for r in rows.itertuples(index=False):
         per = getattr(r, "break_even_cost_per_served", np.nan)
-        who = SERVED.get(str(getattr(r, "served_by", "")).rsplit("_", 1)[-1], "person served")
+        who = served_label(str(getattr(r, "served_by", "")))
         unit = (f" ({pounds(per)} per {who}; now {pounds(r.cost_per_served)})"
                 if isinstance(per, float) and np.isfinite(per) else "")
         if r.target == "ROI = 1":
