@@ -33,8 +33,8 @@ CHILD = r"""
 import json, resource, sys, time
 from hhsim.health.model_file import calibrated_model
 from hhsim.interventions import resolve
-from hhsim.model import HousingHealthModel, RunConfig
-from hhsim.resources import default_model_tree, world_tree
+from hhsim.model.simulation import HousingHealthModel, RunConfig
+from hhsim.core.resources import default_model_tree, world_tree
 
 def rss_mb():
     with open("/proc/self/statm") as f:

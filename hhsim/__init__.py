@@ -11,15 +11,15 @@ if TYPE_CHECKING:  # the same names for type checkers and the API reference (gri
     from hhsim.api import Results as Results
     from hhsim.api import load_results as load_results
     from hhsim.api import run_experiment as run_experiment
-    from hhsim.experiment import Experiment as Experiment
-    from hhsim.experiment import load_experiment as load_experiment
-    from hhsim.model import HousingHealthModel as HousingHealthModel
-    from hhsim.model import RunConfig as RunConfig
+    from hhsim.experiment.schema import Experiment as Experiment
+    from hhsim.experiment.schema import load_experiment as load_experiment
+    from hhsim.model.simulation import HousingHealthModel as HousingHealthModel
+    from hhsim.model.simulation import RunConfig as RunConfig
 
 #: Public name -> the module that defines it.
 _PUBLIC = {"Results": "hhsim.api", "load_results": "hhsim.api", "run_experiment": "hhsim.api",
-           "Experiment": "hhsim.experiment", "load_experiment": "hhsim.experiment",
-           "HousingHealthModel": "hhsim.model", "RunConfig": "hhsim.model"}
+           "Experiment": "hhsim.experiment.schema", "load_experiment": "hhsim.experiment.schema",
+           "HousingHealthModel": "hhsim.model.simulation", "RunConfig": "hhsim.model.simulation"}
 __all__ = sorted(_PUBLIC)
 
 

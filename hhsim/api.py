@@ -6,7 +6,7 @@
     results.economics        # per arm: NHS saving, intervention cost, net saving, ROI, payback
     results.records          # one row per run
     results.monthly()        # monthly aggregates of every run
-    results.table("stays")   # any per-run table (hhsim.record.table_names), every run stacked
+    results.table("stays")   # any per-run table (hhsim.model.record.table_names), every run stacked
     hhsim.load_results("results/damp")   # the same, read back from the folder (checked)
 """
 
@@ -34,9 +34,9 @@ from hhsim.analysis.tables import Settings, analyse
 from hhsim.batch.design import RunSpec, plan
 from hhsim.batch.execution import execute, open_executor, resume_hint, warm_up
 from hhsim.batch.store import ResultsStore, read_table
-from hhsim.errors import HhsimError, unknown_key_error
-from hhsim.experiment import Experiment, load_experiment
-from hhsim.record import table_names
+from hhsim.core.errors import HhsimError, unknown_key_error
+from hhsim.experiment.schema import Experiment, load_experiment
+from hhsim.model.record import table_names
 
 
 @dataclass
@@ -80,7 +80,7 @@ class Results:
 
     def table(self, name: str) -> pd.DataFrame:
         """The per-run table ``name`` of every run, stacked with a ``run_id`` column: one of
-        ``hhsim.record.table_names()``, the model's own and those the registered
+        ``hhsim.model.record.table_names()``, the model's own and those the registered
         intervention types write."""
         if name not in table_names():
             raise unknown_key_error("table", name, table_names(), what="per-run table")

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from hhsim import package_version
-from hhsim.errors import HhsimError, one_line
-from hhsim.inputs import check_path, output_folder, read_input
+from hhsim.core.errors import HhsimError, one_line
+from hhsim.core.inputs import check_path, output_folder, read_input
 
 if TYPE_CHECKING:
     from hhsim.api import Results
-    from hhsim.experiment import Experiment
+    from hhsim.experiment.schema import Experiment
 
 
 def whole_number(minimum: int):
@@ -159,9 +159,9 @@ def _interrupted(out: Path | None, started: bool = True) -> int:
 
 
 def load_experiment(path: str | None) -> Experiment:
-    """Read and check an experiment file (``hhsim.experiment``, imported by the commands that
+    """Read and check an experiment file (``hhsim.experiment.schema``, imported by the commands that
     read one: numpy, pydantic and the health model)."""
-    from hhsim.experiment import load_experiment
+    from hhsim.experiment.schema import load_experiment
 
     return load_experiment(path)
 
@@ -246,7 +246,7 @@ def _print_details(res: Results, tables: bool) -> None:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from hhsim.sensitivity.run import run_sensitivity
+    from hhsim.studies.sensitivity.run import run_sensitivity
 
     exp = load_experiment(args.file)
     out = output_folder(args.out) if args.out else None
@@ -273,7 +273,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 def cmd_psa(args: argparse.Namespace) -> int:
     from hhsim.analysis.precision import parse_precision
-    from hhsim.psa.run import run_psa
+    from hhsim.studies.psa.run import run_psa
 
     exp = load_experiment(args.file)
     if exp.psa is None and args.posterior is None:
@@ -364,10 +364,10 @@ def _calibrate_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from hhsim.analysis.precision import parse_precision
-    from hhsim.calibration.abc import import_pyabc
-    from hhsim.calibration.outputs import format_results
-    from hhsim.calibration.problem import SIZES, load_problem
-    from hhsim.calibration.run import calibrate, describe
+    from hhsim.studies.calibration.abc import import_pyabc
+    from hhsim.studies.calibration.outputs import format_results
+    from hhsim.studies.calibration.problem import SIZES, load_problem
+    from hhsim.studies.calibration.run import calibrate, describe
 
     if args.max_predictive is not None and args.precision is None:
         raise HhsimError("--max-predictive", "has no effect without --precision",
@@ -400,7 +400,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def file_kind(path: Path) -> str:
     """What kind of hhsim file ``path`` is: experiment, calibration, target or model (TOML:
     by its sections), stock or profile (CSV: by its header)."""
-    from hhsim.parameters import read_toml
+    from hhsim.core.parameters import read_toml
 
     if path.suffix.lower() == ".csv":
         head = read_input(path, "CSV file", "csv")[:4096].decode("utf-8-sig", "replace").lower()
@@ -434,8 +434,8 @@ def _validate_experiment(path: str) -> list[str]:
     lines = [f"{path}: valid experiment file ({len(exp.arms)} arm(s) x {exp.experiment.replications} "
              f"replication(s) = {runs} runs of {tenants}, {exp.experiment.months} months)"]
     if exp.sensitivity is not None:
-        from hhsim.sensitivity.design import point_count
-        from hhsim.sensitivity.section import setup
+        from hhsim.studies.sensitivity.design import point_count
+        from hhsim.studies.sensitivity.section import setup
 
         st = setup(exp)
         points = point_count(st)
@@ -451,9 +451,9 @@ def _validate_experiment(path: str) -> list[str]:
 def _validate_stock(path: str) -> list[str]:
     import numpy as np
 
+    from hhsim.core.resources import default_model_tree
+    from hhsim.core.resources import world_tree as default_world_tree
     from hhsim.health.model_file import compile_model
-    from hhsim.resources import default_model_tree
-    from hhsim.resources import world_tree as default_world_tree
     from hhsim.world.stock import load_stock
 
     chains = compile_model(default_model_tree()).chains
@@ -473,7 +473,7 @@ def _validate_profile(path: str) -> list[str]:
 
 
 def _validate_calibration(path: str) -> list[str]:
-    from hhsim.calibration.problem import load_problem
+    from hhsim.studies.calibration.problem import load_problem
 
     problem = load_problem(path)
     return [f"{path}: valid calibration file ({len(problem.priors)} parameter(s) to calibrate against "
@@ -481,15 +481,15 @@ def _validate_calibration(path: str) -> list[str]:
 
 
 def _validate_targets(path: str) -> list[str]:
-    from hhsim.calibration.targets import load_targets
+    from hhsim.studies.calibration.targets import load_targets
 
     targets = load_targets(path)
     return [f"{path}: valid target file ({len(targets)} target(s): {', '.join(t.name for t in targets)})"]
 
 
 def _validate_model(path: str) -> list[str]:
+    from hhsim.core.parameters import parameters_of, read_toml
     from hhsim.health.model_file import compile_model
-    from hhsim.parameters import parameters_of, read_toml
 
     tree = read_toml(path, "model file")
     model = compile_model(tree)
@@ -524,9 +524,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_params(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from hhsim import paramtable
+    from hhsim.report import paramtable
     from hhsim.batch.files import atomic_write, write_csv
-    from hhsim.parameters import read_toml
+    from hhsim.core.parameters import read_toml
 
     params = paramtable.default_parameters(read_toml(args.model, "model file") if args.model else None)
     if args.markdown:

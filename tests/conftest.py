@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hhsim.model import HousingHealthModel, RunConfig
-from hhsim.parameters import read_toml
-from hhsim.resources import default_model_tree, world_tree
+from hhsim.core.parameters import read_toml
+from hhsim.core.resources import default_model_tree, world_tree
+from hhsim.model.simulation import HousingHealthModel, RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = Path(__file__).resolve().parent / "models"

@@ -12,8 +12,8 @@ import pytest
 from distributed import LocalCluster
 
 from hhsim.api import run_experiment
-from hhsim.errors import HhsimError
-from hhsim.experiment import validate
+from hhsim.core.errors import HhsimError
+from hhsim.experiment.schema import validate
 
 SMALL = {
     "experiment": {"name": "batch-test", "seed": 5, "months": 12, "replications": 3},

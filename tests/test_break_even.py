@@ -22,7 +22,7 @@ from hhsim.analysis.precision import Precision
 from hhsim.batch.design import plan
 from hhsim.batch.execution import InProcessExecutor, execute
 from hhsim.cli import main
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
 
 from conftest import ROOT
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hhsim.calibration.abc import posterior_table, run_abc
-from hhsim.calibration.outputs import load_posterior
-from hhsim.calibration.problem import load_problem
-from hhsim.calibration.run import calibrate
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
+from hhsim.studies.calibration.abc import posterior_table, run_abc
+from hhsim.studies.calibration.outputs import load_posterior
+from hhsim.studies.calibration.problem import load_problem
+from hhsim.studies.calibration.run import calibrate
 
 MODEL = Path(__file__).parent / "models" / "two_state_monthly.toml"
 RATE = "chains.health.transitions.fall_ill.rate"
@@ -163,7 +163,7 @@ def test_before_after_tallies_cover_the_clients_only():
     one followed up has at least one contact in the 6 months before admission."""
     from hhsim.batch.design import plan
     from hhsim.batch.execution import simulate
-    from hhsim.experiment import load_experiment
+    from hhsim.experiment.schema import load_experiment
 
     path = Path(__file__).parents[1] / "calibration" / "experiments" / "personalised-support-pilot.toml"
     exp = load_experiment(path).with_options(replications=1, tenants=1500)
@@ -177,7 +177,7 @@ def test_life_expectancy_and_attributable_cost_estimators():
     import numpy as np
 
     from hhsim.batch.execution import RunResult
-    from hhsim.calibration.estimators import ESTIMATORS, check_options
+    from hhsim.studies.calibration.estimators import ESTIMATORS, check_options
 
     m = 0.02  # deaths per person-year at every adult age: life expectancy at 16 is 1/m = 50 years
     ages = np.arange(16, 101)

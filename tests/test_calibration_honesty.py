@@ -13,12 +13,12 @@ import pytest
 from test_calibration import CALIBRATION, RATE, TARGET, write
 
 from hhsim.analysis.precision import Precision
-from hhsim.calibration.fit import MIN_DRAWS, at_bound, bound_warning, fit_row
-from hhsim.calibration.outputs import summary_table
-from hhsim.calibration.problem import load_problem
-from hhsim.calibration.run import draw_rows, predictive, predictive_rounds
 from hhsim.cli import main
-from hhsim.distributions import parse_distribution
+from hhsim.core.distributions import parse_distribution
+from hhsim.studies.calibration.fit import MIN_DRAWS, at_bound, bound_warning, fit_row
+from hhsim.studies.calibration.outputs import summary_table
+from hhsim.studies.calibration.problem import load_problem
+from hhsim.studies.calibration.run import draw_rows, predictive, predictive_rounds
 
 #: the prior [0.1, 0.4] stops short of the truth 0.6: the share sick after 12 months at
 #: the bound is 1 - exp(-0.4) = 0.33 against the observed 0.45

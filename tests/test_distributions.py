@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hhsim.distributions import TAIL, Dirichlet, parse_distribution
-from hhsim.errors import HhsimError
+from hhsim.core.distributions import TAIL, Dirichlet, parse_distribution
+from hhsim.core.errors import HhsimError
 
 
 @pytest.mark.parametrize(("spec", "mean", "sd"), [

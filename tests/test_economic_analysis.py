@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 import hhsim
-from hhsim.accounting import PAYERS
 from hhsim.analysis.break_even import break_even_costs
 from hhsim.analysis.budget_impact import BED_DAYS, CASH, budget_impact, capacity
 from hhsim.analysis.by_group import group_economics
@@ -18,6 +17,7 @@ from hhsim.analysis.cost_effectiveness import cost_effectiveness, frontier, net_
 from hhsim.analysis.economics import economics
 from hhsim.analysis.pairing import mean_over_replications
 from hhsim.analysis.payers import intervention_payers, payers
+from hhsim.core.accounting import PAYERS
 
 from conftest import ROOT
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hhsim.cli import main
-from hhsim.resources import data_path
+from hhsim.core.resources import data_path
 
 from conftest import ROOT
 

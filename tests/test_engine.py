@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hhsim.accounting import PAYERS, boundary_weights, discount_factor
+from hhsim.core.accounting import PAYERS, boundary_weights, discount_factor
+from hhsim.core.randomness import Streams
+from hhsim.core.resources import default_model_tree, world_tree
 from hhsim.health.model_file import calibrated_model
 from hhsim.health.terms import product
-from hhsim.model import HousingHealthModel
-from hhsim.randomness import Streams
-from hhsim.record import run_record
-from hhsim.resources import default_model_tree, world_tree
+from hhsim.model.record import run_record
+from hhsim.model.simulation import HousingHealthModel
 from hhsim.world.synthetic import england_mix, generate
 
 from conftest import config, model_file, run
@@ -199,7 +199,7 @@ def test_recent_use_is_the_last_twelve_months_of_use():
 
 
 def test_the_life_table_adds_up_to_the_run(default_run):
-    from hhsim.record import life_table
+    from hhsim.model.record import life_table
 
     m = default_run
     lt = life_table(m)

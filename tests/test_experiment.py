@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hhsim.errors import HhsimError
-from hhsim.experiment import load_experiment, validate
+from hhsim.core.errors import HhsimError
+from hhsim.experiment.schema import load_experiment, validate
 
 from conftest import ROOT
 

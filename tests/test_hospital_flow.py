@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from hhsim.batch.design import plan
-from hhsim.errors import HhsimError
-from hhsim.experiment import validate
+from hhsim.core.errors import HhsimError
+from hhsim.experiment.schema import validate
 from hhsim.interventions.discharge import PLACED
-from hhsim.model import HousingHealthModel
-from hhsim.record import monthly_table, run_record, stay_table
+from hhsim.model.record import monthly_table, run_record, stay_table
+from hhsim.model.simulation import HousingHealthModel
 
 ENGLAND = {"owner_occupied": 0.65, "private_rented": 0.19, "social_rented": 0.16}
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from hhsim.batch.design import plan
-from hhsim.errors import HhsimError
-from hhsim.experiment import validate
+from hhsim.core.errors import HhsimError
+from hhsim.core.resources import intervention_defaults
+from hhsim.experiment.schema import validate
 from hhsim.interventions.programme import SERVED
-from hhsim.model import HousingHealthModel
-from hhsim.record import run_record
-from hhsim.resources import intervention_defaults
+from hhsim.model.record import run_record
+from hhsim.model.simulation import HousingHealthModel
 from hhsim.world.housing_pathway import HousingPathway, is_homeless
 from hhsim.world.population import HOMELESS, TENURES
 

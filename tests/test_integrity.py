@@ -25,8 +25,8 @@ from hhsim.batch.files import plain_name, write_csv
 from hhsim.batch.points import run_points
 from hhsim.batch.store import ResultsFolder
 from hhsim.cli import main
-from hhsim.errors import HhsimError
-from hhsim.experiment import load_experiment
+from hhsim.core.errors import HhsimError
+from hhsim.experiment.schema import load_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENT = """

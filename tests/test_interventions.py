@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from hhsim.batch.design import plan
-from hhsim.errors import HhsimError
-from hhsim.experiment import validate
+from hhsim.core.errors import HhsimError
+from hhsim.experiment.schema import validate
 from hhsim.interventions.effects import rate_ratio_from_odds_ratio
 from hhsim.interventions.provider import Provider
-from hhsim.model import HousingHealthModel
-from hhsim.record import event_table, monthly_table, run_record
+from hhsim.model.record import event_table, monthly_table, run_record
+from hhsim.model.simulation import HousingHealthModel
 
 from conftest import MODELS
 
@@ -152,7 +152,7 @@ def test_zero_capacity_or_zero_effect_equals_the_baseline_exactly():
 
 
 def _support_effects() -> dict:
-    from hhsim.resources import intervention_defaults
+    from hhsim.core.resources import intervention_defaults
     return intervention_defaults("personalised_support")["effects"]
 
 

@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hhsim.cohort import cohort_run
-from hhsim.errors import HhsimError
-from hhsim.experiment import validate
+from hhsim.core.errors import HhsimError
+from hhsim.core.resources import default_model_tree, world_tree
+from hhsim.experiment.schema import validate
+from hhsim.health.cohort import cohort_run
 from hhsim.health.model_file import calibrated_model, compile_model
-from hhsim.model import HousingHealthModel
-from hhsim.resources import default_model_tree, world_tree
+from hhsim.model.simulation import HousingHealthModel
 
 from conftest import config, model_file
 

@@ -21,12 +21,12 @@ import pytest
 
 import hhsim
 from hhsim.cli import main
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
 from hhsim.interventions.base import Intervention, Measure, RunTable
 from hhsim.interventions.programme import SERVED, ClientProgramme, ProgrammeSettings, parse_programme
 from hhsim.interventions.registry import TYPES, register
 from hhsim.interventions.settings import ModelContext, table, value
-from hhsim.record import table_names
+from hhsim.model.record import table_names
 
 
 def leaf(value: float, unit: str) -> dict:

@@ -17,7 +17,7 @@ from hhsim.analysis.precision import (
     next_round,
     parse_precision,
 )
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
 
 
 @pytest.mark.parametrize("text, relative, absolute", [

@@ -15,8 +15,8 @@ import pytest
 
 from hhsim.api import run_experiment
 from hhsim.cli import main
-from hhsim.errors import HhsimError
-from hhsim.experiment import validate
+from hhsim.core.errors import HhsimError
+from hhsim.experiment.schema import validate
 
 from conftest import ROOT
 
@@ -235,8 +235,8 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line(monkeypatch, capsys):
 def test_a_dead_worker_in_a_sweep_names_the_command_that_continues_it(tmp_path, monkeypatch):
     from hhsim.batch import points
     from hhsim.batch.execution import WorkerDied
-    from hhsim.errors import HhsimError
-    from hhsim.experiment import load_experiment
+    from hhsim.core.errors import HhsimError
+    from hhsim.experiment.schema import load_experiment
 
     def dies(*args, **kwargs):
         raise WorkerDied("", "a worker process died (killed by SIGKILL)")

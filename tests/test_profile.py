@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from hhsim.batch.design import plan
-from hhsim.errors import HhsimError
-from hhsim.experiment import load_experiment
-from hhsim.groups import AGE_BANDS
-from hhsim.model import HousingHealthModel
+from hhsim.core.errors import HhsimError
+from hhsim.experiment.schema import load_experiment
+from hhsim.model.simulation import HousingHealthModel
+from hhsim.world.bands import AGE_BANDS
 from hhsim.world.profile import read_profile
 
 from conftest import ROOT
@@ -33,7 +33,7 @@ def test_empty_cells_hand_their_people_to_the_nearest_cells(tmp_path):
     exp = load_experiment(ROOT / "experiments" / "local-profile.toml").with_options(tenants=50)
     data = exp.model_dump(exclude_unset=True)
     data["population"]["profile"] = str(csv)
-    from hhsim.experiment import validate
+    from hhsim.experiment.schema import validate
     m = HousingHealthModel(plan(validate(data))[0].config)
     assert m.pop.weight.sum() == pytest.approx(1007, rel=1e-6)
 

@@ -23,10 +23,10 @@ import pytest
 from scipy import stats
 
 from hhsim.cli import main
-from hhsim.errors import HhsimError
-from hhsim.experiment import validate
-from hhsim.psa.analysis import acceptability, evpi, evppi, evppi_above_evpi
-from hhsim.psa.run import run_psa
+from hhsim.core.errors import HhsimError
+from hhsim.experiment.schema import validate
+from hhsim.studies.psa.analysis import acceptability, evpi, evppi, evppi_above_evpi
+from hhsim.studies.psa.run import run_psa
 
 from conftest import MODELS
 
@@ -122,7 +122,7 @@ def test_evppi_above_evpi_beyond_their_error_is_flagged():
 
 
 def test_evppi_explains_too_few_draws_and_a_failed_regression(monkeypatch):
-    import hhsim.psa.analysis as analysis
+    import hhsim.studies.psa.analysis as analysis
 
     draws, params = synthetic(60)
     rows = evppi(draws, params, ["base", "treat"], "base", {"one": ["x1"], "two": ["x1", "x2"]},
@@ -318,8 +318,8 @@ def test_a_group_must_name_drawn_parameters(model, tmp_path):
 
 
 def test_a_dirichlet_over_shares_that_sum_to_one_is_accepted_and_draws_stay_in_range():
-    from hhsim.psa.draws import draw_parameters, rng_for
-    from hhsim.psa.section import check_psa
+    from hhsim.studies.psa.draws import draw_parameters, rng_for
+    from hhsim.studies.psa.section import check_psa
 
     shares = ["world.tenure_share.owner_occupied", "world.tenure_share.private_rented",
               "world.tenure_share.social_rented"]
@@ -345,7 +345,7 @@ def test_a_value_an_arm_sets_in_its_intervention_table_cannot_be_sampled():
 
 
 def test_only_the_last_generation_of_a_calibration_posterior_is_drawn(tmp_path):
-    from hhsim.psa.draws import read_posterior, resample_posterior, rng_for
+    from hhsim.studies.psa.draws import read_posterior, resample_posterior, rng_for
 
     folder = tmp_path / "calibration"
     folder.mkdir()

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from hhsim.batch.design import plan
-from hhsim.cohort import cohort_run
-from hhsim.experiment import load_experiment
+from hhsim.experiment.schema import load_experiment
+from hhsim.health.cohort import cohort_run
 from hhsim.health.model_file import calibrated_model
-from hhsim.model import HousingHealthModel
-from hhsim.record import run_record
+from hhsim.model.record import run_record
+from hhsim.model.simulation import HousingHealthModel
 
 from conftest import ROOT
 

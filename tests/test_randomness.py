@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hhsim.randomness import Streams, poisson_from_uniform
+from hhsim.core.randomness import Streams, poisson_from_uniform
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.03, 0.5, 2.0, 7.5])

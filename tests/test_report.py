@@ -10,7 +10,7 @@ import pytest
 
 import hhsim
 from hhsim.cli import main
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
 from hhsim.report import Section, write_report
 from hhsim.report.figures import FIGURES
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from hhsim.checks import run_checks
-from hhsim.groups import group_table
-from hhsim.model import HousingHealthModel
-from hhsim.record import run_record
-from hhsim.resources import cost_index
+from hhsim.core.resources import cost_index
+from hhsim.health.checks import run_checks
+from hhsim.model.groups import group_table
+from hhsim.model.record import run_record
+from hhsim.model.simulation import HousingHealthModel
 
 from conftest import config, run
 

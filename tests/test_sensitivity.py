@@ -21,10 +21,10 @@ import hhsim.batch.execution as execution
 from hhsim.api import run_experiment
 from hhsim.batch.points import point_outcomes, run_points
 from hhsim.cli import main
-from hhsim.errors import HhsimError
-from hhsim.experiment import validate
-from hhsim.sensitivity.analysis import noise_check, ranking_text, sample_check
-from hhsim.sensitivity.run import run_sensitivity
+from hhsim.core.errors import HhsimError
+from hhsim.experiment.schema import validate
+from hhsim.studies.sensitivity.analysis import noise_check, ranking_text, sample_check
+from hhsim.studies.sensitivity.run import run_sensitivity
 
 from conftest import MODELS
 
@@ -160,8 +160,8 @@ def test_the_too_small_rules():
 
 
 def test_ties_in_the_ranking_index_are_broken_by_the_first_order_index():
-    from hhsim.sensitivity.analysis import index_table
-    from hhsim.sensitivity.section import setup
+    from hhsim.studies.sensitivity.analysis import index_table
+    from hhsim.studies.sensitivity.section import setup
 
     st = setup(validate(linear({**SOBOL, "samples": 8})))
     result = {"S1": np.array([0.1, 0.4, 0.0]), "ST": np.array([0.5, 0.5, 0.0]), "S1_conf": np.full(3, 0.1),

@@ -9,10 +9,10 @@ import pytest
 from scipy import stats
 from test_interventions import _same_as_baseline, experiment, run_all
 
-from hhsim.errors import HhsimError
-from hhsim.experiment import validate
-from hhsim.record import monthly_table, referral_table, run_record
-from hhsim.resources import intervention_defaults
+from hhsim.core.errors import HhsimError
+from hhsim.core.resources import intervention_defaults
+from hhsim.experiment.schema import validate
+from hhsim.model.record import monthly_table, referral_table, run_record
 
 
 def prescribing(**settings) -> dict:

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hhsim.errors import HhsimError
-from hhsim.resources import default_model_tree, world_tree
+from hhsim.core.errors import HhsimError
+from hhsim.core.resources import default_model_tree, world_tree
 from hhsim.world.population import HAZARD_BITS, TENURES
 from hhsim.world.stock import load_stock
 

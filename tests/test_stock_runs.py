@@ -5,9 +5,9 @@ import pytest
 
 from hhsim.api import run_experiment
 from hhsim.batch.design import plan
-from hhsim.errors import HhsimError
-from hhsim.experiment import load_experiment, validate
-from hhsim.model import HousingHealthModel
+from hhsim.core.errors import HhsimError
+from hhsim.experiment.schema import load_experiment, validate
+from hhsim.model.simulation import HousingHealthModel
 
 from conftest import ROOT
 

@@ -65,7 +65,7 @@ from hhsim.analysis.precision import (
     stop_reason,
 )
 from hhsim.analysis.summary import served_by
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
 
 
 def _served(records: pd.DataFrame, arm: str, kinds: Mapping[str, str]) -> tuple[str, float] | None:
@@ -538,7 +538,7 @@ class _Runs:
 
     def _experiment(self, value: float | None):
         """The experiment with the arm alone at ``value`` (None: the baseline alone)."""
-        from hhsim.experiment import validate
+        from hhsim.experiment.schema import validate
 
         if value not in self.experiments:
             arms = []
@@ -595,7 +595,7 @@ def search_break_even(experiment, arm: str, parameter: str, bounds: tuple[float,
     ``replications`` override the file's; runs go to local ``workers`` or a Dask
     ``scheduler`` in one batch per step."""
     from hhsim.batch.execution import open_executor, warm_up
-    from hhsim.experiment import load_experiment
+    from hhsim.experiment.schema import load_experiment
 
     exp = experiment if not isinstance(experiment, str | Path) else load_experiment(experiment)
     exp = exp.with_options(tenants=tenants, months=months, replications=replications)

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hhsim.accounting import PAYERS
 from hhsim.analysis.intervals import mc_interval
 from hhsim.analysis.pairing import draw_keys, paired
+from hhsim.core.accounting import PAYERS
 
 CASH, BED_DAYS = "cash", "bed days (capacity, not cash)"
 #: Monthly counts reported as capacity released: column, label.

@@ -1,13 +1,13 @@
 """Results by group: the paired economic results for each group of tenants.
 
 Groups are fixed at model start (deprivation decile, age band, sex, tenure, starting state
-of each health condition; ``hhsim.groups``). Per arm, dimension and group: the change
+of each health condition; ``hhsim.model.groups``). Per arm, dimension and group: the change
 against the baseline of the same draw in NHS care cost, intervention cost, every payer's
 cost, QALYs, years in good health, life years and bed days, and the incremental NMB at each
 threshold, with 95% MC intervals, as totals and per 1,000 people in the group.
 
 An intervention's programme costs (staff, beds, places) are shared among the people it
-served (``hhsim.groups``), so the groups of each dimension add up to the whole: their net
+served (``hhsim.model.groups``), so the groups of each dimension add up to the whole: their net
 savings sum to the arm's net saving. Groups keep their natural order (deciles 1 to 10, age
 bands youngest first).
 """
@@ -18,10 +18,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from hhsim.accounting import PAYERS
 from hhsim.analysis.cost_effectiveness import perspective_cost
 from hhsim.analysis.intervals import mc_bounds
 from hhsim.analysis.pairing import draw_keys
+from hhsim.core.accounting import PAYERS
 
 #: Measures: name, group-table outcome, sign (+1: arm - baseline; -1: baseline - arm).
 MEASURES = [("nhs_saving", "nhs_cost", -1), ("intervention_cost", "intervention_cost", 1),

@@ -29,9 +29,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from hhsim.accounting import PAYERS
 from hhsim.analysis.intervals import mc_interval, ratio_interval
 from hhsim.analysis.pairing import paired
+from hhsim.core.accounting import PAYERS
 
 PERSPECTIVES = {
     "public_sector": "every cost of the NHS, social care, housing provider and local authority",

@@ -1,6 +1,6 @@
 """Life expectancy and years in good health from a run's period life table.
 
-The life table (``hhsim.record.life_table``) holds weighted person-years, years in good
+The life table (``hhsim.model.record.life_table``) holds weighted person-years, years in good
 health and deaths by sex, IMD decile and age. For each group it is abridged to 5-year age
 bands from ``START_AGE`` (the model's adults) with an open last band, and read as a period
 life table with a constant hazard within each band (Chiang's method with a = n/2 is not

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from hhsim.errors import HhsimError, printable, unknown_key_error
+from hhsim.core.errors import HhsimError, printable, unknown_key_error
 
 #: Outcomes with a fixed name; plus nmb_<lambda>, incremental:<column>, mean:<column>.
 OUTPUTS = ("incremental_nhs_cost", "incremental_intervention_cost", "incremental_cost", "nhs_saving",

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from hhsim.accounting import PAYERS
 from hhsim.analysis.intervals import mc_interval
 from hhsim.analysis.pairing import paired
+from hhsim.core.accounting import PAYERS
 
 PARTS = ("care_cost", "intervention_cost", "cost")
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
 
 MIN_REPLICATIONS = 5  # fewer give an interval too wide (t = 2.78 at 5) to plan from
 GROWTH = 4.0  # most a round multiplies the replications by

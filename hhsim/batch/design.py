@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hhsim.experiment import Experiment
-from hhsim.model import RunConfig
+from hhsim.experiment.schema import Experiment
+from hhsim.model.simulation import RunConfig
 
 
 @dataclass(frozen=True)

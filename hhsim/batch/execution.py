@@ -32,10 +32,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from hhsim.batch.design import RunSpec
-from hhsim.errors import HhsimError, printable
-from hhsim.model import HousingHealthModel
-from hhsim.record import per_run_tables, run_record
-from hhsim.resources import DEFAULT_EXPERIMENT
+from hhsim.core.errors import HhsimError, printable
+from hhsim.core.resources import DEFAULT_EXPERIMENT
+from hhsim.model.record import per_run_tables, run_record
+from hhsim.model.simulation import HousingHealthModel
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hhsim.errors import HhsimError, printable
+from hhsim.core.errors import HhsimError, printable
 
 #: Temporary files of ``atomic_write`` (and of ``check_writable``).
 TEMPORARY = re.compile(r"\..+\.\d+\.tmp")

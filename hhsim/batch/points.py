@@ -34,8 +34,8 @@ from hhsim.api import package_version
 from hhsim.batch.design import RunSpec, plan
 from hhsim.batch.execution import RunResult, execute, open_executor, resume_hint, warm_up
 from hhsim.batch.store import ResultsStore
-from hhsim.errors import HhsimError
-from hhsim.experiment import Experiment
+from hhsim.core.errors import HhsimError
+from hhsim.experiment.schema import Experiment
 
 #: The refusal to resume a sweep in a folder of another experiment or other points.
 MISMATCH = ("holds results of a different experiment or different parameter points",
@@ -85,7 +85,7 @@ def run_points(exp: Experiment, points: Sequence[Mapping[str, float]], out: str 
     """Run every arm x replication of ``exp`` at every point; store and return the records.
 
     ``manifest`` adds entries to the store's manifest (e.g. the sampling method); ``tables``
-    names the per-run tables to keep besides the records (``hhsim.record.table_names``:
+    names the per-run tables to keep besides the records (``hhsim.model.record.table_names``:
     none by default, since a sweep may have thousands of runs). ``digest``: what identifies
     the sweep when its points come from a generator whose point i does not depend on how
     many there are (a PSA's draws): the sweep may then be extended with more points
@@ -182,7 +182,7 @@ def check_ranges(exp: Experiment, section: str, ranges: Mapping[str, tuple[float
     one), and the experiment validates with all of them at the low, then the high end of
     their ``ranges`` (on a failure, each alone, to name the one at fault). ``fixed`` values
     (e.g. a Dirichlet group at its mean) are in every probe."""
-    from hhsim.experiment import validate
+    from hhsim.experiment.schema import validate
 
     for arm in exp.arms:
         for name in [*ranges, *(fixed or {})]:

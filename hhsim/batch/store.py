@@ -15,7 +15,7 @@ Layout of an output folder::
     referrals/<run_id>.parquet  the referral log of social-prescribing interventions (one row per referral)
     lifetable/<run_id>.parquet  person-years, years in good health and deaths by sex, IMD decile and age
     <table>/<run_id>.parquet any other table a registered intervention type writes
-                             (every per-run table: ``hhsim.record.table_names``)
+                             (every per-run table: ``hhsim.model.record.table_names``)
     runs/<run_id>.parquet    the run's record (one row)
     runs/<run_id>.json       the run's checksum record: the experiment digest and the SHA-256
                              and size of each file above           (written last: the run is done)
@@ -68,8 +68,8 @@ from hhsim.batch.files import (
     write_csv,
     write_json,
 )
-from hhsim.errors import HhsimError, warn
-from hhsim.record import table_names
+from hhsim.core.errors import HhsimError, warn
+from hhsim.model.record import table_names
 
 MANIFEST = "manifest.json"
 CHECKSUMS = "checksums.json"

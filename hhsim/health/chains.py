@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
-from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.core.errors import HhsimError, unknown_key_error
+from hhsim.core.parameters import check_keys, leaf_parameter
 from hhsim.health.competing import choose_exits
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.rates import Rate, base_leaf, period_years, row_sums
-from hhsim.health.terms import MAX_AGE, Term, TermContext, band_lookup, parse_terms, product
-from hhsim.parameters import check_keys, leaf_parameter
+from hhsim.health.terms import MAX_AGE, Term, TermContext, parse_terms, product
+from hhsim.world.bands import band_lookup
 from hhsim.world.population import Population
 
 DEATH = -1

@@ -29,18 +29,18 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.accounting import PAYERS, Activity
-from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.core.accounting import PAYERS, Activity
+from hhsim.core.errors import HhsimError, unknown_key_error
+from hhsim.core.parameters import check_keys, missing_parameter, parameters_of, to_parameter
+from hhsim.core.randomness import Streams
 from hhsim.health.chains import DEAD_NAME, DEATH, Chain, Exit, parse_exits, parse_initial
+from hhsim.health.hospital import AdmissionType, parse_hospital
 from hhsim.health.mortality import parse_mortality
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.rates import Rate, RateStack
+from hhsim.health.services import Service, parse_cost, parse_services
 from hhsim.health.terms import MAX_AGE, TermContext, parse_terms
 from hhsim.health.wellbeing import Wellbeing, parse_wellbeing
-from hhsim.hospital import AdmissionType, parse_hospital
-from hhsim.parameters import check_keys, missing_parameter, parameters_of, to_parameter
-from hhsim.randomness import Streams
-from hhsim.services import Service, parse_cost, parse_services
 from hhsim.world.population import Population
 
 MODEL_SECTIONS = {"model", "chains", "mortality", "wellbeing", "utility", "outcomes",

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.core.errors import HhsimError, unknown_key_error
+from hhsim.core.parameters import check_keys, leaf_parameter
 from hhsim.health.rates import Rate, age_sex_table, period_years
 from hhsim.health.terms import MAX_AGE, TermContext, parse_terms
-from hhsim.parameters import check_keys, leaf_parameter
 
 MORTALITY_KEYS = {"chain", "reference", "life_table", "gompertz_makeham", "rr"}
 

@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
+from hhsim.core.parameters import leaf_parameter, missing_parameter
 from hhsim.health.profiles import ProfileSpace
-from hhsim.health.terms import MAX_AGE, Term, TermContext, band_lookup, parse_terms, product
-from hhsim.parameters import leaf_parameter, missing_parameter
+from hhsim.health.terms import MAX_AGE, Term, TermContext, parse_terms, product
+from hhsim.world.bands import band_lookup
 from hhsim.world.population import Population
 
 DAYS_PER_YEAR = 365.25

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError, unknown_key_error
-from hhsim.parameters import is_leaf, leaf_parameter
+from hhsim.core.errors import HhsimError, unknown_key_error
+from hhsim.core.parameters import is_leaf, leaf_parameter
+from hhsim.world.bands import band_lookup
 from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Population
 
 MAX_AGE = 120  # years; ages above are treated as 120
@@ -82,15 +83,6 @@ class TermContext:
 
 def age_codes(pop: Population, idx: np.ndarray | None) -> np.ndarray:
     return np.minimum(_take(pop.age_years, idx), MAX_AGE)
-
-
-def band_lookup(breaks: list[float], upper: int, where: str) -> np.ndarray:
-    """Map 0..upper to the index of the band whose lower bound is the last break <= value."""
-    b = np.asarray(breaks, dtype=float)
-    if b.ndim != 1 or b.size == 0 or np.any(np.diff(b) <= 0):
-        raise HhsimError(where, "breaks must be an increasing list of lower bounds",
-                         "give e.g. breaks = [16, 25, 35]")
-    return np.clip(np.searchsorted(b, np.arange(upper + 1), side="right") - 1, 0, b.size - 1)
 
 
 def _leaf(node: Any, where: str) -> tuple[np.ndarray, dict]:

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
+from hhsim.core.parameters import check_keys, scalar
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.terms import Term, TermContext, parse_terms, total
-from hhsim.parameters import check_keys, scalar
 from hhsim.world.population import Population
 
 WELLBEING_KEYS = {"description", "minimum", "maximum", "mean", "sd", "adjustment", "effect"}

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hhsim.errors import HhsimError, unknown_key_error
-from hhsim.hospital import DAY_TALLIES
+from hhsim.core.errors import HhsimError, unknown_key_error
+from hhsim.health.hospital import DAY_TALLIES
 from hhsim.interventions.base import Intervention, ReferralTarget, Settings
 from hhsim.interventions.registry import NAME, TYPES
 from hhsim.interventions.settings import ModelContext, merge
@@ -34,7 +34,7 @@ from hhsim.interventions import supported_housing, social_prescribing, housing_f
 
 if TYPE_CHECKING:
     from hhsim.health.model_file import HealthModel
-    from hhsim.model import HousingHealthModel
+    from hhsim.model.simulation import HousingHealthModel
 
 RESERVED = {"undisc", "disc"}  # would make intervention_cost_<name> ambiguous
 

@@ -31,18 +31,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from hhsim.accounting import PAYERS, Activity
-from hhsim.costing import uprating_factor
-from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.core.accounting import PAYERS, Activity
+from hhsim.core.costing import uprating_factor
+from hhsim.core.errors import HhsimError, unknown_key_error
+from hhsim.core.parameters import Parameter
+from hhsim.core.resources import cost_index
 from hhsim.interventions.effects import Effect
 from hhsim.interventions.settings import parameter, table
-from hhsim.parameters import Parameter
-from hhsim.resources import cost_index
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hhsim.model import HousingHealthModel
+    from hhsim.model.simulation import HousingHealthModel
 
 EMPTY = np.empty(0, dtype=np.intp)
 #: Strengths below this are treated as 0 (an effect has worn off).
@@ -187,7 +187,7 @@ class Settings:
 
     name: str
     kind: str  # the registered type
-    payer: str  # who pays its costs (hhsim.accounting.PAYERS)
+    payer: str  # who pays its costs (hhsim.core.accounting.PAYERS)
     costs: tuple[CostItem, ...] = ()
     effects: tuple[Effect, ...] = ()
     log: bool = False  # keep an event log

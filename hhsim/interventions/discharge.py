@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
-from hhsim.costing import uprating_factor
-from hhsim.errors import HhsimError
-from hhsim.hospital import READMISSION_WINDOW_DAYS
+from hhsim.core.costing import uprating_factor
+from hhsim.core.errors import HhsimError
+from hhsim.core.parameters import check_keys
+from hhsim.health.hospital import READMISSION_WINDOW_DAYS
 from hhsim.interventions.base import (
     Intervention,
     Measure,
@@ -61,7 +62,6 @@ from hhsim.interventions.settings import (
     text,
     value,
 )
-from hhsim.parameters import check_keys
 from hhsim.world.population import DELAYED
 
 if TYPE_CHECKING:

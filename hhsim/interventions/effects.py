@@ -32,9 +32,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hhsim.errors import HhsimError, unknown_key_error
+from hhsim.core.errors import HhsimError, unknown_key_error
+from hhsim.core.parameters import check_keys
 from hhsim.interventions.settings import ModelContext, parameter, value
-from hhsim.parameters import check_keys
 
 WELLBEING = "wellbeing"
 FORMS = ("rate_ratio", "percent_change", "odds_ratio", "points")

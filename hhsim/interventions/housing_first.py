@@ -31,13 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
+from hhsim.core.parameters import check_keys
+from hhsim.core.resources import data_path
 from hhsim.interventions.base import Measure
 from hhsim.interventions.programme import DONE, SERVED, ClientProgramme, ProgrammeSettings, parse_programme
 from hhsim.interventions.registry import register
 from hhsim.interventions.settings import Condition, ModelContext, flag, monthly_probability, table, value
-from hhsim.parameters import check_keys
-from hhsim.resources import data_path
 from hhsim.world.housing_pathway import HOMELESS_CODES, ROUGH, SOCIAL, TEMPORARY, move
 from hhsim.world.population import HOMELESS, Population
 

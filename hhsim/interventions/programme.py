@@ -23,7 +23,7 @@ services (those its referral sources watch) in the ``BEFORE_AFTER_MONTHS`` month
 admission and, for clients alive ``BEFORE_AFTER_MONTHS`` months later, in the same number
 of months from admission; the record sums them (``iv_<name>_ba_*``, people represented).
 This is the pilot-style before-after comparison of clients enrolled after recent use, with
-its regression to the mean (``hhsim.calibration.estimators.before_after``).
+its regression to the mean (``hhsim.studies.calibration.estimators.before_after``).
 
 A tenant is referred at most once per run. Effects act on clients at full strength and
 decay after they leave (``hhsim.interventions.effects``). Weighted populations: places,
@@ -38,8 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.costing import uprating_factor
-from hhsim.errors import HhsimError
+from hhsim.core.costing import uprating_factor
+from hhsim.core.errors import HhsimError
+from hhsim.core.parameters import check_keys
 from hhsim.interventions.base import (
     CostItem,
     Intervention,
@@ -71,7 +72,6 @@ from hhsim.interventions.settings import (
     text,
     value,
 )
-from hhsim.parameters import check_keys
 
 # Client status codes.
 NEVER, QUEUED, SERVED, DONE, DECLINED, LEFT = range(6)
@@ -195,7 +195,7 @@ def _commitment(costs: tuple[CostItem, ...], enrolment: Enrolment, window: Windo
 
 
 #: Months before and after admission compared by the before-after tallies (at most 12, the
-#: span of ``hhsim.recent_use``).
+#: span of ``hhsim.world.recent_use``).
 BEFORE_AFTER_MONTHS = 6
 
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
+from hhsim.core.resources import data_path
 from hhsim.interventions.programme import ClientProgramme, ProgrammeSettings, parse_programme
 from hhsim.interventions.registry import register
 from hhsim.interventions.settings import ModelContext, table, value
-from hhsim.resources import data_path
 
 
 def parse(tree: Mapping[str, Any], ctx: ModelContext) -> ProgrammeSettings:

@@ -24,9 +24,9 @@ from inspect import isabstract
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hhsim.core.parameters import read_toml
 from hhsim.interventions.base import Intervention, RunTable, Settings
 from hhsim.interventions.settings import ModelContext
-from hhsim.parameters import read_toml
 
 #: Names of intervention types and of interventions: lower-case letters, digits and _.
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.costing import uprating_factor
+from hhsim.core.costing import uprating_factor
+from hhsim.core.parameters import check_keys
+from hhsim.core.resources import data_path
 from hhsim.interventions.base import (
     CostItem,
     Intervention,
@@ -61,8 +63,6 @@ from hhsim.interventions.settings import (
     value,
     whole_months,
 )
-from hhsim.parameters import check_keys
-from hhsim.resources import data_path
 from hhsim.world.population import HAZARD_BITS, HAZARDS
 
 KEYS = ("type", "name", "description", "payer", "start_month", "end_month", "priority", "log",

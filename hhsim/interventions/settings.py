@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError, unknown_key_error
-from hhsim.parameters import Parameter, check_keys, is_leaf, to_parameter
+from hhsim.core.errors import HhsimError, unknown_key_error
+from hhsim.core.parameters import Parameter, check_keys, is_leaf, to_parameter
 from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Population
 
 #: Units of parameters that an experiment file may give as plain numbers without a default.

@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hhsim.accounting import Activity
-from hhsim.errors import HhsimError
+from hhsim.core.accounting import Activity
+from hhsim.core.errors import HhsimError
+from hhsim.core.parameters import check_keys
+from hhsim.core.resources import data_path
 from hhsim.interventions.base import CostItem, RunTable, parse_costs, with_fading
 from hhsim.interventions.programme import (
     DECLINED,
@@ -53,8 +55,6 @@ from hhsim.interventions.settings import (
     value,
     whole_months,
 )
-from hhsim.parameters import check_keys
-from hhsim.resources import data_path
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -20,15 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.accounting import Activity
-from hhsim.errors import HhsimError
+from hhsim.core.accounting import Activity
+from hhsim.core.errors import HhsimError
+from hhsim.core.parameters import check_keys
+from hhsim.core.resources import data_path
+from hhsim.health.hospital import LogNormalDays, Place
 from hhsim.health.terms import MAX_AGE
-from hhsim.hospital import LogNormalDays, Place
 from hhsim.interventions.discharge import DischargeProgramme, DischargeSettings, parse_discharge
 from hhsim.interventions.registry import register
 from hhsim.interventions.settings import ModelContext, table, value
-from hhsim.parameters import check_keys
-from hhsim.resources import data_path
 
 
 def parse(tree: Mapping[str, Any], ctx: ModelContext) -> DischargeSettings[LogNormalDays]:

@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
+from hhsim.core.parameters import check_keys
+from hhsim.core.resources import data_path
 from hhsim.interventions.base import Measure
 from hhsim.interventions.discharge import PLACED, DischargeProgramme, DischargeSettings, parse_discharge
 from hhsim.interventions.registry import register
 from hhsim.interventions.settings import ModelContext, monthly_probability, table
-from hhsim.parameters import check_keys
-from hhsim.resources import data_path
 
 
 @dataclass(frozen=True)

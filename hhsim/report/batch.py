@@ -10,7 +10,7 @@ import pandas as pd
 
 from hhsim.analysis.tables import Settings, analyse
 from hhsim.batch.store import MANIFEST, ResultsFolder
-from hhsim.errors import HhsimError
+from hhsim.core.errors import HhsimError
 
 
 @dataclass

@@ -19,12 +19,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from hhsim.accounting import PAYERS
 from hhsim.analysis.budget_impact import BED_DAYS, CASH
 from hhsim.analysis.ceac import RUN_LEVEL_LABEL, ceac
 from hhsim.analysis.cost_effectiveness import with_cost
 from hhsim.analysis.pairing import paired
 from hhsim.batch.files import atomic_write
+from hhsim.core.accounting import PAYERS
 from hhsim.report.batch import Batch
 
 PAYER_LABELS = {"nhs": "NHS", "social_care": "Social care", "housing_provider": "Housing provider",

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hhsim import paramtable
+from hhsim.report import paramtable
 from hhsim.analysis.cost_effectiveness import pounds
 from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.summary import summarise

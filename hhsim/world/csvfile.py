@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from hhsim.errors import HhsimError, did_you_mean
-from hhsim.inputs import read_input
+from hhsim.core.errors import HhsimError, did_you_mean
+from hhsim.core.inputs import read_input
 
 SAVE_AS_CSV = "save it from the spreadsheet as 'CSV UTF-8 (comma delimited)'"
 SHOWN = 3  # problems shown in the one-line message

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError
-from hhsim.parameters import to_parameter
+from hhsim.core.errors import HhsimError
+from hhsim.core.parameters import to_parameter
 from hhsim.world.population import HOMELESS, TENURES, Population
 
 if TYPE_CHECKING:
-    from hhsim.model import HousingHealthModel
+    from hhsim.model.simulation import HousingHealthModel
 
 STREAM = "world:housing_pathway"
 ROUGH, TEMPORARY, SOCIAL = (TENURES.index(t) for t in ("rough_sleeping", "temporary_accommodation",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hhsim.recent_use import RecentUse
+from hhsim.world.recent_use import RecentUse
 
 #: Where a tenant lives. The last two are people experiencing homelessness (an optional
 #: subpopulation: nobody is in them unless an experiment asks); their "dwelling" is a

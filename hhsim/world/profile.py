@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError
-from hhsim.groups import AGE_BANDS, AGE_LABELS
+from hhsim.core.errors import HhsimError
+from hhsim.world.bands import AGE_BANDS, AGE_LABELS
 from hhsim.world.csvfile import Problems, data_rows, header, read_rows
 from hhsim.world.population import DECILES, TENURES, Population
 

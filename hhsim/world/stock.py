@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.parameters import scalar
+from hhsim.core.parameters import scalar
 from hhsim.world.csvfile import Problems, data_rows, header, read_rows
 from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Dwellings, Population
 from hhsim.world.synthetic import estate_size

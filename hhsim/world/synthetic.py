@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.errors import HhsimError, unknown_key_error
-from hhsim.health.terms import band_lookup
-from hhsim.parameters import to_parameter
+from hhsim.core.errors import HhsimError, unknown_key_error
+from hhsim.core.parameters import to_parameter
+from hhsim.world.bands import band_lookup
 from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Dwellings, Population
 
 OLDEST = 100  # upper age of the open top band, years

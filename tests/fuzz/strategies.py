@@ -38,8 +38,8 @@ INTERVENTION_TYPES = ["personalised_support", "home_repairs", "rate_ratio", "ste
 
 
 def _parameter_names() -> tuple[list[tuple[str, Any]], dict[str, list[tuple[str, Any]]]]:
-    from hhsim.parameters import iter_leaves
-    from hhsim.resources import default_model_tree, intervention_defaults, world_tree
+    from hhsim.core.parameters import iter_leaves
+    from hhsim.core.resources import default_model_tree, intervention_defaults, world_tree
 
     model = [(n, leaf["value"]) for n, leaf in iter_leaves(default_model_tree())]
     model += [(n, leaf["value"]) for n, leaf in iter_leaves(world_tree())]
@@ -117,7 +117,7 @@ def values() -> st.SearchStrategy:
         st.lists(st.sampled_from(NUMBERS), max_size=4)).map(copy.deepcopy)
 
 
-# Schema of the fields the oracle knows (hhsim/experiment.py): kind, low, high.
+# Schema of the fields the oracle knows (hhsim/experiment/schema.py): kind, low, high.
 FIELDS: dict[tuple, tuple] = {
     ("experiment", "name"): ("str",), ("experiment", "description"): ("str",),
     ("experiment", "seed"): ("int", 0, None), ("experiment", "months"): ("int", 1, 1200),
@@ -530,7 +530,7 @@ def _split(line: str) -> list[str]:
 
 
 def _stock_columns() -> set[str]:
-    from hhsim.resources import default_model_tree
+    from hhsim.core.resources import default_model_tree
 
     chains = {c.lower() for c in default_model_tree()["chains"]}
     return {"tenant_id", "dwelling_id", "household_id", "estate_id", "age", "sex", "tenure", "imd_decile",

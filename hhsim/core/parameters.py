@@ -1,0 +1,246 @@
+"""Sourced parameters addressed by dotted name.
+
+A parameter file is TOML. Any inline table with a ``value`` key is a parameter (a *leaf*):
+
+    rate = { value = 5.7, unit = "per person-year", source = "NHS Digital 2022", status = "V2" }
+
+Required keys: ``value`` (number, or nested list of numbers), ``unit``, ``source``. Money
+(a unit starting with "£") also needs ``price_year``. ``status`` tags the evidence (V1, V2,
+D, A); ``assumption = true`` (or status A) marks a value invented for the model, and its
+``source`` must then say why the value was chosen. A leaf may carry structural keys that
+shape how the value is used (``breaks``, ``first_age``, ``centre``); those are not
+parameters and cannot be overridden.
+
+Everything else in the file (state names, links between sections) is structure. The dotted
+name of a leaf is its path in the file, e.g. ``services.gp.rate``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hhsim.core.errors import HhsimError, printable, unknown_key_error
+from hhsim.core.inputs import read_input
+
+LEAF_KEYS = {
+    "value", "unit", "source", "price_year", "assumption", "status", "note",
+    "breaks", "first_age", "centre", "payer", "category", "location",
+}
+STATUS_TAGS = {"V1", "V2", "D", "A"}
+#: Largest ratio (rate, odds or relative risk) or coefficient of variation accepted: far
+#: beyond any evidence, and small enough that rates stay finite in 32-bit floats.
+MAX_RATIO = 1e6
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One sourced number (or table) with its unit and provenance."""
+
+    name: str
+    value: Any
+    unit: str
+    source: str
+    price_year: str | None = None
+    assumption: bool = False
+    status: str | None = None
+
+    @property
+    def is_money(self) -> bool:
+        return self.unit.startswith("£")
+
+
+def is_strictly_positive(unit: str) -> bool:
+    """Units whose values must be above zero: ratios and coefficients of variation."""
+    u = unit.lower()
+    return "ratio" in u or "relative risk" in u or "coefficient of variation" in u
+
+
+def bounds_for_unit(unit: str) -> tuple[float, float]:
+    """Allowed range of a parameter's values, read from its unit."""
+    u = unit.lower()
+    if u.startswith(("probability", "share", "proportion")):
+        return 0.0, 1.0
+    if is_strictly_positive(unit):
+        return 0.0, MAX_RATIO  # ratios, relative risks, coefficients of variation: checked > 0
+    if "multiplier" in u:
+        return 0.0, math.inf  # zero switches a cost or a utility off
+    if u.startswith(("£", "per ", "days", "months", "years", "count", "people", "beds", "fte")):
+        return 0.0, math.inf
+    return -math.inf, math.inf
+
+
+def _numbers_only(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return all(_numbers_only(v) for v in value)
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def check_value(name: str, value: Any, unit: str) -> np.ndarray:
+    """Validate a parameter value against its unit; return it as a float array."""
+    if not _numbers_only(value) and not isinstance(value, np.ndarray):
+        raise HhsimError(name, f"expected a number or a table of numbers, got {printable(repr(value))}",
+                         "give a number (not text or true/false)")
+    try:
+        arr = np.asarray(value, dtype=float) + 0.0  # + 0.0: a -0.0 becomes 0.0
+    except (TypeError, ValueError, OverflowError):
+        raise HhsimError(name, f"expected a number or a table of numbers, got {value!r}",
+                         "give a number") from None
+    if arr.size == 0:
+        raise HhsimError(name, "is an empty table", "give at least one number")
+    if not np.all(np.isfinite(arr)):
+        raise HhsimError(name, "contains a value that is not a finite number", "give finite numbers")
+    lo, hi = bounds_for_unit(unit)
+    strictly_positive = is_strictly_positive(unit)
+    bad = arr[(arr < lo) | (arr > hi) | ((arr <= 0) if strictly_positive else False)]
+    if bad.size:
+        if strictly_positive:
+            rng = f"greater than 0 and at most {hi:,.0f}"
+        elif hi < math.inf:
+            rng = f"between {lo:g} and {hi:g}"
+        else:
+            rng = f"at least {lo:g}"
+        raise HhsimError(name, f"value {bad.flat[0]:g} is out of range for unit '{unit}'",
+                         f"give a value {rng}")
+    return arr
+
+
+def missing_parameter(where: str, key: str, unit: str = "...") -> HhsimError:
+    """The error for a required parameter that is absent."""
+    return HhsimError(where, f"has no {key}",
+                      f'add {key} = {{ value = ..., unit = "{unit}", source = "..." }}')
+
+
+def scalar(node: Mapping[str, Any], key: str, where: str, unit: str = "...") -> float:
+    """The single number held by parameter ``key`` of ``node`` (one-line errors otherwise)."""
+    if key not in node:
+        raise missing_parameter(where, key, unit)
+    p = to_parameter(f"{where}.{key}", node[key])
+    value = np.asarray(p.value, dtype=float)
+    if value.ndim:
+        raise HhsimError(f"{where}.{key}", "must be a single number, not a table", "give one number")
+    return float(value)
+
+
+def check_keys(node: Any, where: str, allowed: Iterable[str], what: str = "key") -> Mapping[str, Any]:
+    """``node`` if it is a table whose keys are all ``allowed``; else a one-line error."""
+    if not isinstance(node, Mapping):
+        raise HhsimError(where, "must be a table", f"write [{where}] with its keys")
+    extra = set(node) - set(allowed)
+    if extra:
+        raise unknown_key_error(where, sorted(extra)[0], allowed, what=what)
+    return node
+
+
+def leaf_parameter(node: Any, where: str,
+                   hint: str = "{ value = ..., unit = ..., source = ... }") -> Parameter:
+    """The parameter at ``where``: ``node`` must be a leaf (an inline table with a value)."""
+    if not is_leaf(node):
+        raise HhsimError(where, "is not a parameter", f"give {hint}")
+    return to_parameter(where, node)
+
+
+def is_leaf(node: Any) -> bool:
+    return isinstance(node, dict) and "value" in node
+
+
+def iter_leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, dict]]:
+    """Every leaf of a parameter tree with its dotted name, in file order."""
+    for key, node in tree.items():
+        name = f"{prefix}{key}"
+        if is_leaf(node):
+            yield name, node
+        elif isinstance(node, dict):
+            yield from iter_leaves(node, name + ".")
+
+
+def to_parameter(name: str, node: dict) -> Parameter:
+    """Check a leaf's metadata and value; return it as a Parameter."""
+    check_keys(node, name, LEAF_KEYS, what="parameter field")
+    for key in ("unit", "source"):
+        if not isinstance(node.get(key), str) or not node[key].strip():
+            raise HhsimError(name, f"has no '{key}'", f"add {key} = \"...\" to the parameter")
+    unit = node["unit"]
+    if unit.startswith("£") and not node.get("price_year"):
+        raise HhsimError(name, "is money but has no price_year", 'add price_year = "2023/24"')
+    status = node.get("status")
+    if status is not None and (not isinstance(status, str) or status not in STATUS_TAGS):
+        raise HhsimError(name, f"unknown status {printable(repr(status))}",
+                         f"use one of {sorted(STATUS_TAGS)}")
+    assumption = bool(node.get("assumption", False)) or status == "A"
+    check_value(name, node["value"], unit)
+    return Parameter(name=name, value=node["value"], unit=unit, source=node["source"],
+                     price_year=node.get("price_year"), assumption=assumption, status=status)
+
+
+#: Deepest nesting of tables and arrays accepted in a TOML file (hhsim's files use under 8).
+MAX_DEPTH = 32
+
+
+def _depth(node: Any) -> int:
+    """How deeply tables and arrays nest in ``node`` (iterative: no recursion limit)."""
+    deepest, stack = 0, [(node, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def read_toml(path: str | Path, what: str = "file") -> dict:
+    """Read a TOML file, turning every failure into a one-line error."""
+    data = read_input(path, what, "toml")
+    where = str(path)
+    try:
+        tree = tomllib.loads(data.decode("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise HhsimError(where, f"is not valid TOML ({exc})", "fix the TOML syntax") from None
+    except UnicodeDecodeError:
+        raise HhsimError(where, "is not a text file", f"give a TOML {what}") from None
+    except RecursionError:
+        tree = None
+    if tree is None or _depth(tree) > MAX_DEPTH:
+        raise HhsimError(where, f"nests tables or arrays more than {MAX_DEPTH} deep",
+                         f"check the {what}: hhsim's files need only a few levels")
+    return tree
+
+
+def parameters_of(tree: Mapping[str, Any]) -> dict[str, Parameter]:
+    """All parameters of a tree, by dotted name, validated."""
+    return {name: to_parameter(name, node) for name, node in iter_leaves(tree)}
+
+
+def apply_overrides(tree: Mapping[str, Any], overrides: Mapping[str, Any],
+                    where: str = "parameters") -> dict:
+    """A deep copy of ``tree`` with the values of named leaves replaced.
+
+    Each override must name an existing leaf and keep the value's shape and unit range.
+    """
+    out = copy.deepcopy(dict(tree))
+    if not overrides:
+        return out
+    leaves = dict(iter_leaves(out))
+    for name, value in overrides.items():
+        if name not in leaves:
+            raise unknown_key_error(f"{where}.{name}", name, leaves, what="parameter")
+        node = leaves[name]
+        new = check_value(f"{where}.{name}", value, node["unit"])
+        old = np.asarray(node["value"], dtype=float)
+        if new.shape != old.shape:
+            raise HhsimError(f"{where}.{name}", f"has shape {new.shape}, expected {old.shape}",
+                             "give a value of the same shape as the default")
+        node["value"] = new.tolist() if new.ndim else float(new)
+        node["source"] = f"set by {where} in the experiment file (default {old.tolist()}: {node['source']})"
+        for key in ("status", "assumption"):
+            node.pop(key, None)
+    return out

@@ -1,0 +1,144 @@
+"""The run record: what one finished run reports, as a flat row of numbers; and the run's
+other tables (``per_run_tables``: the model's own, and those its interventions write).
+
+Every value is a total for the population represented: each tenant counts for its
+``weight`` (1 unless the population is scaled to a place). Columns (``_undisc`` marks the
+undiscounted twin):
+
+- ``population``: people represented; ``tenants``: tenants simulated (added by the runner);
+  ``profile_people_moved``: people of a local profile's cells that had no simulated tenant,
+  counted in the nearest cells instead (0 without a profile);
+- ``use_<activity>``: tallies (contacts, bed days, admissions, person-years), and
+  ``use_<activity>_disc`` for the costed ones;
+- ``cost_<activity>`` / ``cost_<activity>_undisc``: the tally times its unit cost, uprated
+  to the experiment's price year with the NHS Cost Inflation Index;
+- ``cost_<payer>`` / ``cost_<payer>_undisc``: every cost a payer bears (``nhs``,
+  ``social_care``, ``housing_provider``, ``local_authority``), interventions included;
+- ``nhs_cost`` (and ``_undisc``): NHS care costs, without any intervention's cost even
+  where the NHS pays for it (``cost_nhs`` includes those);
+- ``intervention_cost`` (and ``_undisc``): cost of the arm's interventions, whoever pays;
+  ``intervention_cost_<name>`` for each; each intervention cost is one activity, counted
+  once, with its payer;
+- ``iv_<name>_<measure>``: what each intervention did (referred, admitted, waits, places,
+  hazards fixed, ...; people represented);
+- ``qalys``, ``life_years``, ``good_health_years`` (and ``_undisc``);
+- ``hazard_homes``: occupied dwellings with a hazard at the start (weighted);
+- ``deaths``, ``admissions``, ``bed_days``, ``delayed_discharge_days``,
+  ``readmissions_30d`` (undiscounted counts over all admission types).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hhsim.core.accounting import PAYERS
+from hhsim.core.costing import uprating_factor
+from hhsim.health.checks import run_checks
+from hhsim.interventions.registry import declared_tables
+from hhsim.model.groups import group_table, tenant_outcomes
+from hhsim.model.simulation import LIFE_TABLE, HousingHealthModel
+
+
+def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
+    """The record of a finished run, costs in ``price_year`` prices."""
+    ledger = model.ledger
+    weight = model.pop.weight.astype(np.float64)
+
+    def total(per_tenant: np.ndarray) -> float:
+        return float((weight * per_tenant).sum())
+
+    rec: dict[str, float] = {"population": float(weight.sum()), "hazard_homes": model.hazard_homes}
+    programme = {f"cost_{p}{s}": 0.0 for p in PAYERS for s in ("", "_undisc")}
+    for name, act in model.activities.items():
+        rec[f"use_{name}"] = ledger.total(name, weight)
+        if act.unit_cost is not None:
+            unit = act.unit_cost * uprating_factor(act.price_year, price_year)
+            rec[f"use_{name}_disc"] = ledger.total(name, weight, discounted=True)
+            rec[f"cost_{name}"] = rec[f"use_{name}_disc"] * unit
+            rec[f"cost_{name}_undisc"] = rec[f"use_{name}"] * unit
+            if not act.per_tenant:
+                programme[f"cost_{act.payer}"] += rec[f"cost_{name}"]
+                programme[f"cost_{act.payer}_undisc"] += rec[f"cost_{name}_undisc"]
+    outcomes = {k: total(v) for k, v in tenant_outcomes(model, price_year, shared=False).items()}
+    outcomes.update({k: outcomes[k] + v for k, v in programme.items()})
+    rec.update(outcomes)  # nhs_cost and intervention_cost are set below, programme costs included
+    costed = [a for a in model.activities.values() if a.unit_cost is not None]
+    for suffix in ("", "_undisc"):
+        nhs_interventions = sum(rec[f"cost_{a.name}{suffix}"] for a in costed
+                                if a.intervention and a.payer == "nhs")
+        rec[f"nhs_cost{suffix}"] = outcomes[f"cost_nhs{suffix}"] - nhs_interventions
+        rec[f"intervention_cost{suffix}"] = sum(rec[f"cost_{a.name}{suffix}"] for a in costed
+                                                if a.intervention)
+        for iv in model.interventions:
+            rec[f"intervention_cost_{iv.name}{suffix}"] = sum(
+                rec[f"cost_{a.name}{suffix}"] for a in costed if a.intervention == iv.name)
+    for iv in model.interventions:
+        rec.update(iv.record())
+        rec.update(iv.effect_record())
+    rec["readmissions_30d"] = sum(rec[f"use_{t.name}_readmissions_30d"] for t in model.health.admissions)
+    rec["profile_people_moved"] = model.people_moved
+    return rec
+
+
+def monthly_table(model: HousingHealthModel) -> pd.DataFrame:
+    """Monthly aggregates collected by the model's DataCollector, one row per step."""
+    df = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    df.insert(0, "step", np.arange(1, len(df) + 1))
+    return df
+
+
+def table_names() -> tuple[str, ...]:
+    """The per-run tables (``<name>/<run_id>.parquet``), in the order they are written: the
+    model's own, with the interventions' (``registry.declared_tables``: every registered
+    type's, written for every run) before ``lifetable``."""
+    return ("monthly", "groups", "checks", *(t.name for t in declared_tables()), "lifetable")
+
+
+def per_run_tables(model: HousingHealthModel, price_year: str,
+                   record: dict[str, float]) -> dict[str, pd.DataFrame]:
+    """Every per-run table of a finished run (``table_names``), costs in ``price_year``
+    prices; ``record``: its ``run_record``."""
+    tables = {"monthly": monthly_table(model), "groups": group_table(model, price_year),
+              "checks": run_checks(model, record), "lifetable": life_table(model),
+              **intervention_tables(model)}
+    return {name: tables[name] for name in table_names()}
+
+
+def intervention_tables(model: HousingHealthModel) -> dict[str, pd.DataFrame]:
+    """Each table interventions write (``registry.declared_tables``): the rows of the arm's
+    interventions whose type writes it, stacked (the table's empty form when none has a row)."""
+    rows = [iv.run_tables() for iv in model.interventions]
+    out = {}
+    for table in declared_tables():
+        written = [r[table.name] for r in rows if len(r.get(table.name, ()))]
+        out[table.name] = pd.concat(written, ignore_index=True) if written else table.empty()
+    return out
+
+
+def stay_table(model: HousingHealthModel) -> pd.DataFrame:
+    """One row per patient of each hospital-flow intervention (``DischargeProgramme.stays``)."""
+    return intervention_tables(model)["stays"]
+
+
+def life_table(model: HousingHealthModel) -> pd.DataFrame:
+    """The run's period life table: weighted person-years, years in good health and deaths
+    by sex, IMD decile (1 = most deprived) and year of age at the start of each step; cells
+    nobody lived in are left out."""
+    lt = model.life_table
+    sex, decile, age = np.meshgrid(np.arange(2), np.arange(1, lt.shape[2] + 1), np.arange(lt.shape[3]),
+                                   indexing="ij")
+    table = pd.DataFrame({"sex": np.where(sex.ravel() == 1, "female", "male"),
+                          "decile": decile.ravel().astype(np.int8), "age": age.ravel().astype(np.int16),
+                          **{name: lt[k].ravel() for k, name in enumerate(LIFE_TABLE)}})
+    return table[table["person_years"] > 0].reset_index(drop=True)
+
+
+def referral_table(model: HousingHealthModel) -> pd.DataFrame:
+    """The referral logs of social-prescribing interventions, stacked."""
+    return intervention_tables(model)["referrals"]
+
+
+def event_table(model: HousingHealthModel) -> pd.DataFrame:
+    """Event logs of the interventions that keep one (``log = true``), stacked."""
+    return intervention_tables(model)["events"]

@@ -1,0 +1,420 @@
+"""``HousingHealthModel``: the month-by-month simulation of one arm of one replication.
+
+A step (one month, or one year for yearly-cycle models), in order:
+
+0. the baseline housing pathway of people experiencing homelessness (off when nobody is
+   homeless; ``hhsim.world.housing_pathway``); then interventions (monthly models):
+   referrals, queues, admissions within capacity, exits, works completed; the month's
+   intervention costs; effects for this month are set;
+1. health chains: every living tenant's exits compete (death is an exit of the mortality
+   chain); deaths get a day within the step;
+2. hospital: admissions, stays, delays and readmissions, in days (monthly models);
+3. community services: Poisson counts for the share of the step spent at home;
+4. wellbeing moves toward its target;
+5. transitions and deaths take effect; time in state and ages advance; profiles refresh;
+6. rewards are valued at the new step boundary; monthly aggregates are collected.
+
+Tenants are arrays (``hhsim.world.population``); Mesa provides the model lifecycle, its
+own generator (seeded from its own child seed, never used for tenant outcomes) and the
+``DataCollector`` of monthly aggregates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import mesa
+import numpy as np
+
+from hhsim.core.accounting import PAYERS, Ledger, discount_factor, reward_parts
+from hhsim.core.costing import uprating_factor
+from hhsim.core.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
+from hhsim.health.checks import start_checks
+from hhsim.health.hospital import DAY_TALLIES, Hospital, MonthWindow
+from hhsim.health.model_file import HealthModel, calibrated_model
+from hhsim.health.rates import Rate, RateStack
+from hhsim.health.terms import MAX_AGE
+from hhsim.interventions import build, model_context, parse_arm
+from hhsim.interventions.base import Intervention
+from hhsim.model.groups import Baseline
+from hhsim.world.housing_pathway import HousingPathway, is_homeless, parse_pathway
+from hhsim.world.population import DECILES, NO_DAY, Population
+from hhsim.world.profile import poststratify, read_profile
+from hhsim.world.recent_use import RecentUse
+from hhsim.world.stock import load_stock
+from hhsim.world.synthetic import generate, tenure_mix
+
+DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # January first; no leap years
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one run: pure data, cheap to send to a worker."""
+
+    model_tree: Mapping[str, Any]
+    world_tree: Mapping[str, Any]  # the simulated population's marginals (arm overrides included)
+    tenants: int
+    tenure: Mapping[str, float]
+    steps: int
+    seed: int
+    replication: int = 0
+    discount_costs: float = 0.035
+    discount_effects: float = 0.035
+    reward_timing: str = "half-cycle"
+    start_month: int = 4
+    arm: str = "baseline"
+    stock: str | None = None  # path of a provider's stock file (read by each run)
+    profile: str | None = None  # path of a local profile to weight the tenants to a place
+    # England as observed, against which national rates are de-averaged: an arm's scenario
+    # changes to world parameters must not move it. None means ``world_tree``.
+    reference_world_tree: Mapping[str, Any] | None = None
+    # The arm's interventions, each resolved over its type's defaults (hhsim.interventions).
+    interventions: tuple[Mapping[str, Any], ...] = ()
+    price_year: str = "2023/24"  # prices that budgets are compared in
+
+
+#: What ``HousingHealthModel.life_table`` counts, by sex, IMD decile and age.
+LIFE_TABLE = ("person_years", "good_health_years", "deaths")
+
+
+def hazard_homes(pop: Population) -> float:
+    """Occupied dwellings with at least one hazard, each counted as the mean weight of its
+    occupants (the homes a weighted population represents)."""
+    d = pop.dwelling
+    people = np.bincount(d, minlength=pop.dwellings.n)
+    weight = np.bincount(d, weights=pop.weight.astype(np.float64), minlength=pop.dwellings.n)
+    occupied = people > 0
+    mean_weight = np.divide(weight, people, out=np.zeros_like(weight), where=occupied)
+    return float(mean_weight[occupied & (pop.dwellings.hazards != 0)].sum())
+
+
+class HousingHealthModel(mesa.Model):
+    """One run: a population of tenants evolving step by step under one arm's policies."""
+
+    def __init__(self, config: RunConfig) -> None:
+        spawn_key = run_spawn_key(config.replication)
+        self.streams = Streams(config.seed, spawn_key, 0)
+        mesa_seed = int(self.streams.seed_sequence(MESA_KEY).generate_state(1)[0])
+        super().__init__(rng=mesa_seed)
+        self.config = config
+        self.health: HealthModel = calibrated_model(config.model_tree,
+                                                    config.reference_world_tree or config.world_tree)
+        rng = self.streams.generator(POPULATION_KEY)
+        given: dict[str, np.ndarray] = {}
+        self.people_moved = 0.0
+        if config.profile is not None:
+            profile = read_profile(config.profile)
+            self.pop: Population = generate(config.tenants, tenure_mix(profile.tenure_mix()),
+                                            profile.world(config.world_tree), rng, every_tenure=True)
+            self.people_moved = poststratify(self.pop, profile)
+        elif config.stock is None:
+            self.pop = generate(config.tenants, tenure_mix(config.tenure), config.world_tree, rng)
+        else:
+            chains = {n: c.states for n, c in self.health.chains.items()}
+            self.pop, given, self.stock_report = load_stock(config.stock, config.world_tree, chains, rng)
+        self.streams.n = self.pop.n
+        self.health.initialise(self.pop, self.streams, given)
+        self.baseline = Baseline.of(self.pop, {n: c.states for n, c in self.health.chains.items()})
+        self.start_checks = start_checks(self.pop, self.health, config.world_tree)
+        self.hazard_homes = hazard_homes(self.pop)
+        self.pathway = HousingPathway(self, parse_pathway(config.world_tree))
+        # Weighted person-years, years in good health and deaths by sex, IMD decile and age
+        # (a period life table by decile; person-years count the whole step for everyone
+        # alive at its start).
+        self.life_table = np.zeros((len(LIFE_TABLE), 2, DECILES, MAX_AGE + 1))
+        context = model_context(self.health, config.price_year, config.steps)
+        settings = parse_arm(list(config.interventions), context, f"arms.{config.arm}")
+        self.interventions: list[Intervention] = build(settings, self)
+        tracked = [s.name for s in self.health.services if s.track_recent]
+        tracked += ["admissions"] if self.health.admissions else []
+        tracked += [s for iv in self.interventions for s in iv.services_to_track()]
+        self.pop.recent_use = RecentUse(self.pop.n, list(dict.fromkeys(tracked)))
+        self._tracked = {s.name for s in self.health.services if s.name in self.pop.recent_use.services}
+        self.hospital = Hospital(self.health.admissions, self.health.admission_stack, self.pop.n,
+                                 effect=self.effect)
+        self.activities = {a.name: a for a in self.health.activities}
+        if self.health.admissions:  # where the days of life are spent: home, hospital, a unit
+            self.activities.update({a.name: a for a in DAY_TALLIES})
+        self.activities.update({a.name: a for iv in self.interventions for a in iv.activities()})
+        self.ledger = Ledger(self.pop.n, self.activities.values(), weight=self.pop.weight)
+        # Each intervention's programme-level costs, shared among the tenants it serves.
+        self._programme_costs = {iv.name: [a.name for a in iv.activities() if a.name in self.ledger.shared]
+                                 for iv in self.interventions}
+        # £ per unit of each costed activity in the experiment's prices, for monthly cash.
+        self._prices = {a.name: a.unit_cost * uprating_factor(a.price_year, config.price_year)
+                        for a in self.activities.values() if a.unit_cost is not None}
+        self.effects: dict[str, np.ndarray] = {}  # rate name -> per-tenant multiplier
+        self.wellbeing_shift: np.ndarray | None = None  # points added to wellbeing targets
+        for iv in self.interventions:
+            iv.start()
+        self.month = 0  # steps completed
+        self.death_month = np.full(self.pop.n, -1, dtype=np.int32)  # step each tenant died in
+        self.day = 0  # first day of the current step, days since model start
+        self._parts = reward_parts(config.reward_timing, config.steps)
+        self.month_stats: dict[str, float] = {}
+        self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
+        # Tallies at the last record: the first month also carries what the start boundary adds.
+        self._recorded = dict(self.ledger.totals)
+        self._mean_utility = self._value_boundary(0)
+
+    # -- helpers ---------------------------------------------------------------------------
+    @property
+    def person_years(self) -> np.ndarray:
+        """Weighted person-years by sex (male, female) and year of age."""
+        return self.life_table[0].sum(axis=1)
+
+    def _life_cells(self) -> np.ndarray:
+        """Each tenant's cell of ``life_table``: sex, IMD decile and age at the step's start."""
+        pop = self.pop
+        return ((pop.female.view(np.int8).astype(np.intp) * DECILES + pop.deprivation.astype(np.intp) - 1)
+                * (MAX_AGE + 1) + np.minimum(pop.age_years, MAX_AGE))
+
+    def intervention(self, name: str) -> Intervention:
+        """The arm's intervention called ``name``."""
+        return next(iv for iv in self.interventions if iv.name == name)
+
+    @property
+    def dt(self) -> float:
+        """Step length in years."""
+        return self.health.cycle_years
+
+    def step_days(self, step: int) -> int:
+        if self.health.cycle_months == 12:
+            return 365
+        return DAYS_IN_MONTH[(self.config.start_month - 1 + step) % 12]
+
+    def effect(self, rate: Rate, idx: np.ndarray | None) -> np.ndarray | None:
+        """Intervention multiplier of ``rate`` for tenants ``idx`` (all slots when None)."""
+        effect = self.effects.get(rate.name)
+        if effect is None:
+            return None
+        return effect if idx is None else effect[idx]
+
+    def rates_for(self, stack: RateStack, idx: np.ndarray | None) -> np.ndarray:
+        """(n, K) rates of a stack for tenants ``idx`` (all slots), with intervention effects."""
+        h = stack.evaluate(self.pop, idx)
+        for k, rate in enumerate(stack.rates):
+            m = self.effect(rate, idx)
+            if m is not None:
+                h[:, k] *= m
+        return h
+
+    def _reporters(self) -> dict[str, Any]:
+        keys = ["alive", "deaths", "admissions", "bed_days", "delayed_days", "readmissions",
+                "mean_utility"]
+        if self.health.wellbeing is not None:
+            keys.append("mean_wellbeing")
+        keys += [f"{c}:{s}" for c, chain in self.health.chains.items() for s in chain.states]
+        keys += [f"use:{a}" for a in self.activities]
+        keys += ["cost:nhs_care", "cost:interventions", *(f"cost:{p}" for p in PAYERS)]
+        keys += [k for iv in self.interventions for k in iv.month_stats()]
+        keys += ["homeless"] if self.pathway.active else []
+        return {k: (lambda m, k=k: m.month_stats.get(k, 0.0)) for k in keys}
+
+    # -- the step ------------------------------------------------------------------------
+    def step(self) -> None:
+        t, pop = self.month, self.pop
+        pop.model_year = int(t * self.dt)
+        days = self.step_days(t)
+        window = MonthWindow(t, self.day, self.day + days,
+                             discount_factor(self.config.discount_costs, (t + 0.5) * self.dt))
+        self.pathway.step(t)
+        if self.interventions:
+            self._intervene(t, window.weight)
+        alive = np.flatnonzero(pop.alive)
+        cells = self._life_cells()
+        cell = cells[alive]
+        size = self.life_table[0].size
+        exposure = pop.weight[alive] * self.dt
+        good = self.health.in_good_health(pop)[alive]
+        for row, w in ((0, exposure), (1, exposure * good)):
+            self.life_table[row] += np.bincount(cell, weights=w, minlength=size).reshape(2, DECILES, -1)
+
+        # 1. chains (decided on start-of-step states; applied in 6)
+        outcomes = [chain.step(pop, pop.alive, self.streams.uniform(f"chain:{name}", t),
+                               self.dt, self.effect)
+                    for name, chain in self.health.chains.items()]
+        died = np.unique(np.concatenate([o.died for o in outcomes]))
+        self.life_table[2] += np.bincount(cells[died], weights=pop.weight[died],
+                                          minlength=size).reshape(2, DECILES, -1)
+        death_day = np.full(pop.n, NO_DAY, dtype=np.int32)
+        for o in outcomes:
+            d = window.t0 + (o.death_fraction * days).astype(np.int32)
+            np.minimum.at(death_day, o.died, d)
+
+        # 2. hospital
+        away = np.zeros(pop.n, dtype=np.float32)
+        self.hospital.month(pop, self.streams, self.ledger, self.rates_for, window, self.dt,
+                            death_day, away)
+        if self.health.admissions:
+            pop.recent_use.record("admissions", t, self.hospital.admissions_this_step)
+            alive_days = np.where(pop.alive, np.minimum(death_day, window.t1) - window.t0, 0)
+            self.ledger.add("days_alive", None, alive_days, window.weight)
+            self.ledger.add("days_at_home", None, alive_days - away, window.weight)
+
+        # 3. community services, for the share of the step alive and at home (dense: nearly
+        #    every tenant is concerned; the dead and those away all step have exposure 0)
+        if self.health.services:
+            stay = np.minimum(death_day, window.t1) - window.t0 - away
+            exposure = np.where(pop.alive, stay, 0).astype(np.float32) * np.float32(self.dt / days)
+            lam = self.rates_for(self.health.service_stack, None)
+            lam *= exposure[:, None]
+            for k, service in enumerate(self.health.services):
+                counts = poisson_from_uniform(self.streams.uniform(f"service:{service.name}", t),
+                                              lam[:, k])
+                self.ledger.add(service.activity.name, None, counts, window.weight)
+                if service.name in self._tracked:
+                    pop.recent_use.record(service.name, t, counts)
+
+        # 4. wellbeing
+        if self.health.wellbeing is not None:
+            self.health.wellbeing.update(pop, self.health.cycle_months, self.wellbeing_shift)
+
+        # 5. transitions and deaths take effect; time in state and age advance
+        for name, o in zip(self.health.chains, outcomes, strict=True):
+            survive = ~np.isin(o.moved, died)
+            pop.states[name][o.moved[survive]] = o.new_state[survive]
+            tis = pop.time_in_state.get(name)
+            if tis is not None:
+                tis[alive] = np.minimum(tis[alive] + self.health.cycle_months, np.iinfo(np.int16).max)
+                tis[o.moved[survive]] = 0
+        pop.alive[died] = False
+        self.death_month[died] = t
+        self.hospital.next_day[died] = NO_DAY
+        years = pop.age_years
+        pop.age_months[alive] += self.health.cycle_months
+        pop.refresh_age()
+        birthdays = alive[pop.age_years[alive] != years[alive]]
+        moved = np.concatenate([o.moved for o in outcomes])
+        self.health.profiles.refresh(pop, static=birthdays, state=moved, everyone=False)
+
+        self.month += 1
+        self.day = window.t1
+        self._mean_utility = self._value_boundary(self.month)
+        self._record(died)
+        self.datacollector.collect(self)
+
+    def _intervene(self, t: int, discount: float) -> None:
+        """Interventions act at the start of the month; their effects apply to it."""
+        for iv in self.interventions:
+            iv.step(t, discount)
+        self.effects, self.wellbeing_shift = {}, None
+        for iv in self.interventions:
+            who, strength = iv.strengths(t)
+            self.ledger.share(self._programme_costs[iv.name], who[strength >= 1.0])
+            self._apply_effects(iv, who, strength)
+
+    def refresh_effects(self, idx: np.ndarray) -> None:
+        """Recompute every intervention's effects on tenants ``idx`` now: a provider placed
+        them in the middle of the month, and what follows this month must feel it."""
+        for m in self.effects.values():
+            m[idx] = 1.0
+        if self.wellbeing_shift is not None:
+            self.wellbeing_shift[idx] = 0.0
+        for iv in self.interventions:
+            strength = iv.strength_of(self.month, idx)
+            on = strength > 0
+            self._apply_effects(iv, idx[on], strength[on])
+
+    def _apply_effects(self, iv: Intervention, idx: np.ndarray, strength: np.ndarray) -> None:
+        """Multiply ``iv``'s effects, at ``strength``, into the tenants ``idx``."""
+        if not idx.size:
+            return
+        n = self.pop.n
+        for e in iv.effects:
+            sel = iv.needs(e.area, idx) if e.area is not None else slice(None)
+            on, s = idx[sel], strength[sel]
+            if e.on_wellbeing:
+                if self.wellbeing_shift is None:
+                    self.wellbeing_shift = np.zeros(n, dtype=np.float32)
+                self.wellbeing_shift[on] += np.float32(e.points) * s
+            else:
+                m = self.effects.setdefault(e.target, np.ones(n, dtype=np.float32))
+                m[on] *= np.power(np.float32(e.ratio), s)
+
+    def _value_boundary(self, b: int) -> float:
+        """Add the rewards and state costs valued at step boundary ``b``; return the mean
+        utility of the living people represented.
+
+        The value at a boundary counts for the cycle(s) the reward timing gives it to. Where
+        rewards depend on the model year, each part is valued in its own cycle's year.
+        """
+        pop = self.pop
+        alive = pop.alive.astype(np.float32)
+        n_alive = float(alive.sum())
+        parts = self._parts[b]
+        if not self.health.rewards_depend_on_year and parts:
+            parts = [(sum(w for w, _ in parts), parts[0][1])]
+        d_eff = discount_factor(self.config.discount_effects, b * self.dt)
+        d_cost = discount_factor(self.config.discount_costs, b * self.dt)
+        mean_utility = float("nan")
+        for w, cycle in parts or [(0.0, b)]:
+            pop.model_year = int(cycle * self.dt)
+            utility = self.health.utility_of(pop) * alive
+            if n_alive:
+                mean_utility = (float((utility * pop.weight).sum(dtype=np.float64))
+                                / float((alive * pop.weight).sum(dtype=np.float64)))
+            if w == 0.0:
+                continue
+            years = w * self.dt
+            self.ledger.add_reward("qalys", utility, years, d_eff)
+            self.ledger.add_reward("life_years", alive, years, d_eff)
+            good = self.health.in_good_health(pop) & pop.alive
+            self.ledger.add_reward("good_health_years", good.astype(np.float32), years, d_eff)
+            for sc in self.health.state_costs:
+                inside = np.flatnonzero(sc.states[pop.states[sc.chain]] & pop.alive)
+                amount = np.float32(years) * sc.multiplier.evaluate(pop, inside)
+                self.ledger.add(sc.activity.name, inside, amount, d_cost)
+        return mean_utility
+
+    def _record(self, died: np.ndarray) -> None:
+        """This step's monthly aggregates, for the people represented (tenants' weights)."""
+        pop = self.pop
+        weight = np.where(pop.alive, pop.weight, np.float32(0))
+        n_alive = float(weight.sum(dtype=np.float64))
+        stats: dict[str, float] = {"alive": n_alive,
+                                   "deaths": float(pop.weight[died].sum(dtype=np.float64))}
+        before, self._recorded = self._recorded, dict(self.ledger.totals)
+        use = {a: total - before[a] for a, total in self.ledger.totals.items()}
+        for key, activity in (("admissions", "admissions"), ("bed_days", "bed_days"),
+                              ("delayed_days", "delayed_days"), ("readmissions", "readmissions_30d")):
+            stats[key] = sum(use[f"{t.name}_{activity}"] for t in self.health.admissions)
+        for c, counts in self.health.profiles.marginals(pop).items():
+            for s, name in enumerate(self.health.chains[c].states):
+                stats[f"{c}:{name}"] = float(counts[s])
+        if n_alive:
+            if pop.wellbeing is not None:
+                stats["mean_wellbeing"] = float((pop.wellbeing * weight).sum(dtype=np.float64)) / n_alive
+            stats["mean_utility"] = self._mean_utility
+        cash = dict.fromkeys(["cost:nhs_care", "cost:interventions", *(f"cost:{p}" for p in PAYERS)], 0.0)
+        for a, amount in use.items():
+            stats[f"use:{a}"] = amount
+            if a in self._prices:
+                act, cost = self.activities[a], amount * self._prices[a]
+                cash[f"cost:{act.payer}"] += cost
+                if act.intervention:
+                    cash["cost:interventions"] += cost
+                elif act.payer == "nhs":
+                    cash["cost:nhs_care"] += cost
+        stats.update(cash)
+        for iv in self.interventions:
+            stats.update(iv.month_stats())
+        if self.pathway.active:
+            stats["homeless"] = float(weight[is_homeless(pop.tenure)].sum(dtype=np.float64))
+        self.month_stats = stats
+
+    def run(self) -> None:
+        """Run every step of the configured horizon."""
+        for _ in range(self.config.steps - self.month):
+            self.step()
+
+    def release(self) -> None:
+        """Free the tenant arrays now (the model cannot step afterwards).
+
+        A Mesa model refers to itself (its wrapped step method), so only the cyclic garbage
+        collector would free it, late; dropping the arrays frees the memory at once.
+        """
+        self.pop = self.ledger = self.hospital = None
+        self.effects, self.interventions, self.wellbeing_shift = {}, [], None

@@ -1,0 +1,236 @@
+"""Estimators: one evaluation's runs become the simulated counterpart of a target.
+
+An evaluation runs the target's experiment (the arms it needs, a few replications) at one
+parameter point. Each estimator takes those runs' results and returns one number, pooled
+over replications. Options (a target's ``options`` table):
+
+- ``record_mean``: mean over replications of a run-record column of ``arm``
+  (``column``; ``scale`` multiplies, default 1).
+- ``record_incremental``: ``arm`` minus the baseline arm, same replication, of a record
+  column, averaged (``column``, ``scale``).
+- ``monthly_share``: a monthly-table column divided by ``alive`` at ``month`` (1 = the
+  first month; default the last), averaged over replications (``column``, e.g.
+  ``health:sick``): a prevalence.
+- ``stays_mean``: mean of a stays-table column over the patients placed by the arm's
+  hospital-flow interventions, pooled over replications (``column``, e.g. ``days_saved``;
+  ``scale``; ``intervention`` to keep one).
+- ``stays_share``: share of placed patients with a non-zero ``column`` (e.g.
+  ``readmitted_30d``): a probability, for a binomial target.
+- ``before_after_total``: a pilot-style before-after saving: the use of ``service`` by the
+  clients of ``intervention`` in the 6 months before admission minus the 6 months from
+  admission (clients alive 6 months after admission; ``ClientProgramme``), times
+  ``unit_cost`` (£ per contact; default 1: contacts), summed over clients (people
+  represented) and averaged over replications. Clients are enrolled as the programme
+  enrols them (e.g. after recent use), so regression to the mean is in the figure, as it
+  is in the pilot's.
+- ``before_after_per_client``: the same per client followed up.
+- ``life_expectancy``: life expectancy or years in good health (``measure``: ``le_birth``,
+  ``hle_birth``, ``le_16``, ``hle_16``, or the decile 10 minus decile 1 ``le_gap``,
+  ``hle_gap``) from the arm's period life tables pooled over replications, for ``sex`` and
+  ``decile`` if given.
+- ``attributable_per_home``: baseline minus ``arm`` of a record ``column`` per year and per
+  home with a hazard, times ``homes``: a cost attributable to hazards, scaled to a stock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hhsim.batch.execution import RunResult
+from hhsim.core.errors import HhsimError, printable, unknown_key_error
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """A named estimator: its function, required and optional options."""
+
+    function: Callable[[Sequence[RunResult], str, str, Mapping], float]
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ("scale",)
+    needs_baseline: bool = False
+    probability: bool = False
+
+
+def _arm(results: Sequence[RunResult], arm: str) -> list[RunResult]:
+    return sorted((r for r in results if r.record["arm"] == arm), key=lambda r: r.record["replication"])
+
+
+def _record_column(runs: Sequence[RunResult], column: str) -> np.ndarray:
+    if runs and column not in runs[0].record:
+        numeric = [
+            k for k, v in runs[0].record.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        ]
+        raise unknown_key_error("options.column", printable(column), numeric, what="record column")
+    return np.array([float(r.record[column]) for r in runs])
+
+
+def record_mean(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    return float(_record_column(_arm(results, arm), o["column"]).mean() * o.get("scale", 1.0))
+
+
+def record_incremental(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    a = _record_column(_arm(results, arm), o["column"])
+    b = _record_column(_arm(results, baseline), o["column"])
+    return float((a - b).mean() * o.get("scale", 1.0))
+
+
+def monthly_share(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    shares = []
+    for r in _arm(results, arm):
+        m = r.tables["monthly"]
+        if o["column"] not in m.columns:
+            raise unknown_key_error(
+                "options.column",
+                printable(o["column"]),
+                [c for c in m.columns if c != "step"],
+                what="monthly column",
+            )
+        month = int(o.get("month", len(m)))
+        if not 1 <= month <= len(m):
+            raise HhsimError(
+                "options.month",
+                f"{month} is outside the run's months 1..{len(m)}",
+                "give a month the experiment simulates",
+            )
+        row = m.iloc[month - 1]
+        shares.append(float(row[o["column"]]) / float(row["alive"]) if row["alive"] else float("nan"))
+    return float(np.mean(shares) * o.get("scale", 1.0))
+
+
+def _placed(results: Sequence[RunResult], arm: str, o: Mapping) -> pd.DataFrame:
+    frames = [r.tables["stays"] for r in _arm(results, arm) if len(r.tables["stays"])]
+    if not frames:
+        return pd.DataFrame({"placed_day": pd.Series(dtype=float), o["column"]: pd.Series(dtype=float)})
+    stays = pd.concat(frames, ignore_index=True)
+    if o["column"] not in stays.columns:
+        raise unknown_key_error("options.column", printable(o["column"]), stays.columns, what="stays column")
+    if "intervention" in o:
+        stays = stays[stays["intervention"] == o["intervention"]]
+    return stays[stays["placed_day"] >= 0]
+
+
+def stays_mean(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    placed = _placed(results, arm, o)
+    return (
+        float(placed[o["column"]].astype(float).mean() * o.get("scale", 1.0)) if len(placed) else float("nan")
+    )
+
+
+def stays_share(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    placed = _placed(results, arm, o)
+    return float((placed[o["column"]].astype(float) != 0).mean()) if len(placed) else float("nan")
+
+
+def _before_after(results: Sequence[RunResult], arm: str, o: Mapping) -> tuple[float, float]:
+    """Mean over replications of (clients, saving in £) of the before-after tallies."""
+    prefix = f"iv_{o['intervention']}_ba_"
+    runs = _arm(results, arm)
+    if runs and f"{prefix}clients" not in runs[0].record:
+        names = [k[3 : -len("_ba_clients")] for k in runs[0].record if k.endswith("_ba_clients")]
+        raise unknown_key_error(
+            "options.intervention", printable(o["intervention"]), names, what="client programme"
+        )
+    clients = _record_column(runs, f"{prefix}clients")
+    saved = _record_column(runs, f"{prefix}before_{o['service']}") - _record_column(
+        runs, f"{prefix}after_{o['service']}"
+    )
+    return float(clients.mean()), float(saved.mean() * o.get("unit_cost", 1.0))
+
+
+def before_after_total(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    return _before_after(results, arm, o)[1]
+
+
+def before_after_per_client(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    clients, saved = _before_after(results, arm, o)
+    return saved / clients if clients else float("nan")
+
+
+#: What ``life_expectancy`` can give (years; gaps are the least minus the most deprived decile).
+LIFE_MEASURES = ("le_birth", "hle_birth", "le_16", "hle_16", "le_gap", "hle_gap")
+
+
+def life_expectancy(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    """Life expectancy or years in good health from the arm's period life tables, pooled
+    over replications (``hhsim.analysis.life_expectancy``), for ``sex`` (default both) and
+    ``decile`` (default all), or the gap between deciles 10 and 1."""
+    from hhsim.analysis.life_expectancy import life_table_expectancies
+
+    table = pd.concat([r.tables["lifetable"] for r in _arm(results, arm)], ignore_index=True)
+    if "sex" in o:
+        table = table[table["sex"] == o["sex"]]
+    measure = o["measure"]
+    if measure.endswith("_gap"):
+        by_decile = life_table_expectancies(table, by=("decile",)).set_index("decile")
+        column = measure.replace("_gap", "_birth")
+        if not {1, 10} <= set(by_decile.index):
+            return float("nan")
+        return float(by_decile.loc[10, column] - by_decile.loc[1, column])
+    if "decile" in o:
+        table = table[table["decile"] == o["decile"]]
+    if table.empty:
+        return float("nan")
+    return float(life_table_expectancies(table.assign(all="all"), by=("all",)).iloc[0][measure])
+
+
+def attributable_per_home(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    """The baseline minus ``arm`` of a record ``column`` (e.g. ``nhs_cost_undisc`` with the
+    hazards' effects switched off in the arm), per year and per home with a hazard in the
+    baseline (``hazard_homes``), times ``homes`` (e.g. England's poor homes; default 1)."""
+    a, b = _arm(results, arm), _arm(results, baseline)
+    diff = _record_column(b, o["column"]) - _record_column(a, o["column"])
+    homes = _record_column(b, "hazard_homes")
+    years = _record_column(b, "steps") / 12.0
+    return float(np.mean(diff / years / homes) * o.get("homes", 1.0))
+
+
+ESTIMATORS: dict[str, Estimator] = {
+    "life_expectancy": Estimator(life_expectancy, ("measure",), ("sex", "decile")),
+    "attributable_per_home": Estimator(attributable_per_home, ("column",), ("homes",), needs_baseline=True),
+    "record_mean": Estimator(record_mean, ("column",)),
+    "record_incremental": Estimator(record_incremental, ("column",), needs_baseline=True),
+    "monthly_share": Estimator(monthly_share, ("column",), ("month", "scale")),
+    "stays_mean": Estimator(stays_mean, ("column",), ("scale", "intervention")),
+    "stays_share": Estimator(stays_share, ("column",), ("intervention",), probability=True),
+    "before_after_total": Estimator(before_after_total, ("intervention", "service"), ("unit_cost",)),
+    "before_after_per_client": Estimator(
+        before_after_per_client, ("intervention", "service"), ("unit_cost",)
+    ),
+}
+
+
+def check_options(name: str, options: Mapping, where: str) -> Estimator:
+    """The estimator called ``name``, with its options checked (one-line errors)."""
+    if name not in ESTIMATORS:
+        raise unknown_key_error(f"{where}.estimator", printable(str(name)), ESTIMATORS, what="estimator")
+    est = ESTIMATORS[name]
+    for key in options:
+        if key not in est.required + est.optional:
+            raise unknown_key_error(
+                f"{where}.options", printable(str(key)), est.required + est.optional, what=f"{name} option"
+            )
+    for key in est.required:
+        if key not in options:
+            raise HhsimError(f"{where}.options", f"{name} needs '{key}'", f"add options.{key}")
+    if name == "life_expectancy":
+        if options["measure"] not in LIFE_MEASURES:
+            raise unknown_key_error(f"{where}.options.measure", printable(str(options["measure"])),
+                                    LIFE_MEASURES, what="measure")
+        if options.get("sex", "male") not in ("male", "female"):
+            raise HhsimError(f"{where}.options.sex", f"must be male or female, got {options['sex']!r}",
+                             "give sex = \"male\" or \"female\", or leave it out for both")
+        if options.get("decile", 1) not in range(1, 11):
+            raise HhsimError(f"{where}.options.decile", f"must be 1 to 10, got {options['decile']!r}",
+                             "give an IMD decile, 1 = most deprived")
+    for key in ("scale", "month", "unit_cost", "homes"):
+        if key in options and (isinstance(options[key], bool) or not isinstance(options[key], int | float)):
+            raise HhsimError(
+                f"{where}.options.{key}",
+                f"must be a number, got {printable(repr(options[key]))}",
+                "give a number",
+            )
+    return est

@@ -1,0 +1,395 @@
+"""A calibration file, resolved: parameters with priors, targets, and how to evaluate them.
+
+::
+
+    [calibration]
+    name = "hospital-flow"
+    targets = ["targets/cedarwood.toml", "targets/step-out.toml"]   # relative to this file
+    seed = 2024              # calibration seed
+    replications = 1         # replications per evaluation (arms share their random numbers)
+    particles = 100          # ABC-SMC population size
+    generations = 4          # ABC-SMC generations
+    min_epsilon = 0.0        # stop early below this distance
+    predictive = 40          # posterior draws simulated for the fit table
+    evaluations = 60         # --fast: objective evaluations allowed
+
+    [parameters]
+    "hospital.admissions.mental_health.delay_mean" = { dist = "lognormal", median = 60, sdlog = 0.6 }
+
+    [fixed]                  # optional: values held fixed in every evaluation
+    "interventions.support.capacity.caseload_per_fte" = 20
+
+Sizes can be overridden for a trial run (``load_problem(path, sizes)``, the command's
+``--tenants``, ``--months``, ``--replications``, ``--evaluations`` and ``--predictive``):
+tenants and months of every target's experiment, and the calibration settings.
+
+Parameters are named as in an experiment's ``[parameters]`` section; priors are
+``hhsim.core.distributions`` specs. A parameter ``interventions.<name>.*`` applies to the
+experiments with an intervention called ``<name>``; every other parameter applies to every
+target's experiment.
+
+One *evaluation* runs, for every experiment the targets use, the arms they need with
+``replications`` replications, at one parameter point and one seed, and gives each
+target's simulated value. Observation noise (``observe``) turns a simulated value into a
+simulated *observation*: normal noise with the target's sd, or a binomial count out of the
+target's n with the simulated probability.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from hhsim.batch.design import plan
+from hhsim.batch.execution import simulate
+from hhsim.batch.points import at_point
+from hhsim.core.distributions import Dirichlet, Distribution, parse_distribution
+from hhsim.core.errors import HhsimError, printable, unknown_key_error
+from hhsim.core.parameters import read_toml
+from hhsim.experiment.schema import Experiment, load_experiment, validate
+from hhsim.studies.calibration.targets import Target, load_targets
+
+SETTINGS = {
+    "name": str,
+    "description": str,
+    "targets": list,
+    "seed": int,
+    "replications": int,
+    "particles": int,
+    "generations": int,
+    "min_epsilon": float,
+    "predictive": int,
+    "evaluations": int,
+}
+DEFAULTS = {
+    "description": "",
+    "seed": 1,
+    "replications": 1,
+    "particles": 100,
+    "generations": 4,
+    "min_epsilon": 0.0,
+    "predictive": 40,
+    "evaluations": 60,
+}
+#: What ``load_problem``'s ``sizes`` may override: the experiments' own, then the settings.
+EXPERIMENT_SIZES = ("tenants", "months")
+SIZES = (*EXPERIMENT_SIZES, "replications", "evaluations", "predictive")
+#: Probabilities are kept within these bounds in the binomial likelihood (a simulated 0 of 0).
+P_CLIP = 1e-4
+
+
+@dataclass
+class Problem:
+    """A resolved calibration file."""
+
+    source: Path
+    settings: dict
+    names: tuple[str, ...]
+    priors: tuple[Distribution, ...]
+    targets: tuple[Target, ...]
+    experiments: dict[Path, Experiment]
+    fixed: dict[str, float]
+
+    @property
+    def observed(self) -> dict[str, float]:
+        return {t.name: t.observed for t in self.targets}
+
+    def digest(self) -> str:
+        """What determines a calibration's results: the file, the target files, the experiments."""
+        payload = {
+            "settings": self.settings,
+            "fixed": self.fixed,
+            "names": self.names,
+            "priors": [p.description for p in self.priors],
+            "targets": [
+                [t.name, t.estimator, t.options, t.likelihood, t.observed, t.sd, t.n, t.arm]
+                for t in self.targets
+            ],
+            "experiments": {str(k): e.digest() for k, e in self.experiments.items()},
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    def overrides(self, point: Mapping[str, float], path: Path) -> dict[str, float]:
+        """The part of ``point`` that applies to the experiment at ``path``."""
+        exp = self.experiments[path]
+        ivs = {iv["name"] for a in exp.arms for iv in exp.interventions(a)}
+        return {k: float(v) for k, v in point.items() if applies(k, ivs)}
+
+    def simulate(self, point: Mapping[str, float], seed: int) -> dict[str, float]:
+        """Each target's simulated value at ``point``, with model seed ``seed`` (in-process)."""
+        out = {}
+        for path, exp in self.experiments.items():
+            e = at_point(exp, self.overrides(point, path))
+            e = e.model_copy(update={"experiment": e.experiment.model_copy(update={"seed": int(seed)})})
+            results = [simulate(spec) for spec in plan(e)]
+            for t in self.targets:
+                if t.experiment == path:
+                    out[t.name] = t.spec.function(results, t.arm, exp.baseline, t.options)
+        return out
+
+    def observe(self, values: Mapping[str, float], rng: np.random.Generator) -> dict[str, float]:
+        """Simulated observations: normal noise (the target's sd), or a binomial count."""
+        out = {}
+        for t in self.targets:
+            v = values[t.name]
+            if t.likelihood == "binomial":  # no simulated value (e.g. nobody placed): no match
+                p = min(max(v, 0.0), 1.0) if math.isfinite(v) else None
+                out[t.name] = float(rng.binomial(t.n, p)) if p is not None else math.inf
+            else:
+                out[t.name] = v + t.sd * rng.standard_normal() if math.isfinite(v) else math.inf
+        return out
+
+    def distance(self, simulated: Mapping[str, float], observed: Mapping[str, float]) -> float:
+        """Euclidean distance in sd units (binomial targets: in counts)."""
+        total = 0.0
+        for t in self.targets:
+            d = simulated[t.name] - observed[t.name]
+            total += (d / t.sd) ** 2 if t.likelihood == "normal" else d * d
+        return math.sqrt(total) if math.isfinite(total) else math.inf
+
+    def neg_log_likelihood(self, values: Mapping[str, float]) -> float:
+        """-log likelihood of the observations given the simulated values (normal: sd;
+        binomial: count of n with the simulated probability)."""
+        total = 0.0
+        for t in self.targets:
+            v = values[t.name]
+            if not math.isfinite(v):
+                return 1e12
+            if t.likelihood == "binomial":
+                total -= stats.binom.logpmf(t.observed, t.n, min(max(v, P_CLIP), 1 - P_CLIP))
+            else:
+                total += 0.5 * ((v - t.observed) / t.sd) ** 2
+        return float(total)
+
+
+def applies(name: str, interventions: set[str]) -> bool:
+    """Whether parameter ``name`` applies to an experiment with these interventions."""
+    if name.startswith("interventions."):
+        return name.split(".")[1] in interventions
+    return True
+
+
+def _settings(data: dict, where: str) -> dict:
+    sec = data.get("calibration")
+    if not isinstance(sec, dict):
+        raise HhsimError(where, "has no [calibration] section", "add [calibration] with name and targets")
+    out = dict(DEFAULTS)
+    for key, value in sec.items():
+        if key not in SETTINGS:
+            raise unknown_key_error(f"{where}: calibration", printable(str(key)), SETTINGS)
+        kind = SETTINGS[key]
+        ok = (isinstance(value, kind) or (kind is float and isinstance(value, int))) and not isinstance(
+            value, bool
+        )
+        if not ok:
+            raise HhsimError(
+                f"{where}: calibration.{key}",
+                f"must be a {kind.__name__}, got {printable(repr(value))}",
+                f"give a {kind.__name__}",
+            )
+        if kind is int and value < (0 if key == "seed" else 1):
+            raise HhsimError(
+                f"{where}: calibration.{key}", f"must be at least {0 if key == 'seed' else 1}, got {value}",
+                "give a larger number"
+            )
+        out[key] = value
+    for key in ("name", "targets"):
+        if key not in out:
+            raise HhsimError(f"{where}: calibration", f"has no {key}", f"add {key} = ...")
+    if not out["targets"] or not all(isinstance(t, str) for t in out["targets"]):
+        raise HhsimError(
+            f"{where}: calibration.targets", "must list target files", 'give targets = ["targets/x.toml"]'
+        )
+    return out
+
+
+def _resolve_arm(t: Target, exp: Experiment, where: str) -> Target:
+    names = [a.name for a in exp.arms]
+    if t.arm is not None:
+        if t.arm not in names:
+            raise unknown_key_error(f"{where}.arm", t.arm, names, what="arm")
+        return t
+    others = [n for n in names if n != exp.baseline]
+    if len(others) > 1:
+        raise HhsimError(
+            f"{where}.arm",
+            f"the experiment has several arms besides the baseline {others}",
+            'say which: arm = "..."',
+        )
+    return Target(**{**t.__dict__, "arm": others[0] if others else exp.baseline})
+
+
+def _needed(exp: Experiment, targets: list[Target], replications: int) -> Experiment:
+    """The experiment with only the arms the targets need, and ``replications``."""
+    arms = {t.arm for t in targets} | (
+        {exp.baseline} if any(t.spec.needs_baseline for t in targets) else set()
+    )
+    exp = exp.with_options(replications=replications)
+    keep = [a for a in exp.arms if a.name in arms or a.name == exp.baseline]
+    if exp.baseline not in arms:  # the baseline arm is first and need not run
+        keep = [a for a in keep if a.name != exp.baseline]
+        exp = exp.model_copy(
+            update={"experiment": exp.experiment.model_copy(update={"baseline": keep[0].name})}
+        )
+    return exp.model_copy(update={"arms": keep})
+
+
+def _probe(name: str, dist: Distribution, experiments: dict[Path, Experiment], where: str) -> None:
+    """Validate each experiment with the parameter at its prior's low and high values."""
+    for exp in experiments.values():
+        ivs = {iv["name"] for a in exp.arms for iv in exp.interventions(a)}
+        if not applies(name, ivs):
+            continue
+        data = exp.model_dump(exclude_unset=True)
+        for side, value in zip(("low", "high"), dist.range(), strict=True):
+            try:
+                validate({**data, "parameters": {**exp.parameters, name: value}}, exp.source, probe=False)
+            except HhsimError as err:
+                if err.where == f"parameters.{name}" and err.problem.startswith("unknown"):
+                    raise HhsimError(where, err.problem, err.fix) from None
+                raise HhsimError(
+                    where,
+                    f"its prior's {side} value {value:.4g} is refused ({err.problem})",
+                    "narrow the prior to the parameter's range",
+                ) from None
+
+
+def _sized(exp: Experiment, sizes: Mapping[str, int]) -> Experiment:
+    """The experiment with the tenants and months in ``sizes`` (a stock-based experiment
+    refuses --tenants, as ``hhsim run`` does)."""
+    given = {k: sizes[k] for k in EXPERIMENT_SIZES if k in sizes}
+    if "tenants" in given and exp.population.stock is not None:
+        raise HhsimError("--tenants", f"cannot be used with {exp.source.name}, whose tenants come from "
+                         f"the stock file {exp.population.stock}", "drop --tenants")
+    return exp.with_options(**given) if given else exp
+
+
+def load_problem(path: str | Path, sizes: Mapping[str, int] | None = None) -> Problem:
+    """Read and check a calibration file and its target files (one-line errors). ``sizes``
+    overrides the experiments' tenants and months and the settings' replications,
+    evaluations and predictive draws (whole numbers from 1)."""
+    p = Path(path)
+    sizes = dict(sizes or {})
+    for key, value in sizes.items():
+        if key not in SIZES:
+            raise unknown_key_error("sizes", printable(str(key)), SIZES)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise HhsimError(f"--{key}", f"must be a whole number of at least 1, got "
+                             f"{printable(repr(value))}", "give a larger number")
+    data = read_toml(p, "calibration file")
+    where = p.name
+    for key in data:
+        if key not in ("calibration", "parameters", "fixed"):
+            raise unknown_key_error(
+                where, printable(str(key)), ("calibration", "parameters", "fixed"), what="section"
+            )
+    settings = _settings(data, where)
+    settings.update({k: v for k, v in sizes.items() if k not in EXPERIMENT_SIZES})
+    targets: list[Target] = []
+    for name in settings["targets"]:
+        targets += load_targets((p.parent / name).resolve())
+    names = [t.name for t in targets]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise HhsimError(
+            f"{where}: calibration.targets", f"target '{dup}' appears twice", "give each target its own name"
+        )
+    experiments: dict[Path, Experiment] = {}
+    resolved = []
+    for t in targets:
+        if t.experiment not in experiments:
+            experiments[t.experiment] = _sized(load_experiment(t.experiment), sizes)
+        resolved.append(_resolve_arm(t, experiments[t.experiment], f"target '{t.name}'"))
+    experiments = {
+        k: _needed(e, [t for t in resolved if t.experiment == k], settings["replications"])
+        for k, e in experiments.items()
+    }
+    fixed = _fixed(data.get("fixed", {}), experiments, where)
+    for name in fixed:
+        _not_set_by_arms(name, experiments, f"{where}: fixed.{printable(name)}")
+    experiments = {k: at_point(e, _applicable(fixed, e)) for k, e in experiments.items()}
+    params = data.get("parameters")
+    if not isinstance(params, dict) or not params:
+        raise HhsimError(f"{where}: parameters", "no parameters to calibrate", "add [parameters] with priors")
+    priors = []
+    all_ivs = {iv["name"] for e in experiments.values() for a in e.arms for iv in e.interventions(a)}
+    for name, spec in params.items():
+        pw = f"{where}: parameters.{printable(name)}"
+        dist = parse_distribution(spec, pw)
+        if isinstance(dist, Dirichlet):
+            raise HhsimError(
+                pw, "a Dirichlet group cannot be calibrated", "give each parameter its own prior"
+            )
+        if name.startswith("interventions.") and name.split(".")[1] not in all_ivs:
+            raise unknown_key_error(
+                pw, name.split(".")[1] if "." in name else name, all_ivs, what="intervention"
+            )
+        if name in fixed:
+            raise HhsimError(pw, "is also in [fixed]", "calibrate it or hold it fixed, not both")
+        _not_set_by_arms(name, experiments, pw)
+        _probe(name, dist, experiments, pw)
+        priors.append(dist)
+    return Problem(p.resolve(), settings, tuple(params), tuple(priors), tuple(resolved), experiments, fixed)
+
+
+def _not_set_by_arms(name: str, experiments: Mapping[Path, Experiment], where: str) -> None:
+    """An arm's own value of a parameter replaces the experiment-level one: a calibrated or
+    fixed value would be silently ignored in that arm."""
+    from hhsim.batch.points import set_inline
+
+    for path, exp in experiments.items():
+        for arm in exp.arms:
+            if name in arm.parameters or set_inline(arm, name):
+                raise HhsimError(where, f"is also set by arm '{arm.name}' of {path.name}, whose value "
+                                 "would replace every calibrated one",
+                                 "remove it from that arm, or calibrate with another experiment")
+
+
+def _interventions(exp: Experiment) -> set[str]:
+    return {iv["name"] for a in exp.arms for iv in exp.interventions(a)}
+
+
+def _applicable(values: Mapping[str, float], exp: Experiment) -> dict[str, float]:
+    ivs = _interventions(exp)
+    return {k: v for k, v in values.items() if applies(k, ivs)}
+
+
+def _fixed(table: object, experiments: dict[Path, Experiment], where: str) -> dict[str, float]:
+    """The ``[fixed]`` values, each checked against every experiment it applies to."""
+    if not isinstance(table, dict):
+        raise HhsimError(f"{where}: fixed", "must be a table of parameter values", "write [fixed]")
+    fixed = {}
+    for name, value in table.items():
+        fw = f"{where}: fixed.{printable(name)}"
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise HhsimError(fw, f"must be a number, got {printable(repr(value))}", "give a number")
+        fixed[name] = float(value)
+        if not any(applies(name, _interventions(e)) for e in experiments.values()):
+            raise HhsimError(
+                fw,
+                "names an intervention none of the targets' experiments has",
+                "check the intervention's name",
+            )
+    for exp in experiments.values():
+        here = _applicable(fixed, exp)
+        if not here:
+            continue
+        try:
+            validate(
+                {**exp.model_dump(exclude_unset=True), "parameters": {**exp.parameters, **here}},
+                exp.source,
+                probe=False,
+            )
+        except HhsimError as err:
+            name = err.where.removeprefix("parameters.")
+            raise HhsimError(
+                f"{where}: fixed.{name}" if name in here else where, err.problem, err.fix
+            ) from None
+    return fixed
