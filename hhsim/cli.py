@@ -524,9 +524,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_params(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from hhsim.report import paramtable
     from hhsim.batch.files import atomic_write, write_csv
     from hhsim.core.parameters import read_toml
+    from hhsim.report import paramtable
 
     params = paramtable.default_parameters(read_toml(args.model, "model file") if args.model else None)
     if args.markdown:

@@ -2,10 +2,10 @@
 
 import pytest
 
-from hhsim.report import paramtable
 from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import apply_overrides, parameters_of
 from hhsim.core.resources import default_model_tree, world_tree
+from hhsim.report import paramtable
 
 from conftest import ROOT
 

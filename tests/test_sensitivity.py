@@ -18,8 +18,9 @@ import pytest
 from scipy import stats
 
 import hhsim.batch.execution as execution
+from hhsim.analysis.sweep import point_outcomes
 from hhsim.api import run_experiment
-from hhsim.batch.points import point_outcomes, run_points
+from hhsim.batch.points import run_points
 from hhsim.cli import main
 from hhsim.core.errors import HhsimError
 from hhsim.experiment.schema import validate

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hhsim.report import paramtable
 from hhsim.analysis.cost_effectiveness import pounds
 from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.summary import summarise
 from hhsim.analysis.tables import TABLES
 from hhsim.batch.files import atomic_write
+from hhsim.report import paramtable
 from hhsim.report.batch import Batch, load_batch
 from hhsim.report.figures import FIGURES, save_figures
 from hhsim.report.findings import findings

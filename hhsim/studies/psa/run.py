@@ -20,9 +20,10 @@ import pandas as pd
 
 from hhsim.analysis.outcomes import check_output
 from hhsim.analysis.precision import MIN_REPLICATIONS, Precision, assess, next_round, stop_reason
+from hhsim.analysis.sweep import point_outcomes
 from hhsim.api import default_out, package_version
 from hhsim.batch.files import atomic_write, write_csv, write_json
-from hhsim.batch.points import point_outcomes, run_points
+from hhsim.batch.points import run_points
 from hhsim.core.errors import HhsimError
 from hhsim.experiment.schema import PSA, Experiment, load_experiment
 from hhsim.studies.psa.analysis import (

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hhsim.analysis.sweep import point_outcomes
 from hhsim.api import default_out
 from hhsim.batch.files import atomic_write, write_csv, write_json
-from hhsim.batch.points import point_outcomes, run_points
+from hhsim.batch.points import run_points
 from hhsim.experiment.schema import Experiment, load_experiment, validate
 from hhsim.studies.sensitivity.analysis import (
     RANKED_BY,
