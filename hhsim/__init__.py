@@ -11,26 +11,20 @@ if TYPE_CHECKING:  # the same names for type checkers and the API reference (gri
     from hhsim.api import Results as Results
     from hhsim.api import load_results as load_results
     from hhsim.api import run_experiment as run_experiment
+    from hhsim.experiment.plan import Plan as Plan
+    from hhsim.experiment.plan import compile_plan as compile_plan
+    from hhsim.experiment.plan import load_experiment as load_experiment
     from hhsim.experiment.schema import Experiment as Experiment
-    from hhsim.experiment.schema import load_experiment as load_experiment
     from hhsim.model.simulation import HousingHealthModel as HousingHealthModel
     from hhsim.model.simulation import RunConfig as RunConfig
 
 #: Public name -> the module that defines it.
 _PUBLIC = {"Results": "hhsim.api", "load_results": "hhsim.api", "run_experiment": "hhsim.api",
-           "Experiment": "hhsim.experiment.schema", "load_experiment": "hhsim.experiment.schema",
+           "Experiment": "hhsim.experiment.schema", "load_experiment": "hhsim.experiment.plan",
+           "Plan": "hhsim.experiment.plan", "compile_plan": "hhsim.experiment.plan",
            "HousingHealthModel": "hhsim.model.simulation", "RunConfig": "hhsim.model.simulation"}
 __all__ = sorted(_PUBLIC)
 
-
-def package_version() -> str:
-    """The installed hhsim's version ('unknown' when it is not installed)."""
-    from importlib import metadata  # about 70 modules: not for a plain 'import hhsim'
-
-    try:
-        return metadata.version("hhsim")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def __getattr__(name: str) -> object:

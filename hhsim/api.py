@@ -12,10 +12,8 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
 import platform
-import re
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,18 +23,21 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from hhsim import package_version
 from hhsim.analysis.economics import economics, payback
-from hhsim.analysis.outcomes import check_output, outcome_values
+from hhsim.analysis.outcomes import outcome_values
 from hhsim.analysis.precision import MIN_REPLICATIONS, Precision, Rounds, assess, next_round, stop_reason
 from hhsim.analysis.summary import summarise, summarise_checks, summarise_groups
 from hhsim.analysis.tables import Settings, analyse
-from hhsim.batch.design import RunSpec, plan
-from hhsim.batch.execution import execute, open_executor, resume_hint, warm_up
+from hhsim.batch.design import runs
+from hhsim.batch.execution import open_executor, resume_hint, warm_up
+from hhsim.batch.pipeline import Batch, default_out, run_batch
 from hhsim.batch.store import ResultsStore, read_table
 from hhsim.core.errors import HhsimError, unknown_key_error
-from hhsim.experiment.schema import Experiment, load_experiment
+from hhsim.experiment.outputs import check_output
+from hhsim.experiment.plan import Plan, compile_plan
+from hhsim.experiment.schema import Experiment
 from hhsim.model.record import table_names
+from hhsim.report.batch import load_batch
 
 
 @dataclass
@@ -53,6 +54,12 @@ class Results:
     analysis: dict[str, pd.DataFrame]  # hhsim.analysis.tables.TABLES: ICERs, NMB, payers, budget...
     manifest: dict = field(default_factory=dict)  # provenance (manifest.json): versions, seeds, digest
     precision: Rounds | None = None  # how a precision target was pursued (run_experiment(precision=...))
+    plan: dict = field(default_factory=dict)  # the compiled experiment as run (plan.json; {} before 0.3)
+
+    @property
+    def model_version(self) -> str:
+        """The model version the results were made with ('0' for folders before versions)."""
+        return str(self.manifest.get("model_version", "0"))
 
     def __repr__(self) -> str:
         e = self.experiment.experiment
@@ -61,7 +68,8 @@ class Results:
         return (f"hhsim Results '{e.name}' in {self.out}\n"
                 f"  arms: {shown}\n"
                 f"  {e.replications} replication(s), {len(self.records)} runs, {e.months} months, "
-                f"model {e.model}, hhsim {self.manifest.get('hhsim_version', 'unknown')}")
+                f"model {e.model} (version {self.model_version}), "
+                f"hhsim {self.manifest.get('hhsim_version', 'unknown')}")
 
     def _repr_html_(self) -> str:
         """The headline results per arm, for notebooks."""
@@ -117,31 +125,24 @@ class Results:
         return self.table("referrals")
 
 
-def default_out(exp: Experiment, kind: str = "") -> Path:
-    """``hhsim-results/<name>-<time>`` (``<name>-<kind>-<time>`` with a kind, e.g. sensitivity)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", exp.experiment.name.lower()).strip("-") or "experiment"
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("hhsim-results") / "-".join(filter(None, (slug, kind, stamp)))
-
-
-def _manifest(exp: Experiment, specs: list[RunSpec]) -> dict:
-    e = exp.experiment
+def _manifest(plan: Plan, order: list[str]) -> dict:
     return {
-        "experiment": e.name,
-        "hhsim_version": package_version(),
+        "experiment": plan.name,
+        "hhsim_version": plan.hhsim_version,
+        "model_version": plan.model_version,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "mesa": mesa.__version__,
-        "seed": e.seed,
+        "seed": plan.seed,
         "seeds": "replication r uses numpy SeedSequence(seed, spawn_key=(0, r)); "
                  "every arm of a replication shares it",
-        "replications": e.replications,
-        "arms": [a.name for a in exp.arms],
-        "runs": [s.run_id for s in specs],
+        "replications": plan.replications,
+        "arms": plan.arm_names,
+        "runs": order,
     }
 
 
-def run_experiment(experiment: Experiment | str | Path | None = None, out: str | Path | None = None,
+def run_experiment(experiment: Plan | Experiment | str | Path | None = None, out: str | Path | None = None,
                    *, workers: int | None = None, scheduler: str | None = None,
                    resume: bool = False, progress: bool = False, seed: int | None = None,
                    tenants: int | None = None, months: int | None = None,
@@ -157,72 +158,67 @@ def run_experiment(experiment: Experiment | str | Path | None = None, out: str |
     a batch of the final size run in one go.
     """
     warm_up(workers, scheduler)
-    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
-    exp = exp.with_options(seed=seed, tenants=tenants, months=months, replications=replications)
+    plan = compile_plan(experiment, seed=seed, tenants=tenants, months=months, replications=replications)
     followed: list[str] = []
     if precision is not None:
-        followed = _followed_arms(exp, precision)
-        first = min(max(exp.experiment.replications, MIN_REPLICATIONS), precision.max_replications)
-        exp = exp.with_options(replications=first)
-    out = Path(out) if out is not None else default_out(exp)
+        followed = _followed_arms(plan, precision)
+        plan = plan.with_replications(min(max(plan.replications, MIN_REPLICATIONS),
+                                          precision.max_replications))
+    out = Path(out) if out is not None else default_out(plan.name)
     rounds: list[int] = []
-    with (resume_hint(out, "hhsim run", exp.source),
+    with (resume_hint(out, "hhsim run", plan.source),
           open_executor(workers, scheduler) as (executor, in_flight)):  # connect before writing
         while True:
-            store, order = _run_round(exp, out, executor, in_flight, resume or bool(rounds), progress)
+            store, order = _run_round(plan, out, executor, in_flight, resume or bool(rounds), progress)
             if precision is None:
                 break
-            have = exp.experiment.replications
+            have = plan.replications
             rounds.append(have)
             records = store.records(order=order)
-            verdicts = {arm: assess(outcome_values(records, exp.baseline, arm, precision.outcome), precision)
+            verdicts = {arm: assess(outcome_values(records, plan.baseline, arm, precision.outcome), precision)
                         for arm in followed}
             more = next_round(list(verdicts.values()), have, precision.max_replications)
             if more == have:
                 break
-            exp = exp.with_options(replications=more)
+            plan = plan.with_replications(more)
     records = store.records(order=order)
     ids = records["run_id"] if not records.empty else []
     monthly, groups = read_table(out, "monthly", ids), read_table(out, "groups", ids)
-    summaries = _summaries(out, records, monthly, groups, exp.baseline)
-    analysis = analyse(records, monthly, groups, settings(exp))
+    summaries = _summaries(out, records, monthly, groups, plan.baseline)
+    analysis = analyse(records, monthly, groups, settings(plan))
     report = None
     if precision is not None:
         reason = stop_reason(verdicts, rounds[-1], precision.max_replications, precision)
         report = Rounds(precision, tuple(rounds), verdicts, reason)
         summaries["precision"] = report.table()
     store.finalise(records, {**summaries, **analysis})
-    return Results(out, exp, records, summaries["summary"], summaries["groups"], summaries["checks"],
-                   summaries["economics"], analysis, store.manifest, report)
+    return Results(out, plan.experiment, records, summaries["summary"], summaries["groups"],
+                   summaries["checks"], summaries["economics"], analysis, store.manifest, report,
+                   plan.to_json())
 
 
-def _run_round(exp: Experiment, out: Path, executor: Executor, in_flight: int, resume: bool,
+def _run_round(plan: Plan, out: Path, executor: Executor, in_flight: int, resume: bool,
                progress: bool) -> tuple[ResultsStore, list[str]]:
-    """Run the runs of ``exp`` not yet stored in ``out``; the store and the runs in order."""
-    specs = plan(exp)
+    """Make the runs of ``plan`` not yet stored in ``out``; the store and the runs in order."""
+    specs = runs(plan)
     order = [s.run_id for s in specs]
-    store = ResultsStore(out, exp.digest() + ":" + package_version(), _manifest(exp, specs),
-                         exp.model_dump(mode="json"), resume,
-                         {"interventions": {a.name: exp.interventions(a) for a in exp.arms}}, planned=order)
-    done = store.done()
-    todo = [s for s in specs if s.run_id not in done]
-    execute(todo, len(todo), lambda r: store.write(r.run_id, r.record, r.tables), executor, in_flight,
-            progress)
-    return store, order
+    batch = Batch(out, plan.digest, _manifest(plan, order),
+                  {"experiment": plan.experiment.model_dump(mode="json"), "plan": plan.to_json()}, order)
+    return run_batch(batch, specs, executor, in_flight, resume=resume, progress=progress), order
 
 
-def _followed_arms(exp: Experiment, precision: Precision) -> list[str]:
+def _followed_arms(plan: Plan, precision: Precision) -> list[str]:
     """The arms whose outcome the precision target follows (one-line errors if none)."""
-    arms = [a.name for a in exp.arms]
-    check_output(precision.outcome, arms, exp.baseline, "", "--precision-outcome")  # a known name?
+    arms, baseline = plan.arm_names, plan.baseline
+    check_output(precision.outcome, arms, baseline, "", "--precision-outcome")  # a known name?
     if precision.outcome == "roi":
         raise HhsimError("--precision-outcome", "roi is a ratio of means, with no value per replication",
                          "follow net_saving (it is 0 where ROI is 1) or nhs_saving")
-    followed = arms if precision.outcome.startswith("mean:") else [a for a in arms if a != exp.baseline]
+    followed = arms if precision.outcome.startswith("mean:") else [a for a in arms if a != baseline]
     if not followed:
         raise HhsimError("--precision", f"'{precision.outcome}' compares an arm with the baseline, and the "
                          "experiment has no other arm", "add an arm, or follow mean:nhs_cost")
-    check_output(precision.outcome, arms, exp.baseline, followed[0], "--precision-outcome")
+    check_output(precision.outcome, arms, baseline, followed[0], "--precision-outcome")
     return followed
 
 
@@ -230,8 +226,6 @@ def load_results(out: str | Path) -> Results:
     """The results of a finished ``hhsim run`` folder, read back from its files without
     simulating: the same tables as ``run_experiment`` returned. Every file is checked against
     its checksum; a damaged or unfinished folder is refused in one line naming the file."""
-    from hhsim.report.batch import load_batch  # the one reader of finished folders
-
     b = load_batch(out)
     try:
         exp = Experiment.model_validate(b.experiment)
@@ -241,7 +235,7 @@ def load_results(out: str | Path) -> Results:
                          "manifest.json, which wrote it") from None
     summaries = _summaries(b.out, b.records, b.monthly, b.groups, b.baseline)
     return Results(b.out, exp, b.records, summaries["summary"], summaries["groups"], summaries["checks"],
-                   summaries["economics"], b.analysis, b.manifest)
+                   summaries["economics"], b.analysis, b.manifest, plan=b.plan)
 
 
 def _summaries(out: Path, records: pd.DataFrame, monthly: pd.DataFrame, groups: pd.DataFrame,
@@ -254,8 +248,6 @@ def _summaries(out: Path, records: pd.DataFrame, monthly: pd.DataFrame, groups: 
             "checks": summarise_checks(read_table(out, "checks", ids), records, baseline)}
 
 
-def settings(exp: Experiment) -> Settings:
-    """The analysis settings of an experiment (baseline, thresholds, step length, payers)."""
-    months_per_step = 12 if exp.trees(exp.arms[0])[0].get("model", {}).get("cycle") == "year" else 1
-    return Settings(exp.baseline, tuple(float(t) for t in exp.experiment.thresholds), months_per_step,
-                    {a.name: exp.interventions(a) for a in exp.arms})
+def settings(plan: Plan) -> Settings:
+    """The analysis settings of a plan (baseline, thresholds, step length, payers)."""
+    return Settings(plan.baseline, plan.thresholds, plan.months_per_step, plan.interventions)

@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from hhsim import package_version
 from hhsim.core.errors import HhsimError, one_line
 from hhsim.core.inputs import check_path, output_folder, read_input
+from hhsim.core.version import package_version
 
 if TYPE_CHECKING:
     from hhsim.api import Results
-    from hhsim.experiment.schema import Experiment
+    from hhsim.experiment.plan import Plan
 
 
 def whole_number(minimum: int):
@@ -158,12 +158,12 @@ def _interrupted(out: Path | None, started: bool = True) -> int:
     return 130
 
 
-def load_experiment(path: str | None) -> Experiment:
-    """Read and check an experiment file (``hhsim.experiment.schema``, imported by the commands that
-    read one: numpy, pydantic and the health model)."""
-    from hhsim.experiment.schema import load_experiment
+def compile_file(path: str | None, **options: int | None) -> Plan:
+    """Read, check and compile an experiment file, once (``hhsim.experiment.plan``, imported by
+    the commands that read one: numpy, pydantic and the health model)."""
+    from hhsim.experiment.plan import compile_plan
 
-    return load_experiment(path)
+    return compile_plan(path, **options)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -172,14 +172,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hhsim.analysis.tables import TABLES
     from hhsim.api import run_experiment
 
-    exp = load_experiment(args.file).with_options(
-        seed=args.seed, tenants=args.tenants, months=args.months, replications=args.replications)
+    plan = compile_file(args.file, seed=args.seed, tenants=args.tenants, months=args.months,
+                        replications=args.replications)
     out = output_folder(args.out) if args.out else None
     precision = None
     if args.precision is not None:
         precision = parse_precision(args.precision, args.precision_outcome, args.max_replications)
     try:
-        res = run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler,
+        res = run_experiment(plan, out, workers=args.workers, scheduler=args.scheduler,
                              resume=args.resume, progress=not args.quiet, precision=precision)
     except KeyboardInterrupt:
         return _interrupted(out)
@@ -229,15 +229,13 @@ def _print_details(res: Results, tables: bool) -> None:
     from hhsim.analysis.payers import format_payers
     from hhsim.analysis.summary import format_checks, format_interventions, format_table, kinds_of
 
-    e = res.experiment.experiment
     print("\n" + format_table(res.summary, res.experiment.baseline, "Totals for the people represented:"))
     if not tables:
         return
-    kinds = kinds_of({a.name: res.experiment.interventions(a) for a in res.experiment.arms})
+    kinds = kinds_of({a["name"]: a["interventions"] for a in res.plan["arms"]})
     names = {arm: list(k) for arm, k in kinds.items()}
     for block in (format_interventions(res.records, names, res.experiment.baseline, kinds),
-                  format_economics(res.economics, res.experiment.baseline,
-                                   12 if res.records["steps"].iloc[0] * 12 == e.months else 1),
+                  format_economics(res.economics, res.experiment.baseline, res.plan["months_per_step"]),
                   format_payers(res.analysis["payers"]),
                   format_cost_effectiveness(res.analysis["cost_effectiveness"], res.analysis["nmb"])):
         if block:
@@ -248,10 +246,9 @@ def _print_details(res: Results, tables: bool) -> None:
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     from hhsim.studies.sensitivity.run import run_sensitivity
 
-    exp = load_experiment(args.file)
     out = output_folder(args.out) if args.out else None
     try:
-        res = run_sensitivity(exp, out, method=args.method, samples=args.samples, workers=args.workers,
+        res = run_sensitivity(args.file, out, method=args.method, samples=args.samples, workers=args.workers,
                               scheduler=args.scheduler, resume=args.resume, progress=not args.quiet,
                               seed=args.seed, tenants=args.tenants, months=args.months,
                               replications=args.replications)
@@ -275,16 +272,12 @@ def cmd_psa(args: argparse.Namespace) -> int:
     from hhsim.analysis.precision import parse_precision
     from hhsim.studies.psa.run import run_psa
 
-    exp = load_experiment(args.file)
-    if exp.psa is None and args.posterior is None:
-        raise HhsimError(args.file, "has no [psa] section", "add one with parameters (docs/psa.md), "
-                         "or give --posterior")
     out = output_folder(args.out) if args.out else None
     precision = None
     if args.precision is not None:
         precision = parse_precision(args.precision, args.precision_outcome, args.max_draws)
     try:
-        res = run_psa(exp, out, draws=args.draws, posterior=args.posterior, workers=args.workers,
+        res = run_psa(args.file, out, draws=args.draws, posterior=args.posterior, workers=args.workers,
                       scheduler=args.scheduler, resume=args.resume, progress=not args.quiet, seed=args.seed,
                       tenants=args.tenants, months=args.months, replications=args.replications,
                       precision=precision)
@@ -312,17 +305,18 @@ def cmd_psa(args: argparse.Namespace) -> int:
 
 
 def cmd_break_even(args: argparse.Namespace) -> int:
-    from hhsim.analysis.break_even import MAX_REPLICATIONS, format_break_even, search_break_even
+    from hhsim.analysis.break_even import MAX_REPLICATIONS, format_break_even
     from hhsim.analysis.precision import parse_precision
+    from hhsim.studies.break_even import search_break_even
 
     if args.max_replications is not None and args.precision is None:
         raise HhsimError("--max-replications", "only applies with --precision",
                          "add --precision (e.g. 5%), or drop --max-replications")
     precision = None if args.precision is None else parse_precision(
         args.precision, "break-even value", args.max_replications or MAX_REPLICATIONS)
-    exp = load_experiment(args.file).with_options(tenants=args.tenants, months=args.months,
-                                                  replications=args.replications)
-    res = search_break_even(exp, args.arm, args.parameter, tuple(args.between), threshold=args.threshold,
+    plan = compile_file(args.file, tenants=args.tenants, months=args.months, replications=args.replications)
+    exp = plan.experiment
+    res = search_break_even(plan, args.arm, args.parameter, tuple(args.between), threshold=args.threshold,
                             precision=precision, workers=args.workers, scheduler=args.scheduler)
     people = (f"the tenants of {exp.population.stock}" if exp.population.stock
               else f"{exp.population.tenants:,} tenants")
@@ -419,23 +413,23 @@ def file_kind(path: Path) -> str:
 def _validate_experiment(path: str) -> list[str]:
     import numpy as np
 
-    from hhsim.health.model_file import compile_model
     from hhsim.world.stock import load_stock
 
-    exp = load_experiment(path)
+    plan = compile_file(path)
+    exp = plan.experiment
     runs = len(exp.arms) * exp.experiment.replications
     tenants = f"{exp.population.tenants:,} tenants"
     report = None
     if exp.stock_path is not None:
-        chains = compile_model(exp.trees(exp.arms[0])[0]).chains
+        chains = plan.arms[0].health.chains
         _, _, report = load_stock(exp.stock_path, exp.world_tree(),
                                   {n: c.states for n, c in chains.items()}, np.random.default_rng(0))
         tenants = f"{report.rows:,} tenants in {report.dwellings:,} dwellings from {exp.population.stock}"
     lines = [f"{path}: valid experiment file ({len(exp.arms)} arm(s) x {exp.experiment.replications} "
              f"replication(s) = {runs} runs of {tenants}, {exp.experiment.months} months)"]
     if exp.sensitivity is not None:
+        from hhsim.experiment.sensitivity_section import setup
         from hhsim.studies.sensitivity.design import point_count
-        from hhsim.studies.sensitivity.section import setup
 
         st = setup(exp)
         points = point_count(st)

@@ -12,8 +12,8 @@ The break-even cost is ``k x I`` (£), and per person or dwelling served where t
 one intervention that reports it. Intervals are delta-method 95% MC intervals of the ratios.
 
 Effect size or caseload (reruns). An effect is not linear in the results, so
-``search_break_even`` reruns the arm over one of its parameters and measures a *gap* that
-is zero at break-even: the net saving (NHS care saving - incremental intervention cost,
+``hhsim.studies.break_even.search_break_even`` reruns the arm over one of its parameters and
+measures a *gap* that is zero at break-even: the net saving (NHS care saving - incremental intervention cost,
 zero exactly where ROI = 1 while the arm costs something) or the incremental NMB at a
 threshold. Replication r has the same seed at every value and in the baseline (common
 random numbers), and the baseline, which does not depend on the parameter, runs once.
@@ -46,7 +46,6 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -518,96 +517,6 @@ def find_break_even(evaluate: Evaluate, bounds: tuple[float, float], replication
                           f"about {verdict.needed:,} replications would narrow it to {usual.describe()} "
                           f"(--replications {verdict.needed}, or --precision)")
     return result
-
-
-class _Runs:
-    """Runs of the baseline and of the arm at each value, kept by (value, replication):
-    replication r has the same seed at every value and in the baseline (common random
-    numbers) and is run once, whatever the number of replications, so later rounds and
-    values extend earlier ones. The baseline does not depend on the parameter."""
-
-    def __init__(self, exp, arm: str, parameter: str, threshold: float | None, perspective: str,
-                 executor, in_flight: int) -> None:
-        self.exp, self.arm, self.parameter = exp, arm, parameter
-        self.threshold, self.perspective = threshold, perspective
-        self.executor, self.in_flight = executor, in_flight
-        self.data = exp.model_dump(exclude_unset=True, exclude={"sensitivity", "psa"})
-        self.experiments = {None: exp.model_copy(update={"arms": [a for a in exp.arms
-                                                                  if a.name == exp.baseline]})}
-        self.records: dict[tuple[float | None, int], dict] = {}
-
-    def _experiment(self, value: float | None):
-        """The experiment with the arm alone at ``value`` (None: the baseline alone)."""
-        from hhsim.experiment.schema import validate
-
-        if value not in self.experiments:
-            arms = []
-            for a in self.data["arms"]:
-                if a["name"] == self.arm:
-                    a = {**a, "parameters": {**a.get("parameters", {}), self.parameter: value}}
-                if a["name"] in (self.arm, self.exp.baseline):
-                    arms.append(a)
-            full = validate({**self.data, "arms": arms}, self.exp.source)
-            self.experiments[value] = full.model_copy(update={"arms": [a for a in full.arms
-                                                                       if a.name == self.arm]})
-        return self.experiments[value]
-
-    def __call__(self, values: Sequence[float], n: int) -> list[Evaluation]:
-        from hhsim.batch.design import plan
-        from hhsim.batch.execution import execute
-
-        specs, keys = [], {}
-        for value in [None, *values]:
-            exp = self._experiment(value)
-            for spec in plan(exp.model_copy(update={"experiment": exp.experiment.model_copy(
-                    update={"replications": n})})):
-                if (value, spec.replication) not in self.records:
-                    keys[str(len(specs))] = (value, spec.replication)
-                    specs.append(replace(spec, run_id=str(len(specs))))
-
-        def keep(result) -> None:
-            self.records[keys[result.run_id]] = result.record
-
-        execute(specs, len(specs), keep, self.executor, self.in_flight, progress=False)
-        return [self._evaluation(v, n) for v in values]
-
-    def _evaluation(self, value: float, n: int) -> Evaluation:
-        base = pd.DataFrame([self.records[(None, r)] for r in range(n)])
-        arm = pd.DataFrame([self.records[(value, r)] for r in range(n)])
-        if self.threshold is None:
-            saving = (base["nhs_cost"] - arm["nhs_cost"]).to_numpy(float)
-            cost = (arm["intervention_cost"] - base["intervention_cost"]).to_numpy(float)
-            return Evaluation(value, saving - cost, saving, cost)
-        d_cost = perspective_cost(arm, self.perspective) - perspective_cost(base, self.perspective)
-        return Evaluation(value, (self.threshold * (arm["qalys"] - base["qalys"]) - d_cost).to_numpy(float))
-
-
-def search_break_even(experiment, arm: str, parameter: str, bounds: tuple[float, float],
-                      threshold: float | None = None, perspective: str = "public_sector", *,
-                      tenants: int | None = None, months: int | None = None,
-                      replications: int | None = None, precision: Precision | None = None,
-                      workers: int | None = None, scheduler: str | None = None) -> BreakEven:
-    """The value of ``parameter`` (an arm parameter override, e.g.
-    ``interventions.<name>.effects.admissions.rate_ratio``, a capacity or a unit cost)
-    within ``bounds`` at which the arm's ROI = 1 (``threshold`` None: net saving = 0) or its
-    incremental NMB at ``threshold`` (£ per QALY, ``perspective`` costs) is 0, with a 95% MC
-    interval; see the module docstring and ``find_break_even``. ``tenants``, ``months`` and
-    ``replications`` override the file's; runs go to local ``workers`` or a Dask
-    ``scheduler`` in one batch per step."""
-    from hhsim.batch.execution import open_executor, warm_up
-    from hhsim.experiment.schema import load_experiment
-
-    exp = experiment if not isinstance(experiment, str | Path) else load_experiment(experiment)
-    exp = exp.with_options(tenants=tenants, months=months, replications=replications)
-    if arm not in [a.name for a in exp.arms] or arm == exp.baseline:
-        raise HhsimError("arm", f"'{arm}' is not a non-baseline arm of the experiment",
-                         f"use one of {[a.name for a in exp.arms if a.name != exp.baseline]}")
-    target = "ROI = 1" if threshold is None else f"ICER = £{threshold:,.0f} per QALY"
-    warm_up(workers, scheduler)
-    with open_executor(workers, scheduler) as (executor, in_flight):
-        runs = _Runs(exp, arm, parameter, threshold, perspective, executor, in_flight)
-        return find_break_even(runs, bounds, exp.experiment.replications, roi=threshold is None,
-                               where=parameter, arm=arm, target=target, precision=precision)
 
 
 def format_break_even(res: BreakEven, arm: str, baseline: str, size: str) -> str:

@@ -3,7 +3,11 @@
 Layout of an output folder::
 
     experiment.json          the validated experiment, for provenance
-    interventions.json       each arm's interventions as run: defaults, file and overrides merged
+    plan.json                the experiment compiled (``hhsim.experiment.plan.Plan.to_json``): model
+                             version, digest, steps and step length, the analysis settings, and per
+                             arm its model and world trees and its interventions as run (defaults,
+                             file and overrides merged); folders of hhsim 0.2.0 and before have
+                             interventions.json instead
     points.json              the parameter points of a sweep (``hhsim.batch.points``)
     manifest.json            experiment digest, package version, seeds, start time, plan size,
                              and the SHA-256 of the files above       (written after them)
@@ -137,13 +141,16 @@ def _parquet_problem(path: Path) -> str | None:
 def _extended(name: str, stored: dict | None, ours: dict, manifest: dict | None) -> bool:
     """Whether a provenance file differs from ours only as an extended (or cut) batch's does,
     in a folder whose manifest is ours: ``experiment.json`` in its number of replications,
-    ``points.json`` by points at the end (one list of points starts the other)."""
+    ``plan.json`` in its number of replications, ``points.json`` by points at the end (one
+    list of points starts the other)."""
     if stored is None or manifest is None:
         return False
     ours = json.loads(json.dumps(ours, default=str))
     if name == "points":
         a, b = stored.get("points"), ours.get("points")
         return isinstance(a, list) and isinstance(b, list) and a[:len(b)] == b[:len(a)]
+    if name == "plan":
+        return {**stored, "replications": None} == {**ours, "replications": None}
     if name != "experiment" or "experiment" not in stored or "experiment" not in ours:
         return False
 

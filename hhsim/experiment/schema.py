@@ -52,7 +52,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -68,18 +67,14 @@ from pydantic import (
     field_validator,
 )
 
-from hhsim.core.costing import uprating_factor
 from hhsim.core.errors import HhsimError, did_you_mean, printable, shortened, unknown_key_error
 from hhsim.core.inputs import check_path
 from hhsim.core.parameters import apply_overrides, read_toml
-from hhsim.core.resources import DEFAULT_EXPERIMENT, cost_index, default_model_tree
+from hhsim.core.resources import default_model_tree
 from hhsim.core.resources import world_tree as default_world_tree
-from hhsim.health.model_file import compile_model
-from hhsim.interventions import model_context, parse_arm, resolve
+from hhsim.interventions import resolve
 from hhsim.world.population import TENURES
 from hhsim.world.profile import read_profile
-from hhsim.world.stock import load_stock
-from hhsim.world.synthetic import england_mix, generate
 
 Number = StrictInt | StrictFloat
 #: Names of arms and groups reach file names, tables and spreadsheets: letters, digits, '_',
@@ -243,21 +238,6 @@ class Experiment(Strict):
     def baseline(self) -> str:
         return self.experiment.baseline
 
-    def with_options(self, seed: int | None = None, tenants: int | None = None,
-                     months: int | None = None, replications: int | None = None) -> Experiment:
-        """A copy with command-line options applied (None keeps the file's value)."""
-        data = self.model_dump(exclude_unset=True)  # only what the file gave: defaults stay defaults
-        exp, pop = data.setdefault("experiment", {}), data.setdefault("population", {})
-        for key, value in (("seed", seed), ("months", months), ("replications", replications)):
-            if value is not None:
-                exp[key] = value
-        if tenants is not None:
-            if self.population.stock is not None:
-                raise HhsimError("--tenants", "cannot be used with a stock file",
-                                 "the stock file gives the tenants; drop --tenants")
-            pop["tenants"] = tenants
-        return validate(data, self.source)
-
     def _path(self, name: str | None) -> Path | None:
         if name is None:
             return None
@@ -409,12 +389,10 @@ def _one_line(err: ValidationError) -> HhsimError:
     return HhsimError(where, problem, fix)
 
 
-def validate(data: dict, source: Path | None = None, probe: bool = True) -> Experiment:
-    """Validate experiment data, including its parameter overrides and model file.
-
-    With ``probe``, a ``[sensitivity]`` section is checked by validating the experiment at
-    the low and high values of its parameters (``hhsim.studies.sensitivity.section``).
-    """
+def read_experiment(data: dict, source: Path | None = None) -> Experiment:
+    """The experiment file's data checked against the schema and against itself (names,
+    sizes, the baseline, stock and profile files, intervention overrides); the arms are
+    compiled by ``hhsim.experiment.plan.compile_plan``."""
     try:
         exp = Experiment.model_validate(data)
     except ValidationError as err:
@@ -448,49 +426,23 @@ def validate(data: dict, source: Path | None = None, probe: bool = True) -> Expe
     if exp.baseline not in names:
         raise HhsimError("experiment.baseline", f"arm '{exp.baseline}' is not among the arms {names}",
                          "name one arm 'baseline' or set experiment.baseline")
+    check_overrides(exp)
+    return exp
+
+
+def read_field(section: str, key: str, value: Any) -> None:
+    """A one-line error unless ``value`` is valid for ``section.key`` on its own."""
+    try:
+        Experiment.model_validate({section: {key: value}})
+    except ValidationError as err:
+        raise _one_line(err) from None
+
+
+def check_overrides(exp: Experiment) -> None:
+    """A one-line error if an experiment-level ``interventions.<name>.*`` override names an
+    intervention that no arm has."""
     named = {str(t.get("name", t.get("type"))) for a in exp.arms for t in a.interventions}
     for key in exp.parameters:
         if _kind(key) == "interventions" and _intervention_of(key) not in named:
             raise unknown_key_error(f"parameters.{key}", _intervention_of(key), sorted(named),
                                     what="intervention")
-    for arm in exp.arms:
-        model_tree, world = exp.trees(arm)
-        model = compile_model(model_tree)
-        parse_arm(exp.interventions(arm),
-                  model_context(model, exp.experiment.price_year, exp.experiment.months),
-                  f"arms.{arm.name}")
-        for act in model.activities:
-            if act.unit_cost is not None:
-                try:
-                    uprating_factor(act.price_year, exp.experiment.price_year)
-                except HhsimError:
-                    year = exp.experiment.price_year
-                    raise HhsimError("experiment.price_year",
-                                     f"cannot express {act.cost_parameter} ({act.price_year} prices) "
-                                     f"in {year} prices", f"use one of {sorted(cost_index())}") from None
-        if model.cycle_months == 12 and exp.experiment.months % 12:
-            raise HhsimError("experiment.months", f"{exp.experiment.months} is not whole years, "
-                             "but the model has a yearly cycle", "give a multiple of 12")
-        generate(60, england_mix(world), world, np.random.default_rng(0))  # checks every share
-    if exp.stock_path is not None:
-        chains = compile_model(exp.trees(exp.arms[0])[0]).chains
-        load_stock(exp.stock_path, exp.world_tree(), {n: c.states for n, c in chains.items()},
-                   np.random.default_rng(0))
-    if exp.sensitivity is not None and probe:
-        from hhsim.studies.sensitivity.section import (
-            check_sensitivity,  # it validates probes with this module
-        )
-
-        check_sensitivity(exp)
-    if exp.psa is not None and probe:
-        from hhsim.studies.psa.section import check_psa  # it validates probes with this module
-
-        check_psa(exp)
-    return exp
-
-
-def load_experiment(path: str | Path | None = None) -> Experiment:
-    """Read and validate an experiment file (the built-in default when ``path`` is None)."""
-    p = Path(path) if path is not None else DEFAULT_EXPERIMENT
-    return validate(read_toml(p, "experiment file"), p.resolve())
-

@@ -21,10 +21,11 @@ centred. Calibrated models are cached by content.
 
 from __future__ import annotations
 
+import copy
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ from hhsim.health.services import Service, parse_cost, parse_services
 from hhsim.health.terms import MAX_AGE, TermContext, parse_terms
 from hhsim.health.wellbeing import Wellbeing, parse_wellbeing
 from hhsim.world.population import Population
+from hhsim.world.synthetic import england_mix, generate
 
 MODEL_SECTIONS = {"model", "chains", "mortality", "wellbeing", "utility", "outcomes",
                   "state_costs", "services", "hospital"}
@@ -342,18 +344,26 @@ def _canonical(tree: Mapping[str, Any]) -> str:
     return json.dumps(tree, default=str)
 
 
-def calibrated_model(tree: Mapping[str, Any], world: Mapping[str, Any]) -> HealthModel:
-    """The compiled model calibrated on the reference population (cached by content)."""
-    return _calibrated(_canonical(tree), _canonical(world))
-
-
-@lru_cache(maxsize=8)
-def _calibrated(tree_json: str, world_json: str) -> HealthModel:
-    from hhsim.world.synthetic import england_mix, generate
-
-    tree, world = json.loads(tree_json), json.loads(world_json)
-    model = compile_model(tree)
-    streams = Streams(REFERENCE_SEED, (), REFERENCE_SIZE)
-    ref = generate(REFERENCE_SIZE, england_mix(world), world, streams.generator("reference"))
-    model.calibrate(ref, streams)
+def calibrated_model(tree: Mapping[str, Any], world: Mapping[str, Any],
+                     compiled: HealthModel | None = None) -> HealthModel:
+    """The compiled model calibrated on the reference population ``world`` (cached by
+    content, the last ``CALIBRATED`` kept); ``compiled``: the model already compiled from
+    ``tree`` (copied, not compiled again)."""
+    key = (_canonical(tree), _canonical(world))
+    model = _calibrated.get(key)
+    if model is None:
+        model = copy.deepcopy(compiled) if compiled is not None else compile_model(json.loads(key[0]))
+        world = json.loads(key[1])
+        streams = Streams(REFERENCE_SEED, (), REFERENCE_SIZE)
+        ref = generate(REFERENCE_SIZE, england_mix(world), world, streams.generator("reference"))
+        model.calibrate(ref, streams)
+        _calibrated[key] = model
+        while len(_calibrated) > CALIBRATED:
+            _calibrated.popitem(last=False)
+    _calibrated.move_to_end(key)
     return model
+
+
+#: Calibrated models kept per process (by model and reference world).
+CALIBRATED = 8
+_calibrated: OrderedDict[tuple[str, str], HealthModel] = OrderedDict()

@@ -37,7 +37,7 @@ from hhsim.health.model_file import HealthModel, calibrated_model
 from hhsim.health.rates import Rate, RateStack
 from hhsim.health.terms import MAX_AGE
 from hhsim.interventions import build, model_context, parse_arm
-from hhsim.interventions.base import Intervention
+from hhsim.interventions.base import Intervention, Settings
 from hhsim.model.groups import Baseline
 from hhsim.world.housing_pathway import HousingPathway, is_homeless, parse_pathway
 from hhsim.world.population import DECILES, NO_DAY, Population
@@ -73,6 +73,15 @@ class RunConfig:
     # The arm's interventions, each resolved over its type's defaults (hhsim.interventions).
     interventions: tuple[Mapping[str, Any], ...] = ()
     price_year: str = "2023/24"  # prices that budgets are compared in
+    # Compiled from model_tree and interventions when the plan was compiled (None: compiled
+    # here, as for a parameter point of a sweep).
+    health: HealthModel | None = None
+    settings: tuple[Settings, ...] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to a worker without the compiled model (its rules are closures, which do not
+        pickle): the worker compiles ``model_tree`` once and keeps it (``calibrated_model``)."""
+        return {**self.__dict__, "health": None}
 
 
 #: What ``HousingHealthModel.life_table`` counts, by sex, IMD decile and age.
@@ -100,7 +109,8 @@ class HousingHealthModel(mesa.Model):
         super().__init__(rng=mesa_seed)
         self.config = config
         self.health: HealthModel = calibrated_model(config.model_tree,
-                                                    config.reference_world_tree or config.world_tree)
+                                                    config.reference_world_tree or config.world_tree,
+                                                    config.health)
         rng = self.streams.generator(POPULATION_KEY)
         given: dict[str, np.ndarray] = {}
         self.people_moved = 0.0
@@ -124,8 +134,10 @@ class HousingHealthModel(mesa.Model):
         # (a period life table by decile; person-years count the whole step for everyone
         # alive at its start).
         self.life_table = np.zeros((len(LIFE_TABLE), 2, DECILES, MAX_AGE + 1))
-        context = model_context(self.health, config.price_year, config.steps)
-        settings = parse_arm(list(config.interventions), context, f"arms.{config.arm}")
+        settings = config.settings
+        if settings is None:
+            context = model_context(self.health, config.price_year, config.steps)
+            settings = tuple(parse_arm(list(config.interventions), context, f"arms.{config.arm}"))
         self.interventions: list[Intervention] = build(settings, self)
         tracked = [s.name for s in self.health.services if s.track_recent]
         tracked += ["admissions"] if self.health.admissions else []

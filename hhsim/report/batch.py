@@ -28,6 +28,7 @@ class Batch:
     settings: Settings
     analysis: dict[str, pd.DataFrame] = field(default_factory=dict)
     svg: bool = False  # figures also as SVG (for slides and papers), not only PNG
+    plan: dict = field(default_factory=dict)  # plan.json ({} in folders of hhsim 0.2.0 and before)
 
     @property
     def baseline(self) -> str:
@@ -64,7 +65,9 @@ def load_batch(out: str | Path) -> Batch:
     folder = ResultsFolder.open(out)
     records = folder.finished()
     manifest, experiment = _json(out / MANIFEST), _json(out / "experiment.json")
-    interventions = _json(out / "interventions.json", {})
+    plan = _json(out / "plan.json", {})
+    interventions = ({a["name"]: a["interventions"] for a in plan["arms"]} if plan
+                     else _json(out / "interventions.json", {}))
     if "point" in records.columns:
         raise HhsimError(str(out), "holds a sweep over parameter points (psa or sensitivity), not a run",
                          "report the run folder it belongs to: hhsim run FILE --out R, put the sweep in "
@@ -74,9 +77,13 @@ def load_batch(out: str | Path) -> Batch:
     monthly = folder.table("monthly", records["run_id"])
     groups = folder.table("groups", records["run_id"])
     e = experiment["experiment"]
-    steps = int(monthly["step"].max()) if not monthly.empty else e["months"]
-    settings = Settings(e["baseline"], tuple(float(t) for t in e["thresholds"]),
-                        max(1, e["months"] // steps), interventions or None)
-    batch = Batch(out, experiment, manifest, interventions, records, monthly, groups, settings)
+    if plan:
+        a = plan["analysis"]
+        settings = Settings(a["baseline"], tuple(a["thresholds"]), a["months_per_step"], interventions)
+    else:  # hhsim 0.2.0 and before: the step length from the monthly table
+        steps = int(monthly["step"].max()) if not monthly.empty else e["months"]
+        settings = Settings(e["baseline"], tuple(float(t) for t in e["thresholds"]),
+                            max(1, e["months"] // steps), interventions or None)
+    batch = Batch(out, experiment, manifest, interventions, records, monthly, groups, settings, plan=plan)
     batch.analysis = analyse(records, monthly, groups, settings)
     return batch

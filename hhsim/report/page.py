@@ -26,6 +26,7 @@ from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.summary import summarise
 from hhsim.analysis.tables import TABLES
 from hhsim.batch.files import atomic_write
+from hhsim.core.version import package_version
 from hhsim.report import paramtable
 from hhsim.report.batch import Batch, load_batch
 from hhsim.report.figures import FIGURES, save_figures
@@ -277,10 +278,9 @@ def experiment_section(b: Batch) -> Section:
 
 
 def provenance_section(b: Batch) -> Section:
-    from hhsim.api import package_version
-
     m = b.manifest
     rows = [("hhsim version (runs)", m.get("hhsim_version")), ("hhsim version (report)", package_version()),
+            ("model version", m.get("model_version", "before model versions (hhsim 0.2.0 or earlier)")),
             ("Python / numpy / Mesa", f"{m.get('python')} / {m.get('numpy')} / {m.get('mesa')}"),
             ("experiment seed", m.get("seed")), ("seeds", m.get("seeds")),
             ("runs", f"{len(b.records)} ({len(b.arms)} arms x {m.get('replications')} replications)"),

@@ -47,13 +47,14 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from hhsim.batch.design import plan
+from hhsim.batch.design import runs
 from hhsim.batch.execution import simulate
-from hhsim.batch.points import at_point
 from hhsim.core.distributions import Dirichlet, Distribution, parse_distribution
 from hhsim.core.errors import HhsimError, printable, unknown_key_error
 from hhsim.core.parameters import read_toml
-from hhsim.experiment.schema import Experiment, load_experiment, validate
+from hhsim.experiment.plan import Plan, compile_plan, experiment_data
+from hhsim.experiment.probes import check_value, probe, set_inline
+from hhsim.experiment.schema import Experiment
 from hhsim.studies.calibration.targets import Target, load_targets
 
 SETTINGS = {
@@ -94,8 +95,12 @@ class Problem:
     names: tuple[str, ...]
     priors: tuple[Distribution, ...]
     targets: tuple[Target, ...]
-    experiments: dict[Path, Experiment]
+    plans: dict[Path, Plan]  # each target experiment compiled, with the arms the targets need
     fixed: dict[str, float]
+
+    @property
+    def experiments(self) -> dict[Path, Experiment]:
+        return {k: p.experiment for k, p in self.plans.items()}
 
     @property
     def observed(self) -> dict[str, float]:
@@ -125,13 +130,12 @@ class Problem:
     def simulate(self, point: Mapping[str, float], seed: int) -> dict[str, float]:
         """Each target's simulated value at ``point``, with model seed ``seed`` (in-process)."""
         out = {}
-        for path, exp in self.experiments.items():
-            e = at_point(exp, self.overrides(point, path))
-            e = e.model_copy(update={"experiment": e.experiment.model_copy(update={"seed": int(seed)})})
-            results = [simulate(spec) for spec in plan(e)]
+        for path, plan in self.plans.items():
+            here = plan.at_point(self.overrides(point, path)).with_seed(seed)
+            results = [simulate(spec) for spec in runs(here)]
             for t in self.targets:
                 if t.experiment == path:
-                    out[t.name] = t.spec.function(results, t.arm, exp.baseline, t.options)
+                    out[t.name] = t.spec.function(results, t.arm, plan.baseline, t.options)
         return out
 
     def observe(self, values: Mapping[str, float], rng: np.random.Generator) -> dict[str, float]:
@@ -226,49 +230,37 @@ def _resolve_arm(t: Target, exp: Experiment, where: str) -> Target:
     return Target(**{**t.__dict__, "arm": others[0] if others else exp.baseline})
 
 
-def _needed(exp: Experiment, targets: list[Target], replications: int) -> Experiment:
-    """The experiment with only the arms the targets need, and ``replications``."""
+def _needed(plan: Plan, targets: list[Target], replications: int) -> Plan:
+    """The plan with only the arms the targets need, and ``replications``."""
     arms = {t.arm for t in targets} | (
-        {exp.baseline} if any(t.spec.needs_baseline for t in targets) else set()
+        {plan.baseline} if any(t.spec.needs_baseline for t in targets) else set()
     )
-    exp = exp.with_options(replications=replications)
-    keep = [a for a in exp.arms if a.name in arms or a.name == exp.baseline]
-    if exp.baseline not in arms:  # the baseline arm is first and need not run
-        keep = [a for a in keep if a.name != exp.baseline]
-        exp = exp.model_copy(
-            update={"experiment": exp.experiment.model_copy(update={"baseline": keep[0].name})}
-        )
-    return exp.model_copy(update={"arms": keep})
+    plan = plan.with_replications(replications)
+    keep = [a for a in plan.arm_names if a in arms or a == plan.baseline]
+    if plan.baseline not in arms:  # the baseline arm is first and need not run
+        keep = [a for a in keep if a != plan.baseline]
+        return plan.only(keep, baseline=keep[0])
+    return plan.only(keep)
 
 
 def _probe(name: str, dist: Distribution, experiments: dict[Path, Experiment], where: str) -> None:
-    """Validate each experiment with the parameter at its prior's low and high values."""
+    """Compile each experiment's arms with the parameter at its prior's low and high values."""
     for exp in experiments.values():
-        ivs = {iv["name"] for a in exp.arms for iv in exp.interventions(a)}
-        if not applies(name, ivs):
-            continue
-        data = exp.model_dump(exclude_unset=True)
-        for side, value in zip(("low", "high"), dist.range(), strict=True):
-            try:
-                validate({**data, "parameters": {**exp.parameters, name: value}}, exp.source, probe=False)
-            except HhsimError as err:
-                if err.where == f"parameters.{name}" and err.problem.startswith("unknown"):
-                    raise HhsimError(where, err.problem, err.fix) from None
-                raise HhsimError(
-                    where,
-                    f"its prior's {side} value {value:.4g} is refused ({err.problem})",
-                    "narrow the prior to the parameter's range",
-                ) from None
+        if applies(name, _interventions(exp)):
+            for side, value in zip(("low", "high"), dist.range(), strict=True):
+                check_value(exp, name, value, f"prior's {side}", where,
+                            fix="narrow the prior to the parameter's range")
 
 
-def _sized(exp: Experiment, sizes: Mapping[str, int]) -> Experiment:
-    """The experiment with the tenants and months in ``sizes`` (a stock-based experiment
-    refuses --tenants, as ``hhsim run`` does)."""
+def _compiled(path: Path, sizes: Mapping[str, int]) -> Plan:
+    """A target experiment compiled with the tenants and months in ``sizes`` (a stock-based
+    experiment refuses --tenants, as ``hhsim run`` does)."""
     given = {k: sizes[k] for k in EXPERIMENT_SIZES if k in sizes}
-    if "tenants" in given and exp.population.stock is not None:
-        raise HhsimError("--tenants", f"cannot be used with {exp.source.name}, whose tenants come from "
-                         f"the stock file {exp.population.stock}", "drop --tenants")
-    return exp.with_options(**given) if given else exp
+    data, source = experiment_data(path)
+    if "tenants" in given and data.get("population", {}).get("stock") is not None:
+        raise HhsimError("--tenants", f"cannot be used with {path.name}, whose tenants come from "
+                         f"the stock file {data['population']['stock']}", "drop --tenants")
+    return compile_plan(data, source, sections=False, **given)
 
 
 def load_problem(path: str | Path, sizes: Mapping[str, int] | None = None) -> Problem:
@@ -301,20 +293,22 @@ def load_problem(path: str | Path, sizes: Mapping[str, int] | None = None) -> Pr
         raise HhsimError(
             f"{where}: calibration.targets", f"target '{dup}' appears twice", "give each target its own name"
         )
-    experiments: dict[Path, Experiment] = {}
+    plans: dict[Path, Plan] = {}
     resolved = []
     for t in targets:
-        if t.experiment not in experiments:
-            experiments[t.experiment] = _sized(load_experiment(t.experiment), sizes)
-        resolved.append(_resolve_arm(t, experiments[t.experiment], f"target '{t.name}'"))
-    experiments = {
+        if t.experiment not in plans:
+            plans[t.experiment] = _compiled(t.experiment, sizes)
+        resolved.append(_resolve_arm(t, plans[t.experiment].experiment, f"target '{t.name}'"))
+    plans = {
         k: _needed(e, [t for t in resolved if t.experiment == k], settings["replications"])
-        for k, e in experiments.items()
+        for k, e in plans.items()
     }
+    experiments = {k: p.experiment for k, p in plans.items()}
     fixed = _fixed(data.get("fixed", {}), experiments, where)
     for name in fixed:
         _not_set_by_arms(name, experiments, f"{where}: fixed.{printable(name)}")
-    experiments = {k: at_point(e, _applicable(fixed, e)) for k, e in experiments.items()}
+    plans = {k: p.at_point(_applicable(fixed, p.experiment)) for k, p in plans.items()}
+    experiments = {k: p.experiment for k, p in plans.items()}
     params = data.get("parameters")
     if not isinstance(params, dict) or not params:
         raise HhsimError(f"{where}: parameters", "no parameters to calibrate", "add [parameters] with priors")
@@ -336,14 +330,12 @@ def load_problem(path: str | Path, sizes: Mapping[str, int] | None = None) -> Pr
         _not_set_by_arms(name, experiments, pw)
         _probe(name, dist, experiments, pw)
         priors.append(dist)
-    return Problem(p.resolve(), settings, tuple(params), tuple(priors), tuple(resolved), experiments, fixed)
+    return Problem(p.resolve(), settings, tuple(params), tuple(priors), tuple(resolved), plans, fixed)
 
 
 def _not_set_by_arms(name: str, experiments: Mapping[Path, Experiment], where: str) -> None:
     """An arm's own value of a parameter replaces the experiment-level one: a calibrated or
     fixed value would be silently ignored in that arm."""
-    from hhsim.batch.points import set_inline
-
     for path, exp in experiments.items():
         for arm in exp.arms:
             if name in arm.parameters or set_inline(arm, name):
@@ -382,11 +374,7 @@ def _fixed(table: object, experiments: dict[Path, Experiment], where: str) -> di
         if not here:
             continue
         try:
-            validate(
-                {**exp.model_dump(exclude_unset=True), "parameters": {**exp.parameters, **here}},
-                exp.source,
-                probe=False,
-            )
+            probe(exp, here)
         except HhsimError as err:
             name = err.where.removeprefix("parameters.")
             raise HhsimError(

@@ -10,10 +10,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from hhsim.analysis.precision import Precision, assess, next_round, stop_reason
-from hhsim.api import package_version
 from hhsim.batch.execution import open_executor
 from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import read_toml
+from hhsim.core.version import MODEL_VERSION, package_version
 from hhsim.studies.calibration.fit import MIN_DRAWS, bound_warning
 from hhsim.studies.calibration.outputs import (
     final,
@@ -175,6 +175,7 @@ def calibrate(
         "digest": digest,
         "method": "fast" if fast else "abc-smc",
         "hhsim_version": package_version(),
+        "model_version": MODEL_VERSION,
         "sampler": None if fast else ("dask" if scheduler else sampler),
         "seed": s["seed"],
         "settings": s,

@@ -21,7 +21,7 @@ import pandas as pd
 from hhsim.core.distributions import Dirichlet
 from hhsim.core.errors import HhsimError
 from hhsim.core.inputs import check_path, input_file
-from hhsim.studies.psa.section import Setup
+from hhsim.experiment.psa_section import Setup
 
 #: spawn key of the draws' stream (replications use (0, r); see hhsim.core.randomness).
 PSA_KEY = 3

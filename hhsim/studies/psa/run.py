@@ -13,19 +13,21 @@ import hashlib
 import html
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-from hhsim.analysis.outcomes import check_output
 from hhsim.analysis.precision import MIN_REPLICATIONS, Precision, assess, next_round, stop_reason
 from hhsim.analysis.sweep import point_outcomes
-from hhsim.api import default_out, package_version
 from hhsim.batch.files import atomic_write, write_csv, write_json
+from hhsim.batch.pipeline import default_out
 from hhsim.batch.points import run_points
 from hhsim.core.errors import HhsimError
-from hhsim.experiment.schema import PSA, Experiment, load_experiment
+from hhsim.experiment.outputs import check_output
+from hhsim.experiment.plan import Plan, compile_plan
+from hhsim.experiment.psa_section import Setup, setup
+from hhsim.experiment.schema import PSA, Experiment
 from hhsim.studies.psa.analysis import (
     acceptability,
     draws_for_evpi,
@@ -37,7 +39,6 @@ from hhsim.studies.psa.analysis import (
 )
 from hhsim.studies.psa.draws import psa_draws, read_posterior
 from hhsim.studies.psa.plots import plot_psa
-from hhsim.studies.psa.section import Setup, setup
 
 
 @dataclass
@@ -142,10 +143,13 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
     the outcome meets it for every arm compared (``precision.max_replications`` is then the
     most draws); draw i is the same however many there are (``psa_draws``)."""
     started = time.perf_counter()
-    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
-    exp = exp.with_options(seed=seed, tenants=tenants, months=months, replications=replications)
-    if exp.psa is None:
-        exp = exp.model_copy(update={"psa": PSA()})
+    plan = compile_plan(experiment, seed=seed, tenants=tenants, months=months, replications=replications)
+    if plan.experiment.psa is None and posterior is None:
+        raise HhsimError(str(plan.source or "experiment"), "has no [psa] section",
+                         "add one with parameters (docs/psa.md), or give --posterior")
+    if plan.experiment.psa is None:
+        plan = replace(plan, experiment=plan.experiment.model_copy(update={"psa": PSA()}))
+    exp = plan.experiment
     post = read_posterior(posterior) if posterior is not None else None
     st = setup(exp, tuple(c for c in post.columns if c != "weight") if post is not None else ())
     n = draws or st.draws
@@ -156,12 +160,12 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
         check_output(precision.outcome, [a.name for a in exp.arms], exp.baseline, followed[0],
                      "--precision-outcome")
         n = min(max(n, MIN_REPLICATIONS), precision.max_replications)
-    out = Path(out) if out is not None else default_out(exp, "psa")
-    digest = _digest(exp, post)
+    out = Path(out) if out is not None else default_out(plan.name, "psa")
+    digest = _digest(plan, post)
     rounds: list[int] = []
     while True:
         params = psa_draws(st, n, exp.experiment.seed, post)
-        res = run_points(exp, params.to_dict("records"), out, workers=workers, scheduler=scheduler,
+        res = run_points(plan, params.to_dict("records"), out, workers=workers, scheduler=scheduler,
                          resume=resume or bool(rounds), progress=progress, digest=digest, command="hhsim psa",
                          manifest={"psa": {"draws": n, "posterior": str(posterior or "")}})
         if precision is None:
@@ -184,7 +188,8 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
                   seed=exp.experiment.seed)
     inc = incremental(table, arms, exp.baseline)
     e = exp.experiment
-    summary = {"experiment": e.name, "draws": n, "replications": e.replications,
+    summary = {"experiment": e.name, "model_version": plan.model_version, "draws": n,
+               "replications": e.replications,
                "tenants": exp.population.tenants, "months": e.months, "seed": e.seed,
                "perspective": st.perspective, "arms": arms, "baseline": exp.baseline,
                "population": float(table["population"].mean()),
@@ -213,11 +218,13 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
     return PSAResults(out, exp, st, params, table, ce, ev, ev_pp, summary)
 
 
-def _digest(exp: Experiment, posterior: pd.DataFrame | None) -> str:
+def _digest(plan: Plan, posterior: pd.DataFrame | None) -> str:
     """What identifies a PSA's runs, whatever its number of draws: the experiment, its
     ``[psa]`` distributions (not ``draws``), the posterior drawn from, and the version."""
-    spec = exp.psa.model_dump(mode="json", exclude={"draws"}) if exp.psa is not None else {}
+    psa = plan.experiment.psa
+    spec = psa.model_dump(mode="json", exclude={"draws"}) if psa is not None else {}
     post = (hashlib.sha256(pd.util.hash_pandas_object(posterior, index=True).to_numpy().tobytes()).hexdigest()
             if posterior is not None else None)
     text = json.dumps({"psa": spec, "posterior": post}, sort_keys=True, default=str)
-    return f"{exp.digest()}:psa-{hashlib.sha256(text.encode()).hexdigest()}:{package_version()}"
+    experiment, _, version = plan.digest.rpartition(":")
+    return f"{experiment}:psa-{hashlib.sha256(text.encode()).hexdigest()}:{version}"

@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 from SALib.analyze import delta, fast, morris, sobol
 
+from hhsim.experiment.sensitivity_section import Setup
 from hhsim.studies.sensitivity.design import FAST_M, problem
-from hhsim.studies.sensitivity.section import Setup
 
 #: Index that ranks parameters, by method, and the index that breaks its ties.
 RANKED_BY = {"sobol": "ST", "fast": "ST", "morris": "mu_star", "delta": "delta"}

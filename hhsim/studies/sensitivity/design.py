@@ -17,7 +17,7 @@ import pandas as pd
 from SALib.sample import fast_sampler, latin, morris, sobol
 
 from hhsim.core.distributions import BOUNDED
-from hhsim.studies.sensitivity.section import Setup
+from hhsim.experiment.sensitivity_section import Setup
 
 #: Quantiles of the one-way low and high values of unbounded distributions.
 ONEWAY_QUANTILES = (0.025, 0.975)

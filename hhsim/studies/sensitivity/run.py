@@ -30,10 +30,12 @@ import numpy as np
 import pandas as pd
 
 from hhsim.analysis.sweep import point_outcomes
-from hhsim.api import default_out
 from hhsim.batch.files import atomic_write, write_csv, write_json
+from hhsim.batch.pipeline import default_out
 from hhsim.batch.points import run_points
-from hhsim.experiment.schema import Experiment, load_experiment, validate
+from hhsim.experiment.plan import compile_plan, experiment_data
+from hhsim.experiment.schema import Experiment
+from hhsim.experiment.sensitivity_section import Setup, setup
 from hhsim.studies.sensitivity.analysis import (
     RANKED_BY,
     index_table,
@@ -46,7 +48,6 @@ from hhsim.studies.sensitivity.analysis import (
 )
 from hhsim.studies.sensitivity.design import build_design, design_points
 from hhsim.studies.sensitivity.plots import file_stem, plot_sensitivity
-from hhsim.studies.sensitivity.section import Setup, setup
 
 
 @dataclass
@@ -63,14 +64,11 @@ class SensitivityResults:
     summary: dict
 
 
-def with_sampling(exp: Experiment, method: str | None = None, samples: int | None = None) -> Experiment:
-    """A copy with the ``[sensitivity]`` method and samples replaced (None keeps the file's)."""
-    if method is None and samples is None:
-        return exp
-    data = exp.model_dump(exclude_unset=True)
-    section = data.setdefault("sensitivity", {})
-    section.update({k: v for k, v in (("method", method), ("samples", samples)) if v is not None})
-    return validate(data, exp.source)
+def with_sampling(data: dict, method: str | None = None, samples: int | None = None) -> dict:
+    """Experiment data with the ``[sensitivity]`` method and samples replaced (None keeps
+    the file's)."""
+    given = {k: v for k, v in (("method", method), ("samples", samples)) if v is not None}
+    return {**data, "sensitivity": {**data.get("sensitivity", {}), **given}} if given else data
 
 
 def _write_table(out: Path, name: str, table: pd.DataFrame, parquet: bool = True) -> None:
@@ -91,16 +89,17 @@ def run_sensitivity(experiment: Experiment | str | Path | None = None, out: str 
     bootstrap: the same seed gives the same indices.
     """
     started = time.perf_counter()
-    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
-    exp = exp.with_options(seed=seed, tenants=tenants, months=months, replications=replications)
-    exp = with_sampling(exp, method, samples)
+    data, source = experiment_data(experiment)
+    plan = compile_plan(with_sampling(data, method, samples), source, seed=seed, tenants=tenants,
+                        months=months, replications=replications)
+    exp = plan.experiment
     st = setup(exp)
     e = exp.experiment
     design = build_design(st, e.seed)
-    out = Path(out) if out is not None else default_out(exp, "sensitivity")
+    out = Path(out) if out is not None else default_out(plan.name, "sensitivity")
     sampling = {"method": st.method, "samples": st.samples, "second_order": st.second_order,
                 "levels": st.levels, "oneway": st.oneway}
-    res = run_points(exp, design_points(design, st.names), out, workers=workers, scheduler=scheduler,
+    res = run_points(plan, design_points(design, st.names), out, workers=workers, scheduler=scheduler,
                      resume=resume, progress=progress, manifest={"sensitivity": sampling})
     outcomes = point_outcomes(res.records, st.outputs, exp.baseline, arms=[st.arm])
     outcomes = outcomes.merge(design[["point", "kind", "parameter"]], on="point")
@@ -124,7 +123,7 @@ def run_sensitivity(experiment: Experiment | str | Path | None = None, out: str 
     indices = pd.concat(tables, ignore_index=True)
     oneway = outcomes[outcomes["kind"] != "sample"][["output", "kind", "parameter", "value", "se"]]
     summary = {
-        "experiment": e.name, **sampling, "index": RANKED_BY[st.method],
+        "experiment": e.name, "model_version": plan.model_version, **sampling, "index": RANKED_BY[st.method],
         "points": len(design), "sample_points": int(is_sample.sum()), "runs": len(res.records),
         "replications": e.replications, "tenants": exp.population.tenants, "months": e.months,
         "seed": e.seed, "arm": st.arm, "baseline": exp.baseline,

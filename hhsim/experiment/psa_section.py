@@ -9,14 +9,11 @@ cannot take, is reported before anything runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from hhsim.batch.points import check_ranges
 from hhsim.core.distributions import Dirichlet, Distribution, parse_distribution
 from hhsim.core.errors import HhsimError, unknown_key_error
-
-if TYPE_CHECKING:
-    from hhsim.experiment.schema import Experiment
+from hhsim.experiment.probes import check_ranges
+from hhsim.experiment.schema import PSA, Experiment
 
 
 @dataclass(frozen=True)
@@ -43,8 +40,6 @@ def setup(exp: Experiment, posterior_names: tuple[str, ...] | None = ()) -> Setu
     """The resolved ``[psa]`` section; ``posterior_names`` are parameters drawn from a
     calibration posterior instead (they may appear in ``groups``, not in ``parameters``).
     ``None``: not known yet (checking a file before a run), so groups may name others."""
-    from hhsim.experiment.schema import PSA
-
     s = exp.psa or PSA()
     if not s.parameters and posterior_names == ():
         raise HhsimError("psa.parameters", "is empty and no posterior was given",
@@ -71,7 +66,7 @@ def setup(exp: Experiment, posterior_names: tuple[str, ...] | None = ()) -> Setu
 
 def check_psa(exp: Experiment) -> Setup:
     """``setup``, plus the experiment validated with the parameters at the low, then high
-    end of their distributions (``hhsim.batch.points.check_ranges``) with any Dirichlet group
+    end of their distributions (``hhsim.experiment.probes.check_ranges``) with any Dirichlet group
     at its mean, and each Dirichlet group near each of its corners."""
     st = setup(exp, posterior_names=None)
     groups = [d for d in st.distributions.values() if isinstance(d, Dirichlet)]

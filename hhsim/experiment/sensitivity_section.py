@@ -9,15 +9,12 @@ range a parameter cannot take, is reported before anything runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from hhsim.analysis.outcomes import check_output
-from hhsim.batch.points import check_ranges
 from hhsim.core.distributions import Dirichlet, Distribution, parse_distribution
 from hhsim.core.errors import HhsimError
-
-if TYPE_CHECKING:
-    from hhsim.experiment.schema import Experiment
+from hhsim.experiment.outputs import check_output
+from hhsim.experiment.probes import check_ranges
+from hhsim.experiment.schema import Experiment
 
 #: fast needs more than 4 M^2 samples per parameter (M = 4, SALib's default interference factor).
 FAST_MIN = 65
@@ -87,7 +84,7 @@ def setup(exp: Experiment) -> Setup:
 
 def check_sensitivity(exp: Experiment) -> Setup:
     """``setup``, plus the experiment validated with the parameters at their low, then high
-    values (``hhsim.batch.points.check_ranges``)."""
+    values (``hhsim.experiment.probes.check_ranges``)."""
     st = setup(exp)
     check_ranges(exp, "sensitivity", {n: d.range() for n, d in zip(st.names, st.distributions, strict=True)})
     return st
