@@ -21,7 +21,7 @@ import tempfile
 CHILD = r"""
 import json, resource, sys, time
 from hhsim.api import run_experiment
-from hhsim.experiment.schema import validate
+from hhsim.experiment.plan import validate
 runs, tenants, months, workers, out = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]),
                                        int(sys.argv[4]), sys.argv[5])
 exp = validate({"experiment": {"name": "bench", "seed": 1, "months": months, "replications": runs},

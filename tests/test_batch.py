@@ -13,7 +13,7 @@ from distributed import LocalCluster
 
 from hhsim.api import run_experiment
 from hhsim.core.errors import HhsimError
-from hhsim.experiment.schema import validate
+from hhsim.experiment.plan import validate
 
 SMALL = {
     "experiment": {"name": "batch-test", "seed": 5, "months": 12, "replications": 3},

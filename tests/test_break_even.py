@@ -1,4 +1,4 @@
-"""Break-even by reruns (hhsim.analysis.break_even.search_break_even, hhsim break-even):
+"""Break-even by reruns (hhsim.studies.break_even.search_break_even, hhsim break-even):
 the curve is checked before answering, the answer has an interval, and no answer is given
 when simulation noise hides it (issue 15)."""
 
@@ -16,13 +16,14 @@ from hhsim.analysis.break_even import (
     break_even_costs,
     find_break_even,
     format_break_even,
-    search_break_even,
 )
 from hhsim.analysis.precision import Precision
-from hhsim.batch.design import plan
+from hhsim.batch.design import runs
 from hhsim.batch.execution import InProcessExecutor, execute
 from hhsim.cli import main
 from hhsim.core.errors import HhsimError
+from hhsim.experiment.plan import compile_plan
+from hhsim.studies.break_even import search_break_even
 
 from conftest import ROOT
 
@@ -199,7 +200,7 @@ def one_batch(exp) -> pd.DataFrame:
     """The run records of every arm x replication of ``exp`` in one go, as ``hhsim run``
     plans and simulates them (the same seeds)."""
     records = []
-    specs = plan(exp)
+    specs = runs(compile_plan(exp))
     execute(specs, len(specs), lambda r: records.append(r.record), InProcessExecutor(), 1, progress=False)
     return pd.DataFrame(records)
 
@@ -214,7 +215,8 @@ def test_unit_cost_break_even_is_the_analytic_one_and_rounds_extend_one_batch(ev
                             replications=5, workers=1, precision=target)
     assert res.refusal is None and res.replications == 6
     assert res.stopped.startswith("stopped at 6 replications (the maximum)") and res.warning
-    records = one_batch(hhsim.load_experiment(everyone).with_options(tenants=300, months=3, replications=6))
+    plan = compile_plan(hhsim.load_experiment(everyone), tenants=300, months=3, replications=6)
+    records = one_batch(plan.experiment)
     be = break_even_costs(records, "baseline", []).set_index("target").loc["ROI = 1"]
     assert res.value == pytest.approx(5.0 * be["scale"], rel=1e-9)  # £5 per person-month in the file
     assert res.low < 5.0 * be["scale_high"] and 5.0 * be["scale_low"] < res.high
@@ -242,7 +244,7 @@ def test_effect_size_break_even_agrees_with_a_much_larger_run(everyone):
     combined 95% MC error (independent runs: the half-widths add in quadrature)."""
     found = {}
     for seed, n in ((1, 10), (2, 40)):
-        exp = hhsim.load_experiment(everyone).with_options(seed=seed)
+        exp = compile_plan(hhsim.load_experiment(everyone), seed=seed).experiment
         found[n] = search_break_even(exp, "what-if", AE_CHANGE, (-80.0, -20.0), tenants=300, months=3,
                                      replications=n)
         assert found[n].refusal is None

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from hhsim.core.errors import HhsimError
+from hhsim.experiment.plan import compile_plan
 from hhsim.studies.calibration.abc import posterior_table, run_abc
 from hhsim.studies.calibration.outputs import load_posterior
 from hhsim.studies.calibration.problem import load_problem
@@ -161,13 +162,13 @@ def test_cli_reports_a_bad_file_in_one_line(tmp_path):
 def test_before_after_tallies_cover_the_clients_only():
     """Clients were referred after community nursing in the 3 months before referral, so each
     one followed up has at least one contact in the 6 months before admission."""
-    from hhsim.batch.design import plan
+    from hhsim.batch.design import runs
     from hhsim.batch.execution import simulate
-    from hhsim.experiment.schema import load_experiment
+    from hhsim.experiment.plan import load_experiment
 
     path = Path(__file__).parents[1] / "calibration" / "experiments" / "personalised-support-pilot.toml"
-    exp = load_experiment(path).with_options(replications=1, tenants=1500)
-    record = next(simulate(s) for s in plan(exp) if s.arm == "support").record
+    exp = compile_plan(load_experiment(path), replications=1, tenants=1500).experiment
+    record = next(simulate(s) for s in runs(compile_plan(exp)) if s.arm == "support").record
     clients = record["iv_support_ba_clients"]
     assert 0 < clients <= record["iv_support_admitted"]
     assert record["iv_support_ba_before_community_nursing"] >= clients

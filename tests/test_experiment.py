@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hhsim.core.errors import HhsimError
-from hhsim.experiment.schema import load_experiment, validate
+from hhsim.experiment.plan import load_experiment, validate
 
 from conftest import ROOT
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hhsim.batch.design import plan
+from hhsim.batch.design import runs
 from hhsim.core.errors import HhsimError
-from hhsim.experiment.schema import validate
+from hhsim.experiment.plan import compile_plan, validate
 from hhsim.interventions.discharge import PLACED
 from hhsim.model.record import monthly_table, run_record, stay_table
 from hhsim.model.simulation import HousingHealthModel
@@ -22,7 +22,7 @@ def experiment(*arms: dict, months: int = 24, tenants: int = 30_000, seed: int =
 
 
 def models(data: dict) -> dict[str, HousingHealthModel]:
-    return {s.arm: HousingHealthModel(s.config) for s in plan(validate(data))}
+    return {s.arm: HousingHealthModel(s.config) for s in runs(compile_plan(validate(data)))}
 
 
 def run_all(data: dict) -> dict[str, HousingHealthModel]:

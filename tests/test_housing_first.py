@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hhsim.batch.design import plan
+from hhsim.batch.design import runs
 from hhsim.core.errors import HhsimError
 from hhsim.core.resources import intervention_defaults
-from hhsim.experiment.schema import validate
+from hhsim.experiment.plan import compile_plan, validate
 from hhsim.interventions.programme import SERVED
 from hhsim.model.record import run_record
 from hhsim.model.simulation import HousingHealthModel
@@ -34,7 +34,7 @@ def housing_first(fte: float = 1, caseload: float = 6, **kw) -> dict:
 
 
 def models(data: dict) -> dict[str, HousingHealthModel]:
-    return {s.arm: HousingHealthModel(s.config) for s in plan(validate(data))}
+    return {s.arm: HousingHealthModel(s.config) for s in runs(compile_plan(validate(data)))}
 
 
 def records(data: dict) -> dict[str, dict]:

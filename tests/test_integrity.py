@@ -26,7 +26,8 @@ from hhsim.batch.points import run_points
 from hhsim.batch.store import ResultsFolder
 from hhsim.cli import main
 from hhsim.core.errors import HhsimError
-from hhsim.experiment.schema import load_experiment
+from hhsim.core.version import package_version
+from hhsim.experiment.plan import compile_plan, load_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENT = """
@@ -182,10 +183,9 @@ def test_lost_experiment_json_and_manifest_are_rebuilt_without_simulating(copy, 
     assert f"hhsim: rebuilt experiment.json (missing) in {copy} from the given experiment" in err
     assert (copy / "experiment.json").read_bytes() == (reference.out / "experiment.json").read_bytes()
     (copy / "manifest.json").unlink()
-    (copy / "interventions.json").write_text((copy / "interventions.json").read_text().replace("baseline",
-                                                                                               "baselinE"))
+    (copy / "plan.json").write_text((copy / "plan.json").read_text().replace("baseline", "baselinE"))
     err = resume(capsys, exp_file, copy)
-    assert "rebuilt interventions.json (checksum mismatch), manifest.json (missing)" in err
+    assert "rebuilt plan.json (checksum mismatch), manifest.json (missing)" in err
     assert_identical(copy, reference)
     res = hhsim.load_results(copy)
     assert res.manifest["runs"] == list(reference.records["run_id"]) and "rebuilt" in res.manifest
@@ -227,7 +227,7 @@ def test_load_results_returns_the_tables_of_run_experiment(reference, capsys):
 
 def test_results_repr_is_a_few_lines_and_notebooks_get_the_headlines(reference):
     text = repr(reference)
-    assert text.count("\n") <= 4 and len(text) < 400 and f"hhsim {hhsim.api.package_version()}" in text
+    assert text.count("\n") <= 4 and len(text) < 400 and f"hhsim {package_version()}" in text
     assert "'integrity'" in text and "baseline (baseline), dearer-gp" in text and str(reference.out) in text
     page = reference._repr_html_()
     assert page.count("<th>baseline</th>") == page.count("<th>dearer-gp</th>") == 1
@@ -331,11 +331,11 @@ def test_a_real_full_then_read_only_disk(tmpfs, exp_file, reference, capsys, mon
 
 
 def test_sweep_records_are_checked_and_rerun(exp_file, tmp_path, capsys):
-    exp = load_experiment(exp_file).with_options(replications=1)
+    exp = compile_plan(load_experiment(exp_file), replications=1).experiment
     points = [{"services.gp.unit_cost": 40.0}, {"services.gp.unit_cost": 50.0}]
-    whole = run_points(exp, points, tmp_path / "sweep", workers=1)
+    whole = run_points(compile_plan(exp), points, tmp_path / "sweep", workers=1)
     change_a_value(tmp_path / "sweep" / "runs" / "p00001__baseline__r0000.parquet")
-    again = run_points(exp, points, tmp_path / "sweep", workers=1, resume=True)
+    again = run_points(compile_plan(exp), points, tmp_path / "sweep", workers=1, resume=True)
     assert ("1 damaged run will be rerun: p00001__baseline__r0000 (runs: checksum mismatch)"
             in capsys.readouterr().err)
     pd.testing.assert_frame_equal(again.records, whole.records, check_exact=True)
@@ -368,14 +368,15 @@ def test_no_csv_cell_runs_as_a_formula(exp_file, tmp_path):
     assert table["arm"][0] == '=HYPERLINK("http://x")'
     # Arm names are validated (no formula can be one), so the tables of a real run are written
     # again here under a formula name, as a later change to validation could let one through.
-    res = hhsim.run_experiment(load_experiment(exp_file).with_options(replications=2), tmp_path / "run",
+    res = hhsim.run_experiment(compile_plan(load_experiment(exp_file), replications=2), tmp_path / "run",
                                workers=1)
     bad = '=HYPERLINK("x")'
     other = res.records["arm"].iloc[-1]
     records = res.records.assign(arm=res.records["arm"].replace(other, bad))
     monthly, groups = res.monthly(), res.groups()
     tables = {"summary": summarise(records, res.experiment.baseline),
-              **analyse(records, monthly, groups, replace(settings(res.experiment), interventions=None))}
+              **analyse(records, monthly, groups,
+                        replace(settings(compile_plan(res.experiment)), interventions=None))}
     out = tmp_path / "out"
     out.mkdir()
     for name, table in tables.items():

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from hhsim.batch.design import plan
+from hhsim.batch.design import runs
 from hhsim.core.errors import HhsimError
-from hhsim.experiment.schema import validate
+from hhsim.experiment.plan import compile_plan, validate
 from hhsim.interventions.effects import rate_ratio_from_odds_ratio
 from hhsim.interventions.provider import Provider
 from hhsim.model.record import event_table, monthly_table, run_record
@@ -30,7 +30,7 @@ def experiment(*arms: dict, months: int = 24, tenants: int = 3000, model: str = 
 def run_all(data: dict) -> dict[str, HousingHealthModel]:
     """Every run of an experiment, by arm (one replication)."""
     out = {}
-    for spec in plan(validate(data)):
+    for spec in runs(compile_plan(validate(data))):
         m = HousingHealthModel(spec.config)
         m.run()
         out[spec.arm] = m

@@ -8,7 +8,7 @@ import pytest
 
 from hhsim.core.errors import HhsimError
 from hhsim.core.resources import default_model_tree, world_tree
-from hhsim.experiment.schema import validate
+from hhsim.experiment.plan import compile_plan, validate
 from hhsim.health.cohort import cohort_run
 from hhsim.health.model_file import calibrated_model, compile_model
 from hhsim.model.simulation import HousingHealthModel
@@ -68,8 +68,8 @@ def test_an_arms_world_scenario_does_not_move_the_reference_population():
     exp = validate({"experiment": {"seed": 1, "months": 12, "replications": 1},
                     "population": {"tenants": 500},
                     "arms": [{"name": "baseline"}, {"name": "dry", "parameters": no_damp}]})
-    from hhsim.batch.design import plan
-    base, dry = (HousingHealthModel(s.config) for s in plan(exp))
+    from hhsim.batch.design import runs
+    base, dry = (HousingHealthModel(s.config) for s in runs(compile_plan(exp)))
     assert dry.pop.has_hazard("damp").sum() == 0 < base.pop.has_hazard("damp").sum()
     # Same national calibration: the de-averaged GP base rates are identical.
     gp = [next(s for s in m.health.services if s.name == "gp").rate.base for m in (base, dry)]

@@ -28,7 +28,7 @@ SIGNIFICANT = 10  # digits kept: bit-level noise of a library's float rounding i
 def small_run(path: Path) -> pd.DataFrame:
     """The records of a small run of the experiment at ``path`` (1 replication)."""
     from hhsim.api import run_experiment
-    from hhsim.experiment.schema import load_experiment
+    from hhsim.experiment.plan import load_experiment
 
     exp = load_experiment(path)
     yearly = exp.trees(exp.arms[0])[0].get("model", {}).get("cycle") == "year"

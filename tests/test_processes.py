@@ -16,7 +16,7 @@ import pytest
 from hhsim.api import run_experiment
 from hhsim.cli import main
 from hhsim.core.errors import HhsimError
-from hhsim.experiment.schema import validate
+from hhsim.experiment.plan import compile_plan, validate
 
 from conftest import ROOT
 
@@ -201,7 +201,7 @@ def test_ctrl_c_outside_a_batch_is_one_line(tmp_path, monkeypatch, capsys, comma
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("hhsim.cli.load_experiment", interrupted)
+    monkeypatch.setattr("hhsim.cli.compile_file", interrupted)
     monkeypatch.setattr("hhsim.cli.file_kind", interrupted)
     out = tmp_path / "out"
     (out / "runs").mkdir(parents=True)
@@ -233,18 +233,17 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line(monkeypatch, capsys):
 
 
 def test_a_dead_worker_in_a_sweep_names_the_command_that_continues_it(tmp_path, monkeypatch):
-    from hhsim.batch import points
+    from hhsim.batch import pipeline, points
     from hhsim.batch.execution import WorkerDied
     from hhsim.core.errors import HhsimError
-    from hhsim.experiment.schema import load_experiment
 
     def dies(*args, **kwargs):
         raise WorkerDied("", "a worker process died (killed by SIGKILL)")
 
-    monkeypatch.setattr(points, "execute", dies)
-    exp = load_experiment(ROOT / "experiments" / "psa-home-repairs.toml").with_options(replications=1)
+    monkeypatch.setattr(pipeline, "execute", dies)
+    plan = compile_plan(ROOT / "experiments" / "psa-home-repairs.toml", replications=1)
     with pytest.raises(HhsimError) as err:
-        points.run_points(exp, [{}], tmp_path / "psa", workers=1, command="hhsim psa")
+        points.run_points(plan, [{}], tmp_path / "psa", workers=1, command="hhsim psa")
     text = str(err.value)
     assert "a worker process died" in text and "0 finished runs are saved" in text
-    assert f"hhsim psa {exp.source} --out {tmp_path / 'psa'} --resume" in text and "\n" not in text
+    assert f"hhsim psa {plan.source} --out {tmp_path / 'psa'} --resume" in text and "\n" not in text

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from hhsim.batch.design import plan
+from hhsim.batch.design import runs
 from hhsim.core.errors import HhsimError
-from hhsim.experiment.schema import load_experiment
+from hhsim.experiment.plan import compile_plan, load_experiment
 from hhsim.model.simulation import HousingHealthModel
 from hhsim.world.bands import AGE_BANDS
 from hhsim.world.profile import read_profile
@@ -16,7 +16,7 @@ from conftest import ROOT
 def test_weights_reproduce_the_profile_cells():
     exp = load_experiment(ROOT / "experiments" / "local-profile.toml")
     profile = read_profile(exp.profile_path)
-    m = HousingHealthModel(plan(exp)[0].config)
+    m = HousingHealthModel(runs(compile_plan(exp))[0].config)
     pop = m.pop
     band = (np.searchsorted(AGE_BANDS, pop.age_years, side="right") - 1).clip(0, 7)
     cell = np.ravel_multi_index((band, pop.deprivation - 1, pop.tenure), profile.counts.shape)
@@ -30,11 +30,11 @@ def test_weights_reproduce_the_profile_cells():
 def test_empty_cells_hand_their_people_to_the_nearest_cells(tmp_path):
     csv = tmp_path / "p.csv"
     csv.write_text("age_band,imd_decile,tenure,count\n45-54,3,social_rented,1000\n85+,10,social_rented,7\n")
-    exp = load_experiment(ROOT / "experiments" / "local-profile.toml").with_options(tenants=50)
+    exp = compile_plan(load_experiment(ROOT / "experiments" / "local-profile.toml"), tenants=50).experiment
     data = exp.model_dump(exclude_unset=True)
     data["population"]["profile"] = str(csv)
-    from hhsim.experiment.schema import validate
-    m = HousingHealthModel(plan(validate(data))[0].config)
+    from hhsim.experiment.plan import validate
+    m = HousingHealthModel(runs(compile_plan(validate(data)))[0].config)
     assert m.pop.weight.sum() == pytest.approx(1007, rel=1e-6)
 
 

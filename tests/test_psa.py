@@ -24,7 +24,7 @@ from scipy import stats
 
 from hhsim.cli import main
 from hhsim.core.errors import HhsimError
-from hhsim.experiment.schema import validate
+from hhsim.experiment.plan import validate
 from hhsim.studies.psa.analysis import acceptability, evpi, evppi, evppi_above_evpi
 from hhsim.studies.psa.run import run_psa
 
@@ -318,8 +318,8 @@ def test_a_group_must_name_drawn_parameters(model, tmp_path):
 
 
 def test_a_dirichlet_over_shares_that_sum_to_one_is_accepted_and_draws_stay_in_range():
+    from hhsim.experiment.psa_section import check_psa
     from hhsim.studies.psa.draws import draw_parameters, rng_for
-    from hhsim.studies.psa.section import check_psa
 
     shares = ["world.tenure_share.owner_occupied", "world.tenure_share.private_rented",
               "world.tenure_share.social_rented"]

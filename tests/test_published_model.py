@@ -9,8 +9,8 @@ years; ICER £6,275.9556 per life year gained.
 import numpy as np
 import pytest
 
-from hhsim.batch.design import plan
-from hhsim.experiment.schema import load_experiment
+from hhsim.batch.design import runs
+from hhsim.experiment.plan import compile_plan, load_experiment
 from hhsim.health.cohort import cohort_run
 from hhsim.health.model_file import calibrated_model
 from hhsim.model.record import run_record
@@ -46,7 +46,7 @@ def test_cohort_mode_reproduces_the_published_results(experiment):
 
 def test_microsimulation_reproduces_them_within_monte_carlo_error(experiment):
     n = 50_000
-    for spec in plan(experiment.with_options(tenants=n, replications=1)):
+    for spec in runs(compile_plan(compile_plan(experiment, tenants=n, replications=1).experiment)):
         m = HousingHealthModel(spec.config)
         m.run()
         rec = run_record(m, spec.price_year)

@@ -23,7 +23,7 @@ from hhsim.api import run_experiment
 from hhsim.batch.points import run_points
 from hhsim.cli import main
 from hhsim.core.errors import HhsimError
-from hhsim.experiment.schema import validate
+from hhsim.experiment.plan import compile_plan, validate
 from hhsim.studies.sensitivity.analysis import noise_check, ranking_text, sample_check
 from hhsim.studies.sensitivity.run import run_sensitivity
 
@@ -161,8 +161,8 @@ def test_the_too_small_rules():
 
 
 def test_ties_in_the_ranking_index_are_broken_by_the_first_order_index():
+    from hhsim.experiment.sensitivity_section import setup
     from hhsim.studies.sensitivity.analysis import index_table
-    from hhsim.studies.sensitivity.section import setup
 
     st = setup(validate(linear({**SOBOL, "samples": 8})))
     result = {"S1": np.array([0.1, 0.4, 0.0]), "ST": np.array([0.5, 0.5, 0.0]), "S1_conf": np.full(3, 0.1),
@@ -256,7 +256,7 @@ def test_interrupted_sweep_resumes_to_the_same_results(tmp_path, monkeypatch, no
 def test_common_random_numbers_across_points(tmp_path, noisy_model):
     exp = validate(linear({"parameters": {"state_costs.a.cost": [0, 1]}, "outputs": ["mean:qalys"]},
                           model=noisy_model, replications=2))
-    res = run_points(exp, [{"state_costs.a.cost": 10.0}, {"state_costs.a.cost": 10.0},
+    res = run_points(compile_plan(exp), [{"state_costs.a.cost": 10.0}, {"state_costs.a.cost": 10.0},
                            {"state_costs.a.cost": 20.0}], tmp_path / "out", workers=1)
     r = res.records.set_index(["point", "replication"])
     assert r.loc[(0, 0), "nhs_cost"] == r.loc[(1, 0), "nhs_cost"] != r.loc[(0, 1), "nhs_cost"]

@@ -11,7 +11,7 @@ from test_interventions import _same_as_baseline, experiment, run_all
 
 from hhsim.core.errors import HhsimError
 from hhsim.core.resources import intervention_defaults
-from hhsim.experiment.schema import validate
+from hhsim.experiment.plan import validate
 from hhsim.model.record import monthly_table, referral_table, run_record
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from hhsim.api import run_experiment
-from hhsim.batch.design import plan
+from hhsim.batch.design import runs
 from hhsim.core.errors import HhsimError
-from hhsim.experiment.schema import load_experiment, validate
+from hhsim.experiment.plan import compile_plan, load_experiment, validate
 from hhsim.model.simulation import HousingHealthModel
 
 from conftest import ROOT
@@ -30,7 +30,7 @@ def test_states_given_in_the_file_are_kept_and_blanks_drawn(tmp_path):
     rows = ["age,tenure,imd_decile,ltc,weight"]
     rows += [f"{30 + i % 50},social,{1 + i % 10},{'ltc' if i % 3 == 0 else ''},2.0" for i in range(3000)]
     exp = experiment(tmp_path, "\n".join(rows) + "\n")
-    m = HousingHealthModel(plan(exp)[0].config)
+    m = HousingHealthModel(runs(compile_plan(exp))[0].config)
     ltc = m.pop.states["ltc"]
     given = np.arange(3000) % 3 == 0
     assert (ltc[given] == 1).all()
@@ -49,7 +49,7 @@ def test_tenants_with_a_stock_file_is_an_error(tmp_path):
     with pytest.raises(HhsimError, match=r"population\.tenants: is not used with a stock file"):
         experiment(tmp_path, tenants=500)
     with pytest.raises(HhsimError, match="--tenants"):
-        experiment(tmp_path).with_options(tenants=500)
+        compile_plan(experiment(tmp_path), tenants=500)
 
 
 def test_a_changed_stock_file_cannot_be_resumed(tmp_path):

@@ -359,7 +359,11 @@ def judge(case: Case, res: Outcome, command: str, root: Path, out: Path, before:
 
     written = changes(before, after)
     out_rel = os.path.relpath(out, root) if out.is_absolute() else None
-    outside = [p for p in written if out_rel is None or not (p == out_rel or p.startswith(out_rel + "/"))]
+    parents = {os.path.dirname(out_rel)} if out_rel else set()  # folders made on the way to --out
+    while parents and (top := os.path.dirname(min(parents, key=len))):
+        parents.add(top)
+    outside = [p for p in written if out_rel is None or not (p == out_rel or p.startswith(out_rel + "/")
+                                                             or p in parents)]
     if outside:
         shown = sorted({re.sub(r"\d{4}", "NNNN", p) for p in outside})
         fail(f"{command}: file written outside --out ({', '.join(shown[:3])})",
