@@ -3,9 +3,10 @@
 A step (one month, or one year for yearly-cycle models), in order:
 
 0. the baseline housing pathway of people experiencing homelessness (off when nobody is
-   homeless; ``hhsim.world.housing_pathway``); then interventions (monthly models):
-   referrals, queues, admissions within capacity, exits, works completed; the month's
-   intervention costs; effects for this month are set;
+   homeless; ``hhsim.world.housing_pathway``); then interventions (monthly models): each
+   provider agent does its month (referrals, queues, admissions within capacity, exits,
+   works completed; the month's intervention costs), in the order they were set up;
+   effects for this month are set;
 1. health chains: every living tenant's exits compete (death is an exit of the mortality
    chain); deaths get a day within the step;
 2. hospital: admissions, stays, delays and readmissions, in days (monthly models);
@@ -14,9 +15,10 @@ A step (one month, or one year for yearly-cycle models), in order:
 5. transitions and deaths take effect; time in state and ages advance; profiles refresh;
 6. rewards are valued at the new step boundary; monthly aggregates are collected.
 
-Tenants are arrays (``hhsim.world.population``); Mesa provides the model lifecycle, its
-own generator (seeded from its own child seed, never used for tenant outcomes) and the
-``DataCollector`` of monthly aggregates.
+Tenants are arrays (``hhsim.world.population``), not agents. Mesa provides the model
+lifecycle, its own generator (seeded from its own child seed, never used for tenant
+outcomes), the agents (the interventions' providers, ``providers``: stepped in a fixed
+order, never shuffled) and the ``DataCollector`` of monthly aggregates.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from hhsim.health.rates import Rate, RateStack
 from hhsim.health.terms import MAX_AGE
 from hhsim.interventions import build, model_context, parse_arm
 from hhsim.interventions.base import Intervention
+from hhsim.interventions.provider import Provider
 from hhsim.model.groups import Baseline
 from hhsim.world.housing_pathway import HousingPathway, is_homeless, parse_pathway
 from hhsim.world.population import DECILES, NO_DAY, Population
@@ -149,6 +152,8 @@ class HousingHealthModel(mesa.Model):
         self.wellbeing_shift: np.ndarray | None = None  # points added to wellbeing targets
         for iv in self.interventions:
             iv.start()
+            if not any(p.work == iv.step for p in self.providers):
+                Provider(self, iv.name, work=iv.step)  # a type without a provider of its own
         self.month = 0  # steps completed
         self.death_month = np.full(self.pop.n, -1, dtype=np.int32)  # step each tenant died in
         self.day = 0  # first day of the current step, days since model start
@@ -176,9 +181,21 @@ class HousingHealthModel(mesa.Model):
         return next(iv for iv in self.interventions if iv.name == name)
 
     @property
+    def providers(self) -> mesa.agent.AgentSet:
+        """The interventions' providers (Mesa agents) in the order they step: the order they
+        were set up, i.e. the arm's order of interventions, each one's providers in the order
+        it set them up."""
+        return self.agents.select(agent_type=Provider).sort("unique_id", ascending=True)
+
+    @property
     def dt(self) -> float:
         """Step length in years."""
         return self.health.cycle_years
+
+    @property
+    def cost_discount(self) -> float:
+        """Discount factor of the current step's costs (at the middle of the step)."""
+        return discount_factor(self.config.discount_costs, (self.month + 0.5) * self.dt)
 
     def step_days(self, step: int) -> int:
         if self.health.cycle_months == 12:
@@ -218,11 +235,10 @@ class HousingHealthModel(mesa.Model):
         t, pop = self.month, self.pop
         pop.model_year = int(t * self.dt)
         days = self.step_days(t)
-        window = MonthWindow(t, self.day, self.day + days,
-                             discount_factor(self.config.discount_costs, (t + 0.5) * self.dt))
+        window = MonthWindow(t, self.day, self.day + days, self.cost_discount)
         self.pathway.step(t)
         if self.interventions:
-            self._intervene(t, window.weight)
+            self._intervene(t)
         alive = np.flatnonzero(pop.alive)
         cells = self._life_cells()
         cell = cells[alive]
@@ -296,10 +312,10 @@ class HousingHealthModel(mesa.Model):
         self._record(died)
         self.datacollector.collect(self)
 
-    def _intervene(self, t: int, discount: float) -> None:
-        """Interventions act at the start of the month; their effects apply to it."""
-        for iv in self.interventions:
-            iv.step(t, discount)
+    def _intervene(self, t: int) -> None:
+        """Interventions act at the start of the month, each provider doing its month's work
+        (its ``step``, in the order of ``providers``); their effects apply to the month."""
+        self.providers.do("step")
         self.effects, self.wellbeing_shift = {}, None
         for iv in self.interventions:
             who, strength = iv.strengths(t)
@@ -416,5 +432,6 @@ class HousingHealthModel(mesa.Model):
         A Mesa model refers to itself (its wrapped step method), so only the cyclic garbage
         collector would free it, late; dropping the arrays frees the memory at once.
         """
+        self.remove_all_agents()  # providers hold their interventions' work, hence their arrays
         self.pop = self.ledger = self.hospital = None
         self.effects, self.interventions, self.wellbeing_shift = {}, [], None
