@@ -103,6 +103,8 @@ def test_a_type_without_a_provider_of_its_own_gets_one_that_does_its_month(lette
 
 
 def test_each_row_of_the_monthly_table_is_the_model_read_as_its_step_ends():
+    """Checked against the tenant arrays, the ledger's totals (use in the step, £ spent on
+    interventions) and the provider, step by step."""
     spec = next(s for s in plan(validate(experiment(THREE, months=MONTHS + 1, tenants=1500)))
                 if s.arm == "three")
     m = HousingHealthModel(spec.config)
