@@ -4,9 +4,12 @@ An intervention is compiled once from its merged table (its type's parser, at va
 and in each run) into frozen ``Settings``, and built per run (``build``) into an
 ``Intervention`` that the model drives:
 
-- ``start()``: once, after the population exists (set up the provider agent);
-- ``step(t, discount)``: at the start of every month, before the health step: identify and
-  refer, queue, admit within capacity, exit, and charge the month's costs;
+- ``start()``: once, after the population exists: set up its provider agents, giving each
+  the month's work it does (``Provider(..., work=self.step)``); the model sets up one
+  without places or budget for a type that sets up none;
+- ``step(t, discount)``: month ``t``'s work, done by its provider agent when the model steps
+  the providers, at the start of every month, before the health step: identify and refer,
+  queue, admit within capacity, exit, and charge the month's costs;
 - ``strengths(t)``: the tenants whose rates the intervention changes this month and with
   what strength (1 while served, decaying after), for its ``effects``;
 - ``month_stats()`` and ``record()``: what it reports monthly and at the end of the run;

@@ -153,7 +153,8 @@ class DischargeProgramme(Intervention):
         self.since = np.zeros(n, dtype=np.int16)  # month the tenant last left a place
         self.row = np.full(n, -1, dtype=np.int64)  # the tenant's latest row of the stays table
         self.rows: dict[str, list] = {c: [] for c in self.STAY_COLUMNS}
-        self.provider = Provider(self.model, self.name, s.places, None, s.priority, s.window.start)
+        self.provider = Provider(self.model, self.name, s.places, None, s.priority, s.window.start,
+                                 work=self.step)
         hospital = self.model.hospital
         hospital.on_delay.append(self._on_delay)
         hospital.on_day.append(self._on_day)

@@ -222,7 +222,7 @@ class ClientProgramme(Intervention):
         self.source = np.full(n, -1, dtype=np.int8)  # index into settings.referrals
         self.exit_reason = np.full(n, -1, dtype=np.int8)  # into EXIT_REASONS or QUEUE_REASONS
         self.provider = Provider(self.model, self.name, s.places, s.budget,
-                                 s.priority, s.window.start)
+                                 s.priority, s.window.start, work=self.step)
         self.counts = dict.fromkeys(("referred", "declined", "admitted", "completed", "dropped_out",
                                      "ineligible", "died_while_served", "closed_while_served",
                                      "died_waiting", "moved_out", "reneged", "ineligible_waiting",

@@ -1,14 +1,17 @@
 """Providers: the organisations that deliver interventions, with real capacity.
 
 A ``Provider`` is a Mesa agent holding places (people it can serve at a time), an optional
-yearly budget, and a queue. People (or dwellings) join the queue with a priority score, a
-weight (people represented) and a cost; they may leave it (giving up, moving out, dying).
-Each month the provider admits from the head of the queue, in priority order, while both
-the free places and the budget available that month cover the next in line. The budget
-of a programme year is released evenly, month by month, and what is unspent carries over
-within the year. Entries that could never be admitted (more people than the places, or a
-cost above the whole year's budget) are passed over, not allowed to block the queue; they
-wait, and are reported (``cannot_fit``).
+yearly budget, and a queue. Its ``step`` is its month's work, which the intervention it
+delivers gives it (``work``: exits, the queue, referrals, admissions and the month's
+costs); the model steps every provider once a month, in the order they were set up
+(``HousingHealthModel.providers``). People (or dwellings) join the queue with a priority
+score, a weight (people represented) and a cost; they may leave it (giving up, moving out,
+dying). Each month the provider admits from the head of the queue, in priority order,
+while both the free places and the budget available that month cover the next in line.
+The budget of a programme year is released evenly, month by month, and what is unspent
+carries over within the year. Entries that could never be admitted (more people than the
+places, or a cost above the whole year's budget) are passed over, not allowed to block the
+queue; they wait, and are reported (``cannot_fit``).
 
 Priority orders: ``first_come`` (longest wait first), ``risk`` (highest score first, then
 longest wait), ``cheapest_first`` (lowest cost first, then longest wait). Ties fall to the
@@ -21,22 +24,30 @@ own site; a full site does not hold up the others.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import mesa
 import numpy as np
 
 from hhsim.interventions.settings import ORDERS
 
+#: A provider's month of work: called with the month (0-based) and the discount factor of
+#: the month's costs.
+Work = Callable[[int, float], None]
+
 
 class Provider(mesa.Agent):
-    """An organisation with places, a budget and a queue (one per intervention)."""
+    """An organisation with places, a budget and a queue, doing an intervention's work
+    each month (at least one per intervention)."""
 
     def __init__(self, model: mesa.Model, name: str, places: float | np.ndarray | None = None,
                  budget_per_year: float | None = None, order: str = "first_come",
-                 start: int = 0, groups: int = 1) -> None:
+                 start: int = 0, groups: int = 1, work: Work | None = None) -> None:
         super().__init__(model)
         if order not in ORDERS:
             raise ValueError(f"unknown order {order!r}")
         self.name = name
+        self.work = work  # its month's work; None: it admits only when asked
         self.places = places  # people at a time (at each site, or one number per site); None: unlimited
         self.budget_per_year = budget_per_year  # £ in the programme's price year; None: unlimited
         self.order = order
@@ -55,6 +66,11 @@ class Provider(mesa.Agent):
         self.max_wait = 0
         self.peak_served = 0.0
         self.peak_queue = 0.0  # most people waiting after a month's admissions
+
+    def step(self) -> None:
+        """Month ``model.month``'s work, its costs discounted by ``model.cost_discount``."""
+        if self.work is not None:
+            self.work(self.model.month, self.model.cost_discount)
 
     # -- the queue ---------------------------------------------------------------------------
     @property

@@ -159,7 +159,8 @@ class HomeRepairs(Intervention, ReferralTarget):
         self.weight = np.zeros(d.n)  # people a queued or ordered dwelling stands for
         self.unit_cost = np.array([c.amount * uprating_factor(c.price_year, self.model.config.price_year)
                                    for c in s.costs])
-        self.provider = Provider(self.model, self.name, None, s.budget, s.priority, s.window.start)
+        self.provider = Provider(self.model, self.name, None, s.budget, s.priority, s.window.start,
+                                 work=self.step)
         self.counts = {"identified": 0.0, "ordered": 0.0, "voids_left_queue": 0.0,
                        "closed_waiting": 0.0, **{f"fixed_{h}": 0.0 for h in s.hazards}}
         self._month = {"ordered": 0.0, "completed": 0.0}

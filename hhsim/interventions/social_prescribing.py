@@ -11,7 +11,9 @@ at the community centre of their estate:
   waiting for a place, an optional ``need`` (who it suits, from observables) and a
   ``share`` (how often link workers choose it among the activities that suit a client);
 - a client waits for a place at their own centre; a full centre does not hold up others;
-- costs per participant-month are charged per activity, with the programme's payer.
+- costs per participant-month are charged per activity, with the programme's payer;
+- each activity's centres are one provider (a site per centre), whose month follows the
+  link workers' (activities in the order listed).
 
 Effects act while a client is with a link worker or in an activity, and decay after the
 later of the two ends. An effect with ``area = "<activity>"`` acts only on clients who
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -161,9 +164,11 @@ class SocialPrescribing(ClientProgramme):
         people = np.bincount(estate, minlength=self.centres)
         weight = np.bincount(estate, weights=pop.weight.astype(np.float64), minlength=self.centres)
         self.centre_scale = np.divide(weight, people, out=np.ones(self.centres), where=people > 0)
+        # Each activity's venues (one site per centre) do its month after the link workers'.
         self.venues = [Provider(self.model, f"{self.name}:{a.name}", a.places_per_centre * self.centre_scale,
-                                None, "first_come", s.window.start, groups=self.centres)
-                       for a in s.activities]
+                                None, "first_come", s.window.start, groups=self.centres,
+                                work=partial(self._activity_month, k))
+                       for k, a in enumerate(s.activities)]
         self.activity = np.full(n, -1, dtype=np.int8)  # matched activity (index)
         self.activity_status = np.zeros(n, dtype=np.int8)
         self.engaged_month = np.full(n, -1, dtype=np.int16)
@@ -197,23 +202,24 @@ class SocialPrescribing(ClientProgramme):
             self._count(f"{a.name}_matched", mine)
             venue.join(mine, t, weight=pop.weight[mine], group=self._centre(mine))
 
-    # -- the month ------------------------------------------------------------------------------
-    def step(self, t: int, discount: float) -> None:
-        super().step(t, discount)
-        if t < self.settings.window.start:
+    # -- the month at an activity's venues (their provider's step) ---------------------------------
+    def _activity_month(self, k: int, t: int, discount: float) -> None:
+        """Month ``t`` of activity ``k``: exits, the waiting list, starts within each centre's
+        places, and participant-month costs discounted by ``discount``."""
+        s = self.settings
+        if t < s.window.start:
             return
-        running = self.settings.window.open(t)
-        for k, (a, venue) in enumerate(zip(self.settings.activities, self.venues, strict=True)):
-            self._activity_exits(t, k, a, venue, running)
-            self._activity_queue(t, k, a, venue, running)
-            if running:
-                self._activity_admit(t, a, venue)
-                at_one = venue.served_at / self.centre_scale  # people at one centre represented
-                self.peak_at_centre[k] = max(self.peak_at_centre[k], float(at_one.max(initial=0)))
-                here = np.flatnonzero((self.activity == k) & (self.activity_status == A_IN))
-                for c in a.costs:
-                    if here.size:
-                        self.model.ledger.add(f"{self.name}_{c.key}", here, 1.0, discount)
+        a, venue, running = s.activities[k], self.venues[k], s.window.open(t)
+        self._activity_exits(t, k, a, venue, running)
+        self._activity_queue(t, k, a, venue, running)
+        if running:
+            self._activity_admit(t, a, venue)
+            at_one = venue.served_at / self.centre_scale  # people at one centre represented
+            self.peak_at_centre[k] = max(self.peak_at_centre[k], float(at_one.max(initial=0)))
+            here = np.flatnonzero((self.activity == k) & (self.activity_status == A_IN))
+            for c in a.costs:
+                if here.size:
+                    self.model.ledger.add(f"{self.name}_{c.key}", here, 1.0, discount)
 
     def _end(self, t: int, a: ActivitySettings, ids: np.ndarray, status: int, count: str) -> None:
         self.activity_status[ids] = status

@@ -3,9 +3,10 @@
 A step (one month, or one year for yearly-cycle models), in order:
 
 0. the baseline housing pathway of people experiencing homelessness (off when nobody is
-   homeless; ``hhsim.world.housing_pathway``); then interventions (monthly models):
-   referrals, queues, admissions within capacity, exits, works completed; the month's
-   intervention costs; effects for this month are set;
+   homeless; ``hhsim.world.housing_pathway``); then interventions (monthly models): each
+   provider agent does its month (referrals, queues, admissions within capacity, exits,
+   works completed; the month's intervention costs), in the order they were set up;
+   effects for this month are set;
 1. health chains: every living tenant's exits compete (death is an exit of the mortality
    chain); deaths get a day within the step;
 2. hospital: admissions, stays, delays and readmissions, in days (monthly models);
@@ -14,14 +15,16 @@ A step (one month, or one year for yearly-cycle models), in order:
 5. transitions and deaths take effect; time in state and ages advance; profiles refresh;
 6. rewards are valued at the new step boundary; monthly aggregates are collected.
 
-Tenants are arrays (``hhsim.world.population``); Mesa provides the model lifecycle, its
-own generator (seeded from its own child seed, never used for tenant outcomes) and the
-``DataCollector`` of monthly aggregates.
+Tenants are arrays (``hhsim.world.population``), not agents. Mesa provides the model
+lifecycle, its own generator (seeded from its own child seed, never used for tenant
+outcomes), the agents (the interventions' providers, ``providers``: stepped in a fixed
+order, never shuffled) and the ``DataCollector``, whose reporters read the model as each
+step ends (``_reporters``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +41,7 @@ from hhsim.health.rates import Rate, RateStack
 from hhsim.health.terms import MAX_AGE
 from hhsim.interventions import build, model_context, parse_arm
 from hhsim.interventions.base import Intervention, Settings
+from hhsim.interventions.provider import Provider
 from hhsim.model.groups import Baseline
 from hhsim.world.housing_pathway import HousingPathway, is_homeless, parse_pathway
 from hhsim.world.population import DECILES, NO_DAY, Population
@@ -86,6 +90,12 @@ class RunConfig:
 
 #: What ``HousingHealthModel.life_table`` counts, by sex, IMD decile and age.
 LIFE_TABLE = ("person_years", "good_health_years", "deaths")
+#: Monthly table columns of hospital use, summed over admission types: the tally of each.
+ADMISSION_COLUMNS = {"admissions": "admissions", "bed_days": "bed_days", "delayed_days": "delayed_days",
+                     "readmissions": "readmissions_30d"}
+#: Monthly table columns of money spent: on NHS care besides interventions, on interventions,
+#: and by each payer (interventions included).
+COST_COLUMNS = ("cost:nhs_care", "cost:interventions", *(f"cost:{p}" for p in PAYERS))
 
 
 def hazard_homes(pop: Population) -> float:
@@ -161,15 +171,18 @@ class HousingHealthModel(mesa.Model):
         self.wellbeing_shift: np.ndarray | None = None  # points added to wellbeing targets
         for iv in self.interventions:
             iv.start()
+            if not any(p.work == iv.step for p in self.providers):
+                Provider(self, iv.name, work=iv.step)  # a type without a provider of its own
         self.month = 0  # steps completed
         self.death_month = np.full(self.pop.n, -1, dtype=np.int32)  # step each tenant died in
         self.day = 0  # first day of the current step, days since model start
         self._parts = reward_parts(config.reward_timing, config.steps)
-        self.month_stats: dict[str, float] = {}
+        # Ledger totals at the end of the step before last and of the last step; at the start,
+        # before the start boundary is valued (the first step carries what it adds).
+        self._totals_before = self._totals_after = dict(self.ledger.totals)
+        self.mean_utility = self._value_boundary(0)  # of the living people represented (NaN: none)
+        self.people_in_state = self.health.profiles.marginals(self.pop)  # by chain, living
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
-        # Tallies at the last record: the first month also carries what the start boundary adds.
-        self._recorded = dict(self.ledger.totals)
-        self._mean_utility = self._value_boundary(0)
 
     # -- helpers ---------------------------------------------------------------------------
     @property
@@ -188,9 +201,21 @@ class HousingHealthModel(mesa.Model):
         return next(iv for iv in self.interventions if iv.name == name)
 
     @property
+    def providers(self) -> mesa.agent.AgentSet:
+        """The interventions' providers (Mesa agents) in the order they step: the order they
+        were set up, i.e. the arm's order of interventions, each one's providers in the order
+        it set them up."""
+        return self.agents.select(agent_type=Provider).sort("unique_id", ascending=True)
+
+    @property
     def dt(self) -> float:
         """Step length in years."""
         return self.health.cycle_years
+
+    @property
+    def cost_discount(self) -> float:
+        """Discount factor of the current step's costs (at the middle of the step)."""
+        return discount_factor(self.config.discount_costs, (self.month + 0.5) * self.dt)
 
     def step_days(self, step: int) -> int:
         if self.health.cycle_months == 12:
@@ -213,28 +238,86 @@ class HousingHealthModel(mesa.Model):
                 h[:, k] *= m
         return h
 
+    # -- the monthly table: what the DataCollector reads as each step ends ---------------------
     def _reporters(self) -> dict[str, Any]:
-        keys = ["alive", "deaths", "admissions", "bed_days", "delayed_days", "readmissions",
-                "mean_utility"]
+        """The monthly table's columns, each a model attribute or read from the model (a mean
+        over nobody alive is 0)."""
+        admission_types = [t.name for t in self.health.admissions]
+
+        def admission_use(tally: str) -> Callable[[HousingHealthModel], float]:
+            return lambda m: sum(m.month_use(f"{a}_{tally}") for a in admission_types)
+
+        def of_the_living(attribute: str) -> Callable[[HousingHealthModel], float]:
+            return lambda m: getattr(m, attribute) if m.people_alive else 0.0
+
+        out: dict[str, Any] = {"alive": "people_alive", "deaths": "deaths"}
+        out |= {key: admission_use(tally) for key, tally in ADMISSION_COLUMNS.items()}
+        out["mean_utility"] = of_the_living("mean_utility")
         if self.health.wellbeing is not None:
-            keys.append("mean_wellbeing")
-        keys += [f"{c}:{s}" for c, chain in self.health.chains.items() for s in chain.states]
-        keys += [f"use:{a}" for a in self.activities]
-        keys += ["cost:nhs_care", "cost:interventions", *(f"cost:{p}" for p in PAYERS)]
-        keys += [k for iv in self.interventions for k in iv.month_stats()]
-        keys += ["homeless"] if self.pathway.active else []
-        return {k: (lambda m, k=k: m.month_stats.get(k, 0.0)) for k in keys}
+            out["mean_wellbeing"] = of_the_living("mean_wellbeing")
+        out |= {f"{c}:{state}": (lambda m, c=c, k=k: float(m.people_in_state[c][k]))
+                for c, chain in self.health.chains.items() for k, state in enumerate(chain.states)}
+        out |= {f"use:{a}": (lambda m, a=a: m.month_use(a)) for a in self.activities}
+        out |= {column: (lambda m, column=column: m.month_cost(column)) for column in COST_COLUMNS}
+        out |= {key: (lambda m, name=iv.name, key=key: m.intervention(name).month_stats()[key])
+                for iv in self.interventions for key in iv.month_stats()}
+        if self.pathway.active:
+            out["homeless"] = "homeless"
+        return out
+
+    @property
+    def _living_weight(self) -> np.ndarray:
+        """Each tenant's weight (people represented) while alive, 0 once dead."""
+        return np.where(self.pop.alive, self.pop.weight, np.float32(0))
+
+    @property
+    def people_alive(self) -> float:
+        """People represented who are alive."""
+        return float(self._living_weight.sum(dtype=np.float64))
+
+    @property
+    def deaths(self) -> float:
+        """People represented who died in the last step."""
+        died = ~self.pop.alive & (self.death_month == self.month - 1)
+        return float(self.pop.weight[died].sum(dtype=np.float64))
+
+    @property
+    def mean_wellbeing(self) -> float:
+        """Mean wellbeing of the living people represented, points."""
+        weight = self._living_weight
+        total = float((self.pop.wellbeing * weight).sum(dtype=np.float64))
+        return total / float(weight.sum(dtype=np.float64))
+
+    @property
+    def homeless(self) -> float:
+        """Living people represented who sleep rough or are in temporary accommodation."""
+        return float(self._living_weight[is_homeless(self.pop.tenure)].sum(dtype=np.float64))
+
+    def month_use(self, activity: str) -> float:
+        """Use of ``activity`` in the last step (people represented, undiscounted)."""
+        return self._totals_after[activity] - self._totals_before[activity]
+
+    def month_cost(self, column: str) -> float:
+        """£ spent in the last step (the experiment's prices, undiscounted) counted in the
+        monthly table's ``column`` (``COST_COLUMNS``)."""
+        total = 0.0
+        for a, price in self._prices.items():
+            act = self.activities[a]
+            besides_payer = ("cost:interventions" if act.intervention
+                             else "cost:nhs_care" if act.payer == "nhs" else None)
+            if column in (f"cost:{act.payer}", besides_payer):
+                total += self.month_use(a) * price
+        return total
 
     # -- the step ------------------------------------------------------------------------
     def step(self) -> None:
         t, pop = self.month, self.pop
         pop.model_year = int(t * self.dt)
         days = self.step_days(t)
-        window = MonthWindow(t, self.day, self.day + days,
-                             discount_factor(self.config.discount_costs, (t + 0.5) * self.dt))
+        window = MonthWindow(t, self.day, self.day + days, self.cost_discount)
         self.pathway.step(t)
         if self.interventions:
-            self._intervene(t, window.weight)
+            self._intervene(t)
         alive = np.flatnonzero(pop.alive)
         cells = self._life_cells()
         cell = cells[alive]
@@ -304,14 +387,15 @@ class HousingHealthModel(mesa.Model):
 
         self.month += 1
         self.day = window.t1
-        self._mean_utility = self._value_boundary(self.month)
-        self._record(died)
+        self.mean_utility = self._value_boundary(self.month)
+        self.people_in_state = self.health.profiles.marginals(pop)
+        self._totals_before, self._totals_after = self._totals_after, dict(self.ledger.totals)
         self.datacollector.collect(self)
 
-    def _intervene(self, t: int, discount: float) -> None:
-        """Interventions act at the start of the month; their effects apply to it."""
-        for iv in self.interventions:
-            iv.step(t, discount)
+    def _intervene(self, t: int) -> None:
+        """Interventions act at the start of the month, each provider doing its month's work
+        (its ``step``, in the order of ``providers``); their effects apply to the month."""
+        self.providers.do("step")
         self.effects, self.wellbeing_shift = {}, None
         for iv in self.interventions:
             who, strength = iv.strengths(t)
@@ -381,42 +465,6 @@ class HousingHealthModel(mesa.Model):
                 self.ledger.add(sc.activity.name, inside, amount, d_cost)
         return mean_utility
 
-    def _record(self, died: np.ndarray) -> None:
-        """This step's monthly aggregates, for the people represented (tenants' weights)."""
-        pop = self.pop
-        weight = np.where(pop.alive, pop.weight, np.float32(0))
-        n_alive = float(weight.sum(dtype=np.float64))
-        stats: dict[str, float] = {"alive": n_alive,
-                                   "deaths": float(pop.weight[died].sum(dtype=np.float64))}
-        before, self._recorded = self._recorded, dict(self.ledger.totals)
-        use = {a: total - before[a] for a, total in self.ledger.totals.items()}
-        for key, activity in (("admissions", "admissions"), ("bed_days", "bed_days"),
-                              ("delayed_days", "delayed_days"), ("readmissions", "readmissions_30d")):
-            stats[key] = sum(use[f"{t.name}_{activity}"] for t in self.health.admissions)
-        for c, counts in self.health.profiles.marginals(pop).items():
-            for s, name in enumerate(self.health.chains[c].states):
-                stats[f"{c}:{name}"] = float(counts[s])
-        if n_alive:
-            if pop.wellbeing is not None:
-                stats["mean_wellbeing"] = float((pop.wellbeing * weight).sum(dtype=np.float64)) / n_alive
-            stats["mean_utility"] = self._mean_utility
-        cash = dict.fromkeys(["cost:nhs_care", "cost:interventions", *(f"cost:{p}" for p in PAYERS)], 0.0)
-        for a, amount in use.items():
-            stats[f"use:{a}"] = amount
-            if a in self._prices:
-                act, cost = self.activities[a], amount * self._prices[a]
-                cash[f"cost:{act.payer}"] += cost
-                if act.intervention:
-                    cash["cost:interventions"] += cost
-                elif act.payer == "nhs":
-                    cash["cost:nhs_care"] += cost
-        stats.update(cash)
-        for iv in self.interventions:
-            stats.update(iv.month_stats())
-        if self.pathway.active:
-            stats["homeless"] = float(weight[is_homeless(pop.tenure)].sum(dtype=np.float64))
-        self.month_stats = stats
-
     def run(self) -> None:
         """Run every step of the configured horizon."""
         for _ in range(self.config.steps - self.month):
@@ -428,5 +476,6 @@ class HousingHealthModel(mesa.Model):
         A Mesa model refers to itself (its wrapped step method), so only the cyclic garbage
         collector would free it, late; dropping the arrays frees the memory at once.
         """
+        self.remove_all_agents()  # providers hold their interventions' work, hence their arrays
         self.pop = self.ledger = self.hospital = None
         self.effects, self.interventions, self.wellbeing_shift = {}, [], None
