@@ -401,18 +401,18 @@ def _empties(total: np.ndarray, rest: bool, where: str, state: str, per: float,
     at some ages, or to 1 over a period longer than a step."""
     if np.any(total > 1 + ROW_TOLERANCE):
         raise HhsimError(where, f"probabilities of leaving '{state}' add up to {total.max():.7g}, "
-                         "more than 1", "make them add up to 1 at most (staying, or the rest, "
-                         "takes what is left)")
+                         "more than 1", "make them add up to 1 at most: staying, or the rest, "
+                         "takes what is left")
     one = total >= 1 - ROW_TOLERANCE
     if not rest and one.any() and not one.all():
         raise HhsimError(where, f"probabilities of leaving '{state}' add up to 1 at some ages and "
-                         "less at others", f'make them add up to 1 at every age (e.g. give one exit '
-                         f'probability = "{REST}") or to less than 1')
+                         "less at others", f'make them add up to 1 at every age, e.g. with one exit '
+                         f'probability = "{REST}", or to less than 1')
     empties = rest or bool(one.all())
     if empties and per > cycle_years * (1 + 1e-9):
         raise HhsimError(where, f"probabilities of leaving '{state}' add up to 1 over a period "
                          "longer than a step, so the state would empty in one step",
-                         "give them per cycle (unit 'probability per cycle'), or leave a share to stay")
+                         "give them per cycle, unit 'probability per cycle', or leave a share to stay")
     return empties
 
 
