@@ -11,7 +11,12 @@ valued at step boundaries and weighted by the reward-timing convention:
 
 - ``start``: the value at the start of each step counts for the whole step;
 - ``end``: the value at the end of each step counts for the whole step;
-- ``half-cycle``: the mean of the two (trapezoid; the usual half-cycle correction).
+- ``half-cycle``: the mean of the two (trapezoid; the usual half-cycle correction);
+- ``both-ends``: every boundary counts for a whole step, the start (t = 0) and the end
+  (t = T) included: T + 1 values for T steps, as a cohort trace summed without correction;
+- ``simpson``: Simpson's 1/3 rule, weights 1, 4, 2, 4, ..., 4, 1 thirds of a step; with
+  an odd number of steps the last three take Simpson's 3/8 rule, and one step alone the
+  trapezoid.
 
 The discount clock starts at model start: a reward at time ``tau`` years has weight
 ``(1 + r) ** -tau``.
@@ -28,7 +33,16 @@ from hhsim.core.errors import HhsimError
 
 PAYERS: tuple[str, ...] = ("nhs", "social_care", "housing_provider", "local_authority")
 REWARDS: tuple[str, ...] = ("qalys", "life_years", "good_health_years")
-REWARD_TIMINGS: tuple[str, ...] = ("start", "end", "half-cycle")
+REWARD_TIMINGS: tuple[str, ...] = ("start", "end", "half-cycle", "both-ends", "simpson")
+#: Newton-Cotes panels of Simpson timing, by the steps they span: (boundary offset, cycle
+#: offset, weight in steps) parts. Each boundary's weight is split between the cycles on
+#: either side so that every cycle's parts add up to one step.
+SIMPSON_PANELS: dict[int, tuple[tuple[int, int, float], ...]] = {
+    1: ((0, 0, 1 / 2), (1, 0, 1 / 2)),  # trapezoid
+    2: ((0, 0, 1 / 3), (1, 0, 2 / 3), (1, 1, 2 / 3), (2, 1, 1 / 3)),  # 1/3 rule: 1, 4, 1
+    3: ((0, 0, 3 / 8), (1, 0, 5 / 8), (1, 1, 4 / 8), (2, 1, 4 / 8), (2, 2, 5 / 8),
+        (3, 2, 3 / 8)),  # 3/8 rule: 3, 9, 9, 3
+}
 
 
 @dataclass(frozen=True)
@@ -64,15 +78,33 @@ def discount_factor(rate: float, years: float) -> float:
 def reward_parts(timing: str, steps: int) -> list[list[tuple[float, int]]]:
     """For each of the ``steps + 1`` step boundaries, the (weight in steps, cycle) parts its
     value counts for: the cycle starting there (``start``), the one ending there (``end``),
-    or half of each (``half-cycle``)."""
+    half of each (``half-cycle``), its own cycle at every boundary, cycle T after the last
+    step included (``both-ends``), or Simpson's weights (``simpson``, ``SIMPSON_PANELS``)."""
     if timing not in REWARD_TIMINGS:
         raise HhsimError("experiment.reward_timing", f"unknown timing '{timing}'",
                          f"use one of {list(REWARD_TIMINGS)}")
+    if timing == "both-ends":
+        return [[(1.0, b)] for b in range(steps + 1)]
+    if timing == "simpson":
+        return _simpson_parts(steps)
     parts: list[list[tuple[float, int]]] = []
     for b in range(steps + 1):
         ending = [(1.0, b - 1)] if timing == "end" else [(0.5, b - 1)] if timing == "half-cycle" else []
         starting = [(1.0, b)] if timing == "start" else [(0.5, b)] if timing == "half-cycle" else []
         parts.append([p for p in ending if b >= 1] + [p for p in starting if b < steps])
+    return parts
+
+
+def _simpson_parts(steps: int) -> list[list[tuple[float, int]]]:
+    """Simpson's 1/3 rule over pairs of steps; an odd number of steps ends with one 3/8
+    panel over the last three (one step alone: the trapezoid)."""
+    spans = [1] if steps == 1 else [2] * (steps // 2 - steps % 2) + [3] * (steps % 2)
+    parts: list[list[tuple[float, int]]] = [[] for _ in range(steps + 1)]
+    first = 0
+    for span in spans:
+        for b, c, w in SIMPSON_PANELS[span]:
+            parts[first + b].append((w, first + c))
+        first += span
     return parts
 
 

@@ -116,7 +116,7 @@ class ExperimentSection(Strict):
     discount: Discount = Discount()
     thresholds: list[Number] = Field(default_factory=lambda: [20000, 30000], min_length=1)
     price_year: StrictStr = "2023/24"
-    reward_timing: Literal["start", "end", "half-cycle"] = "half-cycle"
+    reward_timing: Literal["start", "end", "half-cycle", "both-ends", "simpson"] = "half-cycle"
     start_month: StrictInt = Field(4, ge=1, le=12)
     model: StrictStr = "default"
     baseline: StrictStr = "baseline"

@@ -10,6 +10,11 @@ Exits given as probabilities per period are turned into hazards the same way in 
 for a state whose exits have probabilities ``p_k`` summing to ``P``, the total hazard is
 ``-ln(1 - P) / period`` shared in proportion to ``p_k``, so a chain with no rate ratios
 reproduces the given probabilities exactly.
+
+A state whose probability exits add up to 1, or with one exit given as ``probability =
+"rest"`` (1 minus the others), is emptied for certain: its total hazard is infinite, stood
+for by ``EMPTYING_HAZARD``, shared by those exits in proportion to their probabilities
+(after rate ratios); its other exits (rates, background mortality) get no share.
 """
 
 from __future__ import annotations
@@ -33,6 +38,11 @@ from hhsim.world.population import Population
 DEATH = -1
 SHARE_TOLERANCE = 0.005  # published shares are rounded; rows are renormalised to sum to 1
 DEAD_NAME = "dead"
+REST = "rest"  # probability = "rest": what a state's other probability exits leave
+ROW_TOLERANCE = 1e-6  # exit probabilities of a state this close to 1 add up to 1 (rounding)
+#: Total hazard per year of a state emptied for certain: exp(-h dt) is 0 in float32 and
+#: float64 for a step of a month or more, so everyone in the state leaves within the step.
+EMPTYING_HAZARD = 1e4
 EffectFn = Callable[[Rate, np.ndarray], np.ndarray | None]
 
 
@@ -49,6 +59,8 @@ class Exit:
     rate: Rate
     scale: str = "hazard"
     per: float = 1.0
+    empties: bool = False  # one of the probability exits of a state emptied for certain
+    rest: bool = False  # probability = "rest" (with scale "probability": filled per tenant)
 
 
 @dataclass
@@ -143,10 +155,15 @@ class Chain:
         self.targets = np.zeros((len(states), max(self.slots, 1)), dtype=np.int8)
         self.on_probability = np.zeros((len(states), max(self.slots, 1)), dtype=bool)
         self.period = np.ones(len(states))  # years that a state's exit probabilities refer to
+        self.emptying = np.zeros_like(self.on_probability)  # exits that empty their state
+        self.rest = np.zeros_like(self.on_probability)  # "rest" exits filled per tenant
         for s, ex in enumerate(exits):
             self.targets[s, :len(ex)] = [e.to for e in ex]
             self.on_probability[s, :len(ex)] = [e.scale == "probability" for e in ex]
             self.period[s] = next((e.per for e in ex if e.scale == "probability"), 1.0)
+            self.emptying[s, :len(ex)] = [e.empties for e in ex]
+            self.rest[s, :len(ex)] = [e.rest and e.scale == "probability" for e in ex]
+        self.empties = self.emptying.any(axis=1)  # states emptied for certain
         self.static_table: np.ndarray | None = None
         self.state_table: np.ndarray | None = None
 
@@ -202,6 +219,7 @@ class Chain:
             for term in dynamic:
                 factor = factor * term.factor(pop, None)
             h[:, k] *= np.where(own == s, factor, np.float32(1))
+        sure = self._fill_rest(h, own) if self.empties.any() else None
         if self.on_probability.any():
             # Probabilities of leaving a state by each exit -> hazards sharing their total.
             on = np.take(self.on_probability, own, axis=0)
@@ -209,7 +227,34 @@ class Chain:
             with np.errstate(invalid="ignore", divide="ignore"):
                 scale = np.where(total > 0, -np.log1p(-total) / (np.take(self.period, own) * total), 0)
             h = np.where(on, h * scale[:, None].astype(np.float32), h)
+        if sure is not None:
+            h = self._empty(h, own, sure)
         return h
+
+    def _fill_rest(self, h: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """Fill in the "rest" exits given as probabilities (1 minus the state's other
+        probabilities after rate ratios, at least 0); return whether each tenant's state
+        empties this step. A state on the probability scale empties where its probabilities
+        add up to 1; on the hazard scale (infinite total hazard), always."""
+        sure = np.take(self.empties, own)
+        if not self.on_probability.any():
+            return sure
+        on = np.take(self.on_probability, own, axis=0)
+        if self.rest.any():
+            rest = np.take(self.rest, own, axis=0)
+            others = row_sums(np.where(on & ~rest, h, 0))
+            h[:] = np.where(rest, np.maximum(1 - others, 0)[:, None], h)
+        given = row_sums(np.where(on, h, 0))
+        return sure & (~on.any(axis=1) | (given >= 1 - ROW_TOLERANCE))
+
+    def _empty(self, h: np.ndarray, own: np.ndarray, sure: np.ndarray) -> np.ndarray:
+        """Hazards per year where the state empties (``sure``): its emptying exits share
+        ``EMPTYING_HAZARD`` in proportion to their values; its other exits get nothing."""
+        g = np.where(np.take(self.emptying, own, axis=0), h, np.float32(0))
+        total = row_sums(g)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            emptied = g * (np.float32(EMPTYING_HAZARD) / total)[:, None]
+        return np.where((sure & (total > 0))[:, None], emptied, h)
 
 
 def parse_initial(node: Mapping[str, Any] | None, where: str, n_states: int,
@@ -259,6 +304,7 @@ def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, .
     """
     exits: list[list[Exit]] = [[] for _ in states]
     prob_groups: dict[int, list[tuple[int, np.ndarray, float, list[Term], str, bool, str]]] = {}
+    rests: dict[int, tuple[int, str]] = {}  # state -> (target, name) of its "rest" exit
     uses_tis = False
     for tname, t in (node or {}).items():
         tw = f"{where}.{tname}"
@@ -274,6 +320,11 @@ def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, .
         if ("rate" in t) == ("probability" in t):
             raise HhsimError(tw, "needs exactly one of rate or probability",
                              "give rate = {...} or probability = {...}")
+        if isinstance(t.get("probability"), str):
+            _check_rest(t, tw, rests.get(src))
+            rests[src] = (dst, tw)
+            prob_groups.setdefault(src, [])  # keeps the state's place in the file order
+            continue
         if "rate" in t:
             if "rr_on" in t:
                 raise HhsimError(f"{tw}.rr_on", "only applies to exits given as probabilities",
@@ -294,22 +345,32 @@ def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, .
                 raise HhsimError(f"{tw}.rr_on", f"unknown scale '{rr_on}'", 'use "hazard" or "probability"')
             prob_groups.setdefault(src, []).append((dst, table, per, terms, tw, reference, rr_on))
     for src, group in prob_groups.items():
+        rest = rests.get(src)
         pers = {g[2] for g in group}
         if len(pers) > 1:
             raise HhsimError(f"{where}", f"exits from '{states[src]}' give probabilities over "
                              "different periods", "give them all per the same period")
-        per = pers.pop()
-        total_p = sum(g[1] for g in group)
-        if np.any(total_p >= 1.0):
-            raise HhsimError(where, f"probabilities of leaving '{states[src]}' add up to 1 or more",
-                             "make them sum to less than 1 (staying is the rest)")
+        per = pers.pop() if pers else cycle_years
+        total_p = sum(g[1] for g in group) if group else np.zeros((2, MAX_AGE + 1))
+        empties = _empties(total_p, rest is not None, where, states[src], per, cycle_years)
         scales = {g[6] for g in group}
         if len(scales) > 1:
             raise HhsimError(where, f"exits from '{states[src]}' mix rr_on scales",
                              'give the same rr_on to every probability exit of a state')
-        if scales.pop() == "probability":
+        scale = scales.pop() if scales else "hazard"
+        if scale == "probability":
             for dst, table, _, terms, tw, reference, _ in group:
-                exits[src].append(Exit(dst, Rate(tw, table, terms, reference), "probability", per))
+                exits[src].append(Exit(dst, Rate(tw, table, terms, reference), "probability", per, empties))
+            if rest is not None:
+                exits[src].append(Exit(rest[0], Rate(rest[1], np.zeros_like(total_p)), "probability",
+                                       per, True, rest=True))
+            continue
+        if empties:  # an infinite total hazard, shared in proportion to the probabilities
+            for dst, table, _, terms, tw, reference, _ in group:
+                exits[src].append(Exit(dst, Rate(tw, table, terms, reference), empties=True))
+            if rest is not None:
+                exits[src].append(Exit(rest[0], Rate(rest[1], np.maximum(1 - total_p, 0)),
+                                       empties=True, rest=True))
             continue
         total_h = -np.log1p(-total_p) / per
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -317,6 +378,42 @@ def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, .
         for (dst, _, _, terms, tw, reference, _), sh in zip(group, share, strict=True):
             exits[src].append(Exit(dst, Rate(tw, total_h * sh, terms, reference)))
     return exits, uses_tis
+
+
+def _check_rest(t: Mapping[str, Any], where: str, earlier: tuple[int, str] | None) -> None:
+    """A ``probability = "rest"`` exit: the only rest of its state, with no rate ratios."""
+    if t["probability"] != REST:
+        raise HhsimError(f"{where}.probability", f"unknown value '{t['probability']}'",
+                         f'give {{ value = ..., unit = ..., source = ... }} or "{REST}"')
+    if earlier is not None:
+        raise HhsimError(where, f"is a second rest of its state (the first is {earlier[1]})",
+                         f'give probability = "{REST}" to one exit of a state only')
+    extra = sorted(set(t) & {"rr", "rr_on", "reference"})
+    if extra:
+        raise HhsimError(f"{where}.{extra[0]}", "does not apply to the rest",
+                         "remove it: the rest is what the state's other probability exits leave")
+
+
+def _empties(total: np.ndarray, rest: bool, where: str, state: str, per: float,
+             cycle_years: float) -> bool:
+    """Whether a state's probability exits (adding up to ``total`` per ``per`` years, with a
+    rest or not) take everyone each step; errors if they add up to more than 1, to 1 only
+    at some ages, or to 1 over a period longer than a step."""
+    if np.any(total > 1 + ROW_TOLERANCE):
+        raise HhsimError(where, f"probabilities of leaving '{state}' add up to {total.max():.7g}, "
+                         "more than 1", "make them add up to 1 at most: staying, or the rest, "
+                         "takes what is left")
+    one = total >= 1 - ROW_TOLERANCE
+    if not rest and one.any() and not one.all():
+        raise HhsimError(where, f"probabilities of leaving '{state}' add up to 1 at some ages and "
+                         "less at others", f'make them add up to 1 at every age, e.g. with one exit '
+                         f'probability = "{REST}", or to less than 1')
+    empties = rest or bool(one.all())
+    if empties and per > cycle_years * (1 + 1e-9):
+        raise HhsimError(where, f"probabilities of leaving '{state}' add up to 1 over a period "
+                         "longer than a step, so the state would empty in one step",
+                         "give them per cycle, unit 'probability per cycle', or leave a share to stay")
+    return empties
 
 
 def _state_index(name: Any, states: tuple[str, ...], where: str, allow_dead: bool) -> int:
