@@ -98,7 +98,8 @@ class Banding:
         return self.at[0] + np.arange(length, dtype=float)
 
     def __str__(self) -> str:
-        return f"breaks {[float(b) for b in self.at]}" if self.key == BREAKS else f"first_age {self.at[0]:g}"
+        return (f"breaks [{', '.join(f'{b:g}' for b in self.at)}]" if self.key == BREAKS
+                else f"first_age {self.at[0]:g}")
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class Expression:
         try:
             self.tree = ast.parse(body, mode="eval")
         except (SyntaxError, ValueError) as err:
-            raise self._error(f"is not a valid formula ({getattr(err, 'msg', err)})",
+            raise self._error(f"is not a valid formula ({err.msg if isinstance(err, SyntaxError) else err})",
                               "write e.g. '=1 - exp(-r * 2)' with named parameters") from None
         except (RecursionError, MemoryError):
             raise self._error("nests too deeply", "split it with named parameters") from None

@@ -343,15 +343,25 @@ def resolve_expressions(tree: Mapping[str, Any]) -> Mapping[str, Any]:
     return out
 
 
-def _override_inputs(text: str, name: str) -> str:
-    """The fix for an override of a parameter computed by expression ``text``."""
-    try:
-        uses = sorted(Expression(text, name).names - {BREAKS})
-    except HhsimError:
-        uses = []
-    if not uses:
-        return "it uses no named parameter: change the expression in the model file"
-    return "override the named parameters it uses instead: " + ", ".join(f"{NAMED}.{n}" for n in uses)
+def _override_inputs(text: str, leaves: Mapping[str, dict]) -> str:
+    """The fix for an override of a parameter computed by expression ``text``: the named
+    parameters given as numbers that it is computed from, directly or through others."""
+    inputs, seen, todo = set(), set(), [text]
+    while todo:
+        try:
+            names = Expression(todo.pop(), "").names - {BREAKS}
+        except HhsimError:
+            continue
+        for name in names - seen:
+            seen.add(name)
+            node = leaves.get(f"{NAMED}.{name}")
+            if node is not None and is_expression(node["value"]):
+                todo.append(node["value"])
+            elif node is not None:
+                inputs.add(f"{NAMED}.{name}")
+    if not inputs:
+        return "it uses no named parameter given as a number: change the expression in the model file"
+    return "override the named parameters it is computed from instead: " + ", ".join(sorted(inputs))
 
 
 def apply_overrides(tree: Mapping[str, Any], overrides: Mapping[str, Any],
@@ -370,7 +380,7 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Mapping[str, Any],
         node = leaves[name]
         if is_expression(node["value"]):
             raise HhsimError(f"{where}.{name}", f"is computed by its expression '{node['value']}'",
-                             _override_inputs(node["value"], name))
+                             _override_inputs(node["value"], leaves))
         new = check_value(f"{where}.{name}", value, node["unit"])
         old = np.asarray(node["value"], dtype=float)
         if new.shape != old.shape:
