@@ -42,6 +42,7 @@ OPERANDS = {
     "mw": Operand(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), BANDS),
     "life": Operand(np.array([0.001, 0.002, 0.004, 0.008]), Banding("first_age", (16.0,))),
     "breaks": Operand(np.array(BANDS.at), BANDS),
+    "unsorted": Operand(np.array([1.0, 2.0]), Banding("breaks", (50.0, 16.0))),
 }
 
 
@@ -139,6 +140,8 @@ def test_the_evaluator_never_calls_eval_exec_or_compile():
     ("=10.0 ** 10 ** 10", "not a finite number"),
     ("=1e400", "not a finite number"),
     ("=lookup(r, 1)", "looks up 'r', which has no breaks or first_age"),
+    ("=lookup(unsorted, 20)", "looks up 'unsorted', whose 2 breaks do not increase"),
+    ("=lookup(mw, 1e400)", "not a finite number"),
     ("=life + 1", "uses table 'life' with first_age 16, but this parameter has breaks"),
     ("=mw * life", "uses table 'life'"),
 ])

@@ -117,6 +117,8 @@ class Expression:
         """``text`` starts with ``=``; ``where`` is the dotted name of the parameter it is the
         value of (for errors)."""
         self.text, self.where = text, where
+        self._operands: Mapping[str, Operand] = {}
+        self._banding: Banding | None = None
         body = text[len(PREFIX):].strip()
         if len(body) > MAX_LENGTH:
             raise self._error(f"is longer than {MAX_LENGTH} characters", "split it with named parameters")
@@ -195,15 +197,19 @@ class Expression:
             except OverflowError:
                 out = np.asarray(np.inf)
         elif isinstance(node, ast.Name):
-            out = self._operand(node.id, banded=False).value
+            out = self._operand(node.id)
         elif isinstance(node, ast.BinOp):
             out = self._apply(node, _OPERATORS[type(node.op)], node.left, node.right)
         elif isinstance(node, ast.UnaryOp):
             out = _UNARY[type(node.op)](self._eval(node.operand))
         else:  # a call of a whitelisted function: _check allows nothing else
             assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            name = node.func.id
-            out = self._lookup(node) if name == LOOKUP else self._apply(node, FUNCTIONS[name][2], *node.args)
+            if node.func.id == LOOKUP:
+                table, at = node.args
+                assert isinstance(table, ast.Name)
+                out = self._lookup(table.id, at)
+            else:
+                out = self._apply(node, FUNCTIONS[node.func.id][2], *node.args)
         if not np.all(np.isfinite(out)):
             raise self._error(f"gives a value that is not a finite number at "
                               f"'{shortened(ast.unparse(node), 40)}'",
@@ -219,27 +225,28 @@ class Expression:
             raise self._error(f"combines tables of shapes {shapes} at '{shortened(ast.unparse(node), 40)}'",
                               "combine tables of the same shape, or a table and a number") from None
 
-    def _operand(self, name: str, banded: bool) -> Operand:
+    def _operand(self, name: str) -> np.ndarray:
+        """The value of ``name``; a banded table must have the parameter's own banding."""
         op = self._operands[name]
-        if banded and op.banding is None:
-            raise self._error(f"looks up '{name}', which has no breaks or first_age",
-                              f"give [parameters].{name} breaks or first_age")
-        if not banded and op.value.ndim and op.banding is not None and op.banding != self._banding:
+        if op.value.ndim and op.banding is not None and op.banding != self._banding:
             mine = str(self._banding) if self._banding else "no breaks"
             raise self._error(f"uses table '{name}' with {op.banding}, but this parameter has {mine}",
                               f"give both the same breaks (or first_age), or re-band it with "
                               f"{LOOKUP}({name}, {BREAKS})")
-        return op
+        return op.value
 
-    def _lookup(self, node: ast.Call) -> np.ndarray:
-        name = node.args[0].id  # type: ignore[attr-defined]  # checked by _check_call
-        op = self._operand(name, banded=True)
+    def _lookup(self, name: str, at: ast.expr) -> np.ndarray:
+        """``lookup(name, at)``: the value of banded table ``name`` in the band holding ``at``."""
+        op = self._operands[name]
+        if op.banding is None:
+            raise self._error(f"looks up '{name}', which has no breaks or first_age",
+                              f"give [parameters].{name} breaks or first_age")
         if not op.value.ndim:
             return op.value
-        bounds = op.banding.bounds(op.value.shape[-1])  # type: ignore[union-attr]
-        if len(bounds) != op.value.shape[-1]:
-            raise self._error(f"looks up '{name}', which has {op.value.shape[-1]} values per row "
-                              f"but {len(bounds)} breaks", f"give [parameters].{name} one value per band")
-        at = self._eval(node.args[1])
-        band = np.clip(np.searchsorted(bounds, at, side="right") - 1, 0, len(bounds) - 1)
+        bounds = op.banding.bounds(op.value.shape[-1])
+        if len(bounds) != op.value.shape[-1] or np.any(np.diff(bounds) <= 0):
+            raise self._error(f"looks up '{name}', whose {len(bounds)} breaks do not increase or do not "
+                              f"match its {op.value.shape[-1]} values per row",
+                              f"give [parameters].{name} increasing breaks, one per value")
+        band = np.clip(np.searchsorted(bounds, self._eval(at), side="right") - 1, 0, len(bounds) - 1)
         return np.take(op.value, band, axis=-1)
