@@ -13,11 +13,18 @@ parameters and cannot be overridden.
 
 Everything else in the file (state names, links between sections) is structure. The dotted
 name of a leaf is its path in the file, e.g. ``services.gp.rate``.
+
+A health model file may also name parameters in a top-level ``[parameters]`` table and give
+any leaf's ``value`` as an expression over them, text starting with ``=``
+(``hhsim.core.expressions``): ``value = "=rate_to_prob(r_sick, 1)"``. An experiment overrides
+named parameters like any other (``parameters.r_sick``); ``resolve_expressions`` then
+computes every expression from the overridden values, so what is derived follows.
 """
 
 from __future__ import annotations
 
 import copy
+import keyword
 import math
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from hhsim.core.errors import HhsimError, printable, unknown_key_error
+from hhsim.core.errors import HhsimError, did_you_mean, printable, unknown_key_error
+from hhsim.core.expressions import BREAKS, RESERVED, Banding, Expression, Operand, is_expression
 from hhsim.core.inputs import read_input
 
 LEAF_KEYS = {
@@ -35,6 +43,8 @@ LEAF_KEYS = {
     "breaks", "first_age", "centre", "payer", "category", "location",
 }
 STATUS_TAGS = {"V1", "V2", "D", "A"}
+#: The table of named parameters that expressions refer to (top level of a model file).
+NAMED = "parameters"
 #: Largest ratio (rate, odds or relative risk) or coefficient of variation accepted: far
 #: beyond any evidence, and small enough that rates stay finite in 32-bit floats.
 MAX_RATIO = 1e6
@@ -85,6 +95,9 @@ def _numbers_only(value: Any) -> bool:
 
 def check_value(name: str, value: Any, unit: str) -> np.ndarray:
     """Validate a parameter value against its unit; return it as a float array."""
+    if is_expression(value):
+        raise HhsimError(name, f"expected a number or a table of numbers, got {printable(repr(value))}",
+                         "give a number: expressions ('=...') are computed in health model files only")
     if not _numbers_only(value) and not isinstance(value, np.ndarray):
         raise HhsimError(name, f"expected a number or a table of numbers, got {printable(repr(value))}",
                          "give a number (not text or true/false)")
@@ -161,23 +174,28 @@ def iter_leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str
             yield from iter_leaves(node, name + ".")
 
 
-def to_parameter(name: str, node: dict) -> Parameter:
-    """Check a leaf's metadata and value; return it as a Parameter."""
+def _check_fields(name: str, node: dict) -> None:
+    """One-line errors unless a leaf's keys and metadata (not its value) are valid."""
     check_keys(node, name, LEAF_KEYS, what="parameter field")
     for key in ("unit", "source"):
         if not isinstance(node.get(key), str) or not node[key].strip():
             raise HhsimError(name, f"has no '{key}'", f"add {key} = \"...\" to the parameter")
-    unit = node["unit"]
-    if unit.startswith("£") and not node.get("price_year"):
+    if node["unit"].startswith("£") and not node.get("price_year"):
         raise HhsimError(name, "is money but has no price_year", 'add price_year = "2023/24"')
     status = node.get("status")
     if status is not None and (not isinstance(status, str) or status not in STATUS_TAGS):
         raise HhsimError(name, f"unknown status {printable(repr(status))}",
                          f"use one of {sorted(STATUS_TAGS)}")
-    assumption = bool(node.get("assumption", False)) or status == "A"
-    check_value(name, node["value"], unit)
-    return Parameter(name=name, value=node["value"], unit=unit, source=node["source"],
-                     price_year=node.get("price_year"), assumption=assumption, status=status)
+
+
+def to_parameter(name: str, node: dict) -> Parameter:
+    """Check a leaf's metadata and value; return it as a Parameter."""
+    _check_fields(name, node)
+    status = node.get("status")
+    check_value(name, node["value"], node["unit"])
+    return Parameter(name=name, value=node["value"], unit=node["unit"], source=node["source"],
+                     price_year=node.get("price_year"),
+                     assumption=bool(node.get("assumption", False)) or status == "A", status=status)
 
 
 #: Deepest nesting of tables and arrays accepted in a TOML file (hhsim's files use under 8).
@@ -216,8 +234,134 @@ def read_toml(path: str | Path, what: str = "file") -> dict:
 
 
 def parameters_of(tree: Mapping[str, Any]) -> dict[str, Parameter]:
-    """All parameters of a tree, by dotted name, validated."""
-    return {name: to_parameter(name, node) for name, node in iter_leaves(tree)}
+    """All parameters of a tree, by dotted name, validated, with expressions computed."""
+    return {name: to_parameter(name, node) for name, node in iter_leaves(resolve_expressions(tree))}
+
+
+def named_parameters(tree: Mapping[str, Any]) -> dict[str, dict]:
+    """The leaves of a tree's ``[parameters]`` table by name: one-line errors unless each is
+    a leaf whose name an expression can use (ASCII letters, digits and _, not reserved)."""
+    node = tree.get(NAMED, {})
+    if not isinstance(node, Mapping):
+        raise HhsimError(NAMED, "must be a table", "write [parameters] with name = { value = ..., ... }")
+    for name, leaf in node.items():
+        where = f"{NAMED}.{name}"
+        if not is_leaf(leaf):
+            raise HhsimError(where, "is not a parameter",
+                             "give name = { value = ..., unit = ..., source = ... } (names have no dots)")
+        if not (name.isascii() and name.isidentifier()) or keyword.iskeyword(name) or name in RESERVED:
+            raise HhsimError(where, "is not a name an expression can use: it must be letters, digits "
+                             "and _, not start with a digit, and not be a function, a Python keyword "
+                             f"or '{BREAKS}'", "rename it, e.g. r_sick")
+    return dict(node)
+
+
+def _banding(node: Mapping[str, Any], where: str) -> Banding | None:
+    """How a leaf's table is banded (its ``breaks`` or ``first_age``), or None."""
+    for key in (BREAKS, "first_age"):
+        if key in node:
+            at = node[key] if key == BREAKS else [node[key]]
+            if not (isinstance(at, list) and _numbers_only(at)):
+                raise HhsimError(f"{where}.{key}", "must be numbers", f"give {key} as numbers")
+            return Banding(key, tuple(float(b) for b in at))
+    return None
+
+
+class _Resolver:
+    """Computes the expressions of one tree (in place), named parameters first, each once."""
+
+    def __init__(self, tree: dict) -> None:
+        self.named = named_parameters(tree)
+        self.done: dict[str, Operand] = {}
+        self.stack: list[str] = []  # named parameters being computed, to find cycles
+
+    def operand(self, name: str, user: str, text: str) -> Operand:
+        """Named parameter ``name`` (computed if it is an expression), used by ``user``."""
+        if name not in self.named:
+            guess = did_you_mean(name, self.named)
+            fix = (f"did you mean '{guess}'?" if guess else
+                   f"add it to [parameters] as {name} = {{ value = ..., unit = ..., source = ... }}")
+            raise HhsimError(user, f"expression '{text}' uses '{name}', which is not a named parameter", fix)
+        if name in self.stack:
+            cycle = [*self.stack[self.stack.index(name):], name]
+            raise HhsimError(f"{NAMED}.{cycle[0]}", "expressions refer to each other in a cycle: "
+                             + " -> ".join(cycle), "give one of them a number")
+        if name not in self.done:
+            where, node = f"{NAMED}.{name}", self.named[name]
+            self.stack.append(name)
+            if is_expression(node["value"]):
+                self.compute(where, node)
+            else:
+                to_parameter(where, node)
+            self.stack.pop()
+            self.done[name] = Operand(np.asarray(node["value"], dtype=float), _banding(node, where))
+        return self.done[name]
+
+    def compute(self, where: str, node: dict) -> None:
+        """Replace the expression of leaf ``node`` by its checked value."""
+        _check_fields(where, node)
+        text = node["value"]
+        expr = Expression(text, where)
+        banding = _banding(node, where)
+        operands = {}
+        for name in sorted(expr.names):
+            if name != BREAKS:
+                operands[name] = self.operand(name, where, text)
+            elif banding is None or banding.key != BREAKS:
+                raise HhsimError(where, f"expression '{text}' uses '{BREAKS}', but the parameter has none",
+                                 f"add {BREAKS} = [...] to the parameter")
+            else:
+                operands[name] = Operand(np.asarray(banding.at), banding)
+        value = expr.evaluate(operands, banding)
+        try:
+            check_value(where, value, node["unit"])
+        except HhsimError as err:
+            uses = f" and the parameters it uses ({', '.join(sorted(expr.names))})" if expr.names else ""
+            raise HhsimError(where, f"{err.problem}, computed by '{text}'",
+                             f"check the expression{uses}") from None
+        node["value"] = value.tolist() if value.ndim else float(value)
+        node["source"] = f"computed by '{text}': {node['source']}"
+
+
+def resolve_expressions(tree: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``tree`` with every expression value replaced by the number or table it gives (a copy;
+    ``tree`` itself when it has no expression). One-line errors name the parameter: an
+    unknown name, a cycle, a formula that is not allowed, a value out of its unit's range."""
+    named_parameters(tree)
+    if not any(is_expression(node["value"]) for _, node in iter_leaves(tree)):
+        return tree
+    out = copy.deepcopy(dict(tree))
+    resolver = _Resolver(out)
+    for where, node in iter_leaves(out):
+        if not is_expression(node["value"]):
+            continue
+        name = where.removeprefix(f"{NAMED}.")
+        if where.startswith(f"{NAMED}.") and name in resolver.named:
+            resolver.operand(name, where, node["value"])
+        else:
+            resolver.compute(where, node)
+    return out
+
+
+def _override_inputs(text: str, leaves: Mapping[str, dict]) -> str:
+    """The fix for an override of a parameter computed by expression ``text``: the named
+    parameters given as numbers that it is computed from, directly or through others."""
+    inputs, seen, todo = set(), set(), [text]
+    while todo:
+        try:
+            names = Expression(todo.pop(), "").names - {BREAKS}
+        except HhsimError:
+            continue
+        for name in names - seen:
+            seen.add(name)
+            node = leaves.get(f"{NAMED}.{name}")
+            if node is not None and is_expression(node["value"]):
+                todo.append(node["value"])
+            elif node is not None:
+                inputs.add(f"{NAMED}.{name}")
+    if not inputs:
+        return "it uses no named parameter given as a number: change the expression in the model file"
+    return "override the named parameters it is computed from instead: " + ", ".join(sorted(inputs))
 
 
 def apply_overrides(tree: Mapping[str, Any], overrides: Mapping[str, Any],
@@ -234,6 +378,9 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Mapping[str, Any],
         if name not in leaves:
             raise unknown_key_error(f"{where}.{name}", name, leaves, what="parameter")
         node = leaves[name]
+        if is_expression(node["value"]):
+            raise HhsimError(f"{where}.{name}", f"is computed by its expression '{node['value']}'",
+                             _override_inputs(node["value"], leaves))
         new = check_value(f"{where}.{name}", value, node["unit"])
         old = np.asarray(node["value"], dtype=float)
         if new.shape != old.shape:

@@ -3,6 +3,8 @@
 Sections (see docs/model-files.md for the full reference):
 
 - ``[model]``: name, description, ``cycle = "month" | "year"``;
+- ``[parameters]``: named parameters, which any value may use in an expression
+  (``value = "=rate_to_prob(r_sick, 1)"``; ``hhsim.core.expressions``);
 - ``[chains.<name>]``: ordered ``states`` (best first), ``initial`` shares and
   ``transitions`` (rates or probabilities, with rate ratios);
 - ``[mortality]``: background mortality, competing in one chain;
@@ -32,7 +34,13 @@ import numpy as np
 
 from hhsim.core.accounting import PAYERS, Activity
 from hhsim.core.errors import HhsimError, unknown_key_error
-from hhsim.core.parameters import check_keys, missing_parameter, parameters_of, to_parameter
+from hhsim.core.parameters import (
+    check_keys,
+    missing_parameter,
+    parameters_of,
+    resolve_expressions,
+    to_parameter,
+)
 from hhsim.core.randomness import Streams
 from hhsim.health.chains import DEAD_NAME, DEATH, Chain, Exit, parse_exits, parse_initial
 from hhsim.health.hospital import AdmissionType, parse_hospital
@@ -45,7 +53,7 @@ from hhsim.health.wellbeing import Wellbeing, parse_wellbeing
 from hhsim.world.population import Population
 from hhsim.world.synthetic import england_mix, generate
 
-MODEL_SECTIONS = {"model", "chains", "mortality", "wellbeing", "utility", "outcomes",
+MODEL_SECTIONS = {"model", "parameters", "chains", "mortality", "wellbeing", "utility", "outcomes",
                   "state_costs", "services", "hospital"}
 CYCLES = {"month": 1, "year": 12}
 CHAIN_KEYS = {"states", "description", "initial", "transitions"}
@@ -80,7 +88,7 @@ class HealthModel:
     state_costs: list[StateCost]
     services: list[Service]
     admissions: list[AdmissionType]
-    tree: dict = field(repr=False)
+    tree: dict = field(repr=False)  # the tree compiled, with its expressions computed
     profiles: ProfileSpace | None = field(default=None, repr=False)
     _stacks: dict[str, RateStack] = field(default_factory=dict, repr=False)
 
@@ -259,8 +267,12 @@ def _state_costs(node: Mapping[str, Any] | None,
 
 
 def compile_model(tree: Mapping[str, Any]) -> HealthModel:
-    """Compile (but do not calibrate) a health model tree; every error is one line."""
+    """Compile (but do not calibrate) a health model tree; every error is one line.
+
+    Expressions are computed first, from the tree's named parameters as given (after any
+    experiment's overrides), so everything derived follows the values overridden."""
     check_keys(tree, "model file", MODEL_SECTIONS, what="section")
+    tree = resolve_expressions(tree)
     parameters_of(tree)  # every leaf valid and sourced
     meta = tree.get("model", {})
     check_keys(meta, "model", {"name", "description", "cycle"})
