@@ -19,18 +19,18 @@ import numpy as np
 import pytest
 
 import hhsim.core.expressions as expressions
-from hhsim.batch.points import at_point
 from hhsim.core.errors import HhsimError
 from hhsim.core.expressions import Banding, Expression, Operand
 from hhsim.core.parameters import apply_overrides, parameters_of, read_toml, resolve_expressions
 from hhsim.core.resources import world_tree
-from hhsim.experiment.schema import validate
+from hhsim.experiment.plan import validate
+from hhsim.experiment.probes import at_point
+from hhsim.experiment.psa_section import setup
 from hhsim.health.cohort import cohort_run
 from hhsim.health.model_file import calibrated_model, compile_model
 from hhsim.model.simulation import HousingHealthModel
 from hhsim.studies.psa.draws import psa_draws
 from hhsim.studies.psa.run import run_psa
-from hhsim.studies.psa.section import setup
 
 from conftest import ROOT, config
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from test_interventions import experiment, run_all
 
-from hhsim.batch.design import plan
+from hhsim.batch.design import runs
 from hhsim.core.accounting import discount_factor
 from hhsim.core.costing import uprating_factor
-from hhsim.experiment.schema import validate
+from hhsim.experiment.plan import compile_plan, validate
 from hhsim.interventions.base import Intervention, Settings
 from hhsim.interventions.programme import ClientProgramme
 from hhsim.interventions.provider import Provider
@@ -105,7 +105,7 @@ def test_a_type_without_a_provider_of_its_own_gets_one_that_does_its_month(lette
 def test_each_row_of_the_monthly_table_is_the_model_read_as_its_step_ends():
     """Checked against the tenant arrays, the ledger's totals (use in the step, £ spent on
     interventions) and the provider, step by step."""
-    spec = next(s for s in plan(validate(experiment(THREE, months=MONTHS + 1, tenants=1500)))
+    spec = next(s for s in runs(compile_plan(validate(experiment(THREE, months=MONTHS + 1, tenants=1500))))
                 if s.arm == "three")
     m = HousingHealthModel(spec.config)
     m.step()  # the first row also carries what the start boundary adds

@@ -24,9 +24,7 @@ from hhsim.core.resources import DEFAULT_EXPERIMENT
 from hhsim.core.version import MODEL_VERSION, package_version
 from hhsim.experiment.arms import ArmPlan, arm_trees, compile_arms
 from hhsim.experiment.probes import at_point
-from hhsim.experiment.psa_section import check_psa
 from hhsim.experiment.schema import Experiment, read_experiment, read_field
-from hhsim.experiment.sensitivity_section import check_sensitivity
 
 #: Options a command may lay over the experiment file (None keeps the file's value).
 OPTIONS = ("seed", "tenants", "months", "replications")
@@ -207,8 +205,12 @@ def compile_plan(experiment: Plan | Experiment | dict | str | Path | None = None
     exp = read_experiment(apply_options(data, **options) if options else data, source)
     arms = compile_arms(exp)
     if sections and exp.sensitivity is not None:
+        from hhsim.experiment.sensitivity_section import check_sensitivity  # scipy.stats: only then
+
         check_sensitivity(exp)
     if sections and exp.psa is not None:
+        from hhsim.experiment.psa_section import check_psa  # scipy.stats: only then
+
         check_psa(exp)
     return Plan(exp, arms, hhsim_version=package_version())
 

@@ -8,7 +8,7 @@
     discount = { costs = 0.035, effects = 0.035 }
     thresholds = [20000, 30000]      # £ per QALY
     price_year = "2023/24"
-    reward_timing = "half-cycle"     # start | end | half-cycle
+    reward_timing = "half-cycle"     # start | end | half-cycle | both-ends | simpson
     start_month = 4                  # calendar month of step 0 (April: NHS financial year)
     model = "default"                # or a path to a model file, relative to this file
     baseline = "baseline"            # the arm others are compared with

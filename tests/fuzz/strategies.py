@@ -124,7 +124,7 @@ FIELDS: dict[tuple, tuple] = {
     ("experiment", "replications"): ("int", 1, None), ("experiment", "start_month"): ("int", 1, 12),
     ("experiment", "discount", "costs"): ("num", 0, 1), ("experiment", "discount", "effects"): ("num", 0, 1),
     ("experiment", "thresholds"): ("thresholds",), ("experiment", "price_year"): ("str",),
-    ("experiment", "reward_timing"): ("enum", "start", "end", "half-cycle"),
+    ("experiment", "reward_timing"): ("enum", "start", "end", "half-cycle", "both-ends", "simpson"),
     ("experiment", "model"): ("str",),
     ("experiment", "baseline"): ("str",), ("experiment", "discount"): ("dict",),
     ("population", "tenants"): ("int", 1, 50_000_000), ("population", "tenure"): ("dict",),
