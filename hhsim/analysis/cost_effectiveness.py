@@ -72,7 +72,9 @@ def frontier(arms: Sequence[str], costs: Sequence[float], effects: Sequence[floa
     extendedly dominated), ``comparator`` (the previous frontier option) and ``icer``."""
     df = pd.DataFrame({"arm": list(arms), "cost": np.asarray(costs, float),
                        "effect": np.asarray(effects, float)})
-    df["status"], df["comparator"], df["icer"] = DOMINATED, None, np.nan
+    df["status"] = DOMINATED
+    df["comparator"] = pd.Series(np.nan, index=df.index, dtype="str")  # text, also when read back
+    df["icer"] = np.nan
     c, e = df["cost"].to_numpy(), df["effect"].to_numpy()
     for i in range(len(df)):
         better = (c <= c[i]) & (e >= e[i]) & ((c < c[i]) | (e > e[i]))
