@@ -54,9 +54,10 @@ def costs_by_category(b: Batch) -> Figure:
     """Stacked mean discounted cost per arm: by activity, and by payer."""
     r = b.records
     cats = [c[len("use_"):-len("_disc")] for c in r.columns if c.startswith("use_") and c.endswith("_disc")]
-    mean = r.groupby("arm", sort=False)[[f"cost_{c}" for c in cats]].mean().loc[b.arms]
+    means = b.summaries["summary"].pivot(index="arm", columns="outcome", values="mean")
+    mean = means.loc[b.arms, [f"cost_{c}" for c in cats]]
     mean = mean.loc[:, mean.abs().sum() > 0]
-    payer = r.groupby("arm", sort=False)[[f"cost_{p}" for p in PAYERS]].mean().loc[b.arms]
+    payer = means.loc[b.arms, [f"cost_{p}" for p in PAYERS]]
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.8), constrained_layout=True)
     for ax, table, labels, title in (
             (axes[0], mean, [c[len("cost_"):].replace("_", " ") for c in mean.columns], "by category"),

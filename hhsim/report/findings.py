@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.summary import served_label
 from hhsim.report.batch import Batch
 
@@ -143,11 +142,10 @@ def capacity_sentence(arm: str, cap: pd.DataFrame) -> str:
             f"(mean over replications). Freed beds are refilled: capacity released, not cash.")
 
 
-def findings(b: Batch, summary: pd.DataFrame) -> dict[str, list[str]]:
-    """Sentences per arm other than the baseline."""
-    a = b.analysis
-    econ = economics(b.records, b.baseline).set_index("arm")
-    pay = payback(b.monthly, b.records, b.baseline)
+def findings(b: Batch) -> dict[str, list[str]]:
+    """Sentences per arm other than the baseline, from the stored tables."""
+    a, summary, pay = b.analysis, b.summaries["summary"], b.summaries["economics"]
+    econ = pay.set_index("arm")
     ce = a["cost_effectiveness"][a["cost_effectiveness"]["perspective"] == "public_sector"]
     nmb = a["nmb"][a["nmb"]["perspective"] == "public_sector"]
     out = {}
