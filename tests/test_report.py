@@ -18,9 +18,10 @@ from hhsim.analysis.by_group import group_economics
 from hhsim.analysis.cost_effectiveness import cost_effectiveness, net_monetary_benefit
 from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.payers import payers
-from hhsim.analysis.summary import summarise, summarise_groups
+from hhsim.analysis.summary import summarise, summarise_checks, summarise_groups
 from hhsim.analysis.tables import analyse
 from hhsim.batch.files import write_csv
+from hhsim.batch.store import read_table
 from hhsim.cli import main
 from hhsim.core.errors import HhsimError
 from hhsim.report import Section, write_report
@@ -112,8 +113,9 @@ def test_report_of_one_arm(tmp_path):
 
 
 #: The functions that compute the tables ``hhsim run`` stores: the report calls none of them.
-STORED_BY_RUN = (analyse, economics, payback, summarise, summarise_groups, cost_effectiveness,
-                 net_monetary_benefit, payers, budget_impact, capacity, break_even_costs, group_economics)
+STORED_BY_RUN = (analyse, economics, payback, summarise, summarise_groups, summarise_checks,
+                 cost_effectiveness, net_monetary_benefit, payers, budget_impact, capacity, break_even_costs,
+                 group_economics)
 
 
 def test_report_reads_the_stored_tables_and_computes_none_again(out, monkeypatch):
@@ -135,6 +137,10 @@ def test_the_stored_tables_read_back_as_hhsim_run_computed_them(out):
     for name, table in analyse(b.records, b.monthly, b.groups, b.settings).items():
         pd.testing.assert_frame_equal(b.analysis[name], table, check_exact=True, obj=name)
     pd.testing.assert_frame_equal(b.summaries["summary"], summarise(b.records, b.baseline), check_exact=True)
+    pd.testing.assert_frame_equal(b.summaries["groups"], summarise_groups(b.groups, b.records, b.baseline),
+                                  check_exact=True)
+    checks = summarise_checks(read_table(out, "checks", b.records["run_id"]), b.records, b.baseline)
+    pd.testing.assert_frame_equal(b.summaries["checks"], checks, check_exact=True)
     econ = economics(b.records, b.baseline).merge(payback(b.monthly, b.records, b.baseline), on="arm",
                                                   how="left")
     pd.testing.assert_frame_equal(b.summaries["economics"], econ, check_exact=True)

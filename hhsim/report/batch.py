@@ -22,9 +22,9 @@ from hhsim.batch.store import MANIFEST, ResultsFolder
 from hhsim.core.errors import HhsimError, warn
 from hhsim.report.stored import read_stored
 
-#: The summary tables the report reads (besides ``TABLES``), stored by ``hhsim run`` since
-#: it first wrote economics.csv (0.1.0, with interventions).
-SUMMARIES = ("summary", "economics")
+#: The summary tables ``hhsim run`` stores besides ``TABLES`` (all of them since it first
+#: wrote economics.csv: 0.1.0, with interventions); the report reads summary and economics.
+SUMMARIES = ("summary", "economics", "groups", "checks")
 
 
 @dataclass
