@@ -179,6 +179,10 @@ def test_a_folder_of_an_earlier_hhsim_reports_with_notes_or_one_line(out, tmp_pa
     assert f"hhsim: note: {old} has no nmb.csv (hhsim 0.1.0 did not store them): computed from its run " \
            "records\n" in err
     pd.testing.assert_frame_equal(b.analysis["nmb"], load_batch(out).analysis["nmb"], check_exact=True)
+    (old / "payers.csv").write_bytes(b"")  # unverified without checksums: refused when read
+    with pytest.raises(HhsimError, match=r"payers.csv: is empty \(fix: rebuild it with 'hhsim run FILE"):
+        load_batch(old)
+    (old / "payers.csv").write_bytes((out / "payers.csv").read_bytes())
     (old / "economics.csv").unlink()
     with pytest.raises(HhsimError) as refused:
         load_batch(old)

@@ -33,7 +33,7 @@ def ceac(draws: pd.DataFrame, thresholds: Sequence[float], cost: str = "cost",
     arms = list(dict.fromkeys(a for a in draws["arm"] if a in wide[cost].columns))
     c, e = wide[cost][arms].to_numpy(float), wide[effect][arms].to_numpy(float)
     lam = np.asarray(thresholds, float)
-    best = nmb(e[None], lam[:, None, None], c[None]).argmax(axis=2)  # of threshold x draw x arm
+    best = nmb(e[None], lam[:, None, None], c[None]).argmax(axis=2)  # NMB: threshold x draw x arm
     share = np.stack([(best == k).mean(axis=1) for k in range(len(arms))], axis=1)
     return pd.DataFrame({"threshold": np.repeat(lam, len(arms)), "arm": arms * len(lam),
                          "probability": share.ravel()})

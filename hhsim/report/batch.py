@@ -108,7 +108,8 @@ def _tables(b: Batch) -> dict[str, pd.DataFrame]:
         if stored[name] is None:
             raise HhsimError(str(b.out / f"{name}.csv"), f"is missing: hhsim {written} wrote this folder "
                              f"before results had {name}.csv", "run the experiment again with this hhsim")
-    if written not in (package_version(), "unknown"):
+    running = package_version()
+    if written != running and "unknown" not in (written, running):
         warn(f"note: {b.out} was written by hhsim {written}: its tables are shown as that version "
              "stored them (docs/changes.md says what has changed since)")
     missing = [name for name in TABLES if stored[name] is None]
@@ -124,10 +125,10 @@ def _stored(out: Path, name: str) -> pd.DataFrame | None:
     path = out / f"{name}.csv"
     if not path.exists():
         return None
+    fix = f"rebuild it with 'hhsim run FILE --out {out} --resume'"
     try:
         if not path.stat().st_size:
-            raise ValueError("empty file")
+            raise HhsimError(str(path), "is empty", fix)
         return read_stored(path)
     except (OSError, ValueError):
-        raise HhsimError(str(path), "is not a readable table",
-                         f"rebuild it with 'hhsim run FILE --out {out} --resume'") from None
+        raise HhsimError(str(path), "is not a readable table", fix) from None
