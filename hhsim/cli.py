@@ -507,7 +507,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hhsim.report import write_report  # matplotlib only when a report is asked for
+    from hhsim.report.page import write_report  # matplotlib only when a report is asked for
 
     path = write_report(check_path(args.outdir), svg=args.svg)
     kinds = "PNG and SVG" if args.svg else "PNG"

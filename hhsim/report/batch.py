@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from hhsim import package_version
 from hhsim.analysis.tables import TABLES, Settings, analyse
 from hhsim.batch.store import MANIFEST, ResultsFolder
 from hhsim.core.errors import HhsimError, warn
+from hhsim.core.version import package_version
 from hhsim.report.stored import read_stored
 
 #: The summary tables ``hhsim run`` stores besides ``TABLES`` (all of them since it first
