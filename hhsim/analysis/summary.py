@@ -41,7 +41,7 @@ def summarise(records: pd.DataFrame, baseline: str, outcomes: list[str] | None =
     if records.empty:
         return pd.DataFrame()
     numeric = [c for c in records.columns
-               if c not in {"run_id", "arm", "replication", "seed"} and
+               if c not in {"run_id", "arm", "replication", "seed"} and not c.endswith("_se") and
                pd.api.types.is_numeric_dtype(records[c])]
     outcomes = outcomes or numeric
     rows = []
