@@ -24,9 +24,9 @@ from hhsim.batch.files import write_csv
 from hhsim.batch.store import read_table
 from hhsim.cli import main
 from hhsim.core.errors import HhsimError
-from hhsim.report.page import Section, write_report
 from hhsim.report.batch import load_batch
 from hhsim.report.figures import FIGURES
+from hhsim.report.page import Section, write_report
 from hhsim.report.stored import read_stored
 
 from conftest import ROOT, everywhere
