@@ -5,6 +5,9 @@ published, and a short microsimulation lies within 3 per-person standard errors 
 Each model's published figures and their source are given where they are tested.
 """
 
+import numpy as np
+import pytest
+
 from hhsim.batch.design import runs
 from hhsim.experiment.plan import compile_plan, load_experiment
 from hhsim.health.cohort import cohort_run
@@ -17,17 +20,18 @@ from conftest import ROOT
 EXPERIMENTS = ROOT / "experiments"
 
 
-def cohort(name: str, initial: dict[str, float], **covariates) -> dict[str, dict[str, float]]:
-    """Cohort-mode outcomes per person of each arm of ``experiments/<name>.toml``."""
+def cohort(name: str, initial: dict[str, float], trace: bool = False, **covariates) -> dict[str, dict]:
+    """Cohort-mode outcomes per person of each arm of ``experiments/<name>.toml`` (and its
+    trace under "trace": shares by state, then dead, at each boundary)."""
     exp = load_experiment(EXPERIMENTS / f"{name}.toml")
     e = exp.experiment
     out = {}
     for arm in exp.arms:
         tree, world = exp.trees(arm)
-        out[arm.name] = cohort_run(calibrated_model(tree, world), e.months // 12, initial,
-                                   discount_costs=e.discount.costs, discount_effects=e.discount.effects,
-                                   reward_timing=e.reward_timing, price_year=e.price_year,
-                                   **covariates).outcomes
+        result = cohort_run(calibrated_model(tree, world), e.months // 12, initial,
+                            discount_costs=e.discount.costs, discount_effects=e.discount.effects,
+                            reward_timing=e.reward_timing, price_year=e.price_year, **covariates)
+        out[arm.name] = {**result.outcomes, "trace": result.trace} if trace else result.outcomes
     return out
 
 
@@ -69,3 +73,42 @@ def test_krijkamp_2018_sick_sicker_cohort_reproduces_appendix_c():
 
 def test_krijkamp_2018_sick_sicker_microsimulation():
     microsimulation_within_three_errors("krijkamp-2018-sick-sicker", KRIJKAMP, tenants=20_000)
+
+
+# Briggs, Claxton & Sculpher (2006), Exercise 3.5: the book's Excel model as encoded in
+# heemod's test "Exactly match THR model" (tests/testthat/test_dmhee.R): per person cost (£)
+# and QALYs, the ICER, and the cohort's shares in SuccessP, RevisionTHR, SuccessR and dead
+# after cycles 1 to 8 (rounded to 8 decimals).
+BRIGGS_THR = {"standard": (512.434658, 14.6531896), "np1": (610.311818, 14.69770986)}
+BRIGGS_THR_ICER = 2198.486665
+BRIGGS_THR_TRACE = {
+    "standard": [[0.98000000, 0.0000000, 0.0000000, 0.0200000],
+                 [0.97265720, 0.0007768, 0.0000000, 0.02656600],
+                 [0.96516548, 0.00097491, 0.00075606, 0.03310354],
+                 [0.95757109, 0.00115802, 0.00166964, 0.03960125],
+                 [0.93783561, 0.00132115, 0.00268314, 0.05816010],
+                 [0.91838963, 0.00145307, 0.00379326, 0.07636404],
+                 [0.89924305, 0.00157339, 0.00496429, 0.09421927],
+                 [0.88040225, 0.00168398, 0.00618146, 0.11173231]],
+    "np1": [[0.98000000, 0.00000000, 0.00000000, 0.02000000],
+            [0.97323145, 0.00020255, 0.00000000, 0.02656600],
+            [0.96645641, 0.00025438, 0.00019715, 0.03309206],
+            [0.95968665, 0.00030239, 0.00043553, 0.03957543],
+            [0.94083683, 0.00034529, 0.00070021, 0.05811767],
+            [0.92232657, 0.00038012, 0.00099040, 0.07630291],
+            [0.90415327, 0.00041201, 0.00129686, 0.09413786],
+            [0.88631355, 0.00044144, 0.00161577, 0.11162924]],
+}
+
+
+def test_briggs_2006_thr_cohort_reproduces_the_excel_model():
+    # The Excel model reads the life table at age 60 + t in cycle t = 1, 2, ...: the age at
+    # the end of each cycle, so cohort mode starts the cohort of women at 61.
+    r = cohort("briggs-2006-thr", {"PrimaryTHR": 1.0}, age=61.0, female=True, trace=True)
+    for arm, (cost, qalys) in BRIGGS_THR.items():
+        # Equal up to float32 rounding of the rate tables (about 1e-8 relative here).
+        assert r[arm]["cost_nhs"] == pytest.approx(cost, rel=1e-7)
+        assert r[arm]["qalys"] == pytest.approx(qalys, rel=1e-7)
+        assert r[arm]["trace"][1:9, 1:] == pytest.approx(np.array(BRIGGS_THR_TRACE[arm]), abs=2e-8)
+    # The QALY difference is 0.0445 of 14.7: its relative error is 300 times the totals'.
+    assert icer(r, "np1", "standard") == pytest.approx(BRIGGS_THR_ICER, rel=1e-5)
