@@ -44,11 +44,12 @@ BUILTIN = (MODEL_TIME, "age", "time_in_state")
 
 @dataclass(frozen=True)
 class Clock:
-    """One named clock: what starts it and, for a chain's clock, in which states it runs.
+    """One named clock: what starts it and, for a chain's clock, which states or moves.
 
-    ``group`` marks the states of the group (``enter``, ``first_enter``) or those an event
-    leads to (``event``): tenants who start the model there start the clock at 0 months.
-    ``events[from, to]`` marks the moves that restart an ``event`` clock.
+    ``group`` marks the states of the group (``enter``, ``first_enter``): tenants who start
+    the model there start the clock at 0 months, as ``time_in_state`` does.
+    ``events[from, to]`` marks the moves that restart an ``event`` clock, which runs for
+    nobody at model start (no event has happened in the model yet).
     """
 
     name: str
@@ -59,8 +60,10 @@ class Clock:
 
     def start(self, state: np.ndarray | None, n: int) -> np.ndarray:
         """Months at model start of ``n`` tenants in chain states ``state``."""
-        if self.group is None:
+        if self.starts == "entry":
             return np.zeros(n, dtype=np.int16)
+        if self.starts == "event":
+            return np.full(n, NOT_RUNNING, dtype=np.int16)
         return np.where(self.group[state], 0, NOT_RUNNING).astype(np.int16)
 
     def after(self, value: np.ndarray, old: np.ndarray | None, new: np.ndarray | None,
@@ -140,6 +143,26 @@ class Clocks:
                                        after[clock.chain][alive], self.cycle_months)
 
 
+def refuse_elsewhere(tree: Mapping[str, Any], clocks: Clocks) -> None:
+    """One-line errors for terms on a clock where clocks are not read: initial odds ratios
+    (drawn before any clock runs), ``[mortality]`` and wellbeing effects."""
+    def table(node: Any, *keys: str) -> Any:
+        for key in keys:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        return node if isinstance(node, Mapping) else {}
+
+    places = {"mortality.rr": table(tree, "mortality", "rr"),
+              "wellbeing.effect": table(tree, "wellbeing", "effect")}
+    places |= {f"chains.{c}.initial.odds_ratio": table(sub, "initial", "odds_ratio")
+               for c, sub in table(tree, "chains").items()}
+    for where, terms in places.items():
+        for key in terms:
+            if key in clocks.named:
+                raise HhsimError(f"{where}.{key}", f"reads clock '{key}', but only transitions, services, "
+                                 "admissions, utility and state costs read clocks",
+                                 'remove it; for death, give transitions to = "dead" with rr.<clock>')
+
+
 def parse_clocks(node: Any, chain_tree: Mapping[str, Any], chains: Mapping[str, tuple[str, ...]],
                  cycle_months: int) -> Clocks:
     """The clocks of a ``[clocks]`` table; ``chain_tree`` is the model's ``[chains]``."""
@@ -188,7 +211,7 @@ def _clock(name: str, spec: Any, chain_tree: Mapping[str, Any],
     transitions = chain_tree[chain].get("transitions")
     events = _events(names, f"{where}.transitions",
                      transitions if isinstance(transitions, Mapping) else {}, states)
-    return Clock(name, starts, chain, events.any(axis=0), events)
+    return Clock(name, starts, chain, events=events)
 
 
 def _events(names: list[str], where: str, transitions: Mapping[str, Any],

@@ -45,7 +45,7 @@ from hhsim.core.parameters import (
 )
 from hhsim.core.randomness import Streams
 from hhsim.health.chains import DEAD_NAME, DEATH, Chain, Exit, parse_exits, parse_initial
-from hhsim.health.clocks import Clock, Clocks, parse_clocks
+from hhsim.health.clocks import Clock, Clocks, parse_clocks, refuse_elsewhere
 from hhsim.health.hospital import AdmissionType, parse_hospital
 from hhsim.health.mortality import parse_mortality
 from hhsim.health.profiles import ProfileSpace
@@ -289,6 +289,7 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
     cycle_months = CYCLES[cycle]
     chain_states = _chains(tree.get("chains"))
     clocks = parse_clocks(tree.get("clocks"), tree["chains"], chain_states, cycle_months)
+    refuse_elsewhere(tree, clocks)
     terms_ctx = TermContext(chain_states, clocks=clocks.named)
 
     mortality_chain, mortality = None, None
