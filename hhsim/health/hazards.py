@@ -155,7 +155,10 @@ def _table(value: np.ndarray, leaf: Mapping[str, Any], where: str,
     if "breaks" not in leaf:
         raise HhsimError(where, "a table of hazards needs breaks (lower bounds of the bands of the clock)",
                          "add breaks = [0, 1, 5] (in the period of the unit: years for per person-year)")
-    breaks = np.asarray(leaf["breaks"], dtype=float)
+    try:
+        breaks = np.asarray(leaf["breaks"], dtype=float)
+    except (TypeError, ValueError):  # text, or lists of different lengths
+        breaks = np.empty(0)
     nb = breaks.size
     if breaks.ndim != 1 or nb == 0 or np.any(np.diff(breaks) <= 0) or breaks[0] < 0:
         raise HhsimError(f"{where}.breaks", "must be an increasing list of lower bounds, from 0 up",
