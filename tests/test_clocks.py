@@ -9,6 +9,7 @@ import copy
 import math
 import re
 import tomllib
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from hhsim.core.resources import world_tree
 from hhsim.health.clocks import Clock
 from hhsim.health.cohort import cohort_run
 from hhsim.health.model_file import calibrated_model, compile_model
+from hhsim.health.terms import TermContext
 from hhsim.model.simulation import HousingHealthModel
 
 from conftest import ROOT, config, model_file
@@ -158,10 +160,9 @@ def test_a_clock_over_one_state_is_time_in_state():
 
 def test_a_clock_that_is_not_running_gives_the_band_from_minus_1_or_is_neutral():
     clock = Clock("c", "event", "health", np.array([True, False]), np.array([[False, True], [True, False]]))
-    ctx = type("Ctx", (), {"neutral": 1.0})()
-    pop = type("Pop", (), {"clocks": {"c": np.array([-1, 0, 5, 30], dtype=np.int16)}})()
-    marked = clock.term("rr.c", leaf([0.0, 1.0, 0.5], "multiplier", breaks=[-1, 0, 24]), ctx)
-    plain = clock.term("rr.c", leaf([2.0, 1.5], "rate ratio", breaks=[0, 24]), ctx)
+    pop = SimpleNamespace(clocks={"c": np.array([-1, 0, 5, 30], dtype=np.int16)})  # months; -1: not running
+    marked = clock.term("rr.c", leaf([0.0, 1.0, 0.5], "multiplier", breaks=[-1, 0, 24]), TermContext({}))
+    plain = clock.term("rr.c", leaf([2.0, 1.5], "rate ratio", breaks=[0, 24]), TermContext({}))
     assert marked.factor(pop).tolist() == [0.0, 1.0, 1.0, 0.5]
     assert plain.factor(pop).tolist() == [1.0, 2.0, 2.0, 1.5]
 
