@@ -6,7 +6,9 @@ expectation is such a cohort: each cycle, every state's exits are turned into tr
 probabilities exactly as a tenant's are (the same compiled hazards, the same competing
 risks), and rewards are valued at the same boundaries with the same weights and discount.
 The microsimulation converges to these numbers; published cohort models can be reproduced
-to rounding.
+to rounding. A model whose rates or rewards read clocks that differ between people (time in
+state, time in a group of states, time since an event) is followed in tunnel states
+(``hhsim.health.tunnels``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import numpy as np
 from hhsim.core.accounting import PAYERS, discount_factor, reward_parts
 from hhsim.core.costing import uprating_factor
 from hhsim.core.errors import HhsimError
-from hhsim.health.chains import DEATH
 from hhsim.health.model_file import HealthModel
+from hhsim.health.tunnels import cohort_rows
 from hhsim.world.population import Dwellings, Population
 
 
@@ -62,10 +64,11 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
     if unknown:
         raise HhsimError("cohort mode", f"unknown state {sorted(unknown)[0]!r}",
                          f"use states of chain '{name}'")
-    pop = _representatives(n_states, age, female, tenure, decile)
-    pop.states[name] = np.arange(n_states, dtype=np.int8)
-    if chain.uses_time_in_state:
-        raise HhsimError("cohort mode", "cannot follow time in state", "run it as a microsimulation")
+    terms = [t for r in [*chain.rates, health.utility, *(sc.multiplier for sc in health.state_costs)]
+             for t in r.terms]
+    rows = cohort_rows(name, chain, health.clocks, terms, steps)
+    pop = _representatives(rows.n, age, female, tenure, decile)
+    rows.place(pop, 0)
     health.profiles.refresh(pop)
     dt = health.cycle_years
 
@@ -73,28 +76,22 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
         m = (effects or {}).get(rate.name)
         return None if m is None else np.full(pop.n, m, dtype=np.float32)
 
-    occupancy = np.zeros(n_states + 1)
+    occupancy = np.zeros(rows.n + 1)
     for state, share in initial.items():
         occupancy[chain.states.index(state)] = share
     trace = [occupancy.copy()]
     for t in range(steps):
         pop.model_year = int(t * dt)
+        rows.place(pop, t * health.cycle_months)
         if not chain.slots:  # no exits: everyone stays where they are
             trace.append(occupancy.copy())
             continue
-        h = chain.hazards(pop, effect).astype(np.float64)  # (states, slots)
+        h = chain.hazards(pop, effect, rows.dtype).astype(np.float64)  # (rows, slots)
         total = h.sum(axis=1)
         leave = -np.expm1(-total * dt)
         with np.errstate(invalid="ignore", divide="ignore"):
             p = np.where(total[:, None] > 0, h * (leave / total)[:, None], 0.0)
-        matrix = np.zeros((n_states + 1, n_states + 1))
-        matrix[n_states, n_states] = 1.0
-        for s in range(n_states):
-            matrix[s, s] = 1.0 - leave[s]
-            for k in range(chain.slots):
-                target = chain.targets[s, k]
-                matrix[s, n_states if target == DEATH else target] += p[s, k]
-        occupancy = occupancy @ matrix
+        occupancy = rows.propagate(occupancy, leave, p)
         trace.append(occupancy.copy())
         pop.age_months += health.cycle_months
         pop.refresh_age()
@@ -108,7 +105,8 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
     pop.age_months -= health.cycle_months * steps
     pop.refresh_age()
     for b, parts in enumerate(reward_parts(reward_timing, steps)):
-        alive = trace[b][:n_states]
+        alive = trace[b][:rows.n]
+        rows.place(pop, b * health.cycle_months)
         d_eff = discount_factor(discount_effects, b * dt)
         d_cost = discount_factor(discount_costs, b * dt)
         health.profiles.refresh(pop)
@@ -131,4 +129,4 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
         for suffix in ("", "_undisc"):
             out[f"cost_{payer}{suffix}"] = sum(out[f"cost_{sc.activity.name}{suffix}"]
                                                for sc in health.state_costs if sc.activity.payer == payer)
-    return CohortResult(out, np.array(trace))
+    return CohortResult(out, rows.by_state(np.array(trace), n_states))

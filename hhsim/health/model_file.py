@@ -5,6 +5,8 @@ Sections (see docs/model-files.md for the full reference):
 - ``[model]``: name, description, ``cycle = "month" | "year"``;
 - ``[parameters]``: named parameters, which any value may use in an expression
   (``value = "=rate_to_prob(r_sick, 1)"``; ``hhsim.core.expressions``);
+- ``[clocks]``: named clocks (time in a group of states, since an event, since model entry)
+  that terms and hazards read (``hhsim.health.clocks``);
 - ``[chains.<name>]``: ordered ``states`` (best first), ``initial`` shares and
   ``transitions`` (rates or probabilities, with rate ratios);
 - ``[mortality]``: background mortality, competing in one chain;
@@ -43,6 +45,7 @@ from hhsim.core.parameters import (
 )
 from hhsim.core.randomness import Streams
 from hhsim.health.chains import DEAD_NAME, DEATH, Chain, Exit, parse_exits, parse_initial
+from hhsim.health.clocks import Clock, Clocks, parse_clocks, refuse_elsewhere
 from hhsim.health.hospital import AdmissionType, parse_hospital
 from hhsim.health.mortality import parse_mortality
 from hhsim.health.profiles import ProfileSpace
@@ -54,7 +57,7 @@ from hhsim.world.population import Population
 from hhsim.world.synthetic import england_mix, generate
 
 MODEL_SECTIONS = {"model", "parameters", "chains", "mortality", "wellbeing", "utility", "outcomes",
-                  "state_costs", "services", "hospital"}
+                  "state_costs", "services", "hospital", "clocks"}
 CYCLES = {"month": 1, "year": 12}
 CHAIN_KEYS = {"states", "description", "initial", "transitions"}
 #: Size and seed of the reference population used for calibration (fixed: part of the model).
@@ -89,6 +92,7 @@ class HealthModel:
     services: list[Service]
     admissions: list[AdmissionType]
     tree: dict = field(repr=False)  # the tree compiled, with its expressions computed
+    clocks: Clocks = field(default_factory=Clocks, repr=False)
     profiles: ProfileSpace | None = field(default=None, repr=False)
     _stacks: dict[str, RateStack] = field(default_factory=dict, repr=False)
 
@@ -141,6 +145,7 @@ class HealthModel:
             pop.states[name] = drawn if known is None else np.where(known >= 0, known, drawn).astype(np.int8)
             if chain.uses_time_in_state:
                 pop.time_in_state[name] = np.zeros(pop.n, dtype=np.int16)
+        self.clocks.start(pop)
         if self.wellbeing is not None:
             self.wellbeing.initialise(pop, streams.normal("initial:wellbeing", 0))
         if self.profiles is not None:
@@ -153,6 +158,7 @@ class HealthModel:
             ref.states[name] = chain.initial.draw(ref, streams.uniform(f"initial:{name}", 0))
             if chain.uses_time_in_state:
                 ref.time_in_state[name] = np.zeros(ref.n, dtype=np.int16)
+        self.clocks.start(ref)
         if self.wellbeing is not None:
             self.wellbeing.calibrate(ref)
             self.wellbeing.initialise(ref, streams.normal("initial:wellbeing", 0))
@@ -203,7 +209,8 @@ def _chains(node: Any) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...]]) -> Rate:
+def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...]],
+             clocks: Mapping[str, Clock]) -> Rate:
     node = dict(node or {})
     check_keys(node, "utility", {"description", "reference", "baseline", "multiplier"})
     base = np.ones((2, MAX_AGE + 1))
@@ -216,7 +223,7 @@ def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...
         age = np.arange(MAX_AGE + 1, dtype=float)
         # Row 0 = male, row 1 = female.
         base = np.vstack([c[0] + c[1] * male + c[2] * age + c[3] * age**2 for male in (1.0, 0.0)])
-    terms = parse_terms(node.get("multiplier"), "utility.multiplier", TermContext(chains))
+    terms = parse_terms(node.get("multiplier"), "utility.multiplier", TermContext(chains, clocks=clocks))
     return Rate("utility", base, terms, bool(node.get("reference", False)))
 
 
@@ -239,8 +246,8 @@ def _good_health(node: Mapping[str, Any] | None,
     return chain, mask
 
 
-def _state_costs(node: Mapping[str, Any] | None,
-                 chains: Mapping[str, tuple[str, ...]]) -> list[StateCost]:
+def _state_costs(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...]],
+                 clocks: Mapping[str, Clock]) -> list[StateCost]:
     out = []
     for name, sub in (node or {}).items():
         where = f"state_costs.{name}"
@@ -260,7 +267,7 @@ def _state_costs(node: Mapping[str, Any] | None,
         if not str(sub["cost"].get("unit", "")).startswith("£ per person-year"):
             raise HhsimError(f"{where}.cost", "must be a cost per person-year",
                              'use unit = "£ per person-year"')
-        terms = parse_terms(sub.get("multiplier"), f"{where}.multiplier", TermContext(chains))
+        terms = parse_terms(sub.get("multiplier"), f"{where}.multiplier", TermContext(chains, clocks=clocks))
         out.append(StateCost(chain, mask, activity, Rate(f"{where}.multiplier",
                                                          np.ones((2, MAX_AGE + 1)), terms)))
     return out
@@ -281,6 +288,9 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
         raise HhsimError("model.cycle", f"unknown cycle '{cycle}'", "use \"month\" or \"year\"")
     cycle_months = CYCLES[cycle]
     chain_states = _chains(tree.get("chains"))
+    clocks = parse_clocks(tree.get("clocks"), tree["chains"], chain_states, cycle_months)
+    refuse_elsewhere(tree, clocks)
+    terms_ctx = TermContext(chain_states, clocks=clocks.named)
 
     mortality_chain, mortality = None, None
     if "mortality" in tree:
@@ -305,14 +315,15 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
                 raise HhsimError(term.name, f"refers to chain '{other}', which comes later",
                                  f"define [chains.{other}] before [chains.{name}]")
         exits, uses_tis = parse_exits(sub.get("transitions"), f"{where}.transitions", states,
-                                      TermContext(chain_states, own_chain=name), cycle_months / 12)
+                                      TermContext(chain_states, own_chain=name, clocks=clocks.named),
+                                      cycle_months / 12)
         if name == mortality_chain:
             for s in range(len(states)):
                 exits[s].append(Exit(DEATH, mortality))
         chains[name] = Chain(name, states, exits, initial, name == mortality_chain, uses_tis)
 
-    services = parse_services(tree.get("services"), TermContext(chain_states))
-    admissions = parse_hospital(tree.get("hospital"), TermContext(chain_states))
+    services = parse_services(tree.get("services"), terms_ctx)
+    admissions = parse_hospital(tree.get("hospital"), terms_ctx)
     if cycle != "month" and (services or admissions):
         raise HhsimError("model.cycle", "services and hospital need a monthly cycle",
                          "use cycle = \"month\" or remove [services] and [hospital]")
@@ -323,13 +334,14 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
         chains=chains,
         mortality=mortality,
         wellbeing=parse_wellbeing(tree.get("wellbeing"), chain_states),
-        utility=_utility(tree.get("utility"), chain_states),
+        utility=_utility(tree.get("utility"), chain_states, clocks.named),
         good_health=_good_health(tree.get("outcomes"), chain_states),
-        state_costs=_state_costs(tree.get("state_costs"), chain_states),
+        state_costs=_state_costs(tree.get("state_costs"), chain_states, clocks.named),
         services=services,
         admissions=admissions,
         tree=dict(tree),
     )
+    model.clocks = clocks.with_model_time([t for r in model.rates for t in r.terms])
     _check_wellbeing_terms(model)
     for act in model.activities:
         if act.name in PAYERS:  # cost_<payer> is the payer's total in every run record
