@@ -33,6 +33,7 @@ import numpy as np
 
 from hhsim.core.accounting import PAYERS, Ledger, discount_factor, reward_parts
 from hhsim.core.costing import uprating_factor
+from hhsim.core.errors import HhsimError
 from hhsim.core.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
 from hhsim.health.checks import start_checks
 from hhsim.health.hospital import DAY_TALLIES, Hospital, MonthWindow
@@ -43,6 +44,7 @@ from hhsim.interventions import build, model_context, parse_arm
 from hhsim.interventions.base import Intervention, Settings
 from hhsim.interventions.provider import Provider
 from hhsim.model.groups import Baseline
+from hhsim.world.cohort import cohort_population, parse_cohort
 from hhsim.world.housing_pathway import HousingPathway, is_homeless, parse_pathway
 from hhsim.world.population import DECILES, NO_DAY, Population
 from hhsim.world.profile import poststratify, read_profile
@@ -71,6 +73,7 @@ class RunConfig:
     arm: str = "baseline"
     stock: str | None = None  # path of a provider's stock file (read by each run)
     profile: str | None = None  # path of a local profile to weight the tenants to a place
+    cohort: Mapping[str, Any] | None = None  # identical tenants (hhsim.world.cohort), e.g. {age, sex}
     # England as observed, against which national rates are de-averaged: an arm's scenario
     # changes to world parameters must not move it. None means ``world_tree``.
     reference_world_tree: Mapping[str, Any] | None = None
@@ -124,7 +127,12 @@ class HousingHealthModel(mesa.Model):
         rng = self.streams.generator(POPULATION_KEY)
         given: dict[str, np.ndarray] = {}
         self.people_moved = 0.0
-        if config.profile is not None:
+        if config.cohort is not None and (config.stock or config.profile):
+            raise HhsimError("population.cohort", "cannot be used with a stock file or a profile",
+                             "give the cohort, or the stock file or profile, not both")
+        if config.cohort is not None:
+            self.pop = cohort_population(config.tenants, parse_cohort(config.cohort), config.world_tree)
+        elif config.profile is not None:
             profile = read_profile(config.profile)
             self.pop: Population = generate(config.tenants, tenure_mix(profile.tenure_mix()),
                                             profile.world(config.world_tree), rng, every_tenure=True)
