@@ -35,6 +35,13 @@ def _representatives(n: int, age: float, female: bool, tenure: int, decile: int)
                             estate=np.zeros(n, dtype=np.int32)))
 
 
+def _set_age(pop: Population, health: HealthModel, start: np.ndarray, cycles: int) -> None:
+    """Age everyone ``cycles`` cycles after ``start`` (months), and refresh the profiles."""
+    pop.age_months = start + cycles * health.cycle_months
+    pop.refresh_age()
+    health.profiles.refresh(pop)
+
+
 @dataclass
 class CohortResult:
     """Expected outcomes per person, and the share of the cohort in each state over time."""
@@ -66,7 +73,8 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
     pop.states[name] = np.arange(n_states, dtype=np.int8)
     if chain.uses_time_in_state:
         raise HhsimError("cohort mode", "cannot follow time in state", "run it as a microsimulation")
-    health.profiles.refresh(pop)
+    start = pop.age_months.copy()
+    ends = int(health.cycle_age == "end")  # a cycle's rates read the age at its end
     dt = health.cycle_years
 
     def effect(rate, idx):
@@ -82,6 +90,7 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
         if not chain.slots:  # no exits: everyone stays where they are
             trace.append(occupancy.copy())
             continue
+        _set_age(pop, health, start, t + ends)
         h = chain.hazards(pop, effect).astype(np.float64)  # (states, slots)
         total = h.sum(axis=1)
         leave = -np.expm1(-total * dt)
@@ -96,22 +105,17 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
                 matrix[s, n_states if target == DEATH else target] += p[s, k]
         occupancy = occupancy @ matrix
         trace.append(occupancy.copy())
-        pop.age_months += health.cycle_months
-        pop.refresh_age()
-        health.profiles.refresh(pop)
 
     out: dict[str, float] = {}
     keys = ["qalys", "life_years", "good_health_years",
             *(f"cost_{sc.activity.name}" for sc in health.state_costs)]
     for key in keys:
         out[key] = out[f"{key}_undisc"] = 0.0
-    pop.age_months -= health.cycle_months * steps
-    pop.refresh_age()
     for b, parts in enumerate(reward_parts(reward_timing, steps)):
         alive = trace[b][:n_states]
         d_eff = discount_factor(discount_effects, b * dt)
         d_cost = discount_factor(discount_costs, b * dt)
-        health.profiles.refresh(pop)
+        _set_age(pop, health, start, b)
         for w, cycle in parts:
             pop.model_year = int(cycle * dt)
             years = w * dt
@@ -125,8 +129,6 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
                 inside = alive @ (sc.states[pop.states[name]] * sc.multiplier.evaluate(pop, None))
                 out[f"cost_{sc.activity.name}"] += years * d_cost * unit * inside
                 out[f"cost_{sc.activity.name}_undisc"] += years * unit * inside
-        pop.age_months += health.cycle_months
-        pop.refresh_age()
     for payer in PAYERS:
         for suffix in ("", "_undisc"):
             out[f"cost_{payer}{suffix}"] = sum(out[f"cost_{sc.activity.name}{suffix}"]

@@ -7,7 +7,7 @@ Sections (see docs/model-files.md for the full reference):
   (``value = "=rate_to_prob(r_sick, 1)"``; ``hhsim.core.expressions``);
 - ``[chains.<name>]``: ordered ``states`` (best first), ``initial`` shares and
   ``transitions`` (rates or probabilities, with rate ratios);
-- ``[mortality]``: background mortality, competing in one chain;
+- ``[mortality]``: background mortality, competing in one chain (in all its states or some);
 - ``[wellbeing]``: optional score;
 - ``[utility]``: EQ-5D baseline by age and sex times state multipliers;
 - ``[outcomes]``: which states count as good health (ONS definition: good or very good);
@@ -44,7 +44,7 @@ from hhsim.core.parameters import (
 from hhsim.core.randomness import Streams
 from hhsim.health.chains import DEAD_NAME, DEATH, Chain, Exit, parse_exits, parse_initial
 from hhsim.health.hospital import AdmissionType, parse_hospital
-from hhsim.health.mortality import parse_mortality
+from hhsim.health.mortality import mortality_states, parse_mortality
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.rates import Rate, RateStack
 from hhsim.health.services import Service, parse_cost, parse_services
@@ -56,6 +56,8 @@ from hhsim.world.synthetic import england_mix, generate
 MODEL_SECTIONS = {"model", "parameters", "chains", "mortality", "wellbeing", "utility", "outcomes",
                   "state_costs", "services", "hospital"}
 CYCLES = {"month": 1, "year": 12}
+#: Which age a step's rates read: at the start of the cycle or at its end (``[model] cycle_age``).
+CYCLE_AGES = ("start", "end")
 CHAIN_KEYS = {"states", "description", "initial", "transitions"}
 #: Size and seed of the reference population used for calibration (fixed: part of the model).
 REFERENCE_SIZE = 100_000
@@ -91,6 +93,7 @@ class HealthModel:
     tree: dict = field(repr=False)  # the tree compiled, with its expressions computed
     profiles: ProfileSpace | None = field(default=None, repr=False)
     _stacks: dict[str, RateStack] = field(default_factory=dict, repr=False)
+    cycle_age: str = "start"  # the age a step's rates read: at the cycle's "start" or "end"
 
     @property
     def cycle_years(self) -> float:
@@ -275,11 +278,15 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
     tree = resolve_expressions(tree)
     parameters_of(tree)  # every leaf valid and sourced
     meta = tree.get("model", {})
-    check_keys(meta, "model", {"name", "description", "cycle"})
+    check_keys(meta, "model", {"name", "description", "cycle", "cycle_age"})
     cycle = meta.get("cycle", "month")
     if cycle not in CYCLES:
         raise HhsimError("model.cycle", f"unknown cycle '{cycle}'", "use \"month\" or \"year\"")
     cycle_months = CYCLES[cycle]
+    cycle_age = meta.get("cycle_age", "start")
+    if cycle_age not in CYCLE_AGES:
+        raise HhsimError("model.cycle_age", f"unknown value {cycle_age!r}",
+                         'use "start" (rates read the age at the start of each cycle) or "end"')
     chain_states = _chains(tree.get("chains"))
 
     mortality_chain, mortality = None, None
@@ -307,7 +314,7 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
         exits, uses_tis = parse_exits(sub.get("transitions"), f"{where}.transitions", states,
                                       TermContext(chain_states, own_chain=name), cycle_months / 12)
         if name == mortality_chain:
-            for s in range(len(states)):
+            for s in mortality_states(tree["mortality"], states):
                 exits[s].append(Exit(DEATH, mortality))
         chains[name] = Chain(name, states, exits, initial, name == mortality_chain, uses_tis)
 
@@ -329,6 +336,7 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
         services=services,
         admissions=admissions,
         tree=dict(tree),
+        cycle_age=cycle_age,
     )
     _check_wellbeing_terms(model)
     for act in model.activities:

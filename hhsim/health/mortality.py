@@ -11,6 +11,7 @@ the age-specific rate, and rate ratios (deprivation, the chain's states, ...):
                    unit = "probability per year", source = "ONS National life tables ..." }
     # or: gompertz_makeham = { value = [[A, B, c], [A, B, c]], unit = "coefficients per year", ... }
     rr.deprivation = { ... }
+    states = ["well", "ill"]  # optional: only these states of the chain (default: all)
 """
 
 from __future__ import annotations
@@ -25,12 +26,28 @@ from hhsim.core.parameters import check_keys, leaf_parameter
 from hhsim.health.rates import Rate, age_sex_table, period_years
 from hhsim.health.terms import MAX_AGE, TermContext, parse_terms
 
-MORTALITY_KEYS = {"chain", "reference", "life_table", "gompertz_makeham", "rr"}
+MORTALITY_KEYS = {"chain", "reference", "life_table", "gompertz_makeham", "rr", "states"}
 
 
 def gompertz_makeham_hazard(a: float, b: float, c: float, ages: np.ndarray) -> np.ndarray:
     """Hazard per year at ``ages``: a + b * exp(c * age)."""
     return a + b * np.exp(c * ages)
+
+
+def mortality_states(node: Mapping[str, Any], states: tuple[str, ...]) -> list[int]:
+    """Indices of the states of the mortality chain that background mortality applies in:
+    ``states`` if given, else every state."""
+    chosen = node.get("states")
+    if chosen is None:
+        return list(range(len(states)))
+    where = "mortality.states"
+    if not isinstance(chosen, list) or not chosen or len(set(map(str, chosen))) != len(chosen):
+        raise HhsimError(where, "must be a list of distinct states of the chain",
+                         f'write states = ["{states[0]}"], or leave it out for every state')
+    for s in chosen:
+        if s not in states:
+            raise unknown_key_error(where, str(s), states, what="state")
+    return [i for i, s in enumerate(states) if s in chosen]
 
 
 def parse_mortality(node: Mapping[str, Any], chains: Mapping[str, tuple[str, ...]]) -> tuple[str, Rate]:

@@ -8,7 +8,8 @@ A step (one month, or one year for yearly-cycle models), in order:
    works completed; the month's intervention costs), in the order they were set up;
    effects for this month are set;
 1. health chains: every living tenant's exits compete (death is an exit of the mortality
-   chain); deaths get a day within the step;
+   chain); deaths get a day within the step (with ``[model] cycle_age = "end"``, ages first
+   advance, so that this step's rates read the age at its end);
 2. hospital: admissions, stays, delays and readmissions, in days (monthly models);
 3. community services: Poisson counts for the share of the step spent at home;
 4. wellbeing moves toward its target;
@@ -336,6 +337,9 @@ class HousingHealthModel(mesa.Model):
             self.life_table[row] += np.bincount(cell, weights=w, minlength=size).reshape(2, DECILES, -1)
 
         # 1. chains (decided on start-of-step states; applied in 6)
+        ends = self.health.cycle_age == "end"
+        if ends:  # this step's rates read the age at its end
+            self.health.profiles.refresh(pop, static=self._grow_older(alive), everyone=False)
         outcomes = [chain.step(pop, pop.alive, self.streams.uniform(f"chain:{name}", t),
                                self.dt, self.effect)
                     for name, chain in self.health.chains.items()]
@@ -386,10 +390,7 @@ class HousingHealthModel(mesa.Model):
         pop.alive[died] = False
         self.death_month[died] = t
         self.hospital.next_day[died] = NO_DAY
-        years = pop.age_years
-        pop.age_months[alive] += self.health.cycle_months
-        pop.refresh_age()
-        birthdays = alive[pop.age_years[alive] != years[alive]]
+        birthdays = None if ends else self._grow_older(alive)
         moved = np.concatenate([o.moved for o in outcomes])
         self.health.profiles.refresh(pop, static=birthdays, state=moved, everyone=False)
 
@@ -399,6 +400,14 @@ class HousingHealthModel(mesa.Model):
         self.people_in_state = self.health.profiles.marginals(pop)
         self._totals_before, self._totals_after = self._totals_after, dict(self.ledger.totals)
         self.datacollector.collect(self)
+
+    def _grow_older(self, alive: np.ndarray) -> np.ndarray:
+        """Advance the ages of tenants ``alive`` by one step; return those with a birthday."""
+        pop = self.pop
+        years = pop.age_years
+        pop.age_months[alive] += self.health.cycle_months
+        pop.refresh_age()
+        return alive[pop.age_years[alive] != years[alive]]
 
     def _intervene(self, t: int) -> None:
         """Interventions act at the start of the month, each provider doing its month's work
