@@ -50,7 +50,8 @@ def mortality_states(node: Mapping[str, Any], states: tuple[str, ...]) -> list[i
     return [i for i, s in enumerate(states) if s in chosen]
 
 
-def parse_mortality(node: Mapping[str, Any], chains: Mapping[str, tuple[str, ...]]) -> tuple[str, Rate]:
+def parse_mortality(node: Mapping[str, Any], chains: Mapping[str, tuple[str, ...]],
+                    attributes: tuple[str, ...] = ()) -> tuple[str, Rate]:
     """The chain mortality competes in, and the mortality rate."""
     where = "mortality"
     check_keys(node, where, MORTALITY_KEYS)
@@ -80,5 +81,5 @@ def parse_mortality(node: Mapping[str, Any], chains: Mapping[str, tuple[str, ...
     reference = node.get("reference", False)
     if not isinstance(reference, bool):
         raise HhsimError(f"{where}.reference", "must be true or false", "write reference = true")
-    terms = parse_terms(node.get("rr"), f"{where}.rr", TermContext(chains))
+    terms = parse_terms(node.get("rr"), f"{where}.rr", TermContext(chains, attributes=attributes))
     return chain, Rate(where, base, terms, reference)
