@@ -233,9 +233,9 @@ def load_results(out: str | Path) -> Results:
         raise HhsimError(str(b.out / "experiment.json"), f"is not an experiment this hhsim can read "
                          f"({err.error_count()} problem(s))", "read it with the hhsim version named in "
                          "manifest.json, which wrote it") from None
-    summaries = _summaries(b.out, b.records, b.monthly, b.groups, b.baseline)
-    return Results(b.out, exp, b.records, summaries["summary"], summaries["groups"], summaries["checks"],
-                   summaries["economics"], b.analysis, b.manifest, plan=b.plan)
+    s = b.summaries  # as stored by the run
+    return Results(b.out, exp, b.records, s["summary"], s["groups"], s["checks"], s["economics"], b.analysis,
+                   b.manifest, plan=b.plan)
 
 
 def _summaries(out: Path, records: pd.DataFrame, monthly: pd.DataFrame, groups: pd.DataFrame,

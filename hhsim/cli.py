@@ -184,16 +184,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return _interrupted(out)
     print(_run_header(res))
-    headline = format_headline(res.economics, res.experiment.baseline)
+    clinical = is_clinical(res.plan)
+    baseline = res.experiment.baseline
+    headline = _clinical_headline(res) if clinical else format_headline(res.economics, baseline)
     if headline:
         print("\n" + headline)
     if args.verbose or not headline:
-        _print_details(res, tables=args.verbose)
+        _print_details(res, tables=args.verbose, checks=not clinical)
     if not args.verbose:
-        print("\nMore (totals per arm, what the interventions did, who pays, cost-effectiveness, checks): "
-              f"add --verbose, or see the report: hhsim report {res.out}")
+        more = ("totals per arm and who pays" if clinical else
+                "totals per arm, what the interventions did, who pays, cost-effectiveness, checks")
+        print(f"\nMore ({more}): add --verbose, or see the report: hhsim report {res.out}")
     print(f"Results in {res.out} (runs.parquet, summary.csv, economics.csv and {len(TABLES)} more tables)")
     return 0
+
+
+def is_clinical(plan: dict) -> bool:
+    """A clinical model: no arm has an intervention and the model has no NHS services or
+    hospital of its own (no housing: its printout shows health, costs and QALYs per person)."""
+    return not any(a["interventions"] or a["model"].get("services") or a["model"].get("hospital")
+                   for a in plan["arms"])
+
+
+def _clinical_headline(res: Results) -> str:
+    """Per person cost, QALYs and life years with their standard errors, then the ICERs."""
+    from hhsim.analysis.cost_effectiveness import format_cost_effectiveness
+    from hhsim.analysis.per_person import format_per_person, per_person_table
+
+    people = int(res.records["tenants"].iloc[0])
+    table = format_per_person(per_person_table(res.records, res.experiment.baseline), res.experiment.baseline,
+                              people)
+    ce = format_cost_effectiveness(res.analysis["cost_effectiveness"], res.analysis["nmb"])
+    return "\n\n".join(block for block in (table, ce) if block)
 
 
 def _run_header(res: Results) -> str:
@@ -222,7 +244,7 @@ def _run_header(res: Results) -> str:
     return header
 
 
-def _print_details(res: Results, tables: bool) -> None:
+def _print_details(res: Results, tables: bool, checks: bool = True) -> None:
     """Totals per arm and, with ``tables``, every other table of the run."""
     from hhsim.analysis.cost_effectiveness import format_cost_effectiveness
     from hhsim.analysis.economics import format_economics
@@ -240,7 +262,8 @@ def _print_details(res: Results, tables: bool) -> None:
                   format_cost_effectiveness(res.analysis["cost_effectiveness"], res.analysis["nmb"])):
         if block:
             print("\n" + block)
-    print("\n" + format_checks(res.check_summary))
+    if checks:
+        print("\n" + format_checks(res.check_summary))
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
@@ -507,7 +530,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hhsim.report import write_report  # matplotlib only when a report is asked for
+    from hhsim.report.page import write_report  # matplotlib only when a report is asked for
 
     path = write_report(check_path(args.outdir), svg=args.svg)
     kinds = "PNG and SVG" if args.svg else "PNG"

@@ -36,3 +36,13 @@ def model_file(name: str) -> dict:
 def default_run() -> HousingHealthModel:
     """One 3-year run of 5,000 social tenants with the default model (shared, read-only)."""
     return run(tenants=5000, steps=36, seed=3)
+
+
+def everywhere(monkeypatch, function, replacement) -> None:
+    """Replace ``function`` wherever an hhsim module holds it by name (a spy or a stand-in
+    that also reaches modules that imported it with ``from ... import``)."""
+    import sys
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("hhsim") and getattr(module, function.__name__, None) is function:
+            monkeypatch.setattr(module, function.__name__, replacement)

@@ -18,16 +18,27 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from hhsim.analysis.cost_effectiveness import perspective_cost
+from hhsim.analysis.cost_effectiveness import nmb, perspective_cost
+from hhsim.analysis.economics import savings
 from hhsim.analysis.intervals import mc_bounds
-from hhsim.analysis.pairing import draw_keys
+from hhsim.analysis.pairing import aligned, draw_keys
 from hhsim.core.accounting import PAYERS
 
-#: Measures: name, group-table outcome, sign (+1: arm - baseline; -1: baseline - arm).
-MEASURES = [("nhs_saving", "nhs_cost", -1), ("intervention_cost", "intervention_cost", 1),
-            *((f"saving_{p}", f"cost_{p}", -1) for p in PAYERS),
+#: Measures besides ``savings``: name, group-table outcome, sign (+1: arm - baseline;
+#: -1: baseline - arm).
+MEASURES = [*((f"saving_{p}", f"cost_{p}", -1) for p in PAYERS),
             ("qalys_gained", "qalys", 1), ("good_health_years_gained", "good_health_years", 1),
             ("life_years_gained", "life_years", 1), ("bed_days_freed", "bed_days", -1)]
+
+
+def _measures(a: pd.DataFrame, b: pd.DataFrame, thresholds: Sequence[float]) -> dict[str, pd.Series]:
+    """Every measure, in table order, of an arm's group rows against the baseline's rows
+    ``aligned`` with them."""
+    outcomes = [o for _, o, _ in MEASURES] + ["cost"]
+    d, s = a[outcomes] - b[outcomes], savings(a, b)
+    return {"nhs_saving": s["nhs_saving"], "intervention_cost": s["intervention_cost"],
+            **{name: sign * d[col] for name, col, sign in MEASURES}, "net_saving": s["net_saving"],
+            **{f"inmb_{t:.0f}": nmb(d["qalys"], t, d["cost"]) for t in thresholds}}
 
 
 def group_economics(groups: pd.DataFrame, records: pd.DataFrame, baseline: str,
@@ -42,19 +53,18 @@ def group_economics(groups: pd.DataFrame, records: pd.DataFrame, baseline: str,
     wide = g.pivot_table(index=["arm", *keys, "dimension", "group"], columns="outcome",
                          values="value", aggfunc="first", sort=False).reset_index()
     wide["cost"] = perspective_cost(wide, perspective)
-    outcomes = [o for _, o, _ in MEASURES] + ["cost", "population"]
-    on = [*keys, "dimension", "group"]
-    base = wide.loc[wide["arm"] == baseline, [*on, *outcomes]]
-    arms = wide.loc[wide["arm"] != baseline, ["arm", *on, *outcomes]]
-    both = arms.merge(base, on=on, suffixes=("", "_base"))
-    if both.empty:
+    frames = []
+    for arm in dict.fromkeys(wide["arm"]):
+        if arm == baseline:
+            continue
+        a, b = aligned(wide, arm, baseline, by=("dimension", "group"))
+        if len(a):
+            frames.append(pd.DataFrame({"arm": arm, "people": a["population"],
+                                        **_measures(a, b, thresholds)}))
+    if not frames:
         return pd.DataFrame()
-    d = {o: both[o] - both[f"{o}_base"] for o in outcomes}
-    measures = {name: sign * d[col] for name, col, sign in MEASURES}
-    measures["net_saving"] = measures["nhs_saving"] - measures["intervention_cost"]
-    measures.update({f"inmb_{t:.0f}": t * d["qalys"] - d["cost"] for t in thresholds})
-    long = pd.DataFrame({"arm": both["arm"], "dimension": both["dimension"], "group": both["group"],
-                         "people": both["population"], **measures})
+    long = pd.concat(frames).reset_index()
+    measures = [c for c in frames[0] if c not in ("arm", "people")]
     by = long.groupby(["arm", "dimension", "group"], sort=False)
     people = by["people"].mean()
     rows = []
@@ -64,7 +74,7 @@ def group_economics(groups: pd.DataFrame, records: pd.DataFrame, baseline: str,
         rows.append(pd.DataFrame({"people": people, "measure": name, "mean": stats["mean"], "low": low,
                                   "high": high, "per_1000": 1000 * stats["mean"] / people.where(people > 0)}))
     out = pd.concat(rows).reset_index()
-    # arm, then dimension and group in their natural order, then measure in MEASURES order
+    # arm, then dimension and group in their natural order, then measure in table order
     order = {k: i for i, k in enumerate(dict.fromkeys(zip(out["arm"], out["dimension"], out["group"],
                                                           strict=True)))}
     out["_order"] = [order[k] for k in zip(out["arm"], out["dimension"], out["group"], strict=True)]

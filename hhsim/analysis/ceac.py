@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from hhsim.analysis.cost_effectiveness import nmb
 from hhsim.analysis.pairing import draw_keys
 
 RUN_LEVEL_LABEL = ("share of replications in which the arm has the highest NMB "
@@ -32,8 +33,7 @@ def ceac(draws: pd.DataFrame, thresholds: Sequence[float], cost: str = "cost",
     arms = list(dict.fromkeys(a for a in draws["arm"] if a in wide[cost].columns))
     c, e = wide[cost][arms].to_numpy(float), wide[effect][arms].to_numpy(float)
     lam = np.asarray(thresholds, float)
-    nmb = lam[:, None, None] * e[None] - c[None]  # threshold x draw x arm
-    best = nmb.argmax(axis=2)
+    best = nmb(e[None], lam[:, None, None], c[None]).argmax(axis=2)  # NMB: threshold x draw x arm
     share = np.stack([(best == k).mean(axis=1) for k in range(len(arms))], axis=1)
     return pd.DataFrame({"threshold": np.repeat(lam, len(arms)), "arm": arms * len(lam),
                          "probability": share.ravel()})

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,8 @@ PERSPECTIVES = {
     "public_sector": "every cost of the NHS, social care, housing provider and local authority",
     "nhs": "NHS care costs and the intervention costs, whoever pays them",
 }
+#: QALYs and costs: per draw (a Series) or as arrays.
+Values = TypeVar("Values", pd.Series, np.ndarray)
 REFERENCE, FRONTIER, DOMINATED, EXTENDED = "reference", "frontier", "dominated", "extendedly dominated"
 
 
@@ -47,6 +50,15 @@ def perspective_cost(frame: pd.DataFrame, perspective: str = "public_sector", su
     if perspective == "nhs":
         return frame[f"nhs_cost{suffix}"] + frame[f"intervention_cost{suffix}"]
     raise ValueError(f"unknown perspective {perspective!r}; use one of {list(PERSPECTIVES)}")
+
+
+def nmb(qalys: Values, threshold: float | np.ndarray, *costs: Values) -> Values:
+    """Net monetary benefit (£): ``threshold`` (£ per QALY) x ``qalys`` minus each of
+    ``costs`` (£) in turn; of levels, or of paired differences (the incremental NMB)."""
+    value = threshold * qalys
+    for cost in costs:
+        value = value - cost
+    return value
 
 
 def with_cost(records: pd.DataFrame, perspective: str) -> pd.DataFrame:
@@ -60,7 +72,9 @@ def frontier(arms: Sequence[str], costs: Sequence[float], effects: Sequence[floa
     extendedly dominated), ``comparator`` (the previous frontier option) and ``icer``."""
     df = pd.DataFrame({"arm": list(arms), "cost": np.asarray(costs, float),
                        "effect": np.asarray(effects, float)})
-    df["status"], df["comparator"], df["icer"] = DOMINATED, None, np.nan
+    df["status"] = DOMINATED
+    df["comparator"] = pd.Series(np.nan, index=df.index, dtype="str")  # text, also when read back
+    df["icer"] = np.nan
     c, e = df["cost"].to_numpy(), df["effect"].to_numpy()
     for i in range(len(df)):
         better = (c <= c[i]) & (e >= e[i]) & ((c < c[i]) | (e > e[i]))
@@ -143,10 +157,11 @@ def net_monetary_benefit(records: pd.DataFrame, baseline: str, thresholds: Seque
     for arm, g in df.groupby("arm", sort=False):
         for t in thresholds:
             row = {"arm": arm, "perspective": perspective, "threshold": float(t)}
-            row["nmb"], row["nmb_low"], row["nmb_high"] = mc_interval((t * g["qalys"] - g["cost"]).to_numpy())
+            levels = nmb(g["qalys"], t, g["cost"]).to_numpy()
+            row["nmb"], row["nmb_low"], row["nmb_high"] = mc_interval(levels)
             if arm in vs_base:
                 d = vs_base[arm]
-                inmb = (t * d["qalys"] - d["cost"]).to_numpy()
+                inmb = nmb(d["qalys"], t, d["cost"]).to_numpy()
                 row["inmb"], row["inmb_low"], row["inmb_high"] = mc_interval(inmb)
                 row["share_positive"] = float((inmb > 0).mean())
             rows.append(row)

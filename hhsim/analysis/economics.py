@@ -25,69 +25,97 @@ import numpy as np
 import pandas as pd
 
 from hhsim.analysis.intervals import mc_interval, ratio_interval
+from hhsim.analysis.pairing import aligned, draw_keys
 
 SERIES = ("nhs_saving", "intervention_cost", "qalys_gained", "net_saving")
 COLUMNS = ["arm", "replications",
            *(f"{k}{s}" for k in SERIES for s in ("", "_low", "_high", "_per_1000")),
            "roi", "roi_low", "roi_high"]
 PAYBACK_COLUMNS = ["arm", "payback_month", "share_paid_back", "months"]
+#: The monthly tables' cash columns (undiscounted £): NHS care, and interventions whoever pays.
+CASH = {"care": "cost:nhs_care", "spend": "cost:interventions"}
+
+
+def per_1000(values: pd.Series, population: pd.Series) -> pd.Series:
+    """``values`` per 1,000 people represented (``population``: people per run)."""
+    return values * (1000.0 / population)
+
+
+def nhs_saving(arm: pd.DataFrame, base: pd.DataFrame, care: str = "nhs_cost") -> pd.Series:
+    """Baseline minus arm ``care`` cost (£), from an arm's rows and the baseline's ``aligned``
+    with them."""
+    return base[care] - arm[care]
+
+
+def net_saving(saving: pd.Series, cost: pd.Series) -> pd.Series:
+    """NHS care ``saving`` minus intervention ``cost`` (£): 0 where the intervention pays
+    for itself from NHS care savings (ROI = 1)."""
+    return saving - cost
+
+
+def savings(arm: pd.DataFrame, base: pd.DataFrame, care: str = "nhs_cost",
+            spend: str = "intervention_cost") -> pd.DataFrame:
+    """Does it pay, draw by draw, from an arm's rows and the baseline's ``aligned`` with them
+    (£): ``nhs_saving``, ``intervention_cost`` (arm - baseline ``spend``) and ``net_saving``."""
+    saving, cost = nhs_saving(arm, base, care), arm[spend] - base[spend]
+    return pd.DataFrame({"nhs_saving": saving, "intervention_cost": cost,
+                         "net_saving": net_saving(saving, cost)})
 
 
 def economics(records: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """One row per arm other than the baseline: paired savings, net saving, ROI, QALYs."""
     if records.empty or baseline not in set(records["arm"]):
         return pd.DataFrame(columns=COLUMNS)
-    base = records[records["arm"] == baseline].set_index("replication")
     rows = []
-    for arm, group in records.groupby("arm", sort=False):
+    for arm in dict.fromkeys(records["arm"]):
         if arm == baseline:
             continue
-        g = group.set_index("replication")
-        paired = g.index.intersection(base.index)
-        if not len(paired):
+        a, b = aligned(records, arm, baseline)
+        if not len(a):
             continue
-        a, b = g.loc[paired], base.loc[paired]
-        per_1000 = 1000.0 / a["population"]
-        series = {
-            "nhs_saving": b["nhs_cost"] - a["nhs_cost"],
-            "intervention_cost": a["intervention_cost"] - b["intervention_cost"],
-            "qalys_gained": a["qalys"] - b["qalys"],
-        }
-        series["net_saving"] = series["nhs_saving"] - series["intervention_cost"]
-        row: dict = {"arm": arm, "replications": len(paired)}
+        series = savings(a, b).assign(qalys_gained=a["qalys"] - b["qalys"])
+        row: dict = {"arm": arm, "replications": len(a)}
         # an incremental intervention cost over a baseline that spends nothing is a level
         spends_nothing = not b["intervention_cost"].any()
         for key, values in series.items():
             lower = 0.0 if key == "intervention_cost" and spends_nothing else None
             row[key], row[f"{key}_low"], row[f"{key}_high"] = mc_interval(values.to_numpy(), lower)
-            row[f"{key}_per_1000"] = float((values * per_1000).mean())
+            row[f"{key}_per_1000"] = float(per_1000(values, a["population"]).mean())
         row["roi"], row["roi_low"], row["roi_high"] = ratio_interval(
             series["nhs_saving"].to_numpy(), series["intervention_cost"].to_numpy())
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def cash_savings(monthly: pd.DataFrame, records: pd.DataFrame, baseline: str) -> dict[str, pd.DataFrame]:
+    """Per arm other than the baseline: cumulative undiscounted ``nhs_saving``,
+    ``intervention_cost`` and ``net_saving`` (£ cash, as ``savings``) by step (rows), one
+    column per replication under each, paired with the baseline's run of the replication."""
+    m = monthly.merge(records[["run_id", "arm", *draw_keys(records)]], on="run_id")
+    out = {}
+    for arm in dict.fromkeys(records["arm"]):
+        if arm == baseline:
+            continue
+        flows = savings(*aligned(m, arm, baseline, by=("step",)), **CASH)
+        saving, cost = (flows[k].unstack("replication").cumsum() for k in ("nhs_saving", "intervention_cost"))
+        out[arm] = pd.concat({"nhs_saving": saving, "intervention_cost": cost,
+                              "net_saving": net_saving(saving, cost)}, axis=1)
+    return out
+
+
 def payback(monthly: pd.DataFrame, records: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """Payback month per arm other than the baseline (NaN: not within the horizon)."""
     if monthly.empty or records.empty:
         return pd.DataFrame(columns=PAYBACK_COLUMNS)
-    m = monthly.merge(records[["run_id", "arm", "replication"]], on="run_id")
-    cash = m.pivot_table(index=["replication", "step"], columns="arm",
-                         values=["cost:nhs_care", "cost:interventions"], aggfunc="sum")
     rows = []
-    for arm in records["arm"].unique():
-        if arm == baseline:
-            continue
-        saving = (cash[("cost:nhs_care", baseline)] - cash[("cost:nhs_care", arm)]).unstack("replication")
-        spend = (cash[("cost:interventions", arm)]
-                 - cash[("cost:interventions", baseline)]).unstack("replication")
-        cum_saving, cum_spend = saving.cumsum(), spend.cumsum()
+    for arm, cash in cash_savings(monthly, records, baseline).items():
+        cum_saving, cum_spend = cash["nhs_saving"], cash["intervention_cost"]
         paid = (cum_spend > 0) & (cum_saving >= cum_spend)
         mean_paid = (cum_spend.mean(axis=1) > 0) & (cum_saving.mean(axis=1) >= cum_spend.mean(axis=1))
         month = float(mean_paid.index[mean_paid.to_numpy()].min()) if mean_paid.any() else float("nan")
         rows.append({"arm": arm, "payback_month": month,
                      "share_paid_back": float(paid.any(axis=0).mean()),
-                     "months": int(saving.index.max())})
+                     "months": int(cum_saving.index.max())})
     return pd.DataFrame(rows, columns=PAYBACK_COLUMNS)
 
 

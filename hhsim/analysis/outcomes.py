@@ -20,11 +20,12 @@ that faced the same random numbers; costs in £ discounted, QALYs discounted:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 
+from hhsim.analysis.cost_effectiveness import nmb
+from hhsim.analysis.economics import savings
+from hhsim.analysis.pairing import aligned
 from hhsim.core.errors import printable, unknown_key_error
 from hhsim.experiment.outputs import NMB
 
@@ -41,36 +42,24 @@ def column(records: pd.DataFrame, name: str) -> pd.Series:
 
 
 def replicate_values(a: pd.DataFrame, b: pd.DataFrame, name: str) -> pd.Series:
-    """Per replication (rows of ``a``, the arm, aligned with ``b``, the baseline), the value
-    of outcome ``name`` (any but ``roi``)."""
+    """Per replication (rows of ``a``, the arm, ``aligned`` with ``b``, the baseline), the
+    value of outcome ``name`` (any but ``roi``)."""
     if name.startswith("mean:"):
         return column(a, name[5:])
     if name.startswith("incremental:"):
         return column(a, name[12:]) - column(b, name[12:])
     d_nhs = a["nhs_cost"] - b["nhs_cost"]
-    d_iv = a["intervention_cost"] - b["intervention_cost"]
     d_q = a["qalys"] - b["qalys"]
-    fixed = {"incremental_nhs_cost": d_nhs, "incremental_intervention_cost": d_iv,
-             "incremental_cost": d_nhs + d_iv, "nhs_saving": -d_nhs, "net_saving": -d_nhs - d_iv,
-             "incremental_qalys": d_q}
+    s = savings(a, b)
+    fixed = {"incremental_nhs_cost": d_nhs, "incremental_intervention_cost": s["intervention_cost"],
+             "incremental_cost": d_nhs + s["intervention_cost"], "nhs_saving": s["nhs_saving"],
+             "net_saving": s["net_saving"], "incremental_qalys": d_q}
     if name in fixed:
         return fixed[name].astype(float)
     threshold = float(NMB.match(name).group(1))
-    return (threshold * d_q - d_nhs - d_iv).astype(float)
-
-
-def paired_by_replication(records: pd.DataFrame, baseline: str, arm: str,
-                          keys: Sequence[str] = ("replication",)) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The arm's and the baseline's records, aligned on ``keys`` (the baseline against itself
-    for the baseline arm)."""
-    a = records[records["arm"] == arm].set_index(list(keys)).sort_index()
-    if arm == baseline:
-        return a, a
-    b = records[records["arm"] == baseline].set_index(list(keys)).sort_index()
-    both = a.index.intersection(b.index)
-    return a.loc[both], b.loc[both]
+    return nmb(d_q, threshold, d_nhs, s["intervention_cost"]).astype(float)
 
 
 def outcome_values(records: pd.DataFrame, baseline: str, arm: str, name: str) -> np.ndarray:
     """The per-replication values of outcome ``name`` for ``arm``, in replication order."""
-    return replicate_values(*paired_by_replication(records, baseline, arm), name).to_numpy()
+    return replicate_values(*aligned(records, arm, baseline), name).to_numpy()

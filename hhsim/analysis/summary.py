@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hhsim.analysis.economics import nhs_saving, per_1000
 from hhsim.analysis.intervals import mc_interval, ratio_interval
+from hhsim.analysis.pairing import aligned, paired
 from hhsim.interventions.base import Measure
 from hhsim.interventions.registry import TYPES, served_measures
 
@@ -39,25 +41,22 @@ def summarise(records: pd.DataFrame, baseline: str, outcomes: list[str] | None =
     if records.empty:
         return pd.DataFrame()
     numeric = [c for c in records.columns
-               if c not in {"run_id", "arm", "replication", "seed"} and
+               if c not in {"run_id", "arm", "replication", "seed"} and not c.endswith("_se") and
                pd.api.types.is_numeric_dtype(records[c])]
     outcomes = outcomes or numeric
-    base = records[records["arm"] == baseline].set_index("replication")
     rows = []
-    for arm, group in records.groupby("arm", sort=False):
-        g = group.set_index("replication")
-        paired = g.index.intersection(base.index)
-        per_1000 = 1000.0 / g["population"]
+    for arm, g in records.groupby("arm", sort=False):
+        a, b = aligned(records, arm, baseline)
         for col in outcomes:
             row = {"arm": arm, "outcome": col, "replications": len(g)}
             row["mean"], row["mc_low"], row["mc_high"] = mc_interval(g[col].to_numpy(), lower=0.0)
             row["per_1000"], row["per_1000_low"], row["per_1000_high"] = mc_interval(
-                (g[col] * per_1000).to_numpy(), lower=0.0)
-            if arm != baseline and len(paired):
-                d = g.loc[paired, col] - base.loc[paired, col]
+                per_1000(g[col], g["population"]).to_numpy(), lower=0.0)
+            if arm != baseline and len(a):
+                d = a[col] - b[col]
                 row["difference"], row["diff_mc_low"], row["diff_mc_high"] = mc_interval(d.to_numpy())
                 row["diff_per_1000"], row["diff_per_1000_low"], row["diff_per_1000_high"] = mc_interval(
-                    (d * per_1000.loc[paired]).to_numpy())
+                    per_1000(d, a["population"]).to_numpy())
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -70,13 +69,11 @@ def summarise_groups(groups: pd.DataFrame, records: pd.DataFrame, baseline: str)
     g = groups.merge(records[["run_id", "arm", "replication"]], on="run_id")
     keys = ["dimension", "group", "outcome"]
     mean = g.groupby(["arm", *keys], sort=False)["value"].mean().rename("mean").reset_index()
-    base = g[g["arm"] == baseline][["replication", *keys, "value"]]
-    paired = g.merge(base, on=["replication", *keys], suffixes=("", "_baseline"))
-    paired["difference"] = paired["value"] - paired["value_baseline"]
-    diff = paired.groupby(["arm", *keys], sort=False)["difference"].mean().reset_index()
-    out = mean.merge(diff, on=["arm", *keys], how="left")
-    out.loc[out["arm"] == baseline, "difference"] = np.nan
-    return out
+    vs_base = paired(g, baseline, ["value"], by=keys)
+    if not vs_base:
+        return mean.assign(difference=np.nan)
+    diff = pd.concat(vs_base, names=["arm"]).groupby(["arm", *keys], sort=False)["value"].mean()
+    return mean.merge(diff.rename("difference").reset_index(), on=["arm", *keys], how="left")
 
 
 def summarise_checks(checks: pd.DataFrame, records: pd.DataFrame, baseline: str) -> pd.DataFrame:
@@ -195,7 +192,6 @@ def format_interventions(records: pd.DataFrame, names: Mapping[str, Iterable[str
     intervention, the NHS care saving per person served (paired with the baseline of the
     same replication)."""
     lines = ["Interventions (mean per run, 95% MC interval; people, or dwellings for repairs)"]
-    base = records[records["arm"] == baseline].set_index("replication")["nhs_cost"]
     for arm, group in records.groupby("arm", sort=False):
         arm_names = list(names.get(arm, []))
         for name in arm_names:
@@ -208,13 +204,12 @@ def format_interventions(records: pd.DataFrame, names: Mapping[str, Iterable[str
             served = served_by(group.columns, name, kind)
             cost = f"intervention_cost_{name}"
             if served and cost in group and (group[f"iv_{name}_{served.key}"] > 0).all():
-                g = group.set_index("replication")
-                count = g[f"iv_{name}_{served.key}"]
+                count = group[f"iv_{name}_{served.key}"]
                 label = f"cost per {served.label}, £ (disc.)"
-                lines.append(f"    {label:<46} {_ratio(g[cost], count, lower=0.0)}")
+                lines.append(f"    {label:<46} {_ratio(group[cost], count, lower=0.0)}")
                 if len(arm_names) == 1 and arm != baseline:
-                    both = g.index.intersection(base.index)
+                    a, b = aligned(records, arm, baseline)
                     label = f"NHS care saving per {served.label}, £"
                     lines.append(f"    {label:<46} "
-                                 f"{_ratio(base.loc[both] - g.loc[both, 'nhs_cost'], count.loc[both])}")
+                                 f"{_ratio(nhs_saving(a, b), a[f'iv_{name}_{served.key}'])}")
     return "\n".join(lines) if len(lines) > 1 else ""

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from hhsim.analysis.outcomes import paired_by_replication, replicate_values
+from hhsim.analysis.economics import savings
+from hhsim.analysis.outcomes import replicate_values
+from hhsim.analysis.pairing import aligned
 
 
 def _mean_se(values: pd.Series) -> pd.DataFrame:
@@ -30,8 +32,8 @@ def _mean_se(values: pd.Series) -> pd.DataFrame:
 
 def _roi(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     """Ratio of mean saving to mean intervention cost per point, delta-method standard error."""
-    x = (b["nhs_cost"] - a["nhs_cost"]).astype(float)
-    y = (a["intervention_cost"] - b["intervention_cost"]).astype(float)
+    s = savings(a, b)
+    x, y = s["nhs_saving"].astype(float), s["intervention_cost"].astype(float)
     rows = {}
     for point, xs in x.groupby(level="point"):
         ys = y.loc[xs.index]
@@ -58,7 +60,7 @@ def point_outcomes(records: pd.DataFrame, outputs: Sequence[str], baseline: str,
     names = list(dict.fromkeys(records["arm"])) if arms is None else list(arms)
     frames = []
     for arm in names:
-        a, b = paired_by_replication(records, baseline, arm, ("point", "replication"))
+        a, b = aligned(records, arm, baseline)
         for name in outputs:
             if arm == baseline and not name.startswith("mean:"):
                 continue

@@ -1,12 +1,12 @@
 """Every analysis table of a batch, from its stored run records (and per-run tables).
 
 ``analyse`` is what ``hhsim run`` writes at the end of a batch and what ``hhsim report``
-reads back: one CSV per table in the output folder (``TABLES``).
+reads back: one CSV per table in the output folder (``TABLES``; ``hhsim.report.stored``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -41,21 +41,23 @@ class Settings:
 
 
 def analyse(records: pd.DataFrame, monthly: pd.DataFrame, groups: pd.DataFrame,
-            settings: Settings) -> dict[str, pd.DataFrame]:
-    """The tables of ``TABLES`` (empty frames when there is nothing to compare)."""
+            settings: Settings, names: Collection[str] = tuple(TABLES)) -> dict[str, pd.DataFrame]:
+    """The tables of ``TABLES`` named in ``names`` (all by default; empty frames when there
+    is nothing to compare)."""
     s = settings
     payer_of = intervention_payers(s.interventions) if s.interventions is not None else None
     both = list(PERSPECTIVES)
-    return {
-        "cost_effectiveness": pd.concat([cost_effectiveness(records, s.baseline, p) for p in both],
-                                        ignore_index=True),
-        "nmb": pd.concat([net_monetary_benefit(records, s.baseline, s.thresholds, p) for p in both],
-                         ignore_index=True),
-        "payers": pd.concat([payers(records, s.baseline, payer_of, undiscounted=u) for u in (False, True)],
-                            ignore_index=True),
-        "budget_impact": budget_impact(monthly, records, s.baseline, s.months_per_step),
-        "capacity": capacity(monthly, records, s.baseline, s.months_per_step),
-        "break_even": break_even_costs(records, s.baseline, s.thresholds,
-                                       kinds=kinds_of(s.interventions) if s.interventions else None),
-        "group_economics": group_economics(groups, records, s.baseline, s.thresholds),
+    build: dict[str, Callable[[], pd.DataFrame]] = {
+        "cost_effectiveness": lambda: pd.concat([cost_effectiveness(records, s.baseline, p) for p in both],
+                                                ignore_index=True),
+        "nmb": lambda: pd.concat([net_monetary_benefit(records, s.baseline, s.thresholds, p) for p in both],
+                                 ignore_index=True),
+        "payers": lambda: pd.concat([payers(records, s.baseline, payer_of, undiscounted=u)
+                                     for u in (False, True)], ignore_index=True),
+        "budget_impact": lambda: budget_impact(monthly, records, s.baseline, s.months_per_step),
+        "capacity": lambda: capacity(monthly, records, s.baseline, s.months_per_step),
+        "break_even": lambda: break_even_costs(records, s.baseline, s.thresholds,
+                                               kinds=kinds_of(s.interventions) if s.interventions else None),
+        "group_economics": lambda: group_economics(groups, records, s.baseline, s.thresholds),
     }
+    return {name: build[name]() for name in TABLES if name in names}

@@ -24,7 +24,11 @@ undiscounted twin):
 - ``qalys``, ``life_years``, ``good_health_years`` (and ``_undisc``);
 - ``hazard_homes``: occupied dwellings with a hazard at the start (weighted);
 - ``deaths``, ``admissions``, ``bed_days``, ``delayed_discharge_days``,
-  ``readmissions_30d`` (undiscounted counts over all admission types).
+  ``readmissions_30d`` (undiscounted counts over all admission types);
+- ``per_person_<x>`` and ``per_person_<x>_se`` for ``x`` in ``PER_PERSON``: the mean per
+  person represented and its standard error over the tenants simulated (the sd over
+  individuals / sqrt(n), weighted): the Monte-Carlo error of one run, which researchers
+  compare with a cohort model's expectation.
 """
 
 from __future__ import annotations
@@ -38,6 +42,23 @@ from hhsim.health.checks import run_checks
 from hhsim.interventions.registry import declared_tables
 from hhsim.model.groups import group_table, tenant_outcomes
 from hhsim.model.simulation import LIFE_TABLE, HousingHealthModel
+
+#: Outcomes recorded per person with their standard error: ``cost``, every per-tenant cost of
+#: every payer (discounted, £; a programme's costs that belong to no one tenant are not in it),
+#: QALYs and life years (discounted).
+PER_PERSON = ("cost", "qalys", "life_years")
+
+
+def per_person(values: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
+    """The weighted mean of ``values`` per person and its standard error over the n tenants
+    (sqrt(n / (n - 1) x sum of w^2 (x - mean)^2) / sum of w: sd / sqrt(n) when every weight
+    is 1; NaN with one tenant)."""
+    total = float(weight.sum())
+    mean = float((weight * values).sum()) / total
+    n = len(values)
+    if n < 2:
+        return mean, float("nan")
+    return mean, float(np.sqrt(n / (n - 1) * (weight**2 * (values - mean) ** 2).sum())) / total
 
 
 def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
@@ -60,7 +81,8 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
             if not act.per_tenant:
                 programme[f"cost_{act.payer}"] += rec[f"cost_{name}"]
                 programme[f"cost_{act.payer}_undisc"] += rec[f"cost_{name}_undisc"]
-    outcomes = {k: total(v) for k, v in tenant_outcomes(model, price_year, shared=False).items()}
+    per_tenant = tenant_outcomes(model, price_year, shared=False)
+    outcomes = {k: total(v) for k, v in per_tenant.items()}
     outcomes.update({k: outcomes[k] + v for k, v in programme.items()})
     rec.update(outcomes)  # nhs_cost and intervention_cost are set below, programme costs included
     costed = [a for a in model.activities.values() if a.unit_cost is not None]
@@ -78,6 +100,9 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
         rec.update(iv.effect_record())
     rec["readmissions_30d"] = sum(rec[f"use_{t.name}_readmissions_30d"] for t in model.health.admissions)
     rec["profile_people_moved"] = model.people_moved
+    per_tenant["cost"] = sum(per_tenant[f"cost_{p}"] for p in PAYERS)
+    for key in PER_PERSON:
+        rec[f"per_person_{key}"], rec[f"per_person_{key}_se"] = per_person(per_tenant[key], weight)
     return rec
 
 

@@ -1,5 +1,2 @@
-"""The HTML report of an output folder (``hhsim report OUTDIR``): see ``page.write_report``."""
-
-from hhsim.report.page import Section, write_report
-
-__all__ = ["Section", "write_report"]
+"""The HTML report of an output folder (``hhsim report OUTDIR``: ``page.write_report``), the
+finished folder read back (``batch``, ``stored``) and the parameter table (``paramtable``)."""

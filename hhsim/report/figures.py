@@ -22,6 +22,7 @@ from matplotlib.ticker import FuncFormatter
 from hhsim.analysis.budget_impact import BED_DAYS, CASH
 from hhsim.analysis.ceac import RUN_LEVEL_LABEL, ceac
 from hhsim.analysis.cost_effectiveness import with_cost
+from hhsim.analysis.economics import cash_savings, per_1000
 from hhsim.analysis.pairing import paired
 from hhsim.batch.files import atomic_write
 from hhsim.core.accounting import PAYERS
@@ -53,9 +54,10 @@ def costs_by_category(b: Batch) -> Figure:
     """Stacked mean discounted cost per arm: by activity, and by payer."""
     r = b.records
     cats = [c[len("use_"):-len("_disc")] for c in r.columns if c.startswith("use_") and c.endswith("_disc")]
-    mean = r.groupby("arm", sort=False)[[f"cost_{c}" for c in cats]].mean().loc[b.arms]
+    means = b.summaries["summary"].pivot(index="arm", columns="outcome", values="mean")
+    mean = means.loc[b.arms, [f"cost_{c}" for c in cats]]
     mean = mean.loc[:, mean.abs().sum() > 0]
-    payer = r.groupby("arm", sort=False)[[f"cost_{p}" for p in PAYERS]].mean().loc[b.arms]
+    payer = means.loc[b.arms, [f"cost_{p}" for p in PAYERS]]
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.8), constrained_layout=True)
     for ax, table, labels, title in (
             (axes[0], mean, [c[len("cost_"):].replace("_", " ") for c in mean.columns], "by category"),
@@ -191,9 +193,10 @@ def by_deprivation(b: Batch) -> Figure | None:
                                                        "- intervention cost)")):
         for k, arm in enumerate(b.others):
             g = ge[(ge["arm"] == arm) & (ge["measure"] == measure)].set_index("group").loc[order]
-            scale = 1000 / g["people"].replace(0, np.nan)
+            people = g["people"].replace(0, np.nan)
             x = np.arange(len(order)) + (k - (len(b.others) - 1) / 2) * width
-            _errorbar(ax, x, g["mean"] * scale, g["low"] * scale, g["high"] * scale, color=f"C{k}", label=arm)
+            _errorbar(ax, x, *(per_1000(g[c], people) for c in ("mean", "low", "high")), color=f"C{k}",
+                      label=arm)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xticks(np.arange(len(order)), order)
         ax.set_xlabel("IMD decile at the start (1 = most deprived)")
@@ -228,14 +231,11 @@ def time_series(b: Batch) -> Figure | None:
     flat[0].yaxis.set_major_formatter(POUNDS)
     flat[0].legend(fontsize=8)
     ax = flat[4]
-    base = mean.loc[b.baseline]
+    cash = cash_savings(b.monthly, b.records, b.baseline)
     for k, arm in enumerate(b.arms):
-        if arm == b.baseline:
-            continue
-        a = mean.loc[arm]
-        saving = (base["cost:nhs_care"] - a["cost:nhs_care"]).cumsum()
-        spend = (a["cost:interventions"] - base["cost:interventions"]).cumsum()
-        ax.plot(saving.index, (saving - spend).to_numpy(), color=f"C{k}", label=arm)
+        if arm in cash:
+            net = cash[arm]["net_saving"].mean(axis=1)
+            ax.plot(net.index, net.to_numpy(), color=f"C{k}", label=arm)
     ax.axhline(0, color="grey", lw=0.8)
     ax.yaxis.set_major_formatter(POUNDS)
     ax.set_title("Cumulative NHS care saving - intervention spend\n(undiscounted; payback where it "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hhsim.analysis.economics import economics, payback
 from hhsim.analysis.summary import served_label
 from hhsim.report.batch import Batch
 
@@ -98,7 +97,8 @@ def health_sentence(arm: str, ce: pd.DataFrame, summary: pd.DataFrame) -> str:
 
 
 def payback_sentence(arm: str, pay: pd.DataFrame, spend: float, months_per_step: int) -> str:
-    """Payback in steps of the model (months, or years for a yearly model)."""
+    """Payback in steps of the model (months, or years for a yearly model), from a table with
+    ``payback_month``, ``share_paid_back`` and ``months`` per arm (economics.csv)."""
     if pay.empty or not spend > 0:
         return ""
     p = pay.set_index("arm").loc[arm]
@@ -143,17 +143,16 @@ def capacity_sentence(arm: str, cap: pd.DataFrame) -> str:
             f"(mean over replications). Freed beds are refilled: capacity released, not cash.")
 
 
-def findings(b: Batch, summary: pd.DataFrame) -> dict[str, list[str]]:
-    """Sentences per arm other than the baseline."""
-    a = b.analysis
-    econ = economics(b.records, b.baseline).set_index("arm")
-    pay = payback(b.monthly, b.records, b.baseline)
+def findings(b: Batch) -> dict[str, list[str]]:
+    """Sentences per arm other than the baseline, from the stored tables."""
+    a, summary, econ_table = b.analysis, b.summaries["summary"], b.summaries["economics"]
+    econ = econ_table.set_index("arm")
     ce = a["cost_effectiveness"][a["cost_effectiveness"]["perspective"] == "public_sector"]
     nmb = a["nmb"][a["nmb"]["perspective"] == "public_sector"]
     out = {}
     for arm in b.others:
         sentences = [roi_sentence(arm, econ.loc[arm]), payer_sentence(arm, a["payers"]),
-                     payback_sentence(arm, pay, econ.loc[arm, "intervention_cost"],
+                     payback_sentence(arm, econ_table, econ.loc[arm, "intervention_cost"],
                                       b.settings.months_per_step),
                      health_sentence(arm, ce, summary),
                      ce_sentence(arm, ce, nmb), break_even_sentence(arm, a["break_even"]),

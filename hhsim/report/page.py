@@ -22,8 +22,6 @@ import numpy as np
 import pandas as pd
 
 from hhsim.analysis.cost_effectiveness import pounds
-from hhsim.analysis.economics import economics, payback
-from hhsim.analysis.summary import summarise
 from hhsim.analysis.tables import TABLES
 from hhsim.batch.files import atomic_write
 from hhsim.core.version import package_version
@@ -105,7 +103,7 @@ def summary_section(b: Batch) -> Section:
              "simulation noise with these parameters, not parameter uncertainty.</p>")
     if not b.others:
         return Section("summary", "Summary", intro + "<p>One arm only: nothing to compare.</p>")
-    econ = economics(b.records, b.baseline).merge(payback(b.monthly, b.records, b.baseline), on="arm")
+    econ = b.summaries["economics"]
     ce = b.analysis["cost_effectiveness"]
     ce = ce[ce["perspective"] == "public_sector"].set_index("arm")
     nmb = b.analysis["nmb"]
@@ -136,8 +134,7 @@ def summary_section(b: Batch) -> Section:
 
 
 def findings_section(b: Batch) -> Section | None:
-    summary = summarise(b.records, b.baseline, ["good_health_years", "life_years"])
-    found = findings(b, summary)
+    found = findings(b)
     if not found:
         return None
     body = "".join(f"<h3>{esc(arm)}</h3><ul>" + "".join(f"<li>{esc(s)}</li>" for s in sentences) + "</ul>"
@@ -171,7 +168,9 @@ def categories_section(b: Batch) -> Section:
     cols = [f"cost_{c[len('use_'):-len('_disc')]}" for c in r.columns
             if c.startswith("use_") and c.endswith("_disc")]
     cols = [c for c in cols if r[c].abs().sum() > 0]
-    s = summarise(r, b.baseline, cols).dropna(subset=["mean"])  # an arm without that intervention
+    rows = pd.DataFrame([(arm, c) for arm in b.arms for c in cols], columns=["arm", "outcome"])
+    # an arm without an intervention has no mean cost of it
+    s = rows.merge(b.summaries["summary"], on=["arm", "outcome"]).dropna(subset=["mean"])
     s["category"] = s["outcome"].str.removeprefix("cost_").str.replace("_", " ")
     keep = ["arm", "category", "mean", "mc_low", "mc_high"]
     keep += [c for c in ("difference", "diff_mc_low", "diff_mc_high") if c in s]

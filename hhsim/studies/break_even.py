@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from hhsim.analysis.break_even import BreakEven, Evaluation, find_break_even
-from hhsim.analysis.cost_effectiveness import perspective_cost
+from hhsim.analysis.cost_effectiveness import nmb, perspective_cost
+from hhsim.analysis.economics import savings
 from hhsim.analysis.precision import Precision
 from hhsim.batch.design import RunSpec, runs
 from hhsim.batch.execution import RunResult, execute, open_executor, warm_up
@@ -64,11 +65,11 @@ class _Runs:
         base = pd.DataFrame([self.records[(None, r)] for r in range(n)])
         arm = pd.DataFrame([self.records[(value, r)] for r in range(n)])
         if self.threshold is None:
-            saving = (base["nhs_cost"] - arm["nhs_cost"]).to_numpy(float)
-            cost = (arm["intervention_cost"] - base["intervention_cost"]).to_numpy(float)
-            return Evaluation(value, saving - cost, saving, cost)
+            s = savings(arm, base)
+            return Evaluation(value, s["net_saving"].to_numpy(float), s["nhs_saving"].to_numpy(float),
+                              s["intervention_cost"].to_numpy(float))
         d_cost = perspective_cost(arm, self.perspective) - perspective_cost(base, self.perspective)
-        return Evaluation(value, (self.threshold * (arm["qalys"] - base["qalys"]) - d_cost).to_numpy(float))
+        return Evaluation(value, nmb(arm["qalys"] - base["qalys"], self.threshold, d_cost).to_numpy(float))
 
 
 def search_break_even(experiment: Experiment | str | Path | None, arm: str, parameter: str,
