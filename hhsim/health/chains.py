@@ -29,6 +29,7 @@ from scipy import optimize, special
 from hhsim.core.errors import HhsimError, unknown_key_error
 from hhsim.core.parameters import check_keys, leaf_parameter
 from hhsim.health.competing import choose_exits
+from hhsim.health.hazards import is_parametric, parametric_rate
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.rates import Rate, base_leaf, period_years, row_sums
 from hhsim.health.terms import MAX_AGE, Term, TermContext, parse_terms, product
@@ -204,11 +205,12 @@ class Chain:
         dead = targets == DEATH
         return StepOutcome(ex.who[~dead], targets[~dead], ex.who[dead], ex.when[dead])
 
-    def hazards(self, pop: Population, effect: EffectFn) -> np.ndarray:
-        """(n, K) hazards per year of every slot's exits (zero for slots a state lacks)."""
+    def hazards(self, pop: Population, effect: EffectFn, dtype: type = np.float32) -> np.ndarray:
+        """(n, K) hazards per year of every slot's exits (zero for slots a state lacks), in
+        ``dtype`` (float64: the terms' factors are kept in double precision)."""
         own = pop.states[self.name]
         row = pop.static_profile * len(self.states) + own
-        h = np.take(self.static_table, row, axis=0)
+        h = np.take(self.static_table, row, axis=0).astype(dtype, copy=False)
         h *= np.take(self.state_table, pop.state_profile, axis=0)
         for s, k, rate in self._per_slot:
             m = effect(rate, None)
@@ -226,7 +228,7 @@ class Chain:
             total = np.minimum(row_sums(np.where(on, h, 0)), 1 - 1e-7)
             with np.errstate(invalid="ignore", divide="ignore"):
                 scale = np.where(total > 0, -np.log1p(-total) / (np.take(self.period, own) * total), 0)
-            h = np.where(on, h * scale[:, None].astype(np.float32), h)
+            h = np.where(on, h * scale[:, None].astype(h.dtype), h)
         if sure is not None:
             h = self._empty(h, own, sure)
         return h
@@ -313,7 +315,7 @@ def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, .
         dst = _state_index(t.get("to"), states, f"{tw}.to", allow_dead=True)
         if src == dst:
             raise HhsimError(tw, "goes from a state to itself", "remove it or change 'to'")
-        tctx = TermContext(ctx.chains, own_chain=ctx.own_chain, attributes=ctx.attributes)
+        tctx = TermContext(ctx.chains, own_chain=ctx.own_chain, attributes=ctx.attributes, clocks=ctx.clocks)
         terms = parse_terms(t.get("rr"), f"{tw}.rr", tctx)
         uses_tis |= any(term.name.endswith(".time_in_state") for term in terms)
         reference = bool(t.get("reference", False))
@@ -329,6 +331,11 @@ def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, .
             if "rr_on" in t:
                 raise HhsimError(f"{tw}.rr_on", "only applies to exits given as probabilities",
                                  "remove rr_on (rate ratios multiply rates)")
+            if is_parametric(t["rate"]):  # a hazard that changes on a clock (health.hazards)
+                rate = parametric_rate(t["rate"], tw, src, tctx, cycle_years, terms, reference)
+                uses_tis |= rate.terms[0].clock == "time_in_state"
+                exits[src].append(Exit(dst, rate))
+                continue
             table, unit, _ = base_leaf(t["rate"], f"{tw}.rate")
             if unit.lower().startswith("probability"):
                 raise HhsimError(f"{tw}.rate", "is a probability", "call it probability = {...}")

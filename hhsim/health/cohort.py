@@ -6,10 +6,13 @@ expectation is such a cohort: each cycle, every state's exits are turned into tr
 probabilities exactly as a tenant's are (the same compiled hazards, the same competing
 risks), and rewards are valued at the same boundaries with the same weights and discount.
 The microsimulation converges to these numbers; published cohort models can be reproduced
-to rounding. A model with attributes (``hhsim.health.attributes``) is run at each of their
-integration points and the results weighted: exactly the expectation over discrete
-attributes; over continuous ones a Gaussian quadrature, its nodes doubled until no outcome
-moves by more than ``SETTLED`` (relative), with a one-line warning where it does not settle.
+to rounding. A model whose rates or rewards read clocks that differ between people (time in
+state, time in a group of states, time since an event) is followed in tunnel states
+(``hhsim.health.tunnels``). A model with attributes (``hhsim.health.attributes``) is run at
+each of their integration points and the results weighted: exactly the expectation over
+discrete attributes; over continuous ones a Gaussian quadrature, its nodes doubled until no
+outcome moves by more than ``SETTLED`` (relative), with a one-line warning where it does not
+settle.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from hhsim.core.accounting import PAYERS, discount_factor, reward_parts
 from hhsim.core.costing import uprating_factor
 from hhsim.core.errors import HhsimError, warn
 from hhsim.health.attributes import QUADRATURE_NODES, Attribute, integration_points
-from hhsim.health.chains import DEATH
 from hhsim.health.model_file import HealthModel
+from hhsim.health.tunnels import cohort_rows
 from hhsim.world.population import Dwellings, Population
 
 #: Largest relative change of any outcome between n and 2n quadrature nodes for a result over
@@ -92,42 +95,38 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
     if unknown:
         raise HhsimError("cohort mode", f"unknown state {sorted(unknown)[0]!r}",
                          f"use states of chain '{name}'")
-    pop = _representatives(n_states, age, female, tenure, decile)
-    pop.states[name] = np.arange(n_states, dtype=np.int8)
+    terms = [t for r in [*chain.rates, health.utility, *(sc.multiplier for sc in health.state_costs)]
+             for t in r.terms]
+    rows = cohort_rows(name, chain, health.clocks, terms, steps)
+    pop = _representatives(rows.n, age, female, tenure, decile)
     pop.attributes = {k: np.full(pop.n, v, dtype=np.float32) for k, v in (attributes or {}).items()}
-    if chain.uses_time_in_state:
-        raise HhsimError("cohort mode", "cannot follow time in state", "run it as a microsimulation")
+    rows.place(pop, 0)
     start = pop.age_months.copy()
     ends = int(health.cycle_age == "end")  # a cycle's rates read the age at its end
+    health.profiles.refresh(pop)
     dt = health.cycle_years
 
     def effect(rate, idx):
         m = (effects or {}).get(rate.name)
         return None if m is None else np.full(pop.n, m, dtype=np.float32)
 
-    occupancy = np.zeros(n_states + 1)
+    occupancy = np.zeros(rows.n + 1)
     for state, share in initial.items():
         occupancy[chain.states.index(state)] = share
     trace = [occupancy.copy()]
     for t in range(steps):
         pop.model_year = int(t * dt)
+        rows.place(pop, t * health.cycle_months)
         if not chain.slots:  # no exits: everyone stays where they are
             trace.append(occupancy.copy())
             continue
         _set_age(pop, health, start, t + ends)
-        h = chain.hazards(pop, effect).astype(np.float64)  # (states, slots)
+        h = chain.hazards(pop, effect, rows.dtype).astype(np.float64)  # (rows, slots)
         total = h.sum(axis=1)
         leave = -np.expm1(-total * dt)
         with np.errstate(invalid="ignore", divide="ignore"):
             p = np.where(total[:, None] > 0, h * (leave / total)[:, None], 0.0)
-        matrix = np.zeros((n_states + 1, n_states + 1))
-        matrix[n_states, n_states] = 1.0
-        for s in range(n_states):
-            matrix[s, s] = 1.0 - leave[s]
-            for k in range(chain.slots):
-                target = chain.targets[s, k]
-                matrix[s, n_states if target == DEATH else target] += p[s, k]
-        occupancy = occupancy @ matrix
+        occupancy = rows.propagate(occupancy, leave, p)
         trace.append(occupancy.copy())
 
     out: dict[str, float] = {}
@@ -136,7 +135,8 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
     for key in keys:
         out[key] = out[f"{key}_undisc"] = 0.0
     for b, parts in enumerate(reward_parts(reward_timing, steps)):
-        alive = trace[b][:n_states]
+        alive = trace[b][:rows.n]
+        rows.place(pop, b * health.cycle_months)
         d_eff = discount_factor(discount_effects, b * dt)
         d_cost = discount_factor(discount_costs, b * dt)
         _set_age(pop, health, start, b)
@@ -157,7 +157,7 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
         for suffix in ("", "_undisc"):
             out[f"cost_{payer}{suffix}"] = sum(out[f"cost_{sc.activity.name}{suffix}"]
                                                for sc in health.state_costs if sc.activity.payer == payer)
-    return CohortResult(out, np.array(trace))
+    return CohortResult(out, rows.by_state(np.array(trace), n_states))
 
 
 def _weighted(run: Callable[[dict[str, float]], CohortResult],

@@ -7,6 +7,8 @@ Sections (see docs/model-files.md for the full reference):
   (``value = "=rate_to_prob(r_sick, 1)"``; ``hhsim.core.expressions``);
 - ``[attributes.<name>]``: a value drawn once per person (a frailty), used as a term
   (``hhsim.health.attributes``);
+- ``[clocks]``: named clocks (time in a group of states, since an event, since model entry)
+  that terms and hazards read (``hhsim.health.clocks``);
 - ``[chains.<name>]``: ordered ``states`` (best first), ``initial`` shares and
   ``transitions`` (rates or probabilities, with rate ratios);
 - ``[mortality]``: background mortality, competing in one chain (in all its states or some);
@@ -46,6 +48,7 @@ from hhsim.core.parameters import (
 from hhsim.core.randomness import Streams
 from hhsim.health.attributes import Attribute, draw_attributes, parse_attributes
 from hhsim.health.chains import DEAD_NAME, DEATH, Chain, Exit, parse_exits, parse_initial
+from hhsim.health.clocks import Clock, Clocks, parse_clocks, refuse_elsewhere
 from hhsim.health.hospital import AdmissionType, parse_hospital
 from hhsim.health.mortality import mortality_states, parse_mortality
 from hhsim.health.profiles import ProfileSpace
@@ -57,7 +60,7 @@ from hhsim.world.population import Population
 from hhsim.world.synthetic import england_mix, generate
 
 MODEL_SECTIONS = {"model", "parameters", "attributes", "chains", "mortality", "wellbeing", "utility",
-                  "outcomes", "state_costs", "services", "hospital"}
+                  "outcomes", "state_costs", "services", "hospital", "clocks"}
 CYCLES = {"month": 1, "year": 12}
 #: Which age a step's rates read: at the start of the cycle or at its end (``[model] cycle_age``).
 CYCLE_AGES = ("start", "end")
@@ -94,6 +97,7 @@ class HealthModel:
     services: list[Service]
     admissions: list[AdmissionType]
     tree: dict = field(repr=False)  # the tree compiled, with its expressions computed
+    clocks: Clocks = field(default_factory=Clocks, repr=False)
     profiles: ProfileSpace | None = field(default=None, repr=False)
     _stacks: dict[str, RateStack] = field(default_factory=dict, repr=False)
     attributes: dict[str, Attribute] = field(default_factory=dict)  # drawn once per person
@@ -150,6 +154,7 @@ class HealthModel:
             pop.states[name] = drawn if known is None else np.where(known >= 0, known, drawn).astype(np.int8)
             if chain.uses_time_in_state:
                 pop.time_in_state[name] = np.zeros(pop.n, dtype=np.int16)
+        self.clocks.start(pop)
         if self.wellbeing is not None:
             self.wellbeing.initialise(pop, streams.normal("initial:wellbeing", 0))
         if self.profiles is not None:
@@ -163,6 +168,7 @@ class HealthModel:
             ref.states[name] = chain.initial.draw(ref, streams.uniform(f"initial:{name}", 0))
             if chain.uses_time_in_state:
                 ref.time_in_state[name] = np.zeros(ref.n, dtype=np.int16)
+        self.clocks.start(ref)
         if self.wellbeing is not None:
             self.wellbeing.calibrate(ref)
             self.wellbeing.initialise(ref, streams.normal("initial:wellbeing", 0))
@@ -214,7 +220,7 @@ def _chains(node: Any) -> dict[str, tuple[str, ...]]:
 
 
 def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...]],
-             attributes: tuple[str, ...] = ()) -> Rate:
+             clocks: Mapping[str, Clock], attributes: tuple[str, ...] = ()) -> Rate:
     node = dict(node or {})
     check_keys(node, "utility", {"description", "reference", "baseline", "multiplier"})
     base = np.ones((2, MAX_AGE + 1))
@@ -228,7 +234,7 @@ def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...
         # Row 0 = male, row 1 = female.
         base = np.vstack([c[0] + c[1] * male + c[2] * age + c[3] * age**2 for male in (1.0, 0.0)])
     terms = parse_terms(node.get("multiplier"), "utility.multiplier",
-                        TermContext(chains, attributes=attributes))
+                        TermContext(chains, attributes=attributes, clocks=clocks))
     return Rate("utility", base, terms, bool(node.get("reference", False)))
 
 
@@ -252,7 +258,7 @@ def _good_health(node: Mapping[str, Any] | None,
 
 
 def _state_costs(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...]],
-                 attributes: tuple[str, ...] = ()) -> list[StateCost]:
+                 clocks: Mapping[str, Clock], attributes: tuple[str, ...] = ()) -> list[StateCost]:
     out = []
     for name, sub in (node or {}).items():
         where = f"state_costs.{name}"
@@ -273,7 +279,7 @@ def _state_costs(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str,
             raise HhsimError(f"{where}.cost", "must be a cost per person-year",
                              'use unit = "£ per person-year"')
         terms = parse_terms(sub.get("multiplier"), f"{where}.multiplier",
-                            TermContext(chains, attributes=attributes))
+                            TermContext(chains, attributes=attributes, clocks=clocks))
         out.append(StateCost(chain, mask, activity, Rate(f"{where}.multiplier",
                                                          np.ones((2, MAX_AGE + 1)), terms)))
     return out
@@ -300,6 +306,9 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
     chain_states = _chains(tree.get("chains"))
     attributes = parse_attributes(tree.get("attributes"), {*COVARIATES, *chain_states})
     names = tuple(attributes)
+    clocks = parse_clocks(tree.get("clocks"), tree["chains"], chain_states, cycle_months)
+    refuse_elsewhere(tree, clocks)
+    terms_ctx = TermContext(chain_states, attributes=names, clocks=clocks.named)
 
     mortality_chain, mortality = None, None
     if "mortality" in tree:
@@ -327,15 +336,16 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
                 raise HhsimError(term.name, f"refers to chain '{other}', which comes later",
                                  f"define [chains.{other}] before [chains.{name}]")
         exits, uses_tis = parse_exits(sub.get("transitions"), f"{where}.transitions", states,
-                                      TermContext(chain_states, own_chain=name, attributes=names),
+                                      TermContext(chain_states, own_chain=name, attributes=names,
+                                                  clocks=clocks.named),
                                       cycle_months / 12)
         if name == mortality_chain:
             for s in mortality_states(tree["mortality"], states):
                 exits[s].append(Exit(DEATH, mortality))
         chains[name] = Chain(name, states, exits, initial, name == mortality_chain, uses_tis)
 
-    services = parse_services(tree.get("services"), TermContext(chain_states, attributes=names))
-    admissions = parse_hospital(tree.get("hospital"), TermContext(chain_states, attributes=names))
+    services = parse_services(tree.get("services"), terms_ctx)
+    admissions = parse_hospital(tree.get("hospital"), terms_ctx)
     if cycle != "month" and (services or admissions):
         raise HhsimError("model.cycle", "services and hospital need a monthly cycle",
                          "use cycle = \"month\" or remove [services] and [hospital]")
@@ -346,15 +356,16 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
         chains=chains,
         mortality=mortality,
         wellbeing=parse_wellbeing(tree.get("wellbeing"), chain_states),
-        utility=_utility(tree.get("utility"), chain_states, names),
+        utility=_utility(tree.get("utility"), chain_states, clocks.named, names),
         good_health=_good_health(tree.get("outcomes"), chain_states),
-        state_costs=_state_costs(tree.get("state_costs"), chain_states, names),
+        state_costs=_state_costs(tree.get("state_costs"), chain_states, clocks.named, names),
         services=services,
         admissions=admissions,
         tree=dict(tree),
         attributes=attributes,
         cycle_age=cycle_age,
     )
+    model.clocks = clocks.with_model_time([t for r in model.rates for t in r.terms])
     _check_wellbeing_terms(model)
     for act in model.activities:
         if act.name in PAYERS:  # cost_<payer> is the payer's total in every run record

@@ -11,6 +11,7 @@ A model file gives a term table such as ``rr`` under a rate:
     rr.model_year = { value = [0.5, 1.0], breaks = [0, 2], unit = "rate ratio", ... }  # years since start
     rr.tenure.social_rented = { value = 1.1, unit = "rate ratio", ... }
     rr.<chain>.<state> = { value = 1.8, unit = "rate ratio", ... }   # another chain's state
+    rr.<clock> = { value = [1.5, 1.0], breaks = [0, 12], unit = "rate ratio", ... }  # [clocks]
     rr.<attribute> = { value = 1.0, unit = "power", ... }   # an attribute to this power
 
 Every term becomes a lookup: an integer code per tenant (age in years, decile, state, ...)
@@ -20,7 +21,7 @@ indexes a small table of ratios, so evaluating a term on a subset is one gather.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,7 @@ class Term:
     table: np.ndarray  # float32 ratios indexed by code
     kind: str = "static"
     direct: Callable[[Population, np.ndarray | None], np.ndarray] | None = None
+    clock: str | None = None  # the clock the term reads (hhsim.health.clocks), if any
 
     def factor(self, pop: Population, idx: np.ndarray | None = None) -> np.ndarray:
         """Ratio for each tenant in ``idx`` (all slots when None)."""
@@ -73,6 +75,9 @@ class TermContext:
     own_chain: str | None = None  # chain whose time in state ``time_in_state`` refers to
     additive: bool = False
     attributes: tuple[str, ...] = ()  # the model's attributes (hhsim.health.attributes)
+    #: The model's named clocks that terms here may read, by name (``hhsim.health.clocks``:
+    #: each has ``term(name, node, ctx)``); empty where clocks are not allowed.
+    clocks: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def neutral(self) -> float:
@@ -180,7 +185,7 @@ def _time_in_state_term(name: str, node: dict, chain: str | None) -> Term:
     def codes(pop: Population, idx: np.ndarray | None) -> np.ndarray:
         return np.minimum(_take(pop.time_in_state[chain], idx), MAX_MONTHS_IN_STATE)
 
-    return Term(name, codes, table, kind="dynamic")
+    return Term(name, codes, table, kind="dynamic", clock="time_in_state")
 
 
 def _attribute_term(name: str, node: dict, attribute: str) -> Term:
@@ -266,8 +271,10 @@ def parse_terms(node: Mapping[str, Any] | None, where: str, ctx: TermContext) ->
                                      kind="state"))
         elif key in ctx.attributes:
             terms.append(_attribute_term(name, sub, key))
+        elif key in ctx.clocks:
+            terms.append(ctx.clocks[key].term(name, sub, ctx))
         else:
-            raise unknown_key_error(where, key, [*COVARIATES, *ctx.chains, *ctx.attributes],
+            raise unknown_key_error(where, key, [*COVARIATES, *ctx.chains, *ctx.attributes, *ctx.clocks],
                                     what="covariate")
     return terms
 

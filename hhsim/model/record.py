@@ -43,8 +43,8 @@ from hhsim.interventions.registry import declared_tables
 from hhsim.model.groups import group_table, tenant_outcomes
 from hhsim.model.simulation import LIFE_TABLE, HousingHealthModel
 
-#: Outcomes recorded per person with their standard error: ``cost``, every per-tenant cost of
-#: every payer (discounted, £; a programme's costs that belong to no one tenant are not in it),
+#: Outcomes recorded per person with their standard error: ``cost``, the care costs of every
+#: payer (discounted, £; interventions' costs are not in it: they are ``intervention_cost``),
 #: QALYs and life years (discounted).
 PER_PERSON = ("cost", "qalys", "life_years")
 
@@ -100,7 +100,7 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
         rec.update(iv.effect_record())
     rec["readmissions_30d"] = sum(rec[f"use_{t.name}_readmissions_30d"] for t in model.health.admissions)
     rec["profile_people_moved"] = model.people_moved
-    per_tenant["cost"] = sum(per_tenant[f"cost_{p}"] for p in PAYERS)
+    per_tenant["cost"] = sum(per_tenant[f"cost_{p}"] for p in PAYERS) - per_tenant["intervention_cost"]
     for key in PER_PERSON:
         rec[f"per_person_{key}"], rec[f"per_person_{key}_se"] = per_person(per_tenant[key], weight)
     return rec

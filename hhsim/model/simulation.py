@@ -13,7 +13,7 @@ A step (one month, or one year for yearly-cycle models), in order:
 2. hospital: admissions, stays, delays and readmissions, in days (monthly models);
 3. community services: Poisson counts for the share of the step spent at home;
 4. wellbeing moves toward its target;
-5. transitions and deaths take effect; time in state and ages advance; profiles refresh;
+5. transitions and deaths take effect; clocks, time in state and ages advance; profiles refresh;
 6. rewards are valued at the new step boundary; monthly aggregates are collected.
 
 Tenants are arrays (``hhsim.world.population``), not agents. Mesa provides the model
@@ -379,7 +379,8 @@ class HousingHealthModel(mesa.Model):
         if self.health.wellbeing is not None:
             self.health.wellbeing.update(pop, self.health.cycle_months, self.wellbeing_shift)
 
-        # 5. transitions and deaths take effect; time in state and age advance
+        # 5. transitions and deaths take effect; clocks, time in state and age advance
+        self.health.clocks.advance(pop, alive, dict(zip(self.health.chains, outcomes, strict=True)), died)
         for name, o in zip(self.health.chains, outcomes, strict=True):
             survive = ~np.isin(o.moved, died)
             pop.states[name][o.moved[survive]] = o.new_state[survive]

@@ -14,7 +14,10 @@ AGE_LABELS = ("16-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84", "85
 
 def band_lookup(breaks: list[float], upper: int, where: str) -> np.ndarray:
     """Map 0..upper to the index of the band whose lower bound is the last break <= value."""
-    b = np.asarray(breaks, dtype=float)
+    try:
+        b = np.asarray(breaks, dtype=float)
+    except (TypeError, ValueError):  # text, or lists of different lengths
+        b = np.empty(0)
     if b.ndim != 1 or b.size == 0 or np.any(np.diff(b) <= 0):
         raise HhsimError(where, "breaks must be an increasing list of lower bounds",
                          "give e.g. breaks = [16, 25, 35]")
