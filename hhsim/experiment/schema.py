@@ -18,6 +18,7 @@
     tenure = { social_rented = 1.0 }
     # or: stock = "my-tenants.csv"   (a provider's own tenants; see docs/own-data.md)
     # or: profile = "my-area.csv"    (people by age band, decile and tenure: results for that place)
+    # or: cohort = { age = 60, sex = "male" }   (identical people, as a cohort model has)
 
     [parameters]                     # overrides of model, world or intervention parameters
     "services.gp.unit_cost" = 45.0
@@ -73,6 +74,7 @@ from hhsim.core.parameters import apply_overrides, read_toml
 from hhsim.core.resources import default_model_tree
 from hhsim.core.resources import world_tree as default_world_tree
 from hhsim.interventions import resolve
+from hhsim.world.cohort import parse_cohort
 from hhsim.world.population import TENURES
 from hhsim.world.profile import read_profile
 
@@ -141,6 +143,7 @@ class Population(Strict):
     tenure: dict[StrictStr, Number] = Field(default_factory=lambda: {"social_rented": 1.0})
     stock: StrictStr | None = None  # a provider's tenants and dwellings (docs/own-data.md)
     profile: StrictStr | None = None  # people by age band, decile and tenure in a place
+    cohort: dict[StrictStr, Any] | None = None  # identical people: { age = 60, sex = "male" }
 
     @field_validator("stock", "profile")
     @classmethod
@@ -414,6 +417,14 @@ def read_experiment(data: dict, source: Path | None = None) -> Experiment:
         if exp.population.tenants < tenures:
             raise HhsimError("population.tenants", f"{exp.population.tenants} tenant(s) cannot stand for the "
                              f"{tenures} tenures of the profile", f"give at least {tenures} tenants")
+    if exp.population.cohort is not None:
+        parse_cohort(exp.population.cohort, "population.cohort")
+        if exp.population.stock is not None or exp.population.profile is not None:
+            raise HhsimError("population.cohort", "cannot be used with a stock file or a profile",
+                             "give the cohort, or the stock file or profile, not both")
+        if "tenure" in given:
+            raise HhsimError("population.tenure", "is not used with a cohort",
+                             "remove it: give the cohort's tenure as cohort.tenure")
     names = [a.name for a in exp.arms]
     runs = len(names) * exp.experiment.replications
     if runs > MAX_RUNS:

@@ -315,7 +315,7 @@ def parse_exits(node: Mapping[str, Any] | None, where: str, states: tuple[str, .
         dst = _state_index(t.get("to"), states, f"{tw}.to", allow_dead=True)
         if src == dst:
             raise HhsimError(tw, "goes from a state to itself", "remove it or change 'to'")
-        tctx = TermContext(ctx.chains, own_chain=ctx.own_chain, clocks=ctx.clocks)
+        tctx = TermContext(ctx.chains, own_chain=ctx.own_chain, attributes=ctx.attributes, clocks=ctx.clocks)
         terms = parse_terms(t.get("rr"), f"{tw}.rr", tctx)
         uses_tis |= any(term.name.endswith(".time_in_state") for term in terms)
         reference = bool(t.get("reference", False))

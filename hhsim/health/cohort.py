@@ -8,22 +8,33 @@ risks), and rewards are valued at the same boundaries with the same weights and 
 The microsimulation converges to these numbers; published cohort models can be reproduced
 to rounding. A model whose rates or rewards read clocks that differ between people (time in
 state, time in a group of states, time since an event) is followed in tunnel states
-(``hhsim.health.tunnels``).
+(``hhsim.health.tunnels``). A model with attributes (``hhsim.health.attributes``) is run at
+each of their integration points and the results weighted: exactly the expectation over
+discrete attributes; over continuous ones a Gaussian quadrature, its nodes doubled until no
+outcome moves by more than ``SETTLED`` (relative), with a one-line warning where it does not
+settle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from hhsim.core.accounting import PAYERS, discount_factor, reward_parts
 from hhsim.core.costing import uprating_factor
-from hhsim.core.errors import HhsimError
+from hhsim.core.errors import HhsimError, warn
+from hhsim.health.attributes import QUADRATURE_NODES, Attribute, integration_points
 from hhsim.health.model_file import HealthModel
 from hhsim.health.tunnels import cohort_rows
 from hhsim.world.population import Dwellings, Population
+
+#: Largest relative change of any outcome between n and 2n quadrature nodes for a result over
+#: continuous attributes to count as settled (float32 rate tables move outcomes by ~1e-7).
+SETTLED = 1e-6
+MAX_NODES = 256  # quadrature nodes per continuous attribute
+MAX_POINTS = 4096  # cohorts run for one expectation (every combination of the attributes' nodes)
 
 
 def _representatives(n: int, age: float, female: bool, tenure: int, decile: int) -> Population:
@@ -35,6 +46,13 @@ def _representatives(n: int, age: float, female: bool, tenure: int, decile: int)
         dwellings=Dwellings(tenure=np.full(n, tenure, dtype=np.int8), hazards=np.zeros(n, dtype=np.uint8),
                             deprivation=np.full(n, decile, dtype=np.int8),
                             estate=np.zeros(n, dtype=np.int32)))
+
+
+def _set_age(pop: Population, health: HealthModel, start: np.ndarray, cycles: int) -> None:
+    """Age everyone ``cycles`` cycles after ``start`` (months), and refresh the profiles."""
+    pop.age_months = start + cycles * health.cycle_months
+    pop.refresh_age()
+    health.profiles.refresh(pop)
 
 
 @dataclass
@@ -49,12 +67,25 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
                discount_costs: float = 0.035, discount_effects: float = 0.035,
                reward_timing: str = "half-cycle", price_year: str = "2023/24",
                age: float = 50.0, female: bool = False, tenure: int = 2, decile: int = 5,
-               effects: Mapping[str, float] | None = None) -> CohortResult:
+               effects: Mapping[str, float] | None = None, attributes: Mapping[str, float] | None = None,
+               nodes: int = QUADRATURE_NODES) -> CohortResult:
     """Expected outcomes per person of a cohort starting in the ``initial`` shares.
 
     Costs are by state cost and by payer, in ``price_year`` prices. ``effects`` multiplies
-    named rates, as an intervention would.
+    named rates, as an intervention would. ``attributes`` gives everyone these values of the
+    model's attributes; without it, outcomes and trace are the expectation over the
+    attributes: exact over discrete ones, by ``nodes``-point Gaussian quadrature over
+    continuous ones (``hhsim.health.attributes.integration_points``), the nodes doubled until
+    the outcomes settle.
     """
+    if attributes is None and health.attributes:
+        return _expectation(lambda values: cohort_run(
+            health, steps, initial, discount_costs=discount_costs, discount_effects=discount_effects,
+            reward_timing=reward_timing, price_year=price_year, age=age, female=female, tenure=tenure,
+            decile=decile, effects=effects, attributes=values), health.attributes, nodes)
+    if set(attributes or {}) != set(health.attributes):
+        raise HhsimError("cohort mode", f"attributes {sorted(attributes or {})} are not the model's "
+                         f"{sorted(health.attributes)}", "give one value of each attribute, or none")
     if len(health.chains) != 1 or health.services or health.admissions:
         raise HhsimError("cohort mode", "needs a model with one chain and no services or hospital",
                          "run it as a microsimulation")
@@ -68,7 +99,10 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
              for t in r.terms]
     rows = cohort_rows(name, chain, health.clocks, terms, steps)
     pop = _representatives(rows.n, age, female, tenure, decile)
+    pop.attributes = {k: np.full(pop.n, v, dtype=np.float32) for k, v in (attributes or {}).items()}
     rows.place(pop, 0)
+    start = pop.age_months.copy()
+    ends = int(health.cycle_age == "end")  # a cycle's rates read the age at its end
     health.profiles.refresh(pop)
     dt = health.cycle_years
 
@@ -86,6 +120,7 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
         if not chain.slots:  # no exits: everyone stays where they are
             trace.append(occupancy.copy())
             continue
+        _set_age(pop, health, start, t + ends)
         h = chain.hazards(pop, effect, rows.dtype).astype(np.float64)  # (rows, slots)
         total = h.sum(axis=1)
         leave = -np.expm1(-total * dt)
@@ -93,23 +128,18 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
             p = np.where(total[:, None] > 0, h * (leave / total)[:, None], 0.0)
         occupancy = rows.propagate(occupancy, leave, p)
         trace.append(occupancy.copy())
-        pop.age_months += health.cycle_months
-        pop.refresh_age()
-        health.profiles.refresh(pop)
 
     out: dict[str, float] = {}
     keys = ["qalys", "life_years", "good_health_years",
             *(f"cost_{sc.activity.name}" for sc in health.state_costs)]
     for key in keys:
         out[key] = out[f"{key}_undisc"] = 0.0
-    pop.age_months -= health.cycle_months * steps
-    pop.refresh_age()
     for b, parts in enumerate(reward_parts(reward_timing, steps)):
         alive = trace[b][:rows.n]
         rows.place(pop, b * health.cycle_months)
         d_eff = discount_factor(discount_effects, b * dt)
         d_cost = discount_factor(discount_costs, b * dt)
-        health.profiles.refresh(pop)
+        _set_age(pop, health, start, b)
         for w, cycle in parts:
             pop.model_year = int(cycle * dt)
             years = w * dt
@@ -123,10 +153,43 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float], *,
                 inside = alive @ (sc.states[pop.states[name]] * sc.multiplier.evaluate(pop, None))
                 out[f"cost_{sc.activity.name}"] += years * d_cost * unit * inside
                 out[f"cost_{sc.activity.name}_undisc"] += years * unit * inside
-        pop.age_months += health.cycle_months
-        pop.refresh_age()
     for payer in PAYERS:
         for suffix in ("", "_undisc"):
             out[f"cost_{payer}{suffix}"] = sum(out[f"cost_{sc.activity.name}{suffix}"]
                                                for sc in health.state_costs if sc.activity.payer == payer)
     return CohortResult(out, rows.by_state(np.array(trace), n_states))
+
+
+def _weighted(run: Callable[[dict[str, float]], CohortResult],
+              points: list[tuple[float, dict[str, float]]]) -> CohortResult:
+    """The weighted sum of the cohorts run at ``points`` (weights, attribute values)."""
+    parts = [(w, run(values)) for w, values in points]
+    return CohortResult({k: sum(w * r.outcomes[k] for w, r in parts) for k in parts[0][1].outcomes},
+                        sum(w * r.trace for w, r in parts))
+
+
+def _expectation(run: Callable[[dict[str, float]], CohortResult], attributes: Mapping[str, Attribute],
+                 nodes: int) -> CohortResult:
+    """The expectation over the attributes: exact over discrete ones; over continuous ones,
+    quadrature from ``nodes`` nodes, doubled until no outcome moves by more than ``SETTLED``
+    (relative), or a one-line warning at ``MAX_NODES`` or ``MAX_POINTS``."""
+    result = _weighted(run, integration_points(attributes, nodes))
+    if all(a.kind == "discrete" for a in attributes.values()):
+        return result
+    change = float("inf")
+    while change > SETTLED:
+        finer = integration_points(attributes, 2 * nodes)
+        if 2 * nodes > MAX_NODES or len(finer) > MAX_POINTS:
+            if change == float("inf"):
+                warn(f"cohort mode: the quadrature over the attributes was not checked ({nodes} nodes "
+                     "cannot be doubled): its outcomes may be off the expectation")
+            else:
+                warn(f"cohort mode: the quadrature over the attributes had not settled at {nodes} nodes "
+                     f"(outcomes moved by up to {change:.2g}, relative, at the last doubling): they are "
+                     "the expectation only to about that")
+            break
+        better = _weighted(run, finer)
+        change = max(abs(better.outcomes[k] - v) / max(abs(better.outcomes[k]), 1e-9)
+                     for k, v in result.outcomes.items())
+        result, nodes = better, 2 * nodes
+    return result

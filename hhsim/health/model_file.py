@@ -5,11 +5,13 @@ Sections (see docs/model-files.md for the full reference):
 - ``[model]``: name, description, ``cycle = "month" | "year"``;
 - ``[parameters]``: named parameters, which any value may use in an expression
   (``value = "=rate_to_prob(r_sick, 1)"``; ``hhsim.core.expressions``);
+- ``[attributes.<name>]``: a value drawn once per person (a frailty), used as a term
+  (``hhsim.health.attributes``);
 - ``[clocks]``: named clocks (time in a group of states, since an event, since model entry)
   that terms and hazards read (``hhsim.health.clocks``);
 - ``[chains.<name>]``: ordered ``states`` (best first), ``initial`` shares and
   ``transitions`` (rates or probabilities, with rate ratios);
-- ``[mortality]``: background mortality, competing in one chain;
+- ``[mortality]``: background mortality, competing in one chain (in all its states or some);
 - ``[wellbeing]``: optional score;
 - ``[utility]``: EQ-5D baseline by age and sex times state multipliers;
 - ``[outcomes]``: which states count as good health (ONS definition: good or very good);
@@ -44,21 +46,24 @@ from hhsim.core.parameters import (
     to_parameter,
 )
 from hhsim.core.randomness import Streams
+from hhsim.health.attributes import Attribute, draw_attributes, parse_attributes
 from hhsim.health.chains import DEAD_NAME, DEATH, Chain, Exit, parse_exits, parse_initial
 from hhsim.health.clocks import Clock, Clocks, parse_clocks, refuse_elsewhere
 from hhsim.health.hospital import AdmissionType, parse_hospital
-from hhsim.health.mortality import parse_mortality
+from hhsim.health.mortality import mortality_states, parse_mortality
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.rates import Rate, RateStack
 from hhsim.health.services import Service, parse_cost, parse_services
-from hhsim.health.terms import MAX_AGE, TermContext, parse_terms
+from hhsim.health.terms import COVARIATES, MAX_AGE, TermContext, parse_terms
 from hhsim.health.wellbeing import Wellbeing, parse_wellbeing
 from hhsim.world.population import Population
 from hhsim.world.synthetic import england_mix, generate
 
-MODEL_SECTIONS = {"model", "parameters", "chains", "mortality", "wellbeing", "utility", "outcomes",
-                  "state_costs", "services", "hospital", "clocks"}
+MODEL_SECTIONS = {"model", "parameters", "attributes", "chains", "mortality", "wellbeing", "utility",
+                  "outcomes", "state_costs", "services", "hospital", "clocks"}
 CYCLES = {"month": 1, "year": 12}
+#: Which age a step's rates read: at the start of the cycle or at its end (``[model] cycle_age``).
+CYCLE_AGES = ("start", "end")
 CHAIN_KEYS = {"states", "description", "initial", "transitions"}
 #: Size and seed of the reference population used for calibration (fixed: part of the model).
 REFERENCE_SIZE = 100_000
@@ -95,6 +100,8 @@ class HealthModel:
     clocks: Clocks = field(default_factory=Clocks, repr=False)
     profiles: ProfileSpace | None = field(default=None, repr=False)
     _stacks: dict[str, RateStack] = field(default_factory=dict, repr=False)
+    attributes: dict[str, Attribute] = field(default_factory=dict)  # drawn once per person
+    cycle_age: str = "start"  # the age a step's rates read: at the cycle's "start" or "end"
 
     @property
     def cycle_years(self) -> float:
@@ -137,8 +144,10 @@ class HealthModel:
 
         ``given`` holds states known from a stock file (-1 where not known): those are kept,
         the rest drawn. Chains are set in order, so a later chain's draw uses the earlier
-        chains' states, given or drawn. Every slot's uniform is drawn either way.
+        chains' states, given or drawn. Every slot's uniform is drawn either way. Attributes
+        are drawn first, each from its own stream.
         """
+        draw_attributes(self.attributes, pop, streams)
         for name, chain in self.chains.items():
             drawn = chain.initial.draw(pop, streams.uniform(f"initial:{name}", 0))
             known = (given or {}).get(name)
@@ -153,6 +162,7 @@ class HealthModel:
 
     def calibrate(self, ref: Population, streams: Streams) -> None:
         """Fit initial shares, de-average rates and utility, centre wellbeing, on ``ref``."""
+        draw_attributes(self.attributes, ref, streams)
         for name, chain in self.chains.items():
             chain.initial.calibrate(ref)
             ref.states[name] = chain.initial.draw(ref, streams.uniform(f"initial:{name}", 0))
@@ -210,7 +220,7 @@ def _chains(node: Any) -> dict[str, tuple[str, ...]]:
 
 
 def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...]],
-             clocks: Mapping[str, Clock]) -> Rate:
+             clocks: Mapping[str, Clock], attributes: tuple[str, ...] = ()) -> Rate:
     node = dict(node or {})
     check_keys(node, "utility", {"description", "reference", "baseline", "multiplier"})
     base = np.ones((2, MAX_AGE + 1))
@@ -223,7 +233,8 @@ def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...
         age = np.arange(MAX_AGE + 1, dtype=float)
         # Row 0 = male, row 1 = female.
         base = np.vstack([c[0] + c[1] * male + c[2] * age + c[3] * age**2 for male in (1.0, 0.0)])
-    terms = parse_terms(node.get("multiplier"), "utility.multiplier", TermContext(chains, clocks=clocks))
+    terms = parse_terms(node.get("multiplier"), "utility.multiplier",
+                        TermContext(chains, attributes=attributes, clocks=clocks))
     return Rate("utility", base, terms, bool(node.get("reference", False)))
 
 
@@ -247,7 +258,7 @@ def _good_health(node: Mapping[str, Any] | None,
 
 
 def _state_costs(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...]],
-                 clocks: Mapping[str, Clock]) -> list[StateCost]:
+                 clocks: Mapping[str, Clock], attributes: tuple[str, ...] = ()) -> list[StateCost]:
     out = []
     for name, sub in (node or {}).items():
         where = f"state_costs.{name}"
@@ -267,7 +278,8 @@ def _state_costs(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str,
         if not str(sub["cost"].get("unit", "")).startswith("£ per person-year"):
             raise HhsimError(f"{where}.cost", "must be a cost per person-year",
                              'use unit = "£ per person-year"')
-        terms = parse_terms(sub.get("multiplier"), f"{where}.multiplier", TermContext(chains, clocks=clocks))
+        terms = parse_terms(sub.get("multiplier"), f"{where}.multiplier",
+                            TermContext(chains, attributes=attributes, clocks=clocks))
         out.append(StateCost(chain, mask, activity, Rate(f"{where}.multiplier",
                                                          np.ones((2, MAX_AGE + 1)), terms)))
     return out
@@ -282,19 +294,25 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
     tree = resolve_expressions(tree)
     parameters_of(tree)  # every leaf valid and sourced
     meta = tree.get("model", {})
-    check_keys(meta, "model", {"name", "description", "cycle"})
+    check_keys(meta, "model", {"name", "description", "cycle", "cycle_age"})
     cycle = meta.get("cycle", "month")
     if cycle not in CYCLES:
         raise HhsimError("model.cycle", f"unknown cycle '{cycle}'", "use \"month\" or \"year\"")
     cycle_months = CYCLES[cycle]
+    cycle_age = meta.get("cycle_age", "start")
+    if cycle_age not in CYCLE_AGES:
+        raise HhsimError("model.cycle_age", f"unknown value {cycle_age!r}",
+                         'use "start" (rates read the age at the start of each cycle) or "end"')
     chain_states = _chains(tree.get("chains"))
+    attributes = parse_attributes(tree.get("attributes"), {*COVARIATES, *chain_states})
+    names = tuple(attributes)
     clocks = parse_clocks(tree.get("clocks"), tree["chains"], chain_states, cycle_months)
     refuse_elsewhere(tree, clocks)
-    terms_ctx = TermContext(chain_states, clocks=clocks.named)
+    terms_ctx = TermContext(chain_states, attributes=names, clocks=clocks.named)
 
     mortality_chain, mortality = None, None
     if "mortality" in tree:
-        mortality_chain, mortality = parse_mortality(tree["mortality"], chain_states)
+        mortality_chain, mortality = parse_mortality(tree["mortality"], chain_states, names)
 
     chains: dict[str, Chain] = {}
     for name, sub in tree["chains"].items():
@@ -302,9 +320,12 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
         check_keys(sub, where, CHAIN_KEYS)
         states = chain_states[name]
         initial = parse_initial(sub.get("initial"), f"{where}.initial", len(states),
-                                TermContext(chain_states))
+                                TermContext(chain_states, attributes=names))
         for term in initial.terms:
             other = term.name.rsplit(".", 1)[-1]
+            if other in attributes:
+                raise HhsimError(term.name, "initial shares cannot depend on an attribute",
+                                 "remove the term: attributes act on rates, utilities and costs")
             if term.kind == "dynamic":
                 raise HhsimError(term.name, "initial shares cannot depend on wellbeing or the model year",
                                  "remove the term: initial shares are drawn once, before wellbeing")
@@ -315,10 +336,11 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
                 raise HhsimError(term.name, f"refers to chain '{other}', which comes later",
                                  f"define [chains.{other}] before [chains.{name}]")
         exits, uses_tis = parse_exits(sub.get("transitions"), f"{where}.transitions", states,
-                                      TermContext(chain_states, own_chain=name, clocks=clocks.named),
+                                      TermContext(chain_states, own_chain=name, attributes=names,
+                                                  clocks=clocks.named),
                                       cycle_months / 12)
         if name == mortality_chain:
-            for s in range(len(states)):
+            for s in mortality_states(tree["mortality"], states):
                 exits[s].append(Exit(DEATH, mortality))
         chains[name] = Chain(name, states, exits, initial, name == mortality_chain, uses_tis)
 
@@ -334,12 +356,14 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
         chains=chains,
         mortality=mortality,
         wellbeing=parse_wellbeing(tree.get("wellbeing"), chain_states),
-        utility=_utility(tree.get("utility"), chain_states, clocks.named),
+        utility=_utility(tree.get("utility"), chain_states, clocks.named, names),
         good_health=_good_health(tree.get("outcomes"), chain_states),
-        state_costs=_state_costs(tree.get("state_costs"), chain_states, clocks.named),
+        state_costs=_state_costs(tree.get("state_costs"), chain_states, clocks.named, names),
         services=services,
         admissions=admissions,
         tree=dict(tree),
+        attributes=attributes,
+        cycle_age=cycle_age,
     )
     model.clocks = clocks.with_model_time([t for r in model.rates for t in r.terms])
     _check_wellbeing_terms(model)

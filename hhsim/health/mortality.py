@@ -11,6 +11,7 @@ the age-specific rate, and rate ratios (deprivation, the chain's states, ...):
                    unit = "probability per year", source = "ONS National life tables ..." }
     # or: gompertz_makeham = { value = [[A, B, c], [A, B, c]], unit = "coefficients per year", ... }
     rr.deprivation = { ... }
+    states = ["well", "ill"]  # optional: only these states of the chain (default: all)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from hhsim.core.parameters import check_keys, leaf_parameter
 from hhsim.health.rates import Rate, age_sex_table, period_years
 from hhsim.health.terms import MAX_AGE, TermContext, parse_terms
 
-MORTALITY_KEYS = {"chain", "reference", "life_table", "gompertz_makeham", "rr"}
+MORTALITY_KEYS = {"chain", "reference", "life_table", "gompertz_makeham", "rr", "states"}
 
 
 def gompertz_makeham_hazard(a: float, b: float, c: float, ages: np.ndarray) -> np.ndarray:
@@ -33,7 +34,24 @@ def gompertz_makeham_hazard(a: float, b: float, c: float, ages: np.ndarray) -> n
     return a + b * np.exp(c * ages)
 
 
-def parse_mortality(node: Mapping[str, Any], chains: Mapping[str, tuple[str, ...]]) -> tuple[str, Rate]:
+def mortality_states(node: Mapping[str, Any], states: tuple[str, ...]) -> list[int]:
+    """Indices of the states of the mortality chain that background mortality applies in:
+    ``states`` if given, else every state."""
+    chosen = node.get("states")
+    if chosen is None:
+        return list(range(len(states)))
+    where = "mortality.states"
+    if not isinstance(chosen, list) or not chosen or len(set(map(str, chosen))) != len(chosen):
+        raise HhsimError(where, "must be a list of distinct states of the chain",
+                         f'write states = ["{states[0]}"], or leave it out for every state')
+    for s in chosen:
+        if s not in states:
+            raise unknown_key_error(where, str(s), states, what="state")
+    return [i for i, s in enumerate(states) if s in chosen]
+
+
+def parse_mortality(node: Mapping[str, Any], chains: Mapping[str, tuple[str, ...]],
+                    attributes: tuple[str, ...] = ()) -> tuple[str, Rate]:
     """The chain mortality competes in, and the mortality rate."""
     where = "mortality"
     check_keys(node, where, MORTALITY_KEYS)
@@ -63,5 +81,5 @@ def parse_mortality(node: Mapping[str, Any], chains: Mapping[str, tuple[str, ...
     reference = node.get("reference", False)
     if not isinstance(reference, bool):
         raise HhsimError(f"{where}.reference", "must be true or false", "write reference = true")
-    terms = parse_terms(node.get("rr"), f"{where}.rr", TermContext(chains))
+    terms = parse_terms(node.get("rr"), f"{where}.rr", TermContext(chains, attributes=attributes))
     return chain, Rate(where, base, terms, reference)

@@ -12,6 +12,7 @@ A model file gives a term table such as ``rr`` under a rate:
     rr.tenure.social_rented = { value = 1.1, unit = "rate ratio", ... }
     rr.<chain>.<state> = { value = 1.8, unit = "rate ratio", ... }   # another chain's state
     rr.<clock> = { value = [1.5, 1.0], breaks = [0, 12], unit = "rate ratio", ... }  # [clocks]
+    rr.<attribute> = { value = 1.0, unit = "power", ... }   # an attribute to this power
 
 Every term becomes a lookup: an integer code per tenant (age in years, decile, state, ...)
 indexes a small table of ratios, so evaluating a term on a subset is one gather.
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from hhsim.core.errors import HhsimError, unknown_key_error
-from hhsim.core.parameters import is_leaf, leaf_parameter
+from hhsim.core.parameters import MAX_RATIO, is_leaf, leaf_parameter
 from hhsim.world.bands import band_lookup
 from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Population
 
@@ -73,6 +74,7 @@ class TermContext:
     chains: Mapping[str, tuple[str, ...]]
     own_chain: str | None = None  # chain whose time in state ``time_in_state`` refers to
     additive: bool = False
+    attributes: tuple[str, ...] = ()  # the model's attributes (hhsim.health.attributes)
     #: The model's named clocks that terms here may read, by name (``hhsim.health.clocks``:
     #: each has ``term(name, node, ctx)``); empty where clocks are not allowed.
     clocks: Mapping[str, Any] = field(default_factory=dict)
@@ -186,6 +188,23 @@ def _time_in_state_term(name: str, node: dict, chain: str | None) -> Term:
     return Term(name, codes, table, kind="dynamic", clock="time_in_state")
 
 
+def _attribute_term(name: str, node: dict, attribute: str) -> Term:
+    """An attribute drawn once per person (``hhsim.health.attributes``) to a power: 1
+    multiplies by the attribute, 0 switches the term off. Factors are capped at MAX_RATIO
+    (a value near 0 to a negative power)."""
+    value, leaf = _leaf(node, name)
+    power = np.float32(_scalar(value, name))
+    if not str(leaf["unit"]).lower().startswith("power"):
+        raise HhsimError(name, f"has unit '{leaf['unit']}'",
+                         'use unit = "power": the term is the attribute to this power')
+
+    def direct(pop: Population, idx: np.ndarray | None) -> np.ndarray:
+        return np.minimum(np.power(_take(pop.attributes[attribute], idx), power), np.float32(MAX_RATIO))
+
+    return Term(name, lambda pop, idx: np.zeros(0), np.ones(1, dtype=np.float32), kind="dynamic",
+                direct=direct)
+
+
 def _table_term(name: str, node: Mapping[str, Any], labels: tuple[str, ...],
                 codes: Codes, what: str, ctx: TermContext, kind: str = "static") -> Term:
     if not isinstance(node, Mapping) or is_leaf(node):
@@ -250,10 +269,13 @@ def parse_terms(node: Mapping[str, Any] | None, where: str, ctx: TermContext) ->
         elif key in ctx.chains:
             terms.append(_table_term(name, sub, ctx.chains[key], _chain_codes(key), "state", ctx,
                                      kind="state"))
+        elif key in ctx.attributes:
+            terms.append(_attribute_term(name, sub, key))
         elif key in ctx.clocks:
             terms.append(ctx.clocks[key].term(name, sub, ctx))
         else:
-            raise unknown_key_error(where, key, [*COVARIATES, *ctx.chains, *ctx.clocks], what="covariate")
+            raise unknown_key_error(where, key, [*COVARIATES, *ctx.chains, *ctx.attributes, *ctx.clocks],
+                                    what="covariate")
     return terms
 
 

@@ -8,7 +8,8 @@ A step (one month, or one year for yearly-cycle models), in order:
    works completed; the month's intervention costs), in the order they were set up;
    effects for this month are set;
 1. health chains: every living tenant's exits compete (death is an exit of the mortality
-   chain); deaths get a day within the step;
+   chain); deaths get a day within the step (with ``[model] cycle_age = "end"``, ages first
+   advance, so that this step's rates read the age at its end);
 2. hospital: admissions, stays, delays and readmissions, in days (monthly models);
 3. community services: Poisson counts for the share of the step spent at home;
 4. wellbeing moves toward its target;
@@ -33,6 +34,7 @@ import numpy as np
 
 from hhsim.core.accounting import PAYERS, Ledger, discount_factor, reward_parts
 from hhsim.core.costing import uprating_factor
+from hhsim.core.errors import HhsimError
 from hhsim.core.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
 from hhsim.health.checks import start_checks
 from hhsim.health.hospital import DAY_TALLIES, Hospital, MonthWindow
@@ -43,6 +45,7 @@ from hhsim.interventions import build, model_context, parse_arm
 from hhsim.interventions.base import Intervention, Settings
 from hhsim.interventions.provider import Provider
 from hhsim.model.groups import Baseline
+from hhsim.world.cohort import cohort_population, parse_cohort
 from hhsim.world.housing_pathway import HousingPathway, is_homeless, parse_pathway
 from hhsim.world.population import DECILES, NO_DAY, Population
 from hhsim.world.profile import poststratify, read_profile
@@ -71,6 +74,7 @@ class RunConfig:
     arm: str = "baseline"
     stock: str | None = None  # path of a provider's stock file (read by each run)
     profile: str | None = None  # path of a local profile to weight the tenants to a place
+    cohort: Mapping[str, Any] | None = None  # identical tenants (hhsim.world.cohort), e.g. {age, sex}
     # England as observed, against which national rates are de-averaged: an arm's scenario
     # changes to world parameters must not move it. None means ``world_tree``.
     reference_world_tree: Mapping[str, Any] | None = None
@@ -124,7 +128,12 @@ class HousingHealthModel(mesa.Model):
         rng = self.streams.generator(POPULATION_KEY)
         given: dict[str, np.ndarray] = {}
         self.people_moved = 0.0
-        if config.profile is not None:
+        if config.cohort is not None and (config.stock or config.profile):
+            raise HhsimError("population.cohort", "cannot be used with a stock file or a profile",
+                             "give the cohort, or the stock file or profile, not both")
+        if config.cohort is not None:
+            self.pop = cohort_population(config.tenants, parse_cohort(config.cohort), config.world_tree)
+        elif config.profile is not None:
             profile = read_profile(config.profile)
             self.pop: Population = generate(config.tenants, tenure_mix(profile.tenure_mix()),
                                             profile.world(config.world_tree), rng, every_tenure=True)
@@ -328,6 +337,9 @@ class HousingHealthModel(mesa.Model):
             self.life_table[row] += np.bincount(cell, weights=w, minlength=size).reshape(2, DECILES, -1)
 
         # 1. chains (decided on start-of-step states; applied in 6)
+        ends = self.health.cycle_age == "end"
+        if ends:  # this step's rates read the age at its end
+            self.health.profiles.refresh(pop, static=self._grow_older(alive), everyone=False)
         outcomes = [chain.step(pop, pop.alive, self.streams.uniform(f"chain:{name}", t),
                                self.dt, self.effect)
                     for name, chain in self.health.chains.items()]
@@ -379,10 +391,7 @@ class HousingHealthModel(mesa.Model):
         pop.alive[died] = False
         self.death_month[died] = t
         self.hospital.next_day[died] = NO_DAY
-        years = pop.age_years
-        pop.age_months[alive] += self.health.cycle_months
-        pop.refresh_age()
-        birthdays = alive[pop.age_years[alive] != years[alive]]
+        birthdays = None if ends else self._grow_older(alive)
         moved = np.concatenate([o.moved for o in outcomes])
         self.health.profiles.refresh(pop, static=birthdays, state=moved, everyone=False)
 
@@ -392,6 +401,14 @@ class HousingHealthModel(mesa.Model):
         self.people_in_state = self.health.profiles.marginals(pop)
         self._totals_before, self._totals_after = self._totals_after, dict(self.ledger.totals)
         self.datacollector.collect(self)
+
+    def _grow_older(self, alive: np.ndarray) -> np.ndarray:
+        """Advance the ages of tenants ``alive`` by one step; return those with a birthday."""
+        pop = self.pop
+        years = pop.age_years
+        pop.age_months[alive] += self.health.cycle_months
+        pop.refresh_age()
+        return alive[pop.age_years[alive] != years[alive]]
 
     def _intervene(self, t: int) -> None:
         """Interventions act at the start of the month, each provider doing its month's work

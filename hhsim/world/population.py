@@ -49,8 +49,9 @@ class Population:
     """Tenant attributes (one slot per tenant), the dwellings, and per-tenant state.
 
     Health-chain states live in ``states`` (one int8 array per chain of the health model);
-    ``time_in_state`` holds months in the current state for chains whose rules use it, and
-    ``clocks`` the months on each of the health model's clocks (-1: not running).
+    ``time_in_state`` holds months in the current state for chains whose rules use it,
+    ``clocks`` the months on each of the health model's clocks (-1: not running), and
+    ``attributes`` one value per tenant of each attribute of the model, drawn once.
     Dwelling attributes are copied to tenant arrays (``tenure``, ``deprivation``,
     ``hazards``) so rules read them without a gather; ``refresh_from_dwellings`` keeps the
     copies in step after repairs or moves.
@@ -68,6 +69,7 @@ class Population:
     clocks: dict[str, np.ndarray] = field(default_factory=dict)  # int16 months (hhsim.health.clocks)
     wellbeing: np.ndarray | None = None  # float32 score
     wellbeing_trait: np.ndarray | None = None  # float32 personal offset
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)  # float32, drawn once each
     static_profile: np.ndarray | None = None  # see hhsim.health.profiles
     state_profile: np.ndarray | None = None
     recent_use: RecentUse | None = None  # rolling 12-month counts of service use
