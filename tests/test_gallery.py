@@ -102,9 +102,9 @@ BRIGGS_THR_TRACE = {
 
 
 def test_briggs_2006_thr_cohort_reproduces_the_excel_model():
-    # The Excel model reads the life table at age 60 + t in cycle t = 1, 2, ...: the age at
-    # the end of each cycle, so cohort mode starts the cohort of women at 61.
-    r = cohort("briggs-2006-thr", {"PrimaryTHR": 1.0}, age=61.0, female=True, trace=True)
+    # Women aged 60; the Excel model reads the life table at 60 + t in cycle t = 1, 2, ...,
+    # the age at the end of each cycle: the model file's cycle_age = "end".
+    r = cohort("briggs-2006-thr", {"PrimaryTHR": 1.0}, age=60.0, female=True, trace=True)
     for arm, (cost, qalys) in BRIGGS_THR.items():
         # Equal up to float32 rounding of the rate tables (about 1e-8 relative here).
         assert r[arm]["cost_nhs"] == pytest.approx(cost, rel=1e-7)
@@ -112,3 +112,8 @@ def test_briggs_2006_thr_cohort_reproduces_the_excel_model():
         assert r[arm]["trace"][1:9, 1:] == pytest.approx(np.array(BRIGGS_THR_TRACE[arm]), abs=2e-8)
     # The QALY difference is 0.0445 of 14.7: its relative error is 300 times the totals'.
     assert icer(r, "np1", "standard") == pytest.approx(BRIGGS_THR_ICER, rel=1e-5)
+
+
+def test_briggs_2006_thr_microsimulation():
+    # The experiment's population is a cohort of identical women aged 60.
+    microsimulation_within_three_errors("briggs-2006-thr", BRIGGS_THR, tenants=20_000)
