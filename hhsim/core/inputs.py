@@ -65,12 +65,20 @@ def input_file(path: str | os.PathLike, what: str, kind: str, where: str | None 
     return p
 
 
+#: Bytes read at a time (a file that grows past its limit while it is read stops at limit + 1).
+CHUNK = 1 << 20
+
+
 def read_input(path: str | os.PathLike, what: str, kind: str, where: str | None = None) -> bytes:
     """The bytes of an input file (``input_file``'s checks first)."""
     p = input_file(path, what, kind, where)
+    limit, chunks, size = LIMITS[kind], [], 0
     try:
-        with p.open("rb") as fh:
-            return fh.read(LIMITS[kind] + 1)
+        with p.open("rb") as fh:  # in chunks: read(limit) would allocate the whole limit at once
+            while size <= limit and (chunk := fh.read(min(CHUNK, limit + 1 - size))):
+                chunks.append(chunk)
+                size += len(chunk)
+        return b"".join(chunks)
     except OSError as exc:
         raise HhsimError(where or str(p), f"{what} cannot be read ({exc.strerror})",
                          "check the file's permissions") from None
