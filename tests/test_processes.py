@@ -247,3 +247,30 @@ def test_a_dead_worker_in_a_sweep_names_the_command_that_continues_it(tmp_path, 
     text = str(err.value)
     assert "a worker process died" in text and "0 finished runs are saved" in text
     assert f"hhsim psa {plan.source} --out {tmp_path / 'psa'} --resume" in text and "\n" not in text
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the ignored one
+def test_ctrl_c_that_python_ignores_in_a_finaliser_still_stops_the_batch(tmp_path):
+    """A KeyboardInterrupt raised inside ``__del__`` is ignored by Python (it was seen once
+    while pyarrow closed a file): the batch still stops after the run it was handling."""
+    import signal
+
+    from hhsim.batch.design import runs
+    from hhsim.batch.execution import InProcessExecutor, execute
+
+    class Finaliser:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)
+
+    specs = runs(compile_plan(ROOT / "experiments" / "home-repairs.toml", tenants=20, months=1,
+                              replications=2))
+    handled = []
+
+    def on_result(result):
+        handled.append(result.run_id)
+        Finaliser()  # collected at once: its KeyboardInterrupt is printed and ignored
+
+    with pytest.raises(KeyboardInterrupt):
+        execute(specs, len(specs), on_result, InProcessExecutor(), 1, progress=False)
+    assert len(handled) == 1 < len(specs)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -139,12 +139,41 @@ class _Worker(_MainlessProcess):
             super().start()
 
 
+#: Set when Ctrl-C is pressed during ``execute`` (``_ctrl_c_noticed``).
+_PRESSED = threading.Event()
+
+
+def _notice_ctrl_c(signum: int, frame: Any) -> None:
+    """Python's Ctrl-C, remembered: a KeyboardInterrupt raised inside a finaliser
+    (``__del__``) is ignored by Python, so ``execute`` checks after each run."""
+    _PRESSED.set()
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _ctrl_c_noticed() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt as usual, and is remembered until the block ends (in
+    the main thread, under Python's own handler)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    _PRESSED.clear()
+    signal.signal(signal.SIGINT, _notice_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @contextmanager
 def _ctrl_c_held() -> Iterator[None]:
     """Hold Ctrl-C until the block ends, then raise KeyboardInterrupt (in the main thread,
-    under Python's own handler; elsewhere Ctrl-C is not raised anyway or is not ours)."""
+    under Python's own handler or ``execute``'s; elsewhere Ctrl-C is not raised anyway or is
+    not ours)."""
+    previous = signal.getsignal(signal.SIGINT)
     if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+            or previous not in (signal.default_int_handler, _notice_ctrl_c)):
         yield
         return
     pressed: list[int] = []
@@ -152,8 +181,10 @@ def _ctrl_c_held() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, previous)
     if pressed:
+        if previous is _notice_ctrl_c:
+            _PRESSED.set()
         raise KeyboardInterrupt
 
 
@@ -323,11 +354,12 @@ def execute(specs: Iterable[RunSpec], total: int, on_result: Callable[[RunResult
                             for spec in itertools.islice(todo, in_flight)}
     bar = tqdm(total=total, unit="run", desc="runs", disable=not progress, dynamic_ncols=True)
     try:
-        for spec in todo:
-            pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
-            pending.add(executor.submit(simulate, spec))
-        while pending:
-            pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
+        with _ctrl_c_noticed():
+            for spec in todo:
+                pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
+                pending.add(executor.submit(simulate, spec))
+            while pending:
+                pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
     finally:
         for f in pending:
             f.cancel()
@@ -341,6 +373,8 @@ def _drain(pending: set[Future], on_result: Callable[[RunResult], None], bar: tq
     for f in done.difference(failed):  # keep every finished run before raising
         on_result(f.result())
         bar.update(1)
+        if _PRESSED.is_set():  # a Ctrl-C that Python ignored (raised inside a finaliser)
+            raise KeyboardInterrupt
     if failed:
         failed[0].result()
     return rest
