@@ -2,7 +2,7 @@
 
 Each payer's cost (``cost_<payer>`` of the run record: NHS, social care, housing provider,
 local authority) is split into care costs and the intervention costs it pays. An
-intervention's payer comes from the arm's interventions as run (``interventions.json``);
+intervention's payer comes from the arm's interventions as run (``plan.json``);
 without them only the NHS split is known (the record keeps NHS care apart). A ``total`` row
 sums the payers. ``saving`` is baseline minus arm: positive when the payer spends less.
 """

@@ -22,7 +22,7 @@ from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import read_toml
 from hhsim.core.resources import DEFAULT_EXPERIMENT
 from hhsim.core.version import MODEL_VERSION, package_version
-from hhsim.experiment.arms import ArmPlan, arm_trees, compile_arms
+from hhsim.experiment.arms import ArmPlan, arm_trees, compile_arm, compile_arms
 from hhsim.experiment.probes import at_point
 from hhsim.experiment.schema import Experiment, read_experiment, read_field
 
@@ -92,10 +92,10 @@ class Plan:
         """Each arm's interventions as run (defaults, file and overrides merged)."""
         return {a.name: [dict(t) for t in a.interventions] for a in self.arms}
 
-    @property
+    @cached_property
     def reference_world(self) -> Mapping[str, Any]:
         """England as observed (the experiment's world overrides, not an arm's): national
-        rates are de-averaged over it."""
+        rates are de-averaged over it (worked out once per plan, not per run)."""
         return self.experiment.world_tree()
 
     def with_replications(self, replications: int) -> Plan:
@@ -137,9 +137,8 @@ class Plan:
         arms = [a.model_copy(update={"parameters": {**a.parameters, name: value}}) if a.name == arm else a
                 for a in e.arms]
         exp = e.model_copy(update={"arms": arms})
-        compiled = {a.name: a for a in compile_arms(exp.model_copy(update={"arms": [
-            a for a in exp.arms if a.name == arm]}))}
-        return replace(self, experiment=exp, arms=tuple(compiled.get(a.name, a) for a in self.arms))
+        new = compile_arm(exp, arm_trees(exp, next(a for a in arms if a.name == arm)))
+        return replace(self, experiment=exp, arms=tuple(new if a.name == arm else a for a in self.arms))
 
     def to_json(self) -> dict:
         """The plan as plain data (``plan.json`` of a results folder)."""

@@ -12,7 +12,7 @@ laid over it, key by key:
   ``rate_ratio``) replaces the default's form;
 - text and lists replace the default.
 
-The merged table is what the run uses and what ``interventions.json`` reports.
+The merged table is what the run uses and what ``plan.json`` reports.
 
 Settings common to interventions that serve tenants (``hhsim.interventions.programme``):
 
