@@ -31,7 +31,7 @@ from hhsim.analysis.summary import summarise, summarise_checks, summarise_groups
 from hhsim.analysis.tables import Settings, analyse
 from hhsim.batch.cohort import check_options, cohort_plan, cohort_runs
 from hhsim.batch.design import RunSpec, runs
-from hhsim.batch.execution import RunResult, open_executor, resume_hint, simulate, warm_up
+from hhsim.batch.execution import RunResult, open_executor, resume_hint, warm_up
 from hhsim.batch.pipeline import Batch, default_out, run_batch
 from hhsim.batch.store import ResultsStore, read_table
 from hhsim.core.errors import HhsimError, unknown_key_error
@@ -232,7 +232,7 @@ def _run_round(plan: Plan, out: Path, executor: Executor, in_flight: int, resume
     In cohort mode every run is made first, so that a refusal leaves no folder behind."""
     specs = runs(plan)
     order = [s.run_id for s in specs]
-    run = simulate
+    run = None  # a simulation
     if plan.mode == COHORT:
         made = cohort_runs(specs)
 

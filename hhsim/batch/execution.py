@@ -345,12 +345,13 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
 
 def execute(specs: Iterable[RunSpec], total: int, on_result: Callable[[RunResult], None],
             executor: Executor, in_flight: int, progress: bool = True,
-            run: Callable[[RunSpec], RunResult] = simulate) -> None:
-    """Run every spec on ``executor`` (``run``: how a spec becomes a result), handing each
-    result to ``on_result`` as it arrives.
+            run: Callable[[RunSpec], RunResult] | None = None) -> None:
+    """Run every spec on ``executor`` (``run``: how a spec becomes a result; None:
+    ``simulate``), handing each result to ``on_result`` as it arrives.
 
     At most ``in_flight`` runs are submitted and not yet handled at any time.
     """
+    run = run or simulate  # looked up now: tests stand in for it
     todo = iter(specs)
     pending: set[Future] = {executor.submit(run, spec)
                             for spec in itertools.islice(todo, in_flight)}

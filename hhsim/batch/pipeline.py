@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hhsim.batch.design import RunSpec
-from hhsim.batch.execution import RunResult, execute, simulate
+from hhsim.batch.execution import RunResult, execute
 from hhsim.batch.store import ResultsStore
 
 
@@ -36,10 +36,10 @@ class Batch:
 
 def run_batch(batch: Batch, specs: Iterable[RunSpec], executor: Executor, in_flight: int, *,
               resume: bool = False, progress: bool = False,
-              run: Callable[[RunSpec], RunResult] = simulate) -> ResultsStore:
+              run: Callable[[RunSpec], RunResult] | None = None) -> ResultsStore:
     """Make the runs of ``specs`` that ``batch.out`` does not hold yet (``run``: how a spec
-    becomes a result; a simulation by default), writing each as it finishes; return the
-    store (``store.records(order=batch.order)`` reads them back)."""
+    becomes a result; None: a simulation), writing each as it finishes; return the store
+    (``store.records(order=batch.order)`` reads them back)."""
     files = dict(batch.files)
     store = ResultsStore(batch.out, batch.digest, batch.manifest, files.pop("experiment"), resume, files,
                          batch.tables, mismatch=batch.mismatch, planned=batch.order)
