@@ -41,6 +41,13 @@ def test_the_valid_example_and_shipped_files_validate():
     ({"arms": [{"name": "a"}]}, "experiment.baseline", "name one arm"),
     ({"experiment": {"model": "no-such-model.toml"}}, "no-such-model.toml", "check the path"),
     ({"experiment": {"price_year": "1999/00"}}, "experiment.price_year", "2023/24"),
+    ({"experiment": {"reward_timing": "middle"}}, "experiment.reward_timing", "values listed"),
+    ({"experiment": {"reward_timing": {"first": -1, "repeat": [1], "last": 0}}},
+     "experiment.reward_timing.first", "at least 0"),
+    ({"experiment": {"reward_timing": {"first": "=a / 3", "repeat": [1], "last": 0}}},
+     "experiment.reward_timing.first", "'=1/3'"),
+    ({"experiment": {"reward_timing": {"first": 0.5, "last": 0.5}}},
+     "experiment.reward_timing.repeat", "add it"),
 ])
 def test_bad_values_are_one_line_errors(patch, where, fix):
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in VALID.items()}

@@ -8,6 +8,7 @@ Each model's published figures and their source are given where they are tested.
 import numpy as np
 import pytest
 
+from hhsim.analysis.cost_effectiveness import frontier
 from hhsim.batch.design import runs
 from hhsim.experiment.plan import compile_plan, load_experiment
 from hhsim.health.cohort import cohort_run
@@ -30,7 +31,7 @@ def cohort(name: str, initial: dict[str, float], trace: bool = False, **covariat
         tree, world = exp.trees(arm)
         result = cohort_run(calibrated_model(tree, world), e.months // 12, initial,
                             discount_costs=e.discount.costs, discount_effects=e.discount.effects,
-                            reward_timing=e.reward_timing, price_year=e.price_year, **covariates)
+                            reward_timing=e.timing, price_year=e.price_year, **covariates)
         out[arm.name] = {**result.outcomes, "trace": result.trace} if trace else result.outcomes
     return out
 
@@ -117,3 +118,35 @@ def test_briggs_2006_thr_cohort_reproduces_the_excel_model():
 def test_briggs_2006_thr_microsimulation():
     # The experiment's population is a cohort of identical women aged 60.
     microsimulation_within_three_errors("briggs-2006-thr", BRIGGS_THR, tenants=20_000)
+
+
+# Alarid-Escudero F et al. An introductory tutorial on cohort state-transition models in R
+# using a cost-effectiveness analysis example. Med Decis Making 2023;43(1):3-20 (code and
+# manuscript in DARTH-git/cohort-modeling-tutorial-intro): Table 3, costs (US$, rounded to 1)
+# and QALYs (rounded to 0.001); Table 4, the statuses and ICERs (rounded to $1); the trace of
+# SoC and of B (the manuscript's trace table, SoC = A, to 0.001) after cycles 1 to 5.
+ALARID_ESCUDERO = {"soc": (151580, 20.711), "A": (284805, 21.499), "B": (259100, 22.184),
+                   "AB": (378875, 23.137)}
+ALARID_ESCUDERO_FRONTIER = {"soc": ("reference", None), "A": ("dominated", None),
+                            "B": ("frontier", 72988), "AB": ("frontier", 125764)}
+ALARID_ESCUDERO_TRACE = [[0.859, 0.139, 0.000, 0.002], [0.792, 0.189, 0.014, 0.005],
+                         [0.755, 0.206, 0.032, 0.008], [0.729, 0.208, 0.052, 0.011],
+                         [0.707, 0.206, 0.072, 0.015]]
+
+
+def test_alarid_escudero_2023_sick_sicker_cohort_reproduces_tables_3_and_4():
+    # Given weights per boundary: darthtools' Simpson1/3 (1/3, 2/3, 4/3, 2/3, ..., 1/3).
+    r = cohort("alarid-escudero-2023-sick-sicker", {"H": 1.0}, trace=True, age=25.0)
+    for arm, (cost, qalys) in ALARID_ESCUDERO.items():
+        assert (round(r[arm]["cost_nhs"]), round(r[arm]["qalys"], 3)) == (cost, qalys), arm
+    assert r["soc"]["trace"][1:6].round(3).tolist() == ALARID_ESCUDERO_TRACE
+    arms = list(ALARID_ESCUDERO)
+    f = frontier(arms, [r[a]["cost_nhs"] for a in arms], [r[a]["qalys"] for a in arms]).set_index("arm")
+    for arm, (status, ratio) in ALARID_ESCUDERO_FRONTIER.items():
+        assert f.loc[arm, "status"] == status, arm
+        assert (None if np.isnan(f.loc[arm, "icer"]) else round(f.loc[arm, "icer"])) == ratio, arm
+
+
+def test_alarid_escudero_2023_sick_sicker_microsimulation():
+    microsimulation_within_three_errors("alarid-escudero-2023-sick-sicker", ALARID_ESCUDERO,
+                                        tenants=20_000)

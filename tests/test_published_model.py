@@ -34,7 +34,7 @@ def test_cohort_mode_reproduces_the_published_results(experiment):
         tree, world = experiment.trees(arm)
         out = cohort_run(calibrated_model(tree, world), e.months // 12, {"A": 1.0},
                          discount_costs=e.discount.costs, discount_effects=e.discount.effects,
-                         reward_timing=e.reward_timing, price_year=e.price_year).outcomes
+                         reward_timing=e.timing, price_year=e.price_year).outcomes
         results[arm.name] = (out["cost_nhs"], out["life_years"])
     for arm, (cost, years) in PUBLISHED.items():
         # Equal up to float32 rounding of the rate tables (about 1e-7 relative).

@@ -1,13 +1,14 @@
-"""Reward timings ``both-ends`` and ``simpson``: their boundary weights, exact closed-form
-values in cohort mode, the model year of each part, and the microsimulation converging to
-cohort mode (within 3 per-person standard errors, fixed seeds)."""
+"""Reward timings ``both-ends``, ``simpson`` and given weights: their boundary weights, exact
+closed-form values in cohort mode, the model year of each part, and the microsimulation
+converging to cohort mode (within 3 per-person standard errors, fixed seeds)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from hhsim.core.accounting import boundary_weights, reward_parts
+from hhsim.core.accounting import BoundaryWeights, boundary_weights, reward_parts
+from hhsim.core.errors import HhsimError
 from hhsim.core.resources import world_tree
 from hhsim.health.cohort import cohort_run
 from hhsim.health.model_file import calibrated_model
@@ -50,8 +51,40 @@ def test_simpson_weights_integrate_cubics_exactly_and_give_each_cycle_one_step(s
     assert np.allclose(per_cycle, 1.0, rtol=0, atol=1e-15)
 
 
-def geometric_weight_sum(timing: str, steps: int, x: float) -> float:
-    """G(x) = sum over boundaries b = 0..T of w_b x^b, in closed form (see closed_form)."""
+#: darthtools' gen_wcc(n_cycles, method = "Simpson1/3"): 1/3, 2/3, 4/3, 2/3, ..., 1/3.
+DARTHTOOLS = BoundaryWeights(1 / 3, (2 / 3, 4 / 3), 1 / 3)
+
+
+def test_given_weights_repeat_between_the_first_and_the_last_boundary():
+    assert DARTHTOOLS.at(1) == [1 / 3, 1 / 3]
+    assert DARTHTOOLS.at(4) == [1 / 3, 2 / 3, 4 / 3, 2 / 3, 1 / 3]
+    assert reward_parts(DARTHTOOLS, 3) == [[(1 / 3, 0)], [(2 / 3, 1)], [(4 / 3, 2)], [(1 / 3, 3)]]
+
+
+@pytest.mark.parametrize("steps", range(1, 12))
+def test_given_weights_can_be_any_named_timing(steps):
+    # Each boundary in its own cycle: the same weights as both-ends, half-cycle and (an even
+    # number of steps) simpson; the same parts as both-ends.
+    both = BoundaryWeights(1.0, (1.0,), 1.0)
+    assert reward_parts(both, steps) == reward_parts("both-ends", steps)
+    assert list(boundary_weights(BoundaryWeights(0.5, (1.0,), 0.5), steps)) == list(
+        boundary_weights("half-cycle", steps))
+    if steps % 2 == 0:
+        assert np.allclose(boundary_weights(BoundaryWeights(1 / 3, (4 / 3, 2 / 3), 1 / 3), steps),
+                           boundary_weights("simpson", steps), rtol=0, atol=1e-15)
+
+
+def test_given_weights_must_be_numbers_of_at_least_zero():
+    for first, repeat in ((-0.1, (1.0,)), (0.5, ()), (float("nan"), (1.0,))):
+        with pytest.raises(HhsimError, match=r"experiment\.reward_timing"):
+            BoundaryWeights(first, repeat, 0.5)
+
+
+def geometric_weight_sum(timing: str | BoundaryWeights, steps: int, x: float) -> float:
+    """G(x) = sum over boundaries b = 0..T of w_b x^b, in closed form (see closed_form); for
+    given weights, the sum itself."""
+    if isinstance(timing, BoundaryWeights):
+        return sum(w * x**b for b, w in enumerate(timing.at(steps)))
     if timing == "both-ends":
         return (1 - x ** (steps + 1)) / (1 - x)
     if steps % 2:  # Simpson 1/3 over T - 3 steps, then 3/8 over the last three
@@ -61,7 +94,7 @@ def geometric_weight_sum(timing: str, steps: int, x: float) -> float:
     return (1 + x**steps + odd + even) / 3
 
 
-def closed_form(timing: str, steps: int) -> dict[str, float]:
+def closed_form(timing: str | BoundaryWeights, steps: int) -> dict[str, float]:
     """Discounted QALYs, life years and care cost per person of
     tests/models/well_sick_rates_yearly.toml, everyone well at t = 0, yearly cycle (dt = 1).
 
@@ -101,13 +134,14 @@ def closed_form(timing: str, steps: int) -> dict[str, float]:
             "cost_care": total(0.0, COST_SICK, R_COSTS)}
 
 
-def cohort(timing: str, steps: int) -> dict[str, float]:
+def cohort(timing: str | BoundaryWeights, steps: int) -> dict[str, float]:
     health = calibrated_model(model_file("well_sick_rates_yearly.toml"), world_tree())
     return cohort_run(health, steps, {"well": 1.0}, discount_costs=R_COSTS,
                       discount_effects=R_EFFECTS, reward_timing=timing).outcomes
 
 
-@pytest.mark.parametrize("timing, steps", [("both-ends", 10), ("simpson", 10), ("simpson", 11)])
+@pytest.mark.parametrize("timing, steps", [("both-ends", 10), ("simpson", 10), ("simpson", 11),
+                                           (DARTHTOOLS, 11)])
 def test_cohort_mode_gives_the_closed_form_exactly(timing, steps):
     out, expected = cohort(timing, steps), closed_form(timing, steps)
     for key, value in expected.items():
@@ -145,7 +179,8 @@ def test_a_first_year_cost_is_counted_in_full_in_its_own_year(timing, discounted
     assert sim.ledger.count_disc["drug"].astype(float) * 1000 == pytest.approx(discounted, rel=1e-6)
 
 
-@pytest.mark.parametrize("timing, steps", [("both-ends", 10), ("simpson", 10), ("simpson", 11)])
+@pytest.mark.parametrize("timing, steps", [("both-ends", 10), ("simpson", 10), ("simpson", 11),
+                                           (DARTHTOOLS, 11)])
 def test_microsimulation_agrees_with_cohort_mode(timing, steps):
     n = 20_000
     m = HousingHealthModel(config(model_file("well_sick_rates_yearly.toml"), tenants=n, steps=steps,

@@ -38,7 +38,7 @@ def arm_config(plan: Plan, arm: ArmPlan, replication: int) -> RunConfig:
         model_tree=arm.model_tree, world_tree=arm.world_tree, tenants=pop.tenants, tenure=dict(pop.tenure),
         steps=e.months // arm.months_per_step, seed=e.seed, replication=replication,
         discount_costs=float(e.discount.costs), discount_effects=float(e.discount.effects),
-        reward_timing=e.reward_timing, start_month=e.start_month, arm=arm.name,
+        reward_timing=e.timing, start_month=e.start_month, arm=arm.name,
         stock=str(exp.stock_path) if exp.stock_path else None,
         profile=str(exp.profile_path) if exp.profile_path else None,
         reference_world_tree=plan.reference_world, interventions=arm.interventions,

@@ -16,7 +16,10 @@ valued at step boundaries and weighted by the reward-timing convention:
   (t = T) included: T + 1 values for T steps, as a cohort trace summed without correction;
 - ``simpson``: Simpson's 1/3 rule, weights 1, 4, 2, 4, ..., 4, 1 thirds of a step; with
   an odd number of steps the last three take Simpson's 3/8 rule, and one step alone the
-  trapezoid.
+  trapezoid;
+- given weights (``BoundaryWeights``): a weight for the first boundary, a pattern repeated
+  over the boundaries between, and a weight for the last, each boundary counting for its own
+  cycle (a trace summed with published weights, e.g. darthtools' ``gen_wcc``).
 
 The discount clock starts at model start: a reward at time ``tau`` years has weight
 ``(1 + r) ** -tau``.
@@ -70,16 +73,41 @@ class Activity:
             raise HhsimError(self.name, f"unknown payer '{self.payer}'", f"use one of {list(PAYERS)}")
 
 
+@dataclass(frozen=True)
+class BoundaryWeights:
+    """Given weights (in steps) of the values at the ``steps + 1`` step boundaries: ``first``
+    at t = 0, ``repeat`` cycled over boundaries 1 to ``steps - 1``, ``last`` at t = ``steps``."""
+
+    first: float
+    repeat: tuple[float, ...]
+    last: float
+
+    def __post_init__(self) -> None:
+        weights = (self.first, *self.repeat, self.last)
+        if not self.repeat or not all(np.isfinite(w) and w >= 0 for w in weights):
+            raise HhsimError("experiment.reward_timing", "weights must be numbers of at least 0, "
+                             "with at least one in 'repeat'",
+                             "give e.g. { first = 0.5, repeat = [1], last = 0.5 }")
+
+    def at(self, steps: int) -> list[float]:
+        """The weight of each of the ``steps + 1`` boundaries."""
+        inside = [self.repeat[(b - 1) % len(self.repeat)] for b in range(1, steps)]
+        return [self.first, *inside, self.last]
+
+
 def discount_factor(rate: float, years: float) -> float:
     """Weight of a value at ``years`` after model start, discounted at ``rate`` a year."""
     return float((1.0 + rate) ** -years)
 
 
-def reward_parts(timing: str, steps: int) -> list[list[tuple[float, int]]]:
+def reward_parts(timing: str | BoundaryWeights, steps: int) -> list[list[tuple[float, int]]]:
     """For each of the ``steps + 1`` step boundaries, the (weight in steps, cycle) parts its
     value counts for: the cycle starting there (``start``), the one ending there (``end``),
     half of each (``half-cycle``), its own cycle at every boundary, cycle T after the last
-    step included (``both-ends``), or Simpson's weights (``simpson``, ``SIMPSON_PANELS``)."""
+    step included (``both-ends``), Simpson's weights (``simpson``, ``SIMPSON_PANELS``), or
+    given weights, each boundary in its own cycle (``BoundaryWeights``)."""
+    if isinstance(timing, BoundaryWeights):
+        return [[(w, b)] for b, w in enumerate(timing.at(steps))]
     if timing not in REWARD_TIMINGS:
         raise HhsimError("experiment.reward_timing", f"unknown timing '{timing}'",
                          f"use one of {list(REWARD_TIMINGS)}")
@@ -108,7 +136,7 @@ def _simpson_parts(steps: int) -> list[list[tuple[float, int]]]:
     return parts
 
 
-def boundary_weights(timing: str, steps: int) -> np.ndarray:
+def boundary_weights(timing: str | BoundaryWeights, steps: int) -> np.ndarray:
     """Weight (in steps) of the value at each of the ``steps + 1`` step boundaries."""
     return np.array([sum(w for w, _ in parts) for parts in reward_parts(timing, steps)])
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from hhsim.core.errors import HhsimError, printable, unknown_key_error
 
@@ -118,6 +117,8 @@ def _ordered(low: float, high: float, where: str) -> None:
 
 def parse_distribution(spec: Any, where: str) -> Distribution | Dirichlet:
     """The distribution described by ``spec`` (a ``[low, high]`` pair or a table)."""
+    from scipy import stats  # here: 0.3 s to import, and most runs draw no distribution
+
     if isinstance(spec, Sequence) and not isinstance(spec, str):
         if len(spec) != 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in spec):
             raise HhsimError(where, f"bounds must be two numbers [low, high], got {printable(repr(spec))}",
@@ -161,6 +162,8 @@ def parse_distribution(spec: Any, where: str) -> Distribution | Dirichlet:
 
 
 def _build(kind: str, form: tuple[str, ...], v: dict[str, float], where: str) -> Distribution:
+    from scipy import stats
+
     if kind == "uniform":
         _ordered(v["low"], v["high"], where)
         return Distribution(kind, stats.uniform(loc=v["low"], scale=v["high"] - v["low"]),

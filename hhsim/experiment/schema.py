@@ -9,6 +9,7 @@
     thresholds = [20000, 30000]      # £ per QALY
     price_year = "2023/24"
     reward_timing = "half-cycle"     # start | end | half-cycle | both-ends | simpson
+    # or given weights per step boundary: { first = "=1/3", repeat = ["=2/3", "=4/3"], last = "=1/3" }
     start_month = 4                  # calendar month of step 0 (April: NHS financial year)
     model = "default"                # or a path to a model file, relative to this file
     baseline = "baseline"            # the arm others are compared with
@@ -56,6 +57,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
     StrictBool,
@@ -63,12 +65,15 @@ from pydantic import (
     StrictInt,
     StrictStr,
     StringConstraints,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
 
+from hhsim.core.accounting import BoundaryWeights
 from hhsim.core.errors import HhsimError, did_you_mean, printable, shortened, unknown_key_error
+from hhsim.core.expressions import Expression, is_expression
 from hhsim.core.inputs import check_path
 from hhsim.core.parameters import apply_overrides, read_toml
 from hhsim.core.resources import default_model_tree
@@ -109,6 +114,55 @@ class Discount(Strict):
     effects: Number = Field(0.035, ge=0, le=1)
 
 
+RewardTiming = Literal["start", "end", "half-cycle", "both-ends", "simpson"]
+
+
+class RewardWeights(Strict):
+    """Given weights (in steps) of the values at step boundaries (``BoundaryWeights``): a
+    number or a formula of numbers ("=1/3")."""
+
+    first: Number
+    repeat: list[Number] = Field(min_length=1, max_length=1200)
+    last: Number
+
+    @field_validator("first", "repeat", "last", mode="before")
+    @classmethod
+    def _formulas(cls, v: Any) -> Any:
+        return [_weight(w) for w in v] if isinstance(v, list) else _weight(v)
+
+    @field_validator("first", "repeat", "last")
+    @classmethod
+    def _not_negative(cls, v: Any) -> Any:
+        if any(w < 0 for w in (v if isinstance(v, list) else [v])):
+            raise ValueError("a weight is below 0; fix: give weights of at least 0 (in steps)")
+        return v
+
+    def boundary_weights(self) -> BoundaryWeights:
+        return BoundaryWeights(float(self.first), tuple(map(float, self.repeat)), float(self.last))
+
+
+def _timing_kind(v: Any) -> str:
+    """Which kind of reward timing ``v`` is: a name, or weights (a table). The tags are
+    union tags (``_UNION_TAG``): errors name ``experiment.reward_timing`` and the key."""
+    return "dict[weights]" if isinstance(v, dict | RewardWeights) else "str"
+
+
+def _weight(v: Any) -> Any:
+    """A weight written as a formula of numbers ("=1/3"), as its value."""
+    if not is_expression(v):
+        return v
+    formula = Expression(v, "experiment.reward_timing")
+    if formula.names:
+        raise ValueError(f"'{shortened(v, 40)}' names {sorted(formula.names)[0]!r}; fix: write a "
+                         "weight as a number or a formula of numbers, e.g. '=1/3'")
+    return float(formula.evaluate({}, None))
+
+
+#: A reward timing by name or by weights; its union tags are left out of error locations.
+Timing = Annotated[Annotated[RewardTiming, Tag("str")] | Annotated[RewardWeights, Tag("dict[weights]")],
+                   Discriminator(_timing_kind)]
+
+
 class ExperimentSection(Strict):
     name: Label = "hhsim experiment"
     description: StrictStr = ""
@@ -118,10 +172,16 @@ class ExperimentSection(Strict):
     discount: Discount = Discount()
     thresholds: list[Number] = Field(default_factory=lambda: [20000, 30000], min_length=1)
     price_year: StrictStr = "2023/24"
-    reward_timing: Literal["start", "end", "half-cycle", "both-ends", "simpson"] = "half-cycle"
+    reward_timing: Timing = "half-cycle"
     start_month: StrictInt = Field(4, ge=1, le=12)
     model: StrictStr = "default"
     baseline: StrictStr = "baseline"
+
+    @property
+    def timing(self) -> str | BoundaryWeights:
+        """The reward timing, as ``hhsim.core.accounting.reward_parts`` takes it."""
+        t = self.reward_timing
+        return t if isinstance(t, str) else t.boundary_weights()
 
     @field_validator("model")
     @classmethod

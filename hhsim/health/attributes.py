@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import linalg, special
+from scipy import special
 
 from hhsim.core.distributions import FORMS, parse_distribution
 from hhsim.core.errors import HhsimError, unknown_key_error
@@ -91,6 +91,8 @@ class Attribute:
 def _laguerre(n: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and normalised weights of the generalised Gauss-Laguerre rule (weight x^alpha
     e^-x), by Golub-Welsch: scipy's weights overflow for alpha above about 170, these do not."""
+    from scipy import linalg  # here: only cohort mode over a gamma attribute needs it
+
     k = np.arange(n, dtype=float)
     x, vectors = linalg.eigh_tridiagonal(2.0 * k + alpha + 1.0, np.sqrt(k[1:] * (k[1:] + alpha)))
     w = vectors[0] ** 2

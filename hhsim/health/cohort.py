@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hhsim.core.accounting import PAYERS, discount_factor, reward_parts
+from hhsim.core.accounting import PAYERS, BoundaryWeights, discount_factor, reward_parts
 from hhsim.core.costing import uprating_factor
 from hhsim.core.errors import HhsimError, warn
 from hhsim.health.attributes import QUADRATURE_NODES, Attribute, integration_points
@@ -86,7 +86,7 @@ def cohort_problem(health: HealthModel) -> str | None:
 
 def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float] | None, *,
                discount_costs: float = 0.035, discount_effects: float = 0.035,
-               reward_timing: str = "half-cycle", price_year: str = "2023/24",
+               reward_timing: str | BoundaryWeights = "half-cycle", price_year: str = "2023/24",
                age: float = 50.0, female: bool = False, tenure: int = 2, decile: int = 5,
                effects: Mapping[str, float] | None = None, attributes: Mapping[str, float] | None = None,
                nodes: int = QUADRATURE_NODES, starting_in: str | None = None) -> CohortResult:

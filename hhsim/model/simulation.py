@@ -32,7 +32,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from hhsim.core.accounting import PAYERS, Ledger, discount_factor, reward_parts
+from hhsim.core.accounting import PAYERS, BoundaryWeights, Ledger, discount_factor, reward_parts
 from hhsim.core.costing import uprating_factor
 from hhsim.core.errors import HhsimError
 from hhsim.core.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
@@ -69,7 +69,7 @@ class RunConfig:
     replication: int = 0
     discount_costs: float = 0.035
     discount_effects: float = 0.035
-    reward_timing: str = "half-cycle"
+    reward_timing: str | BoundaryWeights = "half-cycle"
     start_month: int = 4
     arm: str = "baseline"
     stock: str | None = None  # path of a provider's stock file (read by each run)

@@ -494,7 +494,8 @@ def experiment_cases(draw: st.DrawFn) -> Case:
     elif not case.text:
         case.text = _emit(data, original, deep).encode("utf-8")
     if case.file_arg not in (None, "{ROOT}/case/experiment.toml"):
-        void = True  # the command line names another file
+        void = True  # the command line names another file: the edits of this one do not count
+        case.expect_fail.clear()
     if not void:
         case.expect_fail += still_invalid(data, pending)
     if argv_problem:
