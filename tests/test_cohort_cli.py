@@ -84,6 +84,14 @@ def test_the_printout_gives_the_published_figures_without_intervals(runs):
     assert text.count("expected values, exact: no Monte-Carlo error") == 2  # per person, cost-effectiveness
 
 
+def test_the_documented_printout_is_the_printout(runs):
+    text, res = runs["cohort"]
+    docs = (ROOT / "docs" / "model-files.md").read_text(encoding="utf-8")
+    block = re.search(r"```console\n\$ hhsim run [^\n]* --cohort [^\n]*\n(.*?)```",
+                      docs[docs.index("### 15.4"):], re.S).group(1)
+    assert block.replace("/home/analyst/sick-sicker", str(res.out)) == text
+
+
 def test_the_results_are_cohort_runs_exactly(runs):
     _, res = runs["cohort"]
     exp = load_experiment(KRIJKAMP)
