@@ -16,12 +16,17 @@ import pytest
 
 from hhsim.analysis.winter import ewm_index, winters
 from hhsim.core.errors import HhsimError
-from hhsim.core.resources import world_tree
-from hhsim.health.calendar import MONTH_WEIGHTS, calendar_month
+from hhsim.core.randomness import Streams
+from hhsim.core.resources import default_model_tree, world_tree
+from hhsim.health.calendar import MONTH_WEIGHTS, calendar_month, set_month
+from hhsim.health.chains import DEATH
 from hhsim.health.cohort import cohort_run
-from hhsim.health.model_file import calibrated_model, compile_model
+from hhsim.health.model_file import REFERENCE_SEED, REFERENCE_SIZE, calibrated_model, compile_model
+from hhsim.health.rates import N_STRATA, STRATUM_OF_AGE
+from hhsim.health.terms import MAX_AGE
 from hhsim.model.simulation import HousingHealthModel
 from hhsim.world.population import HAZARD_BITS
+from hhsim.world.synthetic import england_mix, generate
 
 from conftest import config, model_file
 
@@ -121,6 +126,33 @@ def test_mistakes_in_calendar_terms_are_one_line_errors(edit, message):
     assert "\n" not in str(err.value)
 
 
+def test_de_averaging_keeps_the_annual_mean_of_a_seasonal_rate():
+    """On the reference population, the day-weighted mean over the months of the default
+    model's de-averaged mortality and emergency admission rates, relative to their sources,
+    is 1 in every age-sex stratum: the seasonal profile and the winter excess of cold homes
+    move deaths and admissions between months and people, not the national annual total."""
+    world = world_tree()
+    health = calibrated_model(default_model_tree(), world)
+    streams = Streams(REFERENCE_SEED, (), REFERENCE_SIZE)
+    ref = generate(REFERENCE_SIZE, england_mix(world), world, streams.generator("reference"))
+    health.initialise(ref, streams)
+    female = ref.female.view(np.int8).astype(np.intp)
+    cell = female * N_STRATA + STRATUM_OF_AGE[np.minimum(ref.age_years, MAX_AGE)]
+    people = np.maximum(np.bincount(cell, None, 2 * N_STRATA), 1)
+    admissions = next(t.rate for t in health.admissions if t.name == "emergency")
+    for rate in (health.mortality, admissions):
+        assert any(t.calendar for t in rate.terms)
+        source = rate.source.ravel()[female * (MAX_AGE + 1) + np.minimum(ref.age_years, MAX_AGE)]
+        mean = np.zeros(2 * N_STRATA)
+        for month, w in enumerate(MONTH_WEIGHTS):
+            set_month(ref, month)
+            ratio = rate.evaluate(ref).astype(float) / source
+            mean += w * np.bincount(cell, ratio, 2 * N_STRATA) / people
+        set_month(ref, None)
+        present = np.bincount(cell, None, 2 * N_STRATA) > 0
+        np.testing.assert_allclose(mean[present], 1.0, rtol=2e-5, err_msg=rate.name)
+
+
 # -- the ONS index -------------------------------------------------------------------------------
 def test_the_ons_index_of_a_series_of_deaths():
     # From April: Apr-Jul 100 a month, Aug-Nov 110, Dec-Mar 125, Apr-Jul 120.
@@ -134,3 +166,102 @@ def test_the_ons_index_of_a_series_of_deaths():
     assert [w.first_step for w in winters([1.0] * 32, start_month=1)] == [7, 19]
 
 
+# -- the default model -----------------------------------------------------------------------
+def step_deaths(m: HousingHealthModel, groups: dict[str, np.ndarray] | None = None
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Run ``m`` to its end; deaths in each step among each group of tenants (``all`` when
+    None): observed, and expected from the hazards of the living at the start of the step
+    (the sum of each tenant's probability of dying in the step: the deaths' compensator,
+    free of sampling noise given the path)."""
+    chain = next(c for c in m.health.chains.values() if c.mortality)
+    groups = groups or {"all": np.ones(m.pop.n, dtype=bool)}
+    out = {name: ([], []) for name in groups}
+    for t in range(m.config.steps):
+        set_month(m.pop, calendar_month(m.config.start_month, t))
+        h = chain.hazards(m.pop, m.effect).astype(float)
+        dies = chain.targets[m.pop.states[chain.name]] == DEATH
+        total = h.sum(axis=1)
+        p = np.divide((h * dies).sum(axis=1), total, out=np.zeros_like(total), where=total > 0)
+        p *= -np.expm1(-total * m.dt)
+        for name, group in groups.items():
+            out[name][1].append(p[m.pop.alive & group].sum())
+        m.step()
+        for name, group in groups.items():
+            out[name][0].append(float((m.death_month[group] == t).sum()))
+    return {name: (np.array(obs), np.array(exp)) for name, (obs, exp) in out.items()}
+
+
+def old_women(n: int, steps: int, seed: int) -> HousingHealthModel:
+    """A run of ``n`` women aged 85 to 86 (birthdays spread over the year, so that ageing
+    is a smooth trend, not a step), each alone in a home without hazards, from April."""
+    m = HousingHealthModel(config(tenants=n, steps=steps, seed=seed, start_month=4,
+                                  cohort={"age": 85, "sex": "female"}))
+    m.pop.age_months[:] += np.arange(n, dtype=np.int16) % 12
+    m.pop.refresh_age()
+    m.health.profiles.refresh(m.pop)
+    return m
+
+
+def index_se(deaths: np.ndarray, start_month: int) -> float:
+    """Standard error of the pooled ONS index from Poisson counts (delta method)."""
+    ws = winters(deaths, start_month)
+    winter = sum(w.winter_deaths for w in ws)
+    rest = 2 * sum(w.non_winter_mean for w in ws)  # deaths in the non-winter months
+    return (winter / (rest / 2)) * math.sqrt(1 / winter + 1 / rest)
+
+
+def test_default_model_excess_winter_mortality_matches_ons():
+    """100,000 women aged 85-86 (about 1,000 deaths a month; standard error of the index about
+    0.02, a tenth of the winter excess), two ONS winters (from April, 36 months)."""
+    m = old_women(100_000, 36, 18)
+    observed, expected = step_deaths(m)["all"]
+    model = ewm_index(expected, 4)
+    se = index_se(observed, 4)
+    assert se < 0.12 * model
+    # Nobody here lives in a cold home: the index is the one outside cold homes (0.186).
+    elsewhere = ONS_MEAN / (1 + 0.028 * (2.1 - 1))
+    assert model == pytest.approx(elsewhere, abs=0.01)
+    assert ONS_LOW < model < ONS_HIGH
+    assert abs(ewm_index(observed, 4) - model) < Z * se
+    # The shape: each winter month carries about 1 + I times the deaths of a month of the
+    # rest of the year (every step is a twelfth of a year), and Dec-Mar holds (1 + I) / (3 + I)
+    # of a year's deaths (37% at I = 19%; 33% with no winter excess).
+    in_winter = np.array([calendar_month(4, t) in (11, 0, 1, 2) for t in range(36)])
+    year = slice(4, 16)  # August to July
+    ratio = expected[year][in_winter[year]].mean() / expected[year][~in_winter[year]].mean()
+    assert ratio == pytest.approx(1 + elsewhere, abs=0.015)
+    share = observed[year][in_winter[year]].sum() / observed[year].sum()
+    want = expected[year][in_winter[year]].sum() / expected[year].sum()
+    assert want == pytest.approx((1 + elsewhere) / (3 + elsewhere), abs=0.005)
+    assert abs(share - want) < Z * math.sqrt(want * (1 - want) / observed[year].sum())
+
+
+def test_default_model_england_population_has_the_ons_index_in_expectation():
+    """200,000 adults of England's tenure mix, one ONS winter: the expected index (from the
+    hazards, no sampling noise) is the ONS mean; the observed index (about 200 deaths a
+    month, standard error about 0.035) lies within 3 standard errors of it."""
+    tenure = {"owner_occupied": 0.64, "private_rented": 0.19, "social_rented": 0.17}
+    m = HousingHealthModel(config(tenants=200_000, steps=16, seed=5, start_month=4, tenure=tenure))
+    observed, expected = step_deaths(m)["all"]
+    model = ewm_index(expected, 4)
+    assert model == pytest.approx(ONS_MEAN, abs=0.01)
+    assert abs(ewm_index(observed, 4) - model) < Z * index_se(observed, 4)
+
+
+def test_cold_homes_carry_a_larger_winter_excess():
+    """200,000 women aged 85-86, half of them in cold homes (about 1,000 deaths a month in each
+    half), two ONS winters: the cold homes' index is about cold_winter_ratio (2.1) times the
+    others'; the observed ratio lies within 3 standard errors of the expected one."""
+    m = old_women(200_000, 36, 21)
+    m.pop.dwellings.hazards[: m.pop.dwellings.n // 2] = COLD
+    m.pop.refresh_from_dwellings()
+    m.health.profiles.refresh(m.pop)
+    cold = (m.pop.hazards & COLD) != 0
+    deaths = step_deaths(m, {"cold": cold, "others": ~cold})
+    index = {k: ewm_index(expected, 4) for k, (_, expected) in deaths.items()}
+    ratio = index["cold"] / index["others"]
+    assert ratio == pytest.approx(2.1, abs=0.1)
+    seen = {k: ewm_index(observed, 4) for k, (observed, _) in deaths.items()}
+    se = {k: index_se(observed, 4) for k, (observed, _) in deaths.items()}
+    ratio_se = ratio * math.hypot(se["cold"] / index["cold"], se["others"] / index["others"])
+    assert abs(seen["cold"] / seen["others"] - ratio) < Z * ratio_se
