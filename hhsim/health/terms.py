@@ -61,7 +61,8 @@ class Term:
     calendar: bool = False  # reads the calendar month (hhsim.health.calendar)
 
     def factor(self, pop: Population, idx: np.ndarray | None = None) -> np.ndarray:
-        """Ratio for each tenant in ``idx`` (all slots when None)."""
+        """Ratio for each tenant in ``idx`` (all slots when None); a dynamic term that is the
+        same for everyone (a calendar month's) may give one float32 number instead."""
         if self.direct is not None:
             return self.direct(pop, idx)
         return np.take(self.table, self.codes(pop, idx))
@@ -231,7 +232,7 @@ def _calendar_term(name: str, table: np.ndarray, codes: Codes | None) -> Term:
         month = month_of(pop)
         column = table[:, MONTHS if month is None else month]
         if codes is None:
-            return np.full(pop.n if idx is None else idx.size, column[1], dtype=np.float32)
+            return column[1]  # one number (float32) for everyone: cheaper than an array
         return np.take(column, codes(pop, idx))
 
     return Term(name, lambda pop, idx: np.zeros(0), table, kind="dynamic", direct=direct,
