@@ -24,6 +24,7 @@ from hhsim.health.cohort import cohort_run
 from hhsim.health.model_file import REFERENCE_SEED, REFERENCE_SIZE, calibrated_model, compile_model
 from hhsim.health.rates import N_STRATA, STRATUM_OF_AGE
 from hhsim.health.terms import MAX_AGE
+from hhsim.model.cohort_mode import cohort_record
 from hhsim.model.simulation import HousingHealthModel
 from hhsim.world.population import HAZARD_BITS
 from hhsim.world.synthetic import england_mix, generate
@@ -104,6 +105,19 @@ def test_microsimulation_agrees_with_cohort_mode_month_by_month():
                 want = expected[group][t + 1, k]
                 se = math.sqrt(want * (1 - want) / who.sum())
                 assert abs(inside.mean() - want) < Z * se + 1e-9, (t, group, k)
+
+
+def test_hhsim_run_cohort_follows_the_experiment_s_calendar():
+    """Cohort mode from the command line (``cohort_record``) starts in the experiment's
+    start_month: its monthly deaths are cohort_run's with that start month."""
+    tree = model_file("seasonal_monthly.toml")
+    for start in (1, 7):
+        cfg = config(tree, tenants=1000, steps=14, start_month=start, cohort={"age": 50, "sex": "male"})
+        _, tables = cohort_record(cfg)
+        health = calibrated_model(tree, world_tree())
+        want = cohort_run(health, 14, None, start_month=start).trace[:, -1]
+        np.testing.assert_allclose(tables["monthly"]["deaths"], 1000 * np.diff(want), rtol=1e-12)
+        assert not np.allclose(want, cohort_run(health, 14, None).trace[:, -1])
 
 
 @pytest.mark.parametrize("edit, message", [
