@@ -200,12 +200,17 @@ class Chain:
         static = np.zeros((space.static_grid.n, n_states, self.slots), dtype=np.float32)
         state = np.zeros((space.state_grid.n, self.slots), dtype=np.float32)
         own = space.state_grid.states[self.name]  # each state profile's state in this chain
-        self._per_slot: list[tuple[int, int, Rate]] = []
+        # Each (slot, rate) once, with the states whose exit it is there (None: every state),
+        # so that a rate's dynamic factors (e.g. death from every state) are computed once.
+        where: dict[tuple[int, int], tuple[Rate, np.ndarray]] = {}
         for s, ex in enumerate(self.exits):
             for k, e in enumerate(ex):
                 static[:, s, k] = e.rate.static_table
                 state[own == s, k] = e.rate.state_table[own == s]
-                self._per_slot.append((s, k, e.rate))
+                _, states = where.setdefault((k, id(e.rate)), (e.rate, np.zeros(n_states, dtype=bool)))
+                states[s] = True
+        self._per_slot: list[tuple[int, Rate, np.ndarray | None]] = [
+            (k, rate, None if states.all() else states) for (k, _), (rate, states) in where.items()]
         self.static_table = static.reshape(-1, self.slots)
         self.state_table = state
 
@@ -231,15 +236,16 @@ class Chain:
         row = pop.static_profile * len(self.states) + own
         h = np.take(self.static_table, row, axis=0).astype(dtype, copy=False)
         h *= np.take(self.state_table, pop.state_profile, axis=0)
-        for s, k, rate in self._per_slot:
+        for k, rate, states in self._per_slot:
             m = effect(rate, None)
             dynamic = [t for t in rate.terms if t.kind == "dynamic"]
             if m is None and not dynamic:
                 continue
-            factor = np.ones(pop.n, dtype=np.float32) if m is None else m.astype(np.float32)
-            for term in dynamic:
-                factor = factor * term.factor(pop, None)
-            h[:, k] *= np.where(own == s, factor, np.float32(1))
+            factor = None if m is None else m.astype(np.float32)
+            for term in dynamic:  # a factor may be one number for everyone (a calendar month's)
+                f = term.factor(pop, None)
+                factor = f if factor is None else factor * f
+            h[:, k] *= factor if states is None else np.where(np.take(states, own), factor, np.float32(1))
         sure = self._fill_rest(h, own) if self.empties.any() else None
         if self.on_probability.any():
             # Probabilities of leaving a state by each exit -> hazards sharing their total.

@@ -29,6 +29,7 @@ from hhsim.core.accounting import PAYERS, BoundaryWeights, discount_factor, rewa
 from hhsim.core.costing import uprating_factor
 from hhsim.core.errors import HhsimError, warn
 from hhsim.health.attributes import QUADRATURE_NODES, Attribute, integration_points
+from hhsim.health.calendar import calendar_month, set_month
 from hhsim.health.model_file import HealthModel
 from hhsim.health.tunnels import cohort_rows
 from hhsim.world.population import Dwellings, Population
@@ -89,7 +90,8 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float] | N
                reward_timing: str | BoundaryWeights = "half-cycle", price_year: str = "2023/24",
                age: float = 50.0, female: bool = False, tenure: int = 2, decile: int = 5,
                effects: Mapping[str, float] | None = None, attributes: Mapping[str, float] | None = None,
-               nodes: int = QUADRATURE_NODES, starting_in: str | None = None) -> CohortResult:
+               nodes: int = QUADRATURE_NODES, starting_in: str | None = None,
+               start_month: int | None = None) -> CohortResult:
     """Expected outcomes per person of a cohort starting in the ``initial`` shares (None:
     the model's initial distribution for the cohort's people, as a microsimulation draws it).
 
@@ -101,13 +103,16 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float] | N
     continuous ones (``hhsim.health.attributes.integration_points``), the nodes doubled until
     the outcomes settle. ``starting_in`` follows only the share that starts in that state:
     outcomes and trace are then that share's part of the cohort's (they add up to the
-    cohort's over the states).
+    cohort's over the states). ``start_month`` (1 = January) is the calendar month of the
+    first cycle of a monthly model, for terms by calendar month; without it (and in a yearly
+    model) they take their annual means.
     """
     if attributes is None and health.attributes:
         return _expectation(lambda values: cohort_run(
             health, steps, initial, discount_costs=discount_costs, discount_effects=discount_effects,
             reward_timing=reward_timing, price_year=price_year, age=age, female=female, tenure=tenure,
-            decile=decile, effects=effects, attributes=values, starting_in=starting_in),
+            decile=decile, effects=effects, attributes=values, starting_in=starting_in,
+            start_month=start_month),
             health.attributes, nodes)
     if set(attributes or {}) != set(health.attributes):
         raise HhsimError("cohort mode", f"attributes {sorted(attributes or {})} are not the model's "
@@ -147,6 +152,8 @@ def cohort_run(health: HealthModel, steps: int, initial: Mapping[str, float] | N
     trace = [occupancy.copy()]
     for t in range(steps):
         pop.model_year = int(t * dt)
+        monthly = start_month is not None and health.cycle_months == 1
+        set_month(pop, calendar_month(start_month, t) if monthly else None)
         rows.place(pop, t * health.cycle_months)
         if not chain.slots:  # no exits: everyone stays where they are
             trace.append(occupancy.copy())

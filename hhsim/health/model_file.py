@@ -234,7 +234,7 @@ def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...
         # Row 0 = male, row 1 = female.
         base = np.vstack([c[0] + c[1] * male + c[2] * age + c[3] * age**2 for male in (1.0, 0.0)])
     terms = parse_terms(node.get("multiplier"), "utility.multiplier",
-                        TermContext(chains, attributes=attributes, clocks=clocks))
+                        TermContext(chains, attributes=attributes, clocks=clocks, calendar=False))
     return Rate("utility", base, terms, bool(node.get("reference", False)))
 
 
@@ -279,7 +279,7 @@ def _state_costs(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str,
             raise HhsimError(f"{where}.cost", "must be a cost per person-year",
                              'use unit = "£ per person-year"')
         terms = parse_terms(sub.get("multiplier"), f"{where}.multiplier",
-                            TermContext(chains, attributes=attributes, clocks=clocks))
+                            TermContext(chains, attributes=attributes, clocks=clocks, calendar=False))
         out.append(StateCost(chain, mask, activity, Rate(f"{where}.multiplier",
                                                          np.ones((2, MAX_AGE + 1)), terms)))
     return out
@@ -320,7 +320,7 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
         check_keys(sub, where, CHAIN_KEYS)
         states = chain_states[name]
         initial = parse_initial(sub.get("initial"), f"{where}.initial", len(states),
-                                TermContext(chain_states, attributes=names))
+                                TermContext(chain_states, attributes=names, calendar=False))
         for term in initial.terms:
             other = term.name.rsplit(".", 1)[-1]
             if other in attributes:

@@ -22,6 +22,7 @@ import numpy as np
 
 from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import leaf_parameter, missing_parameter
+from hhsim.health.calendar import MONTH_WEIGHTS, set_month
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.terms import MAX_AGE, Term, TermContext, parse_terms, product
 from hhsim.world.bands import band_lookup
@@ -116,12 +117,22 @@ class Rate:
         self.state_table = space.state_table(self.terms)
 
     def deaverage(self, ref: Population) -> None:
-        """Divide the base by the mean product of terms per age-sex stratum of ``ref``."""
+        """Divide the base by the mean product of terms per age-sex stratum of ``ref``.
+
+        A rate with terms by calendar month is averaged over the 12 months, so that the
+        reference population keeps the source's annual rate."""
         self.source = self.base.copy()
         if not (self.reference and self.terms):
             return
         alive = np.flatnonzero(ref.alive)
-        prod = product(self.terms, ref, alive)
+        if any(t.calendar for t in self.terms):
+            prod = np.zeros(alive.size)
+            for month, w in enumerate(MONTH_WEIGHTS):
+                set_month(ref, month)
+                prod += w * product(self.terms, ref, alive)
+            set_month(ref, None)
+        else:
+            prod = product(self.terms, ref, alive)
         cell = (ref.female[alive].view(np.int8).astype(np.intp) * N_STRATA
                 + STRATUM_OF_AGE[np.minimum(ref.age_years[alive], MAX_AGE)])
         total = np.bincount(cell, weights=prod, minlength=2 * N_STRATA)

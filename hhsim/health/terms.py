@@ -9,6 +9,8 @@ A model file gives a term table such as ``rr`` under a rate:
     rr.wellbeing = { value = 0.97, unit = "rate ratio per point", centre = 24, ... }
     rr.time_in_state = { value = [2.0, 1.0], breaks = [0, 6], unit = "rate ratio", ... }
     rr.model_year = { value = [0.5, 1.0], breaks = [0, 2], unit = "rate ratio", ... }  # years since start
+    rr.calendar_month = { value = [..12 values, January first..], unit = "rate ratio", ... }
+    rr.calendar_month.excess_cold = { value = [..12..], unit = "rate ratio", ... }  # cold homes only
     rr.tenure.social_rented = { value = 1.1, unit = "rate ratio", ... }
     rr.<chain>.<state> = { value = 1.8, unit = "rate ratio", ... }   # another chain's state
     rr.<clock> = { value = [1.5, 1.0], breaks = [0, 12], unit = "rate ratio", ... }  # [clocks]
@@ -28,6 +30,7 @@ import numpy as np
 
 from hhsim.core.errors import HhsimError, unknown_key_error
 from hhsim.core.parameters import MAX_RATIO, is_leaf, leaf_parameter
+from hhsim.health.calendar import MONTHS, annual_mean, month_of
 from hhsim.world.bands import band_lookup
 from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Population
 
@@ -55,9 +58,11 @@ class Term:
     kind: str = "static"
     direct: Callable[[Population, np.ndarray | None], np.ndarray] | None = None
     clock: str | None = None  # the clock the term reads (hhsim.health.clocks), if any
+    calendar: bool = False  # reads the calendar month (hhsim.health.calendar)
 
     def factor(self, pop: Population, idx: np.ndarray | None = None) -> np.ndarray:
-        """Ratio for each tenant in ``idx`` (all slots when None)."""
+        """Ratio for each tenant in ``idx`` (all slots when None); a dynamic term that is the
+        same for everyone (a calendar month's) may give one float32 number instead."""
         if self.direct is not None:
             return self.direct(pop, idx)
         return np.take(self.table, self.codes(pop, idx))
@@ -78,6 +83,9 @@ class TermContext:
     #: The model's named clocks that terms here may read, by name (``hhsim.health.clocks``:
     #: each has ``term(name, node, ctx)``); empty where clocks are not allowed.
     clocks: Mapping[str, Any] = field(default_factory=dict)
+    #: Whether terms here may read the calendar month: not where values are drawn once or
+    #: valued at step boundaries (initial shares, utility, state costs).
+    calendar: bool = True
 
     @property
     def neutral(self) -> float:
@@ -171,6 +179,66 @@ def _model_year_term(name: str, node: dict, ctx: TermContext) -> Term:
     return Term(name, lambda pop, idx: np.zeros(0), table, kind="dynamic", direct=direct)
 
 
+def _indicator_codes(key: str) -> Codes | None:
+    """Codes (1 where it applies, else 0) of a covariate that a term by calendar month may be
+    limited to (``rr.calendar_month.<key>``). A new per-tenant flag (e.g. fuel poverty)
+    becomes available to seasonal terms by adding it here and to ``CALENDAR_GROUPS``."""
+    if key in HAZARDS:
+        return _hazard_codes(key)
+    if key == "female":
+        return _female_codes
+    return None
+
+
+CALENDAR_GROUPS = ("all", "female", *HAZARDS)
+
+
+def _calendar_terms(name: str, node: Any, ctx: TermContext) -> list[Term]:
+    """Ratios by calendar month (12 values, January first): for everyone (a leaf, or the
+    ``all`` entry of a table) or only for tenants with an indicator (``.<hazard>``,
+    ``.female``); neutral for the others. With no month set, the annual mean (``hhsim.health.calendar``)."""
+    if not ctx.calendar:
+        raise HhsimError(name, "the calendar month is read by rates and probabilities only",
+                         "remove the term: initial shares, utilities and state costs do not "
+                         "depend on the month")
+    if is_leaf(node):
+        groups = {"all": node}
+    elif isinstance(node, Mapping) and node:
+        groups = dict(node)
+    else:
+        raise HhsimError(name, "needs 12 values, January to December",
+                         f"write {name} = {{ value = [..12..], ... }}")
+    terms = []
+    for group, leaf in groups.items():
+        where = name if is_leaf(node) else f"{name}.{group}"
+        codes = None if group == "all" else _indicator_codes(group)
+        if group != "all" and codes is None:
+            raise unknown_key_error(name, group, CALENDAR_GROUPS, what="group")
+        value, _ = _leaf(leaf, where)
+        if value.shape != (MONTHS,):
+            raise HhsimError(where, f"has {value.size} value(s); needs 12, January to December",
+                             "give one value per calendar month, January first")
+        # Row 0: tenants the term does not apply to; row 1: those it does. Columns: the 12
+        # months, then the annual mean (no month set).
+        table = np.full((2, MONTHS + 1), ctx.neutral, dtype=np.float32)
+        table[1, :MONTHS] = value
+        table[1, MONTHS] = annual_mean(value)
+        terms.append(_calendar_term(where, table, codes))
+    return terms
+
+
+def _calendar_term(name: str, table: np.ndarray, codes: Codes | None) -> Term:
+    def direct(pop: Population, idx: np.ndarray | None) -> np.ndarray:
+        month = month_of(pop)
+        column = table[:, MONTHS if month is None else month]
+        if codes is None:
+            return column[1]  # one number (float32) for everyone: cheaper than an array
+        return np.take(column, codes(pop, idx))
+
+    return Term(name, lambda pop, idx: np.zeros(0), table, kind="dynamic", direct=direct,
+                calendar=True)
+
+
 def _time_in_state_term(name: str, node: dict, chain: str | None) -> Term:
     if chain is None:
         raise HhsimError(name, "time_in_state is only allowed on a transition",
@@ -236,8 +304,8 @@ def _female_codes(pop: Population, idx: np.ndarray | None) -> np.ndarray:
 
 
 MAX_MODEL_YEARS = 1000
-COVARIATES = ("age", "female", "deprivation", "wellbeing", "time_in_state", "model_year", "tenure",
-              *HAZARDS)
+COVARIATES = ("age", "female", "deprivation", "wellbeing", "time_in_state", "model_year",
+              "calendar_month", "tenure", *HAZARDS)
 
 
 def parse_terms(node: Mapping[str, Any] | None, where: str, ctx: TermContext) -> list[Term]:
@@ -261,6 +329,8 @@ def parse_terms(node: Mapping[str, Any] | None, where: str, ctx: TermContext) ->
             terms.append(_wellbeing_term(name, sub, ctx))
         elif key == "model_year":
             terms.append(_model_year_term(name, sub, ctx))
+        elif key == "calendar_month":
+            terms.extend(_calendar_terms(name, sub, ctx))
         elif key == "time_in_state":
             terms.append(_time_in_state_term(name, sub, ctx.own_chain))
         elif key == "tenure":

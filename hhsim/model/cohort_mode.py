@@ -89,7 +89,8 @@ def _run(config: RunConfig, health: HealthModel, person: Cohort, start: str | No
     return cohort_run(health, config.steps, None, discount_costs=config.discount_costs,
                       discount_effects=config.discount_effects, reward_timing=config.reward_timing,
                       price_year=config.price_year, age=person.age, female=person.female,
-                      tenure=person.tenure, decile=person.decile, starting_in=start)
+                      tenure=person.tenure, decile=person.decile, starting_in=start,
+                      start_month=config.start_month)
 
 
 def _totals(r: CohortResult, health: HealthModel, people: float) -> dict[str, float]:

@@ -36,6 +36,7 @@ from hhsim.core.accounting import PAYERS, BoundaryWeights, Ledger, discount_fact
 from hhsim.core.costing import uprating_factor
 from hhsim.core.errors import HhsimError
 from hhsim.core.randomness import MESA_KEY, POPULATION_KEY, Streams, poisson_from_uniform, run_spawn_key
+from hhsim.health.calendar import DAYS_IN_MONTH, calendar_month, set_month
 from hhsim.health.checks import start_checks
 from hhsim.health.hospital import DAY_TALLIES, Hospital, MonthWindow
 from hhsim.health.model_file import HealthModel, calibrated_model
@@ -52,8 +53,6 @@ from hhsim.world.profile import poststratify, read_profile
 from hhsim.world.recent_use import RecentUse
 from hhsim.world.stock import load_stock
 from hhsim.world.synthetic import generate, tenure_mix
-
-DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # January first; no leap years
 
 
 @dataclass(frozen=True)
@@ -229,7 +228,7 @@ class HousingHealthModel(mesa.Model):
     def step_days(self, step: int) -> int:
         if self.health.cycle_months == 12:
             return 365
-        return DAYS_IN_MONTH[(self.config.start_month - 1 + step) % 12]
+        return DAYS_IN_MONTH[calendar_month(self.config.start_month, step)]
 
     def effect(self, rate: Rate, idx: np.ndarray | None) -> np.ndarray | None:
         """Intervention multiplier of ``rate`` for tenants ``idx`` (all slots when None)."""
@@ -322,6 +321,8 @@ class HousingHealthModel(mesa.Model):
     def step(self) -> None:
         t, pop = self.month, self.pop
         pop.model_year = int(t * self.dt)
+        monthly = self.health.cycle_months == 1  # a yearly step has no calendar month
+        set_month(pop, calendar_month(self.config.start_month, t) if monthly else None)
         days = self.step_days(t)
         window = MonthWindow(t, self.day, self.day + days, self.cost_discount)
         self.pathway.step(t)
