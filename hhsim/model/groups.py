@@ -64,7 +64,7 @@ def tenant_outcomes(model, price_year: str, shared: bool = True) -> dict[str, np
     keys = [*PAYERS, "nhs_care", "interventions"]
     cost = {k: np.zeros(n) for k in keys}
     cost_undisc = {k: np.zeros(n) for k in keys}
-    weight = model.pop.weight.astype(np.float64)
+    weight = counted_weight(model)  # a programme that served nobody shares among the tenants
     for name, act in model.activities.items():
         if act.unit_cost is None or not (act.per_tenant or shared):
             continue
