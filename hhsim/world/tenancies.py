@@ -158,11 +158,11 @@ class Tenancies:
         pop = model.pop
         self.model = model
         self.active = settings is not None
+        if settings is None:
+            return
         self.left_month = np.full(pop.n, -1, dtype=np.int32)
         self.arrived_month = np.full(pop.n, -1, dtype=np.int32)
         self.arrived_month[:first_waiting] = 0
-        if settings is None:
-            return
         self.settings = settings
         nd = pop.dwellings.n
         waiting_homes = np.unique(pop.dwelling[first_waiting:])
