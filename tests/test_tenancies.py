@@ -12,6 +12,7 @@ import pytest
 from hhsim.core.errors import HhsimError
 from hhsim.core.resources import default_model_tree, world_tree
 from hhsim.interventions import resolve
+from hhsim.interventions.programme import EXIT_REASONS, QUEUE_REASONS
 from hhsim.model.record import per_run_tables, run_record
 from hhsim.model.simulation import HousingHealthModel, RunConfig
 from hhsim.world.tenancies import DAYS_PER_MONTH, FLOWS, parse_tenancies
@@ -142,3 +143,18 @@ def test_turnover_is_refused_where_it_does_not_work_yet():
     world["world"]["tenancies"]["void_days"]["value"] = 5
     with pytest.raises(HhsimError, match="void_days"):
         parse_tenancies(world)
+
+
+def test_leavers_leave_a_programme_for_their_own_reason():
+    support = resolve({"type": "personalised_support", "name": "support", "capacity": {"staff_fte": 3.0}},
+                      "test")
+    m = HousingHealthModel(config(tenants=3000, steps=36, turnover=True, interventions=(support,)))
+    m.run()
+    rec = run_record(m, "2023/24")
+    left = rec["iv_support_left_tenancy_while_served"] + rec["iv_support_left_tenancy_waiting"]
+    assert left > 0
+    # left_tenancy_while_served and left_tenancy_waiting share one code
+    assert EXIT_REASONS.index("left_tenancy_while_served") == QUEUE_REASONS.index("left_tenancy_waiting")
+    code = EXIT_REASONS.index("left_tenancy_while_served")
+    gone = np.flatnonzero(m.intervention("support").exit_reason == code)
+    assert gone.size and (m.tenancies.left_month[gone] >= 0).all() and (m.death_month[gone] < 0).all()
