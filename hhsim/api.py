@@ -8,6 +8,7 @@
     results.monthly()        # monthly aggregates of every run
     results.table("stays")   # any per-run table (hhsim.model.record.table_names), every run stacked
     hhsim.load_results("results/damp")   # the same, read back from the folder (checked)
+    hhsim.run_experiment("experiments/krijkamp-2018-sick-sicker.toml", cohort=True)  # expected values
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from hhsim.analysis.outcomes import outcome_values
 from hhsim.analysis.precision import MIN_REPLICATIONS, Precision, Rounds, assess, next_round, stop_reason
 from hhsim.analysis.summary import summarise, summarise_checks, summarise_groups
 from hhsim.analysis.tables import Settings, analyse
-from hhsim.batch.design import runs
-from hhsim.batch.execution import open_executor, resume_hint, warm_up
+from hhsim.batch.cohort import check_options, cohort_plan, cohort_runs
+from hhsim.batch.design import RunSpec, runs
+from hhsim.batch.execution import RunResult, open_executor, resume_hint, warm_up
 from hhsim.batch.pipeline import Batch, default_out, run_batch
 from hhsim.batch.store import ResultsStore, read_table
 from hhsim.core.errors import HhsimError, unknown_key_error
 from hhsim.experiment.outputs import check_output
-from hhsim.experiment.plan import Plan, compile_plan
+from hhsim.experiment.plan import COHORT, MICROSIMULATION, Plan, compile_plan
 from hhsim.experiment.schema import Experiment
 from hhsim.model.record import table_names
 from hhsim.report.batch import load_batch
@@ -57,6 +59,12 @@ class Results:
     plan: dict = field(default_factory=dict)  # the compiled experiment as run (plan.json; {} before 0.3)
 
     @property
+    def mode(self) -> str:
+        """How the runs were made: "microsimulation", or "cohort" (expected values computed
+        exactly, one run per arm: ``hhsim run --cohort``)."""
+        return str(self.plan.get("mode", MICROSIMULATION))
+
+    @property
     def model_version(self) -> str:
         """The model version the results were made with ('0' for folders before versions)."""
         return str(self.manifest.get("model_version", "0"))
@@ -65,9 +73,11 @@ class Results:
         e = self.experiment.experiment
         arms = [a.name + (" (baseline)" if a.name == e.baseline else "") for a in self.experiment.arms]
         shown = ", ".join(arms[:8]) + (f", ... ({len(arms)} arms)" if len(arms) > 8 else "")
+        runs = ("cohort mode (expected values, exact)" if self.mode == COHORT
+                else f"{e.replications} replication(s)")
         return (f"hhsim Results '{e.name}' in {self.out}\n"
                 f"  arms: {shown}\n"
-                f"  {e.replications} replication(s), {len(self.records)} runs, {e.months} months, "
+                f"  {runs}, {len(self.records)} runs, {e.months} months, "
                 f"model {e.model} (version {self.model_version}), "
                 f"hhsim {self.manifest.get('hhsim_version', 'unknown')}")
 
@@ -133,9 +143,12 @@ def _manifest(plan: Plan, order: list[str]) -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "mesa": mesa.__version__,
+        "mode": plan.mode,
         "seed": plan.seed,
-        "seeds": "replication r uses numpy SeedSequence(seed, spawn_key=(0, r)); "
-                 "every arm of a replication shares it",
+        "seeds": ("none: cohort mode computes expected values and draws no random numbers"
+                  if plan.mode == COHORT else
+                  "replication r uses numpy SeedSequence(seed, spawn_key=(0, r)); every arm of a replication "
+                  "shares it"),
         "replications": plan.replications,
         "arms": plan.arm_names,
         "runs": order,
@@ -146,7 +159,8 @@ def run_experiment(experiment: Plan | Experiment | str | Path | None = None, out
                    *, workers: int | None = None, scheduler: str | None = None,
                    resume: bool = False, progress: bool = False, seed: int | None = None,
                    tenants: int | None = None, months: int | None = None,
-                   replications: int | None = None, precision: Precision | None = None) -> Results:
+                   replications: int | None = None, precision: Precision | None = None,
+                   cohort: bool = False) -> Results:
     """Run every arm x replication of an experiment and store the results in ``out``.
 
     ``seed``, ``tenants``, ``months`` and ``replications`` override the experiment file.
@@ -156,9 +170,24 @@ def run_experiment(experiment: Plan | Experiment | str | Path | None = None, out
     compared, its outcome is indistinguishable from zero, or ``precision.max_replications``
     is reached; replication r is the same run however many there are, so the result equals
     a batch of the final size run in one go.
+
+    With ``cohort`` (or a plan in cohort mode), each arm runs once in cohort mode: the
+    expected values of a cohort of ``tenants`` people alike, computed exactly
+    (``hhsim.batch.cohort``), stored and analysed as a batch of one replication. The options
+    only a microsimulation uses (``replications`` other than 1, ``precision``, ``workers``,
+    ``scheduler``, ``resume``, ``seed``) are then refused in one line, as is an arm that
+    cohort mode cannot run, before anything is written.
     """
-    warm_up(workers, scheduler)
+    cohort = cohort or (isinstance(experiment, Plan) and experiment.mode == COHORT)
+    if cohort:
+        check_options(replications=replications, precision=precision, workers=workers, scheduler=scheduler,
+                      resume=resume, seed=seed)
+        workers = 1
+    else:
+        warm_up(workers, scheduler)
     plan = compile_plan(experiment, seed=seed, tenants=tenants, months=months, replications=replications)
+    if cohort:
+        plan = cohort_plan(plan)
     followed: list[str] = []
     if precision is not None:
         followed = _followed_arms(plan, precision)
@@ -199,12 +228,19 @@ def run_experiment(experiment: Plan | Experiment | str | Path | None = None, out
 
 def _run_round(plan: Plan, out: Path, executor: Executor, in_flight: int, resume: bool,
                progress: bool) -> tuple[ResultsStore, list[str]]:
-    """Make the runs of ``plan`` not yet stored in ``out``; the store and the runs in order."""
+    """Make the runs of ``plan`` not yet stored in ``out``; the store and the runs in order.
+    In cohort mode every run is made first, so that a refusal leaves no folder behind."""
     specs = runs(plan)
     order = [s.run_id for s in specs]
+    run = None  # a simulation
+    if plan.mode == COHORT:
+        made = cohort_runs(specs)
+
+        def run(spec: RunSpec) -> RunResult:
+            return made[spec.run_id]
     batch = Batch(out, plan.digest, _manifest(plan, order),
                   {"experiment": plan.experiment.model_dump(mode="json"), "plan": plan.to_json()}, order)
-    return run_batch(batch, specs, executor, in_flight, resume=resume, progress=progress), order
+    return run_batch(batch, specs, executor, in_flight, resume=resume, progress=progress, run=run), order
 
 
 def _followed_arms(plan: Plan, precision: Precision) -> list[str]:
@@ -250,4 +286,5 @@ def _summaries(out: Path, records: pd.DataFrame, monthly: pd.DataFrame, groups: 
 
 def settings(plan: Plan) -> Settings:
     """The analysis settings of a plan (baseline, thresholds, step length, payers)."""
-    return Settings(plan.baseline, plan.thresholds, plan.months_per_step, plan.interventions)
+    return Settings(plan.baseline, plan.thresholds, plan.months_per_step, plan.interventions,
+                    exact=plan.mode == COHORT)

@@ -82,6 +82,9 @@ def parser() -> argparse.ArgumentParser:
     _batch_options(run, "experiment seed", "replications per arm", "continue a batch in --out")
     run.add_argument("--verbose", action="store_true", help="also print the totals per arm, what the "
                      "interventions did, who pays, cost-effectiveness and the check table")
+    run.add_argument("--cohort", action="store_true", help="cohort mode: each arm once, as the expected "
+                     "values of a cohort of --tenants people alike, computed exactly (a model with one "
+                     "chain, no services, hospital or interventions; docs/model-files.md, section 15.4)")
     _precision_options(run, "replications")
 
     sens = sub.add_parser("sensitivity", help="global sensitivity analysis of an experiment's [sensitivity] "
@@ -171,7 +174,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hhsim.analysis.precision import parse_precision
     from hhsim.analysis.tables import TABLES
     from hhsim.api import run_experiment
+    from hhsim.batch.cohort import check_options
 
+    if args.cohort:  # before the file is read: options cohort mode has no use for
+        check_options(replications=args.replications, precision=args.precision, workers=args.workers,
+                      scheduler=args.scheduler, resume=args.resume, seed=args.seed)
     plan = compile_file(args.file, seed=args.seed, tenants=args.tenants, months=args.months,
                         replications=args.replications)
     out = output_folder(args.out) if args.out else None
@@ -179,8 +186,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.precision is not None:
         precision = parse_precision(args.precision, args.precision_outcome, args.max_replications)
     try:
-        res = run_experiment(plan, out, workers=args.workers, scheduler=args.scheduler,
-                             resume=args.resume, progress=not args.quiet, precision=precision)
+        res = run_experiment(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                             progress=not (args.quiet or args.cohort), precision=precision,
+                             cohort=args.cohort)
     except KeyboardInterrupt:
         return _interrupted(out)
     print(_run_header(res))
@@ -212,9 +220,10 @@ def _clinical_headline(res: Results) -> str:
     from hhsim.analysis.per_person import format_per_person, per_person_table
 
     people = int(res.records["tenants"].iloc[0])
+    exact = res.mode == "cohort"
     table = format_per_person(per_person_table(res.records, res.experiment.baseline), res.experiment.baseline,
-                              people)
-    ce = format_cost_effectiveness(res.analysis["cost_effectiveness"], res.analysis["nmb"])
+                              people, exact=exact)
+    ce = format_cost_effectiveness(res.analysis["cost_effectiveness"], res.analysis["nmb"], exact=exact)
     return "\n\n".join(block for block in (table, ce) if block)
 
 
@@ -222,6 +231,8 @@ def _run_header(res: Results) -> str:
     """What was run, in what prices, and how to read its intervals."""
     from hhsim.analysis.intervals import few_replications
 
+    if res.mode == "cohort":
+        return _cohort_header(res)
     e = res.experiment.experiment
     population = res.records["population"].iloc[0] if not res.records.empty else 0
     tenants = int(res.records["tenants"].iloc[0]) if not res.records.empty else 0
@@ -244,6 +255,23 @@ def _run_header(res: Results) -> str:
     return header
 
 
+def _cohort_header(res: Results) -> str:
+    """What cohort mode ran: whom, in what prices, and that its values have no intervals."""
+    from hhsim.model.cohort_mode import describe, person_of
+
+    e, pop = res.experiment.experiment, res.experiment.population
+    people = int(res.records["tenants"].iloc[0]) if not res.records.empty else 0
+    given = ("" if pop.cohort is not None else
+             " (cohort mode's defaults: [population] cohort = { age, sex, tenure, imd_decile } sets them)")
+    return (f"{e.name}: cohort mode: the expected values of a cohort of {people:,} people alike, computed "
+            f"exactly; {e.months} months; each arm run once.\n"
+            f"Everyone {describe(person_of(pop.cohort))}{given}, starting in the model's initial "
+            "distribution for them.\n"
+            f"Costs in {e.price_year} prices, discounted at {e.discount.costs:.1%} a year "
+            f"({e.discount.effects:.1%} for effects); no intervals: nothing is sampled, so there is no "
+            "Monte-Carlo error (parameter uncertainty: hhsim psa).")
+
+
 def _print_details(res: Results, tables: bool, checks: bool = True) -> None:
     """Totals per arm and, with ``tables``, every other table of the run."""
     from hhsim.analysis.cost_effectiveness import format_cost_effectiveness
@@ -251,15 +279,19 @@ def _print_details(res: Results, tables: bool, checks: bool = True) -> None:
     from hhsim.analysis.payers import format_payers
     from hhsim.analysis.summary import format_checks, format_interventions, format_table, kinds_of
 
-    print("\n" + format_table(res.summary, res.experiment.baseline, "Totals for the people represented:"))
+    exact = res.mode == "cohort"
+    print("\n" + format_table(res.summary, res.experiment.baseline, "Totals for the people represented:",
+                              exact=exact))
     if not tables:
         return
     kinds = kinds_of({a["name"]: a["interventions"] for a in res.plan["arms"]})
     names = {arm: list(k) for arm, k in kinds.items()}
     for block in (format_interventions(res.records, names, res.experiment.baseline, kinds),
-                  format_economics(res.economics, res.experiment.baseline, res.plan["months_per_step"]),
+                  format_economics(res.economics, res.experiment.baseline, res.plan["months_per_step"],
+                                   exact),
                   format_payers(res.analysis["payers"]),
-                  format_cost_effectiveness(res.analysis["cost_effectiveness"], res.analysis["nmb"])):
+                  format_cost_effectiveness(res.analysis["cost_effectiveness"], res.analysis["nmb"],
+                                            exact=exact)):
         if block:
             print("\n" + block)
     if checks:

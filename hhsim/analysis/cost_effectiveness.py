@@ -18,7 +18,8 @@ reference.
 Intervals are 95% Monte-Carlo intervals over paired draws. An ICER interval (delta method)
 is only given where the QALY difference's interval excludes zero; otherwise the ratio has
 no useful interval and the net monetary benefit (NMB = threshold x QALYs - cost) carries the
-result.
+result. Expected values computed exactly (cohort mode, ``exact``) have no interval and need
+none: there is no Monte-Carlo error.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from hhsim.analysis.intervals import mc_interval, ratio_interval
+from hhsim.analysis.intervals import EXACT, mc_interval, ratio_interval
 from hhsim.analysis.pairing import paired
 from hhsim.core.accounting import PAYERS
 
@@ -102,9 +103,10 @@ def _excludes_zero(low: float, high: float) -> bool:
 
 
 def cost_effectiveness(records: pd.DataFrame, baseline: str, perspective: str = "public_sector",
-                       effect: str = "qalys") -> pd.DataFrame:
+                       effect: str = "qalys", exact: bool = False) -> pd.DataFrame:
     """Per arm: mean cost and QALYs with intervals, the difference from the baseline, and
-    its place on the efficiency frontier with the ICER against its comparator (£ per QALY)."""
+    its place on the efficiency frontier with the ICER against its comparator (£ per QALY).
+    ``exact``: the records are expected values (cohort mode), whose ICER needs no note."""
     if records.empty:
         return pd.DataFrame()
     df = with_cost(records, perspective)
@@ -131,7 +133,7 @@ def cost_effectiveness(records: pd.DataFrame, baseline: str, perspective: str = 
     out["status"], out["comparator"], out["icer"] = front["status"], front["comparator"], front["icer"]
     out["icer_low"], out["icer_high"], out["icer_note"] = np.nan, np.nan, ""
     for i, r in out.iterrows():
-        if r["comparator"] is None or pd.isna(r["comparator"]):
+        if r["comparator"] is None or pd.isna(r["comparator"]) or exact:
             continue
         d = paired(df, baseline, ["cost", effect], comparator=r["comparator"])[r["arm"]]
         _, q_lo, q_hi = mc_interval(d[effect].to_numpy())
@@ -177,14 +179,17 @@ def _interval(lo: float, hi: float, fmt: str = "{:,.0f}") -> str:
     return "" if not np.isfinite(lo) else f" ({fmt.format(lo)} to {fmt.format(hi)})"
 
 
-def format_cost_effectiveness(ce: pd.DataFrame, nmb: pd.DataFrame, perspective: str = "public_sector") -> str:
-    """The frontier, ICERs and incremental NMB of one perspective as plain text."""
+def format_cost_effectiveness(ce: pd.DataFrame, nmb: pd.DataFrame, perspective: str = "public_sector",
+                              exact: bool = False) -> str:
+    """The frontier, ICERs and incremental NMB of one perspective as plain text (``exact``:
+    expected values of cohort mode, without intervals)."""
     ce = ce[ce["perspective"] == perspective] if not ce.empty else ce
     if len(ce) < 2:
         return ""
     nmb = nmb[nmb["perspective"] == perspective]
+    how = EXACT if exact else "95% MC intervals"
     lines = [f"Cost-effectiveness ({perspective.replace('_', ' ')} costs: {PERSPECTIVES[perspective]}; "
-             "discounted; 95% MC intervals)"]
+             f"discounted; {how})"]
     for r in ce.itertuples(index=False):
         if r.status == REFERENCE:
             lines.append(f"  {r.arm}: reference (cheapest on the efficiency frontier)")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hhsim.analysis.intervals import mc_interval, ratio_interval
+from hhsim.analysis.intervals import EXACT, mc_interval, ratio_interval
 from hhsim.analysis.pairing import aligned, draw_keys
 
 SERIES = ("nhs_saving", "intervention_cost", "qalys_gained", "net_saving")
@@ -119,12 +119,14 @@ def payback(monthly: pd.DataFrame, records: pd.DataFrame, baseline: str) -> pd.D
     return pd.DataFrame(rows, columns=PAYBACK_COLUMNS)
 
 
-def format_economics(econ: pd.DataFrame, baseline: str, months_per_step: int = 1) -> str:
+def format_economics(econ: pd.DataFrame, baseline: str, months_per_step: int = 1, exact: bool = False) -> str:
     """The economic results (``economics`` merged with ``payback``) as plain text; payback
-    is counted in model steps: months, or years for a yearly model (``months_per_step``)."""
+    is counted in model steps: months, or years for a yearly model (``months_per_step``);
+    ``exact``: cohort mode's expected values, which have no interval."""
     if econ.empty:
         return ""
-    lines = [f"Does it pay? Paired against {baseline} (£, discounted; 95% MC intervals)"]
+    how = EXACT if exact else "95% MC intervals"
+    lines = [f"Does it pay? Paired against {baseline} (£, discounted; {how})"]
 
     def money(r: pd.Series, key: str) -> str:
         lo, hi = r[f"{key}_low"], r[f"{key}_high"]

@@ -16,6 +16,10 @@ adds). By kind of outcome:
 - **one replication**: no interval. **Fewer than ``FEW`` replications**: the interval is
   given but flagged (``few_replications``): t(0.975, 1) = 12.7, so two replications give an
   interval 6 times as wide as ten, and an SD from so few runs is itself a guess.
+
+Cohort mode (``hhsim run --cohort``) computes expected values exactly, one run per arm:
+they have no Monte-Carlo error, and its printouts say so (``EXACT``) instead of giving an
+interval.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import pandas as pd
 from scipy import stats
 
 FEW = 5  # fewer replications than this: intervals are flagged as too rough to use
+#: How the printouts of cohort mode describe its values, where a run's give its intervals.
+EXACT = "expected values, exact: no Monte-Carlo error"
 
 
 def mc_interval(values: np.ndarray, lower: float | None = None) -> tuple[float, float, float]:

@@ -87,7 +87,9 @@ def summarise_checks(checks: pd.DataFrame, records: pd.DataFrame, baseline: str)
     return out.merge(c.drop_duplicates("check")[["check", "unit", "note"]], on="check")
 
 
-def _interval(lo: float, hi: float, fmt: str) -> str:
+def _interval(lo: float, hi: float, fmt: str, exact: bool = False) -> str:
+    if exact:
+        return "(exact)"
     if np.isnan(lo):
         return "(1 replication: no interval)"
     return f"({_plain(lo, fmt)} to {_plain(hi, fmt)})"
@@ -106,25 +108,28 @@ def _signed(x: float, fmt: str) -> str:
     return ("+" if x >= 0 else "") + text
 
 
-def format_table(summary: pd.DataFrame, baseline: str, header: str) -> str:
+def format_table(summary: pd.DataFrame, baseline: str, header: str, exact: bool = False) -> str:
     """The headline results as plain text: totals for the population represented, per
-    1,000 people, and differences from the baseline."""
+    1,000 people, and differences from the baseline (``exact``: cohort mode's expected
+    values, which have no interval)."""
     if summary.empty:
         return "No runs finished."
     lines = [header, ""]
+    interval = "interval" if exact else "95% MC interval"
     for arm, group in summary.groupby("arm", sort=False):
         lines.append(f"{arm} (baseline)" if arm == baseline else f"{arm} vs {baseline}")
-        lines.append(f"  {'':<32} {'total':>14} {'95% MC interval':<32} {'per 1,000':>12}")
+        lines.append(f"  {'':<32} {'total':>14} {interval:<32} {'per 1,000':>12}")
         g = group.set_index("outcome")
         for col, label, fmt in HEADLINE:
             if col not in g.index:
                 continue
             r = g.loc[col]
             lines.append(f"  {label:<32} {fmt.format(r['mean']):>14} "
-                         f"{_interval(r['mc_low'], r['mc_high'], fmt):<32} {fmt.format(r['per_1000']):>12}")
+                         f"{_interval(r['mc_low'], r['mc_high'], fmt, exact):<32} "
+                         f"{fmt.format(r['per_1000']):>12}")
             if arm != baseline and "difference" in r and not np.isnan(r["difference"]):
                 lines.append(f"  {'  difference':<32} {_signed(r['difference'], fmt):>14} "
-                             f"{_interval(r['diff_mc_low'], r['diff_mc_high'], fmt):<32} "
+                             f"{_interval(r['diff_mc_low'], r['diff_mc_high'], fmt, exact):<32} "
                              f"{_signed(r['diff_per_1000'], fmt):>12}")
         lines.append("")
     return "\n".join(lines).rstrip()

@@ -38,6 +38,7 @@ class Settings:
     thresholds: Sequence[float] = (20000.0, 30000.0)
     months_per_step: int = 1
     interventions: Mapping[str, list[dict]] | None = None  # per arm, as run (payers, types)
+    exact: bool = False  # expected values (cohort mode): one run per arm, no Monte-Carlo error
 
 
 def analyse(records: pd.DataFrame, monthly: pd.DataFrame, groups: pd.DataFrame,
@@ -48,8 +49,8 @@ def analyse(records: pd.DataFrame, monthly: pd.DataFrame, groups: pd.DataFrame,
     payer_of = intervention_payers(s.interventions) if s.interventions is not None else None
     both = list(PERSPECTIVES)
     build: dict[str, Callable[[], pd.DataFrame]] = {
-        "cost_effectiveness": lambda: pd.concat([cost_effectiveness(records, s.baseline, p) for p in both],
-                                                ignore_index=True),
+        "cost_effectiveness": lambda: pd.concat([cost_effectiveness(records, s.baseline, p, exact=s.exact)
+                                                 for p in both], ignore_index=True),
         "nmb": lambda: pd.concat([net_monetary_benefit(records, s.baseline, s.thresholds, p) for p in both],
                                  ignore_index=True),
         "payers": lambda: pd.concat([payers(records, s.baseline, payer_of, undiscounted=u)

@@ -344,20 +344,23 @@ def open_executor(workers: int | None = None, scheduler: str | None = None):
 
 
 def execute(specs: Iterable[RunSpec], total: int, on_result: Callable[[RunResult], None],
-            executor: Executor, in_flight: int, progress: bool = True) -> None:
-    """Run every spec on ``executor``, handing each result to ``on_result`` as it arrives.
+            executor: Executor, in_flight: int, progress: bool = True,
+            run: Callable[[RunSpec], RunResult] | None = None) -> None:
+    """Run every spec on ``executor`` (``run``: how a spec becomes a result; None:
+    ``simulate``), handing each result to ``on_result`` as it arrives.
 
     At most ``in_flight`` runs are submitted and not yet handled at any time.
     """
+    run = run or simulate  # looked up now: tests stand in for it
     todo = iter(specs)
-    pending: set[Future] = {executor.submit(simulate, spec)
+    pending: set[Future] = {executor.submit(run, spec)
                             for spec in itertools.islice(todo, in_flight)}
     bar = tqdm(total=total, unit="run", desc="runs", disable=not progress, dynamic_ncols=True)
     try:
         with _ctrl_c_noticed():
             for spec in todo:
                 pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
-                pending.add(executor.submit(simulate, spec))
+                pending.add(executor.submit(run, spec))
             while pending:
                 pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
     finally:

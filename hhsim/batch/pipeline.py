@@ -35,16 +35,18 @@ class Batch:
 
 
 def run_batch(batch: Batch, specs: Iterable[RunSpec], executor: Executor, in_flight: int, *,
-              resume: bool = False, progress: bool = False) -> ResultsStore:
-    """Make the runs of ``specs`` that ``batch.out`` does not hold yet, writing each as it
-    finishes; return the store (``store.records(order=batch.order)`` reads them back)."""
+              resume: bool = False, progress: bool = False,
+              run: Callable[[RunSpec], RunResult] | None = None) -> ResultsStore:
+    """Make the runs of ``specs`` that ``batch.out`` does not hold yet (``run``: how a spec
+    becomes a result; None: a simulation), writing each as it finishes; return the store
+    (``store.records(order=batch.order)`` reads them back)."""
     files = dict(batch.files)
     store = ResultsStore(batch.out, batch.digest, batch.manifest, files.pop("experiment"), resume, files,
                          batch.tables, mismatch=batch.mismatch, planned=batch.order)
     done = store.done()
     todo = (s for s in specs if s.run_id not in done)
     execute(todo, len(batch.order) - len(done & set(batch.order)),
-            lambda r: store.write(r.run_id, batch.label(r), r.tables), executor, in_flight, progress)
+            lambda r: store.write(r.run_id, batch.label(r), r.tables), executor, in_flight, progress, run)
     return store
 
 

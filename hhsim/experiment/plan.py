@@ -4,7 +4,8 @@
 options applied first), compiles each arm's health model and interventions, checks a
 ``[sensitivity]`` or ``[psa]`` section at both ends of its ranges, and returns a frozen
 ``Plan``: per arm the compiled model and intervention settings; steps and step length;
-seeds; the digest that identifies its runs; the analysis settings; the model version. It
+seeds; the digest that identifies its runs; the analysis settings; the model version; and
+its mode: a microsimulation, or expected values in cohort mode (``hhsim run --cohort``). It
 is the only validation a command makes. Runs are made from it (``hhsim.batch.design``),
 the results folder stores it (``plan.json``, ``Plan.to_json``), and the analyses and the
 report read their settings from it.
@@ -28,6 +29,10 @@ from hhsim.experiment.schema import Experiment, read_experiment, read_field
 
 #: Options a command may lay over the experiment file (None keeps the file's value).
 OPTIONS = ("seed", "tenants", "months", "replications")
+#: How a plan's runs are made: simulated tenant by tenant, or as the expected values of a
+#: cohort (each arm once, exactly: ``hhsim.model.cohort_mode``).
+MICROSIMULATION, COHORT = "microsimulation", "cohort"
+MODES = (MICROSIMULATION, COHORT)
 
 
 @dataclass(frozen=True)
@@ -38,12 +43,15 @@ class Plan:
     arms: tuple[ArmPlan, ...]
     model_version: str = MODEL_VERSION
     hhsim_version: str = ""
+    mode: str = MICROSIMULATION  # one of MODES
 
     @cached_property
     def digest(self) -> str:
         """Identifies the runs: the experiment, its model, world and files (not the number
-        of replications), and the package version."""
-        return self.experiment.digest() + ":" + self.hhsim_version
+        of replications), the package version, and the mode (cohort mode's runs are not a
+        microsimulation's)."""
+        return self.experiment.digest() + ":" + self.hhsim_version + ("" if self.mode == MICROSIMULATION
+                                                                       else ":" + self.mode)
 
     @property
     def source(self) -> Path | None:
@@ -106,6 +114,12 @@ class Plan:
         exp = e.model_copy(update={"experiment": section})
         return replace(self, experiment=exp)
 
+    def with_mode(self, mode: str) -> Plan:
+        """The same plan, its runs made in ``mode`` (``MODES``)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; use one of {list(MODES)}")
+        return replace(self, mode=mode)
+
     def with_seed(self, seed: int) -> Plan:
         """The same plan with another seed (calibration draws its own per evaluation)."""
         e = self.experiment
@@ -144,7 +158,7 @@ class Plan:
         """The plan as plain data (``plan.json`` of a results folder)."""
         e = self.experiment.experiment
         return {"model_version": self.model_version, "hhsim_version": self.hhsim_version,
-                "digest": self.digest, "experiment": e.name,
+                "digest": self.digest, "mode": self.mode, "experiment": e.name,
                 "source": str(self.source) if self.source else None,
                 "seed": e.seed, "replications": e.replications, "months": e.months,
                 "months_per_step": self.months_per_step, "steps": self.steps,

@@ -113,16 +113,35 @@ class InitialDistribution:
                 for k in range(self.n_states - 1):
                     self.alpha[s, b, k] = _solve_intercept(members, self.target[s, b, k])
 
+    def _worse(self, pop: Population) -> np.ndarray:
+        """(slots, states - 1): the chance of each slot being worse than state k."""
+        sex, band = self._cells(pop, np.arange(pop.n))
+        eta = np.log(product(self.terms, pop, None)) if self.terms else 0.0
+        worse = np.zeros((pop.n, self.n_states - 1))
+        for k in range(self.n_states - 1):
+            worse[:, k] = special.expit(self.alpha[sex, band, k] + eta)
+        return worse
+
     def draw(self, pop: Population, u: np.ndarray) -> np.ndarray:
         """Initial state of every slot from one uniform per slot."""
-        idx = np.arange(pop.n)
-        sex, band = self._cells(pop, idx)
-        eta = np.log(product(self.terms, pop, None)) if self.terms else 0.0
+        worse = self._worse(pop)
         state = np.zeros(pop.n, dtype=np.int8)
         for k in range(self.n_states - 1):
-            p_worse = special.expit(self.alpha[sex, band, k] + eta)
-            state += (u < p_worse).astype(np.int8)
+            state += (u < worse[:, k]).astype(np.int8)
         return state
+
+    def chances(self, pop: Population) -> np.ndarray:
+        """(slots, states): each slot's chance of starting in each state, as ``draw`` draws
+        it (the state is the number of chances ``worse`` above the slot's uniform, so at
+        least k of them are above it with the k-th largest chance). A published share of
+        exactly 0 or 1 of being worse is kept exactly: odds ratios cannot move it, and the
+        draw's intercepts stand for it within 1e-12."""
+        sex, band = self._cells(pop, np.arange(pop.n))
+        target = self.target[sex, band]  # (slots, states - 1)
+        worse = np.where(target <= 0.0, 0.0, np.where(target >= 1.0, 1.0, self._worse(pop)))
+        worse = -np.sort(-worse, axis=1)
+        at_least = np.concatenate([np.ones((pop.n, 1)), worse, np.zeros((pop.n, 1))], axis=1)
+        return at_least[:, :-1] - at_least[:, 1:]
 
 
 def _solve_intercept(eta: np.ndarray, target: float) -> float:

@@ -94,7 +94,8 @@ def load_batch(out: str | Path) -> Batch:
     e = experiment["experiment"]
     if plan:
         a = plan["analysis"]
-        settings = Settings(a["baseline"], tuple(a["thresholds"]), a["months_per_step"], interventions)
+        settings = Settings(a["baseline"], tuple(a["thresholds"]), a["months_per_step"], interventions,
+                            exact=plan.get("mode") == "cohort")
     else:  # hhsim 0.2.0 and before: the step length from the monthly table
         steps = int(monthly["step"].max()) if not monthly.empty else e["months"]
         settings = Settings(e["baseline"], tuple(float(t) for t in e["thresholds"]),

@@ -95,12 +95,18 @@ def payback_label(b: Batch) -> str:
 def summary_section(b: Batch) -> Section:
     e = b.experiment["experiment"]
     pop = b.records["population"].iloc[0]
-    intro = (f"<p><b>{esc(e['name'])}</b>: {esc(e.get('description', ''))}</p>"
-             f"<p>{int(b.records['tenants'].iloc[0]):,} tenants simulated, representing {pop:,.0f} people; "
-             f"{e['months']} months; {e['replications']} replication(s) per arm; costs in "
-             f"{esc(e['price_year'])} prices, discounted at {e['discount']['costs']:.1%} a year (costs) and "
-             f"{e['discount']['effects']:.1%} (effects). Intervals are 95% Monte-Carlo intervals: "
-             "simulation noise with these parameters, not parameter uncertainty.</p>")
+    prices = (f"costs in {esc(e['price_year'])} prices, discounted at {e['discount']['costs']:.1%} a year "
+              f"(costs) and {e['discount']['effects']:.1%} (effects)")
+    if b.plan.get("mode") == "cohort":
+        run = (f"Cohort mode: the expected values of a cohort of {pop:,.0f} people alike, computed exactly; "
+               f"{e['months']} months; each arm run once; {prices}. Nothing is sampled, so there are no "
+               "Monte-Carlo intervals: their columns are empty.")
+    else:
+        run = (f"{int(b.records['tenants'].iloc[0]):,} tenants simulated, representing {pop:,.0f} people; "
+               f"{e['months']} months; {e['replications']} replication(s) per arm; {prices}. Intervals are "
+               "95% Monte-Carlo intervals: simulation noise with these parameters, not parameter "
+               "uncertainty.")
+    intro = f"<p><b>{esc(e['name'])}</b>: {esc(e.get('description', ''))}</p><p>{run}</p>"
     if not b.others:
         return Section("summary", "Summary", intro + "<p>One arm only: nothing to compare.</p>")
     econ = b.summaries["economics"]
