@@ -150,6 +150,11 @@ def with_waiting_list(pop: Population, world: Mapping[str, Any], settings: Tenan
     return pop.extended(waiting), homeless
 
 
+def empty_table() -> dict[str, np.ndarray]:
+    """The columns of the flows table (``Tenancies.table``) with no year: a closed cohort's."""
+    return {"year": np.zeros(0, dtype=np.int16), "homes": np.zeros(0), **{f: np.zeros(0) for f in FLOWS}}
+
+
 class Tenancies:
     """The monthly rule (module docstring); inactive (nothing drawn) in a closed cohort."""
 
@@ -256,10 +261,9 @@ class Tenancies:
 
     def table(self) -> dict[str, np.ndarray]:
         """Flows by model year (``FLOWS``; households, people, dwelling-months), and the homes
-        that turn over (``homes``): empty columns when inactive."""
+        that turn over (``homes``): ``empty_table`` when inactive."""
         if not self.active:
-            return {"year": np.zeros(0, dtype=np.int16), "homes": np.zeros(0),
-                    **{f: np.zeros(0) for f in FLOWS}}
+            return empty_table()
         years = self.flows.shape[0]
         return {"year": np.arange(1, years + 1, dtype=np.int16),
                 "homes": np.full(years, float(self.stock.sum())),
