@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from hhsim.model.record import per_run_tables, run_record
 from hhsim.model.simulation import HousingHealthModel, RunConfig
 from hhsim.world.tenancies import DAYS_PER_MONTH, FLOWS, parse_tenancies
 
+ROOT = Path(__file__).resolve().parent.parent
 TENANTS = 20_000  # an open run of 120 months: about 2 s
 BREAKS = [16, 25, 35, 45, 55, 65, 75, 85, 200]
 #: The record of a closed run (2,000 social renters, 24 months, seed 7) before tenancies
@@ -158,3 +160,17 @@ def test_leavers_leave_a_programme_for_their_own_reason():
     code = EXIT_REASONS.index("left_tenancy_while_served")
     gone = np.flatnonzero(m.intervention("support").exit_reason == code)
     assert gone.size and (m.tenancies.left_month[gone] >= 0).all() and (m.death_month[gone] < 0).all()
+
+
+def test_the_example_experiment_turns_over_and_stores_its_flows(tmp_path):
+    from hhsim.api import run_experiment
+    from hhsim.experiment.schema import read_experiment
+
+    res = run_experiment(ROOT / "experiments" / "provider-turnover.toml", tmp_path / "out", workers=1,
+                         tenants=600, months=24, replications=1)
+    flows = res.table("tenancies")
+    assert sorted(set(flows["run_id"])) == ["baseline__r0000", "repairs__r0000"]
+    assert list(flows["year"].unique()) == [1, 2] and flows["lettings"].sum() > 0
+    assert (res.records["tenancy_lettings"] > 0).all()
+    with pytest.raises(HhsimError, match=r"population\.turnover"):
+        read_experiment({"population": {"turnover": True, "cohort": {"age": 60, "sex": "male"}}})
