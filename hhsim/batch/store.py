@@ -18,6 +18,7 @@ Layout of an output folder::
     stays/<run_id>.parquet   one row per patient of a hospital-flow intervention (days saved, ...)
     referrals/<run_id>.parquet  the referral log of social-prescribing interventions (one row per referral)
     lifetable/<run_id>.parquet  person-years, years in good health and deaths by sex, IMD decile and age
+    tenancies/<run_id>.parquet  tenancy flows by model year (empty in a closed cohort)
     <table>/<run_id>.parquet any other table a registered intervention type writes
                              (every per-run table: ``hhsim.model.record.table_names``)
     runs/<run_id>.parquet    the run's record (one row)

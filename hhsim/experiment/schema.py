@@ -20,6 +20,7 @@
     # or: stock = "my-tenants.csv"   (a provider's own tenants; see docs/own-data.md)
     # or: profile = "my-area.csv"    (people by age band, decile and tenure: results for that place)
     # or: cohort = { age = 60, sex = "male" }   (identical people, as a cohort model has)
+    turnover = false                 # true: tenancies end, homes are relet (an open population)
 
     [parameters]                     # overrides of model, world or intervention parameters
     "services.gp.unit_cost" = 45.0
@@ -204,6 +205,7 @@ class Population(Strict):
     stock: StrictStr | None = None  # a provider's tenants and dwellings (docs/own-data.md)
     profile: StrictStr | None = None  # people by age band, decile and tenure in a place
     cohort: dict[StrictStr, Any] | None = None  # identical people: { age = 60, sex = "male" }
+    turnover: StrictBool = False  # tenancies end and homes are relet (hhsim.world.tenancies)
 
     @field_validator("stock", "profile")
     @classmethod
@@ -477,6 +479,10 @@ def read_experiment(data: dict, source: Path | None = None) -> Experiment:
         if exp.population.tenants < tenures:
             raise HhsimError("population.tenants", f"{exp.population.tenants} tenant(s) cannot stand for the "
                              f"{tenures} tenures of the profile", f"give at least {tenures} tenants")
+    if exp.population.turnover and (exp.population.stock or exp.population.profile
+                                    or exp.population.cohort is not None):
+        raise HhsimError("population.turnover", "works only with the synthetic population in this version",
+                         "remove the stock file, profile or cohort, or set turnover = false")
     if exp.population.cohort is not None:
         parse_cohort(exp.population.cohort, "population.cohort")
         if exp.population.stock is not None or exp.population.profile is not None:

@@ -76,9 +76,11 @@ from hhsim.interventions.settings import (
 # Client status codes.
 NEVER, QUEUED, SERVED, DONE, DECLINED, LEFT = range(6)
 #: Why a client stopped being served (``ClientProgramme.exit_reason`` holds the index).
-EXIT_REASONS = ("died_while_served", "closed_while_served", "completed", "ineligible", "dropped_out")
+EXIT_REASONS = ("died_while_served", "closed_while_served", "completed", "ineligible", "dropped_out",
+                "left_tenancy_while_served")
 #: Why someone left the queue (``ClientProgramme.exit_reason`` of those with status LEFT).
-QUEUE_REASONS = ("died_waiting", "closed_waiting", "moved_out", "reneged", "ineligible_waiting")
+QUEUE_REASONS = ("died_waiting", "closed_waiting", "moved_out", "reneged", "ineligible_waiting",
+                 "left_tenancy_waiting")
 
 COMMON_KEYS = ("type", "name", "description", "payer", "start_month", "end_month", "priority",
                "log", "eligibility", "referrals", "uptake", "queue", "risk", "enrolment",
@@ -227,6 +229,8 @@ class ClientProgramme(Intervention):
                                      "ineligible", "died_while_served", "closed_while_served",
                                      "died_waiting", "moved_out", "reneged", "ineligible_waiting",
                                      "closed_waiting"), 0.0)
+        if self.model.tenancies.active:  # tenancies that end take people off lists (world.tenancies)
+            self.counts.update(left_tenancy_while_served=0.0, left_tenancy_waiting=0.0)
         self.counts.update({f"need_{a.name}": 0.0 for a in s.areas})
         self.counts.update({f"referred_by_{r.name}": 0.0 for r in s.referrals})
         self._month = {"referred": 0.0, "admitted": 0.0}
@@ -329,6 +333,8 @@ class ClientProgramme(Intervention):
 
     def _exit_reasons(self, t: int, served: np.ndarray, running: bool):
         s, pop = self.settings, self.model.pop
+        if self.model.tenancies.active:
+            yield "left_tenancy_while_served", self.model.tenancies.left_month[served] >= 0
         yield "died_while_served", ~pop.alive[served]
         yield "closed_while_served", np.full(served.size, not running)
         if s.enrolment.duration:
@@ -378,7 +384,9 @@ class ClientProgramme(Intervention):
         ids = prov.ids
         u = self._u("queue", t, ids)
         move, renege = s.queue.move_out, s.queue.renege
-        reasons = [("died_waiting", ~pop.alive[ids]),
+        left = (self.model.tenancies.left_month[ids] >= 0 if self.model.tenancies.active
+                else np.zeros(ids.size, dtype=bool))
+        reasons = [("left_tenancy_waiting", left), ("died_waiting", ~pop.alive[ids]),
                    ("closed_waiting", np.full(ids.size, not running)),
                    ("moved_out", u < move),
                    ("reneged", (u >= move) & (u < move + renege))]

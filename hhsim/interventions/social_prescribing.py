@@ -73,7 +73,7 @@ ACTIVITY_OUTCOMES = {A_WAITING: "waiting_for_activity", A_IN: "in_activity", A_C
                      A_DIED: "died", A_CLOSED: "programme_closed", A_DISENGAGED: "dropped_out"}
 LINK_OUTCOMES = {"died_while_served": "died", "closed_while_served": "programme_closed",
                  "completed": "link_support_only", "ineligible": "ineligible",
-                 "dropped_out": "dropped_out"}
+                 "dropped_out": "dropped_out", "left_tenancy_while_served": "left_tenancy"}
 
 
 @dataclass(frozen=True)

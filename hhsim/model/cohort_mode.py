@@ -33,6 +33,7 @@ from hhsim.world.bands import AGE_BANDS, AGE_LABELS
 from hhsim.world.cohort import Cohort, parse_cohort
 from hhsim.world.housing_pathway import is_homeless
 from hhsim.world.population import DECILES, SEXES, TENURES
+from hhsim.world.tenancies import empty_table
 
 #: The person of a cohort when the experiment gives none: ``cohort_run``'s defaults.
 DEFAULT_COHORT = Cohort(age=50.0, female=False, tenure=TENURES.index("social_rented"), decile=5)
@@ -77,6 +78,9 @@ def cohort_refusal(config: RunConfig) -> HhsimError | None:
         if given is not None:
             return HhsimError("--cohort", f"cohort mode follows people alike, and the population is {what}",
                               "give [population] cohort = { age = ..., sex = ... } instead, or drop --cohort")
+    if config.turnover:
+        return HhsimError("--cohort", "cohort mode follows the same people, and the population turns over",
+                          "set [population] turnover = false, or drop --cohort")
     person = cohort_of(config)
     if is_homeless(np.array([person.tenure]))[0]:
         return HhsimError("population.cohort.tenure", f"{TENURES[person.tenure]}: a microsimulation moves "
@@ -143,7 +147,7 @@ def cohort_record(config: RunConfig) -> tuple[dict[str, float], dict[str, pd.Dat
     tables = {"monthly": _monthly(config, health, chain, states, whole, people), "groups": groups,
               "checks": _checks(health, person, chain, states, shares),
               "lifetable": _lifetable(config, health, person, whole, people),
-              **{t.name: t.empty() for t in declared_tables()}}
+              "tenancies": pd.DataFrame(empty_table()), **{t.name: t.empty() for t in declared_tables()}}
     return rec, {name: tables[name] for name in table_names()}
 
 

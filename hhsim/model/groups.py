@@ -64,7 +64,7 @@ def tenant_outcomes(model, price_year: str, shared: bool = True) -> dict[str, np
     keys = [*PAYERS, "nhs_care", "interventions"]
     cost = {k: np.zeros(n) for k in keys}
     cost_undisc = {k: np.zeros(n) for k in keys}
-    weight = model.pop.weight.astype(np.float64)
+    weight = counted_weight(model)  # a programme that served nobody shares among the tenants
     for name, act in model.activities.items():
         if act.unit_cost is None or not (act.per_tenant or shared):
             continue
@@ -89,7 +89,7 @@ def tenant_outcomes(model, price_year: str, shared: bool = True) -> dict[str, np
     for reward in REWARDS:
         out[reward] = ledger.reward_disc[reward].astype(np.float64)
         out[f"{reward}_undisc"] = ledger.reward[reward].astype(np.float64)
-    out["deaths"] = (~model.pop.alive).astype(np.float64)
+    out["deaths"] = (model.death_month >= 0).astype(np.float64)
     for key, activity in (("admissions", "admissions"), ("bed_days", "bed_days"),
                           ("delayed_discharge_days", "delayed_days")):
         out[key] = sum((ledger.count[f"{t.name}_{activity}"].astype(np.float64)
@@ -97,11 +97,18 @@ def tenant_outcomes(model, price_year: str, shared: bool = True) -> dict[str, np
     return out
 
 
+def counted_weight(model) -> np.ndarray:
+    """People each slot represents in the results (float64): its weight if it was a tenant
+    at some time in the run, 0 for households of the waiting list that never arrived."""
+    weight = model.pop.weight.astype(np.float64)
+    return np.where(model.tenancies.ever_tenant, weight, 0.0) if model.tenancies.active else weight
+
+
 def group_table(model, price_year: str) -> pd.DataFrame:
     """Long table: dimension, group, outcome, value (weighted sums), incl. population."""
     import pandas as pd  # not for 'hhsim validate'
 
-    weight = model.pop.weight.astype(np.float64)
+    weight = counted_weight(model)
     values = {"population": np.ones(model.pop.n), **tenant_outcomes(model, price_year)}
     rows = []
     for dim, codes in model.baseline.codes.items():

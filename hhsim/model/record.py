@@ -25,10 +25,19 @@ undiscounted twin):
 - ``hazard_homes``: occupied dwellings with a hazard at the start (weighted);
 - ``deaths``, ``admissions``, ``bed_days``, ``delayed_discharge_days``,
   ``readmissions_30d`` (undiscounted counts over all admission types);
+- ``tenancy_<flow>`` (with tenancies that turn over only): tenancies ended by reason,
+  lettings, lettings to homeless households, people who left and arrived, void
+  dwelling-months (``hhsim.world.tenancies.FLOWS``), ``tenancy_waiting_list_unused``;
 - ``per_person_<x>`` and ``per_person_<x>_se`` for ``x`` in ``PER_PERSON``: the mean per
   person represented and its standard error over the tenants simulated (the sd over
   individuals / sqrt(n), weighted): the Monte-Carlo error of one run, which researchers
   compare with a cohort model's expectation.
+
+With tenancies that turn over, the people represented are everyone who was a tenant at
+some time in the run (the starting tenants and the newcomers; not the households of the
+waiting list that never arrived): totals are over their time as tenants, and per-person
+means are per person who was ever a tenant (a leaver counts with what accrued before
+leaving, a newcomer from arrival).
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from hhsim.core.accounting import PAYERS
 from hhsim.core.costing import uprating_factor
 from hhsim.health.checks import run_checks
 from hhsim.interventions.registry import declared_tables
-from hhsim.model.groups import group_table, tenant_outcomes
+from hhsim.model.groups import counted_weight, group_table, tenant_outcomes
 from hhsim.model.simulation import LIFE_TABLE, HousingHealthModel
 
 #: Outcomes recorded per person with their standard error: ``cost``, the care costs of every
@@ -64,7 +73,7 @@ def per_person(values: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
 def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
     """The record of a finished run, costs in ``price_year`` prices."""
     ledger = model.ledger
-    weight = model.pop.weight.astype(np.float64)
+    weight = counted_weight(model)
 
     def total(per_tenant: np.ndarray) -> float:
         return float((weight * per_tenant).sum())
@@ -100,9 +109,12 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
         rec.update(iv.effect_record())
     rec["readmissions_30d"] = sum(rec[f"use_{t.name}_readmissions_30d"] for t in model.health.admissions)
     rec["profile_people_moved"] = model.people_moved
+    rec.update(model.tenancies.record())
     per_tenant["cost"] = sum(per_tenant[f"cost_{p}"] for p in PAYERS) - per_tenant["intervention_cost"]
+    counted = np.flatnonzero(model.tenancies.ever_tenant) if model.tenancies.active else slice(None)
     for key in PER_PERSON:
-        rec[f"per_person_{key}"], rec[f"per_person_{key}_se"] = per_person(per_tenant[key], weight)
+        rec[f"per_person_{key}"], rec[f"per_person_{key}_se"] = per_person(per_tenant[key][counted],
+                                                                            weight[counted])
     return rec
 
 
@@ -116,8 +128,9 @@ def monthly_table(model: HousingHealthModel) -> pd.DataFrame:
 def table_names() -> tuple[str, ...]:
     """The per-run tables (``<name>/<run_id>.parquet``), in the order they are written: the
     model's own, with the interventions' (``registry.declared_tables``: every registered
-    type's, written for every run) before ``lifetable``."""
-    return ("monthly", "groups", "checks", *(t.name for t in declared_tables()), "lifetable")
+    type's, written for every run) before ``lifetable``; ``tenancies``, the tenancy flows by
+    model year, last (empty in a closed cohort)."""
+    return ("monthly", "groups", "checks", *(t.name for t in declared_tables()), "lifetable", "tenancies")
 
 
 def per_run_tables(model: HousingHealthModel, price_year: str,
@@ -126,6 +139,7 @@ def per_run_tables(model: HousingHealthModel, price_year: str,
     prices; ``record``: its ``run_record``."""
     tables = {"monthly": monthly_table(model), "groups": group_table(model, price_year),
               "checks": run_checks(model, record), "lifetable": life_table(model),
+              "tenancies": pd.DataFrame(model.tenancies.table()),
               **intervention_tables(model)}
     return {name: tables[name] for name in table_names()}
 

@@ -2,7 +2,9 @@
 
 A step (one month, or one year for yearly-cycle models), in order:
 
-0. the baseline housing pathway of people experiencing homelessness (off when nobody is
+0. tenancies that turn over (off in a closed cohort; ``hhsim.world.tenancies``): tenancies
+   end, homes stand void, homes are let to households of the waiting list; then the
+   baseline housing pathway of people experiencing homelessness (off when nobody is
    homeless; ``hhsim.world.housing_pathway``); then interventions (monthly models): each
    provider agent does its month (referrals, queues, admissions within capacity, exits,
    works completed; the month's intervention costs), in the order they were set up;
@@ -53,6 +55,7 @@ from hhsim.world.profile import poststratify, read_profile
 from hhsim.world.recent_use import RecentUse
 from hhsim.world.stock import load_stock
 from hhsim.world.synthetic import generate, tenure_mix
+from hhsim.world.tenancies import LIST_KEY, Tenancies, parse_tenancies, with_waiting_list
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class RunConfig:
     stock: str | None = None  # path of a provider's stock file (read by each run)
     profile: str | None = None  # path of a local profile to weight the tenants to a place
     cohort: Mapping[str, Any] | None = None  # identical tenants (hhsim.world.cohort), e.g. {age, sex}
+    turnover: bool = False  # tenancies end, homes are relet (hhsim.world.tenancies); False: closed
     # England as observed, against which national rates are de-averaged: an arm's scenario
     # changes to world parameters must not move it. None means ``world_tree``.
     reference_world_tree: Mapping[str, Any] | None = None
@@ -142,12 +146,24 @@ class HousingHealthModel(mesa.Model):
         else:
             chains = {n: c.states for n, c in self.health.chains.items()}
             self.pop, given, self.stock_report = load_stock(config.stock, config.world_tree, chains, rng)
+        tenancies, first_waiting, homeless = None, self.pop.n, np.zeros(0, dtype=bool)
+        if config.turnover:
+            if config.cohort is not None or config.stock or config.profile:
+                raise HhsimError("population.turnover", "works only with the synthetic population in this "
+                                 "version", "remove the cohort, stock file or profile, or turnover")
+            if self.health.cycle_months != 1:
+                raise HhsimError("population.turnover", "needs a monthly model", "set turnover = false")
+            tenancies = parse_tenancies(config.world_tree)
+            self.pop, homeless = with_waiting_list(self.pop, config.world_tree, tenancies, config.steps,
+                                                   self.streams.generator(LIST_KEY))
         self.streams.n = self.pop.n
         self.health.initialise(self.pop, self.streams, given)
         self.baseline = Baseline.of(self.pop, {n: c.states for n, c in self.health.chains.items()})
-        self.start_checks = start_checks(self.pop, self.health, config.world_tree)
-        self.hazard_homes = hazard_homes(self.pop)
+        starting = self.pop if tenancies is None else self.pop.take(np.arange(first_waiting))
+        self.start_checks = start_checks(starting, self.health, config.world_tree)
+        self.hazard_homes = hazard_homes(starting)
         self.pathway = HousingPathway(self, parse_pathway(config.world_tree))
+        self.tenancies = Tenancies(self, tenancies, first_waiting, homeless)
         # Weighted person-years, years in good health and deaths by sex, IMD decile and age
         # (a period life table by decile; person-years count the whole step for everyone
         # alive at its start).
@@ -325,6 +341,7 @@ class HousingHealthModel(mesa.Model):
         set_month(pop, calendar_month(self.config.start_month, t) if monthly else None)
         days = self.step_days(t)
         window = MonthWindow(t, self.day, self.day + days, self.cost_discount)
+        self.tenancies.step(t)
         self.pathway.step(t)
         if self.interventions:
             self._intervene(t)

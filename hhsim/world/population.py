@@ -2,7 +2,9 @@
 
 One array per attribute, one slot per tenant (or dwelling). Slots never move: a tenant who
 dies keeps its slot with ``alive = False``, so slot ``i`` names the same person all run
-(and receives the same random numbers in every arm).
+(and receives the same random numbers in every arm). With tenancies that turn over
+(``hhsim.world.tenancies``) the slots also hold the households still to arrive and those
+who left, both with ``alive = False``: ``alive`` means living and a tenant now.
 """
 
 from __future__ import annotations
@@ -107,6 +109,42 @@ class Population:
     def has_hazard(self, hazard: str) -> np.ndarray:
         """Boolean array: tenant's dwelling has ``hazard``."""
         return (self.hazards & HAZARD_BITS[hazard]) != 0
+
+    def extended(self, other: Population) -> Population:
+        """This population with ``other``'s tenants and dwellings appended (slots and
+        dwellings of ``other`` follow this one's; before health states are drawn)."""
+        if self.states or other.states:
+            raise ValueError("extend a population before its health states are drawn")
+        nd = self.dwellings.n
+        a, b = self.dwellings, other.dwellings
+        dwellings = Dwellings(tenure=np.concatenate([a.tenure, b.tenure]),
+                              hazards=np.concatenate([a.hazards, b.hazards]),
+                              deprivation=np.concatenate([a.deprivation, b.deprivation]),
+                              estate=np.concatenate([a.estate, b.estate + (int(a.estate.max()) + 1)]))
+        dwelling = np.concatenate([self.dwelling, other.dwelling + nd]).astype(np.int32)
+        same = self.household is self.dwelling and other.household is other.dwelling
+        household = dwelling if same else np.concatenate([self.household, other.household + nd])
+        return Population(age_months=np.concatenate([self.age_months, other.age_months]),
+                          female=np.concatenate([self.female, other.female]),
+                          alive=np.concatenate([self.alive, other.alive]),
+                          household=household.astype(np.int32), dwelling=dwelling,
+                          weight=np.concatenate([self.weight, other.weight]), dwellings=dwellings)
+
+    def take(self, idx: np.ndarray) -> Population:
+        """A copy of the tenants ``idx`` (attributes, states, clocks; the same dwellings):
+        for checks on part of a population."""
+        def cut(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return {k: v[idx] for k, v in d.items()}
+        out = Population(age_months=self.age_months[idx], female=self.female[idx], alive=self.alive[idx],
+                         household=self.household[idx], dwelling=self.dwelling[idx], weight=self.weight[idx],
+                         dwellings=self.dwellings, states=cut(self.states),
+                         time_in_state=cut(self.time_in_state), clocks=cut(self.clocks),
+                         attributes=cut(self.attributes))
+        for name in ("wellbeing", "wellbeing_trait", "static_profile", "state_profile"):
+            value = getattr(self, name)
+            setattr(out, name, None if value is None else value[idx])
+        out.model_year = self.model_year
+        return out
 
     def nbytes(self) -> int:
         """Bytes held by tenant and dwelling arrays."""
