@@ -44,6 +44,11 @@ def ten_years() -> tuple[HousingHealthModel, dict[str, np.ndarray]]:
 
 
 def test_prevalence_by_tenure_is_stationary_at_the_survey_figures_for_ten_years(ten_years):
+    """Every yearly prevalence (11 looks x 3 hazards x 3 tenures = 99) within 4 standard
+    errors of the target, SE = sqrt(p (1 - p) / dwellings of the tenure) (dwellings are
+    independent; their differing chances only make the variance smaller). 4, not 3: with 99
+    looks, 3 SE would fail by chance about one run in four (1 - 0.9973^99), 4 SE one in 160.
+    The 10-year mean over the yearly looks is within 3 SE of the target as well."""
     m, seen = ten_years
     dwellings = np.bincount(m.pop.dwellings.tenure, minlength=len(TENURES))
     for h in HAZARDS:
@@ -51,7 +56,8 @@ def test_prevalence_by_tenure_is_stationary_at_the_survey_figures_for_ten_years(
             t = TENURES.index(tenure)
             p = target(h, tenure)
             se = np.sqrt(p * (1 - p) / dwellings[t])  # every dwelling has weight 1
-            assert np.all(np.abs(seen[h][:, t] - p) < 3 * se), (h, tenure, seen[h][:, t], p, se)
+            assert np.all(np.abs(seen[h][:, t] - p) < 4 * se), (h, tenure, seen[h][:, t], p, se)
+            assert abs(seen[h][:, t].mean() - p) < 3 * se, (h, tenure, seen[h][:, t].mean(), p, se)
 
 
 def test_onset_base_rates_are_solved_exactly(ten_years):
@@ -65,7 +71,7 @@ def test_onset_base_rates_are_solved_exactly(ten_years):
 def test_attributes_drive_onset_and_fuel_poverty_matches_its_share(ten_years):
     m = ten_years[0]
     d = m.pop.dwellings
-    rr = m.housing.ratio["damp"]
+    rr = m.housing.onset_rates("damp") / m.housing.base["damp"][m.pop.dwellings.tenure]
     worst, best = d.energy_band == ENERGY_BANDS.index("F_G"), d.energy_band == ENERGY_BANDS.index("A_C")
     assert rr[worst].mean() > 2 * rr[best].mean()
     for tenure in SETTLED:
@@ -98,7 +104,7 @@ def test_a_repair_duty_lowers_damp_to_the_predicted_prevalence():
     observed = s.report_months[SOCIAL] + s.response_months[SOCIAL]
     capped = s.report_months[SOCIAL] + 21 / DAYS_PER_MONTH
     # Onset rates as solved without the duty; the formula with the capped response time.
-    lam = m.housing.base["damp"][SOCIAL] * m.housing.ratio["damp"]
+    lam = m.housing.onset_rates("damp")
     predicted = np.mean(lam * capped / (1 + lam * capped))
     assert np.mean(lam * observed / (1 + lam * observed)) == pytest.approx(0.07, abs=1e-9)
     assert m.housing.stationary_prevalence("damp")[SOCIAL] == pytest.approx(predicted, rel=1e-12)

@@ -13,7 +13,8 @@ The base rate is not a parameter. At set-up it is solved, per tenure, so that th
 the stationary chances over the simulated dwellings of the tenure equals the prevalence
 ``world.hazards.<hazard>.<tenure>`` (English Housing Survey, BRE), with the response times as
 observed (no duty). Each dwelling's starting state is then drawn from its stationary chances
-(the hazards a stock file gives are kept), so a run starts stationary.
+(stream ``world:hazards:start``, block = the hazard's position in ``HAZARDS``; the hazards a
+stock file gives are kept), so a run starts stationary.
 
 The policy lever: ``duty_days > 0`` caps the mean response at that many days (a legal duty to
 fix within a time, as Awaab's Law imposes on social landlords for damp and mould). The onset
@@ -169,27 +170,28 @@ class HazardDynamics:
         people = np.bincount(pop.dwelling, minlength=d.n)
         total = np.bincount(pop.dwelling, weights=pop.weight.astype(np.float64), minlength=d.n)
         self.weight = np.divide(total, people, out=np.zeros(d.n), where=people > 0)
+        self.unweighted = bool(np.all(self.weight == 1.0))  # counts need no weights
         self.months = float(model.health.cycle_months)
         self.counts = {f"{kind}_{h}": 0.0 for h in HAZARDS for kind in ("onsets", "repairs")}
         self.month_counts = dict.fromkeys(self.counts, 0.0)
+        self._table: np.ndarray | None = None
         if not active:
             return
         n_t = len(TENURES)
         self.base: dict[str, np.ndarray] = {}  # base onset rate per month by tenure
-        self.ratio: dict[str, np.ndarray] = {}  # onset rate ratio of each dwelling
-        self.combo: dict[str, np.ndarray] = {}  # each dwelling's row of distinct rate ratios
+        self.combo: dict[str, np.ndarray] = {}  # int32: each dwelling's row among distinct rate ratios
         self.n_combos: dict[str, int] = {}
         self.cum: dict[str, np.ndarray] = {}  # (tenure x combo, state, 2) cumulative transition probabilities
+        self.stay: dict[str, np.ndarray] = {}  # float32 per dwelling: chance a hazard-free one stays so
         self.reported: dict[str, np.ndarray] = {}
-        u0 = model.streams.generator(START_STREAM, 0).random((len(HAZARDS), d.n))
         for j, s in enumerate(self.settings):
             h, bit = s.hazard, np.uint8(HAZARD_BITS[s.hazard])
             rr = s.onset_ratio(d)
             observed = s.report_months + s.response_months
             base = solve_base_rates(rr, d.tenure, observed, s.prevalence)
-            self.base[h], self.ratio[h] = base, rr
-            levels, self.combo[h] = np.unique(rr, return_inverse=True)
-            self.n_combos[h] = levels.size
+            self.base[h] = base
+            levels, combo = np.unique(rr, return_inverse=True)
+            self.combo[h], self.n_combos[h] = combo.astype(np.int32), levels.size
             lam = (base[:, None] * levels[None, :]).ravel()
             rows = np.repeat(np.arange(n_t), levels.size)
             p = expm(_generators(lam, s.report_months[rows], s.response_under_duty()[rows]) * self.months)
@@ -198,16 +200,28 @@ class HazardDynamics:
             lam_i = base[d.tenure] * rr
             z = 1.0 + lam_i * observed[d.tenure]
             p_none, p_unrep = 1.0 / z, lam_i * s.report_months[d.tenure] / z
-            keep = given is not None and bool(given.any())
             has = (d.hazards & bit) != 0
-            u = u0[j]
-            if keep:  # a given hazard: reported or not in proportion to the stationary chances
+            u = model.streams.generator(START_STREAM, j).random(d.n)
+            if given is not None and given.any():  # a given hazard: reported or not as the chances say
                 kept = (given & bit) != 0
                 u = np.where(kept, np.where(has, p_none + u * (1 - p_none), u * p_none), u)
             state = (u >= p_none).astype(np.int8) + (u >= p_none + p_unrep)
             d.hazards[:] = np.where(state > NONE, d.hazards | bit, d.hazards & ~bit)
             self.reported[h] = state == REPORTED
+        self._tenure = d.tenure.copy()
+        self._set_stay()
         pop.refresh_from_dwellings()
+
+    def _rows(self, hazard: str, idx: np.ndarray | None = None) -> np.ndarray:
+        """Rows of ``cum[hazard]`` of dwellings ``idx`` (all): by tenure and rate ratio."""
+        d = self.model.pop.dwellings
+        if idx is None:
+            return d.tenure.astype(np.intp) * self.n_combos[hazard] + self.combo[hazard]
+        return d.tenure[idx].astype(np.intp) * self.n_combos[hazard] + self.combo[hazard][idx]
+
+    def _set_stay(self) -> None:
+        for h in HAZARDS:
+            self.stay[h] = self.cum[h][self._rows(h), NONE, 0].astype(np.float32)
 
     # -- the month ---------------------------------------------------------------------------
     def step(self, t: int) -> None:
@@ -216,40 +230,66 @@ class HazardDynamics:
             return
         pop = self.model.pop
         d = pop.dwellings
-        rows = d.tenure.astype(np.intp)
+        if not np.array_equal(d.tenure, self._tenure):  # the housing pathway moved someone
+            self._tenure = d.tenure.copy()
+            self._set_stay()
         u = self.model.streams.generator(STREAM, t).random((len(HAZARDS), d.n), dtype=np.float32)
-        changed = np.zeros(d.n, dtype=bool)
-        for j, s in enumerate(self.settings):
-            h, bit = s.hazard, np.uint8(HAZARD_BITS[s.hazard])
+        changed = []
+        for j, h in enumerate(HAZARDS):
+            bit = np.uint8(HAZARD_BITS[h])
             has = (d.hazards & bit) != 0
-            reported = self.reported[h] & has  # removed by others: gone
-            state = has.astype(np.int8) + reported
-            cum = self.cum[h][rows * self.n_combos[h] + self.combo[h], state]
-            new = (u[j] >= cum[:, 0]).astype(np.int8) + (u[j] >= cum[:, 1])
-            now = new > NONE
-            onset, repaired = now & ~has, has & ~now
-            self.reported[h] = new == REPORTED
-            if onset.any() or repaired.any():
-                d.hazards[onset] |= bit
-                d.hazards[repaired] &= ~bit
-                changed |= onset | repaired
+            # Hazard-free dwellings (most) stay so unless u passes their threshold.
+            leaving = np.flatnonzero((u[j] >= self.stay[h]) & ~has)
+            present = np.flatnonzero(has)
+            reported = self.reported[h]
+            idx = np.concatenate([leaving, present])
+            state = np.concatenate([np.zeros(leaving.size, dtype=np.intp), 1 + reported[present]])
+            cum = self.cum[h][self._rows(h, idx), state]
+            new = (u[j][idx] >= cum[:, 0]).astype(np.int8) + (u[j][idx] >= cum[:, 1])
+            reported[:] = False  # removed by others since: no longer reported
+            reported[idx[new == REPORTED]] = True
+            onset = leaving[new[:leaving.size] > NONE]
+            repaired = present[new[leaving.size:] == NONE]
+            d.hazards[onset] |= bit
+            d.hazards[repaired] &= ~bit
+            changed += [onset, repaired]
             for kind, which in (("onsets", onset), ("repairs", repaired)):
                 self.month_counts[f"{kind}_{h}"] = float(self.weight[which].sum())
                 self.counts[f"{kind}_{h}"] += self.month_counts[f"{kind}_{h}"]
-        occupants = np.flatnonzero(changed[pop.dwelling])
+        flag = np.zeros(d.n, dtype=bool)
+        flag[np.concatenate(changed)] = True
+        occupants = np.flatnonzero(flag[pop.dwelling])
         if occupants.size:
             pop.refresh_from_dwellings(occupants)
             self.model.health.profiles.refresh(pop, static=occupants, everyone=False)
+        self._table = None
 
     # -- what it reports -----------------------------------------------------------------------
+    def _prevalence_table(self) -> np.ndarray:
+        """(len(HAZARDS), len(TENURES)) shares of dwellings with each hazard now (NaN for a
+        tenure without dwellings), each dwelling counted with its occupants' mean weight at
+        the start; one pass over the dwellings, kept until the next step."""
+        if self._table is None:
+            d = self.model.pop.dwellings
+            n_t, combos = len(TENURES), 1 << len(HAZARDS)
+            key = d.tenure.astype(np.intp) * combos + d.hazards
+            w = np.bincount(key, weights=None if self.unweighted else self.weight,
+                            minlength=n_t * combos).reshape(n_t, combos)
+            bits = np.array([[(c >> j) & 1 for c in range(combos)] for j in range(len(HAZARDS))])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                self._table = (bits @ w.T) / w.sum(axis=1)
+        return self._table
+
     def prevalence(self, hazard: str) -> np.ndarray:
         """Share of dwellings of each tenure (by TENURES; NaN without dwellings) with ``hazard``
         now, each dwelling counted with its occupants' mean weight at the start."""
+        return self._prevalence_table()[HAZARDS.index(hazard)]
+
+    def onset_rates(self, hazard: str) -> np.ndarray:
+        """Each dwelling's onset rate per month (its tenure's base rate times its rate ratio)."""
+        s = next(x for x in self.settings if x.hazard == hazard)
         d = self.model.pop.dwellings
-        has = (d.hazards & np.uint8(HAZARD_BITS[hazard])) != 0
-        total = np.bincount(d.tenure, weights=self.weight, minlength=len(TENURES))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.bincount(d.tenure, weights=self.weight * has, minlength=len(TENURES)) / total
+        return self.base[hazard][d.tenure] * s.onset_ratio(d)
 
     def stationary_prevalence(self, hazard: str, duty: bool = True) -> np.ndarray:
         """Mean stationary chance of ``hazard`` by tenure over the dwellings (weighted as in
@@ -257,7 +297,7 @@ class HazardDynamics:
         s = next(x for x in self.settings if x.hazard == hazard)
         d = self.model.pop.dwellings
         months = s.report_months + (s.response_under_duty() if duty else s.response_months)
-        x = self.base[hazard][d.tenure] * self.ratio[hazard] * months[d.tenure]
+        x = self.onset_rates(hazard) * months[d.tenure]
         chance = x / (1.0 + x)
         total = np.bincount(d.tenure, weights=self.weight, minlength=len(TENURES))
         with np.errstate(invalid="ignore", divide="ignore"):

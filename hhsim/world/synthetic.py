@@ -158,16 +158,19 @@ def draw_dwelling_attributes(tenure: np.ndarray, world: Mapping[str, Any], rng: 
                              given: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Each dwelling's attribute codes (``DWELLING_ATTRIBUTES``) and ``low_income`` flag, drawn
     from its tenure's shares; ``given`` codes (-1 where not given) are kept. Uses one uniform
-    per dwelling per attribute (five), whatever is given."""
+    per dwelling per attribute (five, in that order), whatever is given."""
     given = given or {}
-    u = rng.random((tenure.size, len(DWELLING_ATTRIBUTES) + 1))
     out: dict[str, np.ndarray] = {}
-    for j, (name, levels) in enumerate(DWELLING_ATTRIBUTES.items()):
-        cum = np.cumsum(_by_tenure_shares(world, name, len(levels)), axis=1)[tenure]
-        drawn = np.minimum((u[:, j, None] >= cum).sum(axis=1), len(levels) - 1)
+    for name, levels in DWELLING_ATTRIBUTES.items():
+        cum = np.cumsum(_by_tenure_shares(world, name, len(levels)), axis=1)
+        u = rng.random(tenure.size)
+        drawn = np.empty(tenure.size, dtype=np.int8)
+        for t in range(len(TENURES)):
+            mine = tenure == t
+            drawn[mine] = np.minimum(np.searchsorted(cum[t], u[mine], side="right"), len(levels) - 1)
         code = given.get(name)
-        out[name] = (drawn if code is None else np.where(code >= 0, code, drawn)).astype(np.int8)
-    low = u[:, -1] < low_income_chance(world)[tenure]
+        out[name] = drawn if code is None else np.where(code >= 0, code, drawn).astype(np.int8)
+    low = rng.random(tenure.size) < low_income_chance(world)[tenure]
     code = given.get("low_income")
     out["low_income"] = low if code is None else np.where(code >= 0, code == 1, low)
     return out
