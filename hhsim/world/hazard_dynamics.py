@@ -235,19 +235,21 @@ class HazardDynamics:
             self._set_stay()
         u = self.model.streams.generator(STREAM, t).random((len(HAZARDS), d.n), dtype=np.float32)
         changed = []
+        with_any = np.flatnonzero(d.hazards)  # dwellings with some hazard (few)
         for j, h in enumerate(HAZARDS):
             bit = np.uint8(HAZARD_BITS[h])
-            has = (d.hazards & bit) != 0
-            # Hazard-free dwellings (most) stay so unless u passes their threshold.
-            leaving = np.flatnonzero((u[j] >= self.stay[h]) & ~has)
-            present = np.flatnonzero(has)
+            present = with_any[(d.hazards[with_any] & bit) != 0]
+            # A hazard-free dwelling (most) stays so unless u passes its threshold.
+            leaving = np.flatnonzero(u[j] >= self.stay[h])
+            leaving = leaving[(d.hazards[leaving] & bit) == 0]
+            # ``reported`` is read only where the hazard is present, and written wherever the
+            # chain moved: a flag left by a hazard removed by others is never read.
             reported = self.reported[h]
             idx = np.concatenate([leaving, present])
             state = np.concatenate([np.zeros(leaving.size, dtype=np.intp), 1 + reported[present]])
             cum = self.cum[h][self._rows(h, idx), state]
             new = (u[j][idx] >= cum[:, 0]).astype(np.int8) + (u[j][idx] >= cum[:, 1])
-            reported[:] = False  # removed by others since: no longer reported
-            reported[idx[new == REPORTED]] = True
+            reported[idx] = new == REPORTED
             onset = leaving[new[:leaving.size] > NONE]
             repaired = present[new[leaving.size:] == NONE]
             d.hazards[onset] |= bit
