@@ -169,12 +169,16 @@ def test_a_bad_attribute_is_a_one_line_error_naming_line_and_column(tmp_path, co
     assert f"line 2, column {column}: {expected}" in message
 
 
-def test_a_stock_files_hazards_are_kept_at_the_start(tmp_path):
-    rows = "".join(f"D{i},40,social,2,{'yes' if i % 2 else 'no'}\n" for i in range(200))
+def test_a_stock_files_hazards_are_kept_at_the_start_and_set_its_level(tmp_path):
+    # 300 social dwellings: the first 200 surveyed, half of them damp; 100 not surveyed.
+    rows = "".join(f"D{i},40,social,2,{('yes' if i % 2 else 'no') if i < 200 else ''}\n" for i in range(300))
     path = write(tmp_path, "dwelling_id,age,tenure,imd_decile,damp\n" + rows)
-    m = HousingHealthModel(config(stock=str(path), tenants=200))
+    m = HousingHealthModel(config(stock=str(path), tenants=300))
     damp = (m.pop.dwellings.hazards & HAZARD_BITS["damp"]) != 0
-    assert damp.tolist() == [bool(i % 2) for i in range(200)]
+    assert damp[:200].tolist() == [bool(i % 2) for i in range(200)]
+    # The onset rate keeps the file's level: 100 damp of 200 surveyed, 7% of the rest.
+    expected = (100 + 100 * target("damp", "social_rented")) / 300
+    assert m.housing.stationary_prevalence("damp")[SOCIAL] == pytest.approx(expected, abs=1e-9)
 
 
 def test_bad_dynamics_parameters_are_one_line_errors():

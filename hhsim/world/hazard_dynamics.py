@@ -12,7 +12,8 @@ response_months`` (the mean months from onset to removal), whatever the shape of
 The base rate is not a parameter. At set-up it is solved, per tenure, so that the mean of
 the stationary chances over the simulated dwellings of the tenure equals the prevalence
 ``world.hazards.<hazard>.<tenure>`` (English Housing Survey, BRE), with the response times as
-observed (no duty). Each dwelling's starting state is then drawn from its stationary chances
+observed (no duty); with a stock file that gives the hazard, the file's prevalence for the
+dwellings it gives (``_target``). Each dwelling's starting state is then drawn from its stationary chances
 (stream ``world:hazards:start``, block = the hazard's position in ``HAZARDS``; the hazards a
 stock file gives are kept), so a run starts stationary.
 
@@ -182,13 +183,15 @@ class HazardDynamics:
         self.combo: dict[str, np.ndarray] = {}  # int32: each dwelling's row among distinct rate ratios
         self.n_combos: dict[str, int] = {}
         self.cum: dict[str, np.ndarray] = {}  # (tenure x combo, state, 2) cumulative transition probabilities
+        self.target: dict[str, np.ndarray] = {}  # stationary prevalence solved for, by tenure
         self.stay: dict[str, np.ndarray] = {}  # float32 per dwelling: chance a hazard-free one stays so
         self.reported: dict[str, np.ndarray] = {}
         for j, s in enumerate(self.settings):
             h, bit = s.hazard, np.uint8(HAZARD_BITS[s.hazard])
             rr = s.onset_ratio(d)
             observed = s.report_months + s.response_months
-            base = solve_base_rates(rr, d.tenure, observed, s.prevalence)
+            self.target[h] = self._target(s, given)
+            base = solve_base_rates(rr, d.tenure, observed, self.target[h])
             self.base[h] = base
             levels, combo = np.unique(rr, return_inverse=True)
             self.combo[h], self.n_combos[h] = combo.astype(np.int32), levels.size
@@ -211,6 +214,27 @@ class HazardDynamics:
         self._tenure = d.tenure.copy()
         self._set_stay()
         pop.refresh_from_dwellings()
+
+    def _target(self, s: HazardSettings, given: np.ndarray | None) -> np.ndarray:
+        """Prevalence by tenure to solve the onset rates for: the survey's, or where a stock file
+        gives the hazard for some of a tenure's dwellings, the file's for those and the survey's
+        for the rest (the expected prevalence at the start), so a provider's stock keeps its
+        own level."""
+        if given is None:
+            return s.prevalence
+        d, bit = self.model.pop.dwellings, np.uint8(HAZARD_BITS[s.hazard])
+        known, has = (given & bit) != 0, (d.hazards & bit) != 0
+        target = s.prevalence.copy()
+        for t in np.unique(d.tenure[known]):
+            mine = d.tenure == t
+            w = self.weight[mine]
+            share = (w * np.where(known[mine], has[mine], s.prevalence[t])).sum() / w.sum()
+            if share >= 1.0:
+                raise HhsimError(f"stock file, column {s.hazard}", f"every {TENURES[t]} dwelling has the "
+                                 "hazard, so it cannot come and go",
+                                 "leave some cells blank or give some 'no'")
+            target[t] = share
+        return target
 
     def _rows(self, hazard: str, idx: np.ndarray | None = None) -> np.ndarray:
         """Rows of ``cum[hazard]`` of dwellings ``idx`` (all): by tenure and rate ratio."""
