@@ -176,9 +176,12 @@ def test_a_stock_files_hazards_are_kept_at_the_start_and_set_its_level(tmp_path)
     m = HousingHealthModel(config(stock=str(path), tenants=300))
     damp = (m.pop.dwellings.hazards & HAZARD_BITS["damp"]) != 0
     assert damp[:200].tolist() == [bool(i % 2) for i in range(200)]
-    # The onset rate keeps the file's level: 100 damp of 200 surveyed, 7% of the rest.
-    expected = (100 + 100 * target("damp", "social_rented")) / 300
-    assert m.housing.stationary_prevalence("damp")[SOCIAL] == pytest.approx(expected, abs=1e-9)
+    # The onset rate keeps the file's level: half the surveyed dwellings are damp.
+    assert m.housing.target["damp"][SOCIAL] == 0.5
+    s = next(x for x in m.housing.settings if x.hazard == "damp")
+    x = m.housing.onset_rates("damp")[:200] * (s.report_months + s.response_months)[SOCIAL]
+    assert np.mean(x / (1 + x)) == pytest.approx(0.5, abs=1e-9)
+    assert 0.3 < damp[200:].mean() < 0.7  # blank cells follow (100 dwellings)
 
 
 def test_bad_dynamics_parameters_are_one_line_errors():

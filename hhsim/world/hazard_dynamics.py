@@ -12,10 +12,11 @@ response_months`` (the mean months from onset to removal), whatever the shape of
 The base rate is not a parameter. At set-up it is solved, per tenure, so that the mean of
 the stationary chances over the simulated dwellings of the tenure equals the prevalence
 ``world.hazards.<hazard>.<tenure>`` (English Housing Survey, BRE), with the response times as
-observed (no duty); with a stock file that gives the hazard, the file's prevalence for the
-dwellings it gives (``_target``). Each dwelling's starting state is then drawn from its stationary chances
-(stream ``world:hazards:start``, block = the hazard's position in ``HAZARDS``; the hazards a
-stock file gives are kept), so a run starts stationary.
+observed (no duty); where a stock file gives the hazard for some of a tenure's dwellings, so
+that the mean over those equals the file's prevalence among them (``_target``). Each
+dwelling's starting state is then drawn from its stationary chances (stream
+``world:hazards:start``, block = the hazard's position in ``HAZARDS``; the hazards a stock
+file gives are kept), so a run starts stationary.
 
 The policy lever: ``duty_days > 0`` caps the mean response at that many days (a legal duty to
 fix within a time, as Awaab's Law imposes on social landlords for damp and mould). The onset
@@ -121,9 +122,10 @@ def parse_dynamics(world: Mapping[str, Any]) -> tuple[HazardSettings, ...]:
 
 
 def solve_base_rates(rr: np.ndarray, tenure: np.ndarray, months: np.ndarray,
-                     prevalence: np.ndarray) -> np.ndarray:
+                     prevalence: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
     """Base onset rate per month by tenure such that the mean over the dwellings of each tenure
-    of ``b rr_i D / (1 + b rr_i D)`` (``D = months[tenure]``) equals ``prevalence[tenure]``.
+    (those ``among``, if given) of ``b rr_i D / (1 + b rr_i D)`` (``D = months[tenure]``)
+    equals ``prevalence[tenure]``.
 
     Tenures without dwellings, or with prevalence 0, get 0.
     """
@@ -131,7 +133,7 @@ def solve_base_rates(rr: np.ndarray, tenure: np.ndarray, months: np.ndarray,
 
     base = np.zeros(len(TENURES))
     for t in range(len(TENURES)):
-        x = rr[tenure == t] * months[t]
+        x = rr[(tenure == t) & (True if among is None else among)] * months[t]
         if not x.size or prevalence[t] <= 0:
             continue
 
@@ -190,8 +192,8 @@ class HazardDynamics:
             h, bit = s.hazard, np.uint8(HAZARD_BITS[s.hazard])
             rr = s.onset_ratio(d)
             observed = s.report_months + s.response_months
-            self.target[h] = self._target(s, given)
-            base = solve_base_rates(rr, d.tenure, observed, self.target[h])
+            self.target[h], among = self._target(s, given)
+            base = solve_base_rates(rr, d.tenure, observed, self.target[h], among)
             self.base[h] = base
             levels, combo = np.unique(rr, return_inverse=True)
             self.combo[h], self.n_combos[h] = combo.astype(np.int32), levels.size
@@ -215,26 +217,24 @@ class HazardDynamics:
         self._set_stay()
         pop.refresh_from_dwellings()
 
-    def _target(self, s: HazardSettings, given: np.ndarray | None) -> np.ndarray:
-        """Prevalence by tenure to solve the onset rates for: the survey's, or where a stock file
-        gives the hazard for some of a tenure's dwellings, the file's for those and the survey's
-        for the rest (the expected prevalence at the start), so a provider's stock keeps its
-        own level."""
-        if given is None:
-            return s.prevalence
+    def _target(self, s: HazardSettings, given: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Prevalence by tenure to solve the onset rates for, and the dwellings to average over
+        (None: all). The survey's, over all the tenure's dwellings; but where a stock file gives
+        the hazard for some of a tenure's dwellings, the file's prevalence among those, over
+        those: a provider's stock keeps its own level, and blank cells follow from it."""
+        if given is None or not given.any():
+            return s.prevalence, None
         d, bit = self.model.pop.dwellings, np.uint8(HAZARD_BITS[s.hazard])
         known, has = (given & bit) != 0, (d.hazards & bit) != 0
-        target = s.prevalence.copy()
+        target, among = s.prevalence.copy(), np.ones(d.n, dtype=bool)
         for t in np.unique(d.tenure[known]):
             mine = d.tenure == t
-            w = self.weight[mine]
-            share = (w * np.where(known[mine], has[mine], s.prevalence[t])).sum() / w.sum()
-            if share >= 1.0:
-                raise HhsimError(f"stock file, column {s.hazard}", f"every {TENURES[t]} dwelling has the "
-                                 "hazard, so it cannot come and go",
-                                 "leave some cells blank or give some 'no'")
-            target[t] = share
-        return target
+            target[t] = has[mine & known].mean()
+            among[mine] = known[mine]
+            if target[t] >= 1.0:
+                raise HhsimError(f"stock file, column {s.hazard}", f"every {TENURES[t]} dwelling given has "
+                                 "the hazard, so it cannot come and go", "give some 'no' cells")
+        return target, among
 
     def _rows(self, hazard: str, idx: np.ndarray | None = None) -> np.ndarray:
         """Rows of ``cum[hazard]`` of dwellings ``idx`` (all): by tenure and rate ratio."""
