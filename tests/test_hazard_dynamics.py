@@ -89,6 +89,9 @@ def test_base_rates_solve_a_closed_form_case():
     b = solve_base_rates(rr, tenure, months, prevalence)[SOCIAL]
     x = b * rr * 6.0
     assert np.mean(x / (1 + x)) == pytest.approx(0.07, abs=1e-12)
+    # Identical dwellings (a tiny population): lambda = p / ((1 - p) D).
+    one = solve_base_rates(np.ones(2), tenure[:2], months, prevalence)[SOCIAL]
+    assert one == pytest.approx(0.07 / (0.93 * 6.0), rel=1e-12)
 
 
 def duty_runs(duty: float, steps: int, seed: int = 11) -> HousingHealthModel:

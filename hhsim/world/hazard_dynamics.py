@@ -140,7 +140,7 @@ def solve_base_rates(rr: np.ndarray, tenure: np.ndarray, months: np.ndarray,
         def gap(b: float, x: np.ndarray = x, target: float = float(prevalence[t])) -> float:
             return float(np.mean(b * x / (1.0 + b * x))) - target
 
-        hi = prevalence[t] / ((1.0 - prevalence[t]) * float(x.min()))  # every chance >= the target
+        hi = 2 * prevalence[t] / ((1.0 - prevalence[t]) * float(x.min()))  # every chance > the target
         base[t] = brentq(gap, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
     return base
 
