@@ -53,6 +53,8 @@ DAYS_PER_MONTH = 365.25 / 12
 #: Factors of the onset rate: the dwelling attributes and the household's fuel poverty.
 FACTORS: dict[str, int] = {**{k: len(v) for k, v in DWELLING_ATTRIBUTES.items()}, "fuel_poor": 2}
 NONE, UNREPORTED, REPORTED = 0, 1, 2
+#: (hazard, bit mask) 1 where the mask has the hazard's bit.
+_HAS = np.array([[(mask >> j) & 1 for mask in range(1 << len(HAZARDS))] for j in range(len(HAZARDS))])
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ class HazardDynamics:
             return
         n_t = len(TENURES)
         self.base: dict[str, np.ndarray] = {}  # base onset rate per month by tenure
-        self.combo: dict[str, np.ndarray] = {}  # int32: each dwelling's row among distinct rate ratios
+        self.combo: dict[str, np.ndarray] = {}  # int16: each dwelling's row among distinct rate ratios
         self.n_combos: dict[str, int] = {}
         self.cum: dict[str, np.ndarray] = {}  # (tenure x combo, state, 2) cumulative transition probabilities
         self.target: dict[str, np.ndarray] = {}  # stationary prevalence solved for, by tenure
@@ -196,7 +198,7 @@ class HazardDynamics:
             base = solve_base_rates(rr, d.tenure, observed, self.target[h], among)
             self.base[h] = base
             levels, combo = np.unique(rr, return_inverse=True)
-            self.combo[h], self.n_combos[h] = combo.astype(np.int32), levels.size
+            self.combo[h], self.n_combos[h] = combo.astype(np.int16), levels.size
             lam = (base[:, None] * levels[None, :]).ravel()
             rows = np.repeat(np.arange(n_t), levels.size)
             p = expm(_generators(lam, s.report_months[rows], s.response_under_duty()[rows]) * self.months)
@@ -301,9 +303,8 @@ class HazardDynamics:
             key = d.tenure.astype(np.intp) * combos + d.hazards
             w = np.bincount(key, weights=None if self.unweighted else self.weight,
                             minlength=n_t * combos).reshape(n_t, combos)
-            bits = np.array([[(c >> j) & 1 for c in range(combos)] for j in range(len(HAZARDS))])
             with np.errstate(invalid="ignore", divide="ignore"):
-                self._table = (bits @ w.T) / w.sum(axis=1)
+                self._table = (_HAS @ w.T) / w.sum(axis=1)
         return self._table
 
     def prevalence(self, hazard: str) -> np.ndarray:
