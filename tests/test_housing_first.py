@@ -13,7 +13,7 @@ from hhsim.interventions.programme import SERVED
 from hhsim.model.record import run_record
 from hhsim.model.simulation import HousingHealthModel
 from hhsim.world.housing_pathway import HousingPathway, is_homeless
-from hhsim.world.population import HOMELESS, TENURES
+from hhsim.world.population import HAZARDS, HOMELESS, TENURES
 
 CITY = {"social_rented": 0.8, "temporary_accommodation": 0.1, "rough_sleeping": 0.1}
 
@@ -75,9 +75,11 @@ RATES = ("services.ae", "services.ambulance", "hospital.admissions.emergency",
 def test_zero_places_or_zero_effect_equal_the_baseline_exactly():
     no_effect = {k: {"target": v["target"], "rate_ratio": 1.0}
                  for k, v in intervention_defaults("housing_first")["effects"].items()}
-    # Zero effect: the support changes nothing and homelessness itself changes no rate
-    # (its tenure terms are 1), so housing people changes nothing but the costs.
+    # Zero effect: the support changes nothing, homelessness itself changes no rate (its
+    # tenure terms are 1) and no hazard arises in a social home (hazards come and go: a
+    # housed client's new home could get one), so housing people changes nothing but the costs.
     flat = {f"{r}.rr.tenure.{t}": 1.0 for r in RATES for t in HOMELESS}
+    flat |= {f"world.hazards.{h}.social_rented": 0.0 for h in HAZARDS}
     recs = records(experiment({"name": "none", "interventions": [housing_first(0)]},
                               {"name": "empty", "interventions": [housing_first(2, 0)]}))
     for arm in ("none", "empty"):

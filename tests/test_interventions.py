@@ -208,9 +208,12 @@ def test_repairs_remove_hazards_within_budget_and_lower_hazard_related_use():
     rec, base = run_record(m, "2023/24"), run_record(runs["baseline"], "2023/24")
     fixed = sum(rec[f"iv_home_repairs_fixed_{h}"] for h in ("excess_cold", "damp", "falls"))
     assert fixed > 100
-    start = runs["baseline"].pop.dwellings.hazards
-    assert (m.pop.dwellings.hazards != 0).sum() < (start != 0).sum()
-    assert ((m.pop.dwellings.hazards & ~start) == 0).all()  # hazards only ever removed
+    # Hazards come and go in both arms with the same random numbers: where no works were
+    # ordered they are the baseline's; the programme leaves fewer hazards overall.
+    end = runs["baseline"].pop.dwellings.hazards
+    worked = m.intervention("home_repairs").ordered_at >= 0
+    assert (m.pop.dwellings.hazards[~worked] == end[~worked]).all()
+    assert (m.pop.dwellings.hazards != 0).sum() < (end != 0).sum()
     # Three programme years at £500,000: never more committed than the budget.
     spent = monthly_table(m)["cost:interventions"].to_numpy().reshape(3, 12).sum(axis=1)
     assert (spent <= 500_000 * 1.0001).all() and spent.sum() > 0

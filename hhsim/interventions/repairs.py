@@ -19,7 +19,11 @@ mould, falls) from dwellings within a yearly budget. Each month, while it runs:
    next job. The cost is charged when works are ordered, shared equally among the
    dwelling's living occupants (so results by group carry it).
 
-Hazards do not come back, and no new hazards arise, in this version. Weighted populations:
+Hazards also come and go without the programme (``hhsim.world.hazard_dynamics``): new ones
+can be found and queued; a queued dwelling whose hazards the landlord's routine repairs
+removed leaves the queue (``repaired_while_waiting``; found again if a hazard comes back); a
+hazard may come back after works, at the dwelling's onset rate, and is then left to routine
+repairs (a programme does a dwelling's works once). Weighted populations:
 a simulated dwelling stands for the mean weight of its living occupants, in costs, counts
 and budget alike.
 """
@@ -162,7 +166,8 @@ class HomeRepairs(Intervention, ReferralTarget):
         self.provider = Provider(self.model, self.name, None, s.budget, s.priority, s.window.start,
                                  work=self.step)
         self.counts = {"identified": 0.0, "ordered": 0.0, "voids_left_queue": 0.0,
-                       "closed_waiting": 0.0, **{f"fixed_{h}": 0.0 for h in s.hazards}}
+                       "closed_waiting": 0.0, "repaired_while_waiting": 0.0,
+                       **{f"fixed_{h}": 0.0 for h in s.hazards}}
         self._month = {"ordered": 0.0, "completed": 0.0}
         self._started = False
 
@@ -237,6 +242,12 @@ class HomeRepairs(Intervention, ReferralTarget):
             if void.any():
                 self.counts["voids_left_queue"] += float(self.weight[self.provider.ids[void]].sum())
                 self.status[self.provider.leave(void)] = VOID
+            gone = ~targeted[self.provider.ids]  # removed by routine repairs while waiting
+            if gone.any():
+                self.counts["repaired_while_waiting"] += float(self.weight[self.provider.ids[gone]].sum())
+                left = self.provider.leave(gone)
+                self.status[left] = NEVER
+                self.known[left] = False
         new = np.flatnonzero(self.known & targeted & occupied & (self.status == NEVER))
         if new.size:
             self.weight[new] = weight[new]

@@ -23,6 +23,10 @@ undiscounted twin):
   hazards fixed, ...; people represented);
 - ``qalys``, ``life_years``, ``good_health_years`` (and ``_undisc``);
 - ``hazard_homes``: occupied dwellings with a hazard at the start (weighted);
+  ``hazard_onsets_<hazard>`` and ``hazard_repairs_<hazard>``: dwellings in which each hazard
+  arose, or was removed by routine repair, over the run; ``hazard_prevalence_<hazard>_<tenure>``:
+  share of the tenure's dwellings with it at the end (``hhsim.world.hazard_dynamics``; each
+  dwelling counted with its occupants' mean weight at the start);
 - ``deaths``, ``admissions``, ``bed_days``, ``delayed_discharge_days``,
   ``readmissions_30d`` (undiscounted counts over all admission types);
 - ``tenancy_<flow>`` (with tenancies that turn over only): tenancies ended by reason,
@@ -108,6 +112,7 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
         rec.update(iv.record())
         rec.update(iv.effect_record())
     rec["readmissions_30d"] = sum(rec[f"use_{t.name}_readmissions_30d"] for t in model.health.admissions)
+    rec.update(model.housing.record())
     rec["profile_people_moved"] = model.people_moved
     rec.update(model.tenancies.record())
     per_tenant["cost"] = sum(per_tenant[f"cost_{p}"] for p in PAYERS) - per_tenant["intervention_cost"]

@@ -2,9 +2,11 @@
 
 A step (one month, or one year for yearly-cycle models), in order:
 
-0. tenancies that turn over (off in a closed cohort; ``hhsim.world.tenancies``): tenancies
-   end, homes stand void, homes are let to households of the waiting list; then the
-   baseline housing pathway of people experiencing homelessness (off when nobody is
+0. dwelling hazards come and go: onsets, reports and routine repairs (off for a cohort;
+   ``hhsim.world.hazard_dynamics``); tenancies that turn over (off in a closed cohort;
+   ``hhsim.world.tenancies``): tenancies end, homes stand void, homes are let to households
+   of the waiting list; then the baseline housing pathway of people experiencing
+   homelessness (off when nobody is
    homeless; ``hhsim.world.housing_pathway``); then interventions (monthly models): each
    provider agent does its month (referrals, queues, admissions within capacity, exits,
    works completed; the month's intervention costs), in the order they were set up;
@@ -49,6 +51,7 @@ from hhsim.interventions.base import Intervention, Settings
 from hhsim.interventions.provider import Provider
 from hhsim.model.groups import Baseline
 from hhsim.world.cohort import cohort_population, parse_cohort
+from hhsim.world.hazard_dynamics import HazardDynamics
 from hhsim.world.housing_pathway import HousingPathway, is_homeless, parse_pathway
 from hhsim.world.population import DECILES, NO_DAY, Population
 from hhsim.world.profile import poststratify, read_profile
@@ -157,6 +160,8 @@ class HousingHealthModel(mesa.Model):
             self.pop, homeless = with_waiting_list(self.pop, config.world_tree, tenancies, config.steps,
                                                    self.streams.generator(LIST_KEY))
         self.streams.n = self.pop.n
+        self.housing = HazardDynamics(self, config.world_tree, active=config.cohort is None,
+                                      given=self.stock_report.hazards_given if config.stock else None)
         self.health.initialise(self.pop, self.streams, given)
         self.baseline = Baseline.of(self.pop, {n: c.states for n, c in self.health.chains.items()})
         starting = self.pop if tenancies is None else self.pop.take(np.arange(first_waiting))
@@ -206,7 +211,7 @@ class HousingHealthModel(mesa.Model):
         self._totals_before = self._totals_after = dict(self.ledger.totals)
         self.mean_utility = self._value_boundary(0)  # of the living people represented (NaN: none)
         self.people_in_state = self.health.profiles.marginals(self.pop)  # by chain, living
-        self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
+        self.datacollector = mesa.DataCollector(model_reporters=self._reporters() | self.housing.reporters())
 
     # -- helpers ---------------------------------------------------------------------------
     @property
@@ -341,6 +346,7 @@ class HousingHealthModel(mesa.Model):
         set_month(pop, calendar_month(self.config.start_month, t) if monthly else None)
         days = self.step_days(t)
         window = MonthWindow(t, self.day, self.day + days, self.cost_discount)
+        self.housing.step(t)
         self.tenancies.step(t)
         self.pathway.step(t)
         if self.interventions:

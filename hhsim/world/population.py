@@ -24,6 +24,17 @@ HOMELESS: tuple[str, ...] = ("temporary_accommodation", "rough_sleeping")
 HAZARDS: tuple[str, ...] = ("excess_cold", "damp", "falls")
 HAZARD_BITS: dict[str, int] = {h: 1 << i for i, h in enumerate(HAZARDS)}
 SEXES: tuple[str, ...] = ("male", "female")
+#: Dwelling attributes that drive hazards (``hhsim.world.hazard_dynamics``): each an int8
+#: code into its tuple of levels. Codes are positions: append, never reorder.
+DWELLING_TYPES: tuple[str, ...] = ("house", "flat", "bungalow")
+BUILD_PERIODS: tuple[str, ...] = ("pre_1919", "1919_1944", "1945_1980", "post_1980")
+ENERGY_BANDS: tuple[str, ...] = ("A_C", "D", "E", "F_G")  # EPC energy efficiency rating bands
+HEATING_TYPES: tuple[str, ...] = ("central", "other")
+DWELLING_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "dwelling_type": DWELLING_TYPES, "build_period": BUILD_PERIODS,
+    "energy_band": ENERGY_BANDS, "heating": HEATING_TYPES}
+#: Fuel poverty (LILEE, England's official measure): low income and an energy band of D or worse.
+FUEL_POOR_FROM_BAND = ENERGY_BANDS.index("D")
 DECILES = 10  # IMD deciles: 1 = most deprived, 10 = least deprived
 
 #: Where a tenant is. Providers add their own places (step-down unit, supported home).
@@ -34,16 +45,38 @@ NO_DAY = np.iinfo(np.int32).max
 
 @dataclass
 class Dwellings:
-    """Dwelling attributes (one slot per dwelling)."""
+    """Dwelling attributes (one slot per dwelling: the physical home).
+
+    The attribute codes (``DWELLING_ATTRIBUTES``) and ``low_income`` (the household's, for
+    fuel poverty) default to code 0 and False (house, pre-1919, band A-C, central heating)
+    where a population is built without them (a cohort's dwellings, which have no hazards).
+    """
 
     tenure: np.ndarray  # int8 code into TENURES
     hazards: np.ndarray  # uint8 bit mask of HAZARD_BITS
     deprivation: np.ndarray  # int8 IMD decile of the area, 1..10
     estate: np.ndarray  # int32 estate id
+    dwelling_type: np.ndarray = None  # type: ignore[assignment]  # int8 code into DWELLING_TYPES
+    build_period: np.ndarray = None  # type: ignore[assignment]  # int8 code into BUILD_PERIODS
+    energy_band: np.ndarray = None  # type: ignore[assignment]  # int8 code into ENERGY_BANDS
+    heating: np.ndarray = None  # type: ignore[assignment]  # int8 code into HEATING_TYPES
+    low_income: np.ndarray = None  # type: ignore[assignment]  # bool: the household's income is low
+
+    def __post_init__(self) -> None:
+        for name in DWELLING_ATTRIBUTES:
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(self.n, dtype=np.int8))
+        if self.low_income is None:
+            self.low_income = np.zeros(self.n, dtype=bool)
 
     @property
     def n(self) -> int:
         return int(self.tenure.size)
+
+    @property
+    def fuel_poor(self) -> np.ndarray:
+        """Boolean per dwelling: its household is fuel poor (LILEE: low income, band D or worse)."""
+        return self.low_income & (self.energy_band >= FUEL_POOR_FROM_BAND)
 
 
 @dataclass

@@ -2,10 +2,14 @@
 
 One row per adult tenant (16+). Required columns: ``age`` (years), ``tenure`` and
 ``imd_decile``. Optional columns give ids (tenant, dwelling, household, estate), sex, the
-dwelling's hazards, a weight, and the state of any health chain. Absent optional columns,
-and blank cells in present ones, are filled as ``hhsim.world.synthetic`` fills them: sex
-with the tenure's female share, hazards per dwelling with the tenure's prevalence, estates
-in blocks of ``world.estate_size`` dwellings of one tenure and decile. Chain states left
+dwelling's hazards and attributes (``dwelling_type``, ``build_period``, ``energy_band`` or
+``sap``, ``heating``), the household's ``low_income`` flag, a weight, and the state of any
+health chain. Absent optional columns, and blank cells in present ones, are filled as
+``hhsim.world.synthetic`` fills them: sex with the tenure's female share, hazards per
+dwelling with the tenure's prevalence (redrawn at the start of a run from each dwelling's
+stationary chance, ``hhsim.world.hazard_dynamics``; given hazards are kept), attributes
+with the tenure's shares, estates in blocks of ``world.estate_size`` dwellings of one
+tenure and decile. Chain states left
 out are drawn later by the health model. The format is described in ``docs/own-data.md``.
 
 Every cell is checked before anything is built, and every problem is reported in one error:
@@ -25,8 +29,20 @@ import numpy as np
 
 from hhsim.core.parameters import scalar
 from hhsim.world.csvfile import Problems, data_rows, header, read_rows
-from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Dwellings, Population
-from hhsim.world.synthetic import estate_size
+from hhsim.world.population import (
+    BUILD_PERIODS,
+    DECILES,
+    DWELLING_ATTRIBUTES,
+    DWELLING_TYPES,
+    ENERGY_BANDS,
+    HAZARD_BITS,
+    HAZARDS,
+    HEATING_TYPES,
+    TENURES,
+    Dwellings,
+    Population,
+)
+from hhsim.world.synthetic import draw_dwelling_attributes, estate_size
 
 MIN_AGE, MAX_AGE = 16, 120  # years
 REQUIRED = ("age", "tenure", "imd_decile")
@@ -40,6 +56,22 @@ TENURE_CODES: dict[str, int] = {
 }
 YES_NO: dict[str, int] = {"1": 1, "yes": 1, "y": 1, "true": 1, "0": 0, "no": 0, "n": 0, "false": 0}
 SEX: dict[str, int] = {"f": 1, "female": 1, "m": 0, "male": 0}
+DWELLING_TYPE_CODES: dict[str, int] = {
+    **{t: i for i, t in enumerate(DWELLING_TYPES)}, "houses": 0, "terraced": 0, "semi_detached": 0,
+    "detached": 0, "maisonette": 1, "apartment": 1}
+BUILD_PERIOD_CODES: dict[str, int] = {
+    **{t: i for i, t in enumerate(BUILD_PERIODS)}, "pre1919": 0, "before_1919": 0, "1919_44": 1,
+    "1945_80": 2, "after_1980": 3, "post1980": 3}
+#: EPC letters A..G to the model's bands (A-C together, F-G together).
+ENERGY_BAND_CODES: dict[str, int] = {
+    **{t.lower(): i for i, t in enumerate(ENERGY_BANDS)}, "a": 0, "b": 0, "c": 0, "d": 1, "e": 2, "f": 3,
+    "g": 3}
+HEATING_CODES: dict[str, int] = {
+    **{t: i for i, t in enumerate(HEATING_TYPES)}, "central_heating": 0, "gas_central": 0, "none": 1,
+    "no_central_heating": 1, "storage_heaters": 1, "room_heaters": 1}
+#: SAP ratings below which a home is in band D, E and F-G (EPC bands: A 92+, B 81-91,
+#: C 69-80, D 55-68, E 39-54, F 21-38, G 1-20), for a ``sap`` column.
+SAP_BAND_CEILINGS = (69, 55, 39)
 
 
 @dataclass
@@ -51,6 +83,7 @@ class StockReport:
     filled: dict[str, str]  # column -> how it was filled
     given_states: list[str]  # chains whose states came from the file
     tenant_ids: list[str]  # the file's tenant id of each slot (its line number where not given)
+    hazards_given: np.ndarray  # uint8 per dwelling: bits of the hazards the file gave (yes or no)
 
 
 class _Bad(ValueError):
@@ -105,6 +138,20 @@ def _choice(table: Mapping[str, int], what: str) -> Callable[[str], int]:
     return convert
 
 
+def _label(table: Mapping[str, int], what: str) -> Callable[[str], int]:
+    """A converter for words such as 'semi-detached' or 'F-G' (spaces and hyphens as '_')."""
+    choose = _choice(table, what)
+    return lambda text: choose(re.sub(r"[\s-]+", "_", text))
+
+
+def _sap(text: str) -> int:
+    """The model's energy band of a SAP rating (1 to 100)."""
+    x = _number(text)
+    if not 1 <= x <= 100:
+        raise _Bad(f"'{text}' is outside 1 to 100")
+    return sum(x < ceiling for ceiling in SAP_BAND_CEILINGS)
+
+
 def _chain_column(chain: str, states: Sequence[str]) -> tuple[Callable[[str], int], str]:
     table = {s.lower(): i for i, s in enumerate(states)}
     fix = f"give one of: {', '.join(states)}"
@@ -128,6 +175,16 @@ def _columns(chains: Mapping[str, Sequence[str]]) -> dict[str, tuple[Callable[[s
         "estate_id": (str, "give the same estate_id to dwellings of one estate"),
         "sex": (_choice(SEX, "F, M, female or male"), "give F, M, female or male, or leave it blank"),
         **{h: yes_no for h in HAZARDS},
+        "dwelling_type": (_label(DWELLING_TYPE_CODES, "a dwelling type"),
+                          f"give one of: {', '.join(DWELLING_TYPES)}, or leave it blank"),
+        "build_period": (_label(BUILD_PERIOD_CODES, "a build period"),
+                         f"give one of: {', '.join(BUILD_PERIODS)}, or leave it blank"),
+        "energy_band": (_label(ENERGY_BAND_CODES, "an EPC band"),
+                        "give the EPC energy efficiency band, A to G, or leave it blank"),
+        "sap": (_sap, "give the SAP energy efficiency rating, 1 to 100, or leave it blank"),
+        "heating": (_label(HEATING_CODES, "a heating type"),
+                    f"give one of: {', '.join(HEATING_TYPES)}, or leave it blank"),
+        "low_income": yes_no,
         "weight": (_weight, "give the number of people the tenant stands for, above 0"),
     }
     columns.update({c.lower(): _chain_column(c, s) for c, s in chains.items()})
@@ -258,7 +315,8 @@ def _check(path: Path, chains: Mapping[str, Sequence[str]]) -> _Checked:
     dw_list = dwelling.tolist()
     if "dwelling_id" in got:
         shown = [f"line {line}" if d is None else d for d, line in zip(dwelling_ids, lines, strict=True)]
-        for column in ("tenure", "imd_decile", *HAZARDS, "estate_id"):
+        for column in ("tenure", "imd_decile", *HAZARDS, *DWELLING_ATTRIBUTES, "sap", "low_income",
+                       "estate_id"):
             if column in got:
                 _agree(got[column], raw[column], dw_list, shown, column, lines, problems)
     household = dwelling
@@ -283,7 +341,8 @@ def load_stock(path: str | Path, world: Mapping[str, Any], chains: Mapping[str, 
 
     ``world`` is the world parameter tree (with its top-level ``world`` table); ``chains``
     maps each health chain to its state names. Fills use ``rng`` only, after the whole file
-    has passed its checks: one uniform per tenant (sex), then three per dwelling (hazards).
+    has passed its checks: one uniform per tenant (sex), then three per dwelling (hazards),
+    then five per dwelling (attributes and low income).
     """
     stock = _check(Path(path), chains)
     n, dwelling = stock.n, stock.dwelling
@@ -321,6 +380,19 @@ def load_stock(path: str | Path, world: Mapping[str, Any], chains: Mapping[str, 
         hazards |= np.where(np.where(given >= 0, given == 1, drawn), HAZARD_BITS[h], 0).astype(np.uint8)
         note(h, int((given < 0).sum()), "dwellings",
              f"drawn with the tenure's prevalence (world.hazards.{h}.<tenure>)")
+    hazards_given = np.zeros(n_dw, dtype=np.uint8)
+    for h in HAZARDS:
+        hazards_given |= np.where(per_dwelling(h) >= 0, HAZARD_BITS[h], 0).astype(np.uint8)
+    given_attributes = {name: per_dwelling(name) for name in (*DWELLING_ATTRIBUTES, "low_income")}
+    band, sap = given_attributes["energy_band"], per_dwelling("sap")
+    given_attributes["energy_band"] = np.where(band >= 0, band, sap)
+    attributes = draw_dwelling_attributes(tenure_dw, world, rng, given_attributes)
+    for name, code in given_attributes.items():
+        how = ("drawn with the tenure's shares (world.dwelling.{name}.<tenure>)" if name != "low_income"
+               else "drawn so that the tenure's share in fuel poverty is world.fuel_poverty.<tenure>")
+        if name == "energy_band" and "sap" in stock.values and "energy_band" not in stock.values:
+            name = "sap"
+        note(name, int((code < 0).sum()), "dwellings", how.format(name=name))
     size = estate_size(world)
     given_estate = per_dwelling("estate_id")
     note("estate_id", int((given_estate < 0).sum()), "dwellings",
@@ -345,8 +417,9 @@ def load_stock(path: str | Path, world: Mapping[str, Any], chains: Mapping[str, 
         dwelling=dwelling.astype(np.int32),
         weight=np.array([1.0 if w is None else w for w in stock.column("weight")], dtype=np.float32),
         dwellings=Dwellings(tenure=tenure_dw, hazards=hazards, deprivation=decile_dw,
-                            estate=_estates(given_estate, tenure_dw, decile_dw, size).astype(np.int32)),
+                            estate=_estates(given_estate, tenure_dw, decile_dw, size).astype(np.int32),
+                            **attributes),
     )
     report = StockReport(rows=n, dwellings=n_dw, filled=filled, given_states=list(states),
-                         tenant_ids=stock.tenant_ids)
+                         tenant_ids=stock.tenant_ids, hazards_given=hazards_given)
     return pop, states, report

@@ -13,7 +13,15 @@ hazard. Generation, in order:
 5. adults' ages are drawn from the tenure's age bands (uniform within a band; in the open
    top band, a truncated exponential with mean ``world.top_band_mean_years`` above its
    floor); a second adult's age is the first's plus normal noise
-   (``world.partner_age_sd``); sex is drawn with the tenure's female share.
+   (``world.partner_age_sd``); sex is drawn with the tenure's female share;
+6. each dwelling's type, build period, energy band and heating are drawn from the tenure's
+   shares (``world.dwelling``), and its household's low-income flag so that the tenure's
+   share in fuel poverty (LILEE: low income and band D or worse) is ``world.fuel_poverty``
+   (``draw_dwelling_attributes``).
+
+The hazards drawn in step 4 are those of England as observed (the reference population
+that national rates are de-averaged over); a simulation run redraws them from each
+dwelling's stationary chance (``hhsim.world.hazard_dynamics``).
 
 Health states are drawn afterwards by the health model (``HealthModel.initialise``).
 """
@@ -28,7 +36,16 @@ import numpy as np
 from hhsim.core.errors import HhsimError, unknown_key_error
 from hhsim.core.parameters import to_parameter
 from hhsim.world.bands import band_lookup
-from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Dwellings, Population
+from hhsim.world.population import (
+    DECILES,
+    DWELLING_ATTRIBUTES,
+    FUEL_POOR_FROM_BAND,
+    HAZARD_BITS,
+    HAZARDS,
+    TENURES,
+    Dwellings,
+    Population,
+)
 
 OLDEST = 100  # upper age of the open top band, years
 SHARE_TOLERANCE = 0.005  # published shares are rounded; they are renormalised to sum to 1
@@ -108,6 +125,57 @@ def england_mix(world: Mapping[str, Any]) -> np.ndarray:
                    "world.tenure_share")
 
 
+def _by_tenure_shares(world: Mapping[str, Any], name: str, size: int) -> np.ndarray:
+    """(len(TENURES), size) shares of ``world.dwelling.<name>.<tenure>``, each row summing to 1."""
+    rows = []
+    for t in TENURES:
+        where = f"world.dwelling.{name}.{t}"
+        shares = _shares(_leaf_value(world, where), where)
+        if shares.size != size:
+            raise HhsimError(where, f"needs {size} shares, one per level",
+                             "give one share per level in the unit")
+        rows.append(shares)
+    return np.array(rows)
+
+
+def low_income_chance(world: Mapping[str, Any]) -> np.ndarray:
+    """Chance by tenure that a household is low-income: ``world.fuel_poverty.<tenure>`` over the
+    tenure's share of band D-G homes (income is not modelled; independent of the band)."""
+    bands = _by_tenure_shares(world, "energy_band", len(DWELLING_ATTRIBUTES["energy_band"]))
+    out = np.zeros(len(TENURES))
+    for t, tname in enumerate(TENURES):
+        where = f"world.fuel_poverty.{tname}"
+        target, poor_bands = float(_leaf_value(world, where)), float(bands[t, FUEL_POOR_FROM_BAND:].sum())
+        if target > poor_bands + 1e-12:
+            raise HhsimError(where, f"{target:g} is more than the tenure's share of band D-G homes "
+                             f"({poor_bands:g}), the most that can be fuel poor",
+                             "lower it, or raise the share")
+        out[t] = target / poor_bands if poor_bands > 0 else 0.0
+    return np.minimum(out, 1.0)
+
+
+def draw_dwelling_attributes(tenure: np.ndarray, world: Mapping[str, Any], rng: np.random.Generator,
+                             given: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Each dwelling's attribute codes (``DWELLING_ATTRIBUTES``) and ``low_income`` flag, drawn
+    from its tenure's shares; ``given`` codes (-1 where not given) are kept. Uses one uniform
+    per dwelling per attribute (five, in that order), whatever is given."""
+    given = given or {}
+    out: dict[str, np.ndarray] = {}
+    for name, levels in DWELLING_ATTRIBUTES.items():
+        cum = np.cumsum(_by_tenure_shares(world, name, len(levels)), axis=1)
+        u = rng.random(tenure.size)
+        drawn = np.empty(tenure.size, dtype=np.int8)
+        for t in range(len(TENURES)):
+            mine = tenure == t
+            drawn[mine] = np.minimum(np.searchsorted(cum[t], u[mine], side="right"), len(levels) - 1)
+        code = given.get(name)
+        out[name] = drawn if code is None else np.where(code >= 0, code, drawn).astype(np.int8)
+    low = rng.random(tenure.size) < low_income_chance(world)[tenure]
+    code = given.get("low_income")
+    out["low_income"] = low if code is None else np.where(code >= 0, code == 1, low)
+    return out
+
+
 def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.Generator,
              every_tenure: bool = False) -> Population:
     """A population of ``n`` adult tenants with tenure shares ``mix`` (by TENURES); with
@@ -184,11 +252,13 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
         n_dw += n_hh
         n_est += n_e
 
+    tenure = np.concatenate(d_tenure)
     dwellings = Dwellings(
-        tenure=np.concatenate(d_tenure),
+        tenure=tenure,
         hazards=np.concatenate(d_haz),
         deprivation=np.concatenate(d_dep),
         estate=np.concatenate(d_estate),
+        **draw_dwelling_attributes(tenure, world, rng),
     )
     age_years = np.concatenate(ages)
     dwelling_of = np.concatenate(dwelling).astype(np.int32)
