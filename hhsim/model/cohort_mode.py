@@ -31,8 +31,9 @@ from hhsim.model.record import table_names
 from hhsim.model.simulation import COST_COLUMNS, LIFE_TABLE, RunConfig
 from hhsim.world.bands import AGE_BANDS, AGE_LABELS
 from hhsim.world.cohort import Cohort, parse_cohort
+from hhsim.world.hazard_dynamics import parse_dynamics
 from hhsim.world.housing_pathway import is_homeless
-from hhsim.world.population import DECILES, SEXES, TENURES
+from hhsim.world.population import DECILES, HAZARDS, SEXES, TENURES
 from hhsim.world.tenancies import empty_table
 
 #: The person of a cohort when the experiment gives none: ``cohort_run``'s defaults.
@@ -138,6 +139,7 @@ def cohort_record(config: RunConfig) -> tuple[dict[str, float], dict[str, pd.Dat
                 rec[key] = people * o[key]
     rec.update(_totals(whole, health, people))
     rec["readmissions_30d"] = 0.0
+    rec.update(_hazard_columns(config))
     rec["profile_people_moved"] = 0.0
     per_person = {"cost": sum(float(o[f"cost_{p}"]) for p in PAYERS), "qalys": float(o["qalys"]),
                   "life_years": float(o["life_years"])}
@@ -149,6 +151,26 @@ def cohort_record(config: RunConfig) -> tuple[dict[str, float], dict[str, pd.Dat
               "lifetable": _lifetable(config, health, person, whole, people),
               "tenancies": pd.DataFrame(empty_table()), **{t.name: t.empty() for t in declared_tables()}}
     return rec, {name: tables[name] for name in table_names()}
+
+
+def _hazard_tenures(config: RunConfig) -> list[int] | None:
+    """The tenures whose hazards a microsimulation of the same population reports
+    (``HazardDynamics._tenures``); None when it runs no hazards (a cohort population)."""
+    if config.cohort is not None:
+        return None
+    settings = parse_dynamics(config.world_tree)
+    return [t for t, name in enumerate(TENURES) if config.tenure.get(name, 0) > 0
+            and any(s.prevalence[t] > 0 for s in settings)]
+
+
+def _hazard_columns(config: RunConfig) -> dict[str, float]:
+    """The hazard columns of the record (``HazardDynamics.record``) a microsimulation of the
+    same population has, all 0: the cohort's home has no hazards."""
+    tenures = _hazard_tenures(config)
+    if tenures is None:
+        return {}
+    out = {f"hazard_{kind}_{h}": 0.0 for h in HAZARDS for kind in ("onsets", "repairs")}
+    return out | {f"hazard_prevalence_{h}_{TENURES[t]}": 0.0 for h in HAZARDS for t in tenures}
 
 
 def _monthly(config: RunConfig, health: HealthModel, chain: str, states: tuple[str, ...],
@@ -179,6 +201,12 @@ def _monthly(config: RunConfig, health: HealthModel, chain: str, states: tuple[s
                     cost[column] = cost[column] + money
     for column, values in cost.items():
         df[column] = values
+    tenures = _hazard_tenures(config)
+    for h in HAZARDS if tenures is not None else ():  # HazardDynamics.reporters, all 0
+        for t in tenures:
+            df[f"hazard:{h}:{TENURES[t]}"] = 0.0
+        for kind in ("onsets", "repairs"):
+            df[f"hazard_{kind}:{h}"] = 0.0
     return df
 
 
