@@ -41,6 +41,7 @@ def test_the_valid_example_and_shipped_files_validate():
     ({"arms": [{"name": "a"}]}, "experiment.baseline", "name one arm"),
     ({"experiment": {"model": "no-such-model.toml"}}, "no-such-model.toml", "check the path"),
     ({"experiment": {"price_year": "1999/00"}}, "experiment.price_year", "2023/24"),
+    ({"parameters": {"mortality.rr.excess_cold": 1.0}}, "mortality.rr.excess_cold", "cold_winter_ratio"),
     ({"experiment": {"reward_timing": "middle"}}, "experiment.reward_timing", "values listed"),
     ({"experiment": {"reward_timing": {"first": -1, "repeat": [1], "last": 0}}},
      "experiment.reward_timing.first", "at least 0"),

@@ -37,6 +37,7 @@ import numpy as np
 from hhsim.core.errors import HhsimError, did_you_mean, printable, unknown_key_error
 from hhsim.core.expressions import BREAKS, RESERVED, Banding, Expression, Operand, is_expression
 from hhsim.core.inputs import read_input
+from hhsim.core.version import RETIRED_PARAMETERS
 
 LEAF_KEYS = {
     "value", "unit", "source", "price_year", "assumption", "status", "note",
@@ -375,6 +376,8 @@ def apply_overrides(tree: Mapping[str, Any], overrides: Mapping[str, Any],
         return out
     leaves = dict(iter_leaves(out))
     for name, value in overrides.items():
+        if name not in leaves and name in RETIRED_PARAMETERS:
+            raise HhsimError(f"{where}.{name}", "is no longer a parameter", RETIRED_PARAMETERS[name])
         if name not in leaves:
             raise unknown_key_error(f"{where}.{name}", name, leaves, what="parameter")
         node = leaves[name]

@@ -8,8 +8,20 @@ keeps it.
 
 from __future__ import annotations
 
-#: Model 1: the model of hhsim 0.1.0 and 0.2.0 (the pinned digests of tests/pinned).
-MODEL_VERSION = "1"
+#: Model 1: the model of hhsim 0.1.0 to 0.3.0. Model 2: winter, hazards that come and go,
+#: dwellings with attributes (issue 18; docs/changes.md).
+MODEL_VERSION = "2"
+
+#: Default-model parameters a model version retired: name -> what replaced it (the one line
+#: an old experiment file that sets one gets).
+RETIRED_PARAMETERS: dict[str, str] = {
+    "mortality.rr.excess_cold": "model 2 replaced this all-year rate ratio by a winter excess: "
+                                "set parameters.cold_winter_ratio (docs/changes.md)",
+    "hospital.admissions.emergency.rr.excess_cold": "model 2 placed the cold-home ratio in "
+                                                    "December-March: set "
+                                                    "parameters.cold_home_admissions_ratio "
+                                                    "(docs/changes.md)",
+}
 
 
 def package_version() -> str:
