@@ -26,13 +26,14 @@ SIGNIFICANT = 10  # digits kept: bit-level noise of a library's float rounding i
 
 
 def small_run(path: Path) -> pd.DataFrame:
-    """The records of a small run of the experiment at ``path`` (1 replication)."""
+    """The records of a small run of the experiment at ``path`` (1 replication, 24 months at
+    most: two winters, and programmes that start in the second year)."""
     from hhsim.api import run_experiment
     from hhsim.experiment.plan import load_experiment
 
     exp = load_experiment(path)
     yearly = exp.trees(exp.arms[0])[0].get("model", {}).get("cycle") == "year"
-    options = {"months": 24 if yearly else min(exp.experiment.months, 12), "replications": 1}
+    options = {"months": 24 if yearly else min(exp.experiment.months, 24), "replications": 1}
     if exp.population.stock is None:
         options["tenants"] = 300
     with tempfile.TemporaryDirectory() as tmp:
