@@ -14,8 +14,8 @@ population before its health states are drawn:
 
 A child is a person under ``ADULT_AGE``: one who turns 16 is an adult from that month on
 (``is_child`` reads the age, which advances every step). Random numbers: two uniforms per
-dwelling (children or not, how many), then two per child (age, sex), so the draws of one
-household do not depend on those of the others' children.
+dwelling, occupied or not (children or not, how many), then two per child in dwelling order
+(age, sex), from a generator of their own, so the adults' draws are as without children.
 """
 
 from __future__ import annotations
