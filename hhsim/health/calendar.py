@@ -11,8 +11,8 @@ Every step of a monthly model is a twelfth of a year long for rates (the days of
 set only hospital days and the day of death), so the annual mean of a rate ratio by month
 is the plain mean of its 12 values, and ratios whose mean is 1 keep the annual rate.
 
-The month is kept on the population object itself (an attribute outside its declared
-fields, read with a default of None) so that world code need not know about it.
+The month is kept on the population (``Population.calendar_month``) or on the profile grid
+that stands for it (an attribute of the same name, read with a default of None).
 """
 
 from __future__ import annotations

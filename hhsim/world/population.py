@@ -113,6 +113,7 @@ class Population:
     hazards: np.ndarray = field(init=False)
     age_years: np.ndarray = field(init=False)
     model_year: int = 0  # whole years since model start of the cycle being simulated or valued
+    calendar_month: int | None = None  # 0 = January, of the step being simulated; None: annual means
 
     def __post_init__(self) -> None:
         self.refresh_from_dwellings()
