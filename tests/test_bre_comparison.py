@@ -147,3 +147,22 @@ def test_adults_per_household_reads_the_world():
     adults = adults_per_household(plan_world)
     assert adults["owner_occupied"] == pytest.approx(0.30 + 2 * 0.55 + 3 * 0.15)
     assert set(adults) == set(ENGLAND_TENURE)
+
+
+def test_the_target_estimator_gives_the_analysis_figure():
+    from hhsim.batch.execution import RunResult
+    from hhsim.core.resources import world_tree
+    from hhsim.studies.calibration.estimators import ESTIMATORS
+
+    records, groups = synthetic()
+    results = [RunResult(f"{r['arm']}__r{r['replication']}", r,
+                         {"groups": groups[(groups["arm"] == r["arm"])
+                                           & (groups["replication"] == r["replication"])]
+                          .drop(columns=["arm", "replication"])})
+               for r in records.to_dict("records")]
+    per = england_by_replication(records, groups, adults_per_household(world_tree()))
+    falls = per[per["hazard"] == "falls"]
+    estimate = ESTIMATORS["hazard_cost_england"].function
+    assert estimate(results, "no_falls", BASELINE, {}) == pytest.approx(falls["cost"].mean())
+    assert estimate(results, "no_falls", BASELINE, {"measure": "per_home"}) == pytest.approx(
+        falls["cost"].mean() / falls["homes"].mean())
