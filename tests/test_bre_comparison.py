@@ -31,7 +31,7 @@ EXPERIMENT = Path(__file__).resolve().parents[1] / "calibration" / "experiments"
 
 @pytest.fixture(scope="module")
 def plan():
-    return compile_plan(EXPERIMENT, tenants=6000, months=12, replications=1)
+    return compile_plan(EXPERIMENT, tenants=3000, months=12, replications=1)
 
 
 def arm(plan, name):
