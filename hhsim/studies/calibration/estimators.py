@@ -30,6 +30,12 @@ over replications. Options (a target's ``options`` table):
   ``decile`` if given.
 - ``attributable_per_home``: baseline minus ``arm`` of a record ``column`` per year and per
   home with a hazard, times ``homes``: a cost attributable to hazards, scaled to a stock.
+- ``hazard_cost_england``: the NHS first-year cost (undiscounted, £ a year) in England of
+  the hazard that ``arm`` removes from every home (``hhsim.analysis.bre.HAZARD_ARMS``): the
+  baseline minus the arm by tenure, scaled to England's households (``households``, default
+  24.7m) in the default world's tenure mix and household sizes, averaged over
+  replications; ``measure = "per_home"`` gives it per home with the hazard, ``"deaths"``
+  the deaths. Totals over the run: a year in ``bre-hazards.toml``, as BRE's first year.
 """
 
 from __future__ import annotations
@@ -188,9 +194,44 @@ def attributable_per_home(results: Sequence[RunResult], arm: str, baseline: str,
     return float(np.mean(diff / years / homes) * o.get("homes", 1.0))
 
 
+#: What ``hazard_cost_england`` can give.
+HAZARD_MEASURES = ("cost", "per_home", "deaths")
+
+
+def hazard_cost_england(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    """England's yearly NHS cost (or cost per home with the hazard, or deaths) of the hazard
+    ``arm`` removes: ``hhsim.analysis.bre`` on the evaluation's runs."""
+    from hhsim.analysis.bre import (
+        BASELINE,
+        ENGLAND_HOUSEHOLDS,
+        HAZARD_ARMS,
+        adults_per_household,
+        england_by_replication,
+    )
+    from hhsim.core.resources import world_tree
+
+    if arm not in HAZARD_ARMS.values():
+        raise HhsimError("arm", f"'{printable(arm)}' removes no hazard the comparison knows",
+                         f"use one of {sorted(HAZARD_ARMS.values())}")
+    measure = o.get("measure", "cost")
+    if measure not in HAZARD_MEASURES:
+        raise unknown_key_error("options.measure", printable(str(measure)), HAZARD_MEASURES, what="measure")
+    runs = [*_arm(results, baseline), *_arm(results, arm)]
+    records = pd.DataFrame([{**r.record, "arm": BASELINE if r.record["arm"] == baseline else arm}
+                            for r in runs])
+    groups = pd.concat([r.tables["groups"].assign(arm=rec["arm"], replication=rec["replication"])
+                        for r, rec in zip(runs, records.to_dict("records"), strict=True)], ignore_index=True)
+    per = england_by_replication(records, groups, adults_per_household(world_tree()),
+                                 households=float(o.get("households", ENGLAND_HOUSEHOLDS)))
+    if measure == "per_home":
+        return float(per["cost"].mean() / per["homes"].mean())
+    return float(per[measure].mean())
+
+
 ESTIMATORS: dict[str, Estimator] = {
     "life_expectancy": Estimator(life_expectancy, ("measure",), ("sex", "decile")),
     "attributable_per_home": Estimator(attributable_per_home, ("column",), ("homes",), needs_baseline=True),
+    "hazard_cost_england": Estimator(hazard_cost_england, (), ("measure", "households"), needs_baseline=True),
     "record_mean": Estimator(record_mean, ("column",)),
     "record_incremental": Estimator(record_incremental, ("column",), needs_baseline=True),
     "monthly_share": Estimator(monthly_share, ("column",), ("month", "scale")),
@@ -226,7 +267,10 @@ def check_options(name: str, options: Mapping, where: str) -> Estimator:
         if options.get("decile", 1) not in range(1, 11):
             raise HhsimError(f"{where}.options.decile", f"must be 1 to 10, got {options['decile']!r}",
                              "give an IMD decile, 1 = most deprived")
-    for key in ("scale", "month", "unit_cost", "homes"):
+    if name == "hazard_cost_england" and options.get("measure", "cost") not in HAZARD_MEASURES:
+        raise unknown_key_error(f"{where}.options.measure", printable(str(options["measure"])),
+                                HAZARD_MEASURES, what="measure")
+    for key in ("scale", "month", "unit_cost", "homes", "households"):
         if key in options and (isinstance(options[key], bool) or not isinstance(options[key], int | float)):
             raise HhsimError(
                 f"{where}.options.{key}",
