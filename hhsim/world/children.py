@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from hhsim.core.errors import HhsimError
-from hhsim.core.parameters import to_parameter
 from hhsim.world.population import TENURES, Population
 from hhsim.world.stock import MIN_AGE
+from hhsim.world.synthetic import world_value
 
 #: Age (years) from which a person is an adult: the youngest age of a simulated tenant.
 ADULT_AGE = MIN_AGE
@@ -49,24 +49,15 @@ class Children:
         return int(self.dwelling.size)
 
 
-def _value(world: Mapping[str, Any], name: str) -> np.ndarray:
-    node: Any = world
-    for part in name.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            raise HhsimError(name, "is missing from the world parameters", "restore the default entry")
-        node = node[part]
-    return np.asarray(to_parameter(name, node).value, dtype=float)
-
-
 def share_with_children(world: Mapping[str, Any]) -> np.ndarray:
     """Share of households with dependent children, by TENURES."""
-    return np.array([float(_value(world, f"world.children.share_of_households.{t}")) for t in TENURES])
+    return np.array([float(world_value(world, f"world.children.share_of_households.{t}")) for t in TENURES])
 
 
 def children_per_household(world: Mapping[str, Any]) -> np.ndarray:
     """Shares of households with children that have 1, 2, ... children (summing to 1)."""
     name = "world.children.per_household"
-    shares = _value(world, name)
+    shares = world_value(world, name)
     if shares.ndim != 1 or shares.size == 0 or abs(shares.sum() - 1.0) > 0.005:
         raise HhsimError(name, "must be a list of shares of households with 1, 2, ... children "
                          "that sum to 1", "give e.g. [0.45, 0.41, 0.14]")
@@ -84,7 +75,7 @@ def draw_children(tenure: np.ndarray, occupied: np.ndarray, world: Mapping[str, 
     dwelling = np.repeat(np.arange(tenure.size, dtype=np.int32), count)
     v = rng.random((dwelling.size, 2))
     months = np.floor(v[:, 0] * ADULT_AGE * MONTHS_PER_YEAR).astype(np.int16)
-    female = v[:, 1] < float(_value(world, "world.children.female"))
+    female = v[:, 1] < float(world_value(world, "world.children.female"))
     return Children(dwelling=dwelling, age_months=months, female=female)
 
 

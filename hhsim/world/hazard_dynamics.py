@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hhsim.core.errors import HhsimError
-from hhsim.core.parameters import to_parameter
 from hhsim.world.population import DWELLING_ATTRIBUTES, HAZARD_BITS, HAZARDS, TENURES, Dwellings
+from hhsim.world.synthetic import world_value
 
 if TYPE_CHECKING:
     from hhsim.model.simulation import HousingHealthModel
@@ -82,18 +82,6 @@ class HazardSettings:
         return rr
 
 
-def _value(world: Mapping[str, Any], name: str, unit: str) -> np.ndarray:
-    node: Any = world
-    for part in name.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            raise HhsimError(name, "is missing from the world parameters", "restore the default entry")
-        node = node[part]
-    p = to_parameter(name, node)
-    if not p.unit.startswith(unit):
-        raise HhsimError(name, f"has unit '{p.unit}'", f'use unit = "{unit}"')
-    return np.asarray(p.value, dtype=float)
-
-
 def parse_dynamics(world: Mapping[str, Any]) -> tuple[HazardSettings, ...]:
     """Every hazard's dynamics from the world parameters (one-line errors)."""
     out = []
@@ -102,19 +90,19 @@ def parse_dynamics(world: Mapping[str, Any]) -> tuple[HazardSettings, ...]:
         ratios = {}
         for factor, levels in FACTORS.items():
             where = f"{base}.onset_rate_ratio.{factor}"
-            rr = _value(world, where, "rate ratio")
+            rr = world_value(world, where, "rate ratio")
             if rr.shape != (levels,):
                 raise HhsimError(where, f"needs {levels} rate ratios, one per level",
                                  "give one per level in the unit")
             ratios[factor] = rr
-        by_tenure = {key: np.array([float(_value(world, f"{base}.{key}.{t}", unit)) for t in TENURES])
+        by_tenure = {key: np.array([float(world_value(world, f"{base}.{key}.{t}", unit)) for t in TENURES])
                      for key, unit in (("report_months", "months"), ("response_months", "months"),
                                        ("duty_days", "days"))}
         for key in ("report_months", "response_months"):
             if (by_tenure[key] <= 0).any():
                 t = TENURES[int(np.argmax(by_tenure[key] <= 0))]
                 raise HhsimError(f"{base}.{key}.{t}", "must be above 0 months", "give a mean time, e.g. 3")
-        prevalence = np.array([float(_value(world, f"world.hazards.{h}.{t}", "share")) for t in TENURES])
+        prevalence = np.array([float(world_value(world, f"world.hazards.{h}.{t}", "share")) for t in TENURES])
         if (prevalence >= 1).any():
             t = TENURES[int(np.argmax(prevalence >= 1))]
             raise HhsimError(f"world.hazards.{h}.{t}", "must be below 1 for hazards that come and go",

@@ -52,18 +52,23 @@ SHARE_TOLERANCE = 0.005  # published shares are rounded; they are renormalised t
 MAX_ESTATE = 1_000_000  # dwellings in one estate
 
 
-def _leaf_value(tree: Mapping[str, Any], name: str) -> np.ndarray:
+def world_value(tree: Mapping[str, Any], name: str, unit: str = "") -> np.ndarray:
+    """The value of the world parameter ``name`` (dotted, e.g. ``world.estate_size``), whose
+    unit must start with ``unit``; one-line errors when it is missing or in another unit."""
     node: Any = tree
     for part in name.split("."):
         if not isinstance(node, Mapping) or part not in node:
             raise HhsimError(name, "is missing from the world parameters", "restore the default entry")
         node = node[part]
-    return np.asarray(to_parameter(name, node).value, dtype=float)
+    p = to_parameter(name, node)
+    if not p.unit.startswith(unit):
+        raise HhsimError(name, f"has unit '{p.unit}'", f'use unit = "{unit}"')
+    return np.asarray(p.value, dtype=float)
 
 
 def estate_size(world: Mapping[str, Any]) -> int:
     """``world.estate_size``: a whole number of dwellings from 1 to ``MAX_ESTATE``."""
-    size = float(_leaf_value(world, "world.estate_size"))
+    size = float(world_value(world, "world.estate_size"))
     if not (size.is_integer() and 1 <= size <= MAX_ESTATE):
         raise HhsimError("world.estate_size", f"must be a whole number of dwellings from 1 to "
                          f"{MAX_ESTATE:,}, got {size:g}", "give a number of dwellings, e.g. 200")
@@ -121,7 +126,7 @@ def tenure_mix(mix: Mapping[str, float]) -> np.ndarray:
 
 def england_mix(world: Mapping[str, Any]) -> np.ndarray:
     """England's tenure shares (households) from the world parameters."""
-    return _shares(np.array([_leaf_value(world, f"world.tenure_share.{t}") for t in TENURES]),
+    return _shares(np.array([world_value(world, f"world.tenure_share.{t}") for t in TENURES]),
                    "world.tenure_share")
 
 
@@ -130,7 +135,7 @@ def _by_tenure_shares(world: Mapping[str, Any], name: str, size: int) -> np.ndar
     rows = []
     for t in TENURES:
         where = f"world.dwelling.{name}.{t}"
-        shares = _shares(_leaf_value(world, where), where)
+        shares = _shares(world_value(world, where), where)
         if shares.size != size:
             raise HhsimError(where, f"needs {size} shares, one per level",
                              "give one share per level in the unit")
@@ -145,7 +150,7 @@ def low_income_chance(world: Mapping[str, Any]) -> np.ndarray:
     out = np.zeros(len(TENURES))
     for t, tname in enumerate(TENURES):
         where = f"world.fuel_poverty.{tname}"
-        target, poor_bands = float(_leaf_value(world, where)), float(bands[t, FUEL_POOR_FROM_BAND:].sum())
+        target, poor_bands = float(world_value(world, where)), float(bands[t, FUEL_POOR_FROM_BAND:].sum())
         if target > poor_bands + 1e-12:
             raise HhsimError(where, f"{target:g} is more than the tenure's share of band D-G homes "
                              f"({poor_bands:g}), the most that can be fuel poor",
@@ -188,8 +193,8 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
         raise HhsimError("population.tenants", f"{n} tenant(s) cannot stand for the {present} tenures of the "
                          "profile", f"give at least {present} tenants")
     size = estate_size(world)
-    partner_sd = float(_leaf_value(world, "world.partner_age_sd"))
-    top_mean = float(_leaf_value(world, "world.top_band_mean_years"))
+    partner_sd = float(world_value(world, "world.partner_age_sd"))
+    top_mean = float(world_value(world, "world.top_band_mean_years"))
     age_breaks = world["world"]["age"]["breaks"]
     band_lookup(age_breaks, OLDEST, "world.age.breaks")  # validates the breaks
     lows = np.asarray(age_breaks, dtype=float)
@@ -202,7 +207,7 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
         if count == 0:
             continue
         tname = TENURES[t]
-        sizes = _shares(_leaf_value(world, f"world.household_adults.{tname}"),
+        sizes = _shares(world_value(world, f"world.household_adults.{tname}"),
                         f"world.household_adults.{tname}")
         mean = float(np.dot(sizes, np.arange(1, sizes.size + 1)))
         hh = rng.choice(np.arange(1, sizes.size + 1), size=int(count / mean * 1.2) + 10, p=sizes)
@@ -214,7 +219,7 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
         hh_id = np.repeat(np.arange(n_hh), hh)
 
         # dwellings: area decile, then estates of up to estate_size dwellings per decile
-        dep_shares = _shares(_leaf_value(world, f"world.deprivation.{tname}"),
+        dep_shares = _shares(world_value(world, f"world.deprivation.{tname}"),
                              f"world.deprivation.{tname}")
         if dep_shares.size != DECILES:
             raise HhsimError(f"world.deprivation.{tname}", "needs 10 shares (deciles 1..10)",
@@ -223,7 +228,7 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
         est, n_e = estates_by_decile(dep, size)
         haz = np.zeros(n_hh, dtype=np.uint8)
         for h in HAZARDS:
-            prev = float(_leaf_value(world, f"world.hazards.{h}.{tname}"))
+            prev = float(world_value(world, f"world.hazards.{h}.{tname}"))
             haz |= np.where(rng.random(n_hh) < prev, HAZARD_BITS[h], 0).astype(np.uint8)
         d_tenure.append(np.full(n_hh, t, dtype=np.int8))
         d_dep.append(dep.astype(np.int8))
@@ -231,7 +236,7 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
         d_estate.append((est + n_est).astype(np.int32))
 
         # adults
-        age_shares = _shares(_leaf_value(world, f"world.age.{tname}"), f"world.age.{tname}")
+        age_shares = _shares(world_value(world, f"world.age.{tname}"), f"world.age.{tname}")
         if age_shares.size != lows.size:
             raise HhsimError(f"world.age.{tname}", f"needs {lows.size} shares, one per age band",
                              "give one share per break in world.age.breaks")
@@ -245,7 +250,7 @@ def generate(n: int, mix: np.ndarray, world: Mapping[str, Any], rng: np.random.G
         second = member == 1
         age[second] = np.clip(age[first[second]] + rng.normal(0.0, partner_sd, second.sum()),
                               lows[0], OLDEST + 0.99)
-        fem = rng.random(count) < float(_leaf_value(world, f"world.female.{tname}"))
+        fem = rng.random(count) < float(world_value(world, f"world.female.{tname}"))
         ages.append(age)
         female.append(fem)
         dwelling.append(hh_id + n_dw)

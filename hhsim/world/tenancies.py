@@ -41,7 +41,7 @@ import numpy as np
 from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import to_parameter
 from hhsim.world.population import HOME, NO_DAY, TENURES, Population
-from hhsim.world.synthetic import generate
+from hhsim.world.synthetic import generate, world_value
 
 if TYPE_CHECKING:
     from hhsim.model.simulation import HousingHealthModel
@@ -134,8 +134,7 @@ def with_waiting_list(pop: Population, world: Mapping[str, Any], settings: Tenan
     homes = int(np.isin(pop.dwellings.tenure, turning).sum())
     monthly = float(settings.rates[:, turning].max(axis=1).sum())
     households = int(np.ceil(homes * months * monthly * LIST_MARGIN)) + LIST_EXTRA
-    sizes = np.asarray(to_parameter(f"world.household_adults.{tenure}",
-                                    world["world"]["household_adults"][tenure]).value, dtype=float)
+    sizes = world_value(world, f"world.household_adults.{tenure}")
     adults = int(np.ceil(households * float(np.dot(sizes / sizes.sum(), np.arange(1, sizes.size + 1)))))
     ages = dict(world["world"]["age"])
     ages[tenure] = {"value": settings.age.tolist(), "unit": "share of adults", "status": "D",
