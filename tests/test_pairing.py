@@ -83,26 +83,23 @@ def test_aligned_pairs_rows_by_draw_and_key_whatever_their_order():
 
 def test_net_saving_has_one_definition_that_every_table_uses(batch, monkeypatch):
     rec, monthly, groups = batch.records, batch.monthly(), batch.groups()
-    before = {
-        "economics": economics(rec, "baseline").set_index("arm").loc["repairs", "net_saving"],
-        "group_economics": group_economics(groups, rec, "baseline").query(
-            "arm == 'repairs' and measure == 'net_saving'")["mean"].to_numpy(),
-        "outcome_values": outcome_values(rec, "baseline", "repairs", "net_saving"),
-        "point_outcomes": point_outcomes(rec.assign(point=0), ["net_saving"], "baseline").query(
-            "arm == 'repairs'")["value"].to_numpy(),
-        "cash_savings": cash_savings(monthly, rec, "baseline")["repairs"]["net_saving"].to_numpy(),
-    }
+
+    def net_savings() -> dict:
+        """The repairs arm's net saving as each table computes it."""
+        return {
+            "economics": economics(rec, "baseline").set_index("arm").loc["repairs", "net_saving"],
+            "group_economics": group_economics(groups, rec, "baseline").query(
+                "arm == 'repairs' and measure == 'net_saving'")["mean"].to_numpy(),
+            "outcome_values": outcome_values(rec, "baseline", "repairs", "net_saving"),
+            "point_outcomes": point_outcomes(rec.assign(point=0), ["net_saving"], "baseline").query(
+                "arm == 'repairs'")["value"].to_numpy(),
+            "cash_savings": cash_savings(monthly, rec, "baseline")["repairs"]["net_saving"].to_numpy(),
+        }
+
+    before = net_savings()
     real = economics_module.net_saving
     monkeypatch.setattr(economics_module, "net_saving", lambda saving, cost: real(saving, cost) + 1000.0)
-    after = {
-        "economics": economics(rec, "baseline").set_index("arm").loc["repairs", "net_saving"],
-        "group_economics": group_economics(groups, rec, "baseline").query(
-            "arm == 'repairs' and measure == 'net_saving'")["mean"].to_numpy(),
-        "outcome_values": outcome_values(rec, "baseline", "repairs", "net_saving"),
-        "point_outcomes": point_outcomes(rec.assign(point=0), ["net_saving"], "baseline").query(
-            "arm == 'repairs'")["value"].to_numpy(),
-        "cash_savings": cash_savings(monthly, rec, "baseline")["repairs"]["net_saving"].to_numpy(),
-    }
+    after = net_savings()
     for name in before:
         assert np.allclose(np.asarray(after[name]) - before[name], 1000.0), name
 
