@@ -280,3 +280,23 @@ def test_cold_homes_carry_a_larger_winter_excess():
     se = {k: index_se(observed, 4) for k, (observed, _) in deaths.items()}
     ratio_se = ratio * math.hypot(se["cold"] / index["cold"], se["others"] / index["others"])
     assert abs(seen["cold"] / seen["others"] - ratio) < Z * ratio_se
+
+
+def test_a_calendar_term_can_apply_to_fuel_poor_households_only():
+    """``rr.calendar_month.fuel_poor`` multiplies the rate of people whose household is fuel
+    poor (LILEE: low income and band D or worse) in the months given, and nobody else's."""
+    from hhsim.health.terms import TermContext, parse_terms, product
+
+    w = world_tree()
+    pop = generate(4000, england_mix(w), w, np.random.default_rng(4))
+    winter = [1.3, 1.3, 1.3, 1, 1, 1, 1, 1, 1, 1, 1, 1.3]
+    terms = parse_terms({"calendar_month": {"fuel_poor": {"value": winter, "unit": "rate ratio",
+                                                          "status": "A", "source": "test"}}},
+                        "x.rr", TermContext({}))
+    poor = pop.dwellings.fuel_poor[pop.dwelling]
+    assert 0.05 < poor.mean() < 0.3  # England's households: about 13% fuel poor (LILEE)
+    for month, ratio in ((0, 1.3), (6, 1.0)):
+        set_month(pop, month)
+        factor = product(terms, pop, None)
+        assert np.allclose(factor[poor], ratio) and np.allclose(factor[~poor], 1.0)
+    set_month(pop, None)

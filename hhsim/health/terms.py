@@ -187,16 +187,19 @@ def _indicator_codes(key: str) -> Codes | None:
         return _hazard_codes(key)
     if key == "female":
         return _female_codes
+    if key == "fuel_poor":
+        return _fuel_poor_codes
     return None
 
 
-CALENDAR_GROUPS = ("all", "female", *HAZARDS)
+CALENDAR_GROUPS = ("all", "female", "fuel_poor", *HAZARDS)
 
 
 def _calendar_terms(name: str, node: Any, ctx: TermContext) -> list[Term]:
     """Ratios by calendar month (12 values, January first): for everyone (a leaf, or the
     ``all`` entry of a table) or only for tenants with an indicator (``.<hazard>``,
-    ``.female``); neutral for the others. With no month set, the annual mean (``hhsim.health.calendar``)."""
+    ``.female``, ``.fuel_poor``); neutral for the others. With no month set, the annual mean
+    (``hhsim.health.calendar``)."""
     if not ctx.calendar:
         raise HhsimError(name, "the calendar month is read by rates and probabilities only",
                          "remove the term: initial shares, utilities and state costs do not "
@@ -301,6 +304,11 @@ def _chain_codes(chain: str) -> Codes:
 
 def _female_codes(pop: Population, idx: np.ndarray | None) -> np.ndarray:
     return _take(pop.female, idx).view(np.int8)
+
+
+def _fuel_poor_codes(pop: Population, idx: np.ndarray | None) -> np.ndarray:
+    """1 where the person's household is fuel poor (LILEE: low income, band D or worse)."""
+    return pop.dwellings.fuel_poor[_take(pop.dwelling, idx)].view(np.int8)
 
 
 MAX_MODEL_YEARS = 1000
