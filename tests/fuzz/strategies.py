@@ -678,7 +678,7 @@ def csv_cases(draw: st.DrawFn) -> Case:
             expect.append("binary junk")
         elif op == "nul" and data_rows:
             r = draw(st.integers(1, data_rows))
-            rows[r][-1] += "\x00"
+            rows[r].append(rows[r].pop() + "\x00" if rows[r] else "\x00")
             labels.append(f"NUL on line {r + 1}")
             expect.append("NUL byte")
         elif op == "encoding":
@@ -720,6 +720,8 @@ def csv_cases(draw: st.DrawFn) -> Case:
             expect.append(f"{kind} path {path[:20]!r}")
         header = rows[0] if rows else header
 
+    if "NUL byte" in expect and not any("\x00" in cell for row in rows for cell in row):
+        expect.remove("NUL byte")  # a later operation cut the NUL away with its row or cell
     if raw is None and sep == "," and encoding != "utf-16" and not quoted:
         expect += csv_problems(kind, rows, bad_cells)
     if raw is None:
