@@ -61,3 +61,12 @@ def test_a_changed_stock_file_cannot_be_resumed(tmp_path):
         run_experiment(validate({"experiment": {"seed": 3, "months": 12, "replications": 2},
                                  "population": {"stock": str(path)}}, tmp_path / "exp.toml"),
                        tmp_path / "out", workers=1, resume=True)
+
+
+def test_a_hazard_in_every_given_dwelling_of_a_tenure_is_refused_before_anything_runs(tmp_path):
+    """Hazards come and go around the file's prevalence: 100% cannot, and the plan says so
+    (so `hhsim validate` does, and `hhsim run` stops before it writes a file)."""
+    rows = ["age,tenure,imd_decile,damp"] + [f"{30 + i},social,3,yes" for i in range(20)]
+    with pytest.raises(HhsimError, match=r"stock file, column damp: every social_rented dwelling given has "
+                                         r"the hazard"):
+        compile_plan(experiment(tmp_path, "\n".join(rows) + "\n"))

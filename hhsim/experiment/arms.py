@@ -16,7 +16,7 @@ from hhsim.experiment.schema import Arm, Experiment
 from hhsim.health.model_file import HealthModel, compile_model
 from hhsim.interventions import model_context, parse_arm
 from hhsim.interventions.base import Settings
-from hhsim.world.stock import load_stock
+from hhsim.world.stock import check_hazards_can_vary, load_stock
 from hhsim.world.synthetic import england_mix, generate
 
 
@@ -80,9 +80,11 @@ def compile_arm(exp: Experiment, trees: ArmPlan) -> ArmPlan:
 def compile_arms(exp: Experiment) -> tuple[ArmPlan, ...]:
     """Every arm compiled (``compile_arm``; every arm's overrides applied first, so that a
     mistyped name is reported before anything is compiled), then the stock file read
-    against the first arm's health chains (its states must be the model's)."""
+    against the first arm's health chains (its states must be the model's) and its hazards
+    checked (they must be able to come and go)."""
     arms = tuple(compile_arm(exp, trees) for trees in [arm_trees(exp, arm) for arm in exp.arms])
     if exp.stock_path is not None:
         chains = {n: c.states for n, c in arms[0].health.chains.items()}
-        load_stock(exp.stock_path, exp.world_tree(), chains, np.random.default_rng(0))
+        pop, _, report = load_stock(exp.stock_path, exp.world_tree(), chains, np.random.default_rng(0))
+        check_hazards_can_vary(pop, report.hazards_given)
     return arms

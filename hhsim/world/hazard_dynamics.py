@@ -42,6 +42,7 @@ import numpy as np
 
 from hhsim.core.errors import HhsimError
 from hhsim.world.population import DWELLING_ATTRIBUTES, HAZARD_BITS, HAZARDS, TENURES, Dwellings
+from hhsim.world.stock import check_hazards_can_vary
 from hhsim.world.synthetic import world_value
 
 if TYPE_CHECKING:
@@ -159,6 +160,8 @@ class HazardDynamics:
         pop = model.pop
         d = pop.dwellings
         self.settings = parse_dynamics(world)
+        if given is not None and active:
+            check_hazards_can_vary(pop, given)
         # Each dwelling stands for the mean weight of its occupants at the start.
         people = np.bincount(pop.dwelling, minlength=d.n)
         total = np.bincount(pop.dwelling, weights=pop.weight.astype(np.float64), minlength=d.n)
@@ -219,11 +222,8 @@ class HazardDynamics:
         target, among = s.prevalence.copy(), np.ones(d.n, dtype=bool)
         for t in np.unique(d.tenure[known]):
             mine = d.tenure == t
-            target[t] = has[mine & known].mean()
+            target[t] = has[mine & known].mean()  # below 1: check_hazards_can_vary
             among[mine] = known[mine]
-            if target[t] >= 1.0:
-                raise HhsimError(f"stock file, column {s.hazard}", f"every {TENURES[t]} dwelling given has "
-                                 "the hazard, so it cannot come and go", "give some 'no' cells")
         return target, among
 
     def _rows(self, hazard: str, idx: np.ndarray | None = None) -> np.ndarray:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import scalar
 from hhsim.world.csvfile import Problems, data_rows, header, read_rows
 from hhsim.world.population import (
@@ -332,6 +333,21 @@ def _check(path: Path, chains: Mapping[str, Sequence[str]]) -> _Checked:
                              "give each tenant a different id")
     problems.raise_if_any()
     return _Checked(got, dwelling, household, tenant_ids)
+
+
+def check_hazards_can_vary(pop: Population, hazards_given: np.ndarray) -> None:
+    """Refuse a stock whose given cells put a hazard in every given dwelling of a tenure:
+    hazards come and go around the file's prevalence among the dwellings given, and 100%
+    cannot (``hhsim.world.hazard_dynamics``). Checked when the plan is compiled and when a
+    run starts."""
+    d = pop.dwellings
+    for h in HAZARDS:
+        bit = np.uint8(HAZARD_BITS[h])
+        known = (hazards_given & bit) != 0
+        for t in np.unique(d.tenure[known]):
+            if ((d.hazards[known & (d.tenure == t)] & bit) != 0).all():
+                raise HhsimError(f"stock file, column {h}", f"every {TENURES[t]} dwelling given has "
+                                 "the hazard, so it cannot come and go", "give some 'no' cells")
 
 
 def load_stock(path: str | Path, world: Mapping[str, Any], chains: Mapping[str, tuple[str, ...]],
