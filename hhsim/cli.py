@@ -236,7 +236,9 @@ def _run_header(res: Results) -> str:
     e = res.experiment.experiment
     population = res.records["population"].iloc[0] if not res.records.empty else 0
     tenants = int(res.records["tenants"].iloc[0]) if not res.records.empty else 0
-    header = (f"{e.name}: {tenants:,} tenants simulated, representing {population:,.0f} people; "
+    kids = int(res.records["children"].iloc[0]) if "children" in res.records else 0
+    simulated = f"{tenants:,} tenants" + (f" and {kids:,} children" if kids else "")
+    header = (f"{e.name}: {simulated} simulated, representing {population:,.0f} people; "
               f"{e.months} months; {e.replications:,} replication(s).\n"
               f"Costs in {e.price_year} prices, discounted at {e.discount.costs:.1%} a year "
               f"({e.discount.effects:.1%} for effects); intervals are 95% Monte-Carlo intervals: "

@@ -178,11 +178,13 @@ def test_a_mixed_start_is_followed_and_split_by_starting_state(tmp_path):
 
 def test_the_initial_chances_are_those_the_microsimulation_draws_from():
     from hhsim.core.resources import default_model_tree, world_tree
+    from hhsim.world.children import with_children
     from hhsim.world.synthetic import england_mix, generate
 
     w = world_tree()
     health = calibrated_model(default_model_tree(), w)
-    pop = generate(500, england_mix(w), w, np.random.default_rng(1))
+    adults = generate(500, england_mix(w), w, np.random.default_rng(1))
+    pop = with_children(adults, w, np.random.default_rng(3))
     grid = (np.arange(400) + 0.5) / 400  # the same uniform for everyone, over [0, 1)
     u = np.random.default_rng(2).random(pop.n)
     for name, chain in health.chains.items():  # a later chain's odds ratios read the earlier's states
@@ -205,7 +207,7 @@ def test_the_default_person_is_cohort_runs():
 
 @pytest.mark.parametrize("argv, where", [
     (["--cohort"], "--cohort: cohort mode needs a model with one chain and no services or hospital, and this "
-                   "one has 5 chains, services and a hospital"),
+                   "one has 6 chains, services and a hospital"),
     ([str(KRIJKAMP), "--cohort", "--replications", "5"], "--replications: has no use with --cohort"),
     ([str(KRIJKAMP), "--cohort", "--precision", "5%"], "--precision: has no use with --cohort"),
     ([str(KRIJKAMP), "--cohort", "--workers", "2"], "--workers: has no use with --cohort"),

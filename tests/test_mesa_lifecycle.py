@@ -124,6 +124,8 @@ def test_each_row_of_the_monthly_table_is_the_model_read_as_its_step_ends():
         for c, chain in m.health.chains.items():
             for k, state in enumerate(chain.states):
                 here = pop.alive & (pop.states[c] == k)
+                if chain.ages is not None:  # a chain counts the people of its ages
+                    here &= chain.ages.inside[pop.age_years]
                 assert row[f"{c}:{state}"] == pytest.approx(weight[here].sum(), rel=1e-9)
         use = {a: total - before[a] for a, total in m.ledger.totals.items()}
         assert {a: row[f"use:{a}"] for a in m.activities} == use

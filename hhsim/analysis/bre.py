@@ -12,7 +12,7 @@ so the difference is the hazard's cost, not a re-normalisation.
 Scaling to England, per tenure ``t`` (the run's results by tenure, ``groups``): the NHS cost
 (undiscounted) and the deaths of the baseline minus those of the arm, times ``E_t / D_t``,
 where ``E_t`` is England's households in the tenure (``ENGLAND_HOUSEHOLDS`` x the tenure
-share) and ``D_t`` the simulated households (people simulated in the tenure divided by the
+share) and ``D_t`` the simulated households (adults simulated in the tenure divided by the
 mean adults per household of the world, ``adults_per_household``). Homes with a hazard in
 England (model): the baseline's prevalence of the hazard in each tenure at the end of the
 run (stationary) times ``E_t``; for all three together, the same from the chance of any of
@@ -21,8 +21,8 @@ hazard simulated (``hazard_homes``) to that chance over the simulated homes. The
 poor home is the England cost over those homes (a ratio of means over replications).
 Intervals: 95% Monte-Carlo intervals over paired replications (``hhsim.analysis.intervals``).
 
-The population is whoever the world builds (adults only until children are added: then
-the same code counts them).
+The population is whoever the world builds, children included: their costs and deaths
+count in every tenure's difference.
 
 Run: ``python -m hhsim.analysis.bre RESULTS_FOLDER`` prints the table (markdown).
 """
@@ -103,6 +103,8 @@ def england_by_replication(records: pd.DataFrame, groups: pd.DataFrame, adults: 
     it (``homes``), scaled per tenure as the module docstring says."""
     e = pd.Series({t: households * s for t, s in shares.items()})
     people = by_tenure(groups, "population").loc[BASELINE]
+    if "children" in set(groups["outcome"]):  # households are counted by their adults
+        people = people - by_tenure(groups, "children").loc[BASELINE]
     factor = e / people.div(pd.Series(adults)).replace(0.0, np.nan)  # E_t / D_t, by replication
     base = records[records["arm"] == BASELINE].set_index("replication").sort_index()
     cost, deaths = by_tenure(groups, "nhs_cost_undisc"), by_tenure(groups, "deaths")

@@ -58,6 +58,6 @@ def cohort_runs(specs: list[RunSpec]) -> dict[str, RunResult]:
         c = spec.config
         outcomes, tables = cohort_record(c)
         record = {"run_id": spec.run_id, "arm": spec.arm, "replication": spec.replication, "seed": c.seed,
-                  "tenants": c.tenants, "steps": c.steps, **outcomes}
+                  "tenants": c.tenants, "children": 0, "steps": c.steps, **outcomes}
         out[spec.run_id] = RunResult(spec.run_id, record, tables)
     return out

@@ -43,7 +43,8 @@ def arm_config(plan: Plan, arm: ArmPlan, replication: int) -> RunConfig:
         profile=str(exp.profile_path) if exp.profile_path else None,
         reference_world_tree=plan.reference_world, interventions=arm.interventions,
         price_year=e.price_year, health=arm.health, settings=arm.settings,
-        cohort=dict(pop.cohort) if pop.cohort is not None else None, turnover=pop.turnover)
+        cohort=dict(pop.cohort) if pop.cohort is not None else None, turnover=pop.turnover,
+        children=pop.children)
 
 
 def runs(plan: Plan) -> list[RunSpec]:

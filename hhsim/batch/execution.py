@@ -55,7 +55,7 @@ def simulate(spec: RunSpec) -> RunResult:
     model.run()
     outcomes = run_record(model, spec.price_year)
     record = {"run_id": spec.run_id, "arm": spec.arm, "replication": spec.replication,
-              "seed": spec.config.seed, "tenants": model.pop.n, "steps": spec.config.steps,
+              "seed": spec.config.seed, **model.simulated, "steps": spec.config.steps,
               **outcomes}
     result = RunResult(spec.run_id, record, per_run_tables(model, spec.price_year, outcomes))
     model.release()

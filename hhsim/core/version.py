@@ -9,8 +9,9 @@ keeps it.
 from __future__ import annotations
 
 #: Model 1: the model of hhsim 0.1.0 to 0.3.0. Model 2: winter, hazards that come and go,
-#: dwellings with attributes (issue 18; docs/changes.md).
-MODEL_VERSION = "2"
+#: dwellings with attributes (issue 18; docs/changes.md). Model 3: households' children
+#: (issue 18).
+MODEL_VERSION = "3"
 
 #: Default-model parameters a model version retired: name -> what replaced it (the one line
 #: an old experiment file that sets one gets).

@@ -21,6 +21,8 @@
     # or: profile = "my-area.csv"    (people by age band, decile and tenure: results for that place)
     # or: cohort = { age = 60, sex = "male" }   (identical people, as a cohort model has)
     turnover = false                 # true: tenancies end, homes are relet (an open population)
+    children = false                 # leave children out (default: in, for a synthetic population,
+                                     # if the model describes them: [model] children = true)
 
     [parameters]                     # overrides of model, world or intervention parameters
     "services.gp.unit_cost" = 45.0
@@ -206,6 +208,7 @@ class Population(Strict):
     profile: StrictStr | None = None  # people by age band, decile and tenure in a place
     cohort: dict[StrictStr, Any] | None = None  # identical people: { age = 60, sex = "male" }
     turnover: StrictBool = False  # tenancies end and homes are relet (hhsim.world.tenancies)
+    children: StrictBool | None = None  # households' children (hhsim.world.children); None: as the model
 
     @field_validator("stock", "profile")
     @classmethod
@@ -483,6 +486,9 @@ def read_experiment(data: dict, source: Path | None = None) -> Experiment:
                                     or exp.population.cohort is not None):
         raise HhsimError("population.turnover", "works only with the synthetic population in this version",
                          "remove the stock file, profile or cohort, or set turnover = false")
+    if exp.population.children and exp.population.cohort is not None:
+        raise HhsimError("population.children", "cannot be used with a cohort (identical people)",
+                         "remove children, or the cohort")
     if exp.population.cohort is not None:
         parse_cohort(exp.population.cohort, "population.cohort")
         if exp.population.stock is not None or exp.population.profile is not None:

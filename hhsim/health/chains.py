@@ -28,6 +28,7 @@ from scipy import optimize, special
 
 from hhsim.core.errors import HhsimError, unknown_key_error
 from hhsim.core.parameters import check_keys, leaf_parameter
+from hhsim.health.ages import Ages
 from hhsim.health.competing import choose_exits
 from hhsim.health.hazards import is_parametric, parametric_rate
 from hhsim.health.profiles import ProfileSpace
@@ -93,6 +94,15 @@ class InitialDistribution:
         self.target = np.clip(tail, 0.0, 1.0)  # (2, bands, S-1)
         self.alpha = special.logit(np.clip(self.target, 1e-12, 1 - 1e-12))
         self.n_states = s
+
+    def within(self, inside: np.ndarray) -> InitialDistribution:
+        """This distribution at the ages ``inside`` (boolean by age); everyone of another age
+        starts in the first state (a band of its own, with share 1 there)."""
+        first = np.zeros((2, 1, self.n_states))
+        first[..., 0] = 1.0
+        band_of_age = np.where(inside, self.band_of_age, self.shares.shape[1])
+        return InitialDistribution(self.name, np.concatenate([self.shares, first], axis=1),
+                                   band_of_age, self.terms)
 
     def _cells(self, pop: Population, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (pop.female[idx].view(np.int8).astype(np.intp),
@@ -171,6 +181,7 @@ class Chain:
         self.initial = initial
         self.mortality = mortality
         self.uses_time_in_state = uses_time_in_state
+        self.ages: Ages | None = None  # whom the chain describes (None: every age; hhsim.health.ages)
         self.slots = max((len(ex) for ex in exits), default=0)
         self.targets = np.zeros((len(states), max(self.slots, 1)), dtype=np.int8)
         self.on_probability = np.zeros((len(states), max(self.slots, 1)), dtype=bool)

@@ -41,6 +41,7 @@ from hhsim.core.accounting import Activity, Ledger
 from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import check_keys, missing_parameter, scalar
 from hhsim.core.randomness import Streams
+from hhsim.health.ages import Ages, parse_ages
 from hhsim.health.competing import choose_exits
 from hhsim.health.rates import Probability, Rate, RateStack, base_leaf, parse_probability, parse_rate
 from hhsim.health.services import parse_cost
@@ -55,7 +56,7 @@ DAY_TALLIES = (Activity("days_alive", "days"), Activity("days_at_home", "days"))
 
 ADMISSION_KEYS = {"description", "rate", "rr", "reference", "los_mean", "los_cv", "bed_day_cost",
                   "delay_probability", "delay_odds_ratio", "delay_mean", "delay_cv",
-                  "delayed_bed_day_cost", "readmission_30d", "readmission_odds_ratio", "payer"}
+                  "delayed_bed_day_cost", "readmission_30d", "readmission_odds_ratio", "payer", "ages"}
 
 RatesFn = Callable[[RateStack, np.ndarray], np.ndarray]
 EffectFn = Callable[[Any, np.ndarray | None], np.ndarray | None]
@@ -125,6 +126,12 @@ def _days(node: Mapping[str, Any], mean_key: str, cv_key: str, where: str) -> Lo
     return LogNormalDays(table, scalar(node, cv_key, where, "coefficient of variation"))
 
 
+def _within(rate: Rate, ages: Ages | None) -> Rate:
+    if ages is not None:
+        rate.base = ages.restrict(rate.base)
+    return rate
+
+
 def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[AdmissionType]:
     """Admission types from a model file's ``[hospital.admissions.<type>]`` tables."""
     if not node:
@@ -140,7 +147,7 @@ def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Adm
                              key="delayed_bed_day_cost")
         types.append(AdmissionType(
             name=name, code=code,
-            rate=parse_rate(sub, where, ctx),
+            rate=_within(parse_rate(sub, where, ctx), parse_ages(sub.get("ages"), f"{where}.ages")),
             los=_days(sub, "los_mean", "los_cv", where),
             delay=parse_probability(sub, where, "delay_probability", ctx, "delay_odds_ratio"),
             delay_days=_days(sub, "delay_mean", "delay_cv", where),

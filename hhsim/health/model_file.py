@@ -46,6 +46,7 @@ from hhsim.core.parameters import (
     to_parameter,
 )
 from hhsim.core.randomness import Streams
+from hhsim.health.ages import Ages, parse_ages
 from hhsim.health.attributes import Attribute, draw_attributes, parse_attributes
 from hhsim.health.chains import DEAD_NAME, DEATH, Chain, Exit, parse_exits, parse_initial
 from hhsim.health.clocks import Clock, Clocks, parse_clocks, refuse_elsewhere
@@ -56,6 +57,7 @@ from hhsim.health.rates import Rate, RateStack
 from hhsim.health.services import Service, parse_cost, parse_services
 from hhsim.health.terms import COVARIATES, MAX_AGE, TermContext, parse_terms
 from hhsim.health.wellbeing import Wellbeing, parse_wellbeing
+from hhsim.world.children import ADULT_AGE, with_children
 from hhsim.world.population import Population
 from hhsim.world.synthetic import england_mix, generate
 
@@ -64,7 +66,7 @@ MODEL_SECTIONS = {"model", "parameters", "attributes", "chains", "mortality", "w
 CYCLES = {"month": 1, "year": 12}
 #: Which age a step's rates read: at the start of the cycle or at its end (``[model] cycle_age``).
 CYCLE_AGES = ("start", "end")
-CHAIN_KEYS = {"states", "description", "initial", "transitions"}
+CHAIN_KEYS = {"states", "description", "initial", "transitions", "ages"}
 #: Size and seed of the reference population used for calibration (fixed: part of the model).
 REFERENCE_SIZE = 100_000
 REFERENCE_SEED = 20240401
@@ -102,6 +104,7 @@ class HealthModel:
     _stacks: dict[str, RateStack] = field(default_factory=dict, repr=False)
     attributes: dict[str, Attribute] = field(default_factory=dict)  # drawn once per person
     cycle_age: str = "start"  # the age a step's rates read: at the cycle's "start" or "end"
+    children: bool = False  # describes people under ADULT_AGE: populations include children
 
     @property
     def cycle_years(self) -> float:
@@ -191,6 +194,16 @@ class HealthModel:
         terms = [*self.utility.terms, *(t for sc in self.state_costs for t in sc.multiplier.terms)]
         return any(t.name.endswith(".model_year") for t in terms)
 
+    def people_in_state(self, pop: Population) -> dict[str, np.ndarray]:
+        """People represented by the living in each state of each chain, counting in a
+        chain only the people of its ages (those outside hold its first state)."""
+        counts = self.profiles.marginals(pop)
+        for name, chain in self.chains.items():
+            if chain.ages is not None:
+                outside = pop.alive & ~chain.ages.inside[np.minimum(pop.age_years, MAX_AGE)]
+                counts[name][0] -= float(pop.weight[outside].sum(dtype=np.float64))
+        return counts
+
     def utility_of(self, pop: Population) -> np.ndarray:
         """EQ-5D utility of every slot (float32; meaningless for the dead)."""
         return self.utility.evaluate(pop).astype(np.float32)
@@ -222,7 +235,7 @@ def _chains(node: Any) -> dict[str, tuple[str, ...]]:
 def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...]],
              clocks: Mapping[str, Clock], attributes: tuple[str, ...] = ()) -> Rate:
     node = dict(node or {})
-    check_keys(node, "utility", {"description", "reference", "baseline", "multiplier"})
+    check_keys(node, "utility", {"description", "reference", "baseline", "child_baseline", "multiplier"})
     base = np.ones((2, MAX_AGE + 1))
     if "baseline" in node:
         p = to_parameter("utility.baseline", node["baseline"])
@@ -233,6 +246,12 @@ def _utility(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str, ...
         age = np.arange(MAX_AGE + 1, dtype=float)
         # Row 0 = male, row 1 = female.
         base = np.vstack([c[0] + c[1] * male + c[2] * age + c[3] * age**2 for male in (1.0, 0.0)])
+    if "child_baseline" in node:  # children (under ADULT_AGE) have a utility of their own
+        p = to_parameter("utility.child_baseline", node["child_baseline"])
+        if np.ndim(p.value) != 0 or not 0 < float(p.value) <= 1:
+            raise HhsimError("utility.child_baseline", "must be one utility above 0 and at most 1",
+                             "give e.g. value = 0.96")
+        base[:, :ADULT_AGE] = float(p.value)
     terms = parse_terms(node.get("multiplier"), "utility.multiplier",
                         TermContext(chains, attributes=attributes, clocks=clocks, calendar=False))
     return Rate("utility", base, terms, bool(node.get("reference", False)))
@@ -262,7 +281,7 @@ def _state_costs(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str,
     out = []
     for name, sub in (node or {}).items():
         where = f"state_costs.{name}"
-        check_keys(sub, where, {"description", "chain", "states", "cost", "payer", "multiplier"})
+        check_keys(sub, where, {"description", "chain", "states", "cost", "payer", "multiplier", "ages"})
         chain = sub.get("chain")
         if chain not in chains:
             raise unknown_key_error(f"{where}.chain", str(chain), chains, what="chain")
@@ -280,8 +299,9 @@ def _state_costs(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str,
                              'use unit = "£ per person-year"')
         terms = parse_terms(sub.get("multiplier"), f"{where}.multiplier",
                             TermContext(chains, attributes=attributes, clocks=clocks, calendar=False))
+        ages = parse_ages(sub.get("ages"), f"{where}.ages") or Ages()
         out.append(StateCost(chain, mask, activity, Rate(f"{where}.multiplier",
-                                                         np.ones((2, MAX_AGE + 1)), terms)))
+                                                         ages.restrict(np.ones((2, MAX_AGE + 1))), terms)))
     return out
 
 
@@ -294,7 +314,11 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
     tree = resolve_expressions(tree)
     parameters_of(tree)  # every leaf valid and sourced
     meta = tree.get("model", {})
-    check_keys(meta, "model", {"name", "description", "cycle", "cycle_age"})
+    check_keys(meta, "model", {"name", "description", "cycle", "cycle_age", "children"})
+    children = meta.get("children", False)
+    if not isinstance(children, bool):
+        raise HhsimError("model.children", "must be true or false",
+                         "write children = true if the model describes people under 16")
     cycle = meta.get("cycle", "month")
     if cycle not in CYCLES:
         raise HhsimError("model.cycle", f"unknown cycle '{cycle}'", "use \"month\" or \"year\"")
@@ -339,10 +363,19 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
                                       TermContext(chain_states, own_chain=name, attributes=names,
                                                   clocks=clocks.named),
                                       cycle_months / 12)
+        ages = parse_ages(sub.get("ages"), f"{where}.ages")
+        if ages is not None:
+            initial = initial.within(ages.inside)
+            for e in (e for ex in exits for e in ex):
+                if e.rest or e.empties:
+                    raise HhsimError(f"{where}.ages", f"cannot limit {e.rate.name}, which empties its state",
+                                     "give its probability as a number, or remove ages")
+                e.rate.base = ages.restrict(e.rate.base)
         if name == mortality_chain:
             for s in mortality_states(tree["mortality"], states):
                 exits[s].append(Exit(DEATH, mortality))
         chains[name] = Chain(name, states, exits, initial, name == mortality_chain, uses_tis)
+        chains[name].ages = ages
 
     services = parse_services(tree.get("services"), terms_ctx)
     admissions = parse_hospital(tree.get("hospital"), terms_ctx)
@@ -364,6 +397,7 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
         tree=dict(tree),
         attributes=attributes,
         cycle_age=cycle_age,
+        children=children,
     )
     model.clocks = clocks.with_model_time([t for r in model.rates for t in r.terms])
     _check_wellbeing_terms(model)
@@ -404,6 +438,9 @@ def calibrated_model(tree: Mapping[str, Any], world: Mapping[str, Any],
         world = json.loads(key[1])
         streams = Streams(REFERENCE_SEED, (), REFERENCE_SIZE)
         ref = generate(REFERENCE_SIZE, england_mix(world), world, streams.generator("reference"))
+        if model.children:
+            ref = with_children(ref, world, streams.generator("reference:children"))
+            streams.n = ref.n
         model.calibrate(ref, streams)
         _calibrated[key] = model
         while len(_calibrated) > CALIBRATED:

@@ -30,7 +30,7 @@ from hhsim.world.population import Population
 
 DAYS_PER_YEAR = 365.25
 #: Lower bounds of the age bands within which rates are de-averaged.
-STRATA_BREAKS = [0, 16, 25, 35, 45, 55, 65, 75, 85]
+STRATA_BREAKS = [0, 1, 5, 10, 16, 25, 35, 45, 55, 65, 75, 85]
 STRATUM_OF_AGE = band_lookup(STRATA_BREAKS, MAX_AGE, "strata")
 N_STRATA = len(STRATA_BREAKS)
 

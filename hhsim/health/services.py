@@ -12,6 +12,7 @@ A model file declares each service:
     rr.health.fair = { value = 1.6, unit = "rate ratio", source = "..." }
     unit_cost = { value = 42.0, unit = "£ per contact", price_year = "2022/23", source = "..." }
     track_recent = true                    # keep rolling 12-month counts (hhsim.world.recent_use)
+    ages = { from = 16 }                   # whom it describes (hhsim.health.ages); every age if absent
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from typing import Any
 from hhsim.core.accounting import Activity
 from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import check_keys, to_parameter
+from hhsim.health.ages import parse_ages
 from hhsim.health.rates import Rate, parse_rate
 from hhsim.health.terms import TermContext
 
 SERVICE_KEYS = {"description", "activity_unit", "payer", "reference", "rate", "rr", "unit_cost",
-                "track_recent"}
+                "track_recent", "ages"}
 
 
 @dataclass
@@ -58,6 +60,9 @@ def parse_services(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Ser
         where = f"services.{name}"
         check_keys(sub, where, SERVICE_KEYS)
         rate = parse_rate(sub, where, ctx)
+        ages = parse_ages(sub.get("ages"), f"{where}.ages")
+        if ages is not None:
+            rate.base = ages.restrict(rate.base)
         activity = parse_cost(sub, where, name, sub.get("activity_unit", "contacts"), sub.get("payer"))
         track = sub.get("track_recent", False)
         if not isinstance(track, bool):

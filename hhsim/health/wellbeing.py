@@ -30,6 +30,7 @@ from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import check_keys, scalar
 from hhsim.health.profiles import ProfileSpace
 from hhsim.health.terms import Term, TermContext, parse_terms, total
+from hhsim.world.children import is_child
 from hhsim.world.population import Population
 
 WELLBEING_KEYS = {"description", "minimum", "maximum", "mean", "sd", "adjustment", "effect"}
@@ -55,8 +56,9 @@ class Wellbeing:
         self.static_effect, self.state_effect = space.sums(self.effects)
 
     def calibrate(self, ref: Population) -> None:
-        """De-average the effects and size the trait over the reference population."""
-        eff = total(self.effects, ref, np.flatnonzero(ref.alive))
+        """De-average the effects and size the trait over the reference population's adults
+        (the score describes adults; children carry one that no result reads)."""
+        eff = total(self.effects, ref, np.flatnonzero(ref.alive & ~is_child(ref)))
         self.centre = float(eff.mean()) if eff.size else 0.0
         self.trait_sd = float(np.sqrt(max(self.sd**2 - (eff.var() if eff.size else 0.0), 0.0)))
 

@@ -42,6 +42,8 @@ import numpy as np
 
 from hhsim.core.errors import HhsimError, unknown_key_error
 from hhsim.core.parameters import Parameter, check_keys, is_leaf, to_parameter
+from hhsim.health.terms import MAX_AGE
+from hhsim.world.children import ADULT_AGE
 from hhsim.world.population import DECILES, HAZARD_BITS, HAZARDS, TENURES, Population
 
 #: Units of parameters that an experiment file may give as plain numbers without a default.
@@ -219,10 +221,12 @@ def parse_window(node: Mapping[str, Any], where: str, months: int | None = None)
 # -- who: eligibility and needs, from what a provider can observe -----------------------------
 @dataclass(frozen=True)
 class Condition:
-    """A test on observable tenant attributes; every listed part must hold."""
+    """A test on observable tenant attributes; every listed part must hold. Without an age,
+    it holds for adults only (``ADULT_AGE`` and over): interventions serve tenants, and
+    children benefit through their home."""
 
     tenure: np.ndarray | None = None  # accepted, by tenure code
-    age: tuple[int, int] | None = None  # years: minimum <= age < maximum
+    age: tuple[int, int] = (ADULT_AGE, MAX_AGE + 1)  # years: minimum <= age < maximum (adults unless given)
     deprivation: np.ndarray | None = None  # accepted, by decile (index 0 unused)
     hazards: int = 0  # bit mask: the dwelling has any of these hazards
     states: tuple[tuple[str, np.ndarray], ...] = ()  # chain, mask of accepted states
@@ -235,7 +239,7 @@ class Condition:
         ok = np.ones(pop.n if idx is None else idx.size, dtype=bool)
         if self.tenure is not None:
             ok &= self.tenure[take(pop.tenure)]
-        if self.age is not None:
+        if self.age != (0, MAX_AGE + 1):
             age = take(pop.age_years)
             ok &= (age >= self.age[0]) & (age < self.age[1])
         if self.deprivation is not None:
@@ -272,7 +276,8 @@ def parse_condition(node: Any, where: str, chains: Mapping[str, tuple[str, ...]]
     if node is None:
         return Condition()
     check_keys(node, where, CONDITION_KEYS)
-    tenure = age = deprivation = None
+    tenure = deprivation = None
+    age = (ADULT_AGE, MAX_AGE + 1)
     if "tenure" in node:
         given = choice_list(node["tenure"], f"{where}.tenure", TENURES, "tenure")
         tenure = np.isin(TENURES, given)

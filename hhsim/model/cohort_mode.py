@@ -29,7 +29,7 @@ from hhsim.health.terms import MAX_AGE
 from hhsim.interventions.registry import declared_tables
 from hhsim.model.record import table_names
 from hhsim.model.simulation import COST_COLUMNS, LIFE_TABLE, RunConfig
-from hhsim.world.bands import AGE_BANDS, AGE_LABELS
+from hhsim.world.bands import RESULT_AGE_BANDS, RESULT_AGE_LABELS
 from hhsim.world.cohort import Cohort, parse_cohort
 from hhsim.world.hazard_dynamics import parse_dynamics
 from hhsim.world.housing_pathway import is_homeless
@@ -130,7 +130,7 @@ def cohort_record(config: RunConfig) -> tuple[dict[str, float], dict[str, pd.Dat
                                                                  for s in starting}
     people = float(config.tenants)
     o = whole.outcomes
-    rec: dict[str, float] = {"population": people, "hazard_homes": 0.0}
+    rec: dict[str, float] = {"population": people, "hazard_homes": 0.0, "population_children": 0.0}
     for act in health.activities:
         a = act.name
         rec[f"use_{a}"] = people * o[f"use_{a}"]
@@ -239,9 +239,10 @@ def _groups(health: HealthModel, person: Cohort, chain: str, states: tuple[str, 
              for s, r in by_start.items()}
     if whole is None:
         whole = {k: sum(p[k] for p in parts.values()) for k in next(iter(parts.values()))}
-    band = int(np.clip(np.searchsorted(AGE_BANDS, int(person.age), side="right") - 1, 0, len(AGE_BANDS) - 1))
+    band = int(np.clip(np.searchsorted(RESULT_AGE_BANDS, int(person.age), side="right") - 1, 0,
+                       len(RESULT_AGE_BANDS) - 1))
     dims = {"deprivation_decile": (tuple(str(d) for d in range(1, DECILES + 1)), {person.decile - 1: whole}),
-            "age_band": (AGE_LABELS, {band: whole}), "sex": (SEXES, {int(person.female): whole}),
+            "age_band": (RESULT_AGE_LABELS, {band: whole}), "sex": (SEXES, {int(person.female): whole}),
             "tenure": (TENURES, {person.tenure: whole}),
             chain: (states, {states.index(s): p for s, p in parts.items()})}
     rows = []

@@ -24,7 +24,7 @@ import numpy as np
 
 from hhsim.core.accounting import PAYERS, REWARDS
 from hhsim.core.costing import uprating_factor
-from hhsim.world.bands import AGE_BANDS, AGE_LABELS
+from hhsim.world.bands import RESULT_AGE_BANDS, RESULT_AGE_LABELS
 from hhsim.world.population import DECILES, SEXES, TENURES, Population
 
 if TYPE_CHECKING:
@@ -41,13 +41,14 @@ class Baseline:
 
     @classmethod
     def of(cls, pop: Population, chains: dict[str, tuple[str, ...]]) -> Baseline:
-        band = (np.searchsorted(AGE_BANDS, pop.age_years, side="right") - 1).clip(0, len(AGE_BANDS) - 1)
+        band = (np.searchsorted(RESULT_AGE_BANDS, pop.age_years, side="right") - 1).clip(
+            0, len(RESULT_AGE_BANDS) - 1)
         codes = {"deprivation_decile": (pop.deprivation - 1).astype(np.int8),
                  "age_band": band.astype(np.int8),
                  "sex": pop.female.view(np.int8).copy(),
                  "tenure": pop.tenure.copy()}
         labels = {"deprivation_decile": tuple(str(d) for d in range(1, DECILES + 1)),
-                  "age_band": AGE_LABELS, "sex": SEXES, "tenure": TENURES}
+                  "age_band": RESULT_AGE_LABELS, "sex": SEXES, "tenure": TENURES}
         for chain, states in chains.items():
             codes[chain] = pop.states[chain].copy()
             labels[chain] = states
@@ -105,11 +106,14 @@ def counted_weight(model) -> np.ndarray:
 
 
 def group_table(model, price_year: str) -> pd.DataFrame:
-    """Long table: dimension, group, outcome, value (weighted sums), incl. population."""
+    """Long table: dimension, group, outcome, value (weighted sums), incl. population and
+    children (under 16 at the start)."""
     import pandas as pd  # not for 'hhsim validate'
 
     weight = counted_weight(model)
-    values = {"population": np.ones(model.pop.n), **tenant_outcomes(model, price_year)}
+    children = model.baseline.codes["age_band"] == RESULT_AGE_LABELS.index("0-15")
+    values = {"population": np.ones(model.pop.n), "children": children.astype(np.float64),
+              **tenant_outcomes(model, price_year)}
     rows = []
     for dim, codes in model.baseline.codes.items():
         labels = model.baseline.labels[dim]

@@ -5,7 +5,9 @@ Every value is a total for the population represented: each tenant counts for it
 ``weight`` (1 unless the population is scaled to a place). Columns (``_undisc`` marks the
 undiscounted twin):
 
-- ``population``: people represented; ``tenants``: tenants simulated (added by the runner);
+- ``population``: people represented, children included; ``population_children``: children
+  (under 16 at the start) represented; ``tenants`` and ``children``: adults and children
+  simulated at the start (added by the runner);
   ``profile_people_moved``: people of a local profile's cells that had no simulated tenant,
   counted in the nearest cells instead (0 without a profile);
 - ``use_<activity>``: tallies (contacts, bed days, admissions, person-years), and
@@ -55,6 +57,7 @@ from hhsim.health.checks import run_checks
 from hhsim.interventions.registry import declared_tables
 from hhsim.model.groups import counted_weight, group_table, tenant_outcomes
 from hhsim.model.simulation import LIFE_TABLE, HousingHealthModel
+from hhsim.world.bands import RESULT_AGE_LABELS
 
 #: Outcomes recorded per person with their standard error: ``cost``, the care costs of every
 #: payer (discounted, £; interventions' costs are not in it: they are ``intervention_cost``),
@@ -82,7 +85,9 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
     def total(per_tenant: np.ndarray) -> float:
         return float((weight * per_tenant).sum())
 
-    rec: dict[str, float] = {"population": float(weight.sum()), "hazard_homes": model.hazard_homes}
+    children = model.baseline.codes["age_band"] == RESULT_AGE_LABELS.index("0-15")
+    rec: dict[str, float] = {"population": float(weight.sum()), "hazard_homes": model.hazard_homes,
+                             "population_children": float(weight[children].sum())}
     programme = {f"cost_{p}{s}": 0.0 for p in PAYERS for s in ("", "_undisc")}
     for name, act in model.activities.items():
         rec[f"use_{name}"] = ledger.total(name, weight)

@@ -50,6 +50,7 @@ from hhsim.interventions import build, model_context, parse_arm
 from hhsim.interventions.base import Intervention, Settings
 from hhsim.interventions.provider import Provider
 from hhsim.model.groups import Baseline
+from hhsim.world.children import CHILDREN_KEY, is_child, with_children
 from hhsim.world.cohort import cohort_population, parse_cohort
 from hhsim.world.hazard_dynamics import HazardDynamics
 from hhsim.world.housing_pathway import HousingPathway, is_homeless, parse_pathway
@@ -81,6 +82,7 @@ class RunConfig:
     profile: str | None = None  # path of a local profile to weight the tenants to a place
     cohort: Mapping[str, Any] | None = None  # identical tenants (hhsim.world.cohort), e.g. {age, sex}
     turnover: bool = False  # tenancies end, homes are relet (hhsim.world.tenancies); False: closed
+    children: bool | None = None  # households' children (hhsim.world.children); None: if the model has them
     # England as observed, against which national rates are de-averaged: an arm's scenario
     # changes to world parameters must not move it. None means ``world_tree``.
     reference_world_tree: Mapping[str, Any] | None = None
@@ -132,6 +134,7 @@ class HousingHealthModel(mesa.Model):
                                                     config.reference_world_tree or config.world_tree,
                                                     config.health)
         rng = self.streams.generator(POPULATION_KEY)
+        self.with_children = self._children(config)
         given: dict[str, np.ndarray] = {}
         self.people_moved = 0.0
         if config.cohort is not None and (config.stock or config.profile):
@@ -149,6 +152,13 @@ class HousingHealthModel(mesa.Model):
         else:
             chains = {n: c.states for n, c in self.health.chains.items()}
             self.pop, given, self.stock_report = load_stock(config.stock, config.world_tree, chains, rng)
+        if self.with_children:
+            adults = self.pop.n
+            self.pop = with_children(self.pop, config.world_tree, self.streams.generator(CHILDREN_KEY))
+            given = {k: np.concatenate([v, np.full(self.pop.n - adults, -1, dtype=v.dtype)])
+                     for k, v in given.items()}  # children's states are drawn
+        child = is_child(self.pop)
+        self.simulated = {"tenants": int((~child).sum()), "children": int(child.sum())}  # at the start
         tenancies, first_waiting, homeless = None, self.pop.n, np.zeros(0, dtype=bool)
         if config.turnover:
             if config.cohort is not None or config.stock or config.profile:
@@ -158,7 +168,7 @@ class HousingHealthModel(mesa.Model):
                 raise HhsimError("population.turnover", "needs a monthly model", "set turnover = false")
             tenancies = parse_tenancies(config.world_tree)
             self.pop, homeless = with_waiting_list(self.pop, config.world_tree, tenancies, config.steps,
-                                                   self.streams.generator(LIST_KEY))
+                                                   self.streams.generator(LIST_KEY), self.with_children)
         self.streams.n = self.pop.n
         self.housing = HazardDynamics(self, config.world_tree, active=config.cohort is None,
                                       given=self.stock_report.hazards_given if config.stock else None)
@@ -210,7 +220,7 @@ class HousingHealthModel(mesa.Model):
         # before the start boundary is valued (the first step carries what it adds).
         self._totals_before = self._totals_after = dict(self.ledger.totals)
         self.mean_utility = self._value_boundary(0)  # of the living people represented (NaN: none)
-        self.people_in_state = self.health.profiles.marginals(self.pop)  # by chain, living
+        self.people_in_state = self.health.people_in_state(self.pop)  # by chain, living
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters() | self.housing.reporters())
 
     # -- helpers ---------------------------------------------------------------------------
@@ -250,6 +260,19 @@ class HousingHealthModel(mesa.Model):
         if self.health.cycle_months == 12:
             return 365
         return DAYS_IN_MONTH[calendar_month(self.config.start_month, step)]
+
+    def _children(self, config: RunConfig) -> bool:
+        """Whether the population includes households' children: as the experiment says, or
+        when the model describes children and the population is not a cohort."""
+        if config.children is None:  # a stock file or a profile lists its people: children if asked
+            return self.health.children and config.cohort is None and not (config.stock or config.profile)
+        if config.children and not self.health.children:
+            raise HhsimError("population.children", f"the model '{self.health.name}' does not describe "
+                             "children (no [model] children = true)",
+                             "remove children, or use a model with them")
+        if config.children and config.cohort is not None:
+            raise HhsimError("population.children", "cannot be used with a cohort", "remove children")
+        return config.children
 
     def effect(self, rate: Rate, idx: np.ndarray | None) -> np.ndarray | None:
         """Intervention multiplier of ``rate`` for tenants ``idx`` (all slots when None)."""
@@ -312,8 +335,8 @@ class HousingHealthModel(mesa.Model):
 
     @property
     def mean_wellbeing(self) -> float:
-        """Mean wellbeing of the living people represented, points."""
-        weight = self._living_weight
+        """Mean wellbeing of the living adults represented, points (the score describes adults)."""
+        weight = np.where(is_child(self.pop), np.float32(0), self._living_weight)
         total = float((self.pop.wellbeing * weight).sum(dtype=np.float64))
         return total / float(weight.sum(dtype=np.float64))
 
@@ -422,7 +445,7 @@ class HousingHealthModel(mesa.Model):
         self.month += 1
         self.day = window.t1
         self.mean_utility = self._value_boundary(self.month)
-        self.people_in_state = self.health.profiles.marginals(pop)
+        self.people_in_state = self.health.people_in_state(pop)
         self._totals_before, self._totals_after = self._totals_after, dict(self.ledger.totals)
         self.datacollector.collect(self)
 
@@ -432,7 +455,15 @@ class HousingHealthModel(mesa.Model):
         years = pop.age_years
         pop.age_months[alive] += self.health.cycle_months
         pop.refresh_age()
-        return alive[pop.age_years[alive] != years[alive]]
+        birthdays = alive[pop.age_years[alive] != years[alive]]
+        for name, chain in self.health.chains.items():  # who leaves a chain's ages leaves its states
+            if chain.ages is not None and birthdays.size:
+                left = birthdays[~chain.ages.inside[np.minimum(pop.age_years[birthdays], MAX_AGE)]
+                                 & (pop.states[name][birthdays] != 0)]
+                pop.states[name][left] = 0
+                if left.size:
+                    self.health.profiles.refresh(pop, state=left, everyone=False)
+        return birthdays
 
     def _intervene(self, t: int) -> None:
         """Interventions act at the start of the month, each provider doing its month's work

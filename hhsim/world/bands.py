@@ -10,6 +10,9 @@ from hhsim.core.errors import HhsimError
 #: Lower bounds (years) of the age bands of results by group and of local profiles.
 AGE_BANDS = (16, 25, 35, 45, 55, 65, 75, 85)
 AGE_LABELS = ("16-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84", "85+")
+#: The age bands of results by group: children (under 16) first, then ``AGE_BANDS``.
+RESULT_AGE_BANDS = (0, *AGE_BANDS)
+RESULT_AGE_LABELS = ("0-15", *AGE_LABELS)
 
 
 def band_lookup(breaks: list[float], upper: int, where: str) -> np.ndarray:

@@ -1,8 +1,9 @@
-"""Dependent children in the households of a synthetic population (issue 18).
+"""Dependent children in the households of a population (issue 18).
 
-A foundation, off by default: no run adds children yet (their health rules are still to
-come; docs/odd.md section 3.1, "Children"). ``with_children`` appends children to a
-population before its health states are drawn:
+A run includes children when its health model describes them (``[model] children = true``,
+as the default model does) unless the experiment says ``[population] children = false``
+(docs/odd.md section 3.1, "Children"). ``with_children`` appends children to a population
+before its health states are drawn:
 
 1. each household of a settled tenure, in the dwelling of a living adult, has dependent
    children with the tenure's share (``world.children.share_of_households``);
@@ -33,6 +34,8 @@ from hhsim.world.synthetic import world_value
 
 #: Age (years) from which a person is an adult: the youngest age of a simulated tenant.
 ADULT_AGE = MIN_AGE
+#: The generator of households' children (structure, drawn once per run at set-up).
+CHILDREN_KEY = "world:children"
 MONTHS_PER_YEAR = 12
 
 
@@ -81,7 +84,8 @@ def draw_children(tenure: np.ndarray, occupied: np.ndarray, world: Mapping[str, 
 
 def with_children(pop: Population, world: Mapping[str, Any], rng: np.random.Generator) -> Population:
     """``pop`` with the children of its living adults' households appended (before its
-    health states are drawn; see the module docstring)."""
+    health states are drawn; see the module docstring). Children are alive as their
+    household is (a waiting list's households are added alive and set waiting after)."""
     if pop.states:
         raise ValueError("add children before the health states are drawn")
     adults = np.flatnonzero(pop.alive)

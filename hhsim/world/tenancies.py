@@ -4,7 +4,7 @@ An open population (``[population] turnover = true``; off by default, a closed c
 Each month, before the housing pathway and interventions act, in every home of a tenure
 whose tenancies turn over (``world.tenancies``: by default social renting only):
 
-1. a tenancy whose last member died last month ends (reason ``death``);
+1. a tenancy whose last adult died last month ends (reason ``death``); any children leave;
 2. every other tenancy ends with the monthly probabilities of ``world.tenancies.move``,
    ``.transfer`` and ``.eviction`` (one uniform per dwelling from the named stream
    ``world:tenancy_end``); its living members leave: ``alive`` becomes False (they are no
@@ -12,6 +12,9 @@ whose tenancies turn over (``world.tenancies``: by default social renting only):
    A household with someone in hospital or another place of care leaves a later month;
 3. the home stands void for whole months, at least one (geometric, mean
    ``void_days`` / 30.44; one uniform per dwelling from ``world:void``);
+   Grown-up children (who were children at the start or on the list) aged 18 or more leave
+   home with the monthly probability ``world.tenancies.leave_home`` (one uniform per slot
+   from ``world:leave_home``); their household's tenancy goes on;
 4. homes whose void is over are let, in dwelling order, to the next households of the
    waiting list, in list order, so the k-th letting of a run receives the same household
    in every arm. The newcomers' ``alive`` becomes True and they take the home's tenure,
@@ -40,6 +43,7 @@ import numpy as np
 
 from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import to_parameter
+from hhsim.world.children import is_child, with_children
 from hhsim.world.population import HOME, NO_DAY, TENURES, Population
 from hhsim.world.synthetic import generate, world_value
 
@@ -58,8 +62,10 @@ LIST_MARGIN = 1.3
 LIST_EXTRA = 20  # households added to the list whatever its expected length
 TEMPORARY = TENURES.index("temporary_accommodation")
 FLOWS = ("ended_move", "ended_transfer", "ended_eviction", "ended_death", "lettings",
-         "lettings_homeless", "people_left", "people_arrived", "void_dwelling_months",
+         "lettings_homeless", "people_left", "people_arrived", "left_home", "void_dwelling_months",
          "voids_let_months", "unlet_no_applicant")
+LEAVE_STREAM = "world:leave_home"
+LEAVE_HOME_AGE = 18  # years: from this age a grown-up child may leave home (world.tenancies.leave_home)
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class TenancySettings:
     void_days: float
     homeless_share: float
     age: np.ndarray
+    leave_home: float = 0.0  # probability per month that a grown-up child leaves home
 
     @property
     def turning(self) -> np.ndarray:
@@ -118,14 +125,18 @@ def parse_tenancies(world: Mapping[str, Any]) -> TenancySettings:
     if age.shape != (len(world["world"]["age"]["breaks"]),) or (age < 0).any() or abs(age.sum() - 1) > 0.005:
         raise HhsimError(f"{where}.age", "must be one share per break of world.age.breaks, summing to 1",
                          "give the shares of new adults by age band")
-    return TenancySettings(rates, void, homeless, age / age.sum())
+    leave = float(_number(node, "leave_home", where, "probability per month"))
+    if not 0 <= leave <= 1:
+        raise HhsimError(f"{where}.leave_home", f"must be a probability, got {leave:g}", "give e.g. 0.0139")
+    return TenancySettings(rates, void, homeless, age / age.sum(), leave)
 
 
 def with_waiting_list(pop: Population, world: Mapping[str, Any], settings: TenancySettings, months: int,
-                      rng: np.random.Generator) -> tuple[Population, np.ndarray]:
+                      rng: np.random.Generator, children: bool = False) -> tuple[Population, np.ndarray]:
     """``pop`` with the waiting list appended (``alive = False``) and, per list household in
     list order, whether it arrives from homelessness. The list's households are those of the
-    first turning tenure (social renting by default), in its sizes."""
+    first turning tenure (social renting by default), in its sizes, with their children when
+    ``children`` (drawn where they wait: none in temporary accommodation)."""
     turning = np.flatnonzero(settings.turning)
     if not turning.size:
         raise HhsimError("world.tenancies", "no tenure has a rate",
@@ -145,6 +156,8 @@ def with_waiting_list(pop: Population, world: Mapping[str, Any], settings: Tenan
     waiting.dwellings.tenure[homeless] = TEMPORARY  # where they wait: their health is drawn there
     waiting.dwellings.hazards[homeless] = 0
     waiting.refresh_from_dwellings()
+    if children:
+        waiting = with_children(waiting, world, rng)
     waiting.alive[:] = False
     return pop.extended(waiting), homeless
 
@@ -185,6 +198,7 @@ class Tenancies:
         _, self.list_sizes = np.unique(pop.dwelling[self.list_members], return_counts=True)
         self.list_first = np.concatenate([[0], np.cumsum(self.list_sizes)[:-1]])
         self.homeless = homeless
+        self.grew_up = is_child(pop)  # children at the start or on the list: they may leave home later
         self.next_household = 0
         years = -(-model.config.steps * model.health.cycle_months // 12)
         self.flows = np.zeros((max(years, 1), len(FLOWS)))
@@ -197,8 +211,12 @@ class Tenancies:
         if not self.active:
             return
         pop, nd = self.model.pop, self.model.pop.dwellings.n
-        living = np.bincount(pop.dwelling, weights=pop.alive, minlength=nd)
+        living = np.bincount(pop.dwelling, weights=pop.alive & ~is_child(pop), minlength=nd)
         died_out = np.flatnonzero(self.let & (living == 0))
+        orphaned = np.flatnonzero(pop.alive & np.isin(pop.dwelling, died_out))  # children left alone
+        pop.alive[orphaned] = False
+        self.left_month[orphaned] = t
+        self.model.hospital.next_day[orphaned] = NO_DAY
         in_care = pop.alive & (self.model.hospital.location != HOME)
         away = np.bincount(pop.dwelling, weights=in_care, minlength=nd)
         u = self.model.streams.generator(END_STREAM, t).random(nd, dtype=np.float32)
@@ -215,6 +233,7 @@ class Tenancies:
         self.model.hospital.next_day[leavers] = NO_DAY
         self._add(t, "people_left", float(pop.weight[leavers].sum(dtype=np.float64)))
 
+        self._leave_home(t)
         ended = np.concatenate([died_out, leaving])
         uv = self.model.streams.generator(VOID_STREAM, t).random(nd)[ended]
         void = 1 + (np.floor(np.log1p(-uv) / np.log1p(-self.void_p)) if self.void_p < 1 else 0)
@@ -223,6 +242,22 @@ class Tenancies:
         self.ready_month[ended] = t + void.astype(np.int32)
         self._let(t)
         self._add(t, "void_dwelling_months", float((self.stock & ~self.let).sum()))
+
+    def _leave_home(self, t: int) -> None:
+        """Grown-up children (aged ``LEAVE_HOME_AGE`` or more, at home) leave with the monthly
+        probability ``leave_home`` (one uniform per slot from ``world:leave_home``)."""
+        pop = self.model.pop
+        if self.settings.leave_home <= 0:
+            return
+        u = self.model.streams.generator(LEAVE_STREAM, t).random(pop.n, dtype=np.float32)
+        at_home = pop.alive & (self.model.hospital.location == HOME)
+        going = np.flatnonzero(self.grew_up & at_home & (pop.age_years >= LEAVE_HOME_AGE)
+                               & (u < self.settings.leave_home))
+        pop.alive[going] = False
+        self.left_month[going] = t
+        self.model.hospital.next_day[going] = NO_DAY
+        self._add(t, "left_home", float(pop.weight[going].sum(dtype=np.float64)))
+        self._add(t, "people_left", float(pop.weight[going].sum(dtype=np.float64)))
 
     def _let(self, t: int) -> None:
         """Let the homes whose void is over to the next households of the list."""
