@@ -140,6 +140,17 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--svg", action="store_true", help="also write every figure as SVG (for slides and "
                                                         "papers; PNG only by default, which is faster)")
 
+    head = sub.add_parser("headlines", help="run the shipped experiments and write their headline results "
+                                            "as markdown (docs/headlines.md; docs/contributing.md)")
+    head.add_argument("--out", default="docs/headlines.md", help="markdown file (default: docs/headlines.md)")
+    head.add_argument("--experiments", default="experiments",
+                      help="folder of experiment files (default: experiments)")
+    head.add_argument("--replications", type=_positive, default=10,
+                      help="replications per arm of every experiment (default: 10)")
+    head.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
+    head.add_argument("--only", nargs="+", default=[], metavar="NAME",
+                      help="only these experiments (file names without .toml)")
+
     par = sub.add_parser("params", help="list the parameters with their values and sources")
     par.add_argument("--model", help="a model file instead of the default model")
     par.add_argument("--csv", help="write the full table to this CSV file")
@@ -572,6 +583,43 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_headlines(args: argparse.Namespace) -> int:
+    command = " ".join(["hhsim headlines", "--out", args.out, "--replications", str(args.replications),
+                        *(["--workers", str(args.workers)] if args.workers else []),
+                        *(["--only", *args.only] if args.only else [])])
+    write_headlines(check_path(args.out, "--out"), Path(args.experiments), command,
+                    replications=args.replications, workers=args.workers, only=args.only)
+    return 0
+
+
+def write_headlines(out: Path, experiments: Path, command: str, *, replications: int = 10,
+                    workers: int | None = None, only: list[str] | None = None,
+                    tenants: int | None = None) -> str:
+    """Run each experiment ``hhsim.report.headlines.selected`` chooses with ``replications``
+    per arm (and ``tenants``, for a quick check), each into a temporary folder deleted
+    afterwards, and write their headline results to ``out`` (markdown, atomically); the text."""
+    import tempfile
+    import time
+
+    from hhsim.api import load_results, run_experiment
+    from hhsim.batch.files import atomic_write
+    from hhsim.report import headlines
+
+    chosen = headlines.selected(experiments, only or [])
+    sections, began = [], time.monotonic()
+    for name, path in chosen.items():
+        start = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="hhsim-headlines-") as tmp:
+            folder = Path(tmp) / name
+            run_experiment(path, folder, workers=workers, replications=replications, tenants=tenants)
+            sections.append(headlines.section(name, path.as_posix(), load_results(folder)))
+        print(f"{name}: {time.monotonic() - start:,.0f} s", flush=True)
+    text = headlines.page(sections, command, replications)
+    atomic_write(out, lambda p: p.write_text(text))
+    print(f"Wrote {out} ({len(sections)} experiment(s), {time.monotonic() - began:,.0f} s)")
+    return text
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -601,7 +649,7 @@ def cmd_params(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     commands = {"run": cmd_run, "sensitivity": cmd_sensitivity, "psa": cmd_psa, "break-even": cmd_break_even,
                 "calibrate": cmd_calibrate, "validate": cmd_validate, "params": cmd_params,
-                "report": cmd_report}
+                "report": cmd_report, "headlines": cmd_headlines}
     args = None
     try:
         args = parser().parse_args(argv)

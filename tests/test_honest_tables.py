@@ -105,10 +105,10 @@ def test_a_cost_per_person_served_is_a_ratio_of_means():
 
 
 def test_numbers_that_round_to_zero_have_no_sign():
-    from hhsim.analysis.summary import _interval, _signed
+    from hhsim.analysis.summary import _signed, format_interval
     assert _signed(-0.2, "{:,.0f}") == "0" and _signed(0.2, "{:,.0f}") == "0"
     assert _signed(-3.0, "{:,.0f}") == "-3" and _signed(3.0, "{:,.0f}") == "+3"
-    assert _interval(-0.3, 0.2, "{:,.0f}") == "(0 to 0)"
+    assert format_interval(-0.3, 0.2, "{:,.0f}") == "(0 to 0)"
 
 
 def test_an_unknown_precision_outcome_is_named_as_such(tmp_path, capsys):

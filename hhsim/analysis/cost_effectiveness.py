@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -179,6 +179,19 @@ def _interval(lo: float, hi: float, fmt: str = "{:,.0f}") -> str:
     return "" if not np.isfinite(lo) else f" ({fmt.format(lo)} to {fmt.format(hi)})"
 
 
+def frontier_text(r: Any) -> str:
+    """An arm's place on the efficiency frontier and its ICER as ``format_cost_effectiveness``
+    prints it, from its row of ``cost_effectiveness`` (a namedtuple or Series)."""
+    if r.status == REFERENCE:
+        return "reference (cheapest on the efficiency frontier)"
+    if r.status != FRONTIER:
+        return str(r.status)
+    icer = (f"£{r.icer:,.0f} per QALY{_interval(r.icer_low, r.icer_high)}" if r.icer > 0
+            else "cheaper and better")
+    note = f"; {r.icer_note}" if r.icer_note else ""
+    return f"on the frontier; ICER against {r.comparator} {icer}{note}"
+
+
 def format_cost_effectiveness(ce: pd.DataFrame, nmb: pd.DataFrame, perspective: str = "public_sector",
                               exact: bool = False) -> str:
     """The frontier, ICERs and incremental NMB of one perspective as plain text (``exact``:
@@ -191,16 +204,9 @@ def format_cost_effectiveness(ce: pd.DataFrame, nmb: pd.DataFrame, perspective: 
     lines = [f"Cost-effectiveness ({perspective.replace('_', ' ')} costs: {PERSPECTIVES[perspective]}; "
              f"discounted; {how})"]
     for r in ce.itertuples(index=False):
+        lines.append(f"  {r.arm}: {frontier_text(r)}")
         if r.status == REFERENCE:
-            lines.append(f"  {r.arm}: reference (cheapest on the efficiency frontier)")
             continue
-        if r.status == FRONTIER:
-            icer = (f"£{r.icer:,.0f} per QALY{_interval(r.icer_low, r.icer_high)}" if r.icer > 0
-                    else "cheaper and better")
-            note = f"; {r.icer_note}" if r.icer_note else ""
-            lines.append(f"  {r.arm}: on the frontier; ICER against {r.comparator} {icer}{note}")
-        else:
-            lines.append(f"  {r.arm}: {r.status}")
         for t in nmb[nmb["arm"] == r.arm].itertuples(index=False):
             if np.isfinite(t.inmb):
                 lines.append(f"    incremental NMB at £{t.threshold:,.0f}/QALY: {pounds(t.inmb)}"

@@ -167,6 +167,15 @@ HEADLINE = [
 ]
 
 
+def headline_cell(r: pd.Series, key: str, fmt: str) -> tuple[str, str]:
+    """One arm's (``r``: a row of ``economics``) measure ``key`` as ``format_headline`` prints
+    it: the value, and its 95% MC interval in brackets ("" when it has none)."""
+    if np.isnan(r[key]):
+        return ("n/a" if key != "roi" else "no cost"), ""
+    lo, hi = r[f"{key}_low"], r[f"{key}_high"]
+    return fmt.format(r[key]), ("" if np.isnan(lo) else f"({fmt.format(lo)} to {fmt.format(hi)})")
+
+
 def format_headline(econ: pd.DataFrame, baseline: str) -> str:
     """The short table a commissioner reads first: per arm against the baseline, the mean
     over replications of each headline measure, its 95% MC interval on the line below."""
@@ -177,17 +186,8 @@ def format_headline(econ: pd.DataFrame, baseline: str) -> str:
     label = 34
     cells = []
     for key, text, fmt in HEADLINE:
-        values, intervals = [], []
-        for arm in arms:
-            r = rows.loc[arm]
-            if np.isnan(r[key]):
-                values.append("n/a" if key != "roi" else "no cost")
-                intervals.append("")
-                continue
-            values.append(fmt.format(r[key]))
-            lo, hi = r[f"{key}_low"], r[f"{key}_high"]
-            intervals.append("" if np.isnan(lo) else f"({fmt.format(lo)} to {fmt.format(hi)})")
-        cells.append((text, values, intervals))
+        values, intervals = zip(*(headline_cell(rows.loc[arm], key, fmt) for arm in arms), strict=True)
+        cells.append((text, list(values), list(intervals)))
     width = max(24, *(len(a) + 2 for a in arms),
                 *(len(c) + 2 for _, values, intervals in cells for c in (*values, *intervals)))
     shown = any(i for *_, intervals in cells for i in intervals)

@@ -87,7 +87,9 @@ def summarise_checks(checks: pd.DataFrame, records: pd.DataFrame, baseline: str)
     return out.merge(c.drop_duplicates("check")[["check", "unit", "note"]], on="check")
 
 
-def _interval(lo: float, hi: float, fmt: str, exact: bool = False) -> str:
+def format_interval(lo: float, hi: float, fmt: str, exact: bool = False) -> str:
+    """A 95% MC interval as ``format_table`` prints it, in brackets, with numbers as ``fmt``
+    (``exact``: cohort mode's expected values, which have none)."""
     if exact:
         return "(exact)"
     if np.isnan(lo):
@@ -125,11 +127,11 @@ def format_table(summary: pd.DataFrame, baseline: str, header: str, exact: bool 
                 continue
             r = g.loc[col]
             lines.append(f"  {label:<32} {fmt.format(r['mean']):>14} "
-                         f"{_interval(r['mc_low'], r['mc_high'], fmt, exact):<32} "
+                         f"{format_interval(r['mc_low'], r['mc_high'], fmt, exact):<32} "
                          f"{fmt.format(r['per_1000']):>12}")
             if arm != baseline and "difference" in r and not np.isnan(r["difference"]):
                 lines.append(f"  {'  difference':<32} {_signed(r['difference'], fmt):>14} "
-                             f"{_interval(r['diff_mc_low'], r['diff_mc_high'], fmt, exact):<32} "
+                             f"{format_interval(r['diff_mc_low'], r['diff_mc_high'], fmt, exact):<32} "
                              f"{_signed(r['diff_per_1000'], fmt):>12}")
         lines.append("")
     return "\n".join(lines).rstrip()
