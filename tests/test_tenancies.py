@@ -157,7 +157,8 @@ def test_newcomers_are_enrolled_by_an_intervention():
     m = HousingHealthModel(config(tenants=3000, steps=24, turnover=True, interventions=(iv,)))
     m.run()
     who, strength = m.intervention("all").strengths(23)
-    newcomers = np.flatnonzero((m.tenancies.arrived_month > 0) & m.pop.alive & (m.pop.age_years >= 16))
+    adult_last_month = m.pop.age_months >= 16 * 12 + 1  # eligible when month 23 began
+    newcomers = np.flatnonzero((m.tenancies.arrived_month > 0) & m.pop.alive & adult_last_month)
     assert newcomers.size > 20 and np.isin(newcomers, who[strength > 0]).all()
     leavers = np.flatnonzero(m.tenancies.left_month >= 0)
     assert not np.isin(leavers, who[strength >= 1]).any()
@@ -199,3 +200,18 @@ def test_the_example_experiment_turns_over_and_stores_its_flows(tmp_path):
     assert (res.records["tenancy_lettings"] > 0).all()
     with pytest.raises(HhsimError, match=r"population\.turnover"):
         read_experiment({"population": {"turnover": True, "cohort": {"age": 60, "sex": "male"}}})
+
+
+def test_the_waiting_list_keeps_every_dwelling_attribute():
+    """Appending the waiting list keeps the homes' type, build period, band, heating and
+    low-income flag (they once fell back to their defaults: every home a warm house)."""
+    from hhsim.world.population import DWELLING_ATTRIBUTES
+    from hhsim.world.synthetic import generate, tenure_mix
+
+    w = world_tree()
+    pop = generate(3000, tenure_mix({"social_rented": 1.0}), w, np.random.default_rng(3))
+    both = pop.extended(generate(500, tenure_mix({"social_rented": 1.0}), w, np.random.default_rng(4)))
+    n = pop.dwellings.n
+    for name in (*DWELLING_ATTRIBUTES, "low_income"):
+        assert np.array_equal(getattr(both.dwellings, name)[:n], getattr(pop.dwellings, name))
+    assert both.dwellings.fuel_poor[:n].mean() == pop.dwellings.fuel_poor.mean() > 0

@@ -9,7 +9,7 @@ who left, both with ``alive = False``: ``alive`` means living and a tenant now.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -47,8 +47,9 @@ NO_DAY = np.iinfo(np.int32).max
 class Dwellings:
     """Dwelling attributes (one slot per dwelling: the physical home).
 
-    The attribute codes (``DWELLING_ATTRIBUTES``) and ``low_income`` (the household's, for
-    fuel poverty) default to code 0 and False (house, pre-1919, band A-C, central heating)
+    The attribute codes (``DWELLING_ATTRIBUTES``), ``low_income`` (the household's, for fuel
+    poverty) and ``overcrowded`` (the household's: fewer bedrooms than the bedroom standard
+    needs) default to code 0 and False (house, pre-1919, band A-C, central heating)
     where a population is built without them (a cohort's dwellings, which have no hazards).
     """
 
@@ -61,13 +62,15 @@ class Dwellings:
     energy_band: np.ndarray = None  # type: ignore[assignment]  # int8 code into ENERGY_BANDS
     heating: np.ndarray = None  # type: ignore[assignment]  # int8 code into HEATING_TYPES
     low_income: np.ndarray = None  # type: ignore[assignment]  # bool: the household's income is low
+    overcrowded: np.ndarray = None  # type: ignore[assignment]  # bool: the household is overcrowded
 
     def __post_init__(self) -> None:
         for name in DWELLING_ATTRIBUTES:
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(self.n, dtype=np.int8))
-        if self.low_income is None:
-            self.low_income = np.zeros(self.n, dtype=bool)
+        for flag in ("low_income", "overcrowded"):
+            if getattr(self, flag) is None:
+                setattr(self, flag, np.zeros(self.n, dtype=bool))
 
     @property
     def n(self) -> int:
@@ -151,9 +154,9 @@ class Population:
             raise ValueError("extend a population before its health states are drawn")
         nd = self.dwellings.n
         a, b = self.dwellings, other.dwellings
-        dwellings = Dwellings(tenure=np.concatenate([a.tenure, b.tenure]),
-                              hazards=np.concatenate([a.hazards, b.hazards]),
-                              deprivation=np.concatenate([a.deprivation, b.deprivation]),
+        # every attribute of the dwellings (estates renumbered to stay apart)
+        dwellings = Dwellings(**{f.name: np.concatenate([getattr(a, f.name), getattr(b, f.name)])
+                                 for f in fields(Dwellings) if f.name != "estate"},
                               estate=np.concatenate([a.estate, b.estate + (int(a.estate.max()) + 1)]))
         dwelling = np.concatenate([self.dwelling, other.dwelling + nd]).astype(np.int32)
         same = self.household is self.dwelling and other.household is other.dwelling
