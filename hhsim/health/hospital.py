@@ -16,12 +16,13 @@ readmitted before it ends.
 
 Providers with capacity plug in (``hhsim.interventions.discharge``): ``on_delay`` hears of
 patients who are medically fit but cannot go home yet (with the day their delay would end),
-``on_day`` runs after each day's events (and on the first day of the month) so a bed freed
-that day goes to whoever is waiting, ``on_admit`` hears of every admission. A provider
-moves patients to one of its ``places`` (a step-down unit: days there are tallied by the
-place's activity and count as days away from home) with ``transfer`` and home with
-``send_home``. Interventions change the delay and readmission probabilities through
-``effect``: odds ratios per tenant.
+``on_day`` runs on every day of the month, after that day's events, so a bed freed that day
+goes to whoever is waiting (whether or not anyone else has an event that day: a provider's
+work must not depend on other tenants' hospital events), ``on_admit`` hears of every
+admission. A provider moves patients to one of its ``places`` (a step-down unit: days there
+are tallied by the place's activity and count as days away from home) with ``transfer`` and
+home with ``send_home``. Interventions change the delay and readmission probabilities
+through ``effect``: odds ratios per tenant.
 
 Random numbers: the k-th draw a tenant makes from one of the hospital's streams within a
 step uses block k of that stream, so an extra event for one tenant never shifts another
@@ -126,10 +127,8 @@ def _days(node: Mapping[str, Any], mean_key: str, cv_key: str, where: str) -> Lo
     return LogNormalDays(table, scalar(node, cv_key, where, "coefficient of variation"))
 
 
-def _within(rate: Rate, ages: Ages | None) -> Rate:
-    if ages is not None:
-        rate.base = ages.restrict(rate.base)
-    return rate
+def _within_ages(rate: Rate, ages: Ages | None) -> Rate:
+    return rate if ages is None else ages.limit(rate)
 
 
 def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[AdmissionType]:
@@ -147,7 +146,7 @@ def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Adm
                              key="delayed_bed_day_cost")
         types.append(AdmissionType(
             name=name, code=code,
-            rate=_within(parse_rate(sub, where, ctx), parse_ages(sub.get("ages"), f"{where}.ages")),
+            rate=_within_ages(parse_rate(sub, where, ctx), parse_ages(sub.get("ages"), f"{where}.ages")),
             los=_days(sub, "los_mean", "los_cv", where),
             delay=parse_probability(sub, where, "delay_probability", ctx, "delay_odds_ratio"),
             delay_days=_days(sub, "delay_mean", "delay_cv", where),
@@ -258,8 +257,14 @@ class Hospital:
         """
         by_day = bool(self.on_day or self.on_delay or self.places)
         cand = self._cand[self.next_day[self._cand] < window.t1]
+        last = window.t0  # the day the hooks last ran
         while cand.size:
             days = self.next_day[cand]
+            if by_day:  # the hooks run every day, not only on days when someone has an event
+                for quiet in range(last + 1, int(days.min())):
+                    for hook in self.on_day:
+                        hook(quiet)
+                last = max(last, int(days.min()))
             due = cand[days == days.min()] if by_day else cand
             day = self.next_day[due]
             dying = death_day[due] <= day
@@ -276,6 +281,10 @@ class Hospital:
                 for hook in self.on_day:
                     hook(int(days.min()))
             cand = self._cand[self.next_day[self._cand] < window.t1]
+        if by_day:
+            for quiet in range(last + 1, window.t1):
+                for hook in self.on_day:
+                    hook(quiet)
 
     def _die(self, idx: np.ndarray, day: np.ndarray) -> None:
         """Tenants whose next event falls after their death: occupants of a place leave it
