@@ -4,6 +4,7 @@ repair-duty lever, stock-file columns and common random numbers."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,25 @@ def test_attributes_drive_onset_and_fuel_poverty_matches_its_share(ten_years):
         share = world_tree()["world"]["fuel_poverty"][tenure]["value"]
         assert abs(d.fuel_poor[t].mean() - share) < 3 * np.sqrt(share * (1 - share) / t.sum())
         assert not d.fuel_poor[t & best].any()  # LILEE: a band A-C home is never fuel poor
+
+
+def test_overcrowded_homes_get_damp_half_as_often_again_at_the_survey_share(ten_years):
+    """Overcrowding (EHS 2022-23: 1% / 5% / 8% of owners / private / social renters) raises
+    damp's onset rate 1.5 times (world.hazard_dynamics.damp.onset_rate_ratio.overcrowded),
+    everything else equal; it does not move excess cold or falls."""
+    m = ten_years[0]
+    d = m.pop.dwellings
+    for tenure, share in (("owner_occupied", 0.01), ("private_rented", 0.05), ("social_rented", 0.08)):
+        t = d.tenure == TENURES.index(tenure)
+        assert abs(d.overcrowded[t].mean() - share) < 3 * np.sqrt(share * (1 - share) / t.sum())
+    settings = {s.hazard: s for s in m.housing.settings}
+    crowded = copy.deepcopy(d)
+    crowded.overcrowded[:] = True
+    roomy = copy.deepcopy(d)
+    roomy.overcrowded[:] = False
+    for hazard, ratio in (("damp", 1.5), ("excess_cold", 1.0), ("falls", 1.0)):
+        s = settings[hazard]
+        assert np.allclose(s.onset_ratio(crowded) / s.onset_ratio(roomy), ratio)
 
 
 def test_base_rates_solve_a_closed_form_case():

@@ -5,7 +5,7 @@ Each hazard (``HAZARDS``) of each dwelling is a three-state Markov chain in cont
 ``report_months``) -> ``none`` (removal by the landlord's routine repair, or the owner's own
 works: rate 1 / ``response_months``). The onset rate of dwelling ``i`` is a base rate for its
 tenure times the rate ratios of its attributes (type, build period, energy band, heating,
-fuel poverty: ``world.hazard_dynamics.<hazard>.onset_rate_ratio``). The stationary chance
+fuel poverty, overcrowding: ``world.hazard_dynamics.<hazard>.onset_rate_ratio``). The stationary chance
 that a dwelling has the hazard is ``lambda_i D / (1 + lambda_i D)`` with ``D = report_months +
 response_months`` (the mean months from onset to removal), whatever the shape of the delays.
 
@@ -52,7 +52,8 @@ STREAM = "world:hazards"
 START_STREAM = "world:hazards:start"
 DAYS_PER_MONTH = 365.25 / 12
 #: Factors of the onset rate: the dwelling attributes and the household's fuel poverty.
-FACTORS: dict[str, int] = {**{k: len(v) for k, v in DWELLING_ATTRIBUTES.items()}, "fuel_poor": 2}
+FACTORS: dict[str, int] = {**{k: len(v) for k, v in DWELLING_ATTRIBUTES.items()}, "fuel_poor": 2,
+                           "overcrowded": 2}
 NONE, UNREPORTED, REPORTED = 0, 1, 2
 #: (hazard, bit mask) 1 where the mask has the hazard's bit.
 _HAS = np.array([[(mask >> j) & 1 for mask in range(1 << len(HAZARDS))] for j in range(len(HAZARDS))])
@@ -78,8 +79,7 @@ class HazardSettings:
         """Each dwelling's onset rate ratio: the product over its attributes' levels."""
         rr = np.ones(d.n)
         for factor, table in self.rate_ratios.items():
-            code = d.fuel_poor.astype(np.intp) if factor == "fuel_poor" else getattr(d, factor)
-            rr *= table[code]
+            rr *= table[getattr(d, factor).astype(np.intp)]
         return rr
 
 

@@ -3,14 +3,14 @@
 One row per adult tenant (16+). Required columns: ``age`` (years), ``tenure`` and
 ``imd_decile``. Optional columns give ids (tenant, dwelling, household, estate), sex, the
 dwelling's hazards and attributes (``dwelling_type``, ``build_period``, ``energy_band`` or
-``sap``, ``heating``), the household's ``low_income`` flag, a weight, and the state of any
-health chain. Absent optional columns, and blank cells in present ones, are filled as
-``hhsim.world.synthetic`` fills them: sex with the tenure's female share, hazards per
-dwelling with the tenure's prevalence (redrawn at the start of a run from each dwelling's
-stationary chance, ``hhsim.world.hazard_dynamics``; given hazards are kept), attributes
-with the tenure's shares, estates in blocks of ``world.estate_size`` dwellings of one
-tenure and decile. Chain states left
-out are drawn later by the health model. The format is described in ``docs/own-data.md``.
+``sap``, ``heating``), the household's ``low_income`` and ``overcrowded`` flags (yes or no),
+a weight, and the state of any health chain. Absent optional columns, and blank cells in
+present ones, are filled as ``hhsim.world.synthetic`` fills them: sex with the tenure's
+female share, hazards per dwelling with the tenure's prevalence (redrawn at the start of a
+run from each dwelling's stationary chance, ``hhsim.world.hazard_dynamics``; given hazards
+are kept), attributes with the tenure's shares, estates in blocks of ``world.estate_size``
+dwellings of one tenure and decile. Chain states left out are drawn later by the health
+model. The format is described in ``docs/own-data.md``.
 
 Every cell is checked before anything is built, and every problem is reported in one error:
 a file is loaded whole or not at all.
@@ -186,6 +186,7 @@ def _columns(chains: Mapping[str, Sequence[str]]) -> dict[str, tuple[Callable[[s
         "heating": (_label(HEATING_CODES, "a heating type"),
                     f"give one of: {', '.join(HEATING_TYPES)}, or leave it blank"),
         "low_income": yes_no,
+        "overcrowded": yes_no,
         "weight": (_weight, "give the number of people the tenant stands for, above 0"),
     }
     columns.update({c.lower(): _chain_column(c, s) for c, s in chains.items()})
@@ -317,7 +318,7 @@ def _check(path: Path, chains: Mapping[str, Sequence[str]]) -> _Checked:
     if "dwelling_id" in got:
         shown = [f"line {line}" if d is None else d for d, line in zip(dwelling_ids, lines, strict=True)]
         for column in ("tenure", "imd_decile", *HAZARDS, *DWELLING_ATTRIBUTES, "sap", "low_income",
-                       "estate_id"):
+                       "overcrowded", "estate_id"):
             if column in got:
                 _agree(got[column], raw[column], dw_list, shown, column, lines, problems)
     household = dwelling
@@ -399,13 +400,16 @@ def load_stock(path: str | Path, world: Mapping[str, Any], chains: Mapping[str, 
     hazards_given = np.zeros(n_dw, dtype=np.uint8)
     for h in HAZARDS:
         hazards_given |= np.where(per_dwelling(h) >= 0, HAZARD_BITS[h], 0).astype(np.uint8)
-    given_attributes = {name: per_dwelling(name) for name in (*DWELLING_ATTRIBUTES, "low_income")}
+    given_attributes = {name: per_dwelling(name)
+                        for name in (*DWELLING_ATTRIBUTES, "low_income", "overcrowded")}
     band, sap = given_attributes["energy_band"], per_dwelling("sap")
     given_attributes["energy_band"] = np.where(band >= 0, band, sap)
     attributes = draw_dwelling_attributes(tenure_dw, world, rng, given_attributes)
     for name, code in given_attributes.items():
-        how = ("drawn with the tenure's shares (world.dwelling.{name}.<tenure>)" if name != "low_income"
-               else "drawn so that the tenure's share in fuel poverty is world.fuel_poverty.<tenure>")
+        how = {"low_income": "drawn so that the tenure's share in fuel poverty is "
+                             "world.fuel_poverty.<tenure>",
+               "overcrowded": "drawn with the tenure's share (world.overcrowding.<tenure>)"}.get(
+                   name, "drawn with the tenure's shares (world.dwelling.{name}.<tenure>)")
         if name == "energy_band" and "sap" in stock.values and "energy_band" not in stock.values:
             name = "sap"
         note(name, int((code < 0).sum()), "dwellings", how.format(name=name))

@@ -161,9 +161,11 @@ def low_income_chance(world: Mapping[str, Any]) -> np.ndarray:
 
 def draw_dwelling_attributes(tenure: np.ndarray, world: Mapping[str, Any], rng: np.random.Generator,
                              given: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """Each dwelling's attribute codes (``DWELLING_ATTRIBUTES``) and ``low_income`` flag, drawn
-    from its tenure's shares; ``given`` codes (-1 where not given) are kept. Uses one uniform
-    per dwelling per attribute (five, in that order), whatever is given."""
+    """Each dwelling's attribute codes (``DWELLING_ATTRIBUTES``) and its household's
+    ``low_income`` and ``overcrowded`` flags, drawn from its tenure's shares (overcrowding:
+    ``world.overcrowding``, independent of the household's size, an assumption); ``given``
+    codes (-1 where not given) are kept. Uses one uniform per dwelling per attribute (six, in
+    that order), whatever is given."""
     given = given or {}
     out: dict[str, np.ndarray] = {}
     for name, levels in DWELLING_ATTRIBUTES.items():
@@ -178,6 +180,11 @@ def draw_dwelling_attributes(tenure: np.ndarray, world: Mapping[str, Any], rng: 
     low = rng.random(tenure.size) < low_income_chance(world)[tenure]
     code = given.get("low_income")
     out["low_income"] = low if code is None else np.where(code >= 0, code == 1, low)
+    shares = np.array([float(world_value(world, f"world.overcrowding.{t}", "share of households"))
+                       for t in TENURES])
+    crowded = rng.random(tenure.size) < shares[tenure]
+    code = given.get("overcrowded")
+    out["overcrowded"] = crowded if code is None else np.where(code >= 0, code == 1, crowded)
     return out
 
 
