@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from hhsim.core.errors import HhsimError
+from hhsim.health.rates import Rate
 from hhsim.health.terms import MAX_AGE
 
 AGES_KEYS = {"from", "below"}
@@ -44,6 +45,12 @@ class Ages:
     def restrict(self, table: np.ndarray) -> np.ndarray:
         """``table`` (..., MAX_AGE + 1) with 0 at the ages outside."""
         return np.where(self.inside, table, 0.0)
+
+    def limit(self, rate: Rate) -> Rate:
+        """``rate`` made 0 at the ages outside, and knowing its ages (for the check table)."""
+        rate.base = self.restrict(rate.base)
+        rate.ages = self
+        return rate
 
 
 def parse_ages(node: Any, where: str) -> Ages | None:

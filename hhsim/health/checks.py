@@ -1,11 +1,13 @@
 """The per-run check table: simulated baseline rates against the input rates they came from.
 
 Input rates are the model file's figures (national averages by sex and age, before
-de-averaging), standardised to the person-years this run's population lived at each sex
-and age. A ratio near 1 means the population uses services (or dies) at the national rate
-for its age and sex; a deprived or sicker population shows ratios above 1, which is the
-point of the covariates. Hazard and initial-state prevalence compare the population at the
-start with the input prevalence for its tenure, sex and age mix.
+de-averaging), standardised to the person-years this run's population lived at each sex and
+age, over the ages each rule describes (a chain's, service's or admission type's ``ages``:
+adults' rules over adults, children's over children). A ratio near 1 means the population
+uses services (or dies) at the national rate for its age and sex; a deprived or sicker
+population shows ratios above 1, which is the point of the covariates. Hazard and
+initial-state prevalence compare the population at the start with the input prevalence for
+its tenure, sex and age mix.
 """
 
 from __future__ import annotations
@@ -41,14 +43,17 @@ def start_checks(pop: Population, health: HealthModel, world: dict) -> list[dict
         rows.append(_row(f"prevalence of {h} hazard", float((weight * pop.has_hazard(h)).sum() / total),
                          float(tenure_share @ prevalence), "share of tenants",
                          "input: prevalence by tenure (world.hazards), weighted by this population's tenure"))
+    age = np.minimum(pop.age_years, MAX_AGE)
     for name, chain in health.chains.items():
         init = chain.initial
-        band = init.band_of_age[np.minimum(pop.age_years, MAX_AGE)]
-        expected = init.shares[pop.female.view(np.int8).astype(np.intp), band]  # (n, states)
+        expected = init.shares[pop.female.view(np.int8).astype(np.intp), init.band_of_age[age]]  # (n, states)
+        w = weight if chain.ages is None else np.where(chain.ages.inside[age], weight, 0.0)  # its ages
+        if not w.sum():
+            continue
         for s in range(1, len(chain.states)):
             rows.append(_row(f"{name} = {chain.states[s]} at start",
-                             float((weight * (pop.states[name] == s)).sum() / total),
-                             float((weight * expected[:, s]).sum() / total), "share of tenants",
+                             float((w * (pop.states[name] == s)).sum() / w.sum()),
+                             float((w * expected[:, s]).sum() / w.sum()), "share of people of its ages",
                              "input: published prevalence for this sex and age mix"))
     return rows
 
@@ -56,23 +61,25 @@ def start_checks(pop: Population, health: HealthModel, world: dict) -> list[dict
 def run_checks(model, record: dict[str, float]) -> pd.DataFrame:
     """The check table of a finished run."""
     py = model.person_years
-    years = float(py.sum())
     rows = list(model.start_checks)
 
-    def standardised(rate) -> float:
-        return float((py * rate.source).sum() / years) if years else float("nan")
+    def check(name: str, rate, amount: float, note: str = "") -> None:
+        """Simulated against input rate per person-year lived at the rate's ages (no row when
+        nobody of those ages was simulated, e.g. a child rule in a run without children)."""
+        lived = py if rate.ages is None else np.where(rate.ages.inside, py, 0.0)
+        years = float(lived.sum())
+        if years:
+            rows.append(_row(name, amount / years, float((lived * rate.source).sum() / years),
+                             "per person-year", note))
 
     for service in model.health.services:
-        rows.append(_row(f"{service.name} per person-year", record[f"use_{service.name}"] / years,
-                         standardised(service.rate), "per person-year",
-                         "simulated use counts only time at home"))
+        check(f"{service.name} per person-year", service.rate, record[f"use_{service.name}"],
+              "simulated use counts only time at home")
     for t in model.health.admissions:
         first = record[f"use_{t.name}_admissions"] - record[f"use_{t.name}_readmissions_30d"]
-        rows.append(_row(f"{t.name} admissions (not 30-day readmissions) per person-year",
-                         first / years, standardised(t.rate), "per person-year",
-                         "readmissions are simulated separately"))
+        check(f"{t.name} admissions (not 30-day readmissions) per person-year", t.rate, first,
+              "readmissions are simulated separately")
     if model.health.mortality is not None:
-        rows.append(_row("deaths per person-year", record["deaths"] / years,
-                         standardised(model.health.mortality), "per person-year"))
+        check("deaths per person-year", model.health.mortality, record["deaths"])
     return pd.DataFrame(rows)
 

@@ -198,10 +198,12 @@ class HealthModel:
         """People represented by the living in each state of each chain, counting in a
         chain only the people of its ages (those outside hold its first state)."""
         counts = self.profiles.marginals(pop)
-        for name, chain in self.chains.items():
-            if chain.ages is not None:
-                outside = pop.alive & ~chain.ages.inside[np.minimum(pop.age_years, MAX_AGE)]
-                counts[name][0] -= float(pop.weight[outside].sum(dtype=np.float64))
+        aged = [chain for chain in self.chains.values() if chain.ages is not None]
+        if aged:  # the living by year of age, once: a chain's outsiders are a sum over ages
+            by_age = np.bincount(np.minimum(pop.age_years[pop.alive], MAX_AGE),
+                                 weights=pop.weight[pop.alive], minlength=MAX_AGE + 1)
+            for chain in aged:
+                counts[chain.name][0] -= float(by_age[~chain.ages.inside].sum())
         return counts
 
     def utility_of(self, pop: Population) -> np.ndarray:
@@ -370,7 +372,7 @@ def compile_model(tree: Mapping[str, Any]) -> HealthModel:
                 if e.rest or e.empties:
                     raise HhsimError(f"{where}.ages", f"cannot limit {e.rate.name}, which empties its state",
                                      "give its probability as a number, or remove ages")
-                e.rate.base = ages.restrict(e.rate.base)
+                ages.limit(e.rate)
         if name == mortality_chain:
             for s in mortality_states(tree["mortality"], states):
                 exits[s].append(Exit(DEATH, mortality))

@@ -16,7 +16,7 @@ the source.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from hhsim.health.profiles import ProfileSpace
 from hhsim.health.terms import MAX_AGE, Term, TermContext, parse_terms, product
 from hhsim.world.bands import band_lookup
 from hhsim.world.population import Population
+
+if TYPE_CHECKING:
+    from hhsim.health.ages import Ages
 
 DAYS_PER_YEAR = 365.25
 #: Lower bounds of the age bands within which rates are de-averaged.
@@ -95,6 +98,7 @@ class Rate:
     static_table: np.ndarray | None = field(default=None, repr=False)
     source: np.ndarray | None = field(default=None, repr=False)  # the base before de-averaging
     state_table: np.ndarray | None = field(default=None, repr=False)
+    ages: Ages | None = None  # the ages it applies to (None: every age; hhsim.health.ages)
 
     def evaluate(self, pop: Population, idx: np.ndarray | None = None) -> np.ndarray:
         """The quantity for tenants ``idx`` (all slots when None); float32."""

@@ -62,7 +62,7 @@ def parse_services(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Ser
         rate = parse_rate(sub, where, ctx)
         ages = parse_ages(sub.get("ages"), f"{where}.ages")
         if ages is not None:
-            rate.base = ages.restrict(rate.base)
+            ages.limit(rate)
         activity = parse_cost(sub, where, name, sub.get("activity_unit", "contacts"), sub.get("payer"))
         track = sub.get("track_recent", False)
         if not isinstance(track, bool):
