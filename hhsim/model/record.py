@@ -6,8 +6,9 @@ Every value is a total for the population represented: each tenant counts for it
 undiscounted twin):
 
 - ``population``: people represented, children included; ``population_children``: children
-  (under 16 at the start) represented; ``tenants`` and ``children``: adults and children
-  simulated at the start (added by the runner);
+  (under 16 at the start, or on arrival with tenancies that turn over) represented;
+  ``tenants`` and ``children``: adults and children simulated at the start (added by the
+  runner);
   ``profile_people_moved``: people of a local profile's cells that had no simulated tenant,
   counted in the nearest cells instead (0 without a profile);
 - ``use_<activity>``: tallies (contacts, bed days, admissions, person-years), and
