@@ -42,6 +42,15 @@ def broken(edit) -> dict:
     (lambda t: t["state_costs"]["long_term_care"]["cost"].update(unit="£ per contact"), "per person-year"),
     (lambda t: t["state_costs"].update(social_care=t["state_costs"].pop("long_term_care")),
      "state_costs.social_care: 'social_care' is also the name of a payer"),
+    (lambda t: t["chains"]["ltc"].update(ages={"from": 16, "upto": 40}),
+     "chains.ltc.ages: must be a table with 'from' and/or 'below'"),
+    (lambda t: t["services"]["gp"].update(ages={"from": 16.5}),
+     "services.gp.ages.from: must be a whole number"),
+    (lambda t: t["services"]["child_gp"].update(ages={"from": 16, "below": 16}),
+     "is empty: from 16 below 16"),
+    (lambda t: t["model"].update(children="yes"), "model.children: must be true or false"),
+    (lambda t: t["utility"]["child_baseline"].update(value=1.2),
+     "utility.child_baseline: must be one utility"),
 ])
 def test_model_file_mistakes_are_one_line_errors(edit, expected):
     with pytest.raises(HhsimError) as err:
@@ -106,3 +115,20 @@ def test_cohort_mode_keeps_a_chain_without_exits_where_it_started():
     del tree["chains"]["health"]["transitions"]
     out = cohort_run(calibrated_model(tree, world_tree()), 3, {"healthy": 0.6, "sick": 0.4})
     assert np.allclose(out.trace, [[0.6, 0.4, 0.0]] * 4)
+
+
+def test_a_rule_acts_only_at_its_ages_and_a_chain_holds_its_first_state_outside_them():
+    """ages = { from, below }: a service's rate is 0 outside, a chain's transitions are 0
+    outside and its initial distribution puts everyone outside in its first state."""
+    model = compile_model(default_model_tree())
+    gp = next(s for s in model.services if s.name == "gp").rate
+    child_gp = next(s for s in model.services if s.name == "child_gp").rate
+    assert (gp.base[:, :16] == 0).all() and (gp.base[:, 16:] > 0).all()
+    assert (child_gp.base[:, 16:] == 0).all() and (child_gp.base[:, :16] > 0).all()
+    ltc = model.chains["ltc"]
+    assert all((e.rate.base[:, :16] == 0).all() for ex in ltc.exits for e in ex)
+    young = ltc.initial.shares[:, ltc.initial.band_of_age[:16]]
+    assert np.array_equal(young[..., 0], np.ones_like(young[..., 0]))
+    # death is not the chain's own: the mortality chain's death exit acts at every age
+    death = [e.rate for ex in model.chains["health"].exits for e in ex if e.to < 0]
+    assert death and all((r.base[:, :16] > 0).all() for r in death)
