@@ -221,3 +221,20 @@ def test_no_simulated_value_never_matches_a_binomial_target(tmp_path):
     name = problem.targets[0].name
     sim = problem.observe({name: float("nan")}, np.random.default_rng(0))
     assert problem.distance(sim, problem.observed) == float("inf")
+
+
+def test_a_monthly_share_of_a_chain_state_is_over_the_people_of_the_chains_ages():
+    """With children in the population, an adult chain's prevalence is over adults and a
+    child chain's over children; other columns stay over everyone alive."""
+    import pandas as pd
+
+    from hhsim.batch.execution import RunResult
+    from hhsim.studies.calibration.estimators import monthly_share
+
+    monthly = pd.DataFrame({"step": [1], "alive": [100.0], "health:good": [60.0], "health:fair": [15.0],
+                            "child_asthma:none": [20.0], "child_asthma:asthma": [5.0],
+                            "hazard:damp:social_rented": [0.07], "deaths": [2.0]})
+    runs = [RunResult("baseline__r0000", {"arm": "baseline", "replication": 0}, {"monthly": monthly})]
+    share = {c: monthly_share(runs, "baseline", "baseline", {"column": c, "month": 1})
+             for c in ("health:fair", "child_asthma:asthma", "deaths")}
+    assert share == {"health:fair": 15 / 75, "child_asthma:asthma": 5 / 25, "deaths": 2 / 100}

@@ -12,11 +12,12 @@ needed at monthly exposure):
   population saw none at 90+); e = sum L / l(START_AGE);
 - years in good health: sum L x (good-health years / person-years in the band) / l.
 
-ONS publishes life expectancy and healthy life expectancy *at birth*. The model has no
-children, so the birth figures add the childhood years: LE(0) = CHILD_SURVIVAL x (START_AGE
-+ e) + (1 - CHILD_SURVIVAL) x START_AGE / 2, and HLE(0) = CHILD_GOOD_HEALTH x START_AGE +
-CHILD_SURVIVAL x HLE(START_AGE). Both constants are marked below; the gaps between deciles
-barely depend on them.
+ONS publishes life expectancy and healthy life expectancy *at birth*. The table is read from
+``START_AGE`` (a run's children, where it has them, are too few at each age, and a closed
+cohort has no one under 16 after 16 years), so the birth figures add the childhood years:
+LE(0) = CHILD_SURVIVAL x (START_AGE + e) + (1 - CHILD_SURVIVAL) x START_AGE / 2, and HLE(0)
+= CHILD_GOOD_HEALTH x START_AGE + CHILD_SURVIVAL x HLE(START_AGE). Both constants are marked
+below; the gaps between deciles barely depend on them.
 """
 
 from __future__ import annotations

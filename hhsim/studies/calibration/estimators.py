@@ -84,6 +84,22 @@ def record_incremental(results: Sequence[RunResult], arm: str, baseline: str, o:
     return float((a - b).mean() * o.get("scale", 1.0))
 
 
+#: Prefixes of monthly columns that are not a health chain's states (use, costs, hazards).
+NOT_CHAINS = ("use", "cost", "hazard")
+
+
+def _people_counted(row: pd.Series, column: str) -> float:
+    """The denominator of a monthly share: for a chain's state (``chain:state``), the people
+    the chain counts (those of its ages: adults for an adult chain, children for a child's);
+    otherwise everyone alive. NaN when nobody is."""
+    chain = column.split(":")[0] if column.count(":") == 1 else None
+    if chain in NOT_CHAINS:
+        chain = None
+    states = [c for c in row.index if chain and c.count(":") == 1 and c.startswith(f"{chain}:")]
+    total = float(row[states].sum()) if column in states else float(row["alive"])
+    return total if total else float("nan")
+
+
 def monthly_share(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
     shares = []
     for r in _arm(results, arm):
@@ -103,7 +119,7 @@ def monthly_share(results: Sequence[RunResult], arm: str, baseline: str, o: Mapp
                 "give a month the experiment simulates",
             )
         row = m.iloc[month - 1]
-        shares.append(float(row[o["column"]]) / float(row["alive"]) if row["alive"] else float("nan"))
+        shares.append(float(row[o["column"]]) / _people_counted(row, o["column"]))
     return float(np.mean(shares) * o.get("scale", 1.0))
 
 
