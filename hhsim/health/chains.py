@@ -163,6 +163,10 @@ def _solve_intercept(eta: np.ndarray, target: float) -> float:
                            xtol=1e-10)
 
 
+#: A chain computes hazards for a subset of slots when the slots that may leave are at most
+#: this share of all (below it, gathering the subset costs less than computing everyone).
+SUBSET_SHARE = 0.7
+
 class Chain:
     """A chain's states, initial distribution and exits, and its vectorised step.
 
@@ -229,32 +233,48 @@ class Chain:
              effect: EffectFn) -> StepOutcome:
         """Decide exits over ``dt`` years for tenants alive at the start (``alive``: mask).
 
-        ``effect(rate, None)`` gives any intervention multiplier of a rate for every slot.
+        ``effect(rate, idx)`` gives any intervention multiplier of a rate for the slots
+        ``idx`` (every slot when None). Only the living of the chain's ages can leave (a
+        mortality chain's: every age); when they are few (a child chain; waiting-list slots
+        with tenancies that turn over) their hazards alone are computed, with the same
+        numbers, element by element, as for every slot.
         """
         if self.static_table is None:
             empty = np.empty(0, dtype=np.intp)
             return StepOutcome(empty, np.empty(0, np.int8), empty, np.empty(0))
         own = pop.states[self.name]
-        ex = choose_exits(self.hazards(pop, effect), u, dt, alive)
-        targets = self.targets[own[ex.who], ex.choice]
+        may = alive if self.ages is None or self.mortality else \
+            alive & self.ages.inside[np.minimum(pop.age_years, MAX_AGE)]
+        idx = np.flatnonzero(may)
+        if idx.size > SUBSET_SHARE * pop.n:
+            ex = choose_exits(self.hazards(pop, effect), u, dt, may)
+            who = ex.who
+        else:
+            ex = choose_exits(self.hazards(pop, effect, idx=idx), u[idx], dt, np.ones(idx.size, dtype=bool))
+            who = idx[ex.who]
+        targets = self.targets[own[who], ex.choice]
         dead = targets == DEATH
-        return StepOutcome(ex.who[~dead], targets[~dead], ex.who[dead], ex.when[dead])
+        return StepOutcome(who[~dead], targets[~dead], who[dead], ex.when[dead])
 
-    def hazards(self, pop: Population, effect: EffectFn, dtype: type = np.float32) -> np.ndarray:
-        """(n, K) hazards per year of every slot's exits (zero for slots a state lacks), in
-        ``dtype`` (float64: the terms' factors are kept in double precision)."""
-        own = pop.states[self.name]
-        row = pop.static_profile * len(self.states) + own
+    def hazards(self, pop: Population, effect: EffectFn, dtype: type = np.float32,
+                idx: np.ndarray | None = None) -> np.ndarray:
+        """(n, K) hazards per year of the exits of every slot (of the slots ``idx``; zero for
+        slots a state lacks), in ``dtype`` (float64: the terms' factors are kept in double
+        precision)."""
+        own = pop.states[self.name] if idx is None else np.take(pop.states[self.name], idx)
+        static = pop.static_profile if idx is None else np.take(pop.static_profile, idx)
+        state = pop.state_profile if idx is None else np.take(pop.state_profile, idx)
+        row = static * len(self.states) + own
         h = np.take(self.static_table, row, axis=0).astype(dtype, copy=False)
-        h *= np.take(self.state_table, pop.state_profile, axis=0)
+        h *= np.take(self.state_table, state, axis=0)
         for k, rate, states in self._per_slot:
-            m = effect(rate, None)
+            m = effect(rate, idx)
             dynamic = [t for t in rate.terms if t.kind == "dynamic"]
             if m is None and not dynamic:
                 continue
             factor = None if m is None else m.astype(np.float32)
             for term in dynamic:  # a factor may be one number for everyone (a calendar month's)
-                f = term.factor(pop, None)
+                f = term.factor(pop, idx)
                 factor = f if factor is None else factor * f
             h[:, k] *= factor if states is None else np.where(np.take(states, own), factor, np.float32(1))
         sure = self._fill_rest(h, own) if self.empties.any() else None
