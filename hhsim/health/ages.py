@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ class Ages:
     start: int = 0
     stop: int = MAX_AGE + 1
 
-    @property
+    @cached_property
     def inside(self) -> np.ndarray:
         """Boolean over ages 0..MAX_AGE: the rule applies."""
         age = np.arange(MAX_AGE + 1)
@@ -51,6 +52,12 @@ class Ages:
         rate.base = self.restrict(rate.base)
         rate.ages = self
         return rate
+
+
+def within_ages(rate: Rate, node: Any, where: str) -> Rate:
+    """``rate`` limited to the ages ``node`` gives (a rule's ``ages``; unchanged when None)."""
+    ages = parse_ages(node, where)
+    return rate if ages is None else ages.limit(rate)
 
 
 def parse_ages(node: Any, where: str) -> Ages | None:

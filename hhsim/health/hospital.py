@@ -42,7 +42,7 @@ from hhsim.core.accounting import Activity, Ledger
 from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import check_keys, missing_parameter, scalar
 from hhsim.core.randomness import Streams
-from hhsim.health.ages import Ages, parse_ages
+from hhsim.health.ages import within_ages
 from hhsim.health.competing import choose_exits
 from hhsim.health.rates import Probability, Rate, RateStack, base_leaf, parse_probability, parse_rate
 from hhsim.health.services import parse_cost
@@ -127,10 +127,6 @@ def _days(node: Mapping[str, Any], mean_key: str, cv_key: str, where: str) -> Lo
     return LogNormalDays(table, scalar(node, cv_key, where, "coefficient of variation"))
 
 
-def _within_ages(rate: Rate, ages: Ages | None) -> Rate:
-    return rate if ages is None else ages.limit(rate)
-
-
 def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[AdmissionType]:
     """Admission types from a model file's ``[hospital.admissions.<type>]`` tables."""
     if not node:
@@ -146,7 +142,7 @@ def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Adm
                              key="delayed_bed_day_cost")
         types.append(AdmissionType(
             name=name, code=code,
-            rate=_within_ages(parse_rate(sub, where, ctx), parse_ages(sub.get("ages"), f"{where}.ages")),
+            rate=within_ages(parse_rate(sub, where, ctx), sub.get("ages"), f"{where}.ages"),
             los=_days(sub, "los_mean", "los_cv", where),
             delay=parse_probability(sub, where, "delay_probability", ctx, "delay_odds_ratio"),
             delay_days=_days(sub, "delay_mean", "delay_cv", where),
@@ -256,14 +252,18 @@ class Hospital:
         sequence of events and random numbers either way.
         """
         by_day = bool(self.on_day or self.on_delay or self.places)
+        last = window.t0  # the day the hooks last ran (they run every day, events or not)
+
+        def quiet_days(until: int) -> None:
+            for day in range(last + 1, until):
+                for hook in self.on_day:
+                    hook(day)
+
         cand = self._cand[self.next_day[self._cand] < window.t1]
-        last = window.t0  # the day the hooks last ran
         while cand.size:
             days = self.next_day[cand]
-            if by_day:  # the hooks run every day, not only on days when someone has an event
-                for quiet in range(last + 1, int(days.min())):
-                    for hook in self.on_day:
-                        hook(quiet)
+            if by_day:
+                quiet_days(int(days.min()))
                 last = max(last, int(days.min()))
             due = cand[days == days.min()] if by_day else cand
             day = self.next_day[due]
@@ -282,9 +282,7 @@ class Hospital:
                     hook(int(days.min()))
             cand = self._cand[self.next_day[self._cand] < window.t1]
         if by_day:
-            for quiet in range(last + 1, window.t1):
-                for hook in self.on_day:
-                    hook(quiet)
+            quiet_days(window.t1)
 
     def _die(self, idx: np.ndarray, day: np.ndarray) -> None:
         """Tenants whose next event falls after their death: occupants of a place leave it

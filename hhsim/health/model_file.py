@@ -46,7 +46,7 @@ from hhsim.core.parameters import (
     to_parameter,
 )
 from hhsim.core.randomness import Streams
-from hhsim.health.ages import Ages, parse_ages
+from hhsim.health.ages import parse_ages, within_ages
 from hhsim.health.attributes import Attribute, draw_attributes, parse_attributes
 from hhsim.health.chains import DEAD_NAME, DEATH, Chain, Exit, parse_exits, parse_initial
 from hhsim.health.clocks import Clock, Clocks, parse_clocks, refuse_elsewhere
@@ -301,9 +301,9 @@ def _state_costs(node: Mapping[str, Any] | None, chains: Mapping[str, tuple[str,
                              'use unit = "£ per person-year"')
         terms = parse_terms(sub.get("multiplier"), f"{where}.multiplier",
                             TermContext(chains, attributes=attributes, clocks=clocks, calendar=False))
-        ages = parse_ages(sub.get("ages"), f"{where}.ages") or Ages()
-        out.append(StateCost(chain, mask, activity, Rate(f"{where}.multiplier",
-                                                         ages.restrict(np.ones((2, MAX_AGE + 1))), terms)))
+        multiplier = within_ages(Rate(f"{where}.multiplier", np.ones((2, MAX_AGE + 1)), terms),
+                                 sub.get("ages"), f"{where}.ages")
+        out.append(StateCost(chain, mask, activity, multiplier))
     return out
 
 

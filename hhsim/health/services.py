@@ -24,7 +24,7 @@ from typing import Any
 from hhsim.core.accounting import Activity
 from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import check_keys, to_parameter
-from hhsim.health.ages import parse_ages
+from hhsim.health.ages import within_ages
 from hhsim.health.rates import Rate, parse_rate
 from hhsim.health.terms import TermContext
 
@@ -59,10 +59,7 @@ def parse_services(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Ser
     for name, sub in (node or {}).items():
         where = f"services.{name}"
         check_keys(sub, where, SERVICE_KEYS)
-        rate = parse_rate(sub, where, ctx)
-        ages = parse_ages(sub.get("ages"), f"{where}.ages")
-        if ages is not None:
-            ages.limit(rate)
+        rate = within_ages(parse_rate(sub, where, ctx), sub.get("ages"), f"{where}.ages")
         activity = parse_cost(sub, where, name, sub.get("activity_unit", "contacts"), sub.get("payer"))
         track = sub.get("track_recent", False)
         if not isinstance(track, bool):

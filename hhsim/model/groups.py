@@ -39,6 +39,11 @@ class Baseline:
     codes: dict[str, np.ndarray]
     labels: dict[str, tuple[str, ...]]
 
+    @property
+    def children(self) -> np.ndarray:
+        """Boolean per slot: a child (under 16) at the start."""
+        return self.codes["age_band"] == RESULT_AGE_LABELS.index("0-15")
+
     @classmethod
     def of(cls, pop: Population, chains: dict[str, tuple[str, ...]]) -> Baseline:
         band = (np.searchsorted(RESULT_AGE_BANDS, pop.age_years, side="right") - 1).clip(
@@ -111,8 +116,7 @@ def group_table(model, price_year: str) -> pd.DataFrame:
     import pandas as pd  # not for 'hhsim validate'
 
     weight = counted_weight(model)
-    children = model.baseline.codes["age_band"] == RESULT_AGE_LABELS.index("0-15")
-    values = {"population": np.ones(model.pop.n), "children": children.astype(np.float64),
+    values = {"population": np.ones(model.pop.n), "children": model.baseline.children.astype(np.float64),
               **tenant_outcomes(model, price_year)}
     rows = []
     for dim, codes in model.baseline.codes.items():

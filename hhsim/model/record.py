@@ -58,7 +58,6 @@ from hhsim.health.checks import run_checks
 from hhsim.interventions.registry import declared_tables
 from hhsim.model.groups import counted_weight, group_table, tenant_outcomes
 from hhsim.model.simulation import LIFE_TABLE, HousingHealthModel
-from hhsim.world.bands import RESULT_AGE_LABELS
 
 #: Outcomes recorded per person with their standard error: ``cost``, the care costs of every
 #: payer (discounted, £; interventions' costs are not in it: they are ``intervention_cost``),
@@ -86,9 +85,8 @@ def run_record(model: HousingHealthModel, price_year: str) -> dict[str, float]:
     def total(per_tenant: np.ndarray) -> float:
         return float((weight * per_tenant).sum())
 
-    children = model.baseline.codes["age_band"] == RESULT_AGE_LABELS.index("0-15")
     rec: dict[str, float] = {"population": float(weight.sum()), "hazard_homes": model.hazard_homes,
-                             "population_children": float(weight[children].sum())}
+                             "population_children": float(weight[model.baseline.children].sum())}
     programme = {f"cost_{p}{s}": 0.0 for p in PAYERS for s in ("", "_undisc")}
     for name, act in model.activities.items():
         rec[f"use_{name}"] = ledger.total(name, weight)
