@@ -10,11 +10,12 @@ whose tenancies turn over (``world.tenancies``: by default social renting only):
    ``world:tenancy_end``); its living members leave: ``alive`` becomes False (they are no
    longer tenants: no more health events, costs or QALYs) and ``left_month`` records when.
    A household with someone in hospital or another place of care leaves a later month;
+   Grown-up children (who were children at the start or on the list) aged 18 or more, at
+   home, leave home with the monthly probability ``world.tenancies.leave_home`` (one uniform
+   per slot from ``world:leave_home``); their household's tenancy goes on. Everyone who
+   leaves, children left alone by a death included, counts in ``people_left``;
 3. the home stands void for whole months, at least one (geometric, mean
    ``void_days`` / 30.44; one uniform per dwelling from ``world:void``);
-   Grown-up children (who were children at the start or on the list) aged 18 or more leave
-   home with the monthly probability ``world.tenancies.leave_home`` (one uniform per slot
-   from ``world:leave_home``); their household's tenancy goes on;
 4. homes whose void is over are let, in dwelling order, to the next households of the
    waiting list, in list order, so the k-th letting of a run receives the same household
    in every arm. The newcomers' ``alive`` becomes True and they take the home's tenure,
@@ -213,10 +214,7 @@ class Tenancies:
         pop, nd = self.model.pop, self.model.pop.dwellings.n
         living = np.bincount(pop.dwelling, weights=pop.alive & ~is_child(pop), minlength=nd)
         died_out = np.flatnonzero(self.let & (living == 0))
-        orphaned = np.flatnonzero(pop.alive & np.isin(pop.dwelling, died_out))  # children left alone
-        pop.alive[orphaned] = False
-        self.left_month[orphaned] = t
-        self.model.hospital.next_day[orphaned] = NO_DAY
+        self._depart(t, np.flatnonzero(pop.alive & np.isin(pop.dwelling, died_out)))  # children left alone
         in_care = pop.alive & (self.model.hospital.location != HOME)
         away = np.bincount(pop.dwelling, weights=in_care, minlength=nd)
         u = self.model.streams.generator(END_STREAM, t).random(nd, dtype=np.float32)
@@ -227,11 +225,7 @@ class Tenancies:
         self._add(t, "ended_death", float(died_out.size))
         ending = np.zeros(nd, dtype=bool)
         ending[leaving] = True
-        leavers = np.flatnonzero(pop.alive & ending[pop.dwelling])
-        pop.alive[leavers] = False
-        self.left_month[leavers] = t
-        self.model.hospital.next_day[leavers] = NO_DAY
-        self._add(t, "people_left", float(pop.weight[leavers].sum(dtype=np.float64)))
+        self._depart(t, np.flatnonzero(pop.alive & ending[pop.dwelling]))
 
         self._leave_home(t)
         ended = np.concatenate([died_out, leaving])
@@ -253,11 +247,18 @@ class Tenancies:
         at_home = pop.alive & (self.model.hospital.location == HOME)
         going = np.flatnonzero(self.grew_up & at_home & (pop.age_years >= LEAVE_HOME_AGE)
                                & (u < self.settings.leave_home))
-        pop.alive[going] = False
-        self.left_month[going] = t
-        self.model.hospital.next_day[going] = NO_DAY
-        self._add(t, "left_home", float(pop.weight[going].sum(dtype=np.float64)))
-        self._add(t, "people_left", float(pop.weight[going].sum(dtype=np.float64)))
+        self._add(t, "left_home", self._depart(t, going))
+
+    def _depart(self, t: int, idx: np.ndarray) -> float:
+        """The people ``idx`` leave the stock this month (no longer tenants: no more health
+        events, costs or QALYs), counted in ``people_left``; the people they represent."""
+        pop = self.model.pop
+        pop.alive[idx] = False
+        self.left_month[idx] = t
+        self.model.hospital.next_day[idx] = NO_DAY
+        people = float(pop.weight[idx].sum(dtype=np.float64))
+        self._add(t, "people_left", people)
+        return people
 
     def _let(self, t: int) -> None:
         """Let the homes whose void is over to the next households of the list."""
