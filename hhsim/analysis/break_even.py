@@ -257,17 +257,24 @@ def _direction(points: list[Evaluation], words: _Words, n: int, maximum: int) ->
                         f"{words.side(-sign)} at {middle:g} (beyond MC error): it is not monotone, so "
                         "break-even is not unique", "narrow --between to one crossing")
     means = np.array([p.mean for p in points])
+    tell = Precision(relative=1.0, outcome="sign", max_replications=maximum)  # half-width < |mean|
     if np.all(means >= 0) or np.all(means <= 0):
         sign = 1 if means.sum() >= 0 else -1
-        nearest = min(points, key=lambda p: abs(p.mean))
-        clear = " beyond MC error" if all(p.side == sign for p in points) else ""
-        raise _NoAnswer(f"{words.arm} does not reach {words.target} between {lo:g} and {hi:g}: its "
-                        f"{words.curve} stays {words.side(sign)}{clear}; nearest at {nearest.value:g}: "
-                        f"{words.describe(nearest)}", "widen --between")
+        if all(p.side == sign for p in points):
+            nearest = min(points, key=lambda p: abs(p.mean))
+            raise _NoAnswer(f"{words.arm} does not reach {words.target} between {lo:g} and {hi:g}: its "
+                            f"{words.curve} stays {words.side(sign)} beyond MC error; nearest at "
+                            f"{nearest.value:g}: {words.describe(nearest)}", "widen --between")
+        # every mean on one side, but not every value clear of £0: whether the arm reaches the
+        # target here is not known at this number of replications
+        p = min(points, key=lambda p: abs(p.mean) / max(p.half_width, 1e-300))
+        raise _NoAnswer(f"the {words.curve} is {words.side(sign)} at every value from {lo:g} to {hi:g} by "
+                        f"its mean but not beyond MC error at {n} replications, so whether {words.arm} "
+                        f"reaches {words.target} here cannot be told; least clear at {p.value:g}: "
+                        f"{words.describe(p)}", "or widen --between", p.gap, tell, "tell its sign there")
     missing = [s for s, have in ((1, above), (-1, below)) if not have]
     best = {s: max((p for p in points if np.sign(p.mean) == s), key=lambda p: abs(p.mean) / p.half_width)
             for s in missing}
-    tell = Precision(relative=1.0, outcome="sign", max_replications=maximum)  # half-width < |mean|
     worst = max(missing, key=lambda s: assess(best[s].gap, tell).needed)
     p = best[worst]
     if len(missing) == 2:
