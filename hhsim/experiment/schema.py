@@ -179,6 +179,7 @@ class ExperimentSection(Strict):
     start_month: StrictInt = Field(4, ge=1, le=12)
     model: StrictStr = "default"
     baseline: StrictStr = "baseline"
+    census: StrictBool = False  # keep the census: states and NHS use by current age (hhsim.model.census)
 
     @property
     def timing(self) -> str | BoundaryWeights:

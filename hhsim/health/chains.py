@@ -123,19 +123,22 @@ class InitialDistribution:
                 for k in range(self.n_states - 1):
                     self.alpha[s, b, k] = _solve_intercept(members, self.target[s, b, k])
 
-    def _worse(self, pop: Population) -> np.ndarray:
-        """(slots, states - 1): the chance of each slot being worse than state k."""
-        sex, band = self._cells(pop, np.arange(pop.n))
-        eta = np.log(product(self.terms, pop, None)) if self.terms else 0.0
-        worse = np.zeros((pop.n, self.n_states - 1))
+    def _worse(self, pop: Population, idx: np.ndarray | None = None) -> np.ndarray:
+        """(slots, states - 1): the chance of each slot (of ``idx``, or all) being worse than
+        state k."""
+        idx = np.arange(pop.n) if idx is None else idx
+        sex, band = self._cells(pop, idx)
+        eta = np.log(product(self.terms, pop, idx)) if self.terms else 0.0
+        worse = np.zeros((idx.size, self.n_states - 1))
         for k in range(self.n_states - 1):
             worse[:, k] = special.expit(self.alpha[sex, band, k] + eta)
         return worse
 
-    def draw(self, pop: Population, u: np.ndarray) -> np.ndarray:
-        """Initial state of every slot from one uniform per slot."""
-        worse = self._worse(pop)
-        state = np.zeros(pop.n, dtype=np.int8)
+    def draw(self, pop: Population, u: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+        """Initial state of every slot (of ``idx``, or all) from one uniform per slot (``u``:
+        one per slot of ``idx``, or of the population)."""
+        worse = self._worse(pop, idx)
+        state = np.zeros(worse.shape[0], dtype=np.int8)
         for k in range(self.n_states - 1):
             state += (u < worse[:, k]).astype(np.int8)
         return state

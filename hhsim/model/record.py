@@ -56,6 +56,7 @@ from hhsim.core.accounting import PAYERS
 from hhsim.core.costing import uprating_factor
 from hhsim.health.checks import run_checks
 from hhsim.interventions.registry import declared_tables
+from hhsim.model import census
 from hhsim.model.groups import counted_weight, group_table, tenant_outcomes
 from hhsim.model.simulation import LIFE_TABLE, HousingHealthModel
 
@@ -138,8 +139,10 @@ def table_names() -> tuple[str, ...]:
     """The per-run tables (``<name>/<run_id>.parquet``), in the order they are written: the
     model's own, with the interventions' (``registry.declared_tables``: every registered
     type's, written for every run) before ``lifetable``; ``tenancies``, the tenancy flows by
-    model year, last (empty in a closed cohort)."""
-    return ("monthly", "groups", "checks", *(t.name for t in declared_tables()), "lifetable", "tenancies")
+    model year (empty in a closed cohort); ``census``, states and use by current age
+    (``hhsim.model.census``; empty unless ``[experiment] census = true``), last."""
+    return ("monthly", "groups", "checks", *(t.name for t in declared_tables()), "lifetable", "tenancies",
+            "census")
 
 
 def per_run_tables(model: HousingHealthModel, price_year: str,
@@ -149,6 +152,7 @@ def per_run_tables(model: HousingHealthModel, price_year: str,
     tables = {"monthly": monthly_table(model), "groups": group_table(model, price_year),
               "checks": run_checks(model, record), "lifetable": life_table(model),
               "tenancies": pd.DataFrame(model.tenancies.table()),
+              "census": model.census.frame() if model.census is not None else census.empty(),
               **intervention_tables(model)}
     return {name: tables[name] for name in table_names()}
 

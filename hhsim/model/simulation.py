@@ -49,6 +49,7 @@ from hhsim.health.terms import MAX_AGE
 from hhsim.interventions import build, model_context, parse_arm
 from hhsim.interventions.base import Intervention, Settings
 from hhsim.interventions.provider import Provider
+from hhsim.model.census import Census
 from hhsim.model.groups import Baseline
 from hhsim.world.children import CHILDREN_KEY, is_child, with_children
 from hhsim.world.cohort import cohort_population, parse_cohort
@@ -83,6 +84,7 @@ class RunConfig:
     cohort: Mapping[str, Any] | None = None  # identical tenants (hhsim.world.cohort), e.g. {age, sex}
     turnover: bool = False  # tenancies end, homes are relet (hhsim.world.tenancies); False: closed
     children: bool | None = None  # households' children (hhsim.world.children); None: if the model has them
+    census: bool = False  # keep the census table (hhsim.model.census): states and use by current age
     # England as observed, against which national rates are de-averaged: an arm's scenario
     # changes to world parameters must not move it. None means ``world_tree``.
     reference_world_tree: Mapping[str, Any] | None = None
@@ -206,6 +208,9 @@ class HousingHealthModel(mesa.Model):
         # £ per unit of each costed activity in the experiment's prices, for monthly cash.
         self._prices = {a.name: a.unit_cost * uprating_factor(a.price_year, config.price_year)
                         for a in self.activities.values() if a.unit_cost is not None}
+        nhs = {a.name for a in self.activities.values() if a.payer == "nhs"}
+        self.census = (Census(self.health, self.ledger, config.steps, self._prices, nhs)
+                       if config.census else None)
         self.effects: dict[str, np.ndarray] = {}  # rate name -> per-tenant multiplier
         self.wellbeing_shift: np.ndarray | None = None  # points added to wellbeing targets
         for iv in self.interventions:
@@ -382,6 +387,8 @@ class HousingHealthModel(mesa.Model):
         good = self.health.in_good_health(pop)[alive]
         for row, w in ((0, exposure), (1, exposure * good)):
             self.life_table[row] += np.bincount(cell, weights=w, minlength=size).reshape(2, DECILES, -1)
+        if self.census is not None:
+            self.census.start_step(pop, t, alive, self.dt)
 
         # 1. chains (decided on start-of-step states; applied in 6)
         ends = self.health.cycle_age == "end"
@@ -435,6 +442,8 @@ class HousingHealthModel(mesa.Model):
             if tis is not None:
                 tis[alive] = np.minimum(tis[alive] + self.health.cycle_months, np.iinfo(np.int16).max)
                 tis[o.moved[survive]] = 0
+        if self.census is not None:
+            self.census.end_step(pop, t, self.ledger, died)
         pop.alive[died] = False
         self.death_month[died] = t
         self.hospital.next_day[died] = NO_DAY
@@ -456,14 +465,36 @@ class HousingHealthModel(mesa.Model):
         pop.age_months[alive] += self.health.cycle_months
         pop.refresh_age()
         birthdays = alive[pop.age_years[alive] != years[alive]]
-        for name, chain in self.health.chains.items():  # who leaves a chain's ages leaves its states
-            if chain.ages is not None and birthdays.size:
-                left = birthdays[~chain.ages.inside[np.minimum(pop.age_years[birthdays], MAX_AGE)]
-                                 & (pop.states[name][birthdays] != 0)]
-                pop.states[name][left] = 0
-                if left.size:
-                    self.health.profiles.refresh(pop, state=left, everyone=False)
+        if birthdays.size:
+            self._cross_ages(birthdays, years[birthdays])
         return birthdays
+
+    def _cross_ages(self, who: np.ndarray, before: np.ndarray) -> None:
+        """Tenants ``who`` had a birthday (aged ``before`` years until now). Who leaves a
+        chain's ages leaves its states; who enters them (a child turning 16, for the adult
+        chains) takes a state from the chain's initial distribution for their sex, age and
+        circumstances (the cross-section at that age), chains in order so that a later
+        chain's draw reads the earlier chains' new states, one uniform per slot and chain
+        (stream ``enter:<chain>``, so arms share them)."""
+        pop, changed = self.pop, []
+        now, before = np.minimum(pop.age_years[who], MAX_AGE), np.minimum(before, MAX_AGE)
+        for name, chain in self.health.chains.items():
+            if chain.ages is None:
+                continue
+            inside = chain.ages.inside
+            left = who[~inside[now] & (pop.states[name][who] != 0)]
+            pop.states[name][left] = 0
+            entered = who[inside[now] & ~inside[before]]
+            if entered.size:
+                u = self.streams.uniform(f"enter:{name}", self.month)[entered]
+                pop.states[name][entered] = chain.initial.draw(pop, u, entered)
+                tis = pop.time_in_state.get(name)
+                if tis is not None:
+                    tis[entered] = 0
+            changed += [left, entered]
+        changed = np.unique(np.concatenate(changed)) if changed else np.zeros(0, dtype=np.intp)
+        if changed.size:
+            self.health.profiles.refresh(pop, state=changed, everyone=False)
 
     def _intervene(self, t: int) -> None:
         """Interventions act at the start of the month, each provider doing its month's work

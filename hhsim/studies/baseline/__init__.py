@@ -1,0 +1,1 @@
+"""The baseline against England: the drift check (``drift``)."""

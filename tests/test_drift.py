@@ -1,0 +1,40 @@
+"""No drift (issue 16): the default model holds England's cross-section as its people age."""
+
+import pytest
+
+from hhsim.core.resources import default_model_tree
+from hhsim.studies.baseline.drift import CHECK_YEARS, drift_tables, stable_drift
+
+
+@pytest.fixture(scope="module")
+def drift():
+    """200,000 adults of England with their children, 11 years (about 20 s)."""
+    stable, _ = drift_tables(default_model_tree(), tenants=200_000, years=10, seed=3)
+    return stable_drift(stable)
+
+
+@pytest.mark.slow
+def test_bad_health_in_each_age_band_holds_over_ten_years(drift):
+    """Each sex and five-year band's share in bad health at years 2, 5 and 10 against year 0.
+
+    Model 3 (placeholder transitions) moved by up to 28 points (mean 6.3 over the bands);
+    model 4's fitted transitions (calibration/stationary.py) by at most 1.6 (mean 0.5, about
+    the Monte-Carlo error of a band here). Issue 16 asks for at most 1 point in every band:
+    not met yet at 75+ (docs/validation.md)."""
+    bad = drift[(drift["chain"] == "health") & (drift["state"] == "bad")]
+    for year in CHECK_YEARS:
+        change = bad.loc[bad["year"] == year, "change"].abs()
+        assert len(change) == 30
+        assert change.max() <= 0.025 and change.mean() <= 0.008, (year, change.max(), change.mean())
+
+
+@pytest.mark.slow
+def test_no_chain_drifts_far_in_any_age_band(drift):
+    """Every adult chain's non-first states: model 3 moved care need by up to 21 points and
+    common mental disorder by 9; model 4 by at most 6 (care need at 85+) and 3.7."""
+    for (chain, state), part in drift.groupby(["chain", "state"]):
+        if state in ("none", "well", "independent", "connected", "good"):
+            continue
+        for year in CHECK_YEARS:
+            change = part.loc[part["year"] == year, "change"].abs()
+            assert change.max() <= 0.07 and change.mean() <= 0.015, (chain, state, year, change.max())
