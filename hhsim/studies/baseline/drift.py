@@ -101,7 +101,7 @@ def stable_drift(stable: pd.DataFrame, years: Sequence[int] = CHECK_YEARS) -> pd
     out = []
     for y in years:
         later = stable[stable["year"] == y].set_index(["chain", "state", "sex", "age_band"])
-        both = later.join(first, rsuffix="_0", how="inner")
+        both = later.join(first.add_suffix("_0"), how="inner")
         p = both["share_0"]
         se = np.sqrt(p * (1 - p) * (1 / both["person_years"] + 1 / both["person_years_0"]))
         out.append(pd.DataFrame({"year": y, "change": both["share"] - p, "se": se,
