@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hhsim.core.errors import HhsimError
+from hhsim.core.inputs import check_path
 from hhsim.core.parameters import read_toml
 from hhsim.core.resources import DEFAULT_EXPERIMENT
 from hhsim.core.version import MODEL_VERSION, package_version
@@ -233,7 +234,8 @@ def experiment_data(experiment: Experiment | str | Path | None) -> tuple[dict, P
     experiment; an ``Experiment`` read before gives what its file set)."""
     if isinstance(experiment, Experiment):
         return experiment.model_dump(exclude_unset=True), experiment.source
-    source = (Path(experiment) if experiment is not None else DEFAULT_EXPERIMENT).resolve()
+    path = check_path(experiment, "experiment file") if experiment is not None else DEFAULT_EXPERIMENT
+    source = path.resolve()
     return read_toml(source, "experiment file"), source
 
 
