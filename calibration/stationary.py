@@ -41,9 +41,9 @@ import numpy as np
 from hhsim.core.resources import default_model_tree, world_tree
 from hhsim.model.census import CENSUS_AGE_BANDS
 from hhsim.model.simulation import HousingHealthModel, RunConfig
+from hhsim.studies.baseline.drift import england
 
 MODEL_FILE = Path(__file__).resolve().parents[1] / "hhsim" / "data" / "default_model.toml"
-ENGLAND = {"owner_occupied": 0.65, "private_rented": 0.19, "social_rented": 0.16}  # EHS 2022-23
 BANDS = [b for b in CENSUS_AGE_BANDS if b >= 16]  # adults' five-year bands, 85+ open
 TWO_STATE = {"ltc": "onset", "mental_health": "onset", "care_need": "onset", "isolation": "onset"}
 HEALTH = ("good_to_fair", "good_to_bad", "fair_to_bad")
@@ -52,10 +52,13 @@ DAMPING = 0.8
 FLOOR = 1e-4  # smallest onset rate or probability a year
 
 
-def _leaf(tree: dict, chain: str, transition: str) -> tuple[str, dict]:
+FITTED = [*TWO_STATE.items(), *(("health", t) for t in HEALTH)]  # (chain, transition)
+
+
+def _leaf(tree: dict, chain: str, transition: str) -> dict:
+    """The rate or probability of a transition (whichever it gives)."""
     node = tree["chains"][chain]["transitions"][transition]
-    key = "rate" if "rate" in node else "probability"
-    return key, node[key]
+    return node["rate" if "rate" in node else "probability"]
 
 
 def banded(leaf: dict) -> np.ndarray:
@@ -71,14 +74,13 @@ def banded(leaf: dict) -> np.ndarray:
 
 
 def start_values(tree: dict) -> dict[tuple[str, str], np.ndarray]:
-    fitted = [*((c, t) for c, t in TWO_STATE.items()), *(("health", t) for t in HEALTH)]
-    return {(c, t): banded(_leaf(tree, c, t)[1]) for c, t in fitted}
+    return {(c, t): banded(_leaf(tree, c, t)) for c, t in FITTED}
 
 
 def with_values(tree: dict, values: dict[tuple[str, str], np.ndarray]) -> dict:
     out = copy.deepcopy(tree)
     for (c, t), v in values.items():
-        _, leaf = _leaf(out, c, t)
+        leaf = _leaf(out, c, t)
         leaf["value"] = np.round(v, 6).tolist()
         leaf["breaks"] = list(BANDS)
     return out
@@ -94,8 +96,9 @@ def yearly_excess(tree: dict, tenants: int, seed: int,
     compared with the cross-section, itself of survivors: a state that kills must be
     replenished. Later years see the joint distribution of the chains as the dynamics have
     made it, not as it was drawn."""
-    model = HousingHealthModel(RunConfig(model_tree=tree, world_tree=world_tree(), tenants=tenants,
-                                         tenure=ENGLAND, steps=12 * years, seed=seed, children=False))
+    world = world_tree()
+    model = HousingHealthModel(RunConfig(model_tree=tree, world_tree=world, tenants=tenants,
+                                         tenure=england(world), steps=12 * years, seed=seed, children=False))
     pop, health = model.pop, model.health
     names = [*TWO_STATE, "health"]
     size = 2 * len(BANDS)

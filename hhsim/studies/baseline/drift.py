@@ -26,11 +26,16 @@ import pandas as pd
 from hhsim.core.resources import world_tree
 from hhsim.model.census import CENSUS_AGE_BANDS, CENSUS_AGE_LABELS
 from hhsim.model.simulation import HousingHealthModel, RunConfig
+from hhsim.world.population import TENURES
+from hhsim.world.synthetic import england_mix
 
-#: England's tenure mix (English Housing Survey 2022-23), the population national rates describe.
-ENGLAND = {"owner_occupied": 0.65, "private_rented": 0.19, "social_rented": 0.16}
 ADULT_BANDS = [k for k, b in enumerate(CENSUS_AGE_BANDS) if b >= 16]
 CHECK_YEARS = (2, 5, 10)
+
+
+def england(world: Mapping[str, Any]) -> dict[str, float]:
+    """England's tenure mix (``world.tenure_share``), the population national rates describe."""
+    return {t: float(x) for t, x in zip(TENURES, england_mix(world), strict=True) if x > 0}
 
 
 def _band(age_years: np.ndarray) -> np.ndarray:
@@ -67,8 +72,10 @@ def drift_tables(model_tree: Mapping[str, Any], tenants: int = 100_000, years: i
     and the closed-cohort table (observed and expected shares at years 0 and ``CHECK_YEARS``
     up to ``years``) of one run of ``tenants`` adults of England with their children. The run
     lasts a year longer than ``years``, so that the census has model year ``years``."""
-    model = HousingHealthModel(RunConfig(model_tree=model_tree, world_tree=world_tree(), tenants=tenants,
-                                         tenure=ENGLAND, steps=12 * (years + 1), seed=seed, census=True))
+    world = world_tree()
+    model = HousingHealthModel(RunConfig(model_tree=model_tree, world_tree=world, tenants=tenants,
+                                         tenure=england(world), steps=12 * (years + 1), seed=seed,
+                                         census=True))
     names = [n for n, c in model.health.chains.items()
              if c.ages is None or c.ages.inside[16]] if chains is None else list(chains)
     cohort = [dict(r, year=0) for r in _shares(model, names)]
