@@ -151,6 +151,24 @@ def parser() -> argparse.ArgumentParser:
     head.add_argument("--only", nargs="+", default=[], metavar="NAME",
                       help="only these experiments (file names without .toml)")
 
+    chk = sub.add_parser("check-model", help="run the model against its baseline targets (England's health "
+                                             "and NHS use) and the drift check; write docs/validation.md")
+    chk.add_argument("file", nargs="?", default="calibration/baseline.toml",
+                     help="calibration file whose targets to check (default: calibration/baseline.toml)")
+    chk.add_argument("--out", default="docs/validation.md",
+                     help="markdown file (default: docs/validation.md)")
+    chk.add_argument("--csv", help="also write the fit table to this CSV file")
+    chk.add_argument("--draws", type=_positive, default=20,
+                     help="predictive draws (default 20, the fewest for a 95%% interval's ends)")
+    chk.add_argument("--tenants", type=_positive,
+                     help="tenants of the targets' experiments (default: theirs)")
+    chk.add_argument("--drift-tenants", type=_positive, default=100_000,
+                     help="adults in the drift check (default 100,000)")
+    chk.add_argument("--drift-years", type=int, default=10, help="years of the drift check (default 10; 0: "
+                                                                 "none)")
+    chk.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
+    chk.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
+
     par = sub.add_parser("params", help="list the parameters with their values and sources")
     par.add_argument("--model", help="a model file instead of the default model")
     par.add_argument("--csv", help="write the full table to this CSV file")
@@ -620,6 +638,35 @@ def write_headlines(out: Path, experiments: Path, command: str, *, replications:
     return text
 
 
+def cmd_check_model(args: argparse.Namespace) -> int:
+    from hhsim.batch.files import atomic_write, write_csv
+    from hhsim.studies.baseline.check import check_model, markdown, misses
+
+    if args.drift_years < 0:
+        raise HhsimError("--drift-years", f"must be 0 or more, got {args.drift_years}",
+                         "give a number of years")
+    out = check_path(args.out, "--out")
+    csv = check_path(args.csv, "--csv") if args.csv else None
+    path = Path(args.file)
+    if not path.is_file():
+        raise HhsimError(args.file, "calibration file not found",
+                         "run from a checkout of the hhsim repository, or give the file's path")
+    notes = misses(path)
+    sizes = {"tenants": args.tenants} if args.tenants else {}
+    check = check_model(path, draws=args.draws, sizes=sizes, workers=args.workers, scheduler=args.scheduler,
+                        drift_tenants=args.drift_tenants, drift_years=args.drift_years, progress=True)
+    for r in check.coverage().itertuples():
+        share = "unknown" if r.share != r.share else f"{r.share:.0%}"
+        print(f"{r.role}: {r.covered} of {r.targets} covered, {r.not_covered} not, {r.unknown} unknown "
+              f"({share} of those known; {r.required:.0%} required)")
+    text = markdown(check, notes)
+    atomic_write(out, lambda p: p.write_text(text))
+    if csv is not None:
+        write_csv(csv, check.fit)
+    print(f"Wrote {out}" + (f" and {csv}" if csv else "") + f" ({check.info['seconds'] / 60:.1f} minutes)")
+    return 0
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -649,7 +696,7 @@ def cmd_params(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     commands = {"run": cmd_run, "sensitivity": cmd_sensitivity, "psa": cmd_psa, "break-even": cmd_break_even,
                 "calibrate": cmd_calibrate, "validate": cmd_validate, "params": cmd_params,
-                "report": cmd_report, "headlines": cmd_headlines}
+                "report": cmd_report, "headlines": cmd_headlines, "check-model": cmd_check_model}
     args = None
     try:
         args = parser().parse_args(argv)

@@ -30,6 +30,7 @@ import pandas as pd
 START_AGE = 16
 BAND = 5  # years per age band
 OPEN_AGE = 90  # the last band is 90+
+OLD_AGE = 65  # the age of ONS's expectancies at 65
 #: Assumption: about 99.5% of those born survive to 16 in England (infant mortality about 3.9
 #: per 1,000 live births, ONS child mortality 2021, and about 1 per 1,000 more by 16).
 CHILD_SURVIVAL = 0.995
@@ -43,8 +44,9 @@ def _band(age: pd.Series) -> pd.Series:
 
 
 def life_table_expectancies(table: pd.DataFrame, by: Sequence[str] = ("sex", "decile")) -> pd.DataFrame:
-    """One row per group of ``by``: ``le_16``, ``hle_16``, ``le_birth``, ``hle_birth`` (years),
-    ``deaths`` and ``person_years`` behind them. ``table`` may stack several runs' tables."""
+    """One row per group of ``by``: ``le_16``, ``hle_16``, ``le_65``, ``hle_65``, ``le_birth``,
+    ``hle_birth`` (years), ``deaths`` and ``person_years`` behind them. ``table`` may stack
+    several runs' tables."""
     t = table[table["age"] >= START_AGE].assign(band=lambda d: _band(d["age"]))
     sums = t.groupby([*by, "band"])[["person_years", "good_health_years", "deaths"]].sum()
     rows = []
@@ -57,7 +59,10 @@ def life_table_expectancies(table: pd.DataFrame, by: Sequence[str] = ("sex", "de
         share = np.divide(good, py, out=np.zeros_like(py), where=py > 0)
         widths = np.diff(np.append(np.maximum(bands, START_AGE), OPEN_AGE + BAND)).astype(float)
         alive, le, hle = 1.0, 0.0, 0.0
+        at_65, le_65, hle_65 = float("nan"), 0.0, 0.0
         for k, (mk, nk) in enumerate(zip(m, widths, strict=True)):
+            if bands[k] == OLD_AGE:
+                at_65 = alive
             if k == len(bands) - 1:  # open band; with no deaths seen there, the last band's rate
                 rate = mk if mk > 0 else next((x for x in m[::-1] if x > 0), float("nan"))
                 lived = alive / rate
@@ -67,10 +72,15 @@ def life_table_expectancies(table: pd.DataFrame, by: Sequence[str] = ("sex", "de
                 alive_next = alive * (1.0 - q)
             le += lived
             hle += lived * share[k]
+            if bands[k] >= OLD_AGE:
+                le_65 += lived
+                hle_65 += lived * share[k]
             if k < len(bands) - 1:
                 alive = alive_next
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(by, key, strict=True)), "le_16": le, "hle_16": hle,
+                     "le_65": le_65 / at_65 if at_65 > 0 else float("nan"),
+                     "hle_65": hle_65 / at_65 if at_65 > 0 else float("nan"),
                      "le_birth": CHILD_SURVIVAL * (START_AGE + le) + (1 - CHILD_SURVIVAL) * START_AGE / 2,
                      "hle_birth": CHILD_GOOD_HEALTH * START_AGE + CHILD_SURVIVAL * hle,
                      "deaths": float(deaths.sum()), "person_years": float(py.sum())})

@@ -25,9 +25,22 @@ over replications. Options (a target's ``options`` table):
   is in the pilot's.
 - ``before_after_per_client``: the same per client followed up.
 - ``life_expectancy``: life expectancy or years in good health (``measure``: ``le_birth``,
-  ``hle_birth``, ``le_16``, ``hle_16``, or the decile 10 minus decile 1 ``le_gap``,
+  ``hle_birth``, ``le_16``, ``hle_16``, ``le_65``, ``hle_65``, the share of life in good
+  health ``hle_share`` = hle_birth / le_birth, or the decile 10 minus decile 1 ``le_gap``,
   ``hle_gap``) from the arm's period life tables pooled over replications, for ``sex`` and
   ``decile`` if given.
+- ``census_rate``: a rate from the arm's census (``[experiment] census = true``;
+  ``hhsim.model.census``) pooled over replications: the sum of the ``numerator`` column(s)
+  over the census cells the filters keep, divided by the sum of the ``denominator``
+  column(s) (default ``person_years``) over the same cells: a prevalence
+  (``health:bad``), a rate per person-year (``gp``), a cost per person-year (``nhs_cost``).
+  Filters: ``sex`` ("male" or "female"), ``decile`` (1-10, or [first, last]), ``ages``
+  ([first, last] years, whole census bands: [65, 120] for 65+), ``year`` (model year,
+  default 0). ``denominator_over`` (a table of filters) changes the denominator's cells,
+  for a share (e.g. ``{ ages = [20, 120] }``: 85+'s share of adults' A&E attendances);
+  ``versus`` (a table of filters) computes the same rate for other cells and gives the
+  ``contrast`` ("ratio", default, or "difference") of the two: a deprivation ratio, a sex
+  difference.
 - ``attributable_per_home``: baseline minus ``arm`` of a record ``column`` per year and per
   home with a hazard, times ``homes``: a cost attributable to hazards, scaled to a stock.
 - ``hazard_cost_england``: the NHS first-year cost (undiscounted, £ a year) in England of
@@ -172,8 +185,10 @@ def before_after_per_client(results: Sequence[RunResult], arm: str, baseline: st
     return saved / clients if clients else float("nan")
 
 
-#: What ``life_expectancy`` can give (years; gaps are the least minus the most deprived decile).
-LIFE_MEASURES = ("le_birth", "hle_birth", "le_16", "hle_16", "le_gap", "hle_gap")
+#: What ``life_expectancy`` can give (years; gaps are the least minus the most deprived decile;
+#: ``hle_share`` is hle_birth / le_birth).
+LIFE_MEASURES = ("le_birth", "hle_birth", "le_16", "hle_16", "le_65", "hle_65", "hle_share", "le_gap",
+                 "hle_gap")
 
 
 def life_expectancy(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
@@ -196,7 +211,98 @@ def life_expectancy(results: Sequence[RunResult], arm: str, baseline: str, o: Ma
         table = table[table["decile"] == o["decile"]]
     if table.empty:
         return float("nan")
-    return float(life_table_expectancies(table.assign(all="all"), by=("all",)).iloc[0][measure])
+    row = life_table_expectancies(table.assign(all="all"), by=("all",)).iloc[0]
+    return float(row["hle_birth"] / row["le_birth"] if measure == "hle_share" else row[measure])
+
+
+#: The filters ``census_rate`` takes (``versus`` and ``denominator_over`` override them).
+CENSUS_FILTERS = ("sex", "decile", "ages", "year")
+CONTRASTS = ("ratio", "difference")
+OPEN = 100  # an ``ages`` filter ending at this age or later takes in the open band (85+)
+
+
+def _census_bands() -> dict[str, tuple[int, int]]:
+    """Each census age band's label and its first and last year of age (the open band to 200)."""
+    from hhsim.model.census import CENSUS_AGE_BANDS, CENSUS_AGE_LABELS
+
+    ends = [*(b - 1 for b in CENSUS_AGE_BANDS[1:]), 200]
+    return {label: (a, b) for label, a, b in zip(CENSUS_AGE_LABELS, CENSUS_AGE_BANDS, ends, strict=True)}
+
+
+def _columns(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _census_sum(table: pd.DataFrame, columns: list[str], f: Mapping) -> float:
+    keep = table["year"] == f.get("year", 0)
+    if "sex" in f:
+        keep &= table["sex"] == f["sex"]
+    if "decile" in f:
+        d = f["decile"]
+        first, last = (d, d) if isinstance(d, int) else d
+        keep &= table["decile"].between(first, last)
+    if "ages" in f:
+        bands = _census_bands()
+        first, last = f["ages"]
+        inside = {b for b, (a, z) in bands.items() if first <= a and (z <= last or last >= OPEN)}
+        keep &= table["age_band"].isin(inside)
+    return float(table.loc[keep, columns].to_numpy(float).sum())
+
+
+def census_rate(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    """A rate, share or contrast from the arm's census tables, pooled over replications."""
+    table = pd.concat([r.tables["census"] for r in _arm(results, arm)], ignore_index=True)
+    num, den = _columns(o["numerator"]), _columns(o.get("denominator", "person_years"))
+    if len(table.columns) <= 5:
+        raise HhsimError("options.numerator", "the experiment keeps no census table",
+                         "set [experiment] census = true in the target's experiment")
+    for c in (*num, *den):
+        if c not in table.columns:
+            raise unknown_key_error("options.numerator", printable(c), table.columns[4:],
+                                    what="census column")
+    f = {k: o[k] for k in CENSUS_FILTERS if k in o}
+
+    def rate(cells: Mapping) -> float:
+        d = _census_sum(table, den, {**cells, **o.get("denominator_over", {})})
+        return _census_sum(table, num, cells) / d if d > 0 else float("nan")
+
+    value = rate(f)
+    if "versus" in o:
+        other = rate({**f, **o["versus"]})
+        value = (value / other if other > 0 else float("nan")) if o.get("contrast", "ratio") == "ratio" \
+            else value - other
+    return value * o.get("scale", 1.0)
+
+
+def _check_census_filters(f: object, where: str) -> None:
+    """One-line errors for a census filter table (the options, ``versus`` or ``denominator_over``)."""
+    if not isinstance(f, Mapping):
+        raise HhsimError(where, "must be a table of filters", f"give e.g. {{ sex = \"female\" }}; filters: "
+                         f"{', '.join(CENSUS_FILTERS)}")
+    bands = _census_bands()
+    firsts, lasts = {a for a, _ in bands.values()}, {b for _, b in bands.values()}
+    for key, v in f.items():
+        if key not in CENSUS_FILTERS:
+            raise unknown_key_error(where, printable(str(key)), CENSUS_FILTERS, what="census filter")
+        if key == "sex" and v not in ("male", "female"):
+            raise HhsimError(f"{where}.sex", f"must be male or female, got {printable(repr(v))}",
+                             'give sex = "male" or "female"')
+        if key == "year" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise HhsimError(f"{where}.year", f"must be a model year (0, 1, ...), got {printable(repr(v))}",
+                             "give a whole number of years from the start")
+        pair = [v, v] if key == "decile" and isinstance(v, int) and not isinstance(v, bool) else v
+        if key in ("decile", "ages") and not (
+                isinstance(pair, list) and len(pair) == 2
+                and all(isinstance(x, int) and not isinstance(x, bool) for x in pair) and pair[0] <= pair[1]):
+            raise HhsimError(f"{where}.{key}", f"must be [first, last], got {printable(repr(v))}",
+                             f"give e.g. {key} = [{'1, 2' if key == 'decile' else '65, 120'}]")
+        if key == "decile" and not (pair[0] >= 1 and pair[1] <= 10):
+            raise HhsimError(f"{where}.decile", f"must lie within 1-10, got {v!r}",
+                             "give IMD deciles, 1 = most deprived")
+        if key == "ages" and (pair[0] not in firsts or not (pair[1] in lasts or pair[1] >= OPEN)):
+            raise HhsimError(f"{where}.ages", f"{v!r} does not follow the census's age bands",
+                             f"start at one of {sorted(firsts)} and end a year before one, or at 100+ for "
+                             "the open band")
 
 
 def attributable_per_home(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
@@ -246,6 +352,8 @@ def hazard_cost_england(results: Sequence[RunResult], arm: str, baseline: str, o
 
 ESTIMATORS: dict[str, Estimator] = {
     "life_expectancy": Estimator(life_expectancy, ("measure",), ("sex", "decile")),
+    "census_rate": Estimator(census_rate, ("numerator",), ("denominator", *CENSUS_FILTERS, "denominator_over",
+                                                          "versus", "contrast", "scale")),
     "attributable_per_home": Estimator(attributable_per_home, ("column",), ("homes",), needs_baseline=True),
     "hazard_cost_england": Estimator(hazard_cost_england, (), ("measure", "households"), needs_baseline=True),
     "record_mean": Estimator(record_mean, ("column",)),
@@ -283,6 +391,24 @@ def check_options(name: str, options: Mapping, where: str) -> Estimator:
         if options.get("decile", 1) not in range(1, 11):
             raise HhsimError(f"{where}.options.decile", f"must be 1 to 10, got {options['decile']!r}",
                              "give an IMD decile, 1 = most deprived")
+    if name == "census_rate":
+        for key in ("numerator", "denominator"):
+            v = options.get(key, "person_years")
+            names = [v] if isinstance(v, str) else v
+            if not (isinstance(names, list) and names and all(isinstance(c, str) and c for c in names)):
+                raise HhsimError(f"{where}.options.{key}",
+                                 f"must name census columns, got {printable(repr(v))}",
+                                 'give e.g. "health:bad" or ["health:fair", "health:bad"]')
+        _check_census_filters({k: options[k] for k in CENSUS_FILTERS if k in options}, f"{where}.options")
+        for key in ("versus", "denominator_over"):
+            if key in options:
+                _check_census_filters(options[key], f"{where}.options.{key}")
+        if options.get("contrast", "ratio") not in CONTRASTS:
+            raise unknown_key_error(f"{where}.options.contrast", printable(str(options["contrast"])),
+                                    CONTRASTS, what="contrast")
+        if "contrast" in options and "versus" not in options:
+            raise HhsimError(f"{where}.options.contrast", "has nothing to contrast",
+                             "add versus = { ... } (the other cells' filters) or drop contrast")
     if name == "hazard_cost_england" and options.get("measure", "cost") not in HAZARD_MEASURES:
         raise unknown_key_error(f"{where}.options.measure", printable(str(options["measure"])),
                                 HAZARD_MEASURES, what="measure")

@@ -114,7 +114,8 @@ class Problem:
             "names": self.names,
             "priors": [p.description for p in self.priors],
             "targets": [
-                [t.name, t.estimator, t.options, t.likelihood, t.observed, t.sd, t.n, t.arm]
+                [t.name, t.estimator, t.options, t.likelihood, t.observed, t.sd, t.n, t.arm,
+                 *(["held_out"] if t.held_out else [])]
                 for t in self.targets
             ],
             "experiments": {str(k): e.digest() for k, e in self.experiments.items()},
@@ -150,19 +151,24 @@ class Problem:
                 out[t.name] = v + t.sd * rng.standard_normal() if math.isfinite(v) else math.inf
         return out
 
+    @property
+    def fitted(self) -> tuple[Target, ...]:
+        """The targets fitting uses: all but the held-out ones."""
+        return tuple(t for t in self.targets if not t.held_out)
+
     def distance(self, simulated: Mapping[str, float], observed: Mapping[str, float]) -> float:
-        """Euclidean distance in sd units (binomial targets: in counts)."""
+        """Euclidean distance in sd units (binomial targets: in counts) over the fitted targets."""
         total = 0.0
-        for t in self.targets:
+        for t in self.fitted:
             d = simulated[t.name] - observed[t.name]
             total += (d / t.sd) ** 2 if t.likelihood == "normal" else d * d
         return math.sqrt(total) if math.isfinite(total) else math.inf
 
     def neg_log_likelihood(self, values: Mapping[str, float]) -> float:
         """-log likelihood of the observations given the simulated values (normal: sd;
-        binomial: count of n with the simulated probability)."""
+        binomial: count of n with the simulated probability) of the fitted targets."""
         total = 0.0
-        for t in self.targets:
+        for t in self.fitted:
             v = values[t.name]
             if not math.isfinite(v):
                 return 1e12

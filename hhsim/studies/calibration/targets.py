@@ -14,12 +14,18 @@ A target file holds one or more ``[[target]]`` tables::
     source = "Seed 003: HIOW ICS case study"
     status = "V1"
 
+``held_out = true`` keeps a target out of fitting: calibration never uses it (its distance
+and likelihood leave it out), and ``hhsim check-model`` judges it as a prediction.
+
 A count out of a small number takes a binomial likelihood instead (the estimator must
 give a probability)::
 
     likelihood = "binomial"
     count = 0
     n = 5
+
+A published figure the model cannot yet be compared with is listed, not dropped, as a
+``[[gap]]`` table (``name``, ``what``, ``reason``); ``hhsim check-model`` prints the gaps.
 """
 
 from __future__ import annotations
@@ -46,7 +52,9 @@ KEYS = (
     "n",
     "source",
     "status",
+    "held_out",
 )
+GAP_KEYS = ("name", "what", "source", "reason")
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class Target:
     source: str
     status: str
     description: str = ""
+    held_out: bool = False
 
     @property
     def spec(self) -> Estimator:
@@ -144,6 +153,10 @@ def _target(t: object, i: int, path: Path) -> Target:
     arm = t.get("arm")
     if arm is not None and not isinstance(arm, str):
         raise HhsimError(f"{where}.arm", "must be an arm's name", 'give arm = "..."')
+    held_out = t.get("held_out", False)
+    if not isinstance(held_out, bool):
+        raise HhsimError(f"{where}.held_out", f"must be true or false, got {printable(repr(held_out))}",
+                         "write held_out = true for a target kept out of fitting")
     return Target(
         name,
         exp,
@@ -157,16 +170,45 @@ def _target(t: object, i: int, path: Path) -> Target:
         t["source"],
         str(t.get("status", "")),
         str(t.get("description", "")),
+        held_out,
     )
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A published figure the model cannot (yet) be compared with, and why."""
+
+    name: str
+    what: str
+    source: str
+    reason: str
+
+
+def load_gaps(path: str | Path) -> list[Gap]:
+    """The ``[[gap]]`` tables of a target file."""
+    p = Path(path)
+    gaps = []
+    for i, g in enumerate(read_toml(p, "target file").get("gap", [])):
+        where = f"{p.name}: gap[{i}]"
+        if not isinstance(g, dict):
+            raise HhsimError(where, "must be a table", "write [[gap]] tables")
+        for key in g:
+            if key not in GAP_KEYS:
+                raise unknown_key_error(where, printable(str(key)), GAP_KEYS)
+        for key in GAP_KEYS:
+            if not isinstance(g.get(key), str) or not g[key]:
+                raise HhsimError(where, f"has no {key}", f'add {key} = "..."')
+        gaps.append(Gap(g["name"], g["what"], g["source"], g["reason"]))
+    return gaps
 
 
 def load_targets(path: str | Path) -> list[Target]:
     """The targets in a target file (one-line errors for bad entries)."""
     p = Path(path)
     data = read_toml(p, "target file")
-    extra = set(data) - {"target"}
+    extra = set(data) - {"target", "gap"}
     if extra:
-        raise unknown_key_error(p.name, sorted(extra)[0], ["target"], what="section")
+        raise unknown_key_error(p.name, sorted(extra)[0], ["target", "gap"], what="section")
     tables = data.get("target")
     if not isinstance(tables, list) or not tables:
         raise HhsimError(p.name, "has no [[target]] tables", "add at least one [[target]]")

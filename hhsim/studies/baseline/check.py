@@ -1,0 +1,216 @@
+"""``hhsim check-model``: the model against its baseline targets, and docs/validation.md.
+
+A check runs the targets of a calibration file (``calibration/baseline.toml``: England's
+health and NHS use by age, sex and deprivation) at the model's parameter values: ``draws``
+predictive draws, each a run of every target experiment with its own seed, and each
+simulated figure with the target's observation noise added (``hhsim.studies.calibration``:
+the fit table of a calibration, with the same definitions of the 95% predictive interval,
+z and covered). Each target is *fitted* or *held out* (``held_out = true``: never used in
+fitting, judged as a prediction), and coverage is counted apart for the two. The drift
+check (``hhsim.studies.baseline.drift``) runs alongside; the target files' ``[[gap]]``
+tables list what could not be compared. ``markdown`` renders all of it as the page.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hhsim.core.errors import HhsimError
+from hhsim.core.parameters import read_toml
+from hhsim.core.resources import default_model_tree
+from hhsim.core.version import MODEL_VERSION, package_version
+from hhsim.studies.baseline.drift import CHECK_YEARS, cohort_drift, drift_tables, stable_drift
+from hhsim.studies.calibration.fit import number
+from hhsim.studies.calibration.outputs import fit_table
+from hhsim.studies.calibration.problem import Problem, load_problem
+from hhsim.studies.calibration.run import predictive
+from hhsim.studies.calibration.targets import Gap, load_gaps
+
+#: The baseline calibration file, relative to a checkout of the repository.
+DEFAULT_FILE = Path("calibration/baseline.toml")
+#: The explanations of misses, beside the calibration file.
+NOTES = "validation-notes.toml"
+#: Coverage issue 16 asks of the 95% predictive intervals: fitted and held-out targets.
+REQUIRED = {"fitted": 0.90, "held out": 0.80}
+#: Issue 16's drift limit: every band's share within 1 percentage point.
+DRIFT_LIMIT = 0.01
+
+
+@dataclass
+class ModelCheck:
+    """What a check found: the fit table, the drift summary, the gaps and how it was run."""
+
+    fit: pd.DataFrame
+    drift: pd.DataFrame
+    gaps: list[Gap]
+    info: dict = field(default_factory=dict)
+
+    def coverage(self) -> pd.DataFrame:
+        """Per role (fitted, held out): targets, covered, not covered, unknown, and the
+        covered share of those whose coverage is known."""
+        rows = []
+        for role in REQUIRED:
+            part = self.fit[self.fit["role"] == role]
+            yes, no = int((part["covered"] == "True").sum()), int((part["covered"] == "False").sum())
+            rows.append({"role": role, "targets": len(part), "covered": yes, "not_covered": no,
+                         "unknown": len(part) - yes - no,
+                         "share": yes / (yes + no) if yes + no else float("nan"), "required": REQUIRED[role]})
+        return pd.DataFrame(rows)
+
+
+def misses(path: str | Path) -> dict[str, str]:
+    """The explanations of missed targets: ``[misses]`` of ``validation-notes.toml`` beside the
+    calibration file ``path`` (target name, or "drift", to a sentence); none if there is no file."""
+    notes = Path(path).parent / NOTES
+    if not notes.is_file():
+        return {}
+    table = read_toml(notes, "validation notes").get("misses", {})
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise HhsimError(f"{notes.name}: misses", "must map target names to sentences",
+                         'write target_name = "why it is missed"')
+    return dict(table)
+
+
+def _gaps(problem: Problem) -> list[Gap]:
+    files = dict.fromkeys(problem.source.parent / name for name in problem.settings["targets"])
+    return [g for f in files for g in load_gaps(f.resolve())]
+
+
+def drift_summary(stable: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
+    """Per chain, state and check year: the largest and mean absolute change of a sex and
+    age band's share against year 0 (stable population) and the largest and mean absolute
+    observed-minus-expected share of the closed cohort, with the bands' typical (median)
+    Monte-Carlo standard errors (each chain's states but its first, which mirrors them)."""
+    s = stable_drift(stable)
+    c = cohort_drift(cohort)
+    rows = []
+    firsts = set(s.groupby("chain", sort=False)["state"].first().items())
+    for (chain, state), part in s.groupby(["chain", "state"], sort=False):
+        if (chain, state) in firsts:  # a chain's first state mirrors the others
+            continue
+        for year in sorted(set(part["year"])):
+            a = part[part["year"] == year]
+            b = c[(c["chain"] == chain) & (c["state"] == state) & (c["year"] == year)]
+            rows.append({"chain": chain, "state": state, "year": int(year),
+                         "stable_max": float(a["change"].abs().max()),
+                         "stable_mean": float(a["change"].abs().mean()),
+                         "stable_se": float(a["se"].median()),
+                         "cohort_max": float(b["difference"].abs().max()) if len(b) else float("nan"),
+                         "cohort_mean": float(b["difference"].abs().mean()) if len(b) else float("nan"),
+                         "cohort_se": float(b["se"].median()) if len(b) else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def check_model(path: str | Path = DEFAULT_FILE, draws: int = 20, sizes: Mapping[str, int] | None = None,
+                workers: int | None = None, scheduler: str | None = None, drift_tenants: int = 100_000,
+                drift_years: int = 10, progress: bool = False) -> ModelCheck:
+    """Check the default model against the targets of the calibration file ``path`` (its
+    experiments at ``sizes``: tenants, months) with ``draws`` predictive draws, and run the
+    drift check with ``drift_tenants`` adults for ``drift_years`` (0: no drift check)."""
+    start = time.perf_counter()
+    problem = load_problem(path, {k: v for k, v in (sizes or {}).items() if k in ("tenants", "months")})
+    points = pd.DataFrame(index=pd.RangeIndex(draws))  # the model's values: no overrides
+    values, observations = predictive(problem, points, int(problem.settings["seed"]), workers=workers,
+                                      scheduler=scheduler, progress=progress)
+    fit = fit_table(problem, values, observations)
+    fit.insert(1, "role", ["held out" if t.held_out else "fitted" for t in problem.targets])
+    fit.insert(2, "description", [t.description for t in problem.targets])
+    drift = pd.DataFrame()
+    if drift_years:
+        stable, cohort = drift_tables(default_model_tree(), tenants=drift_tenants, years=drift_years,
+                                      seed=int(problem.settings["seed"]))
+        drift = drift_summary(stable, cohort)
+    exp = next(iter(problem.experiments.values()))
+    info = {"file": str(path), "draws": draws, "tenants": exp.population.tenants,
+            "months": exp.experiment.months,
+            "drift_tenants": drift_tenants, "drift_years": drift_years, "model_version": MODEL_VERSION,
+            "hhsim": package_version(), "seconds": time.perf_counter() - start,
+            "parameters": "the default model's values (no calibrated posterior is shipped yet)"}
+    return ModelCheck(fit, drift, _gaps(problem), info)
+
+
+def _cell(v: float) -> str:
+    return number(v) if np.isfinite(v) else "-"
+
+
+def markdown(check: ModelCheck, misses: Mapping[str, str] | None = None) -> str:
+    """docs/validation.md: coverage, every target, the drift check, the gaps. ``misses``
+    explains targets by name (a target not covered without an explanation says so)."""
+    misses = dict(misses or {})
+    i, fit = check.info, check.fit
+    lines = [
+        "# Validation",
+        "",
+        "<!-- Generated by `hhsim check-model` from calibration/baseline.toml and "
+        "calibration/validation-notes.toml: do not edit by hand. -->",
+        "",
+        f"Model version {i['model_version']} (hhsim {i['hhsim']}), at {i['parameters']}. "
+        f"{i['draws']} predictive draws of {i['tenants']:,} tenants over {i['months']} months; "
+        f"drift check with {i['drift_tenants']:,} adults over {i['drift_years']} years. "
+        f"Run time {i['seconds'] / 60:.1f} minutes.",
+        "",
+        "Each target's **95% predictive interval** is that of simulated observations: the model's "
+        "Monte-Carlo variation across draws plus the target's observation noise (its sd). A target is "
+        "**covered** when the observed figure lies inside it; \"unknown\" when the interval's ends are "
+        "too uncertain to tell (docs/calibration.md, section 4.1). **Held-out** targets are never used "
+        "in fitting and are judged as predictions.",
+        "",
+        "## Coverage",
+        "",
+        "| Targets | Number | Covered | Not covered | Unknown | Covered share | Required |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in check.coverage().itertuples():
+        share = "-" if np.isnan(r.share) else f"{r.share:.0%}"
+        lines.append(f"| {r.role} | {r.targets} | {r.covered} | {r.not_covered} | {r.unknown} | {share} | "
+                     f"{r.required:.0%} |")
+    lines += ["", "## Targets", "",
+              "| Target | Role | Observed (sd) | Simulated mean | 95% predictive interval | Width | z "
+              "| Covered |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in fit.itertuples():
+        lo, hi = r.predictive_low95, r.predictive_high95
+        sd = r.uncertainty.removeprefix("sd ")
+        lines.append(f"| {r.target} | {r.role} | {number(r.observed)} ({sd}) | "
+                     f"{_cell(r.simulated_mean)} | {_cell(lo)} to {_cell(hi)} | {_cell(hi - lo)} | "
+                     f"{r.z:+.2f} | {r.covered} |")
+    lines += ["", "### Not covered, and why", ""]
+    missed = fit[fit["covered"] != "True"]
+    if missed.empty:
+        lines.append("Every target is covered.")
+    for r in missed.itertuples():
+        why = misses.get(r.target, "not yet explained") + (f" ({r.note})" if r.note else "")
+        lines.append(f"- **{r.target}** ({r.role}; observed {number(r.observed)}, simulated "
+                     f"{_cell(r.simulated_mean)}): {why}")
+    lines += ["", "### Sources", ""]
+    lines += [f"- **{r.target}** ({r.status}): {r.description}. {r.source}" for r in fit.itertuples()]
+    lines += ["", "## Drift", "",
+              f"Issue 16 asks that no adult age band's share in any state moves by more than "
+              f"{100 * DRIFT_LIMIT:g} percentage point over {max(CHECK_YEARS)} years (stable population: each sex and "
+              "five-year band against year 0, entrants replacing leavers), and that a closed cohort keeps "
+              "the cross-section's age gradient (observed minus expected share at its age then). Largest "
+              "and mean absolute differences over the sex and age bands, in percentage points; se is a "
+              "band's typical Monte-Carlo standard error.", ""]
+    if check.drift.empty:
+        lines.append("Not run.")
+    else:
+        lines += ["| Chain | State | Year | Stable max | Stable mean | se | Cohort max | Cohort mean | se | "
+                  "Within 1 pt |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in check.drift.itertuples():
+            ok = "yes" if max(r.stable_max, r.cohort_max) <= DRIFT_LIMIT else "no"
+            lines.append(f"| {r.chain} | {r.state} | {r.year} | {100 * r.stable_max:.2f} | "
+                         f"{100 * r.stable_mean:.2f} | {100 * r.stable_se:.2f} | {100 * r.cohort_max:.2f} | "
+                         f"{100 * r.cohort_mean:.2f} | {100 * r.cohort_se:.2f} | {ok} |")
+        if "drift" in misses:
+            lines += ["", misses["drift"]]
+    lines += ["", "## Gaps", "",
+              "Published figures the model cannot (yet) be compared with, and why.", "",
+              "| Gap | What | Source | Why |", "|---|---|---|---|"]
+    lines += [f"| {g.name} | {g.what} | {g.source} | {g.reason} |" for g in check.gaps]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,156 @@
+"""hhsim check-model (issue 16): census estimators, held-out targets, gaps and the page."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hhsim.batch.execution import RunResult
+from hhsim.core.errors import HhsimError
+from hhsim.studies.baseline.check import check_model, markdown, misses
+from hhsim.studies.calibration.estimators import census_rate, check_options
+from hhsim.studies.calibration.problem import load_problem
+from hhsim.studies.calibration.targets import load_gaps, load_targets
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ROOT / "calibration" / "baseline.toml"
+TARGETS = ROOT / "calibration" / "targets" / "baseline.toml"
+
+
+def _census(rows: list[tuple]) -> pd.DataFrame:
+    cols = ["year", "sex", "decile", "age_band", "person_years", "health:bad", "gp"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+@pytest.fixture
+def results():
+    """Two replications of a census with four cells each."""
+    a = _census([(0, "male", 1, "45-49", 100.0, 10.0, 200.0), (0, "female", 1, "45-49", 100.0, 20.0, 400.0),
+                 (0, "male", 10, "45-49", 100.0, 2.0, 150.0), (0, "female", 10, "85+", 50.0, 25.0, 300.0),
+                 (1, "male", 1, "45-49", 100.0, 90.0, 900.0)])
+    b = a.assign(person_years=a["person_years"] * 3, **{"health:bad": a["health:bad"] * 3})
+    return [RunResult(f"baseline__r{r}", {"arm": "baseline", "replication": r}, {"census": t})
+            for r, t in enumerate((a, b))]
+
+
+def test_census_rate_pools_cells_and_replications(results):
+    """Rates are ratios of sums over the kept cells of every replication, in year 0 by
+    default: bad health in decile 1 is (10 + 20) x 4 / (200 x 4) = 0.15."""
+    assert census_rate(results, "baseline", "baseline", {"numerator": "health:bad", "decile": 1}) == 0.15
+    assert census_rate(results, "baseline", "baseline",
+                       {"numerator": "health:bad", "decile": 1, "year": 1}) == pytest.approx(0.9)
+    # gp is not scaled in b: (200 + 400) x 2 / 800
+    assert census_rate(results, "baseline", "baseline",
+                       {"numerator": "gp", "decile": 1, "sex": "male", "scale": 2.0}) == pytest.approx(
+        2 * 400 / 400)
+
+
+def test_census_rate_open_age_band_share_and_contrasts(results):
+    f = {"numerator": "health:bad"}
+    # [85, 120] takes in the open band; [45, 49] does not
+    assert census_rate(results, "baseline", "baseline", {**f, "ages": [85, 120]}) == 0.5
+    assert census_rate(results, "baseline", "baseline", {**f, "ages": [45, 49]}) == pytest.approx(32 / 300)
+    # a share: 85+'s bad-health person-years among all ages' (denominator = the numerator column)
+    share = census_rate(results, "baseline", "baseline",
+                        {**f, "ages": [85, 120], "denominator": "health:bad", "denominator_over": {"ages": [0, 120]}})
+    assert share == pytest.approx(25 / 57)
+    ratio = census_rate(results, "baseline", "baseline", {**f, "decile": 1, "versus": {"decile": 10}})
+    assert ratio == pytest.approx(0.15 / (27 / 150))
+    diff = census_rate(results, "baseline", "baseline",
+                       {**f, "ages": [45, 49], "sex": "female", "versus": {"sex": "male"}, "contrast": "difference"})
+    assert diff == pytest.approx(0.2 - 12 / 200)
+    # nobody in the cells: no rate, not a division error
+    assert math.isnan(census_rate(results, "baseline", "baseline", {**f, "ages": [16, 19]}))
+
+
+def test_census_rate_errors_name_the_fix(results):
+    with pytest.raises(HhsimError, match="census column"):
+        census_rate(results, "baseline", "baseline", {"numerator": "health:awful"})
+    bare = [RunResult("r", {"arm": "baseline", "replication": 0}, {"census": _census([])[["year", "sex", "decile", "age_band",
+                                                                        "person_years"]]})]
+    with pytest.raises(HhsimError, match="census = true"):
+        census_rate(bare, "baseline", "baseline", {"numerator": "health:bad"})
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"numerator": "gp", "ages": [66, 120]}, "age bands"),
+    ({"numerator": "gp", "ages": [65, 68]}, "age bands"),
+    ({"numerator": "gp", "ages": [70, 65]}, r"\[first, last\]"),
+    ({"numerator": "gp", "decile": [0, 3]}, "1-10"),
+    ({"numerator": "gp", "sex": "both"}, "male or female"),
+    ({"numerator": "gp", "year": -1}, "model year"),
+    ({"numerator": "gp", "region": "north"}, "census_rate option"),
+    ({"numerator": "gp", "contrast": "ratio"}, "nothing to contrast"),
+    ({"numerator": "gp", "versus": {"sex": "male"}, "contrast": "odds"}, "contrast"),
+    ({"numerator": "gp", "versus": {"ages": [1, 2]}}, "age bands"),
+    ({"numerator": []}, "census columns"),
+])
+def test_census_options_are_checked(options, message):
+    with pytest.raises(HhsimError, match=message):
+        check_options("census_rate", options, "t")
+
+
+def test_baseline_targets_hold_out_a_fifth_and_list_their_gaps():
+    targets = load_targets(TARGETS)
+    held = [t for t in targets if t.held_out]
+    assert len(targets) >= 30 and len(held) >= len(targets) / 5
+    assert all(t.source and t.status for t in targets)
+    gaps = load_gaps(TARGETS)
+    assert {"planned_care", "falls_admissions"} <= {g.name for g in gaps}
+
+
+def test_held_out_targets_never_enter_the_fit():
+    """The distance and likelihood a calibration minimises ignore held-out targets, however
+    far off they are."""
+    problem = load_problem(BASELINE)
+    values = dict(problem.observed)
+    held = next(t for t in problem.targets if t.held_out)
+    fitted = next(t for t in problem.targets if not t.held_out)
+    assert problem.distance({**values, held.name: held.observed + 100 * held.sd}, values) == 0
+    assert problem.neg_log_likelihood({**values, held.name: math.nan}) == 0
+    assert problem.distance({**values, fitted.name: fitted.observed + 2 * fitted.sd}, values) == pytest.approx(2)
+
+
+def test_gap_and_held_out_entries_are_checked(tmp_path):
+    exp = ROOT / "calibration" / "experiments" / "england-census.toml"
+    base = (f'[[target]]\nname = "x"\nexperiment = "{exp}"\nestimator = "census_rate"\n'
+            'options = { numerator = "gp" }\nobserved = 1\nsd = 1\nsource = "s"\n')
+    f = tmp_path / "t.toml"
+    f.write_text(base + 'held_out = "yes"\n')
+    with pytest.raises(HhsimError, match="held_out"):
+        load_targets(f)
+    f.write_text(base + '[[gap]]\nname = "g"\nwhat = "w"\nsource = "s"\n')
+    with pytest.raises(HhsimError, match="reason"):
+        load_gaps(f)
+
+
+def test_check_model_writes_every_target_gap_and_explanation(tmp_path):
+    """A small check: every target has a row with its role, interval and coverage; the page
+    lists them, explains misses from validation-notes.toml and lists the gaps."""
+    check = check_model(BASELINE, draws=2, sizes={"tenants": 3000, "months": 12}, workers=1, drift_years=0)
+    targets = load_targets(TARGETS)
+    assert list(check.fit["target"]) == [t.name for t in targets]
+    assert (check.fit["role"] == "held out").sum() == sum(t.held_out for t in targets)
+    assert set(check.fit["covered"]) == {"unknown"}  # 2 draws cannot tell (20 needed)
+    cov = check.coverage()
+    assert list(cov["targets"]) == [sum(not t.held_out for t in targets), sum(t.held_out for t in targets)]
+    name = targets[0].name
+    page = markdown(check, {name: "a reason given"})
+    assert all(f"| {t.name} |" in page for t in targets)
+    assert f"**{name}**" in page and "a reason given" in page and "not yet explained" in page
+    assert all(f"| {g.name} |" in page for g in check.gaps)
+    assert isinstance(misses(BASELINE), dict)
+
+
+def test_check_model_command_refuses_bad_input(tmp_path):
+    run = [sys.executable, "-m", "hhsim", "check-model"]
+    p = subprocess.run([*run, str(tmp_path / "none.toml"), "--out", str(tmp_path / "v.md")],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "calibration file not found" in p.stderr and "Traceback" not in p.stderr
+    p = subprocess.run([*run, str(BASELINE), "--drift-years", "-1", "--out", str(tmp_path / "v.md")],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "--drift-years" in p.stderr
+    assert not (tmp_path / "v.md").exists()
