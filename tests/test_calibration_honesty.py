@@ -175,3 +175,22 @@ def test_predictive_draws_extended_in_rounds_are_those_of_one_run(tmp_path):
     pd.testing.assert_frame_equal(values, once[0])
     pd.testing.assert_frame_equal(observations, once[1])
     assert values["share_sick"].nunique() > 3  # the draws differ (seeds and parameter rows)
+
+
+def test_a_normal_targets_interval_integrates_the_noise_out():
+    """Simulated values N(0.33, 0.02) with observation sd 0.01: the predictive distribution
+    is N(0.33, 0.0224), whose 2.5% and 97.5% points the mixture interval finds within its
+    own (bootstrap) Monte-Carlo error, with ends surer than the order statistics of as many
+    noisy observations."""
+    from hhsim.studies.calibration.fit import mixture_interval, quantile_mcse
+
+    sim, obs = draws(0.33, 0.02, 0.01, 100, seed=6)
+    lo, hi, e_lo, e_hi = mixture_interval(sim, 0.01)
+    spread = math.sqrt(0.02**2 + 0.01**2)
+    # the draws' own mean and sd differ from 0.33 and 0.02 by their sampling error, which
+    # the bootstrap errors measure
+    assert abs(lo - (0.33 - 1.959964 * spread)) < 4 * e_lo
+    assert abs(hi - (0.33 + 1.959964 * spread)) < 4 * e_hi
+    assert e_lo < quantile_mcse(obs, 0.025) and e_hi < quantile_mcse(obs, 0.975)
+    row = fit_row(0.33 + 1.5 * spread, 0.01, 0, sim, obs)
+    assert row["covered"] == "True" and row["predictive_high95"] == hi

@@ -15,9 +15,12 @@ Three definitions (docs/calibration.md, section 4.1):
 - **covered** is "True" or "False" only when the predictive interval is *meaningful*: it
   rests on at least ``MIN_DRAWS`` draws, no parameter the target depends on is at a prior
   bound, and the observed figure lies further than 1.96 Monte-Carlo standard errors from
-  both of the interval's ends (the ends are sample quantiles; their standard errors come
-  from the order statistics around them, as in Vehtari et al. 2021, so more draws would be
-  unlikely to change the answer). Otherwise it is "unknown", and ``note`` says why.
+  both of the interval's ends, so more draws would be unlikely to change the answer.
+  Otherwise it is "unknown", and ``note`` says why. A normal target's interval is that of
+  the mixture of normals centred on the simulated values with the target's sd (the noise
+  integrated out: ``mixture_interval``; errors by bootstrap over the draws); a binomial
+  target's ends are sample quantiles of the simulated counts, with errors from the order
+  statistics around them (Vehtari et al. 2021).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from hhsim.core.distributions import Distribution
 EDGE = 0.01  # prior quantile within which an estimate is at a bound
 EDGE_SHARE = 0.10  # ABC: posterior weight in the prior's outer 1% that flags a bound
 MIN_DRAWS = 20  # fewest predictive draws for a 95% interval's ends (2.5% and 97.5% quantiles)
+BOOTSTRAP = 200  # resamples of the draws for the Monte-Carlo errors of a normal target's interval
 Z95 = 1.959964
 
 
@@ -89,6 +93,32 @@ def quantile_mcse(x: np.ndarray, p: float) -> float:
     return float(hi - lo) / 2
 
 
+def mixture_quantiles(simulated: np.ndarray, sd: float, p: float) -> np.ndarray:
+    """The ``p``-quantile of the predictive distribution of a normal target, the mixture
+    mean_i N(simulated_i, sd^2) (the observation noise integrated out rather than drawn),
+    for each row of ``simulated`` (draws, or (rows, draws)); bisection to 1e-9 of its width."""
+    s = np.atleast_2d(np.asarray(simulated, dtype=float))
+    lo, hi = s.min(axis=1) - 10 * sd, s.max(axis=1) + 10 * sd
+    for _ in range(64):
+        mid = (lo + hi) / 2
+        below = stats.norm.cdf((mid[:, None] - s) / sd).mean(axis=1) < p
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return (lo + hi) / 2
+
+
+def mixture_interval(simulated: np.ndarray, sd: float) -> tuple[float, float, float, float]:
+    """A normal target's 95% predictive interval (``mixture_quantiles`` at 2.5% and 97.5%)
+    and the Monte-Carlo standard errors of its ends: the sd of the same ends over
+    ``BOOTSTRAP`` resamples of the draws (fixed seed). Integrating the noise out leaves
+    only the draws' own spread to be estimated, so the ends are far surer than the order
+    statistics of as many noisy observations."""
+    rng = np.random.default_rng(0)
+    boot = simulated[rng.integers(0, simulated.size, (BOOTSTRAP, simulated.size))]
+    ends = [float(mixture_quantiles(simulated, sd, p)[0]) for p in (0.025, 0.975)]
+    errors = [float(mixture_quantiles(boot, sd, p).std(ddof=1)) for p in (0.025, 0.975)]
+    return ends[0], ends[1], errors[0], errors[1]
+
+
 def fit_row(observed: float, sd: float, n_binomial: int, simulated: np.ndarray, observations: np.ndarray,
             bound: str = "") -> dict:
     """The fit of one target: simulated mean and its 95% MC half-width, the 95% predictive
@@ -113,11 +143,14 @@ def fit_row(observed: float, sd: float, n_binomial: int, simulated: np.ndarray, 
     spread = math.sqrt(var_obs + var_sim * (1 + 1 / n))
     gap = observed - mean
     z = gap / spread if spread > 0 else (0.0 if gap == 0 else math.copysign(math.inf, gap))
-    lo, hi = (float(v) for v in np.quantile(obs, [0.025, 0.975]))
+    if not n_binomial and sd > 0:
+        lo, hi, e_lo, e_hi = mixture_interval(sim, sd)
+    else:
+        lo, hi = (float(v) for v in np.quantile(obs, [0.025, 0.975]))
+        e_lo, e_hi = (quantile_mcse(obs, 0.025), quantile_mcse(obs, 0.975)) if n >= MIN_DRAWS else (0.0, 0.0)
     row.update(simulated_mean=mean, simulated_mc95=half_width(sim), simulated_median=float(np.median(sim)),
                predictive_low95=lo, predictive_high95=hi, z=z)
     if n >= MIN_DRAWS:
-        e_lo, e_hi = quantile_mcse(obs, 0.025), quantile_mcse(obs, 0.975)
         row.update(predictive_low95_mcse=e_lo, predictive_high95_mcse=e_hi)
     if bound:
         return {**row, "covered": "unknown", "note": f"{bound}: the closest fit the prior allows, not a fit"}
