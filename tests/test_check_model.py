@@ -55,12 +55,14 @@ def test_census_rate_open_age_band_share_and_contrasts(results):
     assert census_rate(results, "baseline", "baseline", {**f, "ages": [45, 49]}) == pytest.approx(32 / 300)
     # a share: 85+'s bad-health person-years among all ages' (denominator = the numerator column)
     share = census_rate(results, "baseline", "baseline",
-                        {**f, "ages": [85, 120], "denominator": "health:bad", "denominator_over": {"ages": [0, 120]}})
+                        {**f, "ages": [85, 120], "denominator": "health:bad",
+                         "denominator_over": {"ages": [0, 120]}})
     assert share == pytest.approx(25 / 57)
     ratio = census_rate(results, "baseline", "baseline", {**f, "decile": 1, "versus": {"decile": 10}})
     assert ratio == pytest.approx(0.15 / (27 / 150))
     diff = census_rate(results, "baseline", "baseline",
-                       {**f, "ages": [45, 49], "sex": "female", "versus": {"sex": "male"}, "contrast": "difference"})
+                       {**f, "ages": [45, 49], "sex": "female", "versus": {"sex": "male"},
+                        "contrast": "difference"})
     assert diff == pytest.approx(0.2 - 12 / 200)
     # nobody in the cells: no rate, not a division error
     assert math.isnan(census_rate(results, "baseline", "baseline", {**f, "ages": [16, 19]}))
@@ -69,8 +71,8 @@ def test_census_rate_open_age_band_share_and_contrasts(results):
 def test_census_rate_errors_name_the_fix(results):
     with pytest.raises(HhsimError, match="census column"):
         census_rate(results, "baseline", "baseline", {"numerator": "health:awful"})
-    bare = [RunResult("r", {"arm": "baseline", "replication": 0}, {"census": _census([])[["year", "sex", "decile", "age_band",
-                                                                        "person_years"]]})]
+    empty = _census([])[["year", "sex", "decile", "age_band", "person_years"]]
+    bare = [RunResult("r", {"arm": "baseline", "replication": 0}, {"census": empty})]
     with pytest.raises(HhsimError, match="census = true"):
         census_rate(bare, "baseline", "baseline", {"numerator": "health:bad"})
 
@@ -111,7 +113,8 @@ def test_held_out_targets_never_enter_the_fit():
     fitted = next(t for t in problem.targets if not t.held_out)
     assert problem.distance({**values, held.name: held.observed + 100 * held.sd}, values) == 0
     assert problem.neg_log_likelihood({**values, held.name: math.nan}) == 0
-    assert problem.distance({**values, fitted.name: fitted.observed + 2 * fitted.sd}, values) == pytest.approx(2)
+    off = {**values, fitted.name: fitted.observed + 2 * fitted.sd}
+    assert problem.distance(off, values) == pytest.approx(2)
 
 
 def test_gap_and_held_out_entries_are_checked(tmp_path):
@@ -154,3 +157,25 @@ def test_check_model_command_refuses_bad_input(tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 2 and "--drift-years" in p.stderr
     assert not (tmp_path / "v.md").exists()
+
+
+def test_a_deprivation_gradient_can_change_with_age():
+    """``deprivation`` with ``breaks``: a ratio per decile more deprived in each age band
+    (decile 10 neutral at every age), so a gradient can peak in middle age."""
+    import numpy as np
+
+    from hhsim.core.resources import world_tree
+    from hhsim.health.terms import TermContext, parse_terms, product
+    from hhsim.world.synthetic import england_mix, generate
+
+    w = world_tree()
+    pop = generate(5000, england_mix(w), w, np.random.default_rng(5))
+    leaf = {"value": [1.1, 1.3, 1.05], "breaks": [16, 40, 65], "unit": "odds ratio", "status": "A",
+            "source": "test"}
+    terms = parse_terms({"deprivation": leaf}, "x.odds_ratio", TermContext({}))
+    factor = product(terms, pop, None)
+    per = np.select([pop.age_years < 40, pop.age_years < 65], [1.1, 1.3], 1.05)
+    assert np.allclose(factor, per ** (10 - pop.deprivation.astype(float)), rtol=1e-5)
+    with pytest.raises(HhsimError, match="one value per age band"):
+        parse_terms({"deprivation": {"value": [1.1, 1.3], "breaks": [16, 40, 65], "unit": "odds ratio",
+                                     "status": "A", "source": "test"}}, "x.odds_ratio", TermContext({}))

@@ -132,8 +132,17 @@ def _indicator(name: str, node: dict, codes: Codes, ctx: TermContext) -> Term:
 
 
 def _deprivation_term(name: str, node: dict, ctx: TermContext) -> Term:
-    value, _ = _leaf(node, name)
+    value, leaf = _leaf(node, name)
     deciles = np.arange(DECILES + 1)
+    if "breaks" in leaf:
+        # one effect per decile more deprived in each age band: the gradient changes with age
+        if value.shape != (len(leaf["breaks"]),):
+            raise HhsimError(name, f"needs one value per age band ({len(leaf['breaks'])})",
+                             "give as many values (each per decile more deprived) as breaks")
+        by_age = value[band_lookup(leaf["breaks"], MAX_AGE, name)]
+        table = np.stack([ctx.per_unit(float(v), DECILES - deciles) for v in by_age])
+        return Term(name, lambda pop, idx: np.minimum(_take(pop.age_years, idx), MAX_AGE).astype(np.intp)
+                    * (DECILES + 1) + _take(pop.deprivation, idx), table.ravel().astype(np.float32))
     if value.ndim == 0:
         # value = effect per decile more deprived; decile 10 (least deprived) is neutral.
         table = ctx.per_unit(float(value), DECILES - deciles)
