@@ -478,8 +478,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def file_kind(path: Path) -> str:
-    """What kind of hhsim file ``path`` is: experiment, calibration, target or model (TOML:
-    by its sections), stock or profile (CSV: by its header)."""
+    """What kind of hhsim file ``path`` is: experiment, calibration, target, model or
+    validation notes (TOML: by its sections), stock or profile (CSV: by its header)."""
     from hhsim.core.parameters import read_toml
 
     if path.suffix.lower() == ".csv":
@@ -487,6 +487,8 @@ def file_kind(path: Path) -> str:
         columns = {c.strip() for c in head.splitlines()[0].split(",")} if head.strip() else set()
         return "profile" if {"age_band", "count"} <= columns else "stock"
     sections = set(read_toml(path, "TOML file"))
+    if sections == {"misses"}:
+        return "notes"
     if "calibration" in sections:
         return "calibration"
     if "target" in sections:
@@ -577,8 +579,16 @@ def _validate_model(path: str) -> list[str]:
             f"{len(parameters_of(tree))} parameters)"]
 
 
-VALIDATORS = {"experiment": _validate_experiment, "stock": _validate_stock, "profile": _validate_profile,
-              "calibration": _validate_calibration, "target": _validate_targets, "model": _validate_model}
+def _validate_notes(path: str) -> list[str]:
+    from hhsim.studies.baseline.check import read_misses
+
+    return [f"{path}: valid validation notes file ({len(read_misses(Path(path)))} explanation(s) of missed "
+            "targets, read by hhsim check-model)"]
+
+
+VALIDATORS = {"notes": _validate_notes, "experiment": _validate_experiment, "stock": _validate_stock,
+              "profile": _validate_profile, "calibration": _validate_calibration, "target": _validate_targets,
+              "model": _validate_model}
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

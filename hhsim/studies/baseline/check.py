@@ -68,8 +68,11 @@ def misses(path: str | Path) -> dict[str, str]:
     """The explanations of missed targets: ``[misses]`` of ``validation-notes.toml`` beside the
     calibration file ``path`` (target name, or "drift", to a sentence); none if there is no file."""
     notes = Path(path).parent / NOTES
-    if not notes.is_file():
-        return {}
+    return read_misses(notes) if notes.is_file() else {}
+
+
+def read_misses(notes: Path) -> dict[str, str]:
+    """The ``[misses]`` table of a validation notes file (one-line errors)."""
     table = read_toml(notes, "validation notes").get("misses", {})
     if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
         raise HhsimError(f"{notes.name}: misses", "must map target names to sentences",
@@ -192,11 +195,11 @@ def markdown(check: ModelCheck, misses: Mapping[str, str] | None = None) -> str:
     lines += [f"- **{r.target}** ({r.status}): {r.description}. {r.source}" for r in fit.itertuples()]
     lines += ["", "## Drift", "",
               f"Issue 16 asks that no adult age band's share in any state moves by more than "
-              f"{100 * DRIFT_LIMIT:g} percentage point over {max(CHECK_YEARS)} years (stable population: each sex and "
-              "five-year band against year 0, entrants replacing leavers), and that a closed cohort keeps "
-              "the cross-section's age gradient (observed minus expected share at its age then). Largest "
-              "and mean absolute differences over the sex and age bands, in percentage points; se is a "
-              "band's typical Monte-Carlo standard error.", ""]
+              f"{100 * DRIFT_LIMIT:g} percentage point over {max(CHECK_YEARS)} years (stable population: "
+              "each sex and five-year band against year 0, entrants replacing leavers), and that a "
+              "closed cohort keeps the cross-section's age gradient (observed minus expected share at "
+              "its age then). Largest and mean absolute differences over the sex and age bands, in "
+              "percentage points; se is a band's typical Monte-Carlo standard error.", ""]
     if check.drift.empty:
         lines.append("Not run.")
     else:
