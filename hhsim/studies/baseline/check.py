@@ -126,8 +126,8 @@ def check_model(path: str | Path = DEFAULT_FILE, draws: int = 20, sizes: Mapping
     fit.insert(2, "description", [t.description for t in problem.targets])
     drift = pd.DataFrame()
     if drift_years:
-        stable, cohort = drift_tables(default_model_tree(), tenants=drift_tenants, years=drift_years,
-                                      seed=int(problem.settings["seed"]))
+        stable, cohort, _ = drift_tables(default_model_tree(), tenants=drift_tenants, years=drift_years,
+                                         seed=int(problem.settings["seed"]))
         drift = drift_summary(stable, cohort)
     exp = next(iter(problem.experiments.values()))
     info = {"file": str(path), "draws": draws, "tenants": exp.population.tenants,

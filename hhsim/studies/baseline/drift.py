@@ -18,7 +18,7 @@ for at most 1 percentage point at 2, 5 and 10 years.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -66,12 +66,20 @@ def _shares(model: HousingHealthModel, chains: Sequence[str]) -> list[dict[str, 
     return rows
 
 
+class DriftTables(NamedTuple):
+    """One drift run's tables: ``stable`` (census shares by year, sex and adult band),
+    ``cohort`` (observed and expected shares at years 0 and ``CHECK_YEARS``) and ``census``
+    (the run's whole census, adults only: by year, sex, decile and band)."""
+
+    stable: pd.DataFrame
+    cohort: pd.DataFrame
+    census: pd.DataFrame
+
+
 def drift_tables(model_tree: Mapping[str, Any], tenants: int = 100_000, years: int = 10, seed: int = 16,
-                 chains: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(stable, cohort): the stable-population table (census shares by year, sex and band)
-    and the closed-cohort table (observed and expected shares at years 0 and ``CHECK_YEARS``
-    up to ``years``) of one run of ``tenants`` adults of England with their children. The run
-    lasts a year longer than ``years``, so that the census has model year ``years``."""
+                 chains: Sequence[str] | None = None) -> DriftTables:
+    """The drift tables of one run of ``tenants`` adults of England with their children. The
+    run lasts a year longer than ``years``, so that the census has model year ``years``."""
     world = world_tree()
     model = HousingHealthModel(RunConfig(model_tree=model_tree, world_tree=world, tenants=tenants,
                                          tenure=england(world), steps=12 * (years + 1), seed=seed,
@@ -96,7 +104,7 @@ def drift_tables(model_tree: Mapping[str, Any], tenants: int = 100_000, years: i
             part = (g[cols[k]] / g["person_years"]).rename("share").reset_index()
             part["person_years"] = g["person_years"].to_numpy()
             stable.append(part.assign(chain=name, state=state))
-    return pd.concat(stable, ignore_index=True), pd.DataFrame(cohort)
+    return DriftTables(pd.concat(stable, ignore_index=True), pd.DataFrame(cohort), census)
 
 
 def stable_drift(stable: pd.DataFrame, years: Sequence[int] = CHECK_YEARS) -> pd.DataFrame:
@@ -123,3 +131,25 @@ def cohort_drift(cohort: pd.DataFrame) -> pd.DataFrame:
     p = out["expected"].clip(1e-6, 1 - 1e-6)
     out["se"] = np.sqrt(p * (1 - p) / out["people"])
     return out
+
+
+#: Deprivation groups and age groups of ``decile_drift``.
+DEPRIVATION_GROUPS = {"deciles 1-2": (1, 2), "deciles 9-10": (9, 10)}
+AGE_GROUPS = {"25-44": (25, 44), "45-64": (45, 64), "65-79": (65, 79)}
+
+
+def decile_drift(census: pd.DataFrame, chain: str, state: str, year: int) -> pd.DataFrame:
+    """The share in ``state`` of the most and least deprived fifths (``DEPRIVATION_GROUPS``)
+    in broad age groups (``AGE_GROUPS``) at model year ``year`` against year 0, in the stable
+    population: does each level of deprivation keep its own cross-section?"""
+    first = dict(zip(CENSUS_AGE_LABELS, CENSUS_AGE_BANDS, strict=True))
+    rows = []
+    for group, (lo, hi) in DEPRIVATION_GROUPS.items():
+        for ages, (a, b) in AGE_GROUPS.items():
+            bands = [label for label, start in first.items() if a <= start <= b]
+            keep = census["decile"].between(lo, hi) & census["age_band"].isin(bands)
+            g = census[keep].groupby("year")[["person_years", f"{chain}:{state}"]].sum()
+            share = g[f"{chain}:{state}"] / g["person_years"]
+            rows.append({"deprivation": group, "ages": ages, "share_0": share[0], "share": share[year],
+                         "change": share[year] - share[0]})
+    return pd.DataFrame(rows)
