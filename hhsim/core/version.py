@@ -11,8 +11,9 @@ from __future__ import annotations
 #: Model 1: the model of hhsim 0.1.0 to 0.3.0. Model 2: winter, hazards that come and go,
 #: dwellings with attributes (issue 18; docs/changes.md). Model 3: households' children
 #: (issue 18). Model 4: the chains hold England's cross-section as people age (issue 16).
-#: Model 5: service-use rate ratios by health state from the evidence (issue 16).
-MODEL_VERSION = "5"
+#: Model 5: service-use rate ratios by health state from the evidence (issue 16). Model 6:
+#: the deprivation gradient of health changes with age and holds as people age (issue 16).
+MODEL_VERSION = "6"
 
 #: Default-model parameters a model version retired: name -> what replaced it (the one line
 #: an old experiment file that sets one gets).
