@@ -128,6 +128,9 @@ def test_gap_and_held_out_entries_are_checked(tmp_path):
     f.write_text(base + '[[gap]]\nname = "g"\nwhat = "w"\nsource = "s"\n')
     with pytest.raises(HhsimError, match="reason"):
         load_gaps(f)
+    f.write_text('gap = 3\n' + base)
+    with pytest.raises(HhsimError, match=r"\[\[gap\]\] tables"):
+        load_gaps(f)
 
 
 def test_check_model_writes_every_target_gap_and_explanation(tmp_path):

@@ -91,13 +91,19 @@ def _number(t: dict, key: str, where: str) -> float:
     return float(v)
 
 
+def _table(t: object, where: str, keys: tuple[str, ...], kind: str) -> dict:
+    """``t`` if it is a table with only ``keys`` (one-line errors otherwise)."""
+    if not isinstance(t, dict):
+        raise HhsimError(where, "must be a table", f"write [[{kind}]] tables")
+    for key in t:
+        if key not in keys:
+            raise unknown_key_error(where, printable(str(key)), keys)
+    return t
+
+
 def _target(t: object, i: int, path: Path) -> Target:
     where = f"{path.name}: target[{i}]"
-    if not isinstance(t, dict):
-        raise HhsimError(where, "must be a table", "write [[target]] tables")
-    for key in t:
-        if key not in KEYS:
-            raise unknown_key_error(where, printable(str(key)), KEYS)
+    t = _table(t, where, KEYS, "target")
     name = t.get("name")
     if not isinstance(name, str) or not name:
         raise HhsimError(where, "has no name", 'add name = "..."')
@@ -187,14 +193,13 @@ class Gap:
 def load_gaps(path: str | Path) -> list[Gap]:
     """The ``[[gap]]`` tables of a target file."""
     p = Path(path)
+    tables = read_toml(p, "target file").get("gap", [])
+    if not isinstance(tables, list):
+        raise HhsimError(f"{p.name}: gap", "must be [[gap]] tables", "write each gap as a [[gap]] table")
     gaps = []
-    for i, g in enumerate(read_toml(p, "target file").get("gap", [])):
+    for i, g in enumerate(tables):
         where = f"{p.name}: gap[{i}]"
-        if not isinstance(g, dict):
-            raise HhsimError(where, "must be a table", "write [[gap]] tables")
-        for key in g:
-            if key not in GAP_KEYS:
-                raise unknown_key_error(where, printable(str(key)), GAP_KEYS)
+        g = _table(g, where, GAP_KEYS, "gap")
         for key in GAP_KEYS:
             if not isinstance(g.get(key), str) or not g[key]:
                 raise HhsimError(where, f"has no {key}", f'add {key} = "..."')
