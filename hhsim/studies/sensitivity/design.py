@@ -71,13 +71,11 @@ def build_design(st: Setup, seed: int) -> pd.DataFrame:
     if st.oneway:
         extra_labels, extra = oneway_quantiles(st)
         labels, u = labels + extra_labels, np.vstack([u, extra])
-    design = pd.DataFrame(labels)
-    design.insert(0, "point", np.arange(len(u)))
-    for i, name in enumerate(st.names):
-        design[f"q:{name}"] = u[:, i]
-    for i, (name, dist) in enumerate(zip(st.names, st.distributions, strict=True)):
-        design[name] = dist.ppf(u[:, i])
-    return design
+    columns = {"point": np.arange(len(u)), **pd.DataFrame(labels).to_dict("list"),
+               **{f"q:{name}": u[:, i] for i, name in enumerate(st.names)},
+               **{name: dist.ppf(u[:, i]) for i, (name, dist) in enumerate(zip(st.names, st.distributions,
+                                                                                  strict=True))}}
+    return pd.DataFrame(columns)  # built at once: column by column fragments a wide frame
 
 
 def design_points(design: pd.DataFrame, names: tuple[str, ...]) -> list[dict[str, float]]:
