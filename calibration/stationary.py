@@ -47,6 +47,7 @@ from hhsim.core.resources import default_model_tree, world_tree
 from hhsim.model.census import CENSUS_AGE_BANDS
 from hhsim.model.simulation import HousingHealthModel, RunConfig
 from hhsim.studies.baseline.drift import england
+from hhsim.world.population import DECILES
 
 MODEL_FILE = Path(__file__).resolve().parents[1] / "hhsim" / "data" / "default_model.toml"
 BANDS = [b for b in CENSUS_AGE_BANDS if b >= 16]  # adults' five-year bands, 85+ open
@@ -58,9 +59,8 @@ FLOOR = 1e-4  # smallest onset rate or probability a year
 
 
 FITTED = [*TWO_STATE.items(), *(("health", t) for t in HEALTH)]  # (chain, transition)
-DECILES = 10
 DEP_BANDS = [16, 25, 35, 45, 55, 65, 75, 85]  # bands of the fitted deprivation rate ratios
-_dep_band = np.searchsorted(DEP_BANDS, BANDS, side="right") - 1  # each census band's
+_dep_band = np.searchsorted(DEP_BANDS, BANDS, side="right") - 1  # each census band's DEP_BANDS band
 
 
 def _leaf(tree: dict, chain: str, transition: str) -> dict:
@@ -112,23 +112,21 @@ def with_values(tree: dict, values: dict[tuple[str, str], np.ndarray],
 
 
 def yearly_excess(tree: dict, tenants: int, seed: int,
-                  years: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                  years: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Run England's adults for ``years``; for each chain, by sex, band of age at the start of
     each year and IMD decile, pooled over the years: how far the survivors' shares at the
     year's end exceed the cross-section at their age then, less the same excess of everyone
     alive at the year's start; the shares at the start; and the people-years behind them. The
     cross-section is the model's start: the mean initial-distribution chances by sex, band and
-    decile of this population. Survivors are
-    compared with the cross-section, itself of survivors: a state that kills must be
-    replenished. Later years see the joint distribution of the chains as the dynamics have
-    made it, not as it was drawn."""
+    decile of this population. Survivors are compared with the cross-section, itself of
+    survivors: a state that kills must be replenished. Later years see the joint
+    distribution of the chains as the dynamics have made it, not as it was drawn."""
     world = world_tree()
     model = HousingHealthModel(RunConfig(model_tree=tree, world_tree=world, tenants=tenants,
                                          tenure=england(world), steps=12 * years, seed=seed, children=False))
     pop, health = model.pop, model.health
     names = [*TWO_STATE, "health"]
     sex = pop.female.view(np.int8).astype(np.intp)
-
     decile = pop.deprivation.astype(np.intp) - 1
     size = 2 * len(BANDS) * DECILES
 

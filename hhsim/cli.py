@@ -563,10 +563,12 @@ def _validate_calibration(path: str) -> list[str]:
 
 
 def _validate_targets(path: str) -> list[str]:
-    from hhsim.studies.calibration.targets import load_targets
+    from hhsim.studies.calibration.targets import load_gaps, load_targets
 
-    targets = load_targets(path)
-    return [f"{path}: valid target file ({len(targets)} target(s): {', '.join(t.name for t in targets)})"]
+    targets, gaps = load_targets(path), load_gaps(path)
+    held = sum(t.held_out for t in targets)
+    return [f"{path}: valid target file ({len(targets)} target(s){f', {held} held out' if held else ''}"
+            f"{f', {len(gaps)} gap(s)' if gaps else ''}: {', '.join(t.name for t in targets)})"]
 
 
 def _validate_model(path: str) -> list[str]:

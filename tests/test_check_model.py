@@ -75,6 +75,8 @@ def test_census_rate_errors_name_the_fix(results):
     bare = [RunResult("r", {"arm": "baseline", "replication": 0}, {"census": empty})]
     with pytest.raises(HhsimError, match="census = true"):
         census_rate(bare, "baseline", "baseline", {"numerator": "health:bad"})
+    with pytest.raises(HhsimError, match="model year 5 is not in the run"):
+        census_rate(results, "baseline", "baseline", {"numerator": "health:bad", "year": 5})
 
 
 @pytest.mark.parametrize("options, message", [

@@ -26,6 +26,9 @@ from hhsim.world.population import DECILES, Population
 #: Lower bounds of the census's age bands (years); the last is open (85+).
 CENSUS_AGE_BANDS = (0, 1, 5, 10, 16, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85)
 CENSUS_AGE_LABELS = (*(f"{a}-{b - 1}" for a, b in pairwise(CENSUS_AGE_BANDS)), f"{CENSUS_AGE_BANDS[-1]}+")
+#: Each band's label -> its first and last year of age (the open band's last is ``MAX_AGE``).
+CENSUS_AGE_SPANS = {label: (first, last) for label, first, last in zip(
+    CENSUS_AGE_LABELS, CENSUS_AGE_BANDS, (*(b - 1 for b in CENSUS_AGE_BANDS[1:]), MAX_AGE), strict=True)}
 _BAND_OF_AGE = (np.searchsorted(CENSUS_AGE_BANDS, np.arange(MAX_AGE + 1), side="right") - 1).astype(np.intp)
 
 

@@ -118,6 +118,7 @@ def check_model(path: str | Path = DEFAULT_FILE, draws: int = 20, sizes: Mapping
     drift check with ``drift_tenants`` adults for ``drift_years`` (0: no drift check)."""
     start = time.perf_counter()
     problem = load_problem(path, {k: v for k, v in (sizes or {}).items() if k in ("tenants", "months")})
+    gaps = _gaps(problem)  # read before the runs: a bad [[gap]] table is an error at once
     points = pd.DataFrame(index=pd.RangeIndex(draws))  # the model's values: no overrides
     values, observations = predictive(problem, points, int(problem.settings["seed"]), workers=workers,
                                       scheduler=scheduler, progress=progress)
@@ -135,7 +136,7 @@ def check_model(path: str | Path = DEFAULT_FILE, draws: int = 20, sizes: Mapping
             "drift_tenants": drift_tenants, "drift_years": drift_years, "model_version": MODEL_VERSION,
             "hhsim": package_version(), "seconds": time.perf_counter() - start,
             "parameters": "the default model's values (no calibrated posterior is shipped yet)"}
-    return ModelCheck(fit, drift, _gaps(problem), info)
+    return ModelCheck(fit, drift, gaps, info)
 
 
 def _cell(v: float) -> str:

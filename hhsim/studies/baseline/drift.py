@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from hhsim.core.resources import world_tree
-from hhsim.model.census import CENSUS_AGE_BANDS, CENSUS_AGE_LABELS
+from hhsim.model.census import CENSUS_AGE_BANDS, CENSUS_AGE_LABELS, CENSUS_AGE_SPANS
 from hhsim.model.simulation import HousingHealthModel, RunConfig
 from hhsim.world.population import TENURES
 from hhsim.world.synthetic import england_mix
@@ -142,11 +142,10 @@ def decile_drift(census: pd.DataFrame, chain: str, state: str, year: int) -> pd.
     """The share in ``state`` of the most and least deprived fifths (``DEPRIVATION_GROUPS``)
     in broad age groups (``AGE_GROUPS``) at model year ``year`` against year 0, in the stable
     population: does each level of deprivation keep its own cross-section?"""
-    first = dict(zip(CENSUS_AGE_LABELS, CENSUS_AGE_BANDS, strict=True))
     rows = []
     for group, (lo, hi) in DEPRIVATION_GROUPS.items():
         for ages, (a, b) in AGE_GROUPS.items():
-            bands = [label for label, start in first.items() if a <= start <= b]
+            bands = [label for label, (start, _) in CENSUS_AGE_SPANS.items() if a <= start <= b]
             keep = census["decile"].between(lo, hi) & census["age_band"].isin(bands)
             g = census[keep].groupby("year")[["person_years", f"{chain}:{state}"]].sum()
             share = g[f"{chain}:{state}"] / g["person_years"]

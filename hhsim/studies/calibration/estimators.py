@@ -61,6 +61,8 @@ import pandas as pd
 
 from hhsim.batch.execution import RunResult
 from hhsim.core.errors import HhsimError, printable, unknown_key_error
+from hhsim.model import census
+from hhsim.model.census import CENSUS_AGE_SPANS
 
 
 @dataclass(frozen=True)
@@ -221,14 +223,6 @@ CONTRASTS = ("ratio", "difference")
 OPEN = 100  # an ``ages`` filter ending at this age or later takes in the open band (85+)
 
 
-def _census_bands() -> dict[str, tuple[int, int]]:
-    """Each census age band's label and its first and last year of age (the open band to 200)."""
-    from hhsim.model.census import CENSUS_AGE_BANDS, CENSUS_AGE_LABELS
-
-    ends = [*(b - 1 for b in CENSUS_AGE_BANDS[1:]), 200]
-    return {label: (a, b) for label, a, b in zip(CENSUS_AGE_LABELS, CENSUS_AGE_BANDS, ends, strict=True)}
-
-
 def _columns(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
@@ -242,9 +236,8 @@ def _census_sum(table: pd.DataFrame, columns: list[str], f: Mapping) -> float:
         first, last = (d, d) if isinstance(d, int) else d
         keep &= table["decile"].between(first, last)
     if "ages" in f:
-        bands = _census_bands()
         first, last = f["ages"]
-        inside = {b for b, (a, z) in bands.items() if first <= a and (z <= last or last >= OPEN)}
+        inside = {b for b, (a, z) in CENSUS_AGE_SPANS.items() if first <= a and (z <= last or last >= OPEN)}
         keep &= table["age_band"].isin(inside)
     return float(table.loc[keep, columns].to_numpy(float).sum())
 
@@ -253,7 +246,7 @@ def census_rate(results: Sequence[RunResult], arm: str, baseline: str, o: Mappin
     """A rate, share or contrast from the arm's census tables, pooled over replications."""
     table = pd.concat([r.tables["census"] for r in _arm(results, arm)], ignore_index=True)
     num, den = _columns(o["numerator"]), _columns(o.get("denominator", "person_years"))
-    if len(table.columns) <= 5:
+    if set(table.columns) <= set(census.empty().columns):
         raise HhsimError("options.numerator", "the experiment keeps no census table",
                          "set [experiment] census = true in the target's experiment")
     for c in (*num, *den):
@@ -261,6 +254,11 @@ def census_rate(results: Sequence[RunResult], arm: str, baseline: str, o: Mappin
             raise unknown_key_error("options.numerator", printable(c), table.columns[4:],
                                     what="census column")
     f = {k: o[k] for k in CENSUS_FILTERS if k in o}
+    years = sorted(set(table["year"]))
+    for cells in (f, o.get("versus", {}), o.get("denominator_over", {})):
+        if cells.get("year", 0) not in years:
+            raise HhsimError("options.year", f"model year {cells['year']} is not in the run (years "
+                             f"{years[0]} to {years[-1]})", "give a year the experiment's months reach")
 
     def rate(cells: Mapping) -> float:
         d = _census_sum(table, den, {**cells, **o.get("denominator_over", {})})
@@ -279,8 +277,7 @@ def _check_census_filters(f: object, where: str) -> None:
     if not isinstance(f, Mapping):
         raise HhsimError(where, "must be a table of filters", f"give e.g. {{ sex = \"female\" }}; filters: "
                          f"{', '.join(CENSUS_FILTERS)}")
-    bands = _census_bands()
-    firsts, lasts = {a for a, _ in bands.values()}, {b for _, b in bands.values()}
+    firsts, lasts = ({a for a, _ in CENSUS_AGE_SPANS.values()}, {b for _, b in CENSUS_AGE_SPANS.values()})
     for key, v in f.items():
         if key not in CENSUS_FILTERS:
             raise unknown_key_error(where, printable(str(key)), CENSUS_FILTERS, what="census filter")

@@ -25,7 +25,8 @@ give a probability)::
     n = 5
 
 A published figure the model cannot yet be compared with is listed, not dropped, as a
-``[[gap]]`` table (``name``, ``what``, ``reason``); ``hhsim check-model`` prints the gaps.
+``[[gap]]`` table (``name``, ``what``, ``source``, ``reason``); ``hhsim check-model``
+prints the gaps.
 """
 
 from __future__ import annotations
