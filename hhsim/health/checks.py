@@ -63,13 +63,15 @@ def run_checks(model, record: dict[str, float]) -> pd.DataFrame:
     py = model.person_years
     rows = list(model.start_checks)
 
-    def check(name: str, rate, amount: float, note: str = "") -> None:
+    def check(name: str, rate, amount: float, note: str = "", parts=None) -> None:
         """Simulated against input rate per person-year lived at the rate's ages (no row when
-        nobody of those ages was simulated, e.g. a child rule in a run without children)."""
+        nobody of those ages was simulated, e.g. a child rule in a run without children);
+        a rate made of ``parts`` (an admission type's causes) is their sum."""
         lived = py if rate.ages is None else np.where(rate.ages.inside, py, 0.0)
         years = float(lived.sum())
+        source = sum(r.source for r in parts) if parts else rate.source
         if years:
-            rows.append(_row(name, amount / years, float((lived * rate.source).sum() / years),
+            rows.append(_row(name, amount / years, float((lived * source).sum() / years),
                              "per person-year", note))
 
     for service in model.health.services:
@@ -78,7 +80,7 @@ def run_checks(model, record: dict[str, float]) -> pd.DataFrame:
     for t in model.health.admissions:
         first = record[f"use_{t.name}_admissions"] - record[f"use_{t.name}_readmissions_30d"]
         check(f"{t.name} admissions (not 30-day readmissions) per person-year", t.rate, first,
-              "readmissions are simulated separately")
+              "readmissions are simulated separately", parts=t.columns if t.causes else None)
     if model.health.mortality is not None:
         check("deaths per person-year", model.health.mortality, record["deaths"])
     return pd.DataFrame(rows)

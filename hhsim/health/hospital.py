@@ -24,6 +24,18 @@ are tallied by the place's activity and count as days away from home) with ``tra
 home with ``send_home``. Interventions change the delay and readmission probabilities
 through ``effect``: odds ratios per tenant.
 
+An admission type may have *causes* (``[hospital.admissions.<type>.causes.<cause>]``): each
+cause is a rate of its own, the type's base rate times the cause's ``share`` of it (by age,
+a table like a rate's), with the type's rate-ratio terms and its own (a damp home on
+respiratory admissions, a falls hazard on fall injuries). One cause may leave out ``share``:
+it takes what the others leave (1 minus their shares, never below 0). With ``reference =
+true`` each cause is de-averaged on its own, so the reference population keeps every
+cause's share. An admission's cause is drawn with the admission (the causes compete like
+the types); a 30-day readmission keeps it. Each cause tallies its admissions
+(``<type>_<cause>_admissions``); bed days and costs stay the type's. An intervention's
+effect on the type's rate acts on every cause; an effect may also target one cause
+(``hospital.admissions.<type>.causes.<cause>``).
+
 Random numbers: the k-th draw a tenant makes from one of the hospital's streams within a
 step uses block k of that stream, so an extra event for one tenant never shifts another
 tenant's numbers, and no uniform is used twice.
@@ -46,7 +58,7 @@ from hhsim.health.ages import within_ages
 from hhsim.health.competing import choose_exits
 from hhsim.health.rates import Probability, Rate, RateStack, base_leaf, parse_probability, parse_rate
 from hhsim.health.services import parse_cost
-from hhsim.health.terms import MAX_AGE, TermContext
+from hhsim.health.terms import MAX_AGE, TermContext, parse_terms
 from hhsim.world.population import ACUTE, DELAYED, HOME, NO_DAY, Population
 
 ADMIT, FIT, DISCHARGE, PLACE_END = 1, 2, 3, 4
@@ -57,7 +69,11 @@ DAY_TALLIES = (Activity("days_alive", "days"), Activity("days_at_home", "days"))
 
 ADMISSION_KEYS = {"description", "rate", "rr", "reference", "los_mean", "los_cv", "bed_day_cost",
                   "delay_probability", "delay_odds_ratio", "delay_mean", "delay_cv",
-                  "delayed_bed_day_cost", "readmission_30d", "readmission_odds_ratio", "payer", "ages"}
+                  "delayed_bed_day_cost", "readmission_30d", "readmission_odds_ratio", "payer", "ages",
+                  "causes"}
+CAUSE_KEYS = {"description", "share", "rr"}
+#: The cause code of an admission type without causes.
+NO_CAUSE = -1
 
 RatesFn = Callable[[RateStack, np.ndarray], np.ndarray]
 EffectFn = Callable[[Any, np.ndarray | None], np.ndarray | None]
@@ -97,12 +113,21 @@ class LogNormalDays:
 
 
 @dataclass
+class Cause:
+    """One cause of an admission type: its own rate, and a tally of its admissions."""
+
+    name: str
+    rate: Rate  # per person-year: the type's base x the cause's share, the type's terms and its own
+    admissions: Activity
+
+
+@dataclass
 class AdmissionType:
     """One kind of hospital admission and what follows it."""
 
     name: str
     code: int
-    rate: Rate
+    rate: Rate  # all causes together (the rate the stack uses when there are no causes)
     los: LogNormalDays
     delay: Probability
     delay_days: LogNormalDays
@@ -111,10 +136,17 @@ class AdmissionType:
     delayed_days: Activity
     admissions: Activity
     readmissions: Activity
+    causes: list[Cause] = field(default_factory=list)
 
     @property
     def activities(self) -> list[Activity]:
-        return [self.bed_days, self.delayed_days, self.admissions, self.readmissions]
+        return [self.bed_days, self.delayed_days, self.admissions, self.readmissions,
+                *(c.admissions for c in self.causes)]
+
+    @property
+    def columns(self) -> list[Rate]:
+        """The rates admissions of this type are drawn from: one per cause, or the type's."""
+        return [c.rate for c in self.causes] or [self.rate]
 
 
 def _days(node: Mapping[str, Any], mean_key: str, cv_key: str, where: str) -> LogNormalDays:
@@ -140,9 +172,9 @@ def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Adm
         bed = parse_cost(sub, where, f"{name}_bed_days", "bed days", payer, key="bed_day_cost")
         delayed = parse_cost(sub, where, f"{name}_delayed_days", "bed days", payer,
                              key="delayed_bed_day_cost")
+        rate = within_ages(parse_rate(sub, where, ctx), sub.get("ages"), f"{where}.ages")
         types.append(AdmissionType(
-            name=name, code=code,
-            rate=within_ages(parse_rate(sub, where, ctx), sub.get("ages"), f"{where}.ages"),
+            name=name, code=code, rate=rate,
             los=_days(sub, "los_mean", "los_cv", where),
             delay=parse_probability(sub, where, "delay_probability", ctx, "delay_odds_ratio"),
             delay_days=_days(sub, "delay_mean", "delay_cv", where),
@@ -151,8 +183,55 @@ def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Adm
             bed_days=bed, delayed_days=delayed,
             admissions=Activity(f"{name}_admissions", "admissions"),
             readmissions=Activity(f"{name}_readmissions_30d", "readmissions"),
+            causes=parse_causes(sub.get("causes"), rate, name, where, ctx),
         ))
     return types
+
+
+def parse_causes(node: Any, rate: Rate, name: str, where: str, ctx: TermContext) -> list[Cause]:
+    """The causes of admission type ``name`` (none when ``node`` is None): each the type's
+    ``rate`` times its share, with the type's terms and its own."""
+    if node is None:
+        return []
+    where = f"{where}.causes"
+    if not isinstance(node, Mapping) or not node:
+        raise HhsimError(where, "must be a table of causes",
+                         "write [hospital.admissions.<type>.causes.<cause>] tables with a share each")
+    shares: dict[str, np.ndarray | None] = {}
+    for cause, sub in node.items():
+        if not isinstance(sub, Mapping):
+            raise HhsimError(f"{where}.{cause}", "must be a table", "give it a share and rate ratios")
+        check_keys(sub, f"{where}.{cause}", CAUSE_KEYS)
+        shares[cause] = _share(sub, f"{where}.{cause}") if "share" in sub else None
+    rest = [c for c, s in shares.items() if s is None]
+    if len(rest) > 1:
+        raise HhsimError(f"{where}.{rest[1]}.share", f"is missing, as is {rest[0]}'s: only one cause may "
+                         "take what the others leave", "give every cause but one a share")
+    total = sum((s for s in shares.values() if s is not None), np.zeros_like(rate.base))
+    live = rate.base > 0
+    if np.any(total[live] > 1 + 1e-9):
+        raise HhsimError(where, f"shares add up to {total[live].max():.4g} at some ages",
+                         "make the shares add up to at most 1 at every age")
+    if not rest and np.any(np.abs(total[live] - 1) > 1e-6):
+        raise HhsimError(where, f"shares add up to {total[live].min():.4g} at some ages, not 1",
+                         "make them add up to 1, or leave out one cause's share (it takes the rest)")
+    causes = []
+    for cause, share in shares.items():
+        share = np.maximum(1.0 - total, 0.0) if share is None else share
+        terms = [*rate.terms, *parse_terms(node[cause].get("rr"), f"{where}.{cause}.rr", ctx)]
+        r = Rate(f"{where}.{cause}", rate.base * share, terms, rate.reference, ages=rate.ages,
+                 parent=rate.name)
+        causes.append(Cause(cause, r, Activity(f"{name}_{cause}_admissions", "admissions")))
+    return causes
+
+
+def _share(node: Mapping[str, Any], where: str) -> np.ndarray:
+    """A cause's share of its type's admissions: a (2, ages) table of numbers in [0, 1]."""
+    table, unit, _ = base_leaf(node["share"], f"{where}.share")
+    if not unit.startswith("share") or np.any((table < 0) | (table > 1)):
+        raise HhsimError(f"{where}.share", "must be a share from 0 to 1",
+                         'use unit = "share of admissions" and values from 0 to 1')
+    return table
 
 
 @dataclass
@@ -177,6 +256,7 @@ class Hospital:
     next_day: np.ndarray = field(init=False)  # day of the next scheduled event, or NO_DAY
     next_kind: np.ndarray = field(init=False)
     admit_type: np.ndarray = field(init=False)  # type of the current or pending admission
+    admit_cause: np.ndarray = field(init=False)  # its cause (a column of its type), or NO_CAUSE
     last_discharge: np.ndarray = field(init=False)
     places: dict[int, Place] = field(default_factory=dict)  # location code -> place
     on_delay: list[DelayHook] = field(default_factory=list)
@@ -191,6 +271,11 @@ class Hospital:
         self.next_day = np.full(n, NO_DAY, dtype=np.int32)
         self.next_kind = np.zeros(n, dtype=np.int8)
         self.admit_type = np.zeros(n, dtype=np.int8)
+        self.admit_cause = np.full(n, NO_CAUSE, dtype=np.int8)
+        # The stack's columns: each type's causes (or the type itself), in type order.
+        self._column_type = np.array([t.code for t in self.types for _ in t.columns], dtype=np.int8)
+        self._column_cause = np.array([k if t.causes else NO_CAUSE for t in self.types
+                                       for k in range(len(t.columns))], dtype=np.int8)
         self.last_discharge = np.full(n, -10 * READMISSION_WINDOW_DAYS, dtype=np.int32)
 
     @property
@@ -239,7 +324,8 @@ class Hospital:
         who, day, choice = who[keep], day[keep], choice[keep]
         self.next_day[who] = day
         self.next_kind[who] = ADMIT
-        self.admit_type[who] = choice
+        self.admit_type[who] = self._column_type[choice]
+        self.admit_cause[who] = self._column_cause[choice]
 
     # -- the event loop ---------------------------------------------------------------------
     def _event_loop(self, window: MonthWindow, death_day: np.ndarray) -> None:
@@ -347,6 +433,10 @@ class Hospital:
                 continue
             who = idx[sel]
             ledger.add(t.admissions.name, who, 1.0, window.weight)
+            for k, cause in enumerate(t.causes):
+                of_cause = who[self.admit_cause[who] == k]
+                if of_cause.size:
+                    ledger.add(cause.admissions.name, of_cause, 1.0, window.weight)
             self.admissions_this_step[who] += 1
             for hook in self.on_admit:
                 hook(who, day[sel])

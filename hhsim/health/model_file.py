@@ -123,7 +123,7 @@ class HealthModel:
 
     @property
     def admission_stack(self) -> RateStack:
-        return self._stack("admissions", [t.rate for t in self.admissions])
+        return self._stack("admissions", [r for t in self.admissions for r in t.columns])
 
     @property
     def stacks(self) -> list[RateStack]:
@@ -138,7 +138,7 @@ class HealthModel:
     def rates(self) -> list[Rate]:
         """Every distinct rate of the model once (calibration must not scale one twice)."""
         rates = [r for c in self.chains.values() for r in c.rates]
-        rates += [s.rate for s in self.services] + [t.rate for t in self.admissions]
+        rates += [s.rate for s in self.services] + [r for t in self.admissions for r in t.columns]
         return list({id(r): r for r in rates}.values())
 
     def initialise(self, pop: Population, streams: Streams,

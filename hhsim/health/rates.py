@@ -99,6 +99,7 @@ class Rate:
     source: np.ndarray | None = field(default=None, repr=False)  # the base before de-averaging
     state_table: np.ndarray | None = field(default=None, repr=False)
     ages: Ages | None = None  # the ages it applies to (None: every age; hhsim.health.ages)
+    parent: str | None = None  # a rate whose intervention effects also act on this one (a cause's type)
 
     def evaluate(self, pop: Population, idx: np.ndarray | None = None) -> np.ndarray:
         """The quantity for tenants ``idx`` (all slots when None); float32."""

@@ -66,7 +66,8 @@ def model_context(health: HealthModel, price_year: str, months: int | None = Non
     tallies = [a.name for a in health.activities]
     tallies += [a.name for a in DAY_TALLIES] if health.admissions else []
     return ModelContext(chains={n: c.states for n, c in health.chains.items()}, services=services,
-                        rates=frozenset(r.name for r in health.rates),
+                        rates=frozenset([*(r.name for r in health.rates),
+                                         *(t.rate.name for t in health.admissions)]),
                         has_wellbeing=health.wellbeing is not None,
                         monthly=health.cycle_months == 1, price_year=price_year, months=months,
                         activities=frozenset(tallies),

@@ -44,7 +44,7 @@ from hhsim.health.calendar import DAYS_IN_MONTH, calendar_month, set_month
 from hhsim.health.checks import start_checks
 from hhsim.health.hospital import DAY_TALLIES, Hospital, MonthWindow
 from hhsim.health.model_file import HealthModel, calibrated_model
-from hhsim.health.rates import Rate, RateStack
+from hhsim.health.rates import Probability, Rate, RateStack
 from hhsim.health.terms import MAX_AGE
 from hhsim.interventions import build, model_context, parse_arm
 from hhsim.interventions.base import Intervention, Settings
@@ -279,9 +279,15 @@ class HousingHealthModel(mesa.Model):
             raise HhsimError("population.children", "cannot be used with a cohort", "remove children")
         return config.children
 
-    def effect(self, rate: Rate, idx: np.ndarray | None) -> np.ndarray | None:
-        """Intervention multiplier of ``rate`` for tenants ``idx`` (all slots when None)."""
+    def effect(self, rate: Rate | Probability, idx: np.ndarray | None) -> np.ndarray | None:
+        """Intervention multiplier of ``rate`` (or odds multiplier of a probability) for tenants
+        ``idx`` (all slots when None): its own effects, times those on a rate's parent (an
+        admission cause's type)."""
         effect = self.effects.get(rate.name)
+        parent = (self.effects.get(rate.parent)
+                  if isinstance(rate, Rate) and rate.parent is not None else None)
+        if parent is not None:
+            effect = parent if effect is None else effect * parent
         if effect is None:
             return None
         return effect if idx is None else effect[idx]
