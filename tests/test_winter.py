@@ -142,7 +142,7 @@ def test_mistakes_in_calendar_terms_are_one_line_errors(edit, message):
 
 def test_de_averaging_keeps_the_annual_mean_of_a_seasonal_rate():
     """On the reference population, the day-weighted mean over the months of the default
-    model's de-averaged mortality and emergency admission rates, relative to their sources,
+    model's de-averaged mortality and emergency admission rates (each cause's), relative to their sources,
     is 1 in every age-sex stratum: the seasonal profile and the winter excess of cold homes
     move deaths and admissions between months and people, not the national annual total."""
     world = world_tree()
@@ -153,8 +153,8 @@ def test_de_averaging_keeps_the_annual_mean_of_a_seasonal_rate():
     female = ref.female.view(np.int8).astype(np.intp)
     cell = female * N_STRATA + STRATUM_OF_AGE[np.minimum(ref.age_years, MAX_AGE)]
     people = np.maximum(np.bincount(cell, None, 2 * N_STRATA), 1)
-    admissions = next(t.rate for t in health.admissions if t.name == "emergency")
-    for rate in (health.mortality, admissions):
+    causes = next(t.columns for t in health.admissions if t.name == "emergency")
+    for rate in (health.mortality, *causes):
         assert any(t.calendar for t in rate.terms)
         source = rate.source.ravel()[female * (MAX_AGE + 1) + np.minimum(ref.age_years, MAX_AGE)]
         mean = np.zeros(2 * N_STRATA)

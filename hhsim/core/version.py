@@ -13,7 +13,8 @@ from __future__ import annotations
 #: (issue 18). Model 4: the chains hold England's cross-section as people age (issue 16).
 #: Model 5: service-use rate ratios by health state from the evidence (issue 16). Model 6:
 #: the deprivation gradient of health changes with age and holds as people age (issue 16).
-MODEL_VERSION = "6"
+#: Model 7: emergency admissions by cause, and planned care and prescribing (issue 16).
+MODEL_VERSION = "7"
 
 #: Default-model parameters a model version retired: name -> what replaced it (the one line
 #: an old experiment file that sets one gets).
@@ -24,6 +25,23 @@ RETIRED_PARAMETERS: dict[str, str] = {
                                                     "December-March: set "
                                                     "parameters.cold_home_admissions_ratio "
                                                     "(docs/changes.md)",
+    "hospital.admissions.emergency.rr.damp": "model 7 moved damp onto respiratory admissions: set "
+                                             "hospital.admissions.emergency.causes.respiratory.rr.damp "
+                                             "(docs/changes.md)",
+    "hospital.admissions.emergency.rr.falls": "model 7 moved the falls hazard onto fall injuries: set "
+                                              "hospital.admissions.emergency.causes.falls.rr.falls "
+                                              "(docs/changes.md)",
+    "hospital.admissions.emergency.rr.calendar_month.all": "model 7 gave each cause of emergency "
+                                                           "admissions its winter shape: set "
+                                                           "parameters.respiratory_winter_ratio or "
+                                                           "parameters.admission_winter_index "
+                                                           "(docs/changes.md)",
+    "hospital.admissions.emergency.rr.calendar_month.excess_cold": "model 7 placed the cold-home ratio "
+                                                                   "by cause: set parameters."
+                                                                   "cold_home_respiratory_ratio, "
+                                                                   "cold_home_circulatory_ratio or "
+                                                                   "cold_home_admissions_ratio "
+                                                                   "(docs/changes.md)",
 }
 
 
