@@ -129,6 +129,7 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
 
     _calibrate_parser(sub)
+    _ship_parser(sub)
 
     val = sub.add_parser("validate", help="check a file without running anything: an experiment, "
                                           "calibration, target or model file (TOML), a stock or "
@@ -387,6 +388,32 @@ def cmd_psa(args: argparse.Namespace) -> int:
         print("Warning: " + warning)
     print(f"\nWrote parameters, draws and incremental (.parquet), ceac.csv, evpi.csv, evppi.csv, psa.json, "
           f"section.html and {len(s['plots'])} plot files to {res.out} ({s['elapsed_seconds']} s)")
+    return 0
+
+
+def _ship_parser(sub: argparse._SubParsersAction) -> None:
+    ship = sub.add_parser("ship-posterior", help="ship a finished calibration's posterior in the package: "
+                                                 "hhsim/data/posterior/<name>.csv and .toml, and the default "
+                                                 "model's values at its medians (docs/calibration.md)")
+    ship.add_argument("folder", help="output folder of a finished 'hhsim calibrate' (not --fast)")
+    ship.add_argument("--name", help="name of the shipped posterior (default: the calibration's name)")
+    ship.add_argument("--model", help="the model file whose values are set (default: the package's default "
+                                      "model file)")
+    ship.add_argument("--into", help="folder of the shipped posteriors (default: the package's "
+                                     "hhsim/data/posterior)")
+
+
+def cmd_ship_posterior(args: argparse.Namespace) -> int:
+    from hhsim.studies.calibration.ship import ship_posterior
+
+    res = ship_posterior(args.folder, name=args.name, model=args.model, folder=args.into)
+    t = res.table
+    print(f"Shipped posterior '{res.name}': {res.csv} and {res.toml}; values set in {res.model}:")
+    for r in t.itertuples():
+        status = "C (calibrated)" if r.calibrated else "status kept (sd not halved)"
+        print(f"  {r.parameter} = {r.posterior_median:.6g}: posterior sd {r.posterior_sd:.4g} vs prior sd "
+              f"{r.prior_sd:.4g} (ratio {r.ratio:.2f}): {status}")
+    print("Regenerate docs/parameters.md with 'hhsim params --markdown docs/parameters.md'.")
     return 0
 
 
@@ -707,8 +734,9 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     commands = {"run": cmd_run, "sensitivity": cmd_sensitivity, "psa": cmd_psa, "break-even": cmd_break_even,
-                "calibrate": cmd_calibrate, "validate": cmd_validate, "params": cmd_params,
-                "report": cmd_report, "headlines": cmd_headlines, "check-model": cmd_check_model}
+                "calibrate": cmd_calibrate, "ship-posterior": cmd_ship_posterior, "validate": cmd_validate,
+                "params": cmd_params, "report": cmd_report, "headlines": cmd_headlines,
+                "check-model": cmd_check_model}
     args = None
     try:
         args = parser().parse_args(argv)
