@@ -98,9 +98,14 @@ def parser() -> argparse.ArgumentParser:
 
     psa = sub.add_parser("psa", help="probabilistic sensitivity analysis of an experiment's [psa] section "
                                      "(docs/psa.md)")
-    psa.add_argument("file", help="experiment file (TOML), with a [psa] section unless --posterior is given")
+    psa.add_argument("file", help="experiment file (TOML), with a [psa] section unless a posterior is drawn "
+                                  "(shipped, or --posterior)")
     psa.add_argument("--draws", type=_positive, help="parameter draws (overrides the file's)")
-    psa.add_argument("--posterior", help="draw (also) from a calibration posterior (posterior.parquet)")
+    source = psa.add_mutually_exclusive_group()
+    source.add_argument("--posterior", help="draw (also) from this calibration posterior (posterior.parquet "
+                                            "or its folder) instead of the posterior shipped in the package")
+    source.add_argument("--no-posterior", action="store_true",
+                        help="draw only the [psa] distributions, not the posterior shipped in the package")
     psa.add_argument("--out", help="output folder (default: hhsim-results/<name>-psa-<time>); put it inside "
                                    "a run's folder to have 'hhsim report' include it")
     _batch_options(psa, "experiment seed (draws and runs)", "replications per arm and draw",
@@ -367,13 +372,16 @@ def cmd_psa(args: argparse.Namespace) -> int:
         res = run_psa(args.file, out, draws=args.draws, posterior=args.posterior, workers=args.workers,
                       scheduler=args.scheduler, resume=args.resume, progress=not args.quiet, seed=args.seed,
                       tenants=args.tenants, months=args.months, replications=args.replications,
-                      precision=precision)
+                      precision=precision, shipped=not args.no_posterior)
     except KeyboardInterrupt:
         return _interrupted(out)
     s = res.summary
     print(f"Probabilistic sensitivity analysis: {s['draws']} draws x {s['replications']} replication(s) x "
           f"{len(s['arms'])} arms of {s['tenants']:,} tenants over {s['months']} months ({s['perspective']} "
           "costs, discounted).")
+    for used in s["shipped_posterior"]:
+        print(f"Drawn from the shipped posterior '{used['name']}' (whole rows, weighted): "
+              f"{', '.join(used['parameters'])}.")
     if "precision" in s:
         p = s["precision"]
         print(f"Draws chosen for the mean {p['outcome']} within {p['target']}: "

@@ -72,6 +72,7 @@ class Shipped:
     name: str
     rows: pd.DataFrame
     sha256: str
+    model_version: str = ""  # of the calibration, from <name>.toml
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -97,7 +98,9 @@ def read_shipped(path: Path) -> Shipped:
     if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
         raise HhsimError(f"{path}: weight", "has negative, missing or all-zero weights",
                          "ship it again with 'hhsim ship-posterior'")
-    return Shipped(path.stem, rows.assign(weight=w / w.sum()), hashlib.sha256(data).hexdigest())
+    meta = read_toml(path.with_suffix(".toml"), "shipped posterior's metadata")
+    version = str(meta.get("posterior", {}).get("model_version", ""))
+    return Shipped(path.stem, rows.assign(weight=w / w.sum()), hashlib.sha256(data).hexdigest(), version)
 
 
 def weighted_stats(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
