@@ -98,9 +98,14 @@ def parser() -> argparse.ArgumentParser:
 
     psa = sub.add_parser("psa", help="probabilistic sensitivity analysis of an experiment's [psa] section "
                                      "(docs/psa.md)")
-    psa.add_argument("file", help="experiment file (TOML), with a [psa] section unless --posterior is given")
+    psa.add_argument("file", help="experiment file (TOML), with a [psa] section unless a posterior is drawn "
+                                  "(shipped, or --posterior)")
     psa.add_argument("--draws", type=_positive, help="parameter draws (overrides the file's)")
-    psa.add_argument("--posterior", help="draw (also) from a calibration posterior (posterior.parquet)")
+    source = psa.add_mutually_exclusive_group()
+    source.add_argument("--posterior", help="draw (also) from this calibration posterior (posterior.parquet "
+                                            "or its folder) instead of the posterior shipped in the package")
+    source.add_argument("--no-posterior", action="store_true",
+                        help="draw only the [psa] distributions, not the posterior shipped in the package")
     psa.add_argument("--out", help="output folder (default: hhsim-results/<name>-psa-<time>); put it inside "
                                    "a run's folder to have 'hhsim report' include it")
     _batch_options(psa, "experiment seed (draws and runs)", "replications per arm and draw",
@@ -129,6 +134,7 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
 
     _calibrate_parser(sub)
+    _ship_parser(sub)
 
     val = sub.add_parser("validate", help="check a file without running anything: an experiment, "
                                           "calibration, target or model file (TOML), a stock or "
@@ -366,13 +372,16 @@ def cmd_psa(args: argparse.Namespace) -> int:
         res = run_psa(args.file, out, draws=args.draws, posterior=args.posterior, workers=args.workers,
                       scheduler=args.scheduler, resume=args.resume, progress=not args.quiet, seed=args.seed,
                       tenants=args.tenants, months=args.months, replications=args.replications,
-                      precision=precision)
+                      precision=precision, shipped=not args.no_posterior)
     except KeyboardInterrupt:
         return _interrupted(out)
     s = res.summary
     print(f"Probabilistic sensitivity analysis: {s['draws']} draws x {s['replications']} replication(s) x "
           f"{len(s['arms'])} arms of {s['tenants']:,} tenants over {s['months']} months ({s['perspective']} "
           "costs, discounted).")
+    for used in s["shipped_posterior"]:
+        print(f"Drawn from the shipped posterior '{used['name']}' (whole rows, weighted): "
+              f"{', '.join(used['parameters'])}.")
     if "precision" in s:
         p = s["precision"]
         print(f"Draws chosen for the mean {p['outcome']} within {p['target']}: "
@@ -387,6 +396,32 @@ def cmd_psa(args: argparse.Namespace) -> int:
         print("Warning: " + warning)
     print(f"\nWrote parameters, draws and incremental (.parquet), ceac.csv, evpi.csv, evppi.csv, psa.json, "
           f"section.html and {len(s['plots'])} plot files to {res.out} ({s['elapsed_seconds']} s)")
+    return 0
+
+
+def _ship_parser(sub: argparse._SubParsersAction) -> None:
+    ship = sub.add_parser("ship-posterior", help="ship a finished calibration's posterior in the package: "
+                                                 "hhsim/data/posterior/<name>.csv and .toml, and the default "
+                                                 "model's values at its medians (docs/calibration.md)")
+    ship.add_argument("folder", help="output folder of a finished 'hhsim calibrate' (not --fast)")
+    ship.add_argument("--name", help="name of the shipped posterior (default: the calibration's name)")
+    ship.add_argument("--model", help="the model file whose values are set (default: the package's default "
+                                      "model file)")
+    ship.add_argument("--into", help="folder of the shipped posteriors (default: the package's "
+                                     "hhsim/data/posterior)")
+
+
+def cmd_ship_posterior(args: argparse.Namespace) -> int:
+    from hhsim.studies.calibration.ship import ship_posterior
+
+    res = ship_posterior(args.folder, name=args.name, model=args.model, folder=args.into)
+    t = res.table
+    print(f"Shipped posterior '{res.name}': {res.csv} and {res.toml}; values set in {res.model}:")
+    for r in t.itertuples():
+        status = "C (calibrated)" if r.calibrated else "status kept (sd not halved)"
+        print(f"  {r.parameter} = {r.posterior_median:.6g}: posterior sd {r.posterior_sd:.4g} vs prior sd "
+              f"{r.prior_sd:.4g} (ratio {r.ratio:.2f}): {status}")
+    print("Regenerate docs/parameters.md with 'hhsim params --markdown docs/parameters.md'.")
     return 0
 
 
@@ -707,8 +742,9 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     commands = {"run": cmd_run, "sensitivity": cmd_sensitivity, "psa": cmd_psa, "break-even": cmd_break_even,
-                "calibrate": cmd_calibrate, "validate": cmd_validate, "params": cmd_params,
-                "report": cmd_report, "headlines": cmd_headlines, "check-model": cmd_check_model}
+                "calibrate": cmd_calibrate, "ship-posterior": cmd_ship_posterior, "validate": cmd_validate,
+                "params": cmd_params, "report": cmd_report, "headlines": cmd_headlines,
+                "check-model": cmd_check_model}
     args = None
     try:
         args = parser().parse_args(argv)

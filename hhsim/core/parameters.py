@@ -6,10 +6,11 @@ A parameter file is TOML. Any inline table with a ``value`` key is a parameter (
 
 Required keys: ``value`` (number, or nested list of numbers), ``unit``, ``source``. Money
 (a unit starting with "£") also needs ``price_year``. ``status`` tags the evidence (V1, V2,
-D, A); ``assumption = true`` (or status A) marks a value invented for the model, and its
-``source`` must then say why the value was chosen. A leaf may carry structural keys that
-shape how the value is used (``breaks``, ``first_age``, ``centre``); those are not
-parameters and cannot be overridden.
+D, A, and C: calibrated, the median of a shipped posterior whose sd is at most half the
+prior's, set by ``hhsim ship-posterior``); ``assumption = true`` (or status A) marks a value
+invented for the model, and its ``source`` must then say why the value was chosen. A leaf
+may carry structural keys that shape how the value is used (``breaks``, ``first_age``,
+``centre``); those are not parameters and cannot be overridden.
 
 Everything else in the file (state names, links between sections) is structure. The dotted
 name of a leaf is its path in the file, e.g. ``services.gp.rate``.
@@ -43,7 +44,7 @@ LEAF_KEYS = {
     "value", "unit", "source", "price_year", "assumption", "status", "note",
     "breaks", "first_age", "centre", "payer", "category", "location",
 }
-STATUS_TAGS = {"V1", "V2", "D", "A"}
+STATUS_TAGS = {"V1", "V2", "D", "A", "C"}
 #: The table of named parameters that expressions refer to (top level of a model file).
 NAMED = "parameters"
 #: Largest ratio (rate, odds or relative risk) or coefficient of variation accepted: far

@@ -8,7 +8,8 @@ from typing import Any
 from hhsim.core.parameters import Parameter, parameters_of
 from hhsim.core.resources import default_model_tree, world_tree
 
-STATUS = {"V1": "V1 primary source", "V2": "V2 secondary source", "D": "D derived", "A": "A assumption"}
+STATUS = {"V1": "V1 primary source", "V2": "V2 secondary source", "D": "D derived", "A": "A assumption",
+          "C": "C calibrated (posterior sd at most half the prior's; hhsim ship-posterior)"}
 
 
 def _flat(value: Any) -> Iterator[Any]:

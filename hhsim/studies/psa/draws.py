@@ -8,11 +8,13 @@ the file lists them, by inverting uniforms through ``Distribution.ppf``, whose
 unbounded tails are cut at the 0.1% and 99.9% quantiles: exactly the range that validation
 checked, so no draw can fail part-way through a long PSA. A posterior (Parquet: one column
 per parameter, optionally a ``weight`` column) is resampled with probability proportional
-to the weights.
+to the weights, whole rows at a time, so the correlations calibration found are kept; the
+posteriors shipped in the package (``hhsim.studies.calibration.ship``) are drawn the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,15 +41,19 @@ def rng_for(seed: int, block: int = 0) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PSA_KEY, block)))
 
 
-def psa_draws(st: Setup, n: int, seed: int, posterior: pd.DataFrame | None = None) -> pd.DataFrame:
+def psa_draws(st: Setup, n: int, seed: int,
+              posterior: pd.DataFrame | Sequence[pd.DataFrame] | None = None) -> pd.DataFrame:
     """The first ``n`` draws of a PSA: the ``[psa]`` parameters (``draw_parameters``) and,
-    with a ``posterior``, its resampled rows, block by block (draw i is the same for any n)."""
+    with a ``posterior`` (or several, each resampled on its own, in order), its resampled
+    whole rows, block by block (draw i is the same for any n)."""
+    posteriors = ([] if posterior is None else [posterior] if isinstance(posterior, pd.DataFrame)
+                  else posterior)
     blocks = []
     for b in range(-(-n // BLOCK)):
         rng = rng_for(seed, b)  # a whole block is drawn, then cut: draw i never depends on n
         block = draw_parameters(st, BLOCK, rng)
-        if posterior is not None:
-            block = pd.concat([block, resample_posterior(posterior, BLOCK, rng)], axis=1)
+        for post in posteriors:  # whole rows: the correlations between parameters are kept
+            block = pd.concat([block, resample_posterior(post, BLOCK, rng)], axis=1)
         blocks.append(block.iloc[:n - b * BLOCK])
     return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame()
 

@@ -13,6 +13,7 @@ import hashlib
 import html
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,11 +24,13 @@ from hhsim.analysis.sweep import point_outcomes
 from hhsim.batch.files import atomic_write, write_csv, write_json
 from hhsim.batch.pipeline import default_out
 from hhsim.batch.points import run_points
-from hhsim.core.errors import HhsimError
+from hhsim.core.errors import HhsimError, warn
+from hhsim.core.version import MODEL_VERSION
 from hhsim.experiment.outputs import check_output
 from hhsim.experiment.plan import Plan, compile_plan
 from hhsim.experiment.psa_section import Setup, setup
 from hhsim.experiment.schema import PSA, Experiment
+from hhsim.studies.calibration.ship import Shipped, shipped_posteriors
 from hhsim.studies.psa.analysis import (
     acceptability,
     draws_for_evpi,
@@ -132,26 +135,72 @@ def section_html(summary: dict) -> str:
     return body
 
 
+def shipped_draws(exp: Experiment, plan_version: str = MODEL_VERSION) -> tuple[list[Shipped], list[str]]:
+    """The shipped posteriors (``hhsim.studies.calibration.ship``) a PSA of ``exp`` draws
+    from, and one-line notes of what they do not apply to. They are posteriors of the
+    default model: an experiment with its own model file draws none of them (noted). Of the
+    rest, a parameter the experiment gives its own ``[psa]`` distribution (or Dirichlet
+    share), or a value in its ``[parameters]`` or an arm's, is left out (noted, with the
+    parameters). A posterior calibrated at another model version is drawn, with a note."""
+    ships = shipped_posteriors()
+    if not ships:
+        return [], []
+    if exp.experiment.model != "default":
+        names = ", ".join(s.name for s in ships)
+        return [], [f"the shipped posterior ({names}) is of the default model, and "
+                    f"this experiment uses its own model file ({exp.experiment.model}): not drawn (give "
+                    "--posterior to draw from a posterior of that model)"]
+    own = set(setup(exp, None).names)
+    fixed = set(exp.parameters).union(*(a.parameters for a in exp.arms))
+    out, notes = [], []
+    for s in ships:
+        if s.model_version != plan_version:
+            notes.append(f"the shipped posterior '{s.name}' was calibrated at model version "
+                         f"{s.model_version or '?'}, and the model is now version {plan_version}: calibrate "
+                         "again and ship the new posterior")
+        mine = [p for p in s.parameters if p in own]
+        if mine:
+            notes.append(f"the [psa] distributions of {', '.join(mine)} take precedence over the shipped "
+                         f"posterior '{s.name}'")
+        set_here = [p for p in s.parameters if p in fixed and p not in own]
+        if set_here:
+            notes.append(f"the experiment's own values of {', '.join(set_here)} (in [parameters] or an arm) "
+                         f"are kept, not drawn from the shipped posterior '{s.name}'")
+        keep = [p for p in s.parameters if p not in own and p not in fixed]
+        if keep:
+            out.append(replace(s, rows=s.rows[[*keep, "weight"]]))
+    return out, notes
+
+
 def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path | None = None, *,
             draws: int | None = None, posterior: str | Path | None = None, workers: int | None = None,
             scheduler: str | None = None, resume: bool = False, progress: bool = False,
             seed: int | None = None, tenants: int | None = None, months: int | None = None,
-            replications: int | None = None, precision: Precision | None = None) -> PSAResults:
+            replications: int | None = None, precision: Precision | None = None,
+            shipped: bool = True) -> PSAResults:
     """Draw the ``[psa]`` parameters (and/or a posterior), run every arm at every draw,
-    and write the PSA's tables, summary and figures into ``out``. With ``precision``
+    and write the PSA's tables, summary and figures into ``out``. Without ``posterior``, the
+    posteriors shipped in the package are drawn (whole rows) for the parameters the
+    experiment does not give a distribution or a value of its own (``shipped_draws``; not
+    with ``shipped=False``); ``posterior`` replaces them. With ``precision``
     (``hhsim.analysis.precision``), draws are added in rounds until the mean over draws of
     the outcome meets it for every arm compared (``precision.max_replications`` is then the
     most draws); draw i is the same however many there are (``psa_draws``)."""
     started = time.perf_counter()
     plan = compile_plan(experiment, seed=seed, tenants=tenants, months=months, replications=replications)
-    if plan.experiment.psa is None and posterior is None:
+    ships, notes = (shipped_draws(plan.experiment, plan.model_version) if posterior is None and shipped
+                    else ([], []))
+    for note in notes:
+        warn(note)
+    if plan.experiment.psa is None and posterior is None and not ships:
         raise HhsimError(str(plan.source or "experiment"), "has no [psa] section",
                          "add one with parameters (docs/psa.md), or give --posterior")
     if plan.experiment.psa is None:
         plan = replace(plan, experiment=plan.experiment.model_copy(update={"psa": PSA()}))
     exp = plan.experiment
     post = read_posterior(posterior) if posterior is not None else None
-    st = setup(exp, tuple(c for c in post.columns if c != "weight") if post is not None else ())
+    frames = [post] if post is not None else [s.rows for s in ships]
+    st = setup(exp, tuple(c for f in frames for c in f.columns if c != "weight"))
     n = draws or st.draws
     followed = [a.name for a in exp.arms if a.name != exp.baseline]
     if precision is not None:
@@ -161,13 +210,15 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
                      "--precision-outcome")
         n = min(max(n, MIN_REPLICATIONS), precision.max_replications)
     out = Path(out) if out is not None else default_out(plan.name, "psa")
-    digest = _digest(plan, post)
+    digest = _digest(plan, post, ships)
+    used = [{"name": s.name, "sha256": s.sha256, "parameters": list(s.parameters)} for s in ships]
     rounds: list[int] = []
     while True:
-        params = psa_draws(st, n, exp.experiment.seed, post)
+        params = psa_draws(st, n, exp.experiment.seed, frames)
         res = run_points(plan, params.to_dict("records"), out, workers=workers, scheduler=scheduler,
                          resume=resume or bool(rounds), progress=progress, digest=digest, command="hhsim psa",
-                         manifest={"psa": {"draws": n, "posterior": str(posterior or "")}})
+                         manifest={"psa": {"draws": n, "posterior": str(posterior or ""),
+                                           **({"shipped_posterior": used} if used else {})}})
         if precision is None:
             break
         rounds.append(n)
@@ -195,6 +246,7 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
                "population": float(table["population"].mean()),
                "parameters": {k: getattr(d, "description", "") for k, d in st.distributions.items()},
                "posterior": str(posterior) if posterior is not None else None,
+               "shipped_posterior": used, "posterior_notes": notes,
                "decision_thresholds": list(st.decision_thresholds)}
     if precision is not None:
         stopped = stop_reason(verdicts, n, precision.max_replications, precision, "draws")
@@ -218,13 +270,15 @@ def run_psa(experiment: Experiment | str | Path | None = None, out: str | Path |
     return PSAResults(out, exp, st, params, table, ce, ev, ev_pp, summary)
 
 
-def _digest(plan: Plan, posterior: pd.DataFrame | None) -> str:
+def _digest(plan: Plan, posterior: pd.DataFrame | None, ships: Sequence[Shipped] = ()) -> str:
     """What identifies a PSA's runs, whatever its number of draws: the experiment, its
-    ``[psa]`` distributions (not ``draws``), the posterior drawn from, and the version."""
+    ``[psa]`` distributions (not ``draws``), the posterior drawn from (a shipped one by its
+    name, file digest and the columns drawn), and the version."""
     psa = plan.experiment.psa
     spec = psa.model_dump(mode="json", exclude={"draws"}) if psa is not None else {}
     post = (hashlib.sha256(pd.util.hash_pandas_object(posterior, index=True).to_numpy().tobytes()).hexdigest()
             if posterior is not None else None)
-    text = json.dumps({"psa": spec, "posterior": post}, sort_keys=True, default=str)
+    shipped = {"shipped": [[s.name, s.sha256, list(s.parameters)] for s in ships]} if ships else {}
+    text = json.dumps({"psa": spec, "posterior": post, **shipped}, sort_keys=True, default=str)
     experiment, _, version = plan.digest.rpartition(":")
     return f"{experiment}:psa-{hashlib.sha256(text.encode()).hexdigest()}:{version}"
