@@ -24,6 +24,7 @@ from hhsim.core.distributions import parse_distribution
 from hhsim.core.errors import HhsimError
 from hhsim.core.parameters import iter_leaves, to_parameter
 from hhsim.core.resources import data_path
+from hhsim.core.version import MODEL_VERSION
 from hhsim.experiment.plan import compile_plan, validate
 from hhsim.experiment.psa_section import setup
 from hhsim.studies.calibration.outputs import summary_table
@@ -59,7 +60,7 @@ def calibration_folder(folder: Path, params: dict | None = None, n: int = 300, s
     summary_table(list(params), priors, post).to_csv(folder / "summary.csv", index=False)
     (folder / "calibration.json").write_text(json.dumps({
         "name": "synthetic", "file": "calibration/synthetic.toml", "digest": "abc123", "method": "abc-smc",
-        "model_version": "6", "parameters": params}))
+        "model_version": MODEL_VERSION, "parameters": params}))
     return folder
 
 
@@ -100,7 +101,7 @@ def test_shipping_writes_csv_and_toml_and_sets_the_medians_in_a_copy_of_the_mode
     meta = tomllib.loads(res.toml.read_text())
     assert meta["posterior"]["samples"] == 300
     assert meta["posterior"]["calibration_digest"] == "abc123"
-    assert meta["posterior"]["model_version"] == "6"
+    assert meta["posterior"]["model_version"] == MODEL_VERSION
     assert meta["posterior"]["shipped"] == "2026-12-06"
     assert len(meta["posterior"]["csv_sha256"]) == 64
     info = meta["parameters"]
@@ -185,11 +186,13 @@ def test_a_psa_distribution_takes_precedence_and_says_so(shipped):
 
 def test_a_posterior_of_another_model_version_is_drawn_with_a_note(shipped):
     res, _, _ = shipped
-    res.toml.write_text(res.toml.read_text().replace('model_version = "6"', 'model_version = "5"'))
-    ships, notes = shipped_draws(validate(default_experiment()), plan_version="6")
+    old = str(int(MODEL_VERSION) - 1)
+    res.toml.write_text(res.toml.read_text().replace(f'model_version = "{MODEL_VERSION}"',
+                                                     f'model_version = "{old}"'))
+    ships, notes = shipped_draws(validate(default_experiment()), plan_version=MODEL_VERSION)
     assert len(ships) == 1
-    assert notes == ["the shipped posterior 'synthetic' was calibrated at model version 5, and the model is "
-                     "now version 6: calibrate again and ship the new posterior"]
+    assert notes == [f"the shipped posterior 'synthetic' was calibrated at model version {old}, and the "
+                     f"model is now version {MODEL_VERSION}: calibrate again and ship the new posterior"]
 
 
 def test_an_experiment_with_its_own_model_draws_no_shipped_posterior(shipped, tmp_path):

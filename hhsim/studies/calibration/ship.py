@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hhsim.batch.files import atomic_write, write_csv
 from hhsim.core.errors import HhsimError
 from hhsim.core.inputs import check_path, read_input
 from hhsim.core.parameters import apply_overrides, parameters_of, read_toml
@@ -265,11 +266,9 @@ def ship_posterior(calibration: str | Path, *, name: str | None = None, model: s
         leaf["source"] = source
     new_text = tomlkit.dumps(doc)
     parameters_of(tomllib.loads(new_text))  # the rewritten file still reads as a model
-    from hhsim.batch.files import atomic_write
-
     folder.mkdir(parents=True, exist_ok=True)
     csv, meta = folder / f"{name}.csv", folder / f"{name}.toml"
-    atomic_write(csv, lambda p: post.to_csv(p, index=False, float_format="%.17g", lineterminator="\n"))
+    write_csv(csv, post)  # floats as Python's repr, which reads back exactly
     sha = hashlib.sha256(csv.read_bytes()).hexdigest()
     doc_meta = tomlkit.document()
     doc_meta.add(tomlkit.comment(f"Written by 'hhsim ship-posterior' from {src}; do not edit by hand."))
