@@ -24,11 +24,15 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
 from hhsim.core.distributions import Distribution
 
 #: Predictions are made this many points at a time (a 20,000 x 300 cross-covariance: 48 MB).
 CHUNK = 20_000
+#: BLAS threads while fitting and predicting: the matrices are small (a few hundred runs), and
+#: more threads made fitting 5 times slower on a shared 2-core machine.
+THREADS = 1
 
 
 def to_unit(priors: Sequence[Distribution], x: np.ndarray) -> np.ndarray:
@@ -58,11 +62,12 @@ class Emulator:
         u = to_unit(self.priors, x)
         mean = np.empty((len(u), len(self.gps)))
         var = np.empty_like(mean)
-        for start in range(0, len(u), CHUNK):
-            part = u[start:start + CHUNK]
-            for k, gp in enumerate(self.gps):
-                m, s = gp.predict(part, return_std=True)
-                mean[start:start + CHUNK, k], var[start:start + CHUNK, k] = m, s * s
+        with threadpool_limits(THREADS, "blas"):
+            for start in range(0, len(u), CHUNK):
+                part = u[start:start + CHUNK]
+                for k, gp in enumerate(self.gps):
+                    m, s = gp.predict(part, return_std=True)
+                    mean[start:start + CHUNK, k], var[start:start + CHUNK, k] = m, s * s
         return mean, var
 
     def loo(self) -> np.ndarray:
@@ -71,10 +76,11 @@ class Emulator:
         (y_i - mean_-i) / sd_-i = [K^-1 y]_i / sqrt([K^-1]_ii) (Rasmussen & Williams 5.12)."""
         n = max(len(gp.X_train_) for gp in self.gps)
         out = np.full((n, len(self.gps)), np.nan)
-        for k, gp in enumerate(self.gps):
-            inverse = np.linalg.inv(gp.kernel_(gp.X_train_))
-            alpha = inverse @ gp.y_train_
-            out[: len(alpha), k] = alpha / np.sqrt(np.diag(inverse))
+        with threadpool_limits(THREADS, "blas"):
+            for k, gp in enumerate(self.gps):
+                inverse = np.linalg.inv(gp.kernel_(gp.X_train_))
+                alpha = inverse @ gp.y_train_
+                out[: len(alpha), k] = alpha / np.sqrt(np.diag(inverse))
         return out
 
     def validate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -108,7 +114,8 @@ def fit_emulator(
         keep = np.isfinite(y[:, k])
         gp = GaussianProcessRegressor(kernel(u.shape[1]), normalize_y=True, n_restarts_optimizer=restarts,
                                       random_state=seed)
-        with warnings.catch_warnings():  # a length scale at its bound: an input that does not matter
+        with warnings.catch_warnings(), threadpool_limits(THREADS, "blas"):
+            # a length scale at its bound (an input that does not matter) is not a failure
             warnings.simplefilter("ignore", ConvergenceWarning)
             gps.append(gp.fit(u[keep], y[keep, k]))
     return Emulator(tuple(priors), tuple(outputs), tuple(gps))
