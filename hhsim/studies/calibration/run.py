@@ -225,7 +225,7 @@ def calibrate(
             from hhsim.studies.calibration.history_matching import history_match
 
             waves = history_match(problem, out, workers=local, scheduler=scheduler,
-                                  say=print if progress else None)
+                                  say=print)
             write_table(out / "history_matching.csv", waves.table)
             write_table(out / "history_matching_targets.csv", waves.emulators)
             write_table(out / "nroy.parquet", waves.samples)
