@@ -135,6 +135,18 @@ def test_waves_keep_the_truth_rule_out_most_of_the_prior_and_repeat(tmp_path):
         history_match(toy(), tmp_path / "a", workers=1)
 
 
+def test_a_target_no_run_reaches_is_named_when_everything_is_ruled_out(tmp_path):
+    problem = toy(waves=1, points=10, candidates=1000, rule="max")
+    problem.fitted = (*problem.fitted[:2], SimpleNamespace(name="difference", likelihood="normal",
+                                                           observed=50.0, sd=0.05, n=0))
+    # worst first: 50 is about 950 sd beyond any run (10 runs: the others may miss too)
+    with pytest.raises(HhsimError, match=r"ruled out every candidate .* no run came within the cutoff of "
+                                         r"\d target\(s\), closest implausibility over the runs: "
+                                         r"difference \(9\d\d\.\d\)") as err:
+        history_match(problem, tmp_path, workers=1)
+    assert "\n" not in str(err.value)
+
+
 def test_the_restricted_prior_draws_only_plausible_points_and_is_zero_outside(tmp_path):
     problem = toy(waves=2)
     nroy = history_match(problem, tmp_path, workers=1).nroy

@@ -157,14 +157,27 @@ def _wave_runs(problem: Problem, x: np.ndarray, wave: int, folder: Path, run: di
 def _candidates(problem: Problem, nroy: Nroy, rng: np.random.Generator, size: int,
                 needed: int) -> tuple[np.ndarray, float]:
     """Plausible prior draws (at least ``needed`` when ``BATCHES`` batches of ``size`` find
-    them) and the plausible share of the draws."""
+    them) and the plausible share of the draws; a first batch with none ends the search (a
+    share below 1 / ``size`` is taken for none)."""
     kept, drawn = [], 0
-    while drawn < BATCHES * size and (drawn == 0 or sum(map(len, kept)) < needed):
+    while drawn < BATCHES * size and (drawn == 0 or 0 < sum(map(len, kept)) < needed):
         x = quantile_points(problem, rng.random((size, len(problem.names))))
         kept.append(x[nroy.plausible(x)])
         drawn += size
     found = np.concatenate(kept)
     return found, len(found) / drawn
+
+
+def _unreachable(y: np.ndarray, nroy: Nroy, targets: list[str]) -> str:
+    """The targets no run came within the cutoff of (their smallest I over the runs, without
+    emulator variance), worst first, as the end of an error message."""
+    closest = np.nanmin(implausibility(y, 0.0, nroy.z, nroy.obs_var, nroy.discrepancy), axis=0)
+    far = [i for i in np.argsort(-closest) if closest[i] > nroy.cutoff]
+    if not far:
+        return ": each target was within the cutoff at some run, but no run matched them together"
+    shown = ", ".join(f"{targets[i]} ({closest[i]:.1f})" for i in far[:5])
+    return (f": no run came within the cutoff of {len(far)} target(s), closest implausibility "
+            f"over the runs: {shown}{', ...' if len(far) > 5 else ''}")
 
 
 def history_match(problem: Problem, out: Path, *, workers: int | None = None, scheduler: str | None = None,
@@ -211,8 +224,9 @@ def history_match(problem: Problem, out: Path, *, workers: int | None = None, sc
                 f"{now:.1%} of the prior, emulators' leave-one-out errors within +-2 sd: "
                 f"{loo.min():.0%} (worst target) to {loo.max():.0%}, {rows[-1]['seconds']:.1f} s")
         if len(plausible) == 0:
-            raise HhsimError(f"history matching wave {wave}", "ruled out every candidate point of the prior",
-                             "check the targets can be reached (hhsim check-model), or raise "
+            raise HhsimError(f"history matching wave {wave}", "ruled out every candidate point of the prior"
+                             + _unreachable(every[targets].to_numpy(float), nroy, targets),
+                             "calibrate parameters that move those targets, hold them out, or raise "
                              "history_matching.discrepancy or cutoff")
         stalled = wave > 1 and now > STALL * share  # wave 1's emulators may just be unsure
         share = now
