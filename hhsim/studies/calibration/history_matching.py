@@ -204,8 +204,8 @@ def history_match(problem: Problem, out: Path, *, workers: int | None = None, sc
         if missing:
             raise HhsimError(f"history matching wave {wave}", f"target '{missing[0]}' has fewer than 2 "
                              "finite simulated values", "give the experiment more tenants or months")
-        held_out = (within_two(nroy.emulators[-1].validate(x, new)) if nroy.emulators
-                    else np.full(len(targets), np.nan))
+        fresh = (within_two(nroy.emulators[-1].validate(x, new)) if nroy.emulators
+                 else np.full(len(targets), np.nan))  # the last emulators at these new runs
         every = pd.concat(runs, ignore_index=True)
         emulator = fit_emulator(problem.priors, every[list(problem.names)].to_numpy(float),
                                 every[targets].to_numpy(float), targets, seed, hm["restarts"])
@@ -215,10 +215,10 @@ def history_match(problem: Problem, out: Path, *, workers: int | None = None, sc
         plausible, now = _candidates(problem, nroy, rng, hm["candidates"], hm["points"])
         rows.append({"wave": wave, "points": len(x), "runs": len(every), "nroy_share": now,
                      "loo_within2_min": float(loo.min()), "loo_within2_mean": float(loo.mean()),
-                     "new_runs_within2_min": float(np.nanmin(held_out)) if wave > 1 else np.nan,
+                     "new_runs_within2_min": float(np.nanmin(fresh)) if wave > 1 else np.nan,
                      "seconds": round(time.perf_counter() - start, 1)})
         diagnostics += [{"wave": wave, "target": n, "loo_within2": a, "new_runs_within2": b}
-                        for n, a, b in zip(targets, loo, held_out, strict=True)]
+                        for n, a, b in zip(targets, loo, fresh, strict=True)]
         if say:
             say(f"History matching wave {wave}: {len(x)} runs ({len(every)} in all), NROY "
                 f"{now:.1%} of the prior, emulators' leave-one-out errors within +-2 sd: "
