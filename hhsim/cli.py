@@ -452,11 +452,13 @@ def cmd_break_even(args: argparse.Namespace) -> int:
 # --- hhsim calibrate (issue 10; docs/calibration.md) ---
 
 def _calibrate_parser(sub: argparse._SubParsersAction) -> None:
-    cal = sub.add_parser("calibrate", help="calibrate parameters to sourced targets (ABC-SMC with pyabc, or "
-                                           "--fast; docs/calibration.md)")
+    cal = sub.add_parser("calibrate", help="calibrate parameters to sourced targets (ABC-SMC with pyabc, "
+                                           "after history matching when the file has [history_matching]; "
+                                           "or --fast; docs/calibration.md)")
     cal.add_argument("file", help="calibration file (TOML)")
     cal.add_argument("--out", help="output folder (default: hhsim-results/<name>-calibration[-fast]); "
-                                   "an interrupted ABC calibration continues there")
+                                   "an interrupted ABC calibration continues there (history matching: "
+                                   "from its stored waves)")
     cal.add_argument("--fast", action="store_true", help="a point estimate with scipy.optimize (fixed common "
                                                           "random numbers) instead of ABC-SMC")
     cal.add_argument("--scheduler", help="Dask scheduler address (pyabc's Dask sampler)")
@@ -502,13 +504,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                   sampler="single" if args.single_core else "multicore", workers=args.workers,
                   progress=not args.quiet, sizes=sizes, precision=precision)
     except KeyboardInterrupt:
-        again = ("rerun the same command to continue from " + str(out / "abc.db") if not args.fast
-                 else "rerun the command (--fast starts again)")
+        again = ("rerun the same command to continue from " + str(out / "abc.db")
+                 + (" and the stored history-matching waves" if problem.history_matching else "")
+                 if not args.fast else "rerun the command (--fast starts again)")
         print(f"\nhhsim: interrupted; {again}",
               file=sys.stderr)
         return 130
     print("\n" + format_results(out))
-    print(f"\nWrote posterior.parquet, summary.csv, fit.csv, diagnostics and plots to {out}")
+    waves = "history_matching.csv, nroy.parquet, " if problem.history_matching and not args.fast else ""
+    print(f"\nWrote {waves}posterior.parquet, summary.csv, fit.csv, diagnostics and plots to {out}")
     return 0
 
 

@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from hhsim.core.errors import HhsimError
 from hhsim.studies.calibration.problem import Problem
+
+if TYPE_CHECKING:  # scikit-learn (history matching's emulators) is not needed by --fast
+    from hhsim.studies.calibration.history_matching import Nroy
 
 
 def import_pyabc():
@@ -70,14 +74,54 @@ class Distance:
         return self.problem.distance(x, x0)
 
 
-def prior(problem: Problem):
-    """The pyabc prior: one scipy distribution per parameter, named p0, p1, ..."""
+def prior(problem: Problem, nroy: Nroy | None = None):
+    """The pyabc prior: one scipy distribution per parameter, named p0, p1, ... (with
+    ``nroy``: restricted to the region history matching did not rule out)."""
+    if nroy is not None:
+        return RestrictedPrior(problem, nroy)
     pyabc = import_pyabc()
     rvs = {}
     for i, d in enumerate(problem.priors):
         f = d.frozen
         rvs[f"p{i}"] = pyabc.RV(f.dist.name, *f.args, **f.kwds)
     return pyabc.Distribution(**rvs)
+
+
+class RestrictedPrior:
+    """The prior restricted to history matching's NROY region, for pyabc: density
+    prior(x) x 1[x plausible under every wave's emulators].
+
+    The density is not normalised (its integral is the NROY share of the prior): pyabc's
+    SMC weights are prior density / proposal density, normalised over the population, so
+    the constant cancels. ``rvs`` rejection-samples the prior: it draws ``BATCH`` prior
+    points at once from numpy's global generator (pyabc's, seeded from the calibration
+    seed), keeps the plausible ones and hands them out one by one."""
+
+    BATCH = 1000
+
+    def __init__(self, problem: Problem, nroy: Nroy) -> None:
+        self.priors, self.nroy = problem.priors, nroy
+        self.keys = [f"p{i}" for i in range(len(problem.priors))]
+        self.ready = np.empty((0, len(self.keys)))
+
+    def rvs(self, *args, **kwargs):
+        pyabc = import_pyabc()
+        for _ in range(1000):
+            if len(self.ready):
+                break
+            u = np.random.random((self.BATCH, len(self.keys)))  # noqa: NPY002 (pyabc's global state)
+            x = np.column_stack([d.frozen.ppf(u[:, j]) for j, d in enumerate(self.priors)])
+            self.ready = x[self.nroy.plausible(x)]
+        else:
+            raise HhsimError("ABC-SMC prior", "found no plausible point in 1,000,000 prior draws",
+                             "rerun history matching with a larger cutoff or discrepancy")
+        point, self.ready = self.ready[0], self.ready[1:]
+        return pyabc.Parameter(dict(zip(self.keys, map(float, point), strict=True)))
+
+    def pdf(self, x) -> float:
+        point = np.array([[x[k] for k in self.keys]], dtype=float)
+        density = float(np.prod([d.frozen.pdf(point[0, j]) for j, d in enumerate(self.priors)]))
+        return density if density > 0 and self.nroy.plausible(point)[0] else 0.0
 
 
 def sampler(kind: str, scheduler: str | None = None, workers: int | None = None):
@@ -112,9 +156,11 @@ def run_abc(
     scheduler: str | None = None,
     workers: int | None = None,
     generations: int | None = None,
+    nroy: Nroy | None = None,
 ):
     """Run (or continue) ABC-SMC until ``generations`` generations in total are in the
-    database ``out/abc.db``; returns pyabc's ``History``."""
+    database ``out/abc.db``, from the prior or (``nroy``) its part history matching did not
+    rule out; returns pyabc's ``History``."""
     pyabc = import_pyabc()
     s = problem.settings
     total = generations or s["generations"]
@@ -126,9 +172,8 @@ def run_abc(
     medians = {n: float(d.frozen.median()) for n, d in zip(problem.names, problem.priors, strict=True)}
     problem.simulate(medians, s["seed"])
     chosen = sampler(sampler_kind, scheduler, workers)
-    smc = pyabc.ABCSMC(
-        Model(problem), prior(problem), Distance(problem), population_size=s["particles"], sampler=chosen
-    )
+    smc = pyabc.ABCSMC(Model(problem), prior(problem, nroy), Distance(problem),
+                       population_size=s["particles"], sampler=chosen)
     try:
         _run(smc, url, db, s, total, problem.observed)
     finally:

@@ -16,7 +16,11 @@ Files (all written atomically):
   covered ("True", "False" or "unknown") and a note saying why;
 - ``diagnostics.csv``: per generation, epsilon, simulations, acceptance rate and effective
   sample size (ABC only; ``trace.csv`` for ``--fast``);
-- ``plots/``: ``diagnostics``, ``marginals`` and ``pairs`` (PNG and SVG; ``plot_calibration``).
+- ``plots/``: ``diagnostics``, ``marginals`` and ``pairs`` (PNG and SVG; ``plot_calibration``);
+- with a ``[history_matching]`` table (``history_matching.py``, written by ``run.py``):
+  ``history_matching.csv`` (per wave: runs, NROY share, emulator checks, wall time),
+  ``history_matching_targets.csv`` (the emulator checks per target), ``nroy.parquet`` (the last
+  wave's plausible candidates) and ``history_matching/wave-<k>.parquet`` (each wave's runs).
 """
 
 from __future__ import annotations

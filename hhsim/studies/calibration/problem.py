@@ -19,6 +19,15 @@
     [fixed]                  # optional: values held fixed in every evaluation
     "interventions.support.capacity.caseload_per_fte" = 20
 
+    [history_matching]       # optional: rule out implausible regions first (history_matching.py)
+    waves = 3                # at most this many waves
+    points = 80              # simulations per wave
+    cutoff = 3.0             # implausibility above which a point is ruled out
+    discrepancy = 0.1        # model discrepancy variance, as a share of each target's sd^2
+    rule = "second"          # "second": the second-largest implausibility over targets; "max"
+    candidates = 100000      # candidate points estimating the NROY share and drawing designs
+    restarts = 3             # GP optimizer restarts (emulator.py)
+
 Sizes can be overridden for a trial run (``load_problem(path, sizes)``, the command's
 ``--tenants``, ``--months``, ``--replications``, ``--evaluations`` and ``--predictive``):
 tenants and months of every target's experiment, and the calibration settings.
@@ -79,6 +88,15 @@ DEFAULTS = {
     "predictive": 40,
     "evaluations": 60,
 }
+#: A calibration file's sections.
+SECTIONS = ("calibration", "parameters", "fixed", "history_matching")
+#: The ``[history_matching]`` table's keys, types, defaults and least values.
+HM_SETTINGS = {"waves": int, "points": int, "cutoff": float, "discrepancy": float, "rule": str,
+               "candidates": int, "restarts": int}
+HM_DEFAULTS = {"waves": 3, "points": 80, "cutoff": 3.0, "discrepancy": 0.1, "rule": "second",
+               "candidates": 100_000, "restarts": 3}
+HM_LEAST = {"waves": 1, "points": 5, "discrepancy": 0.0, "candidates": 1000, "restarts": 0}  # cutoff: > 0
+HM_RULES = ("second", "max")
 #: What ``load_problem``'s ``sizes`` may override: the experiments' own, then the settings.
 EXPERIMENT_SIZES = ("tenants", "months")
 SIZES = (*EXPERIMENT_SIZES, "replications", "evaluations", "predictive")
@@ -97,6 +115,7 @@ class Problem:
     targets: tuple[Target, ...]
     plans: dict[Path, Plan]  # each target experiment compiled, with the arms the targets need
     fixed: dict[str, float]
+    history_matching: dict | None = None  # the [history_matching] settings, when the file has them
 
     @property
     def experiments(self) -> dict[Path, Experiment]:
@@ -119,6 +138,7 @@ class Problem:
                 for t in self.targets
             ],
             "experiments": {str(k): e.digest() for k, e in self.experiments.items()},
+            **({"history_matching": self.history_matching} if self.history_matching else {}),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -195,15 +215,7 @@ def _settings(data: dict, where: str) -> dict:
         if key not in SETTINGS:
             raise unknown_key_error(f"{where}: calibration", printable(str(key)), SETTINGS)
         kind = SETTINGS[key]
-        ok = (isinstance(value, kind) or (kind is float and isinstance(value, int))) and not isinstance(
-            value, bool
-        )
-        if not ok:
-            raise HhsimError(
-                f"{where}: calibration.{key}",
-                f"must be a {kind.__name__}, got {printable(repr(value))}",
-                f"give a {kind.__name__}",
-            )
+        _typed(value, kind, f"{where}: calibration.{key}")
         if kind is int and value < (0 if key == "seed" else 1):
             raise HhsimError(
                 f"{where}: calibration.{key}", f"must be at least {0 if key == 'seed' else 1}, got {value}",
@@ -217,6 +229,36 @@ def _settings(data: dict, where: str) -> dict:
         raise HhsimError(
             f"{where}: calibration.targets", "must list target files", 'give targets = ["targets/x.toml"]'
         )
+    return out
+
+
+def _typed(value: object, kind: type, where: str) -> None:
+    """A one-line error unless ``value`` is a ``kind`` (an int will do for a float)."""
+    if isinstance(value, bool) or not (isinstance(value, kind) or (kind is float and isinstance(value, int))):
+        raise HhsimError(where, f"must be a {kind.__name__}, got {printable(repr(value))}",
+                         f"give a {kind.__name__}")
+
+
+def _history_matching(data: dict, where: str) -> dict | None:
+    """The ``[history_matching]`` settings with their defaults (None: no such table)."""
+    if "history_matching" not in data:
+        return None
+    sec = data["history_matching"]
+    if not isinstance(sec, dict):
+        raise HhsimError(f"{where}: history_matching", "must be a table", "write [history_matching]")
+    out = dict(HM_DEFAULTS)
+    for key, value in sec.items():
+        if key not in HM_SETTINGS:
+            raise unknown_key_error(f"{where}: history_matching", printable(str(key)), HM_SETTINGS)
+        kw = f"{where}: history_matching.{key}"
+        _typed(value, HM_SETTINGS[key], kw)
+        if key == "rule":
+            if value not in HM_RULES:
+                raise unknown_key_error(kw, printable(value), HM_RULES, what="rule")
+        elif not (math.isfinite(value) and (value > 0 if key == "cutoff" else value >= HM_LEAST[key])):
+            least = "above 0" if key == "cutoff" else f"at least {HM_LEAST[key]}"
+            raise HhsimError(kw, f"must be {least}, got {value}", "give a larger number")
+        out[key] = float(value) if HM_SETTINGS[key] is float else value
     return out
 
 
@@ -284,11 +326,10 @@ def load_problem(path: str | Path, sizes: Mapping[str, int] | None = None) -> Pr
     data = read_toml(p, "calibration file")
     where = p.name
     for key in data:
-        if key not in ("calibration", "parameters", "fixed"):
-            raise unknown_key_error(
-                where, printable(str(key)), ("calibration", "parameters", "fixed"), what="section"
-            )
+        if key not in SECTIONS:
+            raise unknown_key_error(where, printable(str(key)), SECTIONS, what="section")
     settings = _settings(data, where)
+    history_matching = _history_matching(data, where)
     settings.update({k: v for k, v in sizes.items() if k not in EXPERIMENT_SIZES})
     targets: list[Target] = []
     for name in settings["targets"]:
@@ -336,7 +377,8 @@ def load_problem(path: str | Path, sizes: Mapping[str, int] | None = None) -> Pr
         _not_set_by_arms(name, experiments, pw)
         _probe(name, dist, experiments, pw)
         priors.append(dist)
-    return Problem(p.resolve(), settings, tuple(params), tuple(priors), tuple(resolved), plans, fixed)
+    return Problem(p.resolve(), settings, tuple(params), tuple(priors), tuple(resolved), plans, fixed,
+                   history_matching)
 
 
 def _not_set_by_arms(name: str, experiments: Mapping[Path, Experiment], where: str) -> None:

@@ -119,6 +119,13 @@ def describe(problem: Problem, fast: bool, sizes: dict, precision: Precision | N
              f"{s['predictive']} predictive draws"
              + (f" and more up to {precision.max_replications} until each target's simulated mean is "
                 f"within {precision.describe()}" if precision else "") + "."]
+    hm = problem.history_matching
+    if hm and fast:
+        lines.append("  [history_matching] is not used by --fast")
+    elif hm:
+        lines.append(f"  first history matching: up to {hm['waves']} wave(s) of {hm['points']} runs, "
+                     f"ruling out points whose {'second-largest' if hm['rule'] == 'second' else 'largest'} "
+                     f"implausibility is above {hm['cutoff']:g} (discrepancy {hm['discrepancy']:g} x sd^2)")
     for exp in problem.experiments.values():
         e = exp.experiment
         who = (f"tenants from {exp.population.stock}" if exp.population.stock is not None else
@@ -143,12 +150,14 @@ def calibrate(
     sizes: dict[str, int] | None = None,
     precision: Precision | None = None,
 ) -> Path:
-    """Calibrate the file at ``path`` into ``out`` (ABC-SMC, or ``fast``: a point estimate).
+    """Calibrate the file at ``path`` into ``out`` (ABC-SMC, after history matching when
+    the file has a ``[history_matching]`` table; or ``fast``: a point estimate).
     ``sizes`` overrides tenants, months, replications, evaluations and predictive draws
     (``load_problem``); ``precision`` runs predictive draws in rounds until each target's
     simulated mean meets it. Warnings (a parameter at a prior bound, a search out of
     evaluations, too few predictive draws) go to ``calibration.json``. An ABC calibration
-    interrupted part way continues from ``out/abc.db`` when run again."""
+    interrupted part way continues from ``out/abc.db`` and the stored history-matching
+    waves when run again."""
     from hhsim.studies.calibration.abc import diagnostics_table, import_pyabc, posterior_table, run_abc
     from hhsim.studies.calibration.fast import run_fast
 
@@ -160,7 +169,7 @@ def calibrate(
     out.mkdir(parents=True, exist_ok=True)
     digest = problem.digest()
     manifest = out / "calibration.json"
-    if manifest.is_file() and (out / "abc.db").exists():
+    if manifest.is_file() and ((out / "abc.db").exists() or (out / "history_matching").exists()):
         import json
 
         if json.loads(manifest.read_text()).get("digest") != digest:
@@ -200,6 +209,7 @@ def calibrate(
     }
     write_manifest(out, info)
     warnings: list[str] = []
+    local = 1 if sampler == "single" and not scheduler else workers  # runs outside pyabc: here too
     start = time.perf_counter()
     if fast:
         best, trace = run_fast(problem, progress)
@@ -210,9 +220,21 @@ def calibrate(
         def draws_until(n: int) -> pd.DataFrame:
             return pd.DataFrame([best] * n)
     else:
-        history = run_abc(
-            problem, out, sampler_kind=sampler, scheduler=scheduler, workers=workers, generations=generations
-        )
+        nroy = None
+        if problem.history_matching:
+            from hhsim.studies.calibration.history_matching import history_match
+
+            waves = history_match(problem, out, workers=local, scheduler=scheduler,
+                                  say=print)
+            write_table(out / "history_matching.csv", waves.table)
+            write_table(out / "history_matching_targets.csv", waves.emulators)
+            write_table(out / "nroy.parquet", waves.samples)
+            info["history_matching"] = {"waves": len(waves.table), "runs": int(waves.table["runs"].iloc[-1]),
+                                        "nroy_share": float(waves.table["nroy_share"].iloc[-1])}
+            info["seconds_history_matching"] = round(time.perf_counter() - start, 1)
+            nroy = waves.nroy
+        history = run_abc(problem, out, sampler_kind=sampler, scheduler=scheduler, workers=workers,
+                          generations=generations, nroy=nroy)
         posterior = posterior_table(problem, history)
         write_table(out / "diagnostics.csv", diagnostics_table(history))
         last = final(posterior)
@@ -229,11 +251,9 @@ def calibrate(
             value, share = (row.estimate, 0.0) if fast else (row.posterior_median, row.edge_share)
             warnings.append(bound_warning(name, prior, value, row.at_bound, row.prior_quantile, share, fast))
     start = time.perf_counter()
-    if sampler == "single" and not scheduler:
-        workers = 1  # the fit's simulations in this process too
     values, observations, info["predictive"] = predictive_rounds(
         problem, draws_until, s["seed"], s["predictive"], precision,
-        workers=workers, scheduler=scheduler, progress=progress)
+        workers=local, scheduler=scheduler, progress=progress)
     fit = fit_table(problem, values, observations, summary)
     write_table(out / "fit.csv", fit)
     few = int(fit["draws"].min())
