@@ -132,3 +132,47 @@ def test_a_rule_acts_only_at_its_ages_and_a_chain_holds_its_first_state_outside_
     # death is not the chain's own: the mortality chain's death exit acts at every age
     death = [e.rate for ex in model.chains["health"].exits for e in ex if e.to < 0]
     assert death and all((r.base[:, :16] > 0).all() for r in death)
+
+
+def _care_need(tree: dict):
+    """The calibrated care-need chain's initial distribution, its reference population's
+    living adults' sexes and ages, and the published table (shares by band) it came from."""
+    from hhsim.core.randomness import Streams
+    from hhsim.health.model_file import REFERENCE_SEED, REFERENCE_SIZE, calibrated_model
+    from hhsim.world.synthetic import england_mix, generate
+
+    world = world_tree()
+    health = calibrated_model(tree, world)
+    streams = Streams(REFERENCE_SEED, (), REFERENCE_SIZE)
+    ref = generate(REFERENCE_SIZE, england_mix(world), world, streams.generator("reference"))
+    alive = ref.alive & (ref.age_years >= 16)
+    leaf = tree["chains"]["care_need"]["initial"]["prevalence"]
+    return health.chains["care_need"].initial, ref.female[alive].view(np.int8), \
+        np.minimum(ref.age_years[alive], 120), np.asarray(leaf["value"]), leaf["breaks"]
+
+
+def test_a_smooth_cross_section_keeps_each_band_s_share_without_steps():
+    """``smooth = true``: shares by single year of age whose mean over the reference
+    population's people of each band and sex is the band's published share, with no step at
+    the boundaries (care need, women: 75-79 18.6% and 80-84 32.1% before)."""
+    tree = copy.deepcopy(default_model_tree())
+    tree["chains"]["care_need"]["initial"]["smooth"] = True
+    init, female, age, table, breaks = _care_need(tree)
+    assert init.shares.shape[1] > 100  # by single year of age
+    curve = init.shares[:, init.band_of_age, 1]  # P(care need) by sex and age
+    edges = np.searchsorted(breaks, age, side="right") - 1
+    for s in (0, 1):
+        for b in range(len(breaks)):
+            members = age[(female == s) & (edges == b)]
+            if members.size:
+                assert curve[s, members].mean() == pytest.approx(table[s, b, 1], abs=1e-6)
+    women = curve[1]
+    assert women[80] - women[79] < 0.25 * (table[1, 13, 1] - table[1, 12, 1])
+    assert np.all(np.diff(women[60:100]) > 0)  # rises with age, year by year
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1, "must be true or false")])
+def test_smooth_must_be_true_or_false(value, expected):
+    tree = broken(lambda t: t["chains"]["care_need"]["initial"].__setitem__("smooth", value))
+    with pytest.raises(HhsimError, match=expected):
+        compile_model(tree)

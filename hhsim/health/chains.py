@@ -81,19 +81,27 @@ class InitialDistribution:
     The states are ordered; odds ratios act on the odds of being in a worse state
     (proportional odds). Intercepts are solved per sex and age band so that the reference
     population reproduces the published shares; tenants with more exposure get more.
+
+    ``smooth``: the band shares become shares by single year of age before the intercepts
+    are solved (``smooth_by_age``), so that the cross-section has no steps at the bands'
+    boundaries, which smooth dynamics could not hold.
     """
 
     def __init__(self, name: str, shares: np.ndarray, band_of_age: np.ndarray,
-                 terms: list[Term]) -> None:
+                 terms: list[Term], smooth: bool = False, outside: int | None = None) -> None:
         self.name = name
         self.shares = shares  # (2, bands, S)
         self.band_of_age = band_of_age
         self.terms = terms
-        s = shares.shape[-1]
-        tail = np.cumsum(shares[..., ::-1], axis=-1)[..., ::-1][..., 1:]  # P(state >= k)
+        self.smooth = smooth
+        self.outside = outside  # the band of the ages the chain does not describe (first state)
+        self._set_targets()
+
+    def _set_targets(self) -> None:
+        tail = np.cumsum(self.shares[..., ::-1], axis=-1)[..., ::-1][..., 1:]  # P(state >= k)
         self.target = np.clip(tail, 0.0, 1.0)  # (2, bands, S-1)
         self.alpha = special.logit(np.clip(self.target, 1e-12, 1 - 1e-12))
-        self.n_states = s
+        self.n_states = self.shares.shape[-1]
 
     def within(self, inside: np.ndarray) -> InitialDistribution:
         """This distribution at the ages ``inside`` (boolean by age); everyone of another age
@@ -102,14 +110,64 @@ class InitialDistribution:
         first[..., 0] = 1.0
         band_of_age = np.where(inside, self.band_of_age, self.shares.shape[1])
         return InitialDistribution(self.name, np.concatenate([self.shares, first], axis=1),
-                                   band_of_age, self.terms)
+                                   band_of_age, self.terms, self.smooth, self.shares.shape[1])
+
+    def smooth_by_age(self, ref: Population) -> None:
+        """Replace the band shares by shares by single year of age: the logit of each
+        P(state >= k) is linear in age between the bands' mean ages in ``ref`` (extended
+        with the end segments' slopes beyond the first and last), with node values solved so
+        that each band's mean over ``ref``'s people of each sex keeps the band's share."""
+        alive = np.flatnonzero(ref.alive)
+        age = np.minimum(ref.age_years[alive], MAX_AGE)
+        weight = np.zeros((2, MAX_AGE + 1))
+        np.add.at(weight, (ref.female[alive].view(np.int8).astype(np.intp), age), 1.0)
+        ages = np.arange(MAX_AGE + 1)
+        bands = [b for b in range(self.shares.shape[1]) if b != self.outside
+                 and np.any(self.band_of_age == b)]
+        out = self.shares[:, self.band_of_age, :].copy()  # (2, ages, S)
+        for s in range(2):
+            members = [ages[self.band_of_age == b] for b in bands]
+            w = [weight[s, m] + 1e-9 for m in members]  # a band nobody of this sex is in: its ages alike
+            mid = np.array([np.average(m, weights=wm) for m, wm in zip(members, w, strict=True)])
+            tails = np.cumsum(self.shares[s, bands, ::-1], axis=-1)[:, ::-1][:, 1:]  # (bands, S-1)
+            curve = np.empty((MAX_AGE + 1, tails.shape[1]))
+            for k in range(tails.shape[1]):
+                goal = tails[:, k]
+                if len(bands) < 2 or np.any((goal <= 0) | (goal >= 1)):  # kept as steps
+                    curve[:, k] = self.target[s, self.band_of_age, k]
+                    continue
+                nodes = special.logit(goal)
+                for _ in range(50):  # a fixed point: each band's mean moves to its share
+                    y = special.expit(_linear(ages, mid, nodes))
+                    means = np.array([np.average(y[m], weights=wm) for m, wm in zip(members, w, strict=True)])
+                    step = special.logit(goal) - special.logit(np.clip(means, 1e-12, 1 - 1e-12))
+                    nodes = nodes + step
+                    if np.abs(step).max() < 1e-10:
+                        break
+                curve[:, k] = special.expit(_linear(ages, mid, nodes))
+            curve = np.minimum.accumulate(curve, axis=1)  # P(state >= k) falls with k
+            inside = np.isin(self.band_of_age, bands)
+            shares = -np.diff(np.concatenate([np.ones((MAX_AGE + 1, 1)), curve,
+                                              np.zeros((MAX_AGE + 1, 1))], axis=1), axis=1)
+            out[s, inside] = shares[inside]
+        outside = self.band_of_age == self.outside if self.outside is not None else np.zeros_like(ages, bool)
+        self.band_of_age = np.where(outside, MAX_AGE + 1, ages)
+        first = np.zeros((2, 1, self.n_states))
+        first[..., 0] = 1.0
+        self.shares = np.concatenate([out, first], axis=1)
+        self.outside = MAX_AGE + 1 if outside.any() else None
+        self.smooth = False  # done: the table is by single year of age now
+        self._set_targets()
 
     def _cells(self, pop: Population, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (pop.female[idx].view(np.int8).astype(np.intp),
                 self.band_of_age[np.minimum(pop.age_years[idx], MAX_AGE)])
 
     def calibrate(self, ref: Population) -> None:
-        """Solve intercepts so the reference population matches the published shares."""
+        """Solve intercepts so the reference population matches the published shares (by
+        single year of age when ``smooth``)."""
+        if self.smooth:
+            self.smooth_by_age(ref)
         if not self.terms:
             return
         idx = np.flatnonzero(ref.alive)
@@ -155,6 +213,15 @@ class InitialDistribution:
         worse = -np.sort(-worse, axis=1)
         at_least = np.concatenate([np.ones((pop.n, 1)), worse, np.zeros((pop.n, 1))], axis=1)
         return at_least[:, :-1] - at_least[:, 1:]
+
+
+def _linear(x: np.ndarray, nodes_x: np.ndarray, nodes_y: np.ndarray) -> np.ndarray:
+    """Piecewise-linear through the nodes, extended beyond the ends with the end slopes."""
+    y = np.interp(x, nodes_x, nodes_y)
+    lo = (nodes_y[1] - nodes_y[0]) / (nodes_x[1] - nodes_x[0])
+    hi = (nodes_y[-1] - nodes_y[-2]) / (nodes_x[-1] - nodes_x[-2])
+    return np.where(x < nodes_x[0], nodes_y[0] + lo * (x - nodes_x[0]),
+                    np.where(x > nodes_x[-1], nodes_y[-1] + hi * (x - nodes_x[-1]), y))
 
 
 def _solve_intercept(eta: np.ndarray, target: float) -> float:
@@ -349,9 +416,15 @@ def parse_initial(node: Mapping[str, Any] | None, where: str, n_states: int,
         raise HhsimError(pw, f"shares sum to {sums.flat[np.argmax(np.abs(sums - 1))]:.4g}, not 1",
                          "make each row of shares add up to 1")
     arr = arr / sums[..., None]
-    check_keys(node, where, {"prevalence", "odds_ratio"})
+    check_keys(node, where, {"prevalence", "odds_ratio", "smooth"})
+    smooth = node.get("smooth", False)
+    if not isinstance(smooth, bool):
+        raise HhsimError(f"{where}.smooth", "must be true or false", "write smooth = true")
+    if smooth and arr.shape[1] < 2:
+        raise HhsimError(f"{where}.smooth", "needs shares by at least two age bands",
+                         "give prevalence by age band with breaks, or remove smooth")
     terms = parse_terms(node.get("odds_ratio"), f"{where}.odds_ratio", ctx)
-    return InitialDistribution(where, arr, band_of_age, terms)
+    return InitialDistribution(where, arr, band_of_age, terms, smooth)
 
 
 TRANSITION_KEYS = {"from", "to", "rate", "probability", "rr", "rr_on", "reference", "description"}
