@@ -313,6 +313,20 @@ def write_ranking(folder: Path, ranking: pd.DataFrame, params: Sequence[ScreenPa
     return path
 
 
+#: Short names of the outputs in the table.
+LABELS = {"mean:nhs_cost": "NHS cost", "mean:qalys": "QALYs",
+          "mean:good_health_years": "years in good health", "net_saving": "net saving",
+          "incremental_qalys": "QALYs gained"}
+
+
+def output_label(output: str) -> str:
+    """``home-repairs:net_saving`` -> ``home-repairs net saving``; the baseline experiment's
+    ``mean:`` outputs by their name alone (``NHS cost``)."""
+    experiment, _, name = output.partition(":")
+    label = LABELS.get(name, name)
+    return label if experiment == BASELINE_EXPERIMENT else f"{experiment} {label}"
+
+
 def _number(v: float) -> str:
     if not math.isfinite(v):
         return ""
@@ -341,9 +355,9 @@ def screen_table(ranking_path: str | Path = RANKING, model_tree: Mapping[str, An
         value = _number(float(p.value)) if p is not None and not isinstance(p.value, list | str) else ""
         statuses.append(status)
         noise = " (within noise of the boundary)" if bool(r.near_boundary) else ""
+        where = ", ".join(output_label(o) for o in r.outputs.split("; "))
         lines.append(f"| {r.rank} | `{r.parameter}` | {status} | {value} | {_number(r.low)} to "
-                     f"{_number(r.high)} | {r.outputs.replace('|', '/')} | {r.score:.2f} ± "
-                     f"{r.score_conf:.2f}{noise} |")
+                     f"{_number(r.high)} | {where} | {r.score:.2f} ± {r.score_conf:.2f}{noise} |")
     counts = ", ".join(f"{s} {statuses.count(s)}" for s in ("V1", "V2", "D", "C", "A", "gone")
                        if statuses.count(s))
     made = (f"screened on model version {meta.get('model_version', '?')}, {meta.get('date', '?')}, "
