@@ -77,7 +77,7 @@ INTERVENTIONS = {
     "step-out-supported-homes": "step-out",
 }
 #: The ones the committed screen ran (the compute budget: docs/sensitivity.md).
-DEFAULT_INTERVENTIONS = ("home-repairs", "personalised-support-pilot", "social-prescribing", "housing-first")
+DEFAULT_INTERVENTIONS = ("home-repairs",)
 #: Intervention keys proportional to the population served: scaled with the tenants when the
 #: population is shrunk, so that a programme keeps its size relative to the stock.
 SCALED = {"home_repairs": ("capacity.budget_per_year",)}
