@@ -108,3 +108,16 @@ def test_tiny_screen_runs(tmp_path):
     assert meta["experiments"] == [S.BASELINE_EXPERIMENT] and meta["parameters"] == 2
     table = S.screen_table(tmp_path / "screen" / "ranking.csv")
     assert "hospital.admissions.emergency.bed_day_cost" in table
+
+
+def test_temporary_experiment_keeps_two_arms_and_scales_the_programme():
+    from pathlib import Path
+
+    e = S.screen_experiments(Path("experiments"), ["home-repairs"], None)[0]
+    params, _ = S.screen_parameters()
+    data, dropped = S.sensitivity_data(e, params[:3], 6, 16, tenants=1000, months=60)
+    assert [a["name"] for a in data["arms"]] == ["baseline", "repairs"] and dropped == []
+    assert data["population"]["tenants"] == 1000 and data["experiment"]["months"] == 60
+    assert data["arms"][1]["interventions"][0]["capacity"]["budget_per_year"] == 50_000  # 1,000 of 10,000
+    s = data["sensitivity"]
+    assert (s["method"], s["samples"], s["arm"], s["oneway"]) == ("morris", 6, "repairs", False)

@@ -80,7 +80,8 @@ INTERVENTIONS = {
 DEFAULT_INTERVENTIONS = ("home-repairs",)
 #: Intervention keys proportional to the population served: scaled with the tenants when the
 #: population is shrunk, so that a programme keeps its size relative to the stock.
-SCALED = {"home_repairs": ("capacity.budget_per_year",)}
+SCALED = {"home_repairs": ("capacity.budget_per_year",), "personalised_support": ("capacity.staff_fte",),
+          "social_prescribing": ("capacity.staff_fte",)}
 TENURES = ("owner_occupied", "private_rented", "social_rented", "temporary_accommodation", "rough_sleeping")
 
 
