@@ -381,6 +381,9 @@ def run_screen(out: Path, folder: Path = Path("experiments"), *,
     from hhsim.studies.sensitivity.run import run_sensitivity
 
     started = time.perf_counter()
+    before: dict = {}  # a resumed screen keeps the time its experiments took before
+    if resume and ranking_folder is not None and (Path(ranking_folder) / META).exists():
+        before = read_toml(Path(ranking_folder) / META, "screen file").get("seconds", {})
     experiments = screen_experiments(folder, interventions, baseline)
     tenures = population_tenures(experiments)
     params, skipped = screen_parameters(model_tree, tenures)
@@ -397,7 +400,7 @@ def run_screen(out: Path, folder: Path = Path("experiments"), *,
         ind = res.indices.copy()
         ind["output"] = e.name + ":" + ind["output"]
         tables.append(ind)
-        seconds[e.name] = round(time.perf_counter() - t0, 1)
+        seconds[e.name] = max(round(time.perf_counter() - t0, 1), float(before.get(e.name, 0)))
         print(f"{e.name}: {res.summary['runs']} runs, {seconds[e.name]} s", file=sys.stderr)
     indices = pd.concat(tables, ignore_index=True)
     indices.to_csv(out / "indices.csv", index=False)
@@ -409,7 +412,7 @@ def run_screen(out: Path, folder: Path = Path("experiments"), *,
             "spread": SPREAD, "parameters": len(params), "experiments": [e.name for e in experiments],
             "arms": [e.arm or "baseline" for e in experiments],
             "outputs": list(dict.fromkeys(indices["output"])), "tenures": list(tenures),
-            "wall_seconds": round(time.perf_counter() - started, 1),
+            "wall_seconds": round(max(time.perf_counter() - started, sum(seconds.values())), 1),
             "top": TOP, "near_boundary": ranking.loc[ranking["near_boundary"], "parameter"].tolist(),
             "seconds": seconds, "notes": notes}
     if ranking_folder is not None:
