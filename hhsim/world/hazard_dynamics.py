@@ -136,6 +136,26 @@ def solve_base_rates(rr: np.ndarray, tenure: np.ndarray, months: np.ndarray,
     return base
 
 
+#: Transition matrices already computed in this process, by their generators' bytes: every
+#: point of a sweep and every arm share the dwellings and hazard settings, so the same
+#: generators recur run after run (scipy's expm of a few hundred 3 x 3 matrices is most of
+#: the set-up time of a small run). Bit-identical to computing them again.
+_TRANSITIONS: dict[bytes, np.ndarray] = {}
+_TRANSITIONS_MAX = 32
+
+
+def _transitions(q: np.ndarray) -> np.ndarray:
+    """``expm(q)`` of a stack of generators, remembered per process (``_TRANSITIONS``)."""
+    from scipy.linalg import expm  # at set-up only
+
+    key = q.tobytes() + str(q.shape).encode()
+    if key not in _TRANSITIONS:
+        if len(_TRANSITIONS) >= _TRANSITIONS_MAX:
+            _TRANSITIONS.pop(next(iter(_TRANSITIONS)))
+        _TRANSITIONS[key] = expm(q)
+    return _TRANSITIONS[key].copy()
+
+
 def _generators(lam: np.ndarray, report: np.ndarray, response: np.ndarray) -> np.ndarray:
     """(k, 3, 3) generators (per month) of the none -> unreported -> reported -> none chain."""
     q = np.zeros((lam.size, 3, 3))
@@ -153,8 +173,6 @@ class HazardDynamics:
 
     def __init__(self, model: HousingHealthModel, world: Mapping[str, Any], active: bool = True,
                  given: np.ndarray | None = None) -> None:
-        from scipy.linalg import expm  # at set-up only
-
         self.model = model
         self.active = active
         pop = model.pop
@@ -192,7 +210,8 @@ class HazardDynamics:
             self.combo[h], self.n_combos[h] = combo.astype(np.int16), levels.size
             lam = (base[:, None] * levels[None, :]).ravel()
             rows = np.repeat(np.arange(n_t), levels.size)
-            p = expm(_generators(lam, s.report_months[rows], s.response_under_duty()[rows]) * self.months)
+            q = _generators(lam, s.report_months[rows], s.response_under_duty()[rows]) * self.months
+            p = _transitions(q)
             self.cum[h] = np.cumsum(p, axis=2)[:, :, :2]
             # Starting states from the stationary chances of the chain as observed.
             lam_i = base[d.tenure] * rr
