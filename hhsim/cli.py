@@ -692,6 +692,7 @@ def write_headlines(out: Path, experiments: Path, command: str, *, replications:
 def cmd_check_model(args: argparse.Namespace) -> int:
     from hhsim.batch.files import atomic_write, write_csv
     from hhsim.studies.baseline.check import check_model, markdown, misses
+    from hhsim.studies.sensitivity.screen import screen_table
 
     if args.drift_years < 0:
         raise HhsimError("--drift-years", f"must be 0 or more, got {args.drift_years}",
@@ -710,7 +711,8 @@ def cmd_check_model(args: argparse.Namespace) -> int:
         share = "unknown" if r.share != r.share else f"{r.share:.0%}"
         print(f"{r.role}: {r.covered} of {r.targets} covered, {r.not_covered} not, {r.unknown} unknown "
               f"({share} of those known; {r.required:.0%} required)")
-    text = markdown(check, notes)
+    ranking = path.parent / "screen" / "ranking.csv"
+    text = markdown(check, notes, screen_table(ranking) if ranking.is_file() else None)
     atomic_write(out, lambda p: p.write_text(text))
     if csv is not None:
         write_csv(csv, check.fit)

@@ -151,6 +151,10 @@ def test_check_model_writes_every_target_gap_and_explanation(tmp_path):
     assert f"**{name}**" in page and "a reason given" in page and "not yet explained" in page
     assert all(f"| {g.name} |" in page for g in check.gaps)
     assert isinstance(misses(BASELINE), dict)
+    assert "influential parameters" not in page
+    with_screen = markdown(check, {}, "| rank | parameter |\n|---|---|\n| 1 | `x` |\n")
+    assert "## The most influential parameters" in with_screen and "| 1 | `x` |" in with_screen
+    assert with_screen.index("influential parameters") < with_screen.index("## Gaps")
 
 
 def test_check_model_command_refuses_bad_input(tmp_path):

@@ -143,9 +143,11 @@ def _cell(v: float) -> str:
     return number(v) if np.isfinite(v) else "-"
 
 
-def markdown(check: ModelCheck, misses: Mapping[str, str] | None = None) -> str:
-    """docs/validation.md: coverage, every target, the drift check, the gaps. ``misses``
-    explains targets by name (a target not covered without an explanation says so)."""
+def markdown(check: ModelCheck, misses: Mapping[str, str] | None = None, screen: str | None = None) -> str:
+    """docs/validation.md: coverage, every target, the drift check, the most influential
+    parameters (``screen``: the top-20 table of a saved Morris screen, statuses read live;
+    ``hhsim.studies.sensitivity.screen.screen_table``), the gaps. ``misses`` explains targets
+    by name (a target not covered without an explanation says so)."""
     misses = dict(misses or {})
     i, fit = check.info, check.fit
     lines = [
@@ -213,6 +215,13 @@ def markdown(check: ModelCheck, misses: Mapping[str, str] | None = None) -> str:
                          f"{100 * r.cohort_mean:.2f} | {100 * r.cohort_se:.2f} | {ok} |")
         if "drift" in misses:
             lines += ["", misses["drift"]]
+    if screen is not None:
+        lines += ["", "## The most influential parameters", "",
+                  "Issue 16 asks that none of the 20 parameters with the most influence on the headline "
+                  "outputs remains a bare assumption (status A): each sourced (V1, V2), derived (D) or "
+                  "calibrated with a posterior (C). The ranking is the saved Morris screen "
+                  "(calibration/screen/, docs/sensitivity.md section 7); the statuses and values are read "
+                  "from the model now.", "", screen.rstrip("\n")]
     lines += ["", "## Gaps", "",
               "Published figures the model cannot (yet) be compared with, and why.", "",
               "| Gap | What | Source | Why |", "|---|---|---|---|"]
