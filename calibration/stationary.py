@@ -9,10 +9,14 @@ shares). Recovery rates are kept as they are (they set how long a spell lasts, w
 cross-section cannot tell).
 
 Each round runs the model with the current values for ``--years`` and, year by year, compares
-the people alive at each year's end with the cross-section at their age then (the mean
-initial-distribution chances of this population at the start, by sex and band), less the
+the people alive at each year's end with the cross-section at their age then (each
+person's own initial-distribution chances at their age, sex, deprivation and other states
+then: by single year of age, as the default model's initial tables are ``smooth``), less the
 same comparison of everyone alive at the year's start: the excess change of a year, by sex
-and band of age at the year's start, pooled over the years. Survivors are compared with the
+and band of age at the year's start, pooled over the years. (Until model 8 the comparison
+was with the band's mean chance, so the people ageing into a band with a higher share were
+counted as a shortfall of the band below, and care need at 85+ fell by 4 points in the first
+two years.) Survivors are compared with the
 cross-section because a cross-section is of survivors: a state that kills must be
 replenished. A two-state chain's onset rate moves by ``-excess / (1 - p)`` (a year of onset
 at rate i turns i (1 - p) of the band); self-rated health moves its two exits from good
@@ -25,7 +29,7 @@ the slope moves the band's rate ratio, so that each decile keeps its own cross-s
 (the initial odds ratios by deprivation). Rounds repeat with the same random numbers until
 the largest excess is below ``TOLERANCE`` (share a year) or ``--rounds`` run out.
 
-    python calibration/stationary.py --tenants 600000 --years 10 --rounds 10 --write   # about 4 minutes
+    python calibration/stationary.py --tenants 500000 --years 10 --rounds 14 --write   # about 10 minutes
 
 It starts from the values in the model file, so a second call refines the first.
 
@@ -43,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hhsim.core.parameters import read_toml
 from hhsim.core.resources import default_model_tree, world_tree
 from hhsim.model.census import CENSUS_AGE_BANDS
 from hhsim.model.simulation import HousingHealthModel, RunConfig
@@ -117,10 +122,13 @@ def yearly_excess(tree: dict, tenants: int, seed: int,
     each year and IMD decile, pooled over the years: how far the survivors' shares at the
     year's end exceed the cross-section at their age then, less the same excess of everyone
     alive at the year's start; the shares at the start; and the people-years behind them. The
-    cross-section is the model's start: the mean initial-distribution chances by sex, band and
-    decile of this population. Survivors are compared with the cross-section, itself of
-    survivors: a state that kills must be replenished. Later years see the joint
-    distribution of the chains as the dynamics have made it, not as it was drawn."""
+    cross-section is each person's own initial-distribution chances at their age, sex,
+    deprivation and other states at the time (by single year of age when the chain's initial
+    table is ``smooth``), so that people ageing into the next band are compared with the
+    share at their age, not with the band's mean. Survivors are compared with the
+    cross-section, itself of survivors: a state that kills must be replenished. Later years
+    see the joint distribution of the chains as the dynamics have made it, not as it was
+    drawn."""
     world = world_tree()
     model = HousingHealthModel(RunConfig(model_tree=tree, world_tree=world, tenants=tenants,
                                          tenure=england(world), steps=12 * years, seed=seed, children=False))
@@ -140,22 +148,21 @@ def yearly_excess(tree: dict, tenants: int, seed: int,
         return np.stack([np.bincount(cell, weights=x[:, k], minlength=size) / n
                          for k in range(x.shape[1])], -1)
 
-    adults, cell = cells()
-    target = {n: mean(cell[adults], health.chains[n].initial.chances(pop)[adults]) for n in names}
     eye = {n: np.eye(len(health.chains[n].states)) for n in names}
     sums = {n: np.zeros((2, size, len(health.chains[n].states))) for n in names}
     weight = np.zeros(size)
     for _ in range(years):
         adults, cell = cells()
         n0 = np.bincount(cell[adults], minlength=size)
+        start = {n: eye[n][pop.states[n][adults]] - health.chains[n].initial.chances(pop)[adults]
+                 for n in names}
         shares = {n: mean(cell[adults], eye[n][pop.states[n][adults]]) for n in names}
         for _ in range(12):
             model.step()
         kept = adults & pop.alive
-        _, now = cells()
         for n in names:
-            end = mean(cell[kept], eye[n][pop.states[n][kept]] - target[n][now[kept]])
-            sums[n][0] += (end - (shares[n] - target[n])) * n0[:, None]
+            end = mean(cell[kept], eye[n][pop.states[n][kept]] - health.chains[n].initial.chances(pop)[kept])
+            sums[n][0] += (end - mean(cell[adults], start[n])) * n0[:, None]
             sums[n][1] += shares[n] * n0[:, None]
         weight += n0
     return {n: (*((sums[n][j] / np.maximum(weight, 1)[:, None]).reshape(2, len(BANDS), DECILES, -1)
@@ -226,10 +233,10 @@ def update(values: dict, gradients: dict, changes: dict) -> tuple[float, float]:
     return worst, worst_decile
 
 
-def write(values: dict, gradients: dict) -> None:
-    """Put the fitted values into the default model file (each rule's value and breaks, and
-    its deprivation rate ratio by ``DEP_BANDS``)."""
-    text = MODEL_FILE.read_text()
+def write(values: dict, gradients: dict, model_file: Path = MODEL_FILE) -> None:
+    """Put the fitted values into the model file (each rule's value and breaks, and its
+    deprivation rate ratio by ``DEP_BANDS``)."""
+    text = model_file.read_text()
     for (chain, transition), v in values.items():
         header = f"[chains.{chain}.transitions.{transition}]"
         start = text.index(header)
@@ -254,7 +261,7 @@ def write(values: dict, gradients: dict) -> None:
         section = (section.replace(old.group(0), gradient) if old else
                    section.replace(new, new + "\n" + gradient))
         text = text[:start] + section + text[end:]
-    MODEL_FILE.write_text(text)
+    model_file.write_text(text)
 
 
 def main() -> None:
@@ -264,8 +271,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--write", action="store_true", help="write the fitted values into the model file")
+    ap.add_argument("--model", type=Path, default=MODEL_FILE,
+                    help="the model file to start from and write to (default: the package's)")
     args = ap.parse_args()
-    tree = default_model_tree()
+    tree = default_model_tree() if args.model == MODEL_FILE else read_toml(args.model)
     values, gradients = start_values(tree), start_gradients(tree)
     for k in range(args.rounds):
         t0 = time.perf_counter()
@@ -278,7 +287,7 @@ def main() -> None:
     for key, v in values.items():
         print(key, np.round(v, 4).tolist(), "deprivation", np.round(gradients[key], 4).tolist())
     if args.write:
-        write(values, gradients)
+        write(values, gradients, args.model)
 
 
 if __name__ == "__main__":

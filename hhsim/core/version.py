@@ -14,7 +14,9 @@ from __future__ import annotations
 #: Model 5: service-use rate ratios by health state from the evidence (issue 16). Model 6:
 #: the deprivation gradient of health changes with age and holds as people age (issue 16).
 #: Model 7: emergency admissions by cause, and planned care and prescribing (issue 16).
-MODEL_VERSION = "7"
+#: Model 8: a cross-section smooth by single year of age, and transitions fitted to hold it
+#: at each person's age (issue 16: drift).
+MODEL_VERSION = "8"
 
 #: Default-model parameters a model version retired: name -> what replaced it (the one line
 #: an old experiment file that sets one gets).
