@@ -35,13 +35,17 @@ def test_bad_health_in_each_age_band_holds_over_ten_years(drift):
 @pytest.mark.slow
 def test_no_chain_drifts_far_in_any_age_band(drift):
     """Every adult chain's non-first states: model 3 moved care need by up to 21 points and
-    common mental disorder by 9; model 4 by at most 6 (care need at 85+) and 3.7."""
+    common mental disorder by 9; model 4 by at most 6 (care need at 85+) and 3.7; model 7
+    still by 5.2 (care need at 85+) and 4.2 (long-term conditions at 20-24). Model 8 (a
+    smooth cross-section, each person held to the share at their own age): at most 1.9 in
+    500,000 tenants. Here (200,000) a band's standard error is 0.4-1.2 points, so 4 points is
+    over 3 of them above model 8's largest."""
     for (chain, state), part in drift.groupby(["chain", "state"]):
         if state in ("none", "well", "independent", "connected", "good"):
             continue
         for year in CHECK_YEARS:
             change = part.loc[part["year"] == year, "change"].abs()
-            assert change.max() <= 0.07 and change.mean() <= 0.015, (chain, state, year, change.max())
+            assert change.max() <= 0.04 and change.mean() <= 0.012, (chain, state, year, change.max())
 
 
 @pytest.mark.slow
