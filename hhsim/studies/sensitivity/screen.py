@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hhsim.batch.files import write_csv
 from hhsim.core.expressions import is_expression
 from hhsim.core.parameters import bounds_for_unit, iter_leaves, parameters_of, read_toml
 from hhsim.core.resources import default_model_tree
@@ -301,7 +302,9 @@ def write_ranking(folder: Path, ranking: pd.DataFrame, params: Sequence[ScreenPa
              "score_conf", "near_boundary", "output", "outputs"]
     table = table[first + [c for c in table.columns if c not in first]]
     path = folder / RANKING.name
-    table.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+    floats = table.select_dtypes("float").columns
+    table[floats] = table[floats].map(lambda v: float(f"{v:.6g}"))  # 6 significant digits
+    write_csv(path, table)
     lines = ["# The Morris screen of the default model's headline outputs (issue 16).",
              "# Written by python -m hhsim.studies.sensitivity.screen; ranking.csv holds the result.", ""]
     lines += [f"{k} = {_toml_value(v)}" for k, v in meta.items() if not isinstance(v, dict)]
@@ -403,7 +406,7 @@ def run_screen(out: Path, folder: Path = Path("experiments"), *,
         seconds[e.name] = max(round(time.perf_counter() - t0, 1), float(before.get(e.name, 0)))
         print(f"{e.name}: {res.summary['runs']} runs, {seconds[e.name]} s", file=sys.stderr)
     indices = pd.concat(tables, ignore_index=True)
-    indices.to_csv(out / "indices.csv", index=False)
+    write_csv(out / "indices.csv", indices)
     ranking = rank(indices)
     meta = {"model_version": MODEL_VERSION, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "command": "python -m hhsim.studies.sensitivity.screen " + " ".join(sys.argv[1:]),
