@@ -584,8 +584,15 @@ class HousingHealthModel(mesa.Model):
         """Free the tenant arrays now (the model cannot step afterwards).
 
         A Mesa model refers to itself (its wrapped step method), so only the cyclic garbage
-        collector would free it, late; dropping the arrays frees the memory at once.
+        collector would free it, late; dropping the arrays frees the memory at once. Mesa 3.3
+        also keeps every model that ever had an agent in a class attribute (``Agent._ids``,
+        mesa issue #3179, fixed by mesa PR #3180), which kept each run's model and its
+        calibrated health model alive for the life of a worker (27 MB a run of a sweep that
+        varies the model): the model is dropped from it here.
         """
         self.remove_all_agents()  # providers hold their interventions' work, hence their arrays
+        ids = getattr(mesa.Agent, "_ids", None)  # only mesa releases before PR #3180 have it
+        if ids is not None:
+            ids.pop(self, None)
         self.pop = self.ledger = self.hospital = None
         self.effects, self.interventions, self.wellbeing_shift = {}, [], None
