@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from hhsim.core.expressions import is_expression
-from hhsim.core.parameters import iter_leaves
+from hhsim.core.parameters import iter_leaves, read_toml
 from hhsim.core.resources import default_model_tree
 from hhsim.studies.sensitivity import screen as S
 
@@ -108,6 +108,19 @@ def test_tiny_screen_runs(tmp_path):
     assert meta["experiments"] == [S.BASELINE_EXPERIMENT] and meta["parameters"] == 2
     table = S.screen_table(tmp_path / "screen" / "ranking.csv")
     assert "hospital.admissions.emergency.bed_day_cost" in table
+    saved = read_toml(tmp_path / "screen" / S.META)
+    assert saved["parameters"] == 2 and saved["trajectories"] == 2
+    assert set(saved["left_out"]) and all(isinstance(v, str) for v in saved["left_out"].values())
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--experiments", "nope"], "--experiments: 'nope' is not a headline intervention experiment"),
+    (["--table", "--ranking", "missing"], "no saved screen ranking here"),
+])
+def test_screen_command_mistakes_are_one_line_errors(args, message, tmp_path, capsys):
+    code = S.main([*args, "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
 
 
 def test_temporary_experiment_keeps_two_arms_and_scales_the_programme():

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
-import json
 import math
 import sys
 import time
@@ -46,11 +45,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import tomlkit
 
-from hhsim.batch.files import write_csv
+from hhsim.batch.files import atomic_write, write_csv
+from hhsim.core.errors import HhsimError
 from hhsim.core.expressions import is_expression
 from hhsim.core.parameters import bounds_for_unit, iter_leaves, parameters_of, read_toml
-from hhsim.core.resources import default_model_tree
+from hhsim.core.resources import default_model_tree, intervention_defaults
 from hhsim.core.version import MODEL_VERSION
 
 #: Half-width of each parameter's range, as a share of what it states (``screen_range``).
@@ -176,7 +177,8 @@ def screen_experiments(folder: Path, interventions: Sequence[str] = DEFAULT_INTE
         out.append(ScreenExperiment(baseline, folder / f"{baseline}.toml", None, BASELINE_OUTPUTS))
     for name in interventions:
         if name not in INTERVENTIONS:
-            raise SystemExit(f"--experiments: unknown '{name}' (fix: use one of {', '.join(INTERVENTIONS)})")
+            raise HhsimError("--experiments", f"'{name}' is not a headline intervention experiment",
+                             f"use one of {', '.join(INTERVENTIONS)}")
         out.append(ScreenExperiment(name, folder / f"{name}.toml", INTERVENTIONS[name], ("net_saving",)))
     return out
 
@@ -223,8 +225,6 @@ def _scale_programmes(arms: list[dict], factor: float) -> None:
     when an arm does not set them)."""
     if factor == 1:
         return
-    from hhsim.core.resources import intervention_defaults
-
     for arm in arms:
         for iv in arm.get("interventions", []):
             for path in SCALED.get(iv.get("type", ""), ()):
@@ -277,16 +277,6 @@ def rank(indices: pd.DataFrame, top: int = TOP) -> pd.DataFrame:
     return table
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v), ensure_ascii=False)
-
-
 def write_ranking(folder: Path, ranking: pd.DataFrame, params: Sequence[ScreenParameter], meta: dict,
                   skipped: Sequence[tuple[str, str]]) -> Path:
     """``ranking.csv`` (one row per parameter: rank, name, status when screened, value, range,
@@ -305,15 +295,14 @@ def write_ranking(folder: Path, ranking: pd.DataFrame, params: Sequence[ScreenPa
     floats = table.select_dtypes("float").columns
     table[floats] = table[floats].map(lambda v: float(f"{v:.6g}"))  # 6 significant digits
     write_csv(path, table)
-    lines = ["# The Morris screen of the default model's headline outputs (issue 16).",
-             "# Written by python -m hhsim.studies.sensitivity.screen; ranking.csv holds the result.", ""]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in meta.items() if not isinstance(v, dict)]
-    for k, v in meta.items():
-        if isinstance(v, dict):
-            lines += ["", f"[{k}]"] + [f"{json.dumps(a)} = {_toml_value(b)}" for a, b in v.items()]
-    lines += ["", "[left_out]  # model leaves not screened, and why"]
-    lines += [f"{json.dumps(n)} = {_toml_value(why)}" for n, why in skipped]
-    (folder / META).write_text("\n".join(lines) + "\n")
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("The Morris screen of the default model's headline outputs (issue 16)."))
+    doc.add(tomlkit.comment("Written by python -m hhsim.studies.sensitivity.screen; "
+                            "ranking.csv holds the result."))
+    doc.update({k: v for k, v in meta.items() if not isinstance(v, dict)})
+    doc.update({k: v for k, v in meta.items() if isinstance(v, dict)})
+    doc["left_out"] = dict(skipped)  # model leaves not screened, and why
+    atomic_write(folder / META, lambda p: p.write_text(tomlkit.dumps(doc)))
     return path
 
 
@@ -345,6 +334,9 @@ def screen_table(ranking_path: str | Path = RANKING, model_tree: Mapping[str, An
     normalised mu* with its 95% half-width, and a mark when the boundary is within noise;
     then a line counting the statuses and saying which model version and date screened it."""
     path = Path(ranking_path)
+    if not path.is_file():
+        raise HhsimError(str(path), "no saved screen ranking here",
+                         "run python -m hhsim.studies.sensitivity.screen first, or give --ranking")
     table = pd.read_csv(path).sort_values("rank").head(top)
     live = parameters_of(model_tree if model_tree is not None else default_model_tree())
     meta = {}
@@ -442,6 +434,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="where ranking.csv and screen.toml go (default calibration/screen)")
     ap.add_argument("--table", action="store_true", help="only print the top-20 table of the saved ranking")
     a = ap.parse_args(argv)
+    try:
+        return _main(a)
+    except HhsimError as err:
+        print(f"hhsim: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(a: argparse.Namespace) -> int:
     if a.table:
         print(screen_table(a.ranking / RANKING.name))
         return 0
