@@ -80,7 +80,7 @@ def run_checks(model, record: dict[str, float]) -> pd.DataFrame:
     for t in model.health.admissions:
         first = record[f"use_{t.name}_admissions"] - record[f"use_{t.name}_readmissions_30d"]
         check(f"{t.name} admissions (not 30-day readmissions) per person-year", t.rate, first,
-              "readmissions are simulated separately", parts=t.columns if t.causes else None)
+              "readmissions are simulated separately", parts=t.columns)
     if model.health.mortality is not None:
         check("deaths per person-year", model.health.mortality, record["deaths"])
     return pd.DataFrame(rows)
