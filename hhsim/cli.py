@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from hhsim.core.errors import HhsimError, one_line
 from hhsim.core.inputs import check_path, output_folder, read_input
+from hhsim.core.interrupts import ctrl_c_noticed, raise_if_pressed
 from hhsim.core.version import package_version
 
 if TYPE_CHECKING:
@@ -753,8 +754,12 @@ def main(argv: list[str] | None = None) -> int:
                 "check-model": cmd_check_model}
     args = None
     try:
-        args = parser().parse_args(argv)
-        return commands[args.command](args)
+        with ctrl_c_noticed():
+            args = parser().parse_args(argv)
+            code = commands[args.command](args)
+            if code == 0:
+                raise_if_pressed()  # a Ctrl-C that Python dropped: the command is not reported done
+            return code
     except HhsimError as err:
         print(f"hhsim: error: {err}", file=sys.stderr)
         return 2

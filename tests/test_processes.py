@@ -198,6 +198,31 @@ def test_ctrl_c_while_a_batch_starts_is_one_line(tmp_path, delay):
     assert err.strip().startswith("hhsim: interrupted") and hint == (out / "runs").is_dir()
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_ctrl_c_dropped_by_a_finaliser_still_interrupts(tmp_path, monkeypatch, capsys):
+    """Python drops a KeyboardInterrupt raised inside ``__del__`` ("Exception ignored");
+    one that lands there while the experiment is compiled still stops the command before
+    any run, with exit code 130, instead of the whole batch running to exit code 0."""
+    import hhsim.cli
+
+    class Finaliser:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)  # Python's handler runs inside __del__
+
+    compile_file = hhsim.cli.compile_file
+
+    def compile_then_drop(*args, **kwargs):
+        Finaliser()  # freed at once
+        return compile_file(*args, **kwargs)
+
+    monkeypatch.setattr("hhsim.cli.compile_file", compile_then_drop)
+    exp, out = tmp_path / "exp.toml", tmp_path / "out"
+    exp.write_text(LONG_RUNS)
+    assert main(["run", str(exp), "--workers", "1", "--out", str(out), "--quiet"]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("hhsim: interrupted")
+    assert not list((out / "runs").glob("*.json"))
+
+
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_ctrl_c_outside_a_batch_is_one_line(tmp_path, monkeypatch, capsys, command):
     def interrupted(*args, **kwargs):

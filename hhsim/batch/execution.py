@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from hhsim.batch.design import RunSpec
 from hhsim.core.errors import HhsimError, printable
+from hhsim.core.interrupts import ctrl_c_held, ctrl_c_noticed, raise_if_pressed
 from hhsim.core.resources import DEFAULT_EXPERIMENT
 from hhsim.model.record import per_run_tables, run_record
 from hhsim.model.simulation import HousingHealthModel
@@ -135,57 +136,8 @@ class _Worker(_MainlessProcess):
     once the fork server gets to it."""
 
     def start(self) -> None:
-        with _ctrl_c_held():
+        with ctrl_c_held():
             super().start()
-
-
-#: Set when Ctrl-C is pressed during ``execute`` (``_ctrl_c_noticed``).
-_PRESSED = threading.Event()
-
-
-def _notice_ctrl_c(signum: int, frame: Any) -> None:
-    """Python's Ctrl-C, remembered: a KeyboardInterrupt raised inside a finaliser
-    (``__del__``) is ignored by Python, so ``execute`` checks after each run."""
-    _PRESSED.set()
-    raise KeyboardInterrupt
-
-
-@contextmanager
-def _ctrl_c_noticed() -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt as usual, and is remembered until the block ends (in
-    the main thread, under Python's own handler)."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
-        return
-    _PRESSED.clear()
-    signal.signal(signal.SIGINT, _notice_ctrl_c)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-@contextmanager
-def _ctrl_c_held() -> Iterator[None]:
-    """Hold Ctrl-C until the block ends, then raise KeyboardInterrupt (in the main thread,
-    under Python's own handler or ``execute``'s; elsewhere Ctrl-C is not raised anyway or is
-    not ours)."""
-    previous = signal.getsignal(signal.SIGINT)
-    if (threading.current_thread() is not threading.main_thread()
-            or previous not in (signal.default_int_handler, _notice_ctrl_c)):
-        yield
-        return
-    pressed: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if pressed:
-        if previous is _notice_ctrl_c:
-            _PRESSED.set()
-        raise KeyboardInterrupt
 
 
 class _PoolContext(type(_LAUNCH)):
@@ -352,12 +304,13 @@ def execute(specs: Iterable[RunSpec], total: int, on_result: Callable[[RunResult
     At most ``in_flight`` runs are submitted and not yet handled at any time.
     """
     run = run or simulate  # looked up now: tests stand in for it
+    raise_if_pressed()  # a Ctrl-C that Python dropped while the batch was prepared
     todo = iter(specs)
     pending: set[Future] = {executor.submit(run, spec)
                             for spec in itertools.islice(todo, in_flight)}
     bar = tqdm(total=total, unit="run", desc="runs", disable=not progress, dynamic_ncols=True)
     try:
-        with _ctrl_c_noticed():
+        with ctrl_c_noticed():
             for spec in todo:
                 pending = _drain(pending, on_result, bar, FIRST_COMPLETED)
                 pending.add(executor.submit(run, spec))
@@ -376,8 +329,7 @@ def _drain(pending: set[Future], on_result: Callable[[RunResult], None], bar: tq
     for f in done.difference(failed):  # keep every finished run before raising
         on_result(f.result())
         bar.update(1)
-        if _PRESSED.is_set():  # a Ctrl-C that Python ignored (raised inside a finaliser)
-            raise KeyboardInterrupt
+        raise_if_pressed()  # a Ctrl-C that Python dropped (raised inside a finaliser)
     if failed:
         failed[0].result()
     return rest
