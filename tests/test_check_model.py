@@ -10,7 +10,7 @@ import pytest
 
 from hhsim.batch.execution import RunResult
 from hhsim.core.errors import HhsimError
-from hhsim.studies.baseline.check import check_model, markdown, misses
+from hhsim.studies.baseline.check import check_model, drift_summary, drift_verdict, markdown, misses
 from hhsim.studies.calibration.estimators import census_rate, check_options
 from hhsim.studies.calibration.problem import load_problem
 from hhsim.studies.calibration.targets import load_gaps, load_targets
@@ -203,3 +203,48 @@ def test_the_baseline_meets_its_targets_or_says_why():
     assert cov.loc["fitted", "share"] >= 0.8, cov
     missed = set(check.fit.loc[check.fit["covered"] == "False", "target"])
     assert missed <= set(misses(BASELINE)), missed - set(misses(BASELINE))
+
+
+def test_drift_is_judged_band_by_band_on_its_interval():
+    """A band whose 95% interval lies within 1 point passes; one wholly beyond fails; one that
+    straddles the limit is undecided, and a chain with no failing band is then unknown."""
+    def stable(changes: list[float], n: float) -> pd.DataFrame:
+        rows = []
+        for b, d in enumerate(changes):
+            for year, share in ((0, 0.3), (2, 0.3 + d)):
+                for state, x in (("none", 1 - share), ("ltc", share)):
+                    rows.append({"chain": "ltc", "state": state, "sex": 0, "age_band": str(b),
+                                 "year": year, "share": x, "person_years": n})
+        return pd.DataFrame(rows)
+
+    cohort = pd.DataFrame(columns=["chain", "state", "year", "observed", "expected", "people"])
+    # se of a change here: sqrt(0.21 x 2 / n): 0.2 points at n = 100,000, 2 points at n = 1,000
+    summary = drift_summary(stable([0.002, -0.004], 100_000), cohort).set_index("year")
+    assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (0, 0)
+    summary = drift_summary(stable([0.002, -0.02], 100_000), cohort).set_index("year")
+    assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (1, 0)
+    summary = drift_summary(stable([0.002, 0.011], 100_000), cohort).set_index("year")
+    assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (0, 1)
+    summary = drift_summary(stable([0.002, -0.004], 1_000), cohort).set_index("year")
+    assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (0, 2)
+    verdicts = [drift_verdict(0, 0), drift_verdict(2, 3), drift_verdict(0, 1)]
+    assert verdicts == ["yes", "no (2 bands)", "unknown (1 band)"]
+
+
+def test_predictive_draws_are_whole_rows_of_the_shipped_posterior(tmp_path, monkeypatch):
+    """check-model's predictive points are rows of the shipped posterior, drawn by weight (a
+    zero-weight row never), keeping each row's parameters together; none shipped: no overrides."""
+    from hhsim.studies.baseline.check import posterior_points
+
+    monkeypatch.setattr("hhsim.studies.calibration.ship.posterior_folder", lambda: tmp_path)
+    points, what = posterior_points(5, seed=1)
+    assert points.shape == (5, 0) and "no calibrated posterior" in what
+    pd.DataFrame({"a.rr": [1.0, 2.0, 3.0], "b.rr": [10.0, 20.0, 30.0], "weight": [0.5, 0.0, 0.5]}).to_csv(
+        tmp_path / "base.csv", index=False)
+    (tmp_path / "base.toml").write_text('[posterior]\nmodel_version = "9"\n')
+    points, what = posterior_points(200, seed=1)
+    assert list(points.columns) == ["a.rr", "b.rr"] and len(points) == 200
+    assert set(points["a.rr"]) == {1.0, 3.0} and (points["b.rr"] == 10 * points["a.rr"]).all()
+    assert 70 <= (points["a.rr"] == 1.0).sum() <= 130  # binomial(200, 0.5): within 4 sd
+    assert "'base' (2 parameters)" in what
+    assert posterior_points(200, seed=1)[0].equals(points)

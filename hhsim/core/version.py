@@ -15,8 +15,9 @@ from __future__ import annotations
 #: the deprivation gradient of health changes with age and holds as people age (issue 16).
 #: Model 7: emergency admissions by cause, and planned care and prescribing (issue 16).
 #: Model 8: a cross-section smooth by single year of age, and transitions fitted to hold it
-#: at each person's age (issue 16: drift).
-MODEL_VERSION = "8"
+#: at each person's age (issue 16: drift). Model 9: common mental disorder as APMS 2023/4
+#: found it; planned care and prescribing concentrated by health state (issue 16).
+MODEL_VERSION = "9"
 
 #: Default-model parameters a model version retired: name -> what replaced it (the one line
 #: an old experiment file that sets one gets).
