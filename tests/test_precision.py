@@ -86,7 +86,7 @@ parameters = { "world.hazards.damp.social_rented" = 0.3 }
 """
 # a GP rate 1.71 instead of 1.7 times as high in fair health: a difference of both signs about 0
 NEAR_ZERO = SMALL.replace('"world.hazards.damp.social_rented" = 0.3',
-                          '"services.gp.rr.health.fair" = 1.71').replace("months = 2", "months = 4")
+                          '"parameters.gp_fair_health_ratio" = 1.71').replace("months = 2", "months = 4")
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from hhsim.studies.psa.run import _digest, shipped_draws
 from conftest import MODELS
 
 BAD = "hospital.admissions.emergency.rr.health.bad"  # default 2.9
-LTC = "services.gp.rr.ltc.ltc"  # default 1.6
+LTC = "parameters.gp_ltc_ratio"  # default 1.6
 PEAK = "parameters.health_deprivation_peak"  # a named parameter, default 1.225
 PRIORS = {BAD: {"dist": "lognormal", "median": 2.9, "sdlog": 0.2},
           LTC: {"dist": "lognormal", "median": 1.6, "sdlog": 0.2},
@@ -125,7 +125,8 @@ def test_shipping_writes_csv_and_toml_and_sets_the_medians_in_a_copy_of_the_mode
     old, new = data_path("default_model.toml").read_text().splitlines(), model.read_text().splitlines()
     assert len(old) == len(new)
     changed = [a for a, b in zip(old, new, strict=True) if a != b]
-    assert len(changed) == 3 and all(line.startswith(("rr.", "health_deprivation_peak")) for line in changed)
+    starts = ("rr.", "gp_ltc_ratio", "health_deprivation_peak")
+    assert len(changed) == 3 and all(line.startswith(starts) for line in changed)
     # Shipping again (a new calibration) replaces, never piles up, what the source says.
     again = ship.ship_posterior(tmp_path / "calibration", model=model, folder=folder, today="2026-12-07")
     leaves2 = dict(iter_leaves(tomllib.loads(model.read_text())))
