@@ -467,6 +467,9 @@ def _calibrate_parser(sub: argparse._SubParsersAction) -> None:
                                                                 "from the calibration seed)")
     cal.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
     cal.add_argument("--quiet", action="store_true", help="no progress bar")
+    cal.add_argument("--generations", type=_positive,
+                     help="stop after this many ABC-SMC generations in all, fewer than the file's (the "
+                          "results say so); run again with more, or without it, to continue")
     size = cal.add_argument_group("size (the files' values unless given; e.g. a smaller trial run)")
     size.add_argument("--tenants", type=_positive, help="tenants of every target's experiment")
     size.add_argument("--months", type=_positive, help="months of every target's experiment")
@@ -490,6 +493,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.max_predictive is not None and args.precision is None:
         raise HhsimError("--max-predictive", "has no effect without --precision",
                          "give --precision too, or drop --max-predictive")
+    if args.fast and args.generations is not None:
+        raise HhsimError("--generations", "has no effect with --fast", "drop one of them")
     if not args.fast:
         import_pyabc()  # before the header is printed
     precision = (parse_precision(args.precision, "simulated mean", args.max_predictive or 200)
@@ -499,11 +504,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     name = problem.settings["name"]
     suffix = "-fast" if args.fast else ""
     out = output_folder(args.out) if args.out else Path("hhsim-results") / f"{name}-calibration{suffix}"
-    print("\n".join(describe(problem, args.fast, sizes, precision)), flush=True)
+    generations = args.generations
+    if generations is not None and generations > problem.settings["generations"]:
+        raise HhsimError("--generations", f"is more than the file's {problem.settings['generations']}",
+                         "give at most that, or raise [calibration] generations in the file")
+    print("\n".join(describe(problem, args.fast, sizes, precision, generations)), flush=True)
     try:
         calibrate(args.file, out, fast=args.fast, scheduler=args.scheduler,
                   sampler="single" if args.single_core else "multicore", workers=args.workers,
-                  progress=not args.quiet, sizes=sizes, precision=precision)
+                  generations=generations, progress=not args.quiet, sizes=sizes, precision=precision)
     except KeyboardInterrupt:
         again = ("rerun the same command to continue from " + str(out / "abc.db")
                  + (" and the stored history-matching waves" if problem.history_matching else "")

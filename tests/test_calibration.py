@@ -238,3 +238,34 @@ def test_a_monthly_share_of_a_chain_state_is_over_the_people_of_the_chains_ages(
     share = {c: monthly_share(runs, "baseline", "baseline", {"column": c, "month": 1})
              for c in ("health:fair", "child_asthma:asthma", "deaths")}
     assert share == {"health:fair": 15 / 75, "child_asthma:asthma": 5 / 25, "deaths": 2 / 100}
+
+
+@pytest.mark.slow
+def test_stopped_early_with_generations_says_so_and_continues(tmp_path):
+    """--generations 1 (of the file's 3) stops after one generation, and the results say so;
+    the same command without it continues from the database to all three."""
+    import json
+
+    from hhsim.cli import main
+
+    cal, out = write(tmp_path), tmp_path / "o"
+    args = ["calibrate", str(cal), "--out", str(out), "--single-core", "--quiet", "--predictive", "2"]
+    assert main([*args, "--generations", "1"]) == 0
+    info = json.loads((out / "calibration.json").read_text())
+    assert info["generations_run"] == 1
+    assert any(w.startswith("stopped after 1 of the file's 3 generations") for w in info["warnings"])
+    assert main(args) == 0
+    info = json.loads((out / "calibration.json").read_text())
+    assert info["generations_run"] == 3 and not any("stopped after" in w for w in info["warnings"])
+    assert sorted(set(pd.read_parquet(out / "posterior.parquet")["generation"])) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("options", "says"), [(["--generations", "4"], "more than the file's 3"),
+                                               (["--generations", "1", "--fast"], "no effect with --fast")])
+def test_generations_beyond_the_file_or_with_fast_is_one_line(tmp_path, capsys, options, says):
+    from hhsim.cli import main
+
+    assert main(["calibrate", str(write(tmp_path)), "--out", str(tmp_path / "o"), *options]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hhsim: error: --generations") and says in err
+    assert len(err.strip().splitlines()) == 1

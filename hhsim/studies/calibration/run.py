@@ -109,11 +109,14 @@ def predictive_rounds(
     return values, observations, info
 
 
-def describe(problem: Problem, fast: bool, sizes: dict, precision: Precision | None) -> list[str]:
-    """The header ``hhsim calibrate`` prints before it runs: what will be run, at what size."""
+def describe(problem: Problem, fast: bool, sizes: dict, precision: Precision | None,
+             generations: int | None = None) -> list[str]:
+    """The header ``hhsim calibrate`` prints before it runs: what will be run, at what size
+    (``generations``: the ABC-SMC generations asked for, when fewer than the file's)."""
     s = problem.settings
+    stop = f" (stopping after {generations})" if generations and generations < s["generations"] else ""
     method = (f"--fast: up to {s['evaluations']} evaluations" if fast else
-              f"ABC-SMC: {s['particles']} particles x {s['generations']} generations")
+              f"ABC-SMC: {s['particles']} particles x {s['generations']} generations{stop}")
     lines = [f"Calibrating {s['name']} ({len(problem.names)} parameter(s), {len(problem.targets)} "
              f"target(s)) with {method} of {s['replications']} replication(s) each, then "
              f"{s['predictive']} predictive draws"
@@ -236,6 +239,11 @@ def calibrate(
         history = run_abc(problem, out, sampler_kind=sampler, scheduler=scheduler, workers=workers,
                           generations=generations, nroy=nroy)
         posterior = posterior_table(problem, history)
+        info["generations_run"] = int(history.max_t) + 1
+        if info["generations_run"] < s["generations"]:
+            warnings.append(f"stopped after {info['generations_run']} of the file's {s['generations']} "
+                            "generations (--generations): the posterior is the last generation's, wider "
+                            "than a full run's; run again with more to continue")
         write_table(out / "diagnostics.csv", diagnostics_table(history))
         last = final(posterior)
 
