@@ -275,6 +275,7 @@ parameters = {{ "{LTC}" = [1.0, 1.1] }}
     ("not-in-model", r"calibration: services\.gp\.rr\.nothing: unknown parameter"),
     ("world", r"world\.tenure\.x: is a world parameter, not one of the model file"),
     ("table", r"has shape \(\), expected \(8,\)"),
+    ("degenerate", r"has an effective sample size of 4\.0 in its final generation, too few \(under 50\)"),
 ])
 def test_bad_calibration_folders_are_one_line_errors(tmp_path, capsys, case, expected):
     model = tmp_path / "model.toml"
@@ -283,6 +284,13 @@ def test_bad_calibration_folders_are_one_line_errors(tmp_path, capsys, case, exp
     folder = tmp_path / "calibration"
     if case == "no-posterior":
         folder.mkdir()
+    elif case == "degenerate":  # four particles carry all the weight (Kish ESS 4)
+        calibration_folder(folder)
+        post = pd.read_parquet(folder / "posterior.parquet")
+        last = post["generation"] == post["generation"].max()
+        post.loc[last, "weight"] = 0.0
+        post.loc[post.index[last][:4], "weight"] = 1.0
+        post.to_parquet(folder / "posterior.parquet", index=False)
     else:
         name = {"not-in-model": "services.gp.rr.nothing", "world": "world.tenure.x",
                 "table": "hospital.admissions.emergency.los_mean"}[case]

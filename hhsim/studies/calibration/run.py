@@ -109,6 +109,15 @@ def predictive_rounds(
     return values, observations, info
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (a repository's
+    ``calibration/baseline.toml``, not one machine's absolute path), else as it is."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def describe(problem: Problem, fast: bool, sizes: dict, precision: Precision | None,
              generations: int | None = None) -> list[str]:
     """The header ``hhsim calibrate`` prints before it runs: what will be run, at what size
@@ -183,7 +192,7 @@ def calibrate(
     info = {
         "name": s["name"],
         "description": s["description"],
-        "file": str(problem.source),
+        "file": shown_path(problem.source),
         "digest": digest,
         "method": "fast" if fast else "abc-smc",
         "hhsim_version": package_version(),

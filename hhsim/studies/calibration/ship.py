@@ -45,6 +45,9 @@ from hhsim.core.version import MODEL_VERSION
 
 #: A parameter is calibrated (status C) when its posterior sd is at most this share of its prior's.
 RATIO = 0.5
+#: Fewest effective samples (Kish: (sum w)^2 / sum w^2) a final generation must have to ship:
+#: with fewer, a few particles carry the posterior and its sd (the calibrated rule) is noise.
+MIN_ESS = 50
 #: Folder of the shipped posteriors inside the package.
 FOLDER = "posterior"
 #: How a shipped posterior's name may be spelt (it names two files).
@@ -150,6 +153,11 @@ def _calibration(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     w = last["weight"].to_numpy(float)
     if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
         raise HhsimError(f"{parquet}: weight", "has negative, missing or all-zero weights", FIX)
+    ess = w.sum() ** 2 / np.sum(w ** 2)
+    if ess < MIN_ESS:
+        raise HhsimError(parquet, f"has an effective sample size of {ess:.1f} in its final generation, too "
+                         f"few (under {MIN_ESS}) for its medians and sds to mean anything",
+                         "run the calibration with more particles (or more generations) and ship that")
     post = last.assign(weight=w / w.sum()).reset_index(drop=True)
     missing = [p for p in summary["parameter"] if p not in post.columns]
     if missing:
@@ -279,6 +287,10 @@ def ship_posterior(calibration: str | Path, *, name: str | None = None, model: s
         "samples": len(post), "csv_sha256": sha,
         "rule": f"calibrated (status C) when posterior sd <= {RATIO} x prior sd",
     }
+    if "generations_run" in info:
+        doc_meta["posterior"]["generations"] = int(info["generations_run"])
+    if info.get("warnings"):
+        doc_meta["posterior"]["warnings"] = [str(w) for w in info["warnings"]]
     params = tomlkit.table()
     for row in rows:
         params[row["parameter"]] = {k: (float(v) if isinstance(v, float | np.floating) else v)
