@@ -193,14 +193,15 @@ def test_a_deprivation_gradient_can_change_with_age():
 @pytest.mark.slow
 def test_the_baseline_meets_its_targets_or_says_why():
     """The shipped model against the baseline targets with a small population (30,000
-    tenants, 20 draws; docs/validation.md uses 100,000 and 100): the held-out targets are
-    covered as issue 16 asks (at least 80% of those whose coverage is known), the fitted
-    ones at least as well as model 6 does (84%; issue 16 asks 90%, not met yet), and every
-    target the model misses is explained in calibration/validation-notes.toml."""
+    tenants, 20 draws; docs/validation.md uses 100,000 and 100), at the shipped posterior
+    when there is one (check-model draws its rows; none is shipped at model 9): the targets
+    are covered as issue 16 asks (at least 90% of the fitted and 80% of the held-out targets
+    whose coverage is known; model 9: 29 of 32 and 9 of 9 at docs/validation.md's size), and
+    every target the model misses is explained in calibration/validation-notes.toml."""
     check = check_model(BASELINE, draws=20, sizes={"tenants": 30_000}, workers=2, drift_years=0)
     cov = check.coverage().set_index("role")
     assert cov.loc["held out", "share"] >= 0.8, cov
-    assert cov.loc["fitted", "share"] >= 0.8, cov
+    assert cov.loc["fitted", "share"] >= 0.9, cov
     missed = set(check.fit.loc[check.fit["covered"] == "False", "target"])
     assert missed <= set(misses(BASELINE)), missed - set(misses(BASELINE))
 
