@@ -29,7 +29,7 @@ from hhsim.studies.baseline.drift import CHECK_YEARS, cohort_drift, drift_tables
 from hhsim.studies.calibration.fit import number
 from hhsim.studies.calibration.outputs import fit_table
 from hhsim.studies.calibration.problem import Problem, load_problem
-from hhsim.studies.calibration.run import predictive
+from hhsim.studies.calibration.run import draw_rows, predictive
 from hhsim.studies.calibration.ship import shipped_posteriors
 from hhsim.studies.calibration.targets import Gap, load_gaps
 
@@ -88,11 +88,12 @@ def _gaps(problem: Problem) -> list[Gap]:
     return [g for f in files for g in load_gaps(f.resolve())]
 
 
-def _bands_against_limit(change: pd.Series, se: pd.Series) -> tuple[int, int]:
-    """How many bands are beyond ``DRIFT_LIMIT`` (their 95% interval lies wholly outside it)
-    and how many are undecided (it straddles the limit): too few people in the check to say."""
+def bands_against_limit(change: pd.Series, se: pd.Series, limit: float = DRIFT_LIMIT) -> tuple[int, int]:
+    """How many bands are beyond ``limit`` (their 95% interval, change +- ``DRIFT_Z`` se, lies
+    wholly outside it) and how many are undecided (it straddles the limit): too few people in
+    the check to say."""
     low, high = change.abs() - DRIFT_Z * se, change.abs() + DRIFT_Z * se
-    return int((low > DRIFT_LIMIT).sum()), int(((low <= DRIFT_LIMIT) & (high > DRIFT_LIMIT)).sum())
+    return int((low > limit).sum()), int(((low <= limit) & (high > limit)).sum())
 
 
 def drift_verdict(beyond: int, unsure: int) -> str:
@@ -120,8 +121,8 @@ def drift_summary(stable: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
         for year in sorted(set(part["year"])):
             a = part[part["year"] == year]
             b = c[(c["chain"] == chain) & (c["state"] == state) & (c["year"] == year)]
-            beyond, unsure = _bands_against_limit(pd.concat([a["change"], b["difference"]]),
-                                                  pd.concat([a["se"], b["se"]]))
+            beyond, unsure = bands_against_limit(pd.concat([a["change"], b["difference"]]),
+                                                 pd.concat([a["se"], b["se"]]))
             rows.append({"chain": chain, "state": state, "year": int(year),
                          "beyond": beyond, "unsure": unsure,
                          "stable_max": float(a["change"].abs().max()),
@@ -141,9 +142,8 @@ def posterior_points(draws: int, seed: int) -> tuple[pd.DataFrame, str]:
     if not ships:
         return (pd.DataFrame(index=pd.RangeIndex(draws)),
                 "the default model's values (no calibrated posterior is shipped)")
-    rng = np.random.default_rng(seed)
-    frames = [s.rows.iloc[rng.choice(len(s.rows), size=draws, p=s.rows["weight"].to_numpy())]
-              [list(s.parameters)].reset_index(drop=True) for s in ships]
+    frames = [s.rows.iloc[draw_rows(s.rows["weight"].to_numpy(), seed + i, draws)][list(s.parameters)]
+              .reset_index(drop=True) for i, s in enumerate(ships)]
     names = ", ".join(f"'{s.name}' ({len(s.parameters)} parameters)" for s in ships)
     return (pd.concat(frames, axis=1),
             f"whole rows of the shipped posterior {names}, drawn by weight; the others at the model's values")
