@@ -3,33 +3,43 @@
 No published table of year-to-year transitions was found for England (calibration/
 baseline-targets.md, section 12), so the onset rates of the two-state chains and the
 deterioration probabilities of self-rated health are fitted, by sex and five-year age band,
-so that a closed cohort of England's adults (all tenures, no children) keeps, at every age,
-the prevalence the model starts with: the published cross-section (each chain's initial
-shares). Recovery rates are kept as they are (they set how long a spell lasts, which a
-cross-section cannot tell).
+so that a closed population of England's adults and their children (all tenures) keeps, at
+every age, the prevalence the model starts with: the published cross-section (each chain's
+initial shares). Recovery rates are kept as they are (they set how long a spell lasts, which
+a cross-section cannot tell).
 
-Each round runs the model with the current values for ``--years`` and, year by year, compares
-the people alive at each year's end with the cross-section at their age then (each
+Each round runs the model with the current values for ``--years`` and, month by month,
+compares the people alive at each month's end with the cross-section at their age then (each
 person's own initial-distribution chances at their age, sex, deprivation and other states
 then: by single year of age, as the default model's initial tables are ``smooth``), less the
-same comparison of everyone alive at the year's start: the excess change of a year, by sex
-and band of age at the year's start, pooled over the years. (Until model 8 the comparison
-was with the band's mean chance, so the people ageing into a band with a higher share were
-counted as a shortfall of the band below, and care need at 85+ fell by 4 points in the first
-two years.) Survivors are compared with the
-cross-section because a cross-section is of survivors: a state that kills must be
-replenished. A two-state chain's onset rate moves by ``-excess / (1 - p)`` (a year of onset
-at rate i turns i (1 - p) of the band); self-rated health moves its two exits from good
-(good_to_fair, good_to_bad) by one factor from the excess of the good share, and fair_to_bad
-by another from the excess of the bad share. The same comparison by IMD decile
-fits each transition's deprivation rate ratio (``rr.deprivation``, per decile more deprived,
-by ten-year band ``DEP_BANDS``): the corrections the excess asks of each decile are regressed
-(log scale, weighted by people) on the number of deciles more deprived than decile 10, and
-the slope moves the band's rate ratio, so that each decile keeps its own cross-section too
-(the initial odds ratios by deprivation). Rounds repeat with the same random numbers until
-the largest excess is below ``TOLERANCE`` (share a year) or ``--rounds`` run out.
+same comparison of everyone alive at the month's start: the excess change, by sex and band of
+age at the month's start, pooled over the months and given as a rate a year. The children
+matter: each month some turn 16 and enter the adult chains drawn from the cross-section at
+16, so that the youngest bands keep the age mix of a stable population. (Until model 10 the
+comparison was made once a year, by band of age at the year's start, in a population without
+children: the 16-19 band held only people who had started in it, a person of 19 gave it a
+year mostly spent at 20, and common mental disorder of women 16-19 rose 3 points in five years
+of the drift check. Until model 8 it was made with the band's mean chance, so the people
+ageing into a band with a higher share were counted as a shortfall of the band below.)
+Survivors are compared with the cross-section because a cross-section is of survivors: a
+state that kills must be replenished. A two-state chain's onset rate moves by
+``-excess / (1 - p)`` (a year of onset at rate i turns i (1 - p) of the band); self-rated
+health moves its two exits from good (good_to_fair, good_to_bad) by one factor from the
+excess of the good share, and fair_to_bad by another from the excess of the bad share.
 
-    python calibration/stationary.py --tenants 500000 --years 10 --rounds 14 --write   # about 10 minutes
+The same comparison by IMD decile fits each transition's deprivation rate ratio
+(``rr.deprivation``, per decile more deprived, by ten-year band ``DEP_BANDS``): the
+corrections the excess asks of each decile are regressed (log scale, weighted by people) on
+the number of deciles more deprived than decile 10, and the slope moves the band's rate
+ratio, so that each decile keeps its own cross-section too (the initial odds ratios by
+deprivation). By tenure it fits the onset's rate ratio for each tenure whose initial odds
+ratio the chain gives (``rr.tenure.<tenure>``, against owner occupiers), so that each tenure
+keeps its own cross-section (until model 10 the onsets had none, and social and private
+renters' isolation fell 3 points, and social renters' long-term conditions 2, in ten years).
+Rounds repeat with the same random numbers until the largest excess is below ``TOLERANCE``
+(share a year) or ``--rounds`` run out.
+
+    python calibration/stationary.py --tenants 500000 --years 10 --rounds 10 --write   # about 16 minutes
 
 It starts from the values in the model file, so a second call refines the first.
 
@@ -52,7 +62,7 @@ from hhsim.core.resources import default_model_tree, world_tree
 from hhsim.model.census import CENSUS_AGE_BANDS
 from hhsim.model.simulation import HousingHealthModel, RunConfig
 from hhsim.studies.baseline.drift import england
-from hhsim.world.population import DECILES
+from hhsim.world.population import DECILES, TENURES
 
 MODEL_FILE = Path(__file__).resolve().parents[1] / "hhsim" / "data" / "default_model.toml"
 BANDS = [b for b in CENSUS_AGE_BANDS if b >= 16]  # adults' five-year bands, 85+ open
@@ -66,6 +76,21 @@ FLOOR = 1e-4  # smallest onset rate or probability a year
 FITTED = [*TWO_STATE.items(), *(("health", t) for t in HEALTH)]  # (chain, transition)
 DEP_BANDS = [16, 25, 35, 45, 55, 65, 75, 85]  # bands of the fitted deprivation rate ratios
 _dep_band = np.searchsorted(DEP_BANDS, BANDS, side="right") - 1  # each census band's DEP_BANDS band
+REFERENCE_TENURE = "owner_occupied"  # the tenure whose onset a fitted tenure rate ratio is relative to
+
+
+def fitted_tenures(tree: dict, world: dict) -> dict[tuple[str, str], list[str]]:
+    """Each two-state chain's onset and the tenures whose initial odds ratio it must hold:
+    those named in its ``initial.odds_ratio.tenure`` that England's mix has (people sleeping
+    rough and in temporary accommodation are outside it, so their ratios cannot be fitted here)."""
+    present = set(england(world)) - {REFERENCE_TENURE}
+    out = {}
+    for c, t in TWO_STATE.items():
+        given = tree["chains"][c]["initial"].get("odds_ratio", {}).get("tenure", {})
+        tenures = [x for x in given if x in present]
+        if tenures:
+            out[(c, t)] = tenures
+    return out
 
 
 def _leaf(tree: dict, chain: str, transition: str) -> dict:
@@ -102,9 +127,24 @@ def start_gradients(tree: dict) -> dict[tuple[str, str], np.ndarray]:
     return out
 
 
+def start_tenure_ratios(tree: dict, world: dict) -> dict[tuple[str, str], dict[str, float]]:
+    """Each fitted onset's rate ratio for each fitted tenure (1 where it has none)."""
+    out = {}
+    for (c, t), tenures in fitted_tenures(tree, world).items():
+        given = tree["chains"][c]["transitions"][t].get("rr", {}).get("tenure", {})
+        out[(c, t)] = {x: float(given[x]["value"]) if x in given else 1.0 for x in tenures}
+    return out
+
+
 def with_values(tree: dict, values: dict[tuple[str, str], np.ndarray],
-                gradients: dict[tuple[str, str], np.ndarray]) -> dict:
+                gradients: dict[tuple[str, str], np.ndarray],
+                tenure_ratios: dict[tuple[str, str], dict[str, float]] | None = None) -> dict:
     out = copy.deepcopy(tree)
+    for (c, t), ratios in (tenure_ratios or {}).items():
+        rr = out["chains"][c]["transitions"][t].setdefault("rr", {}).setdefault("tenure", {})
+        for x, v in ratios.items():
+            rr[x] = {**rr.get(x, {"unit": "rate ratio", "status": "D", "source": "stationary.py"}),
+                     "value": round(float(v), 4)}
     for (c, t), v in values.items():
         leaf = _leaf(out, c, t)
         leaf["value"] = np.round(v, 6).tolist()
@@ -117,31 +157,32 @@ def with_values(tree: dict, values: dict[tuple[str, str], np.ndarray],
 
 
 def yearly_excess(tree: dict, tenants: int, seed: int,
-                  years: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Run England's adults for ``years``; for each chain, by sex, band of age at the start of
-    each year and IMD decile, pooled over the years: how far the survivors' shares at the
-    year's end exceed the cross-section at their age then, less the same excess of everyone
-    alive at the year's start; the shares at the start; and the people-years behind them. The
-    cross-section is each person's own initial-distribution chances at their age, sex,
-    deprivation and other states at the time (by single year of age when the chain's initial
-    table is ``smooth``), so that people ageing into the next band are compared with the
-    share at their age, not with the band's mean. Survivors are compared with the
-    cross-section, itself of survivors: a state that kills must be replenished. Later years
-    see the joint distribution of the chains as the dynamics have made it, not as it was
-    drawn."""
+                  years: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Run England's adults and their children for ``years``; for each chain, by sex, band of
+    age at the start of each month, IMD decile and tenure, pooled over the months and given as a
+    rate a year: how far the survivors' shares at the month's end exceed the cross-section at
+    their age then, less the same excess of everyone alive at the month's start; the shares
+    at the start; the people-years behind them; and the excess itself at the month's start
+    (the gap between the shares and the cross-section), people-weighted. The cross-section is
+    each person's own initial-distribution chances at their age, sex, deprivation and other
+    states at the time (by single year of age when the chain's initial table is ``smooth``).
+    Survivors are compared with the cross-section, itself of survivors: a state that kills
+    must be replenished. Later months see the joint distribution of the chains as the
+    dynamics have made it, not as it was drawn. Months, not years: a band's change is then
+    its own rates' work."""
     world = world_tree()
     model = HousingHealthModel(RunConfig(model_tree=tree, world_tree=world, tenants=tenants,
-                                         tenure=england(world), steps=12 * years, seed=seed, children=False))
+                                         tenure=england(world), steps=12 * years, seed=seed, children=True))
     pop, health = model.pop, model.health
     names = [*TWO_STATE, "health"]
     sex = pop.female.view(np.int8).astype(np.intp)
-    decile = pop.deprivation.astype(np.intp) - 1
-    size = 2 * len(BANDS) * DECILES
+    size = 2 * len(BANDS) * DECILES * len(TENURES)
 
     def cells() -> tuple[np.ndarray, np.ndarray]:
         adults = pop.alive & (pop.age_years >= BANDS[0])
         band = np.searchsorted(BANDS, pop.age_years, side="right") - 1
-        return adults, (sex * len(BANDS) + band) * DECILES + decile
+        decile = pop.deprivation.astype(np.intp) - 1
+        return adults, ((sex * len(BANDS) + band) * DECILES + decile) * len(TENURES) + pop.tenure
 
     def mean(cell: np.ndarray, x: np.ndarray) -> np.ndarray:
         n = np.maximum(np.bincount(cell, minlength=size), 1)
@@ -149,24 +190,32 @@ def yearly_excess(tree: dict, tenants: int, seed: int,
                          for k in range(x.shape[1])], -1)
 
     eye = {n: np.eye(len(health.chains[n].states)) for n in names}
-    sums = {n: np.zeros((2, size, len(health.chains[n].states))) for n in names}
-    weight = np.zeros(size)
-    for _ in range(years):
+
+    def gaps() -> dict[str, np.ndarray]:
+        """Everyone's state less their cross-section chances now (children: 0)."""
+        return {n: eye[n][pop.states[n]] - health.chains[n].initial.chances(pop) for n in names}
+
+    sums = {n: np.zeros((3, size, len(health.chains[n].states))) for n in names}
+    months = np.zeros(size)
+    before = gaps()
+    for _ in range(12 * years):
         adults, cell = cells()
         n0 = np.bincount(cell[adults], minlength=size)
-        start = {n: eye[n][pop.states[n][adults]] - health.chains[n].initial.chances(pop)[adults]
-                 for n in names}
         shares = {n: mean(cell[adults], eye[n][pop.states[n][adults]]) for n in names}
-        for _ in range(12):
-            model.step()
+        model.step()
         kept = adults & pop.alive
+        after = gaps()
         for n in names:
-            end = mean(cell[kept], eye[n][pop.states[n][kept]] - health.chains[n].initial.chances(pop)[kept])
-            sums[n][0] += (end - mean(cell[adults], start[n])) * n0[:, None]
+            change = mean(cell[kept], after[n][kept]) - mean(cell[adults], before[n][adults])
+            sums[n][0] += 12 * change * n0[:, None]  # a rate a year
             sums[n][1] += shares[n] * n0[:, None]
-        weight += n0
-    return {n: (*((sums[n][j] / np.maximum(weight, 1)[:, None]).reshape(2, len(BANDS), DECILES, -1)
-                  for j in range(2)), weight.reshape(2, len(BANDS), DECILES)) for n in names}
+            sums[n][2] += mean(cell[adults], before[n][adults]) * n0[:, None]
+        months += n0
+        before = after
+    shape = (2, len(BANDS), DECILES, len(TENURES))
+    per = {n: [(sums[n][j] / np.maximum(months, 1)[:, None]).reshape(*shape, -1) for j in range(3)]
+           for n in names}
+    return {n: (per[n][0], per[n][1], months.reshape(shape) / 12, per[n][2]) for n in names}
 
 
 STEPS = DECILES - 1 - np.arange(DECILES)  # deciles more deprived than decile 10, for deciles 1..10
@@ -198,9 +247,67 @@ def _apply(values: dict, gradients: dict, key: tuple[str, str], m: np.ndarray, w
     gradients[key] = np.clip(gradients[key] * np.exp(_slope(m, w)), 0.8, 1.6)
 
 
-def update(values: dict, gradients: dict, changes: dict) -> tuple[float, float]:
-    """Move every fitted value and gradient once; the largest excess change (share a year)
-    before the move by sex and band, and by DEP band and decile (both sexes)."""
+def recovery_rates(tree: dict) -> dict[str, np.ndarray]:
+    """Each two-state chain's recovery rate a year by sex and census band (0 without one)."""
+    out = {}
+    for chain, onset in TWO_STATE.items():
+        back = [t for name, t in tree["chains"][chain]["transitions"].items() if name != onset]
+        out[chain] = banded(back[0]["rate"]) if back else np.zeros((2, len(BANDS)))
+    return out
+
+
+def rate_error(d: np.ndarray, gap: np.ndarray, onset: np.ndarray, recovery: np.ndarray) -> np.ndarray:
+    """The excess a year that the onset rate's error causes: in a two-state chain the gap g of
+    the ill share from the cross-section moves as dg/dt = e - (i + r) g, where e = (1 - p) x
+    the onset's error, so e = dg/dt + (i + r) g. The change alone (``d``) misses a gap that
+    has already settled, as it does after a year or two in a chain with short spells (mental
+    disorder, isolation), and the fit then stopped short of it."""
+    return d + (onset + recovery) * gap
+
+
+def _by_tenure(values: dict, gradients: dict, tenure_ratios: dict, changes: dict,
+               recovery: dict[str, np.ndarray]) -> float:
+    """Move each fitted onset's tenure rate ratios by how much more (log scale, people-weighted
+    over sex, band and decile) the tenure's cells ask than the reference tenure's, so that each
+    tenure keeps its own cross-section (the initial odds ratios by tenure); the largest excess
+    change (share a year) of a fitted tenure, both sexes and all ages, before the move."""
+    worst = 0.0
+    ref = TENURES.index(REFERENCE_TENURE)
+    for key, ratios in tenure_ratios.items():
+        d, p, w, gap = (x[..., 1] if x.ndim == 5 else x for x in changes[key[0]])
+        rr = np.ones(len(TENURES))
+        for x, v in ratios.items():
+            rr[TENURES.index(x)] = v
+        mean_rr = (w * rr).sum(-1, keepdims=True) / np.maximum(w.sum(-1, keepdims=True), 1e-9)
+        rate = _cell_rate(values[key], gradients[key])[..., None] * rr / np.maximum(mean_rr, 1e-9)
+        d = rate_error(d, gap, rate, recovery[key[0]][:, :, None, None])
+        m = np.clip(1 - DAMPING * d / (np.maximum(1 - p, 0.05) * np.maximum(rate, FLOOR)), 0.5, 2.0)
+        people = np.maximum(w.sum((0, 1, 2)), 1e-9)  # by tenure
+        log_m = (w * np.log(m)).sum((0, 1, 2)) / people
+        excess = (w * d).sum((0, 1, 2)) / people
+        for x in ratios:
+            k = TENURES.index(x)
+            worst = max(worst, abs(float(excess[k])))
+            ratios[x] = float(np.clip(ratios[x] * np.exp(log_m[k] - log_m[ref]), 0.2, 5.0))
+    return worst
+
+
+def _over_tenures(change: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """A chain's excess, shares, people-years and gap with the tenure axis pooled
+    (people-weighted)."""
+    d, p, w, gap = change
+    total = w.sum(-1)
+    pool = lambda x: (w[..., None] * x).sum(-2) / np.maximum(total, 1e-9)[..., None]  # noqa: E731
+    return pool(d), pool(p), total, pool(gap)
+
+
+def update(values: dict, gradients: dict, changes: dict, recovery: dict[str, np.ndarray],
+           tenure_ratios: dict | None = None) -> tuple[float, float, float]:
+    """Move every fitted value, gradient and tenure rate ratio once; the largest excess change
+    (share a year) before the move by sex and band, by DEP band and decile (both sexes), and
+    by fitted tenure."""
+    by_tenure = _by_tenure(values, gradients, tenure_ratios or {}, changes, recovery)
+    changes = {n: _over_tenures(c) for n, c in changes.items()}
     worst = worst_decile = 0.0
 
     def note(d: np.ndarray, w: np.ndarray) -> None:
@@ -212,13 +319,14 @@ def update(values: dict, gradients: dict, changes: dict) -> tuple[float, float]:
             worst_decile = max(worst_decile, float(np.abs(dd).max()))
 
     for chain, transition in TWO_STATE.items():
-        d, p, w = changes[chain][0][..., 1], changes[chain][1][..., 1], changes[chain][2]
-        note(d, w)
+        d, p, w, gap = (x[..., 1] if x.ndim == 4 else x for x in changes[chain])
         key = (chain, transition)
         rate = _cell_rate(values[key], gradients[key])
+        d = rate_error(d, gap, rate, recovery[chain][:, :, None])
+        note(d, w)
         m = np.clip(1 - DAMPING * d / (np.maximum(1 - p, 0.05) * np.maximum(rate, FLOOR)), 0.5, 2.0)
         _apply(values, gradients, key, m, w, np.inf)
-    d, p, w = changes["health"]
+    d, p, w, _ = changes["health"]
     note(d[..., 0], w)
     note(d[..., 2], w)
     gf, gb, fb = (_cell_rate(values[("health", t)], gradients[("health", t)]) for t in HEALTH)
@@ -230,12 +338,13 @@ def update(values: dict, gradients: dict, changes: dict) -> tuple[float, float]:
     for t in ("good_to_fair", "good_to_bad"):
         _apply(values, gradients, ("health", t), m_good, w, 0.9)
     _apply(values, gradients, ("health", "fair_to_bad"), m_bad, w, 0.9)
-    return worst, worst_decile
+    return worst, worst_decile, by_tenure
 
 
-def write(values: dict, gradients: dict, model_file: Path = MODEL_FILE) -> None:
-    """Put the fitted values into the model file (each rule's value and breaks, and its
-    deprivation rate ratio by ``DEP_BANDS``)."""
+def write(values: dict, gradients: dict, model_file: Path = MODEL_FILE,
+          tenure_ratios: dict | None = None) -> None:
+    """Put the fitted values into the model file (each rule's value and breaks, its
+    deprivation rate ratio by ``DEP_BANDS`` and its fitted tenure rate ratios)."""
     text = model_file.read_text()
     for (chain, transition), v in values.items():
         header = f"[chains.{chain}.transitions.{transition}]"
@@ -260,6 +369,14 @@ def write(values: dict, gradients: dict, model_file: Path = MODEL_FILE) -> None:
         old = re.search(r"^rr\.deprivation = \{.*\}$", section, flags=re.M)
         section = (section.replace(old.group(0), gradient) if old else
                    section.replace(new, new + "\n" + gradient))
+        for tenure, ratio in (tenure_ratios or {}).get((chain, transition), {}).items():
+            entry = (f'rr.tenure.{tenure} = {{ value = {ratio:.4g}, unit = "rate ratio", status = "D", '
+                     'source = "Fitted by calibration/stationary.py with the rates above, so that people of '
+                     f'this tenure keep their own cross-section (the initial odds ratio by tenure) as they '
+                     f'age; relative to {REFERENCE_TENURE.replace("_", " ")}." }}')
+            old = re.search(rf"^rr\.tenure\.{tenure} = \{{.*\}}$", section, flags=re.M)
+            section = (section.replace(old.group(0), entry) if old else
+                       section.replace(gradient, gradient + "\n" + entry))
         text = text[:start] + section + text[end:]
     model_file.write_text(text)
 
@@ -276,18 +393,23 @@ def main() -> None:
     args = ap.parse_args()
     tree = default_model_tree() if args.model == MODEL_FILE else read_toml(args.model)
     values, gradients = start_values(tree), start_gradients(tree)
+    tenure_ratios = start_tenure_ratios(tree, world_tree())
+    recovery = recovery_rates(tree)
     for k in range(args.rounds):
         t0 = time.perf_counter()
-        excess = yearly_excess(with_values(tree, values, gradients), args.tenants, args.seed, args.years)
-        worst, by_decile = update(values, gradients, excess)
+        excess = yearly_excess(with_values(tree, values, gradients, tenure_ratios), args.tenants, args.seed,
+                               args.years)
+        worst, by_decile, by_tenure = update(values, gradients, excess, recovery, tenure_ratios)
         print(f"round {k}: largest drift {worst * 100:.3f} points a year by sex and band, "
-              f"{by_decile * 100:.3f} by decile ({time.perf_counter() - t0:.0f} s)", flush=True)
+              f"{by_decile * 100:.3f} by decile, {by_tenure * 100:.3f} by tenure "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
         if worst < TOLERANCE:
             break
     for key, v in values.items():
-        print(key, np.round(v, 4).tolist(), "deprivation", np.round(gradients[key], 4).tolist())
+        print(key, np.round(v, 4).tolist(), "deprivation", np.round(gradients[key], 4).tolist(),
+              "tenure", tenure_ratios.get(key, {}))
     if args.write:
-        write(values, gradients, args.model)
+        write(values, gradients, args.model, tenure_ratios)
 
 
 if __name__ == "__main__":

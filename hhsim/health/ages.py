@@ -9,9 +9,10 @@ A chain, a service, an admission type or a state cost may say whom it describes:
 
 Outside its ages a rule does nothing: a service or an admission type has rate 0, a state
 cost costs nothing, a chain's transitions do not happen and a person holds the chain's
-first state (drawn so at the start, kept while outside; a child who turns 16 enters an adult
-chain in its first state). Death is not a transition of the chain's own: a mortality chain's
-death exit applies at every age. Without ``ages`` a rule applies at every age.
+first state (drawn so at the start, kept while outside). A child who turns 16 enters an
+adult chain drawn from its initial distribution at that age: the cross-section at 16.
+Death is not a transition of the chain's own: a mortality chain's death exit applies at
+every age. Without ``ages`` a rule applies at every age.
 """
 
 from __future__ import annotations
