@@ -10,7 +10,14 @@ import pytest
 
 from hhsim.batch.execution import RunResult
 from hhsim.core.errors import HhsimError
-from hhsim.studies.baseline.check import check_model, drift_summary, drift_verdict, markdown, misses
+from hhsim.studies.baseline.check import (
+    check_model,
+    drift_summary,
+    drift_verdict,
+    markdown,
+    misses,
+    tenure_summary,
+)
 from hhsim.studies.calibration.estimators import census_rate, check_options
 from hhsim.studies.calibration.problem import load_problem
 from hhsim.studies.calibration.targets import load_gaps, load_targets
@@ -228,6 +235,21 @@ def test_drift_is_judged_band_by_band_on_its_interval():
     assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (0, 1)
     summary = drift_summary(stable([0.002, -0.004], 1_000), cohort).set_index("year")
     assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (0, 2)
+    # the cohort alone: a band wholly beyond the limit there, whatever the stable view says
+    off = pd.DataFrame([{"chain": "ltc", "state": "ltc", "sex": 0, "age_band": "0", "year": 2,
+                         "observed": 0.33, "expected": 0.30, "people": 100_000}])
+    summary = drift_summary(stable([0.002, -0.004], 100_000), off).set_index("year")
+    assert (summary.loc[2, "cohort_beyond"], summary.loc[2, "cohort_unsure"]) == (1, 0)
+    assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (1, 0)
+    # by tenure: year 0 left out, the first state left out, each row judged on its own interval
+    rows = [{"chain": "ltc", "state": state, "tenure": tenure, "year": year, "people": 200_000,
+             "observed": x + (d if state == "ltc" else -d), "expected": x}
+            for tenure, d in (("owner_occupied", 0.001), ("social_rented", -0.03))
+            for year in (0, 10) for state, x in (("none", 0.6), ("ltc", 0.4))]
+    by_tenure = tenure_summary(pd.DataFrame(rows)).set_index("tenure")
+    assert list(by_tenure["year"]) == [10, 10] and set(by_tenure["state"]) == {"ltc"}
+    assert by_tenure.loc["owner_occupied", "verdict"] == "yes"
+    assert by_tenure.loc["social_rented", "verdict"] == "no (1 band)"
     verdicts = [drift_verdict(0, 0), drift_verdict(2, 3), drift_verdict(0, 1)]
     assert verdicts == ["yes", "no (2 bands)", "unknown (1 band)"]
 

@@ -47,12 +47,14 @@ DRIFT_Z = 1.96
 
 @dataclass
 class ModelCheck:
-    """What a check found: the fit table, the drift summary, the gaps and how it was run."""
+    """What a check found: the fit table, the drift summary (by sex and age band, and by
+    tenure), the gaps and how it was run."""
 
     fit: pd.DataFrame
     drift: pd.DataFrame
     gaps: list[Gap]
     info: dict = field(default_factory=dict)
+    tenure_drift: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def coverage(self) -> pd.DataFrame:
         """Per role (fitted, held out): targets, covered, not covered, unknown, and the
@@ -88,11 +90,12 @@ def _gaps(problem: Problem) -> list[Gap]:
     return [g for f in files for g in load_gaps(f.resolve())]
 
 
-def bands_against_limit(change: pd.Series, se: pd.Series, limit: float = DRIFT_LIMIT) -> tuple[int, int]:
-    """How many bands are beyond ``limit`` (their 95% interval, change +- ``DRIFT_Z`` se, lies
-    wholly outside it) and how many are undecided (it straddles the limit): too few people in
-    the check to say."""
-    low, high = change.abs() - DRIFT_Z * se, change.abs() + DRIFT_Z * se
+def bands_against_limit(change: pd.Series, se: pd.Series, limit: float = DRIFT_LIMIT,
+                        z: float = DRIFT_Z) -> tuple[int, int]:
+    """How many bands are beyond ``limit`` (their interval, change +- ``z`` se, 95% by default,
+    lies wholly outside it) and how many are undecided (it straddles the limit): too few
+    people in the check to say."""
+    low, high = change.abs() - z * se, change.abs() + z * se
     return int((low > limit).sum()), int(((low <= limit) & (high > limit)).sum())
 
 
@@ -110,7 +113,11 @@ def drift_summary(stable: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
     """Per chain, state and check year: the largest and mean absolute change of a sex and
     age band's share against year 0 (stable population) and the largest and mean absolute
     observed-minus-expected share of the closed cohort, with the bands' typical (median)
-    Monte-Carlo standard errors (each chain's states but its first, which mirrors them)."""
+    Monte-Carlo standard errors (each chain's states but its first, which mirrors them); the
+    bands beyond the limit and undecided, of both views together and of the cohort alone. The
+    cohort view compares each person with their own cross-section chance, so it measures the
+    chains' dynamics alone; the stable view also moves when the people entering a band differ
+    in tenure or deprivation from those who started in it."""
     s = stable_drift(stable)
     c = cohort_drift(cohort)
     rows = []
@@ -123,8 +130,10 @@ def drift_summary(stable: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
             b = c[(c["chain"] == chain) & (c["state"] == state) & (c["year"] == year)]
             beyond, unsure = bands_against_limit(pd.concat([a["change"], b["difference"]]),
                                                  pd.concat([a["se"], b["se"]]))
+            cohort_beyond, cohort_unsure = bands_against_limit(b["difference"], b["se"])
             rows.append({"chain": chain, "state": state, "year": int(year),
                          "beyond": beyond, "unsure": unsure,
+                         "cohort_beyond": cohort_beyond, "cohort_unsure": cohort_unsure,
                          "stable_max": float(a["change"].abs().max()),
                          "stable_mean": float(a["change"].abs().mean()),
                          "stable_se": float(a["se"].median()),
@@ -132,6 +141,22 @@ def drift_summary(stable: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
                          "cohort_mean": float(b["difference"].abs().mean()) if len(b) else float("nan"),
                          "cohort_se": float(b["se"].median()) if len(b) else float("nan")})
     return pd.DataFrame(rows)
+
+
+def tenure_summary(tenure: pd.DataFrame) -> pd.DataFrame:
+    """Per chain, non-first state, tenure and check year after 0: the adults' observed minus
+    expected share (each person against their own cross-section chance) with its standard
+    error, and whether it lies within ``DRIFT_LIMIT`` on its 95% interval."""
+    if tenure.empty:
+        return tenure
+    c = cohort_drift(tenure)
+    firsts = set(c.groupby("chain", sort=False)["state"].first().items())
+    other = np.array([(a, b) not in firsts for a, b in zip(c["chain"], c["state"], strict=True)])
+    c = c[other & (c["year"] > 0).to_numpy()]
+    verdicts = [drift_verdict(*bands_against_limit(pd.Series([d]), pd.Series([e])))
+                for d, e in zip(c["difference"], c["se"], strict=True)]
+    return c.assign(verdict=verdicts)[["chain", "state", "tenure", "year", "people", "difference", "se",
+                                       "verdict"]].reset_index(drop=True)
 
 
 def posterior_points(draws: int, seed: int) -> tuple[pd.DataFrame, str]:
@@ -164,18 +189,19 @@ def check_model(path: str | Path = DEFAULT_FILE, draws: int = 20, sizes: Mapping
     fit = fit_table(problem, values, observations)
     fit.insert(1, "role", ["held out" if t.held_out else "fitted" for t in problem.targets])
     fit.insert(2, "description", [t.description for t in problem.targets])
-    drift = pd.DataFrame()
+    drift = by_tenure = pd.DataFrame()
     if drift_years:
-        stable, cohort, _ = drift_tables(default_model_tree(), tenants=drift_tenants, years=drift_years,
-                                         seed=int(problem.settings["seed"]))
-        drift = drift_summary(stable, cohort)
+        tables = drift_tables(default_model_tree(), tenants=drift_tenants, years=drift_years,
+                              seed=int(problem.settings["seed"]))
+        drift = drift_summary(tables.stable, tables.cohort)
+        by_tenure = tenure_summary(tables.tenure)
     exp = next(iter(problem.experiments.values()))
     info = {"file": str(path), "draws": draws, "tenants": exp.population.tenants,
             "months": exp.experiment.months,
             "drift_tenants": drift_tenants, "drift_years": drift_years, "model_version": MODEL_VERSION,
             "hhsim": package_version(), "seconds": time.perf_counter() - start,
             "parameters": parameters}
-    return ModelCheck(fit, drift, gaps, info)
+    return ModelCheck(fit, drift, gaps, info, by_tenure)
 
 
 def _cell(v: float) -> str:
@@ -245,17 +271,29 @@ def markdown(check: ModelCheck, misses: Mapping[str, str] | None = None, screen:
               "judged band by band on the 95% interval of its change (change +- 1.96 se, stable and cohort "
               "bands together): yes when every interval lies within 1 point, no when some band's lies "
               "wholly beyond it (the number of such bands), unknown when none is beyond but some "
-              "straddle the limit (their number): a larger --drift-tenants can decide them.", ""]
+              "straddle the limit (their number): a larger --drift-tenants can decide them. The last column "
+              "judges the cohort bands alone: each person against their own cross-section chance, so the "
+              "chains' dynamics without the changes of a band's make-up (tenure, deprivation) as people "
+              "enter it.", ""]
     if check.drift.empty:
         lines.append("Not run.")
     else:
         lines += ["| Chain | State | Year | Stable max | Stable mean | se | Cohort max | Cohort mean | se | "
-                  "Within 1 pt |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "Within 1 pt | Cohort within 1 pt |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in check.drift.itertuples():
             ok = drift_verdict(r.beyond, r.unsure)
             lines.append(f"| {r.chain} | {r.state} | {r.year} | {100 * r.stable_max:.2f} | "
                          f"{100 * r.stable_mean:.2f} | {100 * r.stable_se:.2f} | {100 * r.cohort_max:.2f} | "
-                         f"{100 * r.cohort_mean:.2f} | {100 * r.cohort_se:.2f} | {ok} |")
+                         f"{100 * r.cohort_mean:.2f} | {100 * r.cohort_se:.2f} | {ok} | "
+                         f"{drift_verdict(r.cohort_beyond, r.cohort_unsure)} |")
+        if not check.tenure_drift.empty:
+            lines += ["", "By tenure (adults of every age; each person against their own cross-section "
+                      "chance, so each tenure's own cross-section, in percentage points):", "",
+                      "| Chain | State | Tenure | Year | Observed - expected | se | Within 1 pt |",
+                      "|---|---|---|---|---|---|---|"]
+            lines += [f"| {r.chain} | {r.state} | {r.tenure.replace('_', ' ')} | {r.year} | "
+                      f"{100 * r.difference:+.2f} | {100 * r.se:.2f} | {r.verdict} |"
+                      for r in check.tenure_drift.itertuples()]
         if "drift" in misses:
             lines += ["", misses["drift"]]
     if screen is not None:
