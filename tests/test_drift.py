@@ -1,10 +1,11 @@
 """No drift (issue 16): the default model holds England's cross-section as its people age."""
 
 import pytest
+from scipy.stats import norm
 
 from hhsim.core.resources import default_model_tree
-from hhsim.studies.baseline.check import bands_against_limit
-from hhsim.studies.baseline.drift import CHECK_YEARS, decile_drift, drift_tables, stable_drift
+from hhsim.studies.baseline.check import DRIFT_LIMIT, bands_against_limit, tenure_summary
+from hhsim.studies.baseline.drift import CHECK_YEARS, cohort_drift, decile_drift, drift_tables, stable_drift
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,11 @@ def test_bad_health_in_each_age_band_holds_over_ten_years(drift):
         assert change.max() <= 0.025 and change.mean() <= 0.008, (year, change.max(), change.mean())
 
 
-#: Issue 16 asks that no band move by more than 1 point (DRIFT_LIMIT), which model 9 does not
-#: yet meet everywhere; this test holds the model to 3 points on each band's interval, so a
-#: change that makes drift worse fails.
+#: Issue 16 asks that no band move by more than 1 point (DRIFT_LIMIT). Model 10's stable view
+#: does not meet it at 16-34 in the chains that depend on tenure (the people entering those
+#: bands rent more than those who started in them: the world's ages by tenure, not the
+#: chains' dynamics; docs/validation.md); this test holds every band to 3 points, so a change
+#: that makes drift worse fails, and the cohort test below holds the dynamics to 1 point.
 HELD_TO = 0.03
 
 
@@ -45,14 +48,11 @@ def test_no_chain_drifts_beyond_three_points_in_any_age_band(drift):
     no band's change is beyond 3 points on its 95% interval (change +- 1.96 se), the way
     docs/validation.md judges issue 16's 1-point limit. Model 3 moved care need by up to 21
     points and common mental disorder by 9; model 7 still by 5.2 (care need at 85+) and 4.2
-    (long-term conditions at 20-24); model 8 by at most 1.9 in 500,000 tenants. Model 9 (500,000
-    tenants, docs/validation.md): common mental disorder by up to 3.1 points (5 bands beyond 1
-    point on their intervals) and isolation at 25-29 by 2.0 (2 bands); the other chains have no
-    band beyond 1 point. Here (200,000) a band's standard error is 0.4-1.2 points, and men
-    16-19 gain 3.8 points of common mental disorder by year 5 (se 0.65): calibration/stationary.py
-    fits each band's onset to the drift of the people who started in it over 10 years, so the
-    youngest band's rate answers for their twenties too, and children who turn 16 (entering
-    well) are not in its population."""
+    (long-term conditions at 20-24); model 9 by 3.1 (common mental disorder of men 16-19, whose
+    onset the fit took from a band without the children who turn 16). Model 10 (500,000
+    tenants): at most 3.1 points, long-term conditions at 20-24, where the people ageing in
+    rent more than those who started there. Here (200,000) a band's standard error is 0.4-1.2
+    points."""
     for (chain, state), part in drift.groupby(["chain", "state"]):
         if state in ("none", "well", "independent", "connected", "good"):
             continue
@@ -62,6 +62,30 @@ def test_no_chain_drifts_beyond_three_points_in_any_age_band(drift):
             worst = here.loc[here["change"].abs().idxmax(), ["sex", "age_band", "change", "se"]].to_dict()
             assert beyond == 0, (chain, state, year, worst)
             assert here["change"].abs().mean() <= 0.012, (chain, state, year)
+
+
+@pytest.mark.slow
+def test_each_person_keeps_their_cross_section_within_one_point(tables):
+    """The cohort view: living adults against their own cross-section chances (at their age,
+    sex, deprivation, tenure and other states then), by sex and five-year band, at years 2, 5
+    and 10: no band beyond issue 16's 1 point on its 95% interval. This is the chains'
+    dynamics without the make-up of the people in a band. Model 9 (300,000 tenants): common
+    mental disorder of women 16-19 3.1 points above at year 5, isolation of men 20-24 3.0
+    below at year 10; model 10, which fits each rate to the gap as well as to its change,
+    none beyond in 500,000 tenants (largest 2.0, an interval across the limit). Here (200,000)
+    the largest is bad health of women 85+ at year 10, 2.2 points below (se 0.55), which the
+    same model does not show in 500,000 tenants of another seed: noise, which the
+    family-wise interval allows for."""
+    cohort = cohort_drift(tables.cohort)
+    cohort = cohort[(cohort["year"] > 0) & ~cohort["state"].isin(("none", "well", "independent", "connected",
+                                                                  "good"))]
+    # about 600 bands are judged at once: each on an interval wide enough (Bonferroni) that a
+    # band truly within 1 point fails with a chance of 1% for the whole test
+    z = float(norm.ppf(1 - 0.01 / (2 * len(cohort))))
+    beyond, _ = bands_against_limit(cohort["difference"], cohort["se"], DRIFT_LIMIT, z)
+    worst = cohort.loc[cohort["difference"].abs().idxmax(), ["chain", "state", "year", "sex", "age_band",
+                                                              "difference", "se"]].to_dict()
+    assert beyond == 0, (z, worst)
 
 
 @pytest.mark.slow
@@ -75,3 +99,20 @@ def test_each_level_of_deprivation_keeps_its_bad_health_over_ten_years(tables):
     change = decile_drift(tables.census, "health", "bad", 10)
     assert len(change) == 6
     assert change["change"].abs().max() <= 0.015, change
+
+
+@pytest.mark.slow
+def test_each_tenure_keeps_its_own_cross_section(tables):
+    """Adults of each tenure against their own cross-section chances (the initial odds ratios
+    by tenure) at years 2, 5 and 10: within issue 16's 1 point on every interval. Until model 9
+    the onsets had no tenure rate ratios, so the chains could not keep the initial gradient by
+    tenure: isolation of social and private renters fell 3.2 and 3.4 points below theirs in ten
+    years, and long-term conditions of social renters 1.8 (200,000 tenants). Model 10 fits
+    onset rate ratios by tenure (calibration/stationary.py). A tenure's standard error here is
+    0.1-0.4 points."""
+    by_tenure = tenure_summary(tables.tenure)
+    assert {"social_rented", "private_rented", "owner_occupied"} <= set(by_tenure["tenure"])
+    z = float(norm.ppf(1 - 0.01 / (2 * len(by_tenure))))  # family-wise, as above
+    beyond, _ = bands_against_limit(by_tenure["difference"], by_tenure["se"], DRIFT_LIMIT, z)
+    worst = by_tenure.loc[by_tenure["difference"].abs().idxmax()].to_dict()
+    assert beyond == 0, (z, worst)

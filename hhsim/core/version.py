@@ -16,8 +16,11 @@ from __future__ import annotations
 #: Model 7: emergency admissions by cause, and planned care and prescribing (issue 16).
 #: Model 8: a cross-section smooth by single year of age, and transitions fitted to hold it
 #: at each person's age (issue 16: drift). Model 9: common mental disorder as APMS 2023/4
-#: found it; planned care and prescribing concentrated by health state (issue 16).
-MODEL_VERSION = "9"
+#: found it; planned care and prescribing concentrated by health state (issue 16). Model 10:
+#: transitions fitted month by month with children turning 16 (drift at 16-24), and sourced
+#: values for the winter excess of admissions, conditions among social renters, the health
+#: transitions' condition ratios and children's utility (issue 16).
+MODEL_VERSION = "10"
 
 #: Default-model parameters a model version retired: name -> what replaced it (the one line
 #: an old experiment file that sets one gets).
