@@ -15,6 +15,8 @@ from hhsim.world.synthetic import england_mix, generate
 
 from conftest import config, run
 
+CHILD_UTILITY = default_model_tree()["utility"]["child_baseline"]["value"]  # 0.95 since model 10
+
 
 @pytest.fixture(scope="module")
 def england():
@@ -57,8 +59,8 @@ def test_adult_rules_never_apply_to_children_nor_child_rules_to_adults(england):
     for name in ("ltc", "mental_health", "care_need", "isolation", "health"):
         assert (pop.states[name][child] == 0).all()  # children hold adult chains' first states
     assert (pop.states["child_asthma"][~child] == 0).all()
-    # children's utility is the sourced 0.96; adults' comes from the Ara & Brazier norms
-    assert np.allclose(model.utility_of(pop)[child], 0.96)
+    # children's utility is utility.child_baseline (0.95); adults' comes from the Ara & Brazier norms
+    assert np.allclose(model.utility_of(pop)[child], CHILD_UTILITY)
 
 
 def test_damp_and_cold_raise_childrens_asthma_onset_by_their_rate_ratios(england):
@@ -100,8 +102,8 @@ def test_children_have_a_band_of_their_own_in_results_by_group():
     kids = bands.loc["0-15"]
     assert kids["population"] == pytest.approx(m.simulated["children"])
     assert kids["admissions"] > 0 and kids["nhs_cost"] > 0 and kids["qalys"] > 0
-    # children's utility is 0.96; the few who turn 16 in the year then have adults' (0.93-0.96)
-    assert kids["qalys_undisc"] == pytest.approx(0.96 * kids["life_years_undisc"], rel=2e-3)
+    # children's utility is child_baseline; the few who turn 16 in the year then have adults' (0.93-0.96)
+    assert kids["qalys_undisc"] == pytest.approx(CHILD_UTILITY * kids["life_years_undisc"], rel=2e-3)
 
 
 def test_children_need_a_model_that_describes_them_and_no_cohort():
