@@ -82,20 +82,6 @@ _dep_band = np.searchsorted(DEP_BANDS, BANDS, side="right") - 1  # each census b
 REFERENCE_TENURE = "owner_occupied"  # the tenure whose onset a fitted tenure rate ratio is relative to
 
 
-def fitted_tenures(tree: dict, world: dict) -> dict[tuple[str, str], list[str]]:
-    """Each two-state chain's onset and the tenures whose initial odds ratio it must hold:
-    those named in its ``initial.odds_ratio.tenure`` that England's mix has (people sleeping
-    rough and in temporary accommodation are outside it, so their ratios cannot be fitted here)."""
-    present = set(england(world)) - {REFERENCE_TENURE}
-    out = {}
-    for c, t in TWO_STATE.items():
-        given = tree["chains"][c]["initial"].get("odds_ratio", {}).get("tenure", {})
-        tenures = [x for x in given if x in present]
-        if tenures:
-            out[(c, t)] = tenures
-    return out
-
-
 def _leaf(tree: dict, chain: str, transition: str) -> dict:
     """The rate or probability of a transition (whichever it gives)."""
     node = tree["chains"][chain]["transitions"][transition]
@@ -131,11 +117,17 @@ def start_gradients(tree: dict) -> dict[tuple[str, str], np.ndarray]:
 
 
 def start_tenure_ratios(tree: dict, world: dict) -> dict[tuple[str, str], dict[str, float]]:
-    """Each fitted onset's rate ratio for each fitted tenure (1 where it has none)."""
+    """Each two-state chain's onset and its rate ratio (1 where it has none) for each tenure
+    whose initial odds ratio the chain gives and England's mix has (people sleeping rough and
+    in temporary accommodation are outside it, so their ratios cannot be fitted here)."""
+    present = set(england(world)) - {REFERENCE_TENURE}
     out = {}
-    for (c, t), tenures in fitted_tenures(tree, world).items():
+    for c, t in TWO_STATE.items():
+        initial = tree["chains"][c]["initial"].get("odds_ratio", {}).get("tenure", {})
+        tenures = [x for x in initial if x in present]
         given = tree["chains"][c]["transitions"][t].get("rr", {}).get("tenure", {})
-        out[(c, t)] = {x: float(given[x]["value"]) if x in given else 1.0 for x in tenures}
+        if tenures:
+            out[(c, t)] = {x: float(given[x]["value"]) if x in given else 1.0 for x in tenures}
     return out
 
 

@@ -109,6 +109,13 @@ def drift_verdict(beyond: int, unsure: int) -> str:
     return "yes"
 
 
+def later_states(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose state is not its chain's first (rows in the chain's order of states): a
+    two-state chain's first share mirrors the other, so drift is judged on the later ones."""
+    first = frame.groupby("chain", sort=False)["state"].transform("first")
+    return frame["state"] != first
+
+
 def drift_summary(stable: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
     """Per chain, state and check year: the largest and mean absolute change of a sex and
     age band's share against year 0 (stable population) and the largest and mean absolute
@@ -121,10 +128,7 @@ def drift_summary(stable: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
     s = stable_drift(stable)
     c = cohort_drift(cohort)
     rows = []
-    firsts = set(s.groupby("chain", sort=False)["state"].first().items())
-    for (chain, state), part in s.groupby(["chain", "state"], sort=False):
-        if (chain, state) in firsts:  # a chain's first state mirrors the others
-            continue
+    for (chain, state), part in s[later_states(s)].groupby(["chain", "state"], sort=False):
         for year in sorted(set(part["year"])):
             a = part[part["year"] == year]
             b = c[(c["chain"] == chain) & (c["state"] == state) & (c["year"] == year)]
@@ -150,9 +154,7 @@ def tenure_summary(tenure: pd.DataFrame) -> pd.DataFrame:
     if tenure.empty:
         return tenure
     c = cohort_drift(tenure)
-    firsts = set(c.groupby("chain", sort=False)["state"].first().items())
-    other = np.array([(a, b) not in firsts for a, b in zip(c["chain"], c["state"], strict=True)])
-    c = c[other & (c["year"] > 0).to_numpy()]
+    c = c[later_states(c) & (c["year"] > 0)]
     verdicts = [drift_verdict(*bands_against_limit(pd.Series([d]), pd.Series([e])))
                 for d, e in zip(c["difference"], c["se"], strict=True)]
     return c.assign(verdict=verdicts)[["chain", "state", "tenure", "year", "people", "difference", "se",

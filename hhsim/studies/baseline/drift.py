@@ -43,46 +43,32 @@ def _band(age_years: np.ndarray) -> np.ndarray:
     return np.searchsorted(CENSUS_AGE_BANDS, age_years, side="right") - 1
 
 
-def _shares(model: HousingHealthModel, chains: Sequence[str]) -> list[dict[str, Any]]:
-    """Observed and expected shares of each state now, by sex and adult band (living adults)."""
+Rows = list[dict[str, Any]]
+
+
+def _shares(model: HousingHealthModel, chains: Sequence[str]) -> tuple[Rows, Rows]:
+    """Observed and expected shares of each state now among living adults: by sex and adult
+    band, and by tenure (each chain's chances computed once for both)."""
     pop, health = model.pop, model.health
     who = np.flatnonzero(pop.alive & (pop.age_years >= 16))
-    sex = pop.female[who].view(np.int8)
-    band = _band(pop.age_years[who])
-    rows = []
+    sex, band, tenure = pop.female[who].view(np.int8), _band(pop.age_years[who]), pop.tenure[who]
+    groups = [({"sex": ("male", "female")[s], "age_band": CENSUS_AGE_LABELS[b]}, (sex == s) & (band == b))
+              for s in (0, 1) for b in ADULT_BANDS]
+    by_tenure = [({"tenure": TENURES[t]}, tenure == t) for t in np.unique(tenure)]
+    out: tuple[Rows, Rows] = ([], [])
     for name in chains:
         chain = health.chains[name]
         expected = chain.initial.chances(pop)[who]
         observed = np.eye(len(chain.states))[pop.states[name][who]]
-        for s in (0, 1):
-            for b in ADULT_BANDS:
-                cell = (sex == s) & (band == b)
+        for rows, cells in zip(out, (groups, by_tenure), strict=True):
+            for labels, cell in cells:
                 n = int(cell.sum())
                 if not n:
                     continue
-                for k, state in enumerate(chain.states):
-                    rows.append({"chain": name, "state": state, "sex": ("male", "female")[s],
-                                 "age_band": CENSUS_AGE_LABELS[b], "people": n,
-                                 "observed": observed[cell, k].mean(), "expected": expected[cell, k].mean()})
-    return rows
-
-
-def _tenure_shares(model: HousingHealthModel, chains: Sequence[str]) -> list[dict[str, Any]]:
-    """Observed and expected shares of each state now, by tenure (living adults)."""
-    pop, health = model.pop, model.health
-    who = np.flatnonzero(pop.alive & (pop.age_years >= 16))
-    tenure = pop.tenure[who]
-    rows = []
-    for name in chains:
-        chain = health.chains[name]
-        expected = chain.initial.chances(pop)[who]
-        observed = np.eye(len(chain.states))[pop.states[name][who]]
-        for t in np.unique(tenure):
-            cell = tenure == t
-            for k, state in enumerate(chain.states):
-                rows.append({"chain": name, "state": state, "tenure": TENURES[t], "people": int(cell.sum()),
-                             "observed": observed[cell, k].mean(), "expected": expected[cell, k].mean()})
-    return rows
+                rows += [{"chain": name, "state": state, **labels, "people": n,
+                          "observed": observed[cell, k].mean(), "expected": expected[cell, k].mean()}
+                         for k, state in enumerate(chain.states)]
+    return out
 
 
 class DriftTables(NamedTuple):
@@ -107,14 +93,15 @@ def drift_tables(model_tree: Mapping[str, Any], tenants: int = 100_000, years: i
                                          census=True))
     names = [n for n, c in model.health.chains.items()
              if c.ages is None or c.ages.inside[16]] if chains is None else list(chains)
-    cohort = [dict(r, year=0) for r in _shares(model, names)]
-    tenure = [dict(r, year=0) for r in _tenure_shares(model, names)]
-    for y in range(1, years + 1):
-        for _ in range(12):
-            model.step()
-        if y in CHECK_YEARS:
-            cohort += [dict(r, year=y) for r in _shares(model, names)]
-            tenure += [dict(r, year=y) for r in _tenure_shares(model, names)]
+    cohort, tenure = [], []
+    for y in range(years + 1):
+        if y:
+            for _ in range(12):
+                model.step()
+        if y == 0 or y in CHECK_YEARS:
+            by_band, by_tenure = _shares(model, names)
+            cohort += [dict(r, year=y) for r in by_band]
+            tenure += [dict(r, year=y) for r in by_tenure]
     model.run()
     census = model.census.frame()
     census = census[census["age_band"].isin([CENSUS_AGE_LABELS[b] for b in ADULT_BANDS])]
