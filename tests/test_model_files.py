@@ -2,6 +2,7 @@
 
 import copy
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hhsim.core.resources import default_model_tree, world_tree
 from hhsim.experiment.plan import compile_plan, validate
 from hhsim.health.cohort import cohort_run
 from hhsim.health.model_file import calibrated_model, compile_model
+from hhsim.health.terms import TermContext, parse_terms
 from hhsim.model.simulation import HousingHealthModel
 
 from conftest import config, model_file
@@ -51,11 +53,23 @@ def broken(edit) -> dict:
     (lambda t: t["model"].update(children="yes"), "model.children: must be true or false"),
     (lambda t: t["utility"]["child_baseline"].update(value=1.2),
      "utility.child_baseline: must be one utility"),
+    (lambda t: t["mortality"]["rr"]["deprivation"].update(value=[[1.0] * 10] * 3),
+     "[men, women] lists of ten"),
 ])
 def test_model_file_mistakes_are_one_line_errors(edit, expected):
     with pytest.raises(HhsimError) as err:
         compile_model(broken(edit))
     assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_deprivation_term_by_sex_gives_each_sex_its_own_decile_value():
+    men, women = [1.5 - 0.05 * d for d in range(10)], [1.3 - 0.03 * d for d in range(10)]
+    (term,) = parse_terms({"deprivation": {"value": [men, women], "unit": "rate ratio", "source": "x"}},
+                          "mortality.rr", TermContext({}))
+    pop = SimpleNamespace(female=np.array([False, False, True, True]),
+                          deprivation=np.array([1, 10, 1, 10], dtype=np.int8))
+    np.testing.assert_allclose(term.factor(pop), [men[0], men[9], women[0], women[9]], rtol=1e-6)
+    np.testing.assert_allclose(term.factor(pop, np.array([3, 0])), [women[9], men[0]], rtol=1e-6)
 
 
 def test_world_shares_broken_by_an_override_fail_validation():

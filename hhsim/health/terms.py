@@ -5,6 +5,7 @@ A model file gives a term table such as ``rr`` under a rate:
     rr.age = { value = 1.04, unit = "rate ratio per year of age", centre = 50, source = "..." }
     rr.female = { value = 0.9, unit = "rate ratio", source = "..." }
     rr.deprivation = { value = 1.06, unit = "rate ratio per decile more deprived", ... }
+    rr.deprivation = { value = [[..10 men..], [..10 women..]], unit = "rate ratio", ... }  # by decile
     rr.excess_cold = { value = 1.3, unit = "rate ratio", ... }      # also damp, falls
     rr.wellbeing = { value = 0.97, unit = "rate ratio per point", centre = 24, ... }
     rr.time_in_state = { value = [2.0, 1.0], breaks = [0, 6], unit = "rate ratio", ... }
@@ -148,9 +149,14 @@ def _deprivation_term(name: str, node: dict, ctx: TermContext) -> Term:
         table = ctx.per_unit(float(value), DECILES - deciles)
     elif value.shape == (DECILES,):
         table = np.concatenate([[ctx.neutral], value])
+    elif value.shape == (2, DECILES):
+        # rows men, women: the gradient differs by sex
+        table = np.concatenate([np.full((2, 1), ctx.neutral), value], axis=1)
+        return Term(name, lambda pop, idx: _take(pop.female, idx).astype(np.intp) * (DECILES + 1)
+                    + _take(pop.deprivation, idx), table.ravel().astype(np.float32))
     else:
-        raise HhsimError(name, "needs one number (per decile) or ten (deciles 1..10)",
-                         "give a ratio per decile or a list of 10")
+        raise HhsimError(name, "needs one number (per decile), ten (deciles 1..10) or [men, women] "
+                         "lists of ten", "give a ratio per decile, a list of 10 or two lists of 10")
     return Term(name, lambda pop, idx: _take(pop.deprivation, idx), table.astype(np.float32))
 
 
