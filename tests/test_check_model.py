@@ -14,9 +14,9 @@ from hhsim.studies.baseline.check import (
     check_model,
     drift_summary,
     drift_verdict,
+    group_summary,
     markdown,
     misses,
-    tenure_summary,
 )
 from hhsim.studies.calibration.estimators import census_rate, check_options
 from hhsim.studies.calibration.problem import load_problem
@@ -242,11 +242,11 @@ def test_drift_is_judged_band_by_band_on_its_interval():
     assert (summary.loc[2, "cohort_beyond"], summary.loc[2, "cohort_unsure"]) == (1, 0)
     assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (1, 0)
     # by tenure: year 0 left out, the first state left out, each row judged on its own interval
-    rows = [{"chain": "ltc", "state": state, "tenure": tenure, "year": year, "people": 200_000,
-             "observed": x + (d if state == "ltc" else -d), "expected": x}
+    rows = [{"chain": "ltc", "state": state, "group": "tenure", "level": tenure, "year": year,
+             "people": 200_000, "observed": x + (d if state == "ltc" else -d), "expected": x}
             for tenure, d in (("owner_occupied", 0.001), ("social_rented", -0.03))
             for year in (0, 10) for state, x in (("none", 0.6), ("ltc", 0.4))]
-    by_tenure = tenure_summary(pd.DataFrame(rows)).set_index("tenure")
+    by_tenure = group_summary(pd.DataFrame(rows)).set_index("level")
     assert list(by_tenure["year"]) == [10, 10] and set(by_tenure["state"]) == {"ltc"}
     assert by_tenure.loc["owner_occupied", "verdict"] == "yes"
     assert by_tenure.loc["social_rented", "verdict"] == "no (1 band)"

@@ -48,13 +48,13 @@ DRIFT_Z = 1.96
 @dataclass
 class ModelCheck:
     """What a check found: the fit table, the drift summary (by sex and age band, and by
-    tenure), the gaps and how it was run."""
+    tenure and condition), the gaps and how it was run."""
 
     fit: pd.DataFrame
     drift: pd.DataFrame
     gaps: list[Gap]
     info: dict = field(default_factory=dict)
-    tenure_drift: pd.DataFrame = field(default_factory=pd.DataFrame)
+    group_drift: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def coverage(self) -> pd.DataFrame:
         """Per role (fitted, held out): targets, covered, not covered, unknown, and the
@@ -147,18 +147,19 @@ def drift_summary(stable: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def tenure_summary(tenure: pd.DataFrame) -> pd.DataFrame:
-    """Per chain, non-first state, tenure and check year after 0: the adults' observed minus
-    expected share (each person against their own cross-section chance) with its standard
-    error, and whether it lies within ``DRIFT_LIMIT`` on its 95% interval."""
-    if tenure.empty:
-        return tenure
-    c = cohort_drift(tenure)
+def group_summary(groups: pd.DataFrame) -> pd.DataFrame:
+    """Per chain, non-first state, group (a tenure, or the people with a condition) and check
+    year after 0: the adults' observed minus expected share (each person against their own
+    cross-section chance) with its standard error, and whether it lies within ``DRIFT_LIMIT``
+    on its 95% interval."""
+    if groups.empty:
+        return groups
+    c = cohort_drift(groups)
     c = c[later_states(c) & (c["year"] > 0)]
     verdicts = [drift_verdict(*bands_against_limit(pd.Series([d]), pd.Series([e])))
                 for d, e in zip(c["difference"], c["se"], strict=True)]
-    return c.assign(verdict=verdicts)[["chain", "state", "tenure", "year", "people", "difference", "se",
-                                       "verdict"]].reset_index(drop=True)
+    return c.assign(verdict=verdicts)[["chain", "state", "group", "level", "year", "people", "difference",
+                                       "se", "verdict"]].reset_index(drop=True)
 
 
 def posterior_points(draws: int, seed: int) -> tuple[pd.DataFrame, str]:
@@ -191,19 +192,23 @@ def check_model(path: str | Path = DEFAULT_FILE, draws: int = 20, sizes: Mapping
     fit = fit_table(problem, values, observations)
     fit.insert(1, "role", ["held out" if t.held_out else "fitted" for t in problem.targets])
     fit.insert(2, "description", [t.description for t in problem.targets])
-    drift = by_tenure = pd.DataFrame()
+    drift = by_group = pd.DataFrame()
     if drift_years:
         tables = drift_tables(default_model_tree(), tenants=drift_tenants, years=drift_years,
                               seed=int(problem.settings["seed"]))
         drift = drift_summary(tables.stable, tables.cohort)
-        by_tenure = tenure_summary(tables.tenure)
+        by_group = group_summary(tables.groups)
     exp = next(iter(problem.experiments.values()))
     info = {"file": str(path), "draws": draws, "tenants": exp.population.tenants,
             "months": exp.experiment.months,
             "drift_tenants": drift_tenants, "drift_years": drift_years, "model_version": MODEL_VERSION,
             "hhsim": package_version(), "seconds": time.perf_counter() - start,
             "parameters": parameters}
-    return ModelCheck(fit, drift, gaps, info, by_tenure)
+    return ModelCheck(fit, drift, gaps, info, by_group)
+
+
+def _group_label(group: str, level: str) -> str:
+    return level.replace("_", " ") if group == "tenure" else f"with {level.replace('_', ' ')}"
 
 
 def _cell(v: float) -> str:
@@ -288,14 +293,15 @@ def markdown(check: ModelCheck, misses: Mapping[str, str] | None = None, screen:
                          f"{100 * r.stable_mean:.2f} | {100 * r.stable_se:.2f} | {100 * r.cohort_max:.2f} | "
                          f"{100 * r.cohort_mean:.2f} | {100 * r.cohort_se:.2f} | {ok} | "
                          f"{drift_verdict(r.cohort_beyond, r.cohort_unsure)} |")
-        if not check.tenure_drift.empty:
-            lines += ["", "By tenure (adults of every age; each person against their own cross-section "
-                      "chance, so each tenure's own cross-section, in percentage points):", "",
-                      "| Chain | State | Tenure | Year | Observed - expected | se | Within 1 pt |",
+        if not check.group_drift.empty:
+            lines += ["", "By tenure and by condition (adults of every age; each person against their own "
+                      "cross-section chance, so each tenure's own cross-section, and the initial odds ratio "
+                      "on each condition the chain's cross-section names, in percentage points):", "",
+                      "| Chain | State | Group | Year | Observed - expected | se | Within 1 pt |",
                       "|---|---|---|---|---|---|---|"]
-            lines += [f"| {r.chain} | {r.state} | {r.tenure.replace('_', ' ')} | {r.year} | "
+            lines += [f"| {r.chain} | {r.state} | {_group_label(r.group, r.level)} | {r.year} | "
                       f"{100 * r.difference:+.2f} | {100 * r.se:.2f} | {r.verdict} |"
-                      for r in check.tenure_drift.itertuples()]
+                      for r in check.group_drift.itertuples()]
         if "drift" in misses:
             lines += ["", misses["drift"]]
     if screen is not None:
