@@ -26,9 +26,9 @@ state that kills must be replenished. A two-state chain's onset rate moves by
 ``-e / (1 - p)`` (a year of onset at rate i turns i (1 - p) of the band), where the rate
 error e = dg/dt + (onset + recovery) g takes in the gap g as well as its change
 (``rate_error``); self-rated health moves its two exits from good (good_to_fair,
-good_to_bad) by one factor from the change of the good share's gap, and fair_to_bad by
-another from the bad share's (the change only: a settled gap of self-rated health is not
-yet seen, a limit of this fit).
+good_to_bad) by one factor from the good share's rate error, and fair_to_bad by another
+from the bad share's (``health_errors``: the good share's gap closes at the deterioration
+rates plus the recovery of people not in good health; until model 11 the change alone).
 
 The same comparison by IMD decile fits each transition's deprivation rate ratio
 (``rr.deprivation``, per decile more deprived, by ten-year band ``DEP_BANDS``): the
@@ -39,8 +39,14 @@ deprivation). By tenure it fits the onset's rate ratio for each tenure whose ini
 ratio the chain gives (``rr.tenure.<tenure>``, against owner occupiers), so that each tenure
 keeps its own cross-section (until model 10 the onsets had none, and social and private
 renters' isolation fell 3 points, and social renters' long-term conditions 2, in ten years).
+By condition (``CONDITIONS``: each adult's state of those chains at the month's start is part
+of their cell) it fits the rate ratios that carry each initial odds ratio on another chain:
+an onset's ``rr.<chain>.<state>`` where the chain's initial odds ratio names that state,
+and one factor per condition on self-rated health's ratios on it (up on moves to worse
+health, down on moves to better). People change condition every month, so a condition's
+people are judged by their gap alone (``_group_error``).
 Rounds repeat with the same random numbers until the largest rate error, by band and by
-tenure, is below ``TOLERANCE`` (share a year) or ``--rounds`` run out.
+tenure or condition, is below ``TOLERANCE`` (share a year) or ``--rounds`` run out.
 
     python calibration/stationary.py --tenants 500000 --years 10 --rounds 10 --write   # about 16 minutes
 
@@ -80,6 +86,9 @@ FITTED = [*TWO_STATE.items(), *(("health", t) for t in HEALTH)]  # (chain, trans
 DEP_BANDS = [16, 25, 35, 45, 55, 65, 75, 85]  # bands of the fitted deprivation rate ratios
 _dep_band = np.searchsorted(DEP_BANDS, BANDS, side="right") - 1  # each census band's DEP_BANDS band
 REFERENCE_TENURE = "owner_occupied"  # the tenure whose onset a fitted tenure rate ratio is relative to
+CONDITIONS = ("ltc", "mental_health", "care_need")  # chains whose state (at a month's start) is a cell's too
+GROUPS = ("tenure", *CONDITIONS)  # a cell's groups after sex, band and decile, in this order
+RECOVERIES = ("fair_to_good", "bad_to_good", "bad_to_fair")  # self-rated health's moves to better health
 
 
 def _leaf(tree: dict, chain: str, transition: str) -> dict:
@@ -116,30 +125,75 @@ def start_gradients(tree: dict) -> dict[tuple[str, str], np.ndarray]:
     return out
 
 
-def start_tenure_ratios(tree: dict, world: dict) -> dict[tuple[str, str], dict[str, float]]:
-    """Each two-state chain's onset and its rate ratio (1 where it has none) for each tenure
-    whose initial odds ratio the chain gives and England's mix has (people sleeping rough and
-    in temporary accommodation are outside it, so their ratios cannot be fitted here)."""
+def _levels(tree: dict, group: str) -> tuple[str, ...]:
+    """The levels of a cell group: tenures, or a condition chain's states."""
+    return TENURES if group == "tenure" else tuple(tree["chains"][group]["states"])
+
+
+def _number(leaf: dict, where: str) -> float:
+    if not isinstance(leaf.get("value"), int | float):
+        raise SystemExit(f"stationary.py: {where}: a fitted rate ratio must be one number")
+    return float(leaf["value"])
+
+
+def start_ratios(tree: dict, world: dict) -> dict[tuple[str, str], dict[tuple[str, str], float]]:
+    """Each two-state chain's onset rate ratios (1 where it has none) for each level of a group
+    (tenure, or another chain's later state) whose initial odds ratio the chain gives: by tenure
+    against owner occupiers, for the tenures England's mix has (people sleeping rough and in
+    temporary accommodation are outside it, so their ratios cannot be fitted here); by condition
+    against its first state."""
     present = set(england(world)) - {REFERENCE_TENURE}
     out = {}
     for c, t in TWO_STATE.items():
-        initial = tree["chains"][c]["initial"].get("odds_ratio", {}).get("tenure", {})
-        tenures = [x for x in initial if x in present]
-        given = tree["chains"][c]["transitions"][t].get("rr", {}).get("tenure", {})
-        if tenures:
-            out[(c, t)] = {x: float(given[x]["value"]) if x in given else 1.0 for x in tenures}
+        initial = tree["chains"][c]["initial"].get("odds_ratio", {})
+        given = tree["chains"][c]["transitions"][t].get("rr", {})
+        ratios = {}
+        for group in GROUPS:
+            for level in initial.get(group, {}):
+                if group == "tenure" and level not in present:
+                    continue
+                leaf = given.get(group, {}).get(level)
+                ratios[(group, level)] = _number(leaf, f"chains.{c}.transitions.{t}.rr.{group}.{level}") \
+                    if leaf else 1.0
+        if ratios:
+            out[(c, t)] = ratios
+    return out
+
+
+def start_health_factors(tree: dict) -> dict[str, dict[str, float]]:
+    """For each condition whose initial odds ratio self-rated health gives: the rate ratio
+    (``rr.<condition>.<state>``) of each health transition that has one. One factor per
+    condition is fitted: it multiplies the ratios on moves to worse health and divides those on
+    moves to better, so that people with the condition keep the initial odds ratio."""
+    health = tree["chains"]["health"]
+    out = {}
+    for c in CONDITIONS:
+        for state in health["initial"].get("odds_ratio", {}).get(c, {}):
+            found = {t: _number(node["rr"][c][state], f"chains.health.transitions.{t}.rr.{c}.{state}")
+                     for t, node in health["transitions"].items() if state in node.get("rr", {}).get(c, {})}
+            if not any(health["transitions"][t]["from"] == health["states"][0] for t in found):
+                raise SystemExit(f"stationary.py: chains.health: the initial odds ratio on {c} needs a "
+                                 f"rate ratio rr.{c}.{state} on a move from {health['states'][0]} to fit")
+            out[f"{c}.{state}"] = found
     return out
 
 
 def with_values(tree: dict, values: dict[tuple[str, str], np.ndarray],
                 gradients: dict[tuple[str, str], np.ndarray],
-                tenure_ratios: dict[tuple[str, str], dict[str, float]] | None = None) -> dict:
+                ratios: dict[tuple[str, str], dict[tuple[str, str], float]] | None = None,
+                health_factors: dict[str, dict[str, float]] | None = None) -> dict:
     out = copy.deepcopy(tree)
-    for (c, t), ratios in (tenure_ratios or {}).items():
-        rr = out["chains"][c]["transitions"][t].setdefault("rr", {}).setdefault("tenure", {})
-        for x, v in ratios.items():
-            rr[x] = {**rr.get(x, {"unit": "rate ratio", "status": "D", "source": "stationary.py"}),
-                     "value": round(float(v), 4)}
+    for (c, t), fitted in (ratios or {}).items():
+        rr = out["chains"][c]["transitions"][t].setdefault("rr", {})
+        for (group, level), v in fitted.items():
+            table = rr.setdefault(group, {})
+            fresh = {"unit": "rate ratio", "status": "D", "source": "stationary.py"}
+            table[level] = {**table.get(level, fresh),
+                            "value": round(float(v), 4)}
+    for condition, by_transition in (health_factors or {}).items():
+        c, state = condition.split(".")
+        for t, v in by_transition.items():
+            out["chains"]["health"]["transitions"][t]["rr"][c][state]["value"] = round(float(v), 4)
     for (c, t), v in values.items():
         leaf = _leaf(out, c, t)
         leaf["value"] = np.round(v, 6).tolist()
@@ -154,13 +208,14 @@ def with_values(tree: dict, values: dict[tuple[str, str], np.ndarray],
 def yearly_excess(tree: dict, tenants: int, seed: int,
                   years: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Run England's adults and their children for ``years``; for each chain, by sex, band of
-    age at the start of each month, IMD decile and tenure, pooled over the months and given as a
-    rate a year: how far the survivors' shares at the month's end exceed the cross-section at
-    their age then, less the same excess of everyone alive at the month's start; the shares
-    at the start; the people-years behind them; and the excess itself at the month's start
-    (the gap between the shares and the cross-section), people-weighted. The cross-section is
-    each person's own initial-distribution chances at their age, sex, deprivation and other
-    states at the time (by single year of age when the chain's initial table is ``smooth``).
+    age at the start of each month, IMD decile, tenure and state of each of ``CONDITIONS`` then,
+    pooled over the months and given as a rate a year: how far the survivors' shares at the
+    month's end exceed the cross-section at their age then, less the same excess of everyone
+    alive at the month's start; the shares at the start; the people-years behind them; and the
+    excess itself at the month's start (the gap between the shares and the cross-section),
+    people-weighted. The cross-section is each person's own initial-distribution chances at
+    their age, sex, deprivation and other states at the time (by single year of age when the
+    chain's initial table is ``smooth``).
     Survivors are compared with the cross-section, itself of survivors: a state that kills
     must be replenished. Later months see the joint distribution of the chains as the
     dynamics have made it, not as it was drawn. Months, not years: a band's change is then
@@ -170,14 +225,20 @@ def yearly_excess(tree: dict, tenants: int, seed: int,
                                          tenure=england(world), steps=12 * years, seed=seed, children=True))
     pop, health = model.pop, model.health
     names = [*TWO_STATE, "health"]
+    if any(len(health.chains[c].states) != 2 for c in CONDITIONS):
+        raise SystemExit(f"stationary.py: the chains {', '.join(CONDITIONS)} must have two states each")
     sex = pop.female.view(np.int8).astype(np.intp)
-    size = 2 * len(BANDS) * DECILES * len(TENURES)
+    shape = (2, len(BANDS), DECILES, len(TENURES), *(2,) * len(CONDITIONS))
+    size = int(np.prod(shape))
 
     def cells() -> tuple[np.ndarray, np.ndarray]:
         adults = pop.alive & (pop.age_years >= BANDS[0])
         band = np.searchsorted(BANDS, pop.age_years, side="right") - 1
         decile = pop.deprivation.astype(np.intp) - 1
-        return adults, ((sex * len(BANDS) + band) * DECILES + decile) * len(TENURES) + pop.tenure
+        cell = ((sex * len(BANDS) + band) * DECILES + decile) * len(TENURES) + pop.tenure
+        for c in CONDITIONS:
+            cell = cell * 2 + pop.states[c]
+        return adults, cell
 
     def mean(cell: np.ndarray, x: np.ndarray) -> np.ndarray:
         n = np.maximum(np.bincount(cell, minlength=size), 1)
@@ -207,7 +268,6 @@ def yearly_excess(tree: dict, tenants: int, seed: int,
             sums[n][2] += gap * n0[:, None]
         months += n0
         before = after
-    shape = (2, len(BANDS), DECILES, len(TENURES))
     per = {n: [(sums[n][j] / np.maximum(months, 1)[:, None]).reshape(*shape, -1) for j in range(3)]
            for n in names}
     return {n: (per[n][0], per[n][1], months.reshape(shape) / 12, per[n][2]) for n in names}
@@ -244,7 +304,8 @@ def _apply(values: dict, gradients: dict, key: tuple[str, str], m: np.ndarray, w
 
 def recovery_rates(tree: dict) -> dict[str, np.ndarray]:
     """Each two-state chain's recovery rate a year (its transition from the onset's ``to`` back
-    to its ``from``) by sex and census band; 0 without one."""
+    to its ``from``) by sex and census band, 0 without one; and self-rated health's moves to
+    better health (``RECOVERIES``, a year) under their own names."""
     out = {}
     for chain, onset in TWO_STATE.items():
         transitions = tree["chains"][chain]["transitions"]
@@ -253,7 +314,17 @@ def recovery_rates(tree: dict) -> dict[str, np.ndarray]:
         if len(back) > 1 or (back and back[0].get("rate", {}).get("unit") != "per person-year"):
             raise SystemExit(f"stationary.py: chains.{chain}: at most one recovery, a rate per person-year")
         out[chain] = banded(back[0]["rate"]) if back else np.zeros((2, len(BANDS)))
+    for t in RECOVERIES:
+        out[t] = banded(_leaf(tree, "health", t))
     return out
+
+
+GROUP_AXES = tuple(range(3, 3 + len(GROUPS)))  # a cell's group axes, after sex, band and decile
+
+
+def _widen(x: np.ndarray) -> np.ndarray:
+    """A (sex, band) or (sex, band, decile) array with the cell's group axes added (length 1)."""
+    return x.reshape(*x.shape, *(1,) * (3 - x.ndim), *(1,) * len(GROUPS))
 
 
 def rate_error(d: np.ndarray, gap: np.ndarray, onset: np.ndarray, recovery: np.ndarray) -> np.ndarray:
@@ -265,23 +336,35 @@ def rate_error(d: np.ndarray, gap: np.ndarray, onset: np.ndarray, recovery: np.n
     return d + (onset + recovery) * gap
 
 
-def rate_errors(values: dict, gradients: dict, tenure_ratios: dict, changes: dict,
-                recovery: dict[str, np.ndarray]) -> dict[tuple[str, str], tuple[np.ndarray, ...]]:
-    """Each two-state chain's onset: by sex, band, decile and tenure, the rate error a year
-    (``rate_error``, with the cell's own onset rate: the national value de-averaged over the
-    deciles, times the tenure's rate ratio over the cell's people-weighted mean ratio), the
-    ill share, the people-years and the onset rate."""
+def _grid(fitted: dict[tuple[str, str], float], levels: dict[str, tuple[str, ...]]) -> np.ndarray:
+    """The product of a transition's fitted rate ratios, by the cell's groups."""
+    grid = np.ones(tuple(len(levels[g]) for g in GROUPS))
+    for (group, level), v in fitted.items():
+        index = [slice(None)] * len(GROUPS)
+        index[GROUPS.index(group)] = levels[group].index(level)
+        grid[tuple(index)] *= v
+    return grid
+
+
+def rate_errors(values: dict, gradients: dict, ratios: dict, changes: dict,
+                recovery: dict[str, np.ndarray],
+                levels: dict[str, tuple[str, ...]]) -> dict[tuple[str, str], tuple[np.ndarray, ...]]:
+    """Each two-state chain's onset: by cell (sex, band, decile and ``GROUPS``), the rate error a
+    year (``rate_error``, with the cell's own onset rate: the national value de-averaged over the
+    deciles, times the cell's fitted rate ratios over their people-weighted mean in its sex, band
+    and decile), the ill share, the people-years, the onset rate, the rate at which a gap closes
+    (onset plus recovery) and the gap."""
     out = {}
     for chain, transition in TWO_STATE.items():
         key = (chain, transition)
         d, p, w, gap = changes[chain]
-        rr = np.ones(len(TENURES))
-        for x, v in tenure_ratios.get(key, {}).items():
-            rr[TENURES.index(x)] = v
-        mean_rr = (w * rr).sum(-1, keepdims=True) / np.maximum(w.sum(-1, keepdims=True), 1e-9)
-        rate = _cell_rate(values[key], gradients[key])[..., None] * rr / np.maximum(mean_rr, 1e-9)
-        error = rate_error(d[..., 1], gap[..., 1], rate, recovery[chain][:, :, None, None])
-        out[key] = (error, p[..., 1], w, rate)
+        grid = _grid(ratios.get(key, {}), levels)
+        people = np.maximum(w.sum(GROUP_AXES, keepdims=True), 1e-9)
+        mean_rr = (w * grid).sum(GROUP_AXES, keepdims=True) / people
+        rate = _widen(_cell_rate(values[key], gradients[key])) * grid / np.maximum(mean_rr, 1e-9)
+        k = rate + _widen(recovery[chain])
+        out[key] = (rate_error(d[..., 1], gap[..., 1], rate, _widen(recovery[chain])), p[..., 1], w, rate,
+                    k, gap[..., 1])
     return out
 
 
@@ -291,38 +374,131 @@ def _correction(error: np.ndarray, p: np.ndarray, rate: np.ndarray) -> np.ndarra
     return np.clip(1 - DAMPING * error / (np.maximum(1 - p, 0.05) * np.maximum(rate, FLOOR)), 0.5, 2.0)
 
 
-def _by_tenure(errors: dict, tenure_ratios: dict) -> float:
-    """Move each fitted onset's tenure rate ratios by how much more (log scale, people-weighted
-    over sex, band and decile) the tenure's cells ask than the reference tenure's, so that each
-    tenure keeps its own cross-section (the initial odds ratios by tenure); the largest rate
-    error (share a year) of a fitted tenure, both sexes and all ages, before the move."""
+def _by_level(x: np.ndarray, w: np.ndarray, group: str) -> np.ndarray:
+    """``x`` by cell pooled over all but one group's axis, weighted by people ``w``: by level."""
+    others = tuple(a for a in range(w.ndim) if a != 3 + GROUPS.index(group))
+    return (w * x).sum(others) / np.maximum(w.sum(others), 1e-9)
+
+
+def _reference(group: str) -> int:
+    return TENURES.index(REFERENCE_TENURE) if group == "tenure" else 0
+
+
+def _turnover(group: str, values: dict, gradients: dict, recovery: dict[str, np.ndarray]) -> np.ndarray:
+    """The rate a year at which people leave each level of a condition (its chain's onset from
+    the first state, its recovery from the later), by cell."""
+    onset = (group, TWO_STATE[group])
+    leave = np.stack([_cell_rate(values[onset], gradients[onset]),
+                      np.broadcast_to(recovery[group][..., None], (2, len(BANDS), DECILES))], axis=-1)
+    return leave.reshape(*leave.shape[:3], *(2 if g == group else 1 for g in GROUPS))
+
+
+def _group_error(error: np.ndarray, k: np.ndarray, gap: np.ndarray, group: str, values: dict,
+                 gradients: dict, recovery: dict[str, np.ndarray]) -> np.ndarray:
+    """The rate error to judge a group's levels by. A tenure keeps its people, so its change
+    counts (``rate_error``). People move between a condition's levels every month, and a month's
+    change, credited to the level they started in, would count their jump in expected chances
+    there; a condition's level is judged by its gap alone, which closes at the cell's own rate
+    plus the rate at which people leave the level: the error a year that holds it is that
+    rate times the gap."""
+    if group == "tenure":
+        return error
+    return (k + _turnover(group, values, gradients, recovery)) * gap
+
+
+def _by_group(errors: dict, ratios: dict, levels: dict[str, tuple[str, ...]], values: dict,
+              gradients: dict, recovery: dict[str, np.ndarray]) -> float:
+    """Move each fitted onset's rate ratios by how much more (log scale, people-weighted over
+    the other axes) the level's cells ask than the reference level's (owner occupiers; a
+    condition's first state), so that each tenure, and the people in each state of another
+    chain, keep their own cross-section (the initial odds ratios); the largest rate error
+    (share a year) of a fitted level, before the move."""
     worst = 0.0
-    ref = TENURES.index(REFERENCE_TENURE)
-    for key, ratios in tenure_ratios.items():
-        error, p, w, rate = errors[key]
-        people = np.maximum(w.sum((0, 1, 2)), 1e-9)  # by tenure
-        log_m = (w * np.log(_correction(error, p, rate))).sum((0, 1, 2)) / people
-        mean_error = (w * error).sum((0, 1, 2)) / people
-        for x in ratios:
-            k = TENURES.index(x)
-            worst = max(worst, abs(float(mean_error[k])))
-            ratios[x] = float(np.clip(ratios[x] * np.exp(log_m[k] - log_m[ref]), 0.2, 5.0))
+    for key, fitted in ratios.items():
+        error, p, w, rate, k, gap = errors[key]
+        for group in {g for g, _ in fitted}:
+            e = _group_error(error, k, gap, group, values, gradients, recovery)
+            log_m, mean_error = _by_level(np.log(_correction(e, p, rate)), w, group), _by_level(e, w, group)
+            for (g, level), v in fitted.items():
+                if g == group:
+                    k = levels[group].index(level)
+                    worst = max(worst, abs(float(mean_error[k])))
+                    fitted[(g, level)] = float(np.clip(v * np.exp(log_m[k] - log_m[_reference(group)]),
+                                                       0.2, 5.0))
     return worst
 
 
-def _over_tenures(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``x`` by (sex, band, decile, tenure, ...) pooled over tenures, weighted by people ``w``."""
+def _pooled(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x`` by cell (and state) pooled over the cell's groups, weighted by people ``w``."""
     extra = (None,) * (x.ndim - w.ndim)
-    return (w[(..., *extra)] * x).sum(w.ndim - 1) / np.maximum(w.sum(-1), 1e-9)[(..., *extra)]
+    return (w[(..., *extra)] * x).sum(GROUP_AXES) / np.maximum(w.sum(GROUP_AXES), 1e-9)[(..., *extra)]
 
 
-def update(values: dict, gradients: dict, changes: dict, recovery: dict[str, np.ndarray],
-           tenure_ratios: dict | None = None) -> tuple[float, float, float]:
-    """Move every fitted value, gradient and tenure rate ratio once; the largest rate error
-    (share a year) before the move by sex and band, by DEP band and decile (both sexes), and
-    by fitted tenure."""
-    errors = rate_errors(values, gradients, tenure_ratios or {}, changes, recovery)
-    by_tenure = _by_tenure(errors, tenure_ratios or {})
+def health_errors(changes: dict, values: dict, gradients: dict,
+                  recovery: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Self-rated health by cell: the rate errors a year of the good share and the bad share,
+    the shares, people-years, deterioration rates, the rate at which the good share's gap closes
+    and that gap. The good share's gap g moves as
+    dg/dt = e - (gf + gb + R) g, with R the recovery of people not in good health (fair to good
+    and bad to good, weighted by the fair and bad shares); the bad share's as e - (bg + bf) g.
+    Rates at the sex, band and decile (the fitted rate ratios on conditions are left out: they
+    change the step, not where it stops)."""
+    d, p, w, gap = changes["health"]
+    gf, gb, fb = (_widen(_cell_rate(values[("health", t)], gradients[("health", t)])) for t in HEALTH)
+    fg, bg, bf = (_widen(recovery[t]) for t in RECOVERIES)
+    not_good = np.maximum(p[..., 1] + p[..., 2], 1e-9)
+    recover = (p[..., 1] * fg + p[..., 2] * bg) / not_good
+    e_good = rate_error(d[..., 0], gap[..., 0], gf + gb, recover)
+    e_bad = rate_error(d[..., 2], gap[..., 2], bg, bf)
+    return e_good, e_bad, p, w, (gf, gb, fb), gf + gb + recover, gap[..., 0]
+
+
+def _health_corrections(e_good: np.ndarray, e_bad: np.ndarray, p: np.ndarray,
+                        rates: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Factors on the moves from good (good_to_fair, good_to_bad) and on fair_to_bad."""
+    gf, gb, fb = rates
+    # good loses (gf + gb) of its share a year: a factor m on both moves it by -p_good (gf + gb)(m - 1)
+    m_good = np.clip(1 + DAMPING * e_good / np.maximum(p[..., 0] * (gf + gb), 1e-6), 0.5, 2.0)
+    # bad gains p_good gb + p_fair fb a year; take off what the move of gb already does
+    rest = e_bad + p[..., 0] * gb * (m_good - 1)
+    m_bad = np.clip(1 - DAMPING * rest / np.maximum(p[..., 1] * fb, 1e-6), 0.5, 2.0)
+    return m_good, m_bad
+
+
+def _health_by_condition(errors: tuple[np.ndarray, ...], factors: dict[str, dict[str, float]],
+                         levels: dict[str, tuple[str, ...]], values: dict, gradients: dict,
+                         recovery: dict[str, np.ndarray]) -> float:
+    """Move each condition's rate ratios on self-rated health by one factor: up on moves to
+    worse health, down on moves to better, by how much more (log scale) the condition's cells
+    ask of the moves from good than the others'; so that people with the condition keep the
+    initial odds ratio of worse health (each level judged by its gap, ``_group_error``). The
+    largest rate error of the good share (a year) among people with a fitted condition,
+    before the move."""
+    e_good, e_bad, p, w, rates, k, gap = errors
+    worst = 0.0
+    for condition, by_transition in factors.items():
+        chain, state = condition.split(".")
+        e = _group_error(e_good, k, gap, chain, values, gradients, recovery)
+        log_c = np.log(_health_corrections(e, e_bad, p, rates)[0])
+        log_m, mean_error = _by_level(log_c, w, chain), _by_level(e, w, chain)
+        k = levels[chain].index(state)
+        worst = max(worst, abs(float(mean_error[k])))
+        step = np.exp(log_m[k] - log_m[0])
+        for t, v in by_transition.items():
+            by_transition[t] = float(np.clip(v * step if t in HEALTH else v / step, 0.1, 10.0))
+    return worst
+
+
+def update(values: dict, gradients: dict, changes: dict, recovery: dict[str, np.ndarray], ratios: dict,
+           health_factors: dict, levels: dict[str, tuple[str, ...]]) -> tuple[float, float, float]:
+    """Move every fitted value, gradient and rate ratio once; the largest rate error (share a
+    year) before the move by sex and band, by DEP band and decile (both sexes), and by fitted
+    group level (tenure, condition)."""
+    errors = rate_errors(values, gradients, ratios, changes, recovery, levels)
+    by_group = _by_group(errors, ratios, levels, values, gradients, recovery)
+    health = health_errors(changes, values, gradients, recovery)
+    by_group = max(by_group, _health_by_condition(health, health_factors, levels, values, gradients,
+                                                  recovery))
     worst = worst_decile = 0.0
 
     def note(d: np.ndarray, w: np.ndarray) -> None:
@@ -333,36 +509,56 @@ def update(values: dict, gradients: dict, changes: dict, recovery: dict[str, np.
             dd = (ww * d[:, b]).sum((0, 1)) / np.maximum(ww.sum((0, 1)), 1e-9)
             worst_decile = max(worst_decile, float(np.abs(dd).max()))
 
-    for key, (error, p, w, _) in errors.items():
-        error, p, people = _over_tenures(error, w), _over_tenures(p, w), w.sum(-1)
+    for key, (error, p, w, *_) in errors.items():
+        error, p, people = _pooled(error, w), _pooled(p, w), w.sum(GROUP_AXES)
         note(error, people)
         m = _correction(error, p, _cell_rate(values[key], gradients[key]))
         _apply(values, gradients, key, m, people, np.inf)
-    d, p, w, _ = changes["health"]
-    d, p, w = _over_tenures(d, w), _over_tenures(p, w), w.sum(-1)
-    note(d[..., 0], w)
-    note(d[..., 2], w)
-    gf, gb, fb = (_cell_rate(values[("health", t)], gradients[("health", t)]) for t in HEALTH)
-    # good loses (gf + gb) of its share a year: a factor m on both moves it by -p_good (gf + gb)(m - 1)
-    m_good = np.clip(1 + DAMPING * d[..., 0] / np.maximum(p[..., 0] * (gf + gb), 1e-6), 0.5, 2.0)
-    # bad gains p_good gb + p_fair fb a year; take off what the move of gb already does
-    rest = d[..., 2] + p[..., 0] * gb * (m_good - 1)
-    m_bad = np.clip(1 - DAMPING * rest / np.maximum(p[..., 1] * fb, 1e-6), 0.5, 2.0)
+    e_good, e_bad, p, w, *_ = health
+    e_good, e_bad, p, w = _pooled(e_good, w), _pooled(e_bad, w), _pooled(p, w), w.sum(GROUP_AXES)
+    note(e_good, w)
+    note(e_bad, w)
+    rates = tuple(_cell_rate(values[("health", t)], gradients[("health", t)]) for t in HEALTH)
+    m_good, m_bad = _health_corrections(e_good, e_bad, p, rates)
     for t in ("good_to_fair", "good_to_bad"):
         _apply(values, gradients, ("health", t), m_good, w, 0.9)
     _apply(values, gradients, ("health", "fair_to_bad"), m_bad, w, 0.9)
-    return worst, worst_decile, by_tenure
+    return worst, worst_decile, by_group
 
 
-def write(values: dict, gradients: dict, model_file: Path = MODEL_FILE,
-          tenure_ratios: dict | None = None) -> None:
+def _ratio_entry(group: str, level: str, ratio: float, reference: str) -> str:
+    whom = ("people of this tenure keep their own cross-section (the initial odds ratio by tenure)"
+            if group == "tenure" else
+            f"people in this state of {group} keep their own cross-section (the initial odds ratio on it)")
+    return (f'rr.{group}.{level} = {{ value = {ratio:.4g}, unit = "rate ratio", status = "D", '
+            f'source = "Fitted by calibration/stationary.py with the rates above, so that {whom} as they '
+            f'age; relative to {reference.replace("_", " ")}." }}')
+
+
+def _health_entry(chain: str, state: str, ratio: float) -> str:
+    return (f'rr.{chain}.{state} = {{ value = {ratio:.4g}, unit = "rate ratio", status = "D", source = '
+            '"Fitted by calibration/stationary.py with the rates above, so that people with this condition '
+            'keep the initial odds ratio of worse health '
+            f'(chains.health.initial.odds_ratio.{chain}.{state}) as they age: one factor on the '
+            'condition\'s rate ratios, multiplying those on moves to worse health and '
+            'dividing those on moves to better. That split is an assumption (a cross-section fixes the odds, '
+            'not how much comes from falling ill and how much from not recovering); the ratios among the '
+            'moves to worse health are kept as they were." }')
+
+
+def _section(text: str, chain: str, transition: str) -> tuple[int, int]:
+    start = text.index(f"[chains.{chain}.transitions.{transition}]")
+    return start, text.find("\n[", start + 1)
+
+
+def write(values: dict, gradients: dict, model_file: Path = MODEL_FILE, ratios: dict | None = None,
+          health_factors: dict | None = None, levels: dict[str, tuple[str, ...]] | None = None) -> None:
     """Put the fitted values into the model file (each rule's value and breaks, its
-    deprivation rate ratio by ``DEP_BANDS`` and its fitted tenure rate ratios)."""
+    deprivation rate ratio by ``DEP_BANDS``, its fitted rate ratios by tenure and condition,
+    and self-rated health's rate ratios on conditions)."""
     text = model_file.read_text()
     for (chain, transition), v in values.items():
-        header = f"[chains.{chain}.transitions.{transition}]"
-        start = text.index(header)
-        end = text.find("\n[", start + 1)
+        start, end = _section(text, chain, transition)
         section = text[start:end]
         line = re.search(r"^(rate|probability) = \{.*\}$", section, flags=re.M)
         value = "[" + ", ".join("[" + ", ".join(f"{x:.5g}" for x in row) + "]" for row in v) + "]"
@@ -383,15 +579,21 @@ def write(values: dict, gradients: dict, model_file: Path = MODEL_FILE,
         old = re.search(r"^rr\.deprivation = \{.*\}$", section, flags=re.M)
         section = (section.replace(old.group(0), gradient) if old else
                    section.replace(new, new + "\n" + gradient))
-        for tenure, ratio in (tenure_ratios or {}).get((chain, transition), {}).items():
-            entry = (f'rr.tenure.{tenure} = {{ value = {ratio:.4g}, unit = "rate ratio", status = "D", '
-                     'source = "Fitted by calibration/stationary.py with the rates above, so that people of '
-                     f'this tenure keep their own cross-section (the initial odds ratio by tenure) as they '
-                     f'age; relative to {REFERENCE_TENURE.replace("_", " ")}." }}')
-            old = re.search(rf"^rr\.tenure\.{tenure} = \{{.*\}}$", section, flags=re.M)
+        for (group, level), ratio in (ratios or {}).get((chain, transition), {}).items():
+            reference = REFERENCE_TENURE if group == "tenure" else (levels or {})[group][0]
+            entry = _ratio_entry(group, level, ratio, reference)
+            old = re.search(rf"^rr\.{group}\.{level} = \{{.*\}}$", section, flags=re.M)
             section = (section.replace(old.group(0), entry) if old else
                        section.replace(gradient, gradient + "\n" + entry))
         text = text[:start] + section + text[end:]
+    for condition, by_transition in (health_factors or {}).items():
+        chain, state = condition.split(".")
+        for transition, ratio in by_transition.items():
+            start, end = _section(text, "health", transition)
+            section = text[start:end]
+            old = re.search(rf"^rr\.{chain}\.{state} = \{{.*\}}$", section, flags=re.M)
+            section = section.replace(old.group(0), _health_entry(chain, state, ratio))
+            text = text[:start] + section + text[end:]
     model_file.write_text(text)
 
 
@@ -407,23 +609,27 @@ def main() -> None:
     args = ap.parse_args()
     tree = default_model_tree() if args.model == MODEL_FILE else read_toml(args.model)
     values, gradients = start_values(tree), start_gradients(tree)
-    tenure_ratios = start_tenure_ratios(tree, world_tree())
+    ratios, health_factors = start_ratios(tree, world_tree()), start_health_factors(tree)
+    levels = {g: _levels(tree, g) for g in GROUPS}
     recovery = recovery_rates(tree)
     for k in range(args.rounds):
         t0 = time.perf_counter()
-        excess = yearly_excess(with_values(tree, values, gradients, tenure_ratios), args.tenants, args.seed,
-                               args.years)
-        worst, by_decile, by_tenure = update(values, gradients, excess, recovery, tenure_ratios)
+        excess = yearly_excess(with_values(tree, values, gradients, ratios, health_factors), args.tenants,
+                               args.seed, args.years)
+        worst, by_decile, by_group = update(values, gradients, excess, recovery, ratios, health_factors,
+                                            levels)
         print(f"round {k}: largest rate error {worst * 100:.3f} points a year by sex and band, "
-              f"{by_decile * 100:.3f} by decile, {by_tenure * 100:.3f} by tenure "
+              f"{by_decile * 100:.3f} by decile, {by_group * 100:.3f} by tenure or condition "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
-        if max(worst, by_tenure) < TOLERANCE:
+        if max(worst, by_group) < TOLERANCE:
             break
     for key, v in values.items():
         print(key, np.round(v, 4).tolist(), "deprivation", np.round(gradients[key], 4).tolist(),
-              "tenure", tenure_ratios.get(key, {}))
+              "rate ratios", ratios.get(key, {}))
+    for condition, by_transition in health_factors.items():
+        print("health", condition, {t: round(v, 4) for t, v in by_transition.items()})
     if args.write:
-        write(values, gradients, args.model, tenure_ratios)
+        write(values, gradients, args.model, ratios, health_factors, levels)
 
 
 if __name__ == "__main__":
