@@ -48,7 +48,7 @@ people are judged by their gap alone (``_group_error``).
 Rounds repeat with the same random numbers until the largest rate error, by band and by
 tenure or condition, is below ``TOLERANCE`` (share a year) or ``--rounds`` run out.
 
-    python calibration/stationary.py --tenants 500000 --years 10 --rounds 10 --write   # about 16 minutes
+    python calibration/stationary.py --tenants 500000 --years 10 --rounds 10 --write   # about 13 minutes
 
 It starts from the values in the model file, so a second call refines the first.
 
@@ -63,6 +63,7 @@ import copy
 import re
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -205,17 +206,15 @@ def with_values(tree: dict, values: dict[tuple[str, str], np.ndarray],
     return out
 
 
-def yearly_excess(tree: dict, tenants: int, seed: int,
-                  years: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+def yearly_excess(tree: dict, tenants: int, seed: int, years: int) -> dict[str, Sums]:
     """Run England's adults and their children for ``years``; for each chain, by sex, band of
     age at the start of each month, IMD decile, tenure and state of each of ``CONDITIONS`` then,
-    pooled over the months and given as a rate a year: how far the survivors' shares at the
-    month's end exceed the cross-section at their age then, less the same excess of everyone
-    alive at the month's start; the shares at the start; the people-years behind them; and the
-    excess itself at the month's start (the gap between the shares and the cross-section),
-    people-weighted. The cross-section is each person's own initial-distribution chances at
-    their age, sex, deprivation and other states at the time (by single year of age when the
-    chain's initial table is ``smooth``).
+    summed over the months (``Sums``; ``pooled`` turns them into rates): how far the survivors'
+    shares at the month's end exceed the cross-section at their age then, less the same excess
+    of everyone alive at the month's start (the change of the gap); the shares at the start;
+    the people-years behind them; and the gap itself at the month's start. The cross-section
+    is each person's own initial-distribution chances at their age, sex, deprivation and other
+    states at the time (by single year of age when the chain's initial table is ``smooth``).
     Survivors are compared with the cross-section, itself of survivors: a state that kills
     must be replenished. Later months see the joint distribution of the chains as the
     dynamics have made it, not as it was drawn. Months, not years: a band's change is then
@@ -240,10 +239,8 @@ def yearly_excess(tree: dict, tenants: int, seed: int,
             cell = cell * 2 + pop.states[c]
         return adults, cell
 
-    def mean(cell: np.ndarray, x: np.ndarray) -> np.ndarray:
-        n = np.maximum(np.bincount(cell, minlength=size), 1)
-        return np.stack([np.bincount(cell, weights=x[:, k], minlength=size) / n
-                         for k in range(x.shape[1])], -1)
+    def total(cell: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return np.stack([np.bincount(cell, weights=x[:, k], minlength=size) for k in range(x.shape[1])], -1)
 
     eye = {n: np.eye(len(health.chains[n].states)) for n in names}
 
@@ -252,25 +249,48 @@ def yearly_excess(tree: dict, tenants: int, seed: int,
         return {n: eye[n][pop.states[n]] - health.chains[n].initial.chances(pop) for n in names}
 
     sums = {n: np.zeros((3, size, len(health.chains[n].states))) for n in names}
-    months = np.zeros(size)
+    counts = np.zeros((2, size))
     before = gaps()
     for _ in range(12 * years):
         adults, cell = cells()
-        n0 = np.bincount(cell[adults], minlength=size)
-        shares = {n: mean(cell[adults], eye[n][pop.states[n][adults]]) for n in names}
         model.step()
         kept = adults & pop.alive
         after = gaps()
         for n in names:
-            gap = mean(cell[adults], before[n][adults])
-            sums[n][0] += 12 * (mean(cell[kept], after[n][kept]) - gap) * n0[:, None]  # a rate a year
-            sums[n][1] += shares[n] * n0[:, None]
-            sums[n][2] += gap * n0[:, None]
-        months += n0
+            sums[n][0] += total(cell[kept], after[n][kept])
+            sums[n][1] += total(cell[adults], before[n][adults])
+            sums[n][2] += total(cell[adults], eye[n][pop.states[n][adults]])
+        counts[0] += np.bincount(cell[kept], minlength=size)
+        counts[1] += np.bincount(cell[adults], minlength=size)
         before = after
-    per = {n: [(sums[n][j] / np.maximum(months, 1)[:, None]).reshape(*shape, -1) for j in range(3)]
-           for n in names}
-    return {n: (per[n][0], per[n][1], months.reshape(shape) / 12, per[n][2]) for n in names}
+    k, n0 = (c.reshape(shape) for c in counts)
+    return {n: Sums(*(x.reshape(*shape, -1) for x in sums[n]), k, n0) for n in names}
+
+
+class Sums(NamedTuple):
+    """A chain's sums by cell (and state) over the months: of the survivors' gaps at each
+    month's end (``after``), of the gaps and the states of everyone alive at its start
+    (``before``, ``states``), and the counts of survivors (``kept``) and of everyone
+    (``people``): person-months."""
+
+    after: np.ndarray
+    before: np.ndarray
+    states: np.ndarray
+    kept: np.ndarray
+    people: np.ndarray
+
+
+def pooled(s: Sums, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A chain's change of the gap a year, shares, people-years and gap, pooled over ``axes``
+    of the cell (kept, length 1). Pooling sums, not cell means: a cell split by a state a
+    person may die of keeps its own share, so the means of the cells would miss the change
+    that deaths make to the mix (people with a condition die sooner)."""
+    def add(x: np.ndarray) -> np.ndarray:
+        return x.sum(axes, keepdims=True)
+
+    kept, people = np.maximum(add(s.kept), 1)[..., None], np.maximum(add(s.people), 1)[..., None]
+    gap = add(s.before) / people
+    return 12 * (add(s.after) / kept - gap), add(s.states) / people, add(s.people) / 12, gap
 
 
 STEPS = DECILES - 1 - np.arange(DECILES)  # deciles more deprived than decile 10, for deciles 1..10
@@ -346,25 +366,47 @@ def _grid(fitted: dict[tuple[str, str], float], levels: dict[str, tuple[str, ...
     return grid
 
 
-def rate_errors(values: dict, gradients: dict, ratios: dict, changes: dict,
+CONDITION_AXES = tuple(range(4, 3 + len(GROUPS)))  # the cell's condition axes, after tenure's
+
+
+class View(NamedTuple):
+    """A transition's rate error a year (from the change of the gap and the gap), the share it
+    moves people out of or into, people-years, its rate, the rate at which a gap closes and
+    the gap, at one pooling of the cells."""
+
+    error: np.ndarray
+    p: np.ndarray
+    w: np.ndarray
+    rate: np.ndarray
+    k: np.ndarray
+    gap: np.ndarray
+
+
+def _mean_over(x: np.ndarray, w: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    return (w * x).sum(axes, keepdims=True) / np.maximum(w.sum(axes, keepdims=True), 1e-9)
+
+
+def rate_errors(values: dict, gradients: dict, ratios: dict, sums: dict[str, Sums],
                 recovery: dict[str, np.ndarray],
-                levels: dict[str, tuple[str, ...]]) -> dict[tuple[str, str], tuple[np.ndarray, ...]]:
-    """Each two-state chain's onset: by cell (sex, band, decile and ``GROUPS``), the rate error a
-    year (``rate_error``, with the cell's own onset rate: the national value de-averaged over the
-    deciles, times the cell's fitted rate ratios over their people-weighted mean in its sex, band
-    and decile), the ill share, the people-years, the onset rate, the rate at which a gap closes
-    (onset plus recovery) and the gap."""
+                levels: dict[str, tuple[str, ...]]) -> dict[tuple[str, str], dict[str, View]]:
+    """Each two-state chain's onset at three poolings of the cells (``View``): ``all`` (by sex,
+    band and decile), ``tenure`` (and tenure) and ``cell`` (and each condition's state). A
+    cell's onset rate is the national value de-averaged over the deciles, times the cell's
+    fitted rate ratios over their people-weighted mean in its sex, band and decile."""
     out = {}
     for chain, transition in TWO_STATE.items():
-        key = (chain, transition)
-        d, p, w, gap = changes[chain]
+        key, s = (chain, transition), sums[chain]
+        w_cell = pooled(s, ())[2]
         grid = _grid(ratios.get(key, {}), levels)
-        people = np.maximum(w.sum(GROUP_AXES, keepdims=True), 1e-9)
-        mean_rr = (w * grid).sum(GROUP_AXES, keepdims=True) / people
-        rate = _widen(_cell_rate(values[key], gradients[key])) * grid / np.maximum(mean_rr, 1e-9)
-        k = rate + _widen(recovery[chain])
-        out[key] = (rate_error(d[..., 1], gap[..., 1], rate, _widen(recovery[chain])), p[..., 1], w, rate,
-                    k, gap[..., 1])
+        rate = _widen(_cell_rate(values[key], gradients[key])) * grid / _mean_over(grid, w_cell, GROUP_AXES)
+        back = _widen(recovery[chain])
+        views = {}
+        for name, axes in (("all", GROUP_AXES), ("tenure", CONDITION_AXES), ("cell", ())):
+            d, p, w, gap = pooled(s, axes)
+            r = _mean_over(rate, w_cell, axes) if axes else rate
+            views[name] = View(rate_error(d[..., 1], gap[..., 1], r, back), p[..., 1], w, r, r + back,
+                               gap[..., 1])
+        out[key] = views
     return out
 
 
@@ -393,57 +435,54 @@ def _turnover(group: str, values: dict, gradients: dict, recovery: dict[str, np.
     return leave.reshape(*leave.shape[:3], *(2 if g == group else 1 for g in GROUPS))
 
 
-def _group_error(error: np.ndarray, k: np.ndarray, gap: np.ndarray, group: str, values: dict,
-                 gradients: dict, recovery: dict[str, np.ndarray]) -> np.ndarray:
-    """The rate error to judge a group's levels by. A tenure keeps its people, so its change
-    counts (``rate_error``). People move between a condition's levels every month, and a month's
-    change, credited to the level they started in, would count their jump in expected chances
-    there; a condition's level is judged by its gap alone, which closes at the cell's own rate
-    plus the rate at which people leave the level: the error a year that holds it is that
-    rate times the gap."""
+def _group_error(views: dict[str, View], group: str, values: dict, gradients: dict,
+                 recovery: dict[str, np.ndarray]) -> View:
+    """The view and rate error to judge a group's levels by. A tenure keeps its people, so its
+    change counts (the ``tenure`` view). People move between a condition's levels every month,
+    and a month's change, credited to the level they started in, would count their jump in
+    expected chances there; a condition's level is judged by its gap alone (the ``cell``
+    view), which closes at the cell's own rate plus the rate at which people leave the level:
+    the error a year that holds it is that rate times the gap."""
     if group == "tenure":
-        return error
-    return (k + _turnover(group, values, gradients, recovery)) * gap
+        return views["tenure"]
+    v = views["cell"]
+    return v._replace(error=(v.k + _turnover(group, values, gradients, recovery)) * v.gap)
 
 
 def _by_group(errors: dict, ratios: dict, levels: dict[str, tuple[str, ...]], values: dict,
-              gradients: dict, recovery: dict[str, np.ndarray]) -> float:
-    """Move each fitted onset's rate ratios by how much more (log scale, people-weighted over
-    the other axes) the level's cells ask than the reference level's (owner occupiers; a
-    condition's first state), so that each tenure, and the people in each state of another
+              gradients: dict, recovery: dict[str, np.ndarray]) -> tuple[float, str]:
+    """Move each fitted onset's rate ratios by how much more (log scale) the level asks than
+    the reference level (owner occupiers; a condition's first state), each level's error,
+    share and rate pooled over the other axes first (a correction per cell would be noise in
+    the many small cells), so that each tenure, and the people in each state of another
     chain, keep their own cross-section (the initial odds ratios); the largest rate error
-    (share a year) of a fitted level, before the move."""
-    worst = 0.0
+    (share a year) of a fitted level, before the move, and where."""
+    worst, where = 0.0, ""
     for key, fitted in ratios.items():
-        error, p, w, rate, k, gap = errors[key]
         for group in {g for g, _ in fitted}:
-            e = _group_error(error, k, gap, group, values, gradients, recovery)
-            log_m, mean_error = _by_level(np.log(_correction(e, p, rate)), w, group), _by_level(e, w, group)
-            for (g, level), v in fitted.items():
+            v = _group_error(errors[key], group, values, gradients, recovery)
+            mean_error = _by_level(v.error, v.w, group)
+            log_m = np.log(_correction(mean_error, _by_level(v.p, v.w, group), _by_level(v.rate, v.w, group)))
+            for (g, level), ratio in fitted.items():
                 if g == group:
-                    k = levels[group].index(level)
-                    worst = max(worst, abs(float(mean_error[k])))
-                    fitted[(g, level)] = float(np.clip(v * np.exp(log_m[k] - log_m[_reference(group)]),
+                    i = levels[group].index(level)
+                    if abs(float(mean_error[i])) > worst:
+                        worst, where = abs(float(mean_error[i])), f"{key[0]} {key[1]}, {level}"
+                    fitted[(g, level)] = float(np.clip(ratio * np.exp(log_m[i] - log_m[_reference(group)]),
                                                        0.2, 5.0))
-    return worst
+    return worst, where
 
 
-def _pooled(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``x`` by cell (and state) pooled over the cell's groups, weighted by people ``w``."""
-    extra = (None,) * (x.ndim - w.ndim)
-    return (w[(..., *extra)] * x).sum(GROUP_AXES) / np.maximum(w.sum(GROUP_AXES), 1e-9)[(..., *extra)]
-
-
-def health_errors(changes: dict, values: dict, gradients: dict,
-                  recovery: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """Self-rated health by cell: the rate errors a year of the good share and the bad share,
-    the shares, people-years, deterioration rates, the rate at which the good share's gap closes
-    and that gap. The good share's gap g moves as
+def health_errors(sums: dict[str, Sums], values: dict, gradients: dict, recovery: dict[str, np.ndarray],
+                  axes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """Self-rated health pooled over ``axes`` of the cells: the rate errors a year of the good
+    share and the bad share, the shares, people-years, deterioration rates, the rate at which
+    the good share's gap closes and that gap. The good share's gap g moves as
     dg/dt = e - (gf + gb + R) g, with R the recovery of people not in good health (fair to good
     and bad to good, weighted by the fair and bad shares); the bad share's as e - (bg + bf) g.
     Rates at the sex, band and decile (the fitted rate ratios on conditions are left out: they
     change the step, not where it stops)."""
-    d, p, w, gap = changes["health"]
+    d, p, w, gap = pooled(sums["health"], axes)
     gf, gb, fb = (_widen(_cell_rate(values[("health", t)], gradients[("health", t)])) for t in HEALTH)
     fg, bg, bf = (_widen(recovery[t]) for t in RECOVERIES)
     not_good = np.maximum(p[..., 1] + p[..., 2], 1e-9)
@@ -453,52 +492,54 @@ def health_errors(changes: dict, values: dict, gradients: dict,
     return e_good, e_bad, p, w, (gf, gb, fb), gf + gb + recover, gap[..., 0]
 
 
-def _health_corrections(e_good: np.ndarray, e_bad: np.ndarray, p: np.ndarray,
-                        rates: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Factors on the moves from good (good_to_fair, good_to_bad) and on fair_to_bad."""
-    gf, gb, fb = rates
-    # good loses (gf + gb) of its share a year: a factor m on both moves it by -p_good (gf + gb)(m - 1)
-    m_good = np.clip(1 + DAMPING * e_good / np.maximum(p[..., 0] * (gf + gb), 1e-6), 0.5, 2.0)
-    # bad gains p_good gb + p_fair fb a year; take off what the move of gb already does
-    rest = e_bad + p[..., 0] * gb * (m_good - 1)
-    m_bad = np.clip(1 - DAMPING * rest / np.maximum(p[..., 1] * fb, 1e-6), 0.5, 2.0)
-    return m_good, m_bad
+def _good_correction(e_good: np.ndarray, p: np.ndarray, rates: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The factor on the moves from good (good_to_fair, good_to_bad): good loses (gf + gb) of
+    its share a year, so a factor m on both moves it by -p_good (gf + gb)(m - 1)."""
+    gf, gb, _ = rates
+    return np.clip(1 + DAMPING * e_good / np.maximum(p[..., 0] * (gf + gb), 1e-6), 0.5, 2.0)
 
 
 def _health_by_condition(errors: tuple[np.ndarray, ...], factors: dict[str, dict[str, float]],
                          levels: dict[str, tuple[str, ...]], values: dict, gradients: dict,
-                         recovery: dict[str, np.ndarray]) -> float:
+                         recovery: dict[str, np.ndarray]) -> tuple[float, str]:
     """Move each condition's rate ratios on self-rated health by one factor: up on moves to
     worse health, down on moves to better, by how much more (log scale) the condition's cells
-    ask of the moves from good than the others'; so that people with the condition keep the
-    initial odds ratio of worse health (each level judged by its gap, ``_group_error``). The
-    largest rate error of the good share (a year) among people with a fitted condition,
-    before the move."""
-    e_good, e_bad, p, w, rates, k, gap = errors
-    worst = 0.0
+    ask of the moves from good than the others' (pooled first, as in ``_by_group``); so that
+    people with the condition keep the
+    initial odds ratio of worse health (each level judged by its gap, as in ``_group_error``).
+    ``errors``: ``health_errors`` by cell. The largest rate error of the good share (a year)
+    among people with a fitted condition, before the move, and where."""
+    _, _, p, w, (gf, gb, _), k, gap = errors
+    worst, where = 0.0, ""
     for condition, by_transition in factors.items():
         chain, state = condition.split(".")
-        e = _group_error(e_good, k, gap, chain, values, gradients, recovery)
-        log_c = np.log(_health_corrections(e, e_bad, p, rates)[0])
-        log_m, mean_error = _by_level(log_c, w, chain), _by_level(e, w, chain)
-        k = levels[chain].index(state)
-        worst = max(worst, abs(float(mean_error[k])))
-        step = np.exp(log_m[k] - log_m[0])
+        mean_error = _by_level((k + _turnover(chain, values, gradients, recovery)) * gap, w, chain)
+        leaving = _by_level(p[..., 0] * (gf + gb), w, chain)  # the good share's moves out a year
+        log_m = np.log(np.clip(1 + DAMPING * mean_error / np.maximum(leaving, 1e-6), 0.5, 2.0))
+        i = levels[chain].index(state)
+        if abs(float(mean_error[i])) > worst:
+            worst, where = abs(float(mean_error[i])), f"health, {state}"
+        step = np.exp(DAMPING * (log_m[i] - log_m[0]))  # damped again: the gap answers with a lag
         for t, v in by_transition.items():
             by_transition[t] = float(np.clip(v * step if t in HEALTH else v / step, 0.1, 10.0))
-    return worst
+    return worst, where
 
 
-def update(values: dict, gradients: dict, changes: dict, recovery: dict[str, np.ndarray], ratios: dict,
-           health_factors: dict, levels: dict[str, tuple[str, ...]]) -> tuple[float, float, float]:
+def _squeeze(x: np.ndarray) -> np.ndarray:
+    """A pooled array without its cell's group axes (length 1)."""
+    return x.reshape(x.shape[:3] + x.shape[3 + len(GROUPS):])
+
+
+def update(values: dict, gradients: dict, sums: dict[str, Sums], recovery: dict[str, np.ndarray],
+           ratios: dict, health_factors: dict,
+           levels: dict[str, tuple[str, ...]]) -> tuple[float, float, tuple[float, str]]:
     """Move every fitted value, gradient and rate ratio once; the largest rate error (share a
     year) before the move by sex and band, by DEP band and decile (both sexes), and by fitted
-    group level (tenure, condition)."""
-    errors = rate_errors(values, gradients, ratios, changes, recovery, levels)
-    by_group = _by_group(errors, ratios, levels, values, gradients, recovery)
-    health = health_errors(changes, values, gradients, recovery)
-    by_group = max(by_group, _health_by_condition(health, health_factors, levels, values, gradients,
-                                                  recovery))
+    group level (tenure, condition) with where it is."""
+    errors = rate_errors(values, gradients, ratios, sums, recovery, levels)
+    onsets = _by_group(errors, ratios, levels, values, gradients, recovery)
+    by_cell = health_errors(sums, values, gradients, recovery, ())
+    by_group = max(onsets, _health_by_condition(by_cell, health_factors, levels, values, gradients, recovery))
     worst = worst_decile = 0.0
 
     def note(d: np.ndarray, w: np.ndarray) -> None:
@@ -509,17 +550,22 @@ def update(values: dict, gradients: dict, changes: dict, recovery: dict[str, np.
             dd = (ww * d[:, b]).sum((0, 1)) / np.maximum(ww.sum((0, 1)), 1e-9)
             worst_decile = max(worst_decile, float(np.abs(dd).max()))
 
-    for key, (error, p, w, *_) in errors.items():
-        error, p, people = _pooled(error, w), _pooled(p, w), w.sum(GROUP_AXES)
+    for key, views in errors.items():
+        v = views["all"]
+        error, p, people = _squeeze(v.error), _squeeze(v.p), _squeeze(v.w)
         note(error, people)
         m = _correction(error, p, _cell_rate(values[key], gradients[key]))
         _apply(values, gradients, key, m, people, np.inf)
-    e_good, e_bad, p, w, *_ = health
-    e_good, e_bad, p, w = _pooled(e_good, w), _pooled(e_bad, w), _pooled(p, w), w.sum(GROUP_AXES)
+    e_good, e_bad, p, w, *_ = (_squeeze(x) if isinstance(x, np.ndarray) else x
+                               for x in health_errors(sums, values, gradients, recovery, GROUP_AXES))
     note(e_good, w)
     note(e_bad, w)
     rates = tuple(_cell_rate(values[("health", t)], gradients[("health", t)]) for t in HEALTH)
-    m_good, m_bad = _health_corrections(e_good, e_bad, p, rates)
+    _, gb, fb = rates
+    m_good = _good_correction(e_good, p, rates)
+    # bad gains p_good gb + p_fair fb a year; take off what the move of gb already does
+    rest = e_bad + p[..., 0] * gb * (m_good - 1)
+    m_bad = np.clip(1 - DAMPING * rest / np.maximum(p[..., 1] * fb, 1e-6), 0.5, 2.0)
     for t in ("good_to_fair", "good_to_bad"):
         _apply(values, gradients, ("health", t), m_good, w, 0.9)
     _apply(values, gradients, ("health", "fair_to_bad"), m_bad, w, 0.9)
@@ -616,10 +662,10 @@ def main() -> None:
         t0 = time.perf_counter()
         excess = yearly_excess(with_values(tree, values, gradients, ratios, health_factors), args.tenants,
                                args.seed, args.years)
-        worst, by_decile, by_group = update(values, gradients, excess, recovery, ratios, health_factors,
-                                            levels)
+        worst, by_decile, (by_group, where) = update(values, gradients, excess, recovery, ratios,
+                                                     health_factors, levels)
         print(f"round {k}: largest rate error {worst * 100:.3f} points a year by sex and band, "
-              f"{by_decile * 100:.3f} by decile, {by_group * 100:.3f} by tenure or condition "
+              f"{by_decile * 100:.3f} by decile, {by_group * 100:.3f} by tenure or condition ({where}) "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
         if max(worst, by_group) < TOLERANCE:
             break
