@@ -19,8 +19,11 @@ from __future__ import annotations
 #: found it; planned care and prescribing concentrated by health state (issue 16). Model 10:
 #: transitions fitted month by month with children turning 16 (drift at 16-24), and sourced
 #: values for the winter excess of admissions, conditions among social renters, the health
-#: transitions' condition ratios and children's utility (issue 16).
-MODEL_VERSION = "10"
+#: transitions' condition ratios and children's utility (issue 16). Model 11: the first
+#: shipped posterior of the baseline's calibration, derived odds ratios of worse health with
+#: a condition, care need and mental disorder, and the rate ratios that hold them fitted
+#: (issue 16).
+MODEL_VERSION = "11"
 
 #: Default-model parameters a model version retired: name -> what replaced it (the one line
 #: an old experiment file that sets one gets).
