@@ -122,7 +122,16 @@ def test_workers_end_within_two_seconds_of_a_killed_parent(tmp_path):
         assert not any(map(_alive, workers)), f"trial {trial}: a worker outlived its parent by 2 s"
         while any(map(_alive, rest)) and time.time() < killed + 10:
             time.sleep(0.05)
-        assert not [p.cmdline() for p in rest if _alive(p)], f"trial {trial}"
+        left = [_cmdline(p) for p in rest if _alive(p)]
+        assert not [c for c in left if c], f"trial {trial}: {left}"
+
+
+def _cmdline(p: psutil.Process) -> list[str]:
+    """A process's command line, or [] once it has ended (it may end between the checks)."""
+    try:
+        return p.cmdline()
+    except psutil.NoSuchProcess:
+        return []
 
 
 @pytest.mark.slow
