@@ -78,7 +78,7 @@ MODEL_FILE = Path(__file__).resolve().parents[1] / "hhsim" / "data" / "default_m
 BANDS = [b for b in CENSUS_AGE_BANDS if b >= 16]  # adults' five-year bands, 85+ open
 TWO_STATE = {"ltc": "onset", "mental_health": "onset", "care_need": "onset", "isolation": "onset"}
 HEALTH = ("good_to_fair", "good_to_bad", "fair_to_bad")
-TOLERANCE = 0.0005  # largest rate error of any band or tenure (share a year) to stop at
+TOLERANCE = 0.0005  # largest rate error of any band, tenure or condition (share a year) to stop at
 DAMPING = 0.8
 FLOOR = 1e-4  # smallest onset rate or probability a year
 
@@ -89,6 +89,8 @@ _dep_band = np.searchsorted(DEP_BANDS, BANDS, side="right") - 1  # each census b
 REFERENCE_TENURE = "owner_occupied"  # the tenure whose onset a fitted tenure rate ratio is relative to
 CONDITIONS = ("ltc", "mental_health", "care_need")  # chains whose state (at a month's start) is a cell's too
 GROUPS = ("tenure", *CONDITIONS)  # a cell's groups after sex, band and decile, in this order
+GROUP_AXES = tuple(range(3, 3 + len(GROUPS)))  # a cell's group axes, after sex, band and decile
+CONDITION_AXES = GROUP_AXES[1:]  # the cell's condition axes, after tenure's
 RECOVERIES = ("fair_to_good", "bad_to_good", "bad_to_fair")  # self-rated health's moves to better health
 
 
@@ -161,7 +163,7 @@ def start_ratios(tree: dict, world: dict) -> dict[tuple[str, str], dict[tuple[st
     return out
 
 
-def start_health_factors(tree: dict) -> dict[str, dict[str, float]]:
+def start_health_factors(tree: dict) -> dict[tuple[str, str], dict[str, float]]:
     """For each condition whose initial odds ratio self-rated health gives: the rate ratio
     (``rr.<condition>.<state>``) of each health transition that has one. One factor per
     condition is fitted: it multiplies the ratios on moves to worse health and divides those on
@@ -175,14 +177,14 @@ def start_health_factors(tree: dict) -> dict[str, dict[str, float]]:
             if not any(health["transitions"][t]["from"] == health["states"][0] for t in found):
                 raise SystemExit(f"stationary.py: chains.health: the initial odds ratio on {c} needs a "
                                  f"rate ratio rr.{c}.{state} on a move from {health['states'][0]} to fit")
-            out[f"{c}.{state}"] = found
+            out[(c, state)] = found
     return out
 
 
 def with_values(tree: dict, values: dict[tuple[str, str], np.ndarray],
                 gradients: dict[tuple[str, str], np.ndarray],
                 ratios: dict[tuple[str, str], dict[tuple[str, str], float]] | None = None,
-                health_factors: dict[str, dict[str, float]] | None = None) -> dict:
+                health_factors: dict[tuple[str, str], dict[str, float]] | None = None) -> dict:
     out = copy.deepcopy(tree)
     for (c, t), fitted in (ratios or {}).items():
         rr = out["chains"][c]["transitions"][t].setdefault("rr", {})
@@ -191,8 +193,7 @@ def with_values(tree: dict, values: dict[tuple[str, str], np.ndarray],
             fresh = {"unit": "rate ratio", "status": "D", "source": "stationary.py"}
             table[level] = {**table.get(level, fresh),
                             "value": round(float(v), 4)}
-    for condition, by_transition in (health_factors or {}).items():
-        c, state = condition.split(".")
+    for (c, state), by_transition in (health_factors or {}).items():
         for t, v in by_transition.items():
             out["chains"]["health"]["transitions"][t]["rr"][c][state]["value"] = round(float(v), 4)
     for (c, t), v in values.items():
@@ -206,7 +207,7 @@ def with_values(tree: dict, values: dict[tuple[str, str], np.ndarray],
     return out
 
 
-def yearly_excess(tree: dict, tenants: int, seed: int, years: int) -> dict[str, Sums]:
+def monthly_sums(tree: dict, tenants: int, seed: int, years: int) -> dict[str, Sums]:
     """Run England's adults and their children for ``years``; for each chain, by sex, band of
     age at the start of each month, IMD decile, tenure and state of each of ``CONDITIONS`` then,
     summed over the months (``Sums``; ``pooled`` turns them into rates): how far the survivors'
@@ -339,9 +340,6 @@ def recovery_rates(tree: dict) -> dict[str, np.ndarray]:
     return out
 
 
-GROUP_AXES = tuple(range(3, 3 + len(GROUPS)))  # a cell's group axes, after sex, band and decile
-
-
 def _widen(x: np.ndarray) -> np.ndarray:
     """A (sex, band) or (sex, band, decile) array with the cell's group axes added (length 1)."""
     return x.reshape(*x.shape, *(1,) * (3 - x.ndim), *(1,) * len(GROUPS))
@@ -364,9 +362,6 @@ def _grid(fitted: dict[tuple[str, str], float], levels: dict[str, tuple[str, ...
         index[GROUPS.index(group)] = levels[group].index(level)
         grid[tuple(index)] *= v
     return grid
-
-
-CONDITION_AXES = tuple(range(4, 3 + len(GROUPS)))  # the cell's condition axes, after tenure's
 
 
 class View(NamedTuple):
@@ -492,14 +487,14 @@ def health_errors(sums: dict[str, Sums], values: dict, gradients: dict, recovery
     return e_good, e_bad, p, w, (gf, gb, fb), gf + gb + recover, gap[..., 0]
 
 
-def _good_correction(e_good: np.ndarray, p: np.ndarray, rates: tuple[np.ndarray, ...]) -> np.ndarray:
-    """The factor on the moves from good (good_to_fair, good_to_bad): good loses (gf + gb) of
-    its share a year, so a factor m on both moves it by -p_good (gf + gb)(m - 1)."""
-    gf, gb, _ = rates
-    return np.clip(1 + DAMPING * e_good / np.maximum(p[..., 0] * (gf + gb), 1e-6), 0.5, 2.0)
+def _good_correction(e_good: np.ndarray, leaving: np.ndarray) -> np.ndarray:
+    """The factor on the moves from good (good_to_fair, good_to_bad): good loses
+    ``leaving`` = p_good (gf + gb) of its share a year, so a factor m on both moves it by
+    -leaving (m - 1)."""
+    return np.clip(1 + DAMPING * e_good / np.maximum(leaving, 1e-6), 0.5, 2.0)
 
 
-def _health_by_condition(errors: tuple[np.ndarray, ...], factors: dict[str, dict[str, float]],
+def _health_by_condition(errors: tuple[np.ndarray, ...], factors: dict[tuple[str, str], dict[str, float]],
                          levels: dict[str, tuple[str, ...]], values: dict, gradients: dict,
                          recovery: dict[str, np.ndarray]) -> tuple[float, str]:
     """Move each condition's rate ratios on self-rated health by one factor: up on moves to
@@ -511,11 +506,10 @@ def _health_by_condition(errors: tuple[np.ndarray, ...], factors: dict[str, dict
     among people with a fitted condition, before the move, and where."""
     _, _, p, w, (gf, gb, _), k, gap = errors
     worst, where = 0.0, ""
-    for condition, by_transition in factors.items():
-        chain, state = condition.split(".")
+    for (chain, state), by_transition in factors.items():
         mean_error = _by_level((k + _turnover(chain, values, gradients, recovery)) * gap, w, chain)
         leaving = _by_level(p[..., 0] * (gf + gb), w, chain)  # the good share's moves out a year
-        log_m = np.log(np.clip(1 + DAMPING * mean_error / np.maximum(leaving, 1e-6), 0.5, 2.0))
+        log_m = np.log(_good_correction(mean_error, leaving))
         i = levels[chain].index(state)
         if abs(float(mean_error[i])) > worst:
             worst, where = abs(float(mean_error[i])), f"health, {state}"
@@ -561,8 +555,8 @@ def update(values: dict, gradients: dict, sums: dict[str, Sums], recovery: dict[
     note(e_good, w)
     note(e_bad, w)
     rates = tuple(_cell_rate(values[("health", t)], gradients[("health", t)]) for t in HEALTH)
-    _, gb, fb = rates
-    m_good = _good_correction(e_good, p, rates)
+    gf, gb, fb = rates
+    m_good = _good_correction(e_good, p[..., 0] * (gf + gb))
     # bad gains p_good gb + p_fair fb a year; take off what the move of gb already does
     rest = e_bad + p[..., 0] * gb * (m_good - 1)
     m_bad = np.clip(1 - DAMPING * rest / np.maximum(p[..., 1] * fb, 1e-6), 0.5, 2.0)
@@ -632,8 +626,7 @@ def write(values: dict, gradients: dict, model_file: Path = MODEL_FILE, ratios: 
             section = (section.replace(old.group(0), entry) if old else
                        section.replace(gradient, gradient + "\n" + entry))
         text = text[:start] + section + text[end:]
-    for condition, by_transition in (health_factors or {}).items():
-        chain, state = condition.split(".")
+    for (chain, state), by_transition in (health_factors or {}).items():
         for transition, ratio in by_transition.items():
             start, end = _section(text, "health", transition)
             section = text[start:end]
@@ -660,7 +653,7 @@ def main() -> None:
     recovery = recovery_rates(tree)
     for k in range(args.rounds):
         t0 = time.perf_counter()
-        excess = yearly_excess(with_values(tree, values, gradients, ratios, health_factors), args.tenants,
+        excess = monthly_sums(with_values(tree, values, gradients, ratios, health_factors), args.tenants,
                                args.seed, args.years)
         worst, by_decile, (by_group, where) = update(values, gradients, excess, recovery, ratios,
                                                      health_factors, levels)
@@ -672,8 +665,8 @@ def main() -> None:
     for key, v in values.items():
         print(key, np.round(v, 4).tolist(), "deprivation", np.round(gradients[key], 4).tolist(),
               "rate ratios", ratios.get(key, {}))
-    for condition, by_transition in health_factors.items():
-        print("health", condition, {t: round(v, 4) for t, v in by_transition.items()})
+    for (chain, state), by_transition in health_factors.items():
+        print("health", f"{chain}.{state}", {t: round(v, 4) for t, v in by_transition.items()})
     if args.write:
         write(values, gradients, args.model, ratios, health_factors, levels)
 
