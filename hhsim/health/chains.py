@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from hhsim.core.errors import HhsimError, unknown_key_error
 from hhsim.core.parameters import check_keys, leaf_parameter
@@ -173,13 +173,13 @@ class InitialDistribution:
         idx = np.flatnonzero(ref.alive)
         eta = np.log(product(self.terms, ref, idx))
         sex, band = self._cells(ref, idx)
-        for s in range(2):
-            for b in range(self.shares.shape[1]):
-                members = eta[(sex == s) & (band == b)]
-                if not members.size:
-                    continue
-                for k in range(self.n_states - 1):
-                    self.alpha[s, b, k] = _solve_intercept(members, self.target[s, b, k])
+        bands = self.shares.shape[1]
+        cell = sex * bands + band
+        alpha = self.alpha.reshape(2 * bands, -1)  # a view: solved in place
+        occupied = np.bincount(cell, minlength=2 * bands) > 0
+        for k in range(self.n_states - 1):
+            solved = solve_intercepts(eta, cell, self.target.reshape(2 * bands, -1)[:, k])
+            alpha[occupied, k] = solved[occupied]
 
     def _worse(self, pop: Population, idx: np.ndarray | None = None) -> np.ndarray:
         """(slots, states - 1): the chance of each slot (of ``idx``, or all) being worse than
@@ -224,13 +224,33 @@ def _linear(x: np.ndarray, nodes_x: np.ndarray, nodes_y: np.ndarray) -> np.ndarr
                     np.where(x > nodes_x[-1], nodes_y[-1] + hi * (x - nodes_x[-1]), y))
 
 
-def _solve_intercept(eta: np.ndarray, target: float) -> float:
-    if target <= 0.0:
-        return -60.0
-    if target >= 1.0:
-        return 60.0
-    return optimize.brentq(lambda a: special.expit(a + eta).mean() - target, -60.0, 60.0,
-                           xtol=1e-10)
+#: Intercepts are sought in [-BOUND, BOUND] (logit scale); a share of 0 or 1 gets the bound.
+BOUND = 60.0
+
+
+def solve_intercepts(eta: np.ndarray, cell: np.ndarray, target: np.ndarray, tol: float = 1e-11) -> np.ndarray:
+    """Per cell c, the intercept a_c with mean(expit(a_c + eta)) over the cell's members equal
+    to ``target[c]``, all cells at once, to ``tol`` on the logit scale. Newton's method on
+    log(mean(expit(a + eta))) = log(target), concave in a, so it converges from any start
+    (mirrored for targets above one half, where 1 - the mean is the small quantity). A
+    target of 0 or 1 gets -BOUND or BOUND; cells without members get 0."""
+    n = target.size
+    count = np.bincount(cell, minlength=n)
+    size = np.maximum(count, 1)
+    live = (count > 0) & (target > 0.0) & (target < 1.0)
+    sign = np.where(target > 0.5, -1.0, 1.0)  # solve for the smaller of the share and its complement
+    small = np.where(live, np.where(target > 0.5, 1.0 - target, target), 0.5)
+    a = np.where(live, special.logit(np.where(live, target, 0.5)) - np.bincount(cell, eta, n) / size, 0.0)
+    s = sign[cell]
+    for _ in range(100):
+        p = special.expit(s * (a[cell] + eta))  # the member's chance of the small outcome
+        mean = np.maximum(np.bincount(cell, p, n) / size, 1e-300)
+        slope = np.maximum(np.bincount(cell, p * (1.0 - p), n) / size, 1e-300)  # d mean / d(sign * a)
+        step = np.where(live, sign * np.log(small / mean) * mean / slope, 0.0)
+        a = np.clip(a + step, -BOUND, BOUND)
+        if np.all(np.abs(step) < tol):
+            break
+    return np.where(target <= 0.0, -BOUND, np.where(target >= 1.0, BOUND, np.where(count == 0, 0.0, a)))
 
 
 #: A chain computes hazards for a subset of slots when the slots that may leave are at most

@@ -130,14 +130,15 @@ class Rate:
         if not (self.reference and self.terms):
             return
         alive = np.flatnonzero(ref.alive)
-        if any(t.calendar for t in self.terms):
-            prod = np.zeros(alive.size)
+        calendar = [t for t in self.terms if t.calendar]
+        prod = product([t for t in self.terms if not t.calendar], ref, alive).astype(np.float64)
+        if calendar:  # the terms by month, averaged over the year
+            by_month = np.zeros(alive.size)
             for month, w in enumerate(MONTH_WEIGHTS):
                 set_month(ref, month)
-                prod += w * product(self.terms, ref, alive)
+                by_month += w * product(calendar, ref, alive)
             set_month(ref, None)
-        else:
-            prod = product(self.terms, ref, alive)
+            prod *= by_month
         cell = (ref.female[alive].view(np.int8).astype(np.intp) * N_STRATA
                 + STRATUM_OF_AGE[np.minimum(ref.age_years[alive], MAX_AGE)])
         total = np.bincount(cell, weights=prod, minlength=2 * N_STRATA)
