@@ -83,6 +83,9 @@ def test_tables_combine_element_wise_and_bands_are_looked_up():
     # a life table by single year re-banded onto the parameter's own breaks (lower bounds)
     np.testing.assert_array_equal(value("=lookup(life, breaks)"), [0.001, 0.008, 0.008])
     np.testing.assert_array_equal(value("=lookup(mw, 46)"), [2.0, 5.0])  # [men, women]
+    # rows men, women from two tables (or a table and a number), as a term by sex reads them
+    np.testing.assert_allclose(value("=by_sex(t, 2 * t)"), [[0.01, 0.02, 0.05], [0.02, 0.04, 0.10]])
+    np.testing.assert_allclose(value("=by_sex(t ** 2, 1)"), [[1e-4, 4e-4, 25e-4], [1, 1, 1]])
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -72,6 +72,14 @@ def test_a_deprivation_term_by_sex_gives_each_sex_its_own_decile_value():
     np.testing.assert_allclose(term.factor(pop, np.array([3, 0])), [women[9], men[0]], rtol=1e-6)
 
 
+def test_the_default_model_gives_men_a_steeper_mortality_gradient_by_decile_than_women():
+    from hhsim.core.parameters import parameters_of
+    by_sex = np.asarray(parameters_of(default_model_tree())["mortality.rr.deprivation"].value)
+    assert by_sex.shape == (2, 10)
+    men, women = np.log(by_sex[:, 0] / by_sex[:, -1])  # decile 1 over decile 10
+    assert men > women > 0  # ONS: men's gap in life expectancy is 9.4 years, women's 7.7
+
+
 def test_world_shares_broken_by_an_override_fail_validation():
     bad = {"parameters": {"world.tenure_share.social_rented": 0.5}}
     with pytest.raises(HhsimError, match=r"world\.tenure_share"):

@@ -47,6 +47,11 @@ def prob_to_rate(prob: np.ndarray, years: np.ndarray | float = 1.0) -> np.ndarra
     return -np.log1p(-prob) / years
 
 
+def by_sex(men: np.ndarray, women: np.ndarray) -> np.ndarray:
+    """A table of two rows, men then women, as a term by sex reads it (a number or a table each)."""
+    return np.stack(np.broadcast_arrays(men, women))
+
+
 #: The functions an expression may call: name -> (fewest, most arguments (None: any), function).
 FUNCTIONS: dict[str, tuple[int, int | None, Callable[..., np.ndarray]]] = {
     "exp": (1, 1, np.exp),
@@ -57,6 +62,7 @@ FUNCTIONS: dict[str, tuple[int, int | None, Callable[..., np.ndarray]]] = {
     "max": (2, None, lambda *a: reduce(np.maximum, a)),
     "rate_to_prob": (1, 2, rate_to_prob),
     "prob_to_rate": (1, 2, prob_to_rate),
+    "by_sex": (2, 2, by_sex),
 }
 #: Names a named parameter cannot have.
 RESERVED = frozenset({*FUNCTIONS, LOOKUP, BREAKS})

@@ -22,8 +22,9 @@ from __future__ import annotations
 #: transitions' condition ratios and children's utility (issue 16). Model 11: the first
 #: shipped posterior of the baseline's calibration, derived odds ratios of worse health with
 #: a condition, care need and mental disorder, and the rate ratios that hold them fitted
-#: (issue 16).
-MODEL_VERSION = "11"
+#: (issue 16). Model 12: mortality's gradient by deprivation decile differs by sex, fitted to
+#: life expectancy in deciles 1 and 10 (issue 16).
+MODEL_VERSION = "12"
 
 #: Default-model parameters a model version retired: name -> what replaced it (the one line
 #: an old experiment file that sets one gets).
