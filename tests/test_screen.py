@@ -134,3 +134,22 @@ def test_temporary_experiment_keeps_two_arms_and_scales_the_programme():
     assert data["arms"][1]["interventions"][0]["capacity"]["budget_per_year"] == 50_000  # 1,000 of 10,000
     s = data["sensitivity"]
     assert (s["method"], s["samples"], s["arm"], s["oneway"]) == ("morris", 6, "repairs", False)
+
+
+def test_programmes_of_whole_places_keep_one_and_overrides_are_scaled():
+    from pathlib import Path
+
+    params, _ = S.screen_parameters()
+    step_down, step_out, both = S.screen_experiments(
+        Path("experiments"), ["step-down-cedarwood", "step-out-supported-homes", "support-and-repairs"], None)
+    # 29 beds for 100,000 adults: the population shrinks to one bed's share (3,449), not to 1,000
+    data, _ = S.sensitivity_data(step_down, params[:3], 4, 16, tenants=1000, months=36)
+    assert data["population"]["tenants"] == 3449
+    assert data["arms"][1]["interventions"][0]["capacity"]["places"] == 1
+    data, _ = S.sensitivity_data(step_out, params[:3], 4, 16, tenants=1000, months=36)
+    capacity = data["arms"][1]["interventions"][0]["capacity"]
+    assert (data["population"]["tenants"], capacity["places"]) == (40_000, 1)
+    # the experiment's own [parameters] set the support worker's 2 FTE for 10,000 tenants
+    data, _ = S.sensitivity_data(both, params[:3], 4, 16, tenants=1000, months=36)
+    assert data["parameters"]["interventions.support.capacity.staff_fte"] == pytest.approx(0.2)
+    assert data["arms"][1]["interventions"][1]["capacity"]["budget_per_year"] == pytest.approx(50_000)

@@ -11,7 +11,7 @@ What it does:
    +/- ``SPREAD`` (25%) around its value on the scale that keeps its meaning (``screen_range``).
    Left out, with the reason: expressions (``'=...'``: their inputs are varied instead),
    tables (age or time bands: the sensitivity machinery has no single multiplier for them),
-   zero values (no multiplicative range) and terms on tenures absent from the screen
+   zero values and ratios of 1 (no range around them) and terms on tenures absent from the screen
    populations.
 2. ``screen_experiments``: one temporary experiment per headline experiment, a copy with a
    ``[sensitivity]`` section (Morris, the same parameters, trajectories and seed), only the
@@ -38,7 +38,7 @@ import datetime as dt
 import math
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,12 +78,16 @@ INTERVENTIONS = {
     "step-down-cedarwood": "step-down",
     "step-out-supported-homes": "step-out",
 }
-#: The ones the committed screen ran (the compute budget: docs/sensitivity.md).
-DEFAULT_INTERVENTIONS = ("home-repairs",)
+#: The ones the screen runs by default: all of them.
+DEFAULT_INTERVENTIONS = tuple(INTERVENTIONS)
 #: Intervention keys proportional to the population served: scaled with the tenants when the
 #: population is shrunk, so that a programme keeps its size relative to the stock.
 SCALED = {"home_repairs": ("capacity.budget_per_year",), "personalised_support": ("capacity.staff_fte",),
-          "social_prescribing": ("capacity.staff_fte",)}
+          "social_prescribing": ("capacity.staff_fte",), "housing_first": ("capacity.staff_fte",),
+          "step_down": ("capacity.places",), "supported_housing": ("capacity.places",)}
+#: Scaled keys that count whole things (beds, homes): the population shrinks no further than
+#: to one of them, and the scaled count is rounded.
+WHOLE = frozenset({"capacity.places"})
 TENURES = ("owner_occupied", "private_rented", "social_rented", "temporary_accommodation", "rough_sleeping")
 
 
@@ -150,6 +154,9 @@ def screen_parameters(model_tree: Mapping[str, Any] | None = None, tenures: Sequ
             skipped.append((name, "zero: no range around it"))
         else:
             low, high, scale = screen_range(float(value), p.unit, spread)
+            if low == high:  # a ratio of 1 has no effect to vary on the log scale
+                skipped.append((name, "a ratio of 1 (no effect): no range around it on the log scale"))
+                continue
             kept.append(ScreenParameter(name, float(value), low, high, scale, p.unit, status_of(p)))
     return kept, skipped
 
@@ -210,8 +217,9 @@ def sensitivity_data(e: ScreenExperiment, params: Sequence[ScreenParameter], tra
     if tenants is not None:
         pop = data.setdefault("population", {})
         given = int(pop.get("tenants", 10_000))
-        pop["tenants"] = min(given, tenants)
-        _scale_programmes(data["arms"], pop["tenants"] / given)
+        per_place = max((given / n for n in _whole_counts(data)), default=0)
+        pop["tenants"] = min(given, max(tenants, math.ceil(per_place)))
+        _scale_programmes(data, pop["tenants"] / given)
     data.pop("psa", None)
     data["sensitivity"] = {
         "method": "morris", "samples": trajectories, "oneway": False, "outputs": list(e.outputs),
@@ -220,20 +228,50 @@ def sensitivity_data(e: ScreenExperiment, params: Sequence[ScreenParameter], tra
     return data, sorted(set_by_arms & {p.name for p in params})
 
 
-def _scale_programmes(arms: list[dict], factor: float) -> None:
-    """Scale the ``SCALED`` keys of the arms' interventions by ``factor`` (their defaults
-    when an arm does not set them)."""
-    if factor == 1:
-        return
-    for arm in arms:
+def _programme_keys(data: dict) -> Iterator[tuple[dict, str, dict, str]]:
+    """Each scaled key of the arms' interventions: (the node holding it, the key, the type's
+    default node, the dotted path); an override in the experiment's ``[parameters]``
+    (``interventions.<name>.<path>``) is the node when it sets the key."""
+    overrides = data.get("parameters", {})
+    for arm in data["arms"]:
         for iv in arm.get("interventions", []):
             for path in SCALED.get(iv.get("type", ""), ()):
                 *parents, key = path.split(".")
-                default, node = intervention_defaults(iv["type"]), iv
+                default = intervention_defaults(iv["type"])
                 for part in parents:
-                    default, node = default[part], node.setdefault(part, {})
-                given = node.get(key, default[key])
-                node[key] = float(given["value"] if isinstance(given, dict) else given) * factor
+                    default = default[part]
+                dotted = f"interventions.{iv.get('name', iv['type'])}.{path}"
+                if dotted in overrides:
+                    yield overrides, dotted, default[key], path
+                    continue
+                node = iv
+                for part in parents:
+                    node = node.setdefault(part, {})
+                yield node, key, default[key], path
+
+
+def _given(node: dict, key: str, default: dict) -> float:
+    given = node.get(key, default)
+    return float(given["value"] if isinstance(given, dict) else given)
+
+
+def _whole_counts(data: dict) -> list[float]:
+    """The counts of whole things (``WHOLE``: beds, homes) the arms' programmes run."""
+    return [_given(node, key, default) for node, key, default, path in _programme_keys(data) if path in WHOLE]
+
+
+def _scale_programmes(data: dict, factor: float) -> None:
+    """Scale the ``SCALED`` keys of the arms' interventions by ``factor`` (their defaults
+    when an arm does not set them; whole things rounded)."""
+    if factor == 1:
+        return
+    scaled: set[tuple[int, str]] = set()  # an override shared by arms is scaled once
+    for node, key, default, path in list(_programme_keys(data)):
+        if (id(node), key) in scaled:
+            continue
+        value = _given(node, key, default) * factor
+        node[key] = float(max(1, round(value))) if path in WHOLE else value
+        scaled.add((id(node), key))
 
 
 def rank(indices: pd.DataFrame, top: int = TOP) -> pd.DataFrame:
