@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pandas as pd
 import pytest
@@ -111,6 +112,14 @@ def test_tiny_screen_runs(tmp_path):
     saved = read_toml(tmp_path / "screen" / S.META)
     assert saved["parameters"] == 2 and saved["trajectories"] == 2
     assert set(saved["left_out"]) and all(isinstance(v, str) for v in saved["left_out"].values())
+    # the runs' folder keeps each experiment's time; a resumed screen adds to it, not to a
+    # committed screen's (the ranking folder's) figures
+    name = S.BASELINE_EXPERIMENT
+    first = json.loads((tmp_path / "runs" / S.SECONDS).read_text())[name]
+    assert first == meta["seconds"][name] > 0
+    _, again = S.run_screen(tmp_path / "runs", interventions=(), trajectories=2, tenants=200, months=6,
+                            workers=1, ranking_folder=tmp_path / "screen", only=only, resume=True)
+    assert again["seconds"][name] > first
 
 
 @pytest.mark.parametrize(("args", "message"), [

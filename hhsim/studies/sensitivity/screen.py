@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import json
 import math
 import sys
 import time
@@ -47,7 +48,7 @@ import numpy as np
 import pandas as pd
 import tomlkit
 
-from hhsim.batch.files import atomic_write, write_csv
+from hhsim.batch.files import atomic_write, write_csv, write_json
 from hhsim.core.errors import HhsimError
 from hhsim.core.expressions import is_expression
 from hhsim.core.parameters import bounds_for_unit, iter_leaves, parameters_of, read_toml
@@ -63,6 +64,8 @@ INFLUENTIAL = 0.25
 #: Where the committed ranking lives (relative to the repository's top folder).
 RANKING = Path("calibration/screen/ranking.csv")
 META = "screen.toml"
+#: Where a screen's folder of runs keeps each experiment's time so far (seconds), for --resume.
+SECONDS = "seconds.json"
 #: The England-like population for the baseline outputs, and those outputs (record columns).
 BASELINE_EXPERIMENT = "england-all-tenures"
 BASELINE_OUTPUTS = ("mean:nhs_cost", "mean:qalys", "mean:good_health_years")
@@ -414,9 +417,8 @@ def run_screen(out: Path, folder: Path = Path("experiments"), *,
     from hhsim.studies.sensitivity.run import run_sensitivity
 
     started = time.perf_counter()
-    before: dict = {}  # a resumed screen keeps the time its experiments took before
-    if resume and ranking_folder is not None and (Path(ranking_folder) / META).exists():
-        before = read_toml(Path(ranking_folder) / META, "screen file").get("seconds", {})
+    clock = out / SECONDS  # each experiment's time so far, kept with the runs for a resumed screen
+    before: dict = json.loads(clock.read_text()) if resume and clock.is_file() else {}
     experiments = screen_experiments(folder, interventions, baseline)
     tenures = population_tenures(experiments)
     params, skipped = screen_parameters(model_tree, tenures)
@@ -433,7 +435,8 @@ def run_screen(out: Path, folder: Path = Path("experiments"), *,
         ind = res.indices.copy()
         ind["output"] = e.name + ":" + ind["output"]
         tables.append(ind)
-        seconds[e.name] = max(round(time.perf_counter() - t0, 1), float(before.get(e.name, 0)))
+        seconds[e.name] = round(time.perf_counter() - t0 + float(before.get(e.name, 0)), 1)
+        write_json(clock, {**before, **seconds})
         print(f"{e.name}: {res.summary['runs']} runs, {seconds[e.name]} s", file=sys.stderr)
     indices = pd.concat(tables, ignore_index=True)
     write_csv(out / "indices.csv", indices)
