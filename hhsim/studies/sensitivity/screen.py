@@ -231,50 +231,51 @@ def sensitivity_data(e: ScreenExperiment, params: Sequence[ScreenParameter], tra
     return data, sorted(set_by_arms & {p.name for p in params})
 
 
-def _programme_keys(data: dict) -> Iterator[tuple[dict, str, dict, str]]:
-    """Each scaled key of the arms' interventions: (the node holding it, the key, the type's
-    default node, the dotted path); an override in the experiment's ``[parameters]``
-    (``interventions.<name>.<path>``) is the node when it sets the key."""
+def _programme_sizes(data: dict) -> Iterator[tuple[dict, tuple[str, ...], str, float]]:
+    """Each scaled key of the arms' interventions, without changing ``data``: the dict that
+    sets it and the keys down to it (the experiment's ``[parameters]`` when it sets
+    ``interventions.<name>.<path>``, else the intervention itself, whose unset key is the
+    type's default), the path, and the value."""
     overrides = data.get("parameters", {})
     for arm in data["arms"]:
         for iv in arm.get("interventions", []):
             for path in SCALED.get(iv.get("type", ""), ()):
-                *parents, key = path.split(".")
-                default = intervention_defaults(iv["type"])
-                for part in parents:
-                    default = default[part]
                 dotted = f"interventions.{iv.get('name', iv['type'])}.{path}"
-                if dotted in overrides:
-                    yield overrides, dotted, default[key], path
-                    continue
-                node = iv
-                for part in parents:
-                    node = node.setdefault(part, {})
-                yield node, key, default[key], path
+                keys = (dotted,) if dotted in overrides else tuple(path.split("."))
+                holder = overrides if dotted in overrides else iv
+                given = _get(holder, keys)
+                if given is None:
+                    given = _get(intervention_defaults(iv["type"]), keys)
+                yield holder, keys, path, float(given["value"] if isinstance(given, dict) else given)
 
 
-def _given(node: dict, key: str, default: dict) -> float:
-    given = node.get(key, default)
-    return float(given["value"] if isinstance(given, dict) else given)
+def _get(node: Mapping, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
 
 
 def _whole_counts(data: dict) -> list[float]:
     """The counts of whole things (``WHOLE``: beds, homes) the arms' programmes run."""
-    return [_given(node, key, default) for node, key, default, path in _programme_keys(data) if path in WHOLE]
+    return [value for _, _, path, value in _programme_sizes(data) if path in WHOLE and value > 0]
 
 
 def _scale_programmes(data: dict, factor: float) -> None:
     """Scale the ``SCALED`` keys of the arms' interventions by ``factor`` (their defaults
-    when an arm does not set them; whole things rounded)."""
+    when an arm does not set them; whole things rounded, at least one)."""
     if factor == 1:
         return
-    scaled: set[tuple[int, str]] = set()  # an override shared by arms is scaled once
-    for node, key, default, path in list(_programme_keys(data)):
-        if (id(node), key) in scaled:
+    scaled: set[tuple[int, tuple[str, ...]]] = set()  # an override shared by arms is scaled once
+    for holder, keys, path, value in list(_programme_sizes(data)):
+        if (id(holder), keys) in scaled:
             continue
-        value = _given(node, key, default) * factor
-        node[key] = float(max(1, round(value))) if path in WHOLE else value
-        scaled.add((id(node), key))
+        scaled.add((id(holder), keys))
+        node = holder
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = float(max(1, round(value * factor))) if path in WHOLE else value * factor
 
 
 def rank(indices: pd.DataFrame, top: int = TOP) -> pd.DataFrame:
