@@ -215,7 +215,10 @@ def test_the_baseline_meets_its_targets_or_says_why():
 
 def test_drift_is_judged_band_by_band_on_its_interval():
     """A band whose 95% interval lies within 1 point passes; one wholly beyond fails; one that
-    straddles the limit is undecided, and a chain with no failing band is then unknown."""
+    straddles the limit is undecided, and a chain with no failing band is then unknown. The
+    limit is judged on the standardised stable view (each band's make-up held at year 0) and
+    the cohort; a band that moves only because its make-up moved fails the stable view as it
+    is, not the standardised one."""
     def stable(changes: list[float], n: float) -> pd.DataFrame:
         rows = []
         for b, d in enumerate(changes):
@@ -225,22 +228,50 @@ def test_drift_is_judged_band_by_band_on_its_interval():
                                  "year": year, "share": x, "person_years": n})
         return pd.DataFrame(rows)
 
+    def strata(changes: list[float], n: float, social: tuple[float, float] = (0.0, 0.0)) -> pd.DataFrame:
+        """One band per change; within it owners (30% + change) and social renters (60% +
+        change), the social renters' share of the band's person-years ``social`` at years 0 and 2."""
+        rows = []
+        for b, d in enumerate(changes):
+            for year, mix in ((0, social[0]), (2, social[1])):
+                for tenure, share, part in (("owner_occupied", 0.3, 1 - mix), ("social_rented", 0.6, mix)):
+                    if part:
+                        p = share + d * year / 2
+                        rows.append({"year": year, "sex": 0, "age_band": str(b), "tenure": tenure, "fifth": 1,
+                                     "person_years": n * part, "ltc:none": n * part * (1 - p),
+                                     "ltc:ltc": n * part * p})
+        return pd.DataFrame(rows)
+
+    def summary(changes: list[float], n: float, cohort: pd.DataFrame) -> pd.DataFrame:
+        return drift_summary(stable(changes, n), cohort, strata(changes, n)).set_index("year")
+
     cohort = pd.DataFrame(columns=["chain", "state", "year", "observed", "expected", "people"])
     # se of a change here: sqrt(0.21 x 2 / n): 0.2 points at n = 100,000, 2 points at n = 1,000
-    summary = drift_summary(stable([0.002, -0.004], 100_000), cohort).set_index("year")
-    assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (0, 0)
-    summary = drift_summary(stable([0.002, -0.02], 100_000), cohort).set_index("year")
-    assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (1, 0)
-    summary = drift_summary(stable([0.002, 0.011], 100_000), cohort).set_index("year")
-    assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (0, 1)
-    summary = drift_summary(stable([0.002, -0.004], 1_000), cohort).set_index("year")
-    assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (0, 2)
+    got = summary([0.002, -0.004], 100_000, cohort)
+    assert (got.loc[2, "beyond"], got.loc[2, "unsure"]) == (0, 0)
+    got = summary([0.002, -0.02], 100_000, cohort)
+    assert (got.loc[2, "beyond"], got.loc[2, "unsure"]) == (1, 0)
+    assert got.loc[2, "standardised_max"] == pytest.approx(0.02)
+    got = summary([0.002, 0.011], 100_000, cohort)
+    assert (got.loc[2, "beyond"], got.loc[2, "unsure"]) == (0, 1)
+    got = summary([0.002, -0.004], 1_000, cohort)
+    assert (got.loc[2, "beyond"], got.loc[2, "unsure"]) == (0, 2)
+    # social renters go from 5% to 22% of a band: its share moves 5.1 points with no stratum's
+    # moving; the stable view as it is fails, the standardised view passes
+    moved = strata([0.0], 100_000, social=(0.05, 0.22))
+    shares = moved.groupby("year")[["ltc:ltc", "person_years"]].sum()
+    raw = stable([float(shares.loc[2, "ltc:ltc"] / shares.loc[2, "person_years"]
+                        - shares.loc[0, "ltc:ltc"] / shares.loc[0, "person_years"])], 100_000)
+    got = drift_summary(raw, cohort, moved).set_index("year")
+    assert got.loc[2, "stable_max"] == pytest.approx(0.051)
+    assert (got.loc[2, "raw_beyond"], got.loc[2, "beyond"], got.loc[2, "unsure"]) == (1, 0, 0)
+    assert got.loc[2, "standardised_max"] == pytest.approx(0.0, abs=1e-12)
     # the cohort alone: a band wholly beyond the limit there, whatever the stable view says
     off = pd.DataFrame([{"chain": "ltc", "state": "ltc", "sex": 0, "age_band": "0", "year": 2,
                          "observed": 0.33, "expected": 0.30, "people": 100_000}])
-    summary = drift_summary(stable([0.002, -0.004], 100_000), off).set_index("year")
-    assert (summary.loc[2, "cohort_beyond"], summary.loc[2, "cohort_unsure"]) == (1, 0)
-    assert (summary.loc[2, "beyond"], summary.loc[2, "unsure"]) == (1, 0)
+    got = summary([0.002, -0.004], 100_000, off)
+    assert (got.loc[2, "cohort_beyond"], got.loc[2, "cohort_unsure"]) == (1, 0)
+    assert (got.loc[2, "beyond"], got.loc[2, "unsure"]) == (1, 0)
     # by tenure: year 0 left out, the first state left out, each row judged on its own interval
     rows = [{"chain": "ltc", "state": state, "group": "tenure", "level": tenure, "year": year,
              "people": 200_000, "observed": x + (d if state == "ltc" else -d), "expected": x}

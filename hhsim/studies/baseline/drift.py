@@ -6,7 +6,15 @@ followed for ``years``:
 - **stable population**: each adult age band's share in each state at model year t against
   year 0 (the census, ``hhsim.model.census``). Children turning 16 enter the youngest band and
   every band takes in the one below, so entrants replace leavers in every band (the 85+ band
-  loses only to death).
+  loses only to death). The **standardised** stable view holds each band's make-up at year 0:
+  the change within each stratum of tenure and deprivation fifth, weighted by the stratum's
+  year-0 person-years (direct standardisation). A closed population has no household
+  formation: nobody leaves home or changes tenure, so the children who turn 16 stay in their
+  parents' tenure (21.6% socially renting) while the adults of 16-24 the world starts with are
+  household reference persons and partners (4.9%); over ten years a band's tenure mix moves
+  with the people entering it, and the chains whose cross-section depends on tenure move with
+  it, though no one's own chances changed. Standardising removes that change of make-up and
+  keeps the chains' dynamics.
 - **closed cohort**: the people alive at year t against what the cross-section says for the
   same people (each one's initial-distribution chances for the chain at their age, sex,
   deprivation, tenure and other states then), by sex and five-year band of their age then;
@@ -33,6 +41,8 @@ from hhsim.world.synthetic import england_mix
 
 ADULT_BANDS = [k for k, b in enumerate(CENSUS_AGE_BANDS) if b >= 16]
 CHECK_YEARS = (2, 5, 10)
+#: Deprivation fifths of the standardised stable view's strata (deciles 1-2 ... 9-10).
+FIFTHS = 5
 
 
 def england(world: Mapping[str, Any]) -> dict[str, float]:
@@ -76,17 +86,62 @@ def _shares(model: HousingHealthModel, chains: Sequence[str],
     return out
 
 
+class Strata:
+    """Person-years of living adults, in all and in each state of ``chains``, by model year
+    and stratum (sex, census age band, tenure and deprivation fifth), counted at the start of
+    each month (unweighted: each person counts one)."""
+
+    def __init__(self, chains: Mapping[str, Sequence[str]], years: int) -> None:
+        self.chains = {name: list(states) for name, states in chains.items()}
+        self.cells = 2 * len(TENURES) * FIFTHS * len(CENSUS_AGE_BANDS)
+        self.columns = ["person_years", *(f"{c}:{s}" for c, states in self.chains.items() for s in states)]
+        self.table = np.zeros((years, self.cells, len(self.columns)))
+
+    def add(self, model: HousingHealthModel, year: int) -> None:
+        """Add one month of ``model``'s living adults to model year ``year``."""
+        pop = model.pop
+        who = np.flatnonzero(pop.alive & (pop.age_years >= 16))
+        cell = (((pop.female[who].astype(np.intp) * len(TENURES) + pop.tenure[who].astype(np.intp)) * FIFTHS
+                 + (pop.deprivation[who].astype(np.intp) - 1) * FIFTHS // 10) * len(CENSUS_AGE_BANDS)
+                + _band(pop.age_years[who]))
+        table, col = self.table[year], 0
+        table[:, col] += np.bincount(cell, minlength=self.cells) / 12
+        for name, states in self.chains.items():
+            k = len(states)
+            counts = np.bincount(cell * k + pop.states[name][who], minlength=self.cells * k) / 12
+            table[:, col + 1:col + 1 + k] += counts.reshape(self.cells, k)
+            col += k
+
+    def frame(self) -> pd.DataFrame:
+        """One row per model year and stratum with anyone in it: ``year``, ``sex``,
+        ``age_band``, ``tenure``, ``fifth`` (1 most deprived), ``person_years`` and one column
+        of person-years per ``chain:state``."""
+        index = np.arange(self.cells)
+        band, rest = index % len(CENSUS_AGE_BANDS), index // len(CENSUS_AGE_BANDS)
+        fifth, rest = rest % FIFTHS, rest // FIFTHS
+        tenure, female = rest % len(TENURES), rest // len(TENURES)
+        labels = pd.DataFrame({"sex": np.array(["male", "female"])[female],
+                               "age_band": np.array(CENSUS_AGE_LABELS)[band],
+                               "tenure": np.array(TENURES)[tenure], "fifth": fifth + 1})
+        frames = [pd.concat([labels.assign(year=y), pd.DataFrame(t, columns=self.columns)], axis=1)
+                  for y, t in enumerate(self.table)]
+        out = pd.concat(frames, ignore_index=True)
+        return out[out["person_years"] > 0].reset_index(drop=True)
+
+
 class DriftTables(NamedTuple):
     """One drift run's tables: ``stable`` (census shares by year, sex and adult band),
     ``cohort`` (observed and expected shares at years 0 and ``CHECK_YEARS``, by sex and band),
-    ``census`` (the run's whole census, adults only: by year, sex, decile and band) and
+    ``census`` (the run's whole census, adults only: by year, sex, decile and band),
     ``groups`` (as ``cohort``, by group: ``group`` "tenure" or a condition's chain, ``level``
-    the tenure or the condition's state)."""
+    the tenure or the condition's state) and ``strata`` (``Strata.frame``: the stable view by
+    tenure and deprivation fifth within each sex and band, for ``standardised_drift``)."""
 
     stable: pd.DataFrame
     cohort: pd.DataFrame
     census: pd.DataFrame
     groups: pd.DataFrame
+    strata: pd.DataFrame
 
 
 def conditions_of(model_tree: Mapping[str, Any], chains: Sequence[str]) -> dict[str, list[str]]:
@@ -108,16 +163,16 @@ def drift_tables(model_tree: Mapping[str, Any], tenants: int = 100_000, years: i
     names = [n for n, c in model.health.chains.items()
              if c.ages is None or c.ages.inside[16]] if chains is None else list(chains)
     conditions = conditions_of(model_tree, names)
+    strata = Strata({n: model.health.chains[n].states for n in names}, years + 1)
     cohort, groups = [], []
-    for y in range(years + 1):
-        if y:
-            for _ in range(12):
-                model.step()
-        if y == 0 or y in CHECK_YEARS:
+    for t in range(12 * (years + 1)):
+        y = t // 12
+        if t % 12 == 0 and (y == 0 or y in CHECK_YEARS):
             by_band, by_group = _shares(model, names, conditions)
             cohort += [dict(r, year=y) for r in by_band]
             groups += [dict(r, year=y) for r in by_group]
-    model.run()
+        strata.add(model, y)
+        model.step()
     census = model.census.frame()
     census = census[census["age_band"].isin([CENSUS_AGE_LABELS[b] for b in ADULT_BANDS])]
     stable = []
@@ -130,7 +185,7 @@ def drift_tables(model_tree: Mapping[str, Any], tenants: int = 100_000, years: i
             part["person_years"] = g["person_years"].to_numpy()
             stable.append(part.assign(chain=name, state=state))
     return DriftTables(pd.concat(stable, ignore_index=True), pd.DataFrame(cohort), census,
-                       pd.DataFrame(groups))
+                       pd.DataFrame(groups), strata.frame())
 
 
 def stable_drift(stable: pd.DataFrame, years: Sequence[int] = CHECK_YEARS) -> pd.DataFrame:
@@ -148,6 +203,34 @@ def stable_drift(stable: pd.DataFrame, years: Sequence[int] = CHECK_YEARS) -> pd
         out.append(pd.DataFrame({"year": y, "change": both["share"] - p, "se": se,
                                  "person_years": both["person_years"]}).reset_index())
     return pd.concat(out, ignore_index=True)
+
+
+def standardised_drift(strata: pd.DataFrame, years: Sequence[int] = CHECK_YEARS) -> pd.DataFrame:
+    """As ``stable_drift``, each band's make-up held at year 0: the change of each stratum's
+    share (tenure and deprivation fifth within the sex and band) from year 0 to each of
+    ``years``, averaged with the strata's year-0 person-years as weights. Strata empty at a
+    year drop out and the rest are reweighted; ``kept`` is the year-0 weight left. The
+    standard error is binomial in each stratum, person-years as the count, as ``stable_drift``."""
+    keys = ["sex", "age_band", "tenure", "fifth"]
+    states = [c for c in strata.columns if ":" in c]
+    first = strata[strata["year"] == 0].set_index(keys)
+    out = []
+    for y in years:
+        both = strata[strata["year"] == y].set_index(keys).join(first.add_suffix("_0"), how="inner")
+        n, n0 = both["person_years"], both["person_years_0"]
+        weight = n0 / n0.groupby(level=[0, 1]).transform("sum")
+        total = first["person_years"].groupby(level=[0, 1]).sum()
+        for column in states:
+            p, p0 = both[column] / n, both[f"{column}_0"] / n0
+            var = weight ** 2 * p0 * (1 - p0) * (1 / n + 1 / n0)
+            part = pd.DataFrame({"change": weight * (p - p0), "var": var, "n": n, "n0": n0}).groupby(
+                level=[0, 1]).sum()
+            chain, state = column.split(":", 1)
+            out.append(pd.DataFrame({"year": y, "chain": chain, "state": state, "change": part["change"],
+                                     "se": np.sqrt(part["var"]), "person_years": part["n"],
+                                     "kept": part["n0"] / total.loc[part.index]}).reset_index())
+    return pd.concat(out, ignore_index=True)[["chain", "state", "sex", "age_band", "year", "change", "se",
+                                             "person_years", "kept"]]
 
 
 def cohort_drift(cohort: pd.DataFrame) -> pd.DataFrame:
