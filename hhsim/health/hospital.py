@@ -19,7 +19,8 @@ patients who are medically fit but cannot go home yet (with the day their delay 
 ``on_day`` runs on every day of the month, after that day's events, so a bed freed that day
 goes to whoever is waiting (whether or not anyone else has an event that day: a provider's
 work must not depend on other tenants' hospital events), ``on_admit`` hears of every
-admission. A provider moves patients to one of its ``places`` (a step-down unit: days there
+admission and ``on_home`` of every patient who goes home (after an acute stay, a delay or a
+provider's place). A provider moves patients to one of its ``places`` (a step-down unit: days there
 are tallied by the place's activity and count as days away from home) with ``transfer`` and
 home with ``send_home``. Interventions change the delay and readmission probabilities
 through ``effect``: odds ratios per tenant.
@@ -262,6 +263,7 @@ class Hospital:
     on_delay: list[DelayHook] = field(default_factory=list)
     on_day: list[Callable[[int], None]] = field(default_factory=list)
     on_admit: list[PatientHook] = field(default_factory=list)
+    on_home: list[PatientHook] = field(default_factory=list)
     effect: EffectFn | None = None  # odds multipliers of delay and readmission probabilities
 
     def __post_init__(self) -> None:
@@ -535,6 +537,8 @@ class Hospital:
 
     def _go_home(self, idx: np.ndarray, day: np.ndarray) -> None:
         """Discharge ``idx`` home on ``day`` and schedule any 30-day readmission."""
+        for hook in self.on_home:
+            hook(idx, day)
         self.location[idx] = HOME
         self.since[idx] = day
         self.last_discharge[idx] = day
