@@ -14,8 +14,8 @@ admission of the first 12 months is followed home (``Hospital.on_home``), so its
 the whole time in hospital, delay included. A long-stay patient's bed days beyond day 21
 over all bed days is the share of beds such patients occupy at any moment. The runs share
 their seed (common random numbers), so the share is a smooth function of the CV; the fit
-interpolates it at the target and its range. Stays that end in death are left out (about
-3-4% of stays in the model).
+interpolates it at the target and its range. Stays that end in death are left out (the
+hospital has no hook for them).
 
     python calibration/emergency_los.py --tenants 1000000 [--write]
 """
