@@ -1,5 +1,6 @@
 """Sourced parameters: every default leaf is valid, sourced and overridable by name."""
 
+import numpy as np
 import pytest
 
 from hhsim.core.errors import HhsimError
@@ -47,6 +48,29 @@ def test_overrides_replace_values_and_reject_unknown_names():
         apply_overrides(tree, {"services.gp.unit_cots": 50.0})
     with pytest.raises(HhsimError, match="shape"):
         apply_overrides(tree, {"services.gp.rate": 3.0})
+
+
+def test_a_scale_override_multiplies_a_whole_table_within_its_range():
+    """``scale(<parameter>)`` multiplies every value of a table (or a number) by one factor,
+    keeps the unit's range, and multiplies the value set beside it, in any order."""
+    tree = default_model_tree()
+    rate = np.asarray(tree["services"]["gp"]["rate"]["value"])
+    new = apply_overrides(tree, {"scale(services.gp.rate)": 1.25, "scale(services.gp.unit_cost)": 2})
+    assert np.allclose(new["services"]["gp"]["rate"]["value"], 1.25 * rate)
+    assert new["services"]["gp"]["unit_cost"]["value"] == 84.0
+    assert "scaled by 1.25" in new["services"]["gp"]["rate"]["source"]
+    assert np.allclose(tree["services"]["gp"]["rate"]["value"], rate)  # the default is untouched
+    both = apply_overrides(tree, {"scale(services.gp.unit_cost)": 2, "services.gp.unit_cost": 30.0})
+    assert both["services"]["gp"]["unit_cost"]["value"] == 60.0
+    delay = "hospital.admissions.emergency.delay_probability"
+    for overrides, message in [
+        ({f"scale({delay})": 6.0}, "times 6: value 1.08 is out of range"),
+        ({"scale(services.gp.rate)": 0}, "one number above 0"),
+        ({"scale(services.gp.rate)": [1.0, 2.0]}, "one number above 0"),
+        ({"scale(services.gp.rat)": 1.1}, r"did you mean 'services\.gp\.rate'"),
+    ]:
+        with pytest.raises(HhsimError, match=message):
+            apply_overrides(tree, overrides)
 
 
 def test_docs_parameter_table_is_generated_from_the_parameter_files():

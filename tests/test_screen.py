@@ -5,34 +5,46 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from hhsim.core.expressions import is_expression
-from hhsim.core.parameters import iter_leaves, read_toml
+from hhsim.core.parameters import iter_leaves, read_toml, target_of
 from hhsim.core.resources import default_model_tree
 from hhsim.studies.sensitivity import screen as S
 
 
-def test_parameters_are_the_scalar_leaves_that_are_not_expressions():
+def test_parameters_are_the_leaves_that_are_not_expressions_tables_as_one_factor():
     tree = default_model_tree()
     raw = dict(iter_leaves(tree))
     kept, skipped = S.screen_parameters(tree)
-    names = {p.name for p in kept}
-    assert all(not is_expression(raw[n]["value"]) and not isinstance(raw[n]["value"], list) for n in names)
+    names = {target_of(p.name) for p in kept}
+    assert all(not is_expression(raw[n]["value"]) for n in names)
     # model 7's causes and planned care are in
     assert {"hospital.admissions.emergency.causes.respiratory.rr.damp",
             "hospital.admissions.emergency.causes.injury.share", "services.outpatient.unit_cost",
             "services.elective.unit_cost",
             "services.prescriptions.unit_cost"} <= names
+    # tables of levels are in, each as one factor on the whole table
+    by = {p.name: p for p in kept}
+    for name in ("services.gp.rate", "hospital.admissions.emergency.los_mean", "mortality.life_table",
+                 "chains.health.transitions.bad_to_good.probability"):
+        p = by[f"scale({name})"]
+        assert (p.value, p.scale, p.low) == (1.0, "factor", 0.75) and p.high == pytest.approx(1.25)
     why = dict(skipped)
     assert why["parameters.other_winter_ratio"].startswith("expression")
-    assert why["services.gp.rate"].startswith("table")
+    for shape in ("chains.ltc.transitions.onset.rr.deprivation", "parameters.winter", "utility.baseline"):
+        assert why[shape].startswith("a table whose shape"), shape
     assert names | set(why) == set(raw)  # every leaf is either screened or left out with a reason
     for p in kept:
         assert p.low < p.high and p.low <= p.value <= p.high
         if p.unit.lower().startswith(("probability", "share", "proportion")):
             assert p.low >= 0 and p.high <= 1, p.name
+        if p.scale == "factor":  # the scaled table stays within its unit's range
+            top = float(np.max(raw[target_of(p.name)]["value"]))
+            if "probability" in p.unit or "share" in p.unit:
+                assert top * p.high <= 1 + 1e-12, p.name
 
 
 def test_ranges_keep_meaning_and_bounds():

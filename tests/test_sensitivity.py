@@ -190,6 +190,24 @@ def test_morris_effects_are_exact_on_the_linear_model(tmp_path):
     assert "(N = 4 trajectories) is too small for a reliable ranking: fewer than 10" in info["sample_warning"]
 
 
+def test_morris_varies_a_scaled_parameter_as_one_factor(tmp_path):
+    """``scale(<parameter>)`` samples a factor on the parameter's value: on the linear model
+    a cost the experiment sets to 80, scaled over [0.5, 1.5], has the elementary effect of a
+    cost over [40, 120], exactly, beside a plain parameter; an arm that sets the parameter
+    cannot also have it scaled (its value would replace every sampled one)."""
+    section = {"method": "morris", "samples": 4, "outputs": ["mean:nhs_cost"], "oneway": False,
+               "parameters": {"scale(state_costs.a.cost)": [0.5, 1.5], "state_costs.b.cost": [0, 200]}}
+    data = linear(section)
+    data["parameters"] = {"state_costs.a.cost": 80.0}
+    res = run_sensitivity(validate(data), tmp_path / "out", workers=1)
+    mu = res.indices[res.indices["index"] == "mu_star"].set_index("parameter")["value"]
+    assert mu.to_dict() == pytest.approx({"scale(state_costs.a.cost)": TENANTS * 80,
+                                          "state_costs.b.cost": TENANTS * 200}, rel=1e-5)
+    data["arms"] = [{"name": "baseline", "parameters": {"state_costs.a.cost": 5.0}}]
+    with pytest.raises(HhsimError, match="is also set by arm 'baseline'"):
+        validate(data)
+
+
 @pytest.mark.slow  # SALib's delta bootstrap alone takes about 30 s at N = 64
 def test_delta_ranks_the_parameters_on_the_linear_model(tmp_path):
     # Borgonovo's delta (whatever SALib version names it) with its bootstrap interval.

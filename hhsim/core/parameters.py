@@ -20,6 +20,12 @@ any leaf's ``value`` as an expression over them, text starting with ``=``
 (``hhsim.core.expressions``): ``value = "=rate_to_prob(r_sick, 1)"``. An experiment overrides
 named parameters like any other (``parameters.r_sick``); ``resolve_expressions`` then
 computes every expression from the overridden values, so what is derived follows.
+
+An override named ``scale(<parameter>)`` multiplies the parameter's value (one number, or a
+whole table such as a rate by age and sex) by one positive factor: how a sensitivity
+analysis, a PSA or a calibration varies a table as one (``"scale(services.gp.rate)" =
+[0.75, 1.25]``). The scaled values must stay within the parameter's unit range; a factor
+multiplies the value an experiment sets, if it sets one.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import copy
 import keyword
 import math
+import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -366,32 +373,70 @@ def _override_inputs(text: str, leaves: Mapping[str, dict]) -> str:
     return "override the named parameters it is computed from instead: " + ", ".join(sorted(inputs))
 
 
+_SCALED = re.compile(r"^scale\((?P<name>[^()]+)\)$")
+
+
+def scaled(name: str) -> str | None:
+    """The parameter a ``scale(<parameter>)`` override multiplies, or None for a plain name."""
+    match = _SCALED.match(name)
+    return match["name"] if match else None
+
+
+def target_of(name: str) -> str:
+    """The parameter an override acts on: ``services.gp.rate`` for itself and for
+    ``scale(services.gp.rate)``."""
+    return scaled(name) or name
+
+
+def _scale_factor(where: str, value: Any) -> float:
+    """A scale override's factor: one finite number above 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) \
+            or not math.isfinite(value) or value <= 0:
+        raise HhsimError(where, f"must be one number above 0 (a factor), got {printable(repr(value))}",
+                         "give e.g. 1.1 to raise every value by 10%")
+    return float(value)
+
+
 def apply_overrides(tree: Mapping[str, Any], overrides: Mapping[str, Any],
                     where: str = "parameters") -> dict:
-    """A deep copy of ``tree`` with the values of named leaves replaced.
+    """A deep copy of ``tree`` with the values of named leaves replaced, or multiplied by a
+    factor (``scale(<parameter>)``, module docstring).
 
-    Each override must name an existing leaf and keep the value's shape and unit range.
+    Each override must name an existing leaf and keep the value's shape and unit range. Values
+    are set first, then scaled: a factor multiplies the value an experiment sets.
     """
     out = copy.deepcopy(dict(tree))
     if not overrides:
         return out
     leaves = dict(iter_leaves(out))
-    for name, value in overrides.items():
+    ordered = sorted(overrides.items(), key=lambda item: scaled(item[0]) is not None)
+    for key, value in ordered:
+        name = target_of(key)
         if name not in leaves and name in RETIRED_PARAMETERS:
-            raise HhsimError(f"{where}.{name}", "is no longer a parameter", RETIRED_PARAMETERS[name])
+            raise HhsimError(f"{where}.{key}", "is no longer a parameter", RETIRED_PARAMETERS[name])
         if name not in leaves:
-            raise unknown_key_error(f"{where}.{name}", name, leaves, what="parameter")
+            raise unknown_key_error(f"{where}.{key}", name, leaves, what="parameter")
         node = leaves[name]
         if is_expression(node["value"]):
-            raise HhsimError(f"{where}.{name}", f"is computed by its expression '{node['value']}'",
+            raise HhsimError(f"{where}.{key}", f"is computed by its expression '{node['value']}'",
                              _override_inputs(node["value"], leaves))
-        new = check_value(f"{where}.{name}", value, node["unit"])
         old = np.asarray(node["value"], dtype=float)
-        if new.shape != old.shape:
-            raise HhsimError(f"{where}.{name}", f"has shape {new.shape}, expected {old.shape}",
-                             "give a value of the same shape as the default")
+        if key == name:
+            new = check_value(f"{where}.{key}", value, node["unit"])
+            if new.shape != old.shape:
+                raise HhsimError(f"{where}.{key}", f"has shape {new.shape}, expected {old.shape}",
+                                 "give a value of the same shape as the default")
+            how = f"set by {where} in the experiment file"
+        else:
+            factor = _scale_factor(f"{where}.{key}", value)
+            try:
+                new = check_value(f"{where}.{key}", old * factor, node["unit"])
+            except HhsimError as err:
+                raise HhsimError(err.where, f"times {factor:g}: {err.problem}",
+                                 "give a factor that keeps every value in its range") from None
+            how = f"scaled by {factor:g} by {where} in the experiment file"
         node["value"] = new.tolist() if new.ndim else float(new)
-        node["source"] = f"set by {where} in the experiment file (default {old.tolist()}: {node['source']})"
-        for key in ("status", "assumption"):
-            node.pop(key, None)
+        node["source"] = f"{how} (default {old.tolist()}: {node['source']})"
+        for field in ("status", "assumption"):
+            node.pop(field, None)
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hhsim.core.errors import HhsimError
+from hhsim.core.parameters import target_of
 from hhsim.experiment.arms import compile_arms
 from hhsim.experiment.schema import Arm, Experiment, check_overrides
 
@@ -24,7 +25,7 @@ def at_point(exp: Experiment, overrides: Mapping[str, float]) -> Experiment:
 
 def set_inline(arm: Arm, name: str) -> bool:
     """Whether ``interventions.<iv>.<path>`` is written in the arm's own intervention table."""
-    parts = name.split(".")
+    parts = target_of(name).split(".")
     if len(parts) < 3 or parts[0] != "interventions":
         return False
     for table in arm.interventions:
@@ -44,7 +45,7 @@ def not_set_by_arms(exp: Experiment, name: str, where: str) -> None:
     """A one-line error if an arm sets ``name`` itself: its value would replace every
     sampled (or calibrated, or fixed) one."""
     for arm in exp.arms:
-        if name in arm.parameters:
+        if target_of(name) in {target_of(k) for k in arm.parameters}:
             raise HhsimError(where, f"is also set by arm '{arm.name}', whose value would replace every "
                              "sampled one", f"remove it from arms.{arm.name}.parameters")
         if set_inline(arm, name):

@@ -78,7 +78,7 @@ from hhsim.core.accounting import BoundaryWeights
 from hhsim.core.errors import HhsimError, did_you_mean, printable, shortened, unknown_key_error
 from hhsim.core.expressions import Expression, is_expression
 from hhsim.core.inputs import check_path
-from hhsim.core.parameters import apply_overrides, read_toml
+from hhsim.core.parameters import apply_overrides, read_toml, target_of
 from hhsim.core.resources import default_model_tree
 from hhsim.core.resources import world_tree as default_world_tree
 from hhsim.interventions import resolve
@@ -378,13 +378,13 @@ class Experiment(Strict):
 
 def _intervention_of(name: str) -> str:
     """The intervention an ``interventions.<name>.*`` override names."""
-    parts = name.split(".")
+    parts = target_of(name).split(".")
     return parts[1] if len(parts) > 1 else ""
 
 
 def _kind(name: str) -> str:
     """Which tree a parameter override belongs to: world, interventions or model."""
-    head = name.split(".", 1)[0]
+    head = target_of(name).split(".", 1)[0]
     return head if head in ("world", "interventions") else "model"
 
 

@@ -8,11 +8,14 @@ What it does:
 
 1. ``screen_parameters``: the parameters, read from the model tree (so the screen follows
    the model): every leaf with a single number, whatever its status, each with a range of
-   +/- ``SPREAD`` (25%) around its value on the scale that keeps its meaning (``screen_range``).
-   Left out, with the reason: expressions (``'=...'``: their inputs are varied instead),
-   tables (age or time bands: the sensitivity machinery has no single multiplier for them),
-   zero values and ratios of 1 (no range around them) and terms on tenures absent from the screen
-   populations.
+   +/- ``SPREAD`` (25%) around its value on the scale that keeps its meaning (``screen_range``);
+   every table of levels (rates, probabilities, prevalences, lengths of stay by age or sex)
+   as one factor on the whole table, ``scale(<parameter>)`` over 1 +/- ``SPREAD`` (kept
+   within the unit's range: ``table_range``). Left out, with the reason: expressions
+   (``'=...'``: their inputs are varied instead), tables whose shape is the point (ratios by
+   decile, the winter indicator, utility coefficients: ``TABLE_SHAPES``; shares of states that
+   sum to 1, a cross-section), zero values and
+   ratios of 1 (no range around them) and terms on tenures absent from the screen populations.
 2. ``screen_experiments``: one temporary experiment per headline experiment, a copy with a
    ``[sensitivity]`` section (Morris, the same parameters, trajectories and seed), only the
    baseline and the analysed arm, fewer tenants and months when asked, one replication.
@@ -51,7 +54,7 @@ import tomlkit
 from hhsim.batch.files import atomic_write, write_csv, write_json
 from hhsim.core.errors import HhsimError
 from hhsim.core.expressions import is_expression
-from hhsim.core.parameters import bounds_for_unit, iter_leaves, parameters_of, read_toml
+from hhsim.core.parameters import bounds_for_unit, iter_leaves, parameters_of, read_toml, target_of
 from hhsim.core.resources import default_model_tree, intervention_defaults
 from hhsim.core.version import MODEL_VERSION
 
@@ -92,6 +95,10 @@ SCALED = {"home_repairs": ("capacity.budget_per_year",), "personalised_support":
 #: to one of them, and the scaled count is rounded.
 WHOLE = frozenset({"capacity.places"})
 TENURES = ("owner_occupied", "private_rented", "social_rented", "temporary_accommodation", "rough_sleeping")
+#: Tables left out of the screen because their shape, not their level, is what they say: a
+#: unit containing one of these words (ratios by decile, the winter indicator by month, the
+#: utility equation's coefficients).
+TABLE_SHAPES = ("ratio", "indicator", "coefficients")
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,8 @@ class ScreenParameter:
     value: float
     low: float
     high: float
-    scale: str  # "log": ratio**(1 -/+ s); "decrement": 1 - (1 - v)(1 +/- s); "linear": v(1 -/+ s)
+    scale: str  # "log": ratio**(1 -/+ s); "decrement": 1 - (1 - v)(1 +/- s); "linear": v(1 -/+ s);
+    #             "factor": a whole table times 1 -/+ s (``name`` is ``scale(<parameter>)``, value 1)
     unit: str
     status: str
 
@@ -130,6 +138,21 @@ def screen_range(value: float, unit: str, spread: float = SPREAD) -> tuple[float
     return max(low, lo), min(high, hi), scale
 
 
+def table_range(values: Any, unit: str, spread: float = SPREAD) -> tuple[float, float]:
+    """The range of the factor on a whole table: 1 -/+ ``spread``, the high end lowered so
+    that the table's largest value stays within its unit's upper bound (a probability of
+    0.9 allows at most 1.11)."""
+    _, hi = bounds_for_unit(unit)
+    top = float(np.max(np.asarray(values, dtype=float)))
+    return 1 - spread, min(1 + spread, hi / top) if top > 0 else 1 + spread
+
+
+def _shares_of_states(values: Any) -> bool:
+    """Whether a table's last axis holds shares that sum to 1 (an initial distribution)."""
+    a = np.asarray(values, dtype=float)
+    return a.ndim > 1 and bool(np.allclose(a.sum(axis=-1), 1.0, atol=1e-6))
+
+
 def _tenure_of(name: str) -> str | None:
     parts = name.split(".")
     return parts[parts.index("tenure") + 1] if "tenure" in parts[:-1] else None
@@ -149,10 +172,18 @@ def screen_parameters(model_tree: Mapping[str, Any] | None = None, tenures: Sequ
         tenure = _tenure_of(name)
         if is_expression(value):
             skipped.append((name, "expression: its inputs are varied instead"))
-        elif isinstance(value, list):
-            skipped.append((name, "table: no single multiplier in the sensitivity machinery"))
         elif tenure is not None and tenure not in tenures:
             skipped.append((name, f"acts only on {tenure}, absent from the screen populations"))
+        elif isinstance(value, list) and any(word in p.unit.lower() for word in TABLE_SHAPES):
+            skipped.append((name, "a table whose shape is what it says (by decile, month or term): "
+                                  "a factor on it would change its meaning"))
+        elif isinstance(value, list) and _shares_of_states(value):
+            skipped.append((name, "shares of states that sum to 1 (a cross-section): "
+                                  "a factor would break the sum"))
+        elif isinstance(value, list):
+            low, high = table_range(value, p.unit, spread)
+            kept.append(ScreenParameter(f"scale({name})", 1.0, low, high, "factor", f"factor on {p.unit}",
+                                        status_of(p)))
         elif float(value) == 0:
             skipped.append((name, "zero: no range around it"))
         else:
@@ -213,7 +244,7 @@ def sensitivity_data(e: ScreenExperiment, params: Sequence[ScreenParameter], tra
     x = data.setdefault("experiment", {})
     base = x.get("baseline", data["arms"][0]["name"])
     data["arms"] = [a for a in data["arms"] if a["name"] in (base, e.arm)]
-    set_by_arms = {k for a in data["arms"] for k in a.get("parameters", {})}
+    set_by_arms = {target_of(k) for a in data["arms"] for k in a.get("parameters", {})}
     x.update(seed=seed, replications=1)
     if months is not None:
         x["months"] = min(int(x.get("months", months)), months)
@@ -227,8 +258,8 @@ def sensitivity_data(e: ScreenExperiment, params: Sequence[ScreenParameter], tra
     data["sensitivity"] = {
         "method": "morris", "samples": trajectories, "oneway": False, "outputs": list(e.outputs),
         **({"arm": e.arm} if e.arm else {}),
-        "parameters": {p.name: [p.low, p.high] for p in params if p.name not in set_by_arms}}
-    return data, sorted(set_by_arms & {p.name for p in params})
+        "parameters": {p.name: [p.low, p.high] for p in params if target_of(p.name) not in set_by_arms}}
+    return data, sorted(p.name for p in params if target_of(p.name) in set_by_arms)
 
 
 def _programme_sizes(data: dict) -> Iterator[tuple[dict, tuple[str, ...], str, float]]:
@@ -388,9 +419,10 @@ def screen_table(ranking_path: str | Path = RANKING, model_tree: Mapping[str, An
              "|---:|---|---|---:|---|---|---:|"]
     statuses = []
     for r in table.itertuples():
-        p = live.get(r.parameter)
+        p = live.get(target_of(r.parameter))
         status = status_of(p) if p is not None else "gone"
         value = _number(float(p.value)) if p is not None and not isinstance(p.value, list | str) else ""
+        value = "table" if p is not None and isinstance(p.value, list) else value
         statuses.append(status)
         noise = " (within noise of the boundary)" if bool(r.near_boundary) else ""
         where = ", ".join(output_label(o) for o in r.outputs.split("; "))
