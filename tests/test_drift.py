@@ -1,17 +1,24 @@
 """No drift (issue 16): the default model holds England's cross-section as its people age."""
 
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
 import pytest
 
 from hhsim.core.resources import default_model_tree
+from hhsim.model.census import CENSUS_AGE_BANDS, CENSUS_AGE_LABELS
 from hhsim.studies.baseline.check import DRIFT_LIMIT, bands_against_limit, group_summary, later_states
 from hhsim.studies.baseline.drift import (
     CHECK_YEARS,
+    Strata,
     cohort_drift,
     decile_drift,
     drift_tables,
     stable_drift,
     standardised_drift,
 )
+from hhsim.world.population import TENURES
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +174,61 @@ def test_people_with_a_condition_keep_their_own_cross_section(tables):
     beyond, _ = bands_against_limit(by_condition["difference"], by_condition["se"], DRIFT_LIMIT)
     worst = by_condition.loc[by_condition["difference"].abs().idxmax()].to_dict()
     assert beyond == 0, worst
+
+
+def _strata_rows(cells: list[tuple[str, int, float, float]]) -> pd.DataFrame:
+    """Strata rows of one band from (tenure, year, person-years, share with a condition)."""
+    return pd.DataFrame([{"year": y, "sex": "female", "age_band": "20-24", "tenure": t, "fifth": 1,
+                          "person_years": n, "ltc:none": n * (1 - p), "ltc:ltc": n * p}
+                         for t, y, n, p in cells])
+
+
+def test_standardisation_weights_each_stratum_by_its_year_0_person_years():
+    """Owners (900 person-years at year 0) move +2 points and social renters (100) -10; the
+    mix then turns to 500 / 500. Held at year 0's make-up the change is 0.9 x 2 + 0.1 x -10 =
+    +0.8 points (as it is the band moves +7.6); its variance sums each stratum's binomial
+    variance in both years times the squared weight."""
+    rows = _strata_rows([("owner_occupied", 0, 900, 0.30), ("social_rented", 0, 100, 0.60),
+                         ("owner_occupied", 2, 500, 0.32), ("social_rented", 2, 500, 0.50)])
+    d = standardised_drift(rows, years=(2,)).set_index("state").loc["ltc"]
+    assert d["change"] == pytest.approx(0.9 * 0.02 + 0.1 * -0.10)
+    var = (0.9 ** 2 * (0.32 * 0.68 / 500 + 0.30 * 0.70 / 900)
+           + 0.1 ** 2 * (0.50 * 0.50 / 500 + 0.60 * 0.40 / 100))
+    assert d["se"] == pytest.approx(np.sqrt(var))
+    assert d["kept"] == 1.0 and d["person_years"] == 1000
+
+
+def test_a_stratum_empty_later_drops_out_and_the_rest_are_reweighted():
+    rows = _strata_rows([("owner_occupied", 0, 600, 0.30), ("social_rented", 0, 200, 0.60),
+                         ("rough_sleeping", 0, 200, 0.80),
+                         ("owner_occupied", 5, 600, 0.33), ("social_rented", 5, 200, 0.58)])
+    d = standardised_drift(rows, years=(5,)).set_index("state").loc["ltc"]
+    assert d["kept"] == pytest.approx(0.8)
+    assert d["change"] == pytest.approx(0.75 * 0.03 + 0.25 * -0.02)
+
+
+def test_strata_count_each_adult_in_their_cell_a_twelfth_of_a_year_a_month():
+    """Strata.add's cell index and Strata.frame's decoding agree: a fake population of
+    adults and children counted for one month gives each adult's sex, band, tenure and
+    fifth back, with their state."""
+    rng = np.random.default_rng(4)
+    n = 2_000
+    pop = SimpleNamespace(alive=rng.random(n) < 0.95, age_years=rng.integers(0, 101, n),
+                          female=rng.random(n) < 0.5, tenure=rng.integers(0, len(TENURES), n).astype(np.int8),
+                          deprivation=rng.integers(1, 11, n).astype(np.int8),
+                          states={"ltc": rng.integers(0, 2, n).astype(np.int8)})
+    strata = Strata({"ltc": ["none", "ltc"]}, years=1)
+    strata.add(SimpleNamespace(pop=pop), 0)
+    got = strata.frame()
+    adults = pop.alive & (pop.age_years >= 16)
+    want = pd.DataFrame({"sex": np.where(pop.female, "female", "male"),
+                         "age_band": np.array(CENSUS_AGE_LABELS)[
+                             np.searchsorted(CENSUS_AGE_BANDS, pop.age_years, side="right") - 1],
+                         "tenure": np.array(TENURES)[pop.tenure], "fifth": (pop.deprivation + 1) // 2,
+                         "ltc": pop.states["ltc"]})[adults]
+    keys = ["sex", "age_band", "tenure", "fifth"]
+    expected = want.groupby(keys).agg(people=("ltc", "size"), ill=("ltc", "sum"))
+    counted = got.set_index(keys)
+    assert len(counted) == len(expected)
+    assert np.allclose(counted.loc[expected.index, "person_years"] * 12, expected["people"])
+    assert np.allclose(counted.loc[expected.index, "ltc:ltc"] * 12, expected["ill"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hhsim.core.errors import HhsimError
-from hhsim.core.parameters import target_of
+from hhsim.core.parameters import scaled, target_of
 from hhsim.experiment.arms import compile_arms
 from hhsim.experiment.schema import Arm, Experiment, check_overrides
 
@@ -45,14 +45,27 @@ def not_set_by_arms(exp: Experiment, name: str, where: str) -> None:
     """A one-line error if an arm sets ``name`` itself: its value would replace every
     sampled (or calibrated, or fixed) one."""
     for arm in exp.arms:
-        if target_of(name) in {target_of(k) for k in arm.parameters}:
-            raise HhsimError(where, f"is also set by arm '{arm.name}', whose value would replace every "
-                             "sampled one", f"remove it from arms.{arm.name}.parameters")
+        mine = [k for k in arm.parameters if target_of(k) == target_of(name)]
+        if mine:
+            raise HhsimError(where, f"is also set by arm '{arm.name}' ({mine[0]}), whose value would replace "
+                             "or scale every sampled one", f"remove it from arms.{arm.name}.parameters")
         if set_inline(arm, name):
             raise HhsimError(where, f"is also set in arm '{arm.name}''s intervention table, whose value "
                              "every sampled one would replace",
                              "sample it in an experiment where no arm sets it, or set it per arm "
                              "through arms.<arm>.parameters and leave it out of the section")
+
+
+def not_mixed_with_parameters(exp: Experiment, name: str, where: str) -> None:
+    """A one-line error if a sampled value ``name`` has a factor on it in the experiment's
+    ``[parameters]`` (``scale(<name>)``): the model would use their product, not the value
+    the analysis reports. (A sampled factor on a value ``[parameters]`` sets multiplies it,
+    as documented, and a sampled name replaces the same name there.)"""
+    factor = f"scale({name})"
+    if scaled(name) is None and factor in exp.parameters:
+        raise HhsimError(where, f"has a factor on it in [parameters] ('{factor}'), so the model would use "
+                         "their product, not the sampled value", f"remove '{factor}' from [parameters], "
+                         f"or sample '{factor}' instead")
 
 
 def probe(exp: Experiment, values: Mapping[str, float]) -> None:
@@ -70,6 +83,7 @@ def check_ranges(exp: Experiment, section: str, ranges: Mapping[str, tuple[float
     one at fault). ``fixed`` values (e.g. a Dirichlet group at its mean) are in every probe."""
     for name in [*ranges, *(fixed or {})]:
         not_set_by_arms(exp, name, f"{section}.parameters.{name}")
+        not_mixed_with_parameters(exp, name, f"{section}.parameters.{name}")
     for side in (0, 1):
         try:
             probe(exp, {**(fixed or {}), **{n: r[side] for n, r in ranges.items()}})

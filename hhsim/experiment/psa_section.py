@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from hhsim.core.distributions import Dirichlet, Distribution, parse_distribution
 from hhsim.core.errors import HhsimError, unknown_key_error
+from hhsim.core.parameters import scaled, target_of
 from hhsim.experiment.probes import check_ranges
 from hhsim.experiment.schema import PSA, Experiment
 
@@ -48,10 +49,16 @@ def setup(exp: Experiment, posterior_names: tuple[str, ...] | None = ()) -> Setu
     st = Setup(s.draws, dists, {}, tuple(float(x) for x in sorted(s.thresholds)),
                tuple(float(x) for x in exp.experiment.thresholds), s.perspective)
     names = st.names + tuple(posterior_names or ())
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
+    targets = [target_of(n) for n in names]
+    if len(set(targets)) != len(targets):
+        twice = sorted({n for n in names if targets.count(target_of(n)) > 1})
         raise HhsimError("psa.parameters", f"draws {twice} twice (a distribution and a Dirichlet share, "
-                         "or a distribution and the posterior)", "give each parameter one source of draws")
+                         "a distribution and the posterior, or a value and its scale(...))",
+                         "give each parameter one source of draws")
+    for d in dists.values():
+        if isinstance(d, Dirichlet) and any(scaled(m) is not None for m in d.parameters):
+            raise HhsimError("psa.parameters", "a Dirichlet group of scale(...) factors has shares, "
+                             "not factors", "give the shares' parameters themselves")
     for group, members in s.groups.items():
         if not members:
             raise HhsimError(f"psa.groups.{group}", "is empty", "list the parameters of the group")

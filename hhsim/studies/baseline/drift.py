@@ -191,8 +191,9 @@ def drift_tables(model_tree: Mapping[str, Any], tenants: int = 100_000, years: i
 def stable_drift(stable: pd.DataFrame, years: Sequence[int] = CHECK_YEARS) -> pd.DataFrame:
     """Each band's share at each of ``years`` (model years counted from 0, so year t is the
     t-th year after the first) less its share in year 0, with the Monte-Carlo standard error
-    of that difference (binomial, person-years as the count: a cautious lower bound, since
-    the same people are in both years)."""
+    of that difference (binomial, person-years as the count, the two years taken as
+    independent: the same people are in both, so it overstates the error and the judgement
+    leans to "within")."""
     first = stable[stable["year"] == 0].set_index(["chain", "state", "sex", "age_band"])
     out = []
     for y in years:
@@ -210,7 +211,8 @@ def standardised_drift(strata: pd.DataFrame, years: Sequence[int] = CHECK_YEARS)
     share (tenure and deprivation fifth within the sex and band) from year 0 to each of
     ``years``, averaged with the strata's year-0 person-years as weights. Strata empty at a
     year drop out and the rest are reweighted; ``kept`` is the year-0 weight left. The
-    standard error is binomial in each stratum, person-years as the count, as ``stable_drift``."""
+    standard error is binomial in each stratum and year (person-years as the count), the
+    years taken as independent, as ``stable_drift``."""
     keys = ["sex", "age_band", "tenure", "fifth"]
     states = [c for c in strata.columns if ":" in c]
     first = strata[strata["year"] == 0].set_index(keys)
@@ -222,7 +224,7 @@ def standardised_drift(strata: pd.DataFrame, years: Sequence[int] = CHECK_YEARS)
         total = first["person_years"].groupby(level=[0, 1]).sum()
         for column in states:
             p, p0 = both[column] / n, both[f"{column}_0"] / n0
-            var = weight ** 2 * p0 * (1 - p0) * (1 / n + 1 / n0)
+            var = weight ** 2 * (p * (1 - p) / n + p0 * (1 - p0) / n0)
             part = pd.DataFrame({"change": weight * (p - p0), "var": var, "n": n, "n0": n0}).groupby(
                 level=[0, 1]).sum()
             chain, state = column.split(":", 1)

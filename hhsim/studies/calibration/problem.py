@@ -60,9 +60,9 @@ from hhsim.batch.design import runs
 from hhsim.batch.execution import simulate
 from hhsim.core.distributions import Dirichlet, Distribution, parse_distribution
 from hhsim.core.errors import HhsimError, printable, unknown_key_error
-from hhsim.core.parameters import read_toml
+from hhsim.core.parameters import read_toml, target_of
 from hhsim.experiment.plan import Plan, compile_plan, experiment_data
-from hhsim.experiment.probes import check_value, probe, set_inline
+from hhsim.experiment.probes import check_value, not_mixed_with_parameters, probe, set_inline
 from hhsim.experiment.schema import Experiment
 from hhsim.studies.calibration.targets import Target, load_targets
 
@@ -200,9 +200,11 @@ class Problem:
 
 
 def applies(name: str, interventions: set[str]) -> bool:
-    """Whether parameter ``name`` applies to an experiment with these interventions."""
-    if name.startswith("interventions."):
-        return name.split(".")[1] in interventions
+    """Whether parameter ``name`` (or the one a ``scale(...)`` name multiplies) applies to an
+    experiment with these interventions."""
+    target = target_of(name)
+    if target.startswith("interventions."):
+        return target.split(".")[1] in interventions
     return True
 
 
@@ -368,13 +370,16 @@ def load_problem(path: str | Path, sizes: Mapping[str, int] | None = None) -> Pr
             raise HhsimError(
                 pw, "a Dirichlet group cannot be calibrated", "give each parameter its own prior"
             )
-        if name.startswith("interventions.") and name.split(".")[1] not in all_ivs:
+        target = target_of(name)
+        if target.startswith("interventions.") and target.split(".")[1] not in all_ivs:
             raise unknown_key_error(
-                pw, name.split(".")[1] if "." in name else name, all_ivs, what="intervention"
+                pw, target.split(".")[1] if "." in target else target, all_ivs, what="intervention"
             )
         if name in fixed:
             raise HhsimError(pw, "is also in [fixed]", "calibrate it or hold it fixed, not both")
         _not_set_by_arms(name, experiments, pw)
+        for exp in experiments.values():
+            not_mixed_with_parameters(exp, name, pw)
         _probe(name, dist, experiments, pw)
         priors.append(dist)
     return Problem(p.resolve(), settings, tuple(params), tuple(priors), tuple(resolved), plans, fixed,
@@ -386,9 +391,9 @@ def _not_set_by_arms(name: str, experiments: Mapping[Path, Experiment], where: s
     fixed value would be silently ignored in that arm."""
     for path, exp in experiments.items():
         for arm in exp.arms:
-            if name in arm.parameters or set_inline(arm, name):
+            if target_of(name) in {target_of(k) for k in arm.parameters} or set_inline(arm, name):
                 raise HhsimError(where, f"is also set by arm '{arm.name}' of {path.name}, whose value "
-                                 "would replace every calibrated one",
+                                 "would replace or scale every calibrated one",
                                  "remove it from that arm, or calibrate with another experiment")
 
 

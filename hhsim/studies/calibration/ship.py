@@ -39,7 +39,7 @@ import pandas as pd
 from hhsim.batch.files import atomic_write, write_csv
 from hhsim.core.errors import HhsimError
 from hhsim.core.inputs import check_path, read_input
-from hhsim.core.parameters import apply_overrides, parameters_of, read_toml
+from hhsim.core.parameters import apply_overrides, parameters_of, read_toml, scaled, target_of
 from hhsim.core.resources import data_path
 from hhsim.core.version import MODEL_VERSION
 
@@ -169,6 +169,9 @@ def _check_names(names: list[str], model: Path, tree: dict, medians: dict[str, f
     """One-line errors unless every name is a number-valued leaf of the model file (the
     experiment overrides' own resolver, ``apply_overrides``, with its unit-range checks)."""
     for n in names:
+        if scaled(n) is not None:
+            raise HhsimError(f"{where}: {n}", "is a factor on a parameter, not a value a model file can hold",
+                             f"calibrate {scaled(n)} itself (or its table's values) to ship it")
         head = n.split(".", 1)[0]
         if head in ("world", "interventions"):
             kind = "a world" if head == "world" else "an intervention"
@@ -234,7 +237,7 @@ def ship_posterior(calibration: str | Path, *, name: str | None = None, model: s
     folder = check_path(folder) if folder is not None else posterior_folder()
     names = list(summary["parameter"])
     for other in shipped_posteriors(folder):
-        both = sorted(set(other.parameters) & set(names))
+        both = sorted({target_of(p) for p in other.parameters} & {target_of(p) for p in names})
         if other.name != name and both:
             raise HhsimError(f"{src}: {both[0]}", f"is already shipped in posterior '{other.name}'",
                              f"ship under the name '{other.name}' to replace it, or remove "

@@ -25,6 +25,7 @@ from hhsim.batch.files import atomic_write, write_csv, write_json
 from hhsim.batch.pipeline import default_out
 from hhsim.batch.points import run_points
 from hhsim.core.errors import HhsimError, warn
+from hhsim.core.parameters import target_of
 from hhsim.core.version import MODEL_VERSION
 from hhsim.experiment.outputs import check_output
 from hhsim.experiment.plan import Plan, compile_plan
@@ -150,8 +151,8 @@ def shipped_draws(exp: Experiment, plan_version: str = MODEL_VERSION) -> tuple[l
         return [], [f"the shipped posterior ({names}) is of the default model, and "
                     f"this experiment uses its own model file ({exp.experiment.model}): not drawn (give "
                     "--posterior to draw from a posterior of that model)"]
-    own = set(setup(exp, None).names)
-    fixed = set(exp.parameters).union(*(a.parameters for a in exp.arms))
+    own = {target_of(n) for n in setup(exp, None).names}
+    fixed = {target_of(n) for n in set(exp.parameters).union(*(a.parameters for a in exp.arms))}
     out, notes = [], []
     for s in ships:
         if s.model_version != plan_version:
