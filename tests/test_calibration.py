@@ -240,6 +240,40 @@ def test_a_monthly_share_of_a_chain_state_is_over_the_people_of_the_chains_ages(
     assert share == {"health:fair": 15 / 75, "child_asthma:asthma": 5 / 25, "deaths": 2 / 100}
 
 
+def test_odds_and_rate_ratios_compare_an_arm_with_the_baseline_pooled_over_replications():
+    """A trial's estimators: the odds ratio of being in fair or bad health at follow-up
+    (shares summed, pooled over replications), and a rate ratio of record counts per
+    person-year (sums over sums); a share of 0 or a baseline rate of 0 is a one-line error."""
+    import pandas as pd
+
+    from hhsim.batch.execution import RunResult
+    from hhsim.studies.calibration.estimators import ESTIMATORS, check_options
+
+    def run(arm: str, r: int, fair: float, bad: float, ae: float, years: float) -> RunResult:
+        monthly = pd.DataFrame({"step": [1, 2], "alive": [100.0, 100.0],
+                                "health:good": [100 - fair - bad] * 2, "health:fair": [fair] * 2,
+                                "health:bad": [bad] * 2})
+        record = {"arm": arm, "replication": r, "use_ae": ae, "life_years_undisc": years}
+        return RunResult(f"{arm}__r{r}", record, {"monthly": monthly})
+
+    runs = [run("control", 0, 20, 10, 40, 100), run("control", 1, 24, 6, 50, 100),
+            run("warm", 0, 12, 6, 30, 100), run("warm", 1, 14, 4, 20, 110)]
+    odds = ESTIMATORS["odds_ratio"].function(runs, "warm", "control",
+                                             {"column": ["health:fair", "health:bad"], "month": 2})
+    assert odds == pytest.approx((0.18 / 0.82) / (0.30 / 0.70))
+    rate = ESTIMATORS["rate_ratio"].function(runs, "warm", "control", {"column": "use_ae"})
+    assert rate == pytest.approx((50 / 210) / (90 / 200))
+    nobody_fair = [run("control", 0, 0, 0, 1, 1), run("warm", 0, 0, 0, 1, 1)]
+    with pytest.raises(HhsimError, match="strictly between 0 and 1"):
+        ESTIMATORS["odds_ratio"].function(nobody_fair, "warm", "control", {"column": "health:fair"})
+    with pytest.raises(HhsimError, match="rate of use_ae is 0"):
+        ESTIMATORS["rate_ratio"].function([run("control", 0, 1, 1, 0, 1), run("warm", 0, 1, 1, 2, 1)],
+                                          "warm", "control", {"column": "use_ae"})
+    for options, message in (({"column": []}, "must name"), ({"column": "use_ae", "per": 3}, "must name")):
+        with pytest.raises(HhsimError, match=message):
+            check_options("rate_ratio", options, "t")
+
+
 @pytest.mark.slow
 def test_stopped_early_with_generations_says_so_and_continues(tmp_path):
     """--generations 1 (of the file's 3) stops after one generation, and the results say so;

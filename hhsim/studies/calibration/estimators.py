@@ -11,6 +11,13 @@ over replications. Options (a target's ``options`` table):
 - ``monthly_share``: a monthly-table column divided by ``alive`` at ``month`` (1 = the
   first month; default the last), averaged over replications (``column``, e.g.
   ``health:sick``): a prevalence.
+- ``odds_ratio``: the odds of being in ``column`` (a monthly share as ``monthly_share``, or
+  the sum of several, e.g. ``["health:fair", "health:bad"]``) at ``month`` in ``arm`` over
+  the odds in the baseline arm, each share pooled over replications: a trial's odds ratio of
+  prevalence at follow-up, the arms' people the same by common random numbers.
+- ``rate_ratio``: ``arm``'s rate over the baseline arm's, of record column(s) ``column``
+  (e.g. ``use_ae``) per ``per`` (default ``life_years_undisc``, the person-years lived),
+  each pooled over replications (sums of counts over sums of person-years).
 - ``stays_mean``: mean of a stays-table column over the patients placed by the arm's
   hospital-flow interventions, pooled over replications (``column``, e.g. ``days_saved``;
   ``scale``; ``intervention`` to keep one).
@@ -136,6 +143,36 @@ def monthly_share(results: Sequence[RunResult], arm: str, baseline: str, o: Mapp
         row = m.iloc[month - 1]
         shares.append(float(row[o["column"]]) / _people_counted(row, o["column"]))
     return float(np.mean(shares) * o.get("scale", 1.0))
+
+
+def _shares(results: Sequence[RunResult], arm: str, o: Mapping) -> float:
+    """The pooled share of ``o["column"]`` (one monthly column or a list summed) in ``arm``."""
+    columns = [o["column"]] if isinstance(o["column"], str) else list(o["column"])
+    return float(sum(monthly_share(results, arm, arm, {**o, "column": c, "scale": 1.0}) for c in columns))
+
+
+def odds_ratio(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    p, q = _shares(results, arm, o), _shares(results, baseline, o)
+    if not (0 < p < 1 and 0 < q < 1):
+        raise HhsimError("options.column", f"a share of {p:g} against {q:g}: an odds ratio needs shares "
+                         "strictly between 0 and 1", "choose states some but not all people are in")
+    return float(p / (1 - p) / (q / (1 - q)))
+
+
+def rate_ratio(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    columns = [o["column"]] if isinstance(o["column"], str) else list(o["column"])
+    per = o.get("per", "life_years_undisc")
+
+    def rate(name: str) -> float:
+        runs = _arm(results, name)
+        count = sum(_record_column(runs, c).sum() for c in columns)
+        return float(count / _record_column(runs, per).sum())
+
+    a, b = rate(arm), rate(baseline)
+    if b <= 0:
+        raise HhsimError("options.column", f"the baseline arm's rate of {', '.join(columns)} is 0",
+                         "choose a use the baseline has, or run more tenants or replications")
+    return a / b
 
 
 def _placed(results: Sequence[RunResult], arm: str, o: Mapping) -> pd.DataFrame:
@@ -356,6 +393,8 @@ ESTIMATORS: dict[str, Estimator] = {
     "record_mean": Estimator(record_mean, ("column",)),
     "record_incremental": Estimator(record_incremental, ("column",), needs_baseline=True),
     "monthly_share": Estimator(monthly_share, ("column",), ("month", "scale")),
+    "odds_ratio": Estimator(odds_ratio, ("column",), ("month",), needs_baseline=True),
+    "rate_ratio": Estimator(rate_ratio, ("column",), ("per",), needs_baseline=True),
     "stays_mean": Estimator(stays_mean, ("column",), ("scale", "intervention")),
     "stays_share": Estimator(stays_share, ("column",), ("intervention",), probability=True),
     "before_after_total": Estimator(before_after_total, ("intervention", "service"), ("unit_cost",)),
@@ -406,6 +445,13 @@ def check_options(name: str, options: Mapping, where: str) -> Estimator:
         if "contrast" in options and "versus" not in options:
             raise HhsimError(f"{where}.options.contrast", "has nothing to contrast",
                              "add versus = { ... } (the other cells' filters) or drop contrast")
+    if name in ("odds_ratio", "rate_ratio"):
+        for key in ("column", "per"):
+            v = options.get(key, "life_years_undisc")
+            names = [v] if isinstance(v, str) else v
+            if not (isinstance(names, list) and names and all(isinstance(c, str) and c for c in names)):
+                raise HhsimError(f"{where}.options.{key}", f"must name columns, got {printable(repr(v))}",
+                                 'give e.g. "use_ae" or ["health:fair", "health:bad"]')
     if name == "hazard_cost_england" and options.get("measure", "cost") not in HAZARD_MEASURES:
         raise unknown_key_error(f"{where}.options.measure", printable(str(options["measure"])),
                                 HAZARD_MEASURES, what="measure")
