@@ -110,6 +110,14 @@ def test_table_reads_statuses_live(tmp_path):
     assert f"| 1 | `{names[0]}` | C |" in after
     assert "model version 7" in after
     assert (tmp_path / "screen.toml").read_text().count("expression") > 0
+    # a ranking without tables says so, with the model's count of tables and assumed ones
+    tables = [p for p in S.screen_parameters(tree)[0] if p.scale == "factor"]
+    assert f"This screen varied no table: the {len(tables)} tables" in after
+    assert f"{sum(p.status == 'A' for p in tables)} of them assumptions" in after
+    ranking = pd.read_csv(tmp_path / "ranking.csv")
+    ranking.loc[len(ranking) - 1, "parameter"] = "scale(services.gp.rate)"
+    ranking.to_csv(tmp_path / "ranking.csv", index=False)
+    assert "varied no table" not in S.screen_table(tmp_path / "ranking.csv", tree, top=2)
 
 
 @pytest.mark.filterwarnings("ignore")

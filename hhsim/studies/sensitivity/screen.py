@@ -432,8 +432,16 @@ def screen_table(ranking_path: str | Path = RANKING, model_tree: Mapping[str, An
                        if statuses.count(s))
     made = (f"screened on model version {meta.get('model_version', '?')}, {meta.get('date', '?')}, "
             f"{meta.get('trajectories', '?')} trajectories" if meta else "")
-    return "\n".join(lines) + f"\n\nStatuses of the top {len(table)} (live): {counts}" + \
+    text = "\n".join(lines) + f"\n\nStatuses of the top {len(table)} (live): {counts}" + \
         (f"; {made}." if made else ".") + "\n"
+    if not pd.read_csv(path)["parameter"].str.startswith("scale(").any():
+        kept, _ = screen_parameters(model_tree)
+        tables = [p for p in kept if p.scale == "factor"]
+        assumed = sum(p.status == "A" for p in tables)
+        text += (f"\nThis screen varied no table: the {len(tables)} tables the screen now varies as one "
+                 f"factor each (`scale(<name>)`: base rates by age, the life table, lengths of stay, "
+                 f"delays), {assumed} of them assumptions, are not ranked yet.\n")
+    return text
 
 
 def run_screen(out: Path, folder: Path = Path("experiments"), *,
