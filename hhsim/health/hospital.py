@@ -69,6 +69,7 @@ READMISSION_WINDOW_DAYS = 30
 DAY_TALLIES = (Activity("days_alive", "days"), Activity("days_at_home", "days"))
 
 ADMISSION_KEYS = {"description", "rate", "rr", "reference", "los_mean", "los_cv", "bed_day_cost",
+                  "same_day_probability", "same_day_odds_ratio", "same_day_cost",
                   "delay_probability", "delay_odds_ratio", "delay_mean", "delay_cv",
                   "delayed_bed_day_cost", "readmission_30d", "readmission_odds_ratio", "payer", "ages",
                   "causes"}
@@ -138,11 +139,14 @@ class AdmissionType:
     admissions: Activity
     readmissions: Activity
     causes: list[Cause] = field(default_factory=list)
+    same_day: Probability | None = None  # chance an admission goes home the day it came (no bed day)
+    same_day_admissions: Activity | None = None  # those admissions, costed per admission
 
     @property
     def activities(self) -> list[Activity]:
         return [self.bed_days, self.delayed_days, self.admissions, self.readmissions,
-                *(c.admissions for c in self.causes)]
+                *(c.admissions for c in self.causes),
+                *([self.same_day_admissions] if self.same_day_admissions is not None else [])]
 
     @property
     def columns(self) -> list[Rate]:
@@ -174,6 +178,14 @@ def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Adm
         delayed = parse_cost(sub, where, f"{name}_delayed_days", "bed days", payer,
                              key="delayed_bed_day_cost")
         rate = within_ages(parse_rate(sub, where, ctx), sub.get("ages"), f"{where}.ages")
+        same_day = same_day_admissions = None
+        if "same_day_probability" in sub:
+            same_day = parse_probability(sub, where, "same_day_probability", ctx, "same_day_odds_ratio")
+            same_day_admissions = parse_cost(sub, where, f"{name}_same_day_admissions", "admissions", payer,
+                                             key="same_day_cost")
+        elif "same_day_cost" in sub or "same_day_odds_ratio" in sub:
+            raise HhsimError(f"{where}.same_day_probability", "is missing: same-day stays need their chance",
+                             'add same_day_probability = { value = ..., unit = "probability", ... }')
         types.append(AdmissionType(
             name=name, code=code, rate=rate,
             los=_days(sub, "los_mean", "los_cv", where),
@@ -185,6 +197,7 @@ def parse_hospital(node: Mapping[str, Any] | None, ctx: TermContext) -> list[Adm
             admissions=Activity(f"{name}_admissions", "admissions"),
             readmissions=Activity(f"{name}_readmissions_30d", "readmissions"),
             causes=parse_causes(sub.get("causes"), rate, name, where, ctx),
+            same_day=same_day, same_day_admissions=same_day_admissions,
         ))
     return types
 
@@ -446,7 +459,14 @@ class Hospital:
             if re.size:
                 ledger.add(t.readmissions.name, re, 1.0, window.weight)
             self.next_day[who] = day[sel] + t.los.days(pop, who, u[sel])
-        self.next_kind[idx] = FIT
+            self.next_kind[who] = FIT
+            if t.same_day is not None:
+                same = self.uniform("hospital:same_day", who) < self._probability(t.same_day, who)
+                if same.any():  # home the day they came: no bed day, no delay
+                    home, when = who[same], day[sel][same]
+                    ledger.add(t.same_day_admissions.name, home, 1.0, window.weight)
+                    self._close(home, when)
+                    self._go_home(home, when)
 
     def _probability(self, prob: Probability, idx: np.ndarray) -> np.ndarray:
         """``prob`` for tenants ``idx``, with any intervention's odds ratios."""
