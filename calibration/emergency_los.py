@@ -57,10 +57,10 @@ def stays(cv: float, tenants: int, seed: int) -> pd.DataFrame:
     admitted = np.full(model.pop.n, -1, dtype=np.int64)
     age = np.zeros(model.pop.n, dtype=np.int16)
     rows: list[pd.DataFrame] = []
-    last_day = [np.iinfo(np.int64).max]
+    last_day = np.iinfo(np.int64).max  # admissions from this day on are not followed
 
     def on_admit(idx: np.ndarray, day: np.ndarray) -> None:
-        mine = (hospital.admit_type[idx] == code) & (model.pop.age_years[idx] >= 16) & (day < last_day[0])
+        mine = (hospital.admit_type[idx] == code) & (model.pop.age_years[idx] >= 16) & (day < last_day)
         admitted[idx] = np.where(mine, day, -1)
         age[idx] = model.pop.age_years[idx]
 
@@ -76,7 +76,7 @@ def stays(cv: float, tenants: int, seed: int) -> pd.DataFrame:
     for t in range(MONTHS + FOLLOW):
         model.step()
         if t == MONTHS - 1:
-            last_day[0] = model.day
+            last_day = model.day
     model.release()
     return pd.concat(rows, ignore_index=True)
 

@@ -41,13 +41,19 @@ def set_inline(arm: Arm, name: str) -> bool:
     return False
 
 
+def arm_setting(arm: Arm, name: str) -> str | None:
+    """The key of ``arm.parameters`` that sets or scales the parameter ``name`` acts on
+    (``name`` itself or ``scale(<name>)``), or None."""
+    return next((k for k in arm.parameters if target_of(k) == target_of(name)), None)
+
+
 def not_set_by_arms(exp: Experiment, name: str, where: str) -> None:
     """A one-line error if an arm sets ``name`` itself: its value would replace every
     sampled (or calibrated, or fixed) one."""
     for arm in exp.arms:
-        mine = [k for k in arm.parameters if target_of(k) == target_of(name)]
-        if mine:
-            raise HhsimError(where, f"is also set by arm '{arm.name}' ({mine[0]}), whose value would replace "
+        mine = arm_setting(arm, name)
+        if mine is not None:
+            raise HhsimError(where, f"is also set by arm '{arm.name}' ({mine}), whose value would replace "
                              "or scale every sampled one", f"remove it from arms.{arm.name}.parameters")
         if set_inline(arm, name):
             raise HhsimError(where, f"is also set in arm '{arm.name}''s intervention table, whose value "

@@ -446,7 +446,7 @@ class Hospital:
             sel = self.admit_type[idx] == t.code
             if not sel.any():
                 continue
-            who = idx[sel]
+            who, when = idx[sel], day[sel]
             ledger.add(t.admissions.name, who, 1.0, window.weight)
             for k, cause in enumerate(t.causes):
                 of_cause = who[self.admit_cause[who] == k]
@@ -454,19 +454,18 @@ class Hospital:
                     ledger.add(cause.admissions.name, of_cause, 1.0, window.weight)
             self.admissions_this_step[who] += 1
             for hook in self.on_admit:
-                hook(who, day[sel])
+                hook(who, when)
             re = who[readmitted[sel]]
             if re.size:
                 ledger.add(t.readmissions.name, re, 1.0, window.weight)
-            self.next_day[who] = day[sel] + t.los.days(pop, who, u[sel])
+            self.next_day[who] = when + t.los.days(pop, who, u[sel])
             self.next_kind[who] = FIT
             if t.same_day is not None:
                 same = self.uniform("hospital:same_day", who) < self._probability(t.same_day, who)
                 if same.any():  # home the day they came: no bed day, no delay
-                    home, when = who[same], day[sel][same]
-                    ledger.add(t.same_day_admissions.name, home, 1.0, window.weight)
-                    self._close(home, when)
-                    self._go_home(home, when)
+                    ledger.add(t.same_day_admissions.name, who[same], 1.0, window.weight)
+                    self._close(who[same], when[same])
+                    self._go_home(who[same], when[same])
 
     def _probability(self, prob: Probability, idx: np.ndarray) -> np.ndarray:
         """``prob`` for tenants ``idx``, with any intervention's odds ratios."""

@@ -147,8 +147,8 @@ def monthly_share(results: Sequence[RunResult], arm: str, baseline: str, o: Mapp
 
 def _shares(results: Sequence[RunResult], arm: str, o: Mapping) -> float:
     """The pooled share of ``o["column"]`` (one monthly column or a list summed) in ``arm``."""
-    columns = [o["column"]] if isinstance(o["column"], str) else list(o["column"])
-    return float(sum(monthly_share(results, arm, arm, {**o, "column": c, "scale": 1.0}) for c in columns))
+    return float(sum(monthly_share(results, arm, arm, {**o, "column": c, "scale": 1.0})
+                     for c in _columns(o["column"])))
 
 
 def odds_ratio(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
@@ -160,7 +160,7 @@ def odds_ratio(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping
 
 
 def rate_ratio(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
-    columns = [o["column"]] if isinstance(o["column"], str) else list(o["column"])
+    columns = _columns(o["column"])
     per = o.get("per", "life_years_undisc")
 
     def rate(name: str) -> float:
@@ -404,6 +404,14 @@ ESTIMATORS: dict[str, Estimator] = {
 }
 
 
+def _check_columns(value: object, where: str, what: str) -> None:
+    """A one-line error unless ``value`` names one column or a non-empty list of them."""
+    names = [value] if isinstance(value, str) else value
+    if not (isinstance(names, list) and names and all(isinstance(c, str) and c for c in names)):
+        raise HhsimError(where, f"must name {what}, got {printable(repr(value))}",
+                         'give e.g. "health:bad" or ["health:fair", "health:bad"]')
+
+
 def check_options(name: str, options: Mapping, where: str) -> Estimator:
     """The estimator called ``name``, with its options checked (one-line errors)."""
     if name not in ESTIMATORS:
@@ -429,12 +437,7 @@ def check_options(name: str, options: Mapping, where: str) -> Estimator:
                              "give an IMD decile, 1 = most deprived")
     if name == "census_rate":
         for key in ("numerator", "denominator"):
-            v = options.get(key, "person_years")
-            names = [v] if isinstance(v, str) else v
-            if not (isinstance(names, list) and names and all(isinstance(c, str) and c for c in names)):
-                raise HhsimError(f"{where}.options.{key}",
-                                 f"must name census columns, got {printable(repr(v))}",
-                                 'give e.g. "health:bad" or ["health:fair", "health:bad"]')
+            _check_columns(options.get(key, "person_years"), f"{where}.options.{key}", "census columns")
         _check_census_filters({k: options[k] for k in CENSUS_FILTERS if k in options}, f"{where}.options")
         for key in ("versus", "denominator_over"):
             if key in options:
@@ -447,11 +450,8 @@ def check_options(name: str, options: Mapping, where: str) -> Estimator:
                              "add versus = { ... } (the other cells' filters) or drop contrast")
     if name in ("odds_ratio", "rate_ratio"):
         for key in ("column", "per"):
-            v = options.get(key, "life_years_undisc")
-            names = [v] if isinstance(v, str) else v
-            if not (isinstance(names, list) and names and all(isinstance(c, str) and c for c in names)):
-                raise HhsimError(f"{where}.options.{key}", f"must name columns, got {printable(repr(v))}",
-                                 'give e.g. "use_ae" or ["health:fair", "health:bad"]')
+            if key in options:
+                _check_columns(options[key], f"{where}.options.{key}", "columns")
     if name == "hazard_cost_england" and options.get("measure", "cost") not in HAZARD_MEASURES:
         raise unknown_key_error(f"{where}.options.measure", printable(str(options["measure"])),
                                 HAZARD_MEASURES, what="measure")

@@ -62,7 +62,7 @@ from hhsim.core.distributions import Dirichlet, Distribution, parse_distribution
 from hhsim.core.errors import HhsimError, printable, unknown_key_error
 from hhsim.core.parameters import read_toml, target_of
 from hhsim.experiment.plan import Plan, compile_plan, experiment_data
-from hhsim.experiment.probes import check_value, not_mixed_with_parameters, probe, set_inline
+from hhsim.experiment.probes import arm_setting, check_value, not_mixed_with_parameters, probe, set_inline
 from hhsim.experiment.schema import Experiment
 from hhsim.studies.calibration.targets import Target, load_targets
 
@@ -391,7 +391,7 @@ def _not_set_by_arms(name: str, experiments: Mapping[Path, Experiment], where: s
     fixed value would be silently ignored in that arm."""
     for path, exp in experiments.items():
         for arm in exp.arms:
-            if target_of(name) in {target_of(k) for k in arm.parameters} or set_inline(arm, name):
+            if arm_setting(arm, name) is not None or set_inline(arm, name):
                 raise HhsimError(where, f"is also set by arm '{arm.name}' of {path.name}, whose value "
                                  "would replace or scale every calibrated one",
                                  "remove it from that arm, or calibrate with another experiment")

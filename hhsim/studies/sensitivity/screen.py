@@ -410,7 +410,8 @@ def screen_table(ranking_path: str | Path = RANKING, model_tree: Mapping[str, An
     if not path.is_file():
         raise HhsimError(str(path), "no saved screen ranking here",
                          "run python -m hhsim.studies.sensitivity.screen first, or give --ranking")
-    table = pd.read_csv(path).sort_values("rank").head(top)
+    ranking = pd.read_csv(path)
+    table = ranking.sort_values("rank").head(top)
     live = parameters_of(model_tree if model_tree is not None else default_model_tree())
     meta = {}
     if (path.parent / META).exists():
@@ -421,8 +422,8 @@ def screen_table(ranking_path: str | Path = RANKING, model_tree: Mapping[str, An
     for r in table.itertuples():
         p = live.get(target_of(r.parameter))
         status = status_of(p) if p is not None else "gone"
-        value = _number(float(p.value)) if p is not None and not isinstance(p.value, list | str) else ""
-        value = "table" if p is not None and isinstance(p.value, list) else value
+        value = ("" if p is None or isinstance(p.value, str) else
+                 "table" if isinstance(p.value, list) else _number(float(p.value)))
         statuses.append(status)
         noise = " (within noise of the boundary)" if bool(r.near_boundary) else ""
         where = ", ".join(output_label(o) for o in r.outputs.split("; "))
@@ -434,7 +435,7 @@ def screen_table(ranking_path: str | Path = RANKING, model_tree: Mapping[str, An
             f"{meta.get('trajectories', '?')} trajectories" if meta else "")
     text = "\n".join(lines) + f"\n\nStatuses of the top {len(table)} (live): {counts}" + \
         (f"; {made}." if made else ".") + "\n"
-    if not pd.read_csv(path)["parameter"].str.startswith("scale(").any():
+    if not ranking["parameter"].str.startswith("scale(").any():
         kept, _ = screen_parameters(model_tree)
         tables = [p for p in kept if p.scale == "factor"]
         assumed = sum(p.status == "A" for p in tables)
