@@ -37,7 +37,8 @@ def test_the_default_causes_share_the_emergency_rate_and_the_last_takes_the_rest
     resp = t.causes[0].rate.base[:, 16:] / adults
     assert resp == pytest.approx(tree["parameters"]["respiratory_admission_share"]["value"])
     falls = t.causes[2].rate.base / np.where(t.rate.base > 0, t.rate.base, 1)
-    assert falls[0, 30] == pytest.approx(0.02) and falls[1, 80] == pytest.approx(0.077)
+    share = tree["hospital"]["admissions"]["emergency"]["causes"]["falls"]["share"]["value"]
+    assert falls[0, 30] == pytest.approx(share[1]) and falls[1, 80] == pytest.approx(share[6])  # 25-34, 75-84
     # each cause has the type's terms and its own: the damp term is the respiratory cause's only
     names = {c.name: [term.name for term in c.rate.terms] for c in t.causes}
     type_terms = [term.name for term in t.rate.terms]

@@ -21,7 +21,10 @@ def with_same_day(probability: float | None, cost: float = 650.0) -> dict:
     node = tree
     for key in EMERGENCY:
         node = node[key]
-    if probability is not None:
+    if probability is None:  # a model without them (the default model has them since model 14)
+        for key in [k for k in node if k.startswith("same_day")]:
+            del node[key]
+    else:
         node["same_day_probability"] = {"value": probability, "unit": "probability", "source": "test value"}
         node["same_day_cost"] = {"value": cost, "unit": "£ per admission", "price_year": "2023/24",
                                  "source": "test value"}

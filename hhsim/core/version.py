@@ -25,7 +25,7 @@ from __future__ import annotations
 #: (issue 16). Model 12: mortality's gradient by deprivation decile differs by sex, fitted to
 #: life expectancy in deciles 1 and 10 (issue 16). Model 13: the spread of emergency stays
 #: fitted to the share of beds held by patients in 21 days or more (issue 16).
-MODEL_VERSION = "13"
+MODEL_VERSION = "14"
 
 #: Default-model parameters a model version retired: name -> what replaced it (the one line
 #: an old experiment file that sets one gets).
