@@ -176,6 +176,20 @@ def parser() -> argparse.ArgumentParser:
     chk.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
     chk.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
 
+    ev = sub.add_parser("evidence", help="re-run published studies inside hhsim and compare each simulated "
+                                         "estimate with the published one (calibration/studies/)")
+    ev.add_argument("files", nargs="*", help="study files (TOML)")
+    ev.add_argument("--all", action="store_true",
+                    help="every study file in calibration/studies/ (run from a checkout)")
+    ev.add_argument("--replications", type=_positive, help="replications per arm (default: the study "
+                                                           "experiment's)")
+    ev.add_argument("--tenants", type=_positive, help="tenants (default: the study experiment's)")
+    ev.add_argument("--seed", type=_non_negative, help="experiment seed (default: the study experiment's)")
+    ev.add_argument("--workers", type=_positive, help="local worker processes (default: all cores)")
+    ev.add_argument("--csv", help="also write the estimates to this CSV file")
+    ev.add_argument("--check", action="store_true",
+                    help="exit with code 1 if any simulated estimate is outside its published 95%% interval")
+
     par = sub.add_parser("params", help="list the parameters with their values and sources")
     par.add_argument("--model", help="a model file instead of the default model")
     par.add_argument("--csv", help="write the full table to this CSV file")
@@ -730,6 +744,36 @@ def cmd_check_model(args: argparse.Namespace) -> int:
     return 0
 
 
+STUDIES = Path("calibration/studies")
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    from hhsim.batch.files import write_csv
+    from hhsim.studies.evidence.simulate import simulate_study, table, text
+    from hhsim.studies.evidence.study import load_study, study_files
+
+    if args.all == bool(args.files):
+        raise HhsimError("hhsim evidence", "needs study files or --all, not both",
+                         "give study files, or --all for every file in calibration/studies/")
+    csv = check_path(args.csv, "--csv") if args.csv else None
+    paths = study_files(STUDIES) if args.all else [check_path(f, "study file") for f in args.files]
+    studies = [load_study(p) for p in paths]  # every file checked before anything runs
+    estimates = []
+    for study in studies:
+        found = simulate_study(study, replications=args.replications, workers=args.workers, seed=args.seed,
+                               tenants=args.tenants)
+        print(text(found), flush=True)
+        estimates += found
+    if csv is not None:
+        write_csv(csv, table(estimates))
+        print(f"Wrote {csv}")
+    outside = [e for e in estimates if e.verdict == "outside"]
+    unknown = [e for e in estimates if e.verdict == "unknown"]
+    print(f"{len(estimates)} estimates: {len(estimates) - len(outside) - len(unknown)} within the published "
+          f"95% interval, {len(outside)} outside, {len(unknown)} unknown (more replications would tell)")
+    return 1 if args.check and outside else 0
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -760,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"run": cmd_run, "sensitivity": cmd_sensitivity, "psa": cmd_psa, "break-even": cmd_break_even,
                 "calibrate": cmd_calibrate, "ship-posterior": cmd_ship_posterior, "validate": cmd_validate,
                 "params": cmd_params, "report": cmd_report, "headlines": cmd_headlines,
-                "check-model": cmd_check_model}
+                "check-model": cmd_check_model, "evidence": cmd_evidence}
     args = None
     try:
         with ctrl_c_noticed():

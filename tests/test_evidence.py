@@ -1,0 +1,141 @@
+"""Study files and ``hhsim evidence`` (issue 17): a study replayed in hhsim gives the
+estimate its closed form predicts, with a Monte-Carlo interval; verdicts; one-line errors."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hhsim.cli import main
+from hhsim.core.errors import HhsimError
+from hhsim.studies.evidence.simulate import simulate_study, verdict
+from hhsim.studies.evidence.study import load_study, study_files
+
+MODEL = Path(__file__).parent / "models" / "two_state_monthly.toml"
+RATE = "chains.health.transitions.fall_ill.rate"
+LOW, HIGH = 0.3, 0.6  # a year's rate of falling ill without and with the exposure
+#: the odds ratio of being sick after 12 months, exposed against not (share 1 - exp(-rate))
+TRUE_OR = (lambda p, q: p / (1 - p) / (q / (1 - q)))(1 - math.exp(-HIGH), 1 - math.exp(-LOW))
+
+EXPERIMENT = f"""
+[experiment]
+name = "exposure-trial"
+model = "{MODEL}"
+months = 12
+seed = 5
+replications = 6
+
+[population]
+tenants = 3000
+
+[[arms]]
+name = "baseline"
+parameters = {{ "{RATE}" = {LOW} }}
+
+[[arms]]
+name = "exposed"
+parameters = {{ "{RATE}" = {HIGH} }}
+"""
+
+STUDY = """
+[study]
+title = "A synthetic trial"
+source = "the closed form"
+grade = "randomised"
+design = "two arms, common random numbers"
+n = 3000
+population = "everyone"
+follow_up = "12 months"
+experiment = "exp.toml"
+
+[[outcome]]
+name = "sick"
+estimator = "odds_ratio"
+options = { column = "health:sick", month = 12 }
+published = PUBLISHED
+interval = [LOW, HIGH]
+status = "D"
+"""
+
+
+def write(folder: Path, published: float = TRUE_OR, interval: tuple[float, float] | None = None,
+          study: str = STUDY) -> Path:
+    low, high = interval or (published * 0.8, published * 1.25)
+    (folder / "exp.toml").write_text(EXPERIMENT)
+    path = folder / "trial.toml"
+    path.write_text(study.replace("PUBLISHED", repr(published)).replace("LOW", repr(low))
+                    .replace("HIGH", repr(high)))
+    return path
+
+
+def test_a_simulated_trial_gives_its_closed_form_odds_ratio_within_monte_carlo_error(tmp_path):
+    (e,) = simulate_study(load_study(write(tmp_path)), workers=1)
+    assert e.replications == 6 and e.mc_low < e.simulated < e.mc_high
+    # the bootstrap interval's half-width is about 2 standard errors: allow 3
+    half = (e.mc_high - e.mc_low) / 2
+    assert abs(e.simulated - TRUE_OR) < 1.5 * half + 1e-9
+    assert e.verdict == "within"
+
+
+def test_one_replication_gives_no_monte_carlo_interval_and_no_verdict(tmp_path):
+    (e,) = simulate_study(load_study(write(tmp_path)), workers=1, replications=1)
+    assert math.isnan(e.mc_low) and e.verdict == "unknown"
+
+
+@pytest.mark.parametrize(("interval", "mc", "expected"), [
+    ((0.38, 0.68), (0.45, 0.55), "within"),
+    ((0.38, 0.68), (0.90, 0.95), "outside"),
+    ((0.38, 0.68), (0.20, 0.30), "outside"),
+    ((0.38, 0.68), (0.60, 0.75), "unknown"),
+    ((0.38, 0.68), (math.nan, math.nan), "unknown"),
+])
+def test_verdicts(interval, mc, expected):
+    assert verdict(interval, mc) == expected
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (('grade = "randomised"', 'grade = "anecdote"'), "unknown grade"),
+    (("interval = [LOW, HIGH]", "interval = [0.1, 0.2]"), "does not contain the published"),
+    (("interval = [LOW, HIGH]", "interval = 0.5"), "must be [low, high]"),
+    (('estimator = "odds_ratio"', 'estimator = "oddsratio"'), "unknown estimator"),
+    (("n = 3000", "n = 0"), "whole number of at least 1"),
+    (('follow_up = "12 months"', 'follow_up = "12 months"\nfollowup = 1'), "unknown key"),
+    (('experiment = "exp.toml"', 'experiment = "missing.toml"'), "file not found"),
+])
+def test_bad_study_files_give_one_line_errors(tmp_path, change, message):
+    path = write(tmp_path, study=STUDY.replace(*change))
+    with pytest.raises(HhsimError, match=re.escape(message)) as err:
+        load_study(path)
+    assert "\n" not in str(err.value)
+
+
+def test_the_command_prints_checks_and_writes_a_table(tmp_path, capsys):
+    near = write(tmp_path)
+    assert main(["evidence", str(near), "--workers", "1", "--csv", str(tmp_path / "e.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "trial: sick (odds_ratio): published" in out and "within" in out
+    table = pd.read_csv(tmp_path / "e.csv")
+    assert list(table["verdict"]) == ["within"] and table.loc[0, "replications"] == 6
+    far = write(tmp_path, published=0.5, interval=(0.38, 0.68))
+    assert main(["evidence", str(far), "--workers", "1"]) == 0  # reported, not a failure
+    assert main(["evidence", str(far), "--workers", "1", "--check"]) == 1
+    assert "1 outside" in capsys.readouterr().out
+
+
+def test_the_command_refuses_bad_input_in_one_line(tmp_path, capsys):
+    assert main(["evidence"]) == 2
+    assert main(["evidence", str(write(tmp_path)), "--all"]) == 2
+    bad = write(tmp_path, study=STUDY.replace('grade = "randomised"', 'grade = "anecdote"'))
+    assert main(["evidence", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("hhsim: error:") for line in err)
+
+
+def test_the_shipped_study_files_read():
+    folder = Path(__file__).parents[1] / "calibration" / "studies"
+    studies = [load_study(p) for p in study_files(folder)]
+    assert studies and all(s.outcomes for s in studies)
