@@ -541,7 +541,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def file_kind(path: Path) -> str:
-    """What kind of hhsim file ``path`` is: experiment, calibration, target, model or
+    """What kind of hhsim file ``path`` is: experiment, calibration, target, study, model or
     validation notes (TOML: by its sections), stock or profile (CSV: by its header)."""
     from hhsim.core.parameters import read_toml
 
@@ -556,6 +556,8 @@ def file_kind(path: Path) -> str:
         return "calibration"
     if "target" in sections:
         return "target"
+    if "study" in sections:
+        return "study"
     if sections & {"model", "chains"} and not sections & {"experiment", "arms", "population"}:
         return "model"
     return "experiment"
@@ -634,6 +636,14 @@ def _validate_targets(path: str) -> list[str]:
             f"{f', {len(gaps)} gap(s)' if gaps else ''}: {', '.join(t.name for t in targets)})"]
 
 
+def _validate_study(path: str) -> list[str]:
+    from hhsim.studies.calibration.study_files import load_study
+
+    s = load_study(path)
+    return [f"{path}: valid study file ({s.grade}, n = {s.n:,}, {len(s.outcomes)} outcome(s): "
+            f"{', '.join(o.name for o in s.outcomes)}; replayed by {s.experiment.name})"]
+
+
 def _validate_model(path: str) -> list[str]:
     from hhsim.core.parameters import parameters_of, read_toml
     from hhsim.health.model_file import compile_model
@@ -653,7 +663,7 @@ def _validate_notes(path: str) -> list[str]:
 
 VALIDATORS = {"notes": _validate_notes, "experiment": _validate_experiment, "stock": _validate_stock,
               "profile": _validate_profile, "calibration": _validate_calibration, "target": _validate_targets,
-              "model": _validate_model}
+              "model": _validate_model, "study": _validate_study}
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -749,8 +759,8 @@ STUDIES = Path("calibration/studies")
 
 def cmd_evidence(args: argparse.Namespace) -> int:
     from hhsim.batch.files import write_csv
-    from hhsim.studies.evidence.simulate import simulate_study, table, text
-    from hhsim.studies.evidence.study import load_study, study_files
+    from hhsim.studies.calibration.study_files import load_study, study_files
+    from hhsim.studies.evidence import simulate_study, table, text
 
     if args.all == bool(args.files):
         raise HhsimError("hhsim evidence", "needs study files or --all, not both",

@@ -12,8 +12,8 @@ import pytest
 
 from hhsim.cli import main
 from hhsim.core.errors import HhsimError
-from hhsim.studies.evidence.simulate import simulate_study, verdict
-from hhsim.studies.evidence.study import load_study, study_files
+from hhsim.studies.calibration.study_files import load_study, study_files, study_targets
+from hhsim.studies.evidence import simulate_study, verdict
 
 MODEL = Path(__file__).parent / "models" / "two_state_monthly.toml"
 RATE = "chains.health.transitions.fall_ill.rate"
@@ -139,3 +139,18 @@ def test_the_shipped_study_files_read():
     folder = Path(__file__).parents[1] / "calibration" / "studies"
     studies = [load_study(p) for p in study_files(folder)]
     assert studies and all(s.outcomes for s in studies)
+
+
+def test_a_study_becomes_calibration_targets_held_out_when_it_predicts(tmp_path):
+    path = write(tmp_path, published=2.0, interval=(1.608, 2.392))
+    (target,) = study_targets(load_study(path))
+    assert target.name == "trial.sick" and target.observed == 2.0 and not target.held_out
+    assert target.sd == pytest.approx(0.2, rel=1e-4)  # the 95% interval's width over 3.92
+    predicts = STUDY.replace('follow_up = "12 months"', 'follow_up = "12 months"\nrole = "predict"')
+    held = write(tmp_path, study=predicts)
+    assert study_targets(load_study(held))[0].held_out
+
+
+def test_validate_names_a_study_file(tmp_path, capsys):
+    assert main(["validate", str(write(tmp_path))]) == 0
+    assert "valid study file (randomised, n = 3,000, 1 outcome(s): sick" in capsys.readouterr().out

@@ -64,6 +64,7 @@ from hhsim.core.parameters import read_toml, target_of
 from hhsim.experiment.plan import Plan, compile_plan, experiment_data
 from hhsim.experiment.probes import arm_setting, check_value, not_mixed_with_parameters, probe, set_inline
 from hhsim.experiment.schema import Experiment
+from hhsim.studies.calibration.study_files import is_study_file, load_study, study_targets
 from hhsim.studies.calibration.targets import Target, load_targets
 
 SETTINGS = {
@@ -335,7 +336,8 @@ def load_problem(path: str | Path, sizes: Mapping[str, int] | None = None) -> Pr
     settings.update({k: v for k, v in sizes.items() if k not in EXPERIMENT_SIZES})
     targets: list[Target] = []
     for name in settings["targets"]:
-        targets += load_targets((p.parent / name).resolve())
+        file = (p.parent / name).resolve()
+        targets += study_targets(load_study(file)) if is_study_file(file) else load_targets(file)
     names = [t.name for t in targets]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup:

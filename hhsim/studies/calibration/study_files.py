@@ -26,6 +26,11 @@ A study file (TOML, ``calibration/studies/*.toml``) has one ``[study]`` table an
     status = "V1"
 
 The study's name is the file's name. Errors are one line naming the key and the fix.
+
+A calibration file may list study files among its ``targets``: each outcome becomes a target
+(``study_targets``: named ``<study>.<outcome>``, observed the published estimate, sd the
+published 95% interval's width over 3.92, held out when the study's role is "predict"), so
+an effect is fitted to a replayed study with the calibration tools.
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ from pathlib import Path
 from hhsim.core.errors import HhsimError, printable, unknown_key_error
 from hhsim.core.parameters import read_toml
 from hhsim.studies.calibration.estimators import ESTIMATORS, Estimator, check_options
+from hhsim.studies.calibration.targets import Target
 
 #: Grades of evidence, strongest first (the issue's order).
 GRADES = ("systematic_review", "randomised", "controlled", "before_after", "pilot")
 ROLES = ("fit", "predict")
+Z95 = 2 * 1.959964  # a 95% interval's width in standard errors
 STUDY_KEYS = ("title", "source", "grade", "design", "n", "population", "follow_up", "role", "experiment",
               "arm", "effects", "notes")
 OUTCOME_KEYS = ("name", "description", "estimator", "options", "published", "interval", "status", "arm")
@@ -185,3 +192,16 @@ def study_files(folder: str | Path) -> list[Path]:
         raise HhsimError(str(folder), "folder not found",
                          "run from a checkout of the hhsim repository, or give study files")
     return sorted(folder.glob("*.toml"))
+
+
+def study_targets(study: Study) -> list[Target]:
+    """The study's outcomes as calibration targets (module docstring)."""
+    return [Target(f"{study.name}.{o.name}", study.experiment, o.arm or study.arm, o.estimator,
+                   dict(o.options), "normal", o.published, (o.interval[1] - o.interval[0]) / Z95, 0,
+                   study.source, o.status, o.description, study.role == "predict")
+            for o in study.outcomes]
+
+
+def is_study_file(path: str | Path) -> bool:
+    """Whether a TOML file is a study file (it has a ``[study]`` table; a missing file is not)."""
+    return Path(path).is_file() and "study" in read_toml(Path(path), "TOML file")

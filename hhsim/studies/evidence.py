@@ -1,11 +1,12 @@
-"""Simulate a study inside hhsim and judge each estimate against the published one.
+"""Published studies re-run inside hhsim (issue 17): ``hhsim evidence``.
 
-``simulate_study`` runs the study's experiment (every arm its outcomes need, its
-replications; common random numbers across arms) and gives, per outcome, the simulated
-estimate pooled over replications (the estimator's own pooling, as calibration uses it)
-and its 95% Monte-Carlo interval: the 2.5th and 97.5th percentiles of the estimate over
-``BOOTSTRAP`` resamples of the replications (whole replications, every arm together, so a
-paired estimator stays paired). ``verdict`` compares the two:
+A study file (``hhsim.studies.calibration.study_files``) describes a study and the estimates
+it published; an experiment beside it replays the study's comparison. ``simulate_study``
+runs the study's experiment (its arms and replications; common random numbers across arms)
+and gives, per outcome, the simulated estimate pooled over replications (the estimator's
+own pooling, as calibration uses it) and its 95% Monte-Carlo interval: the 2.5th and 97.5th
+percentiles of the estimate over ``BOOTSTRAP`` resamples of the replications (whole
+replications, every arm together, so a paired estimator stays paired). ``verdict`` compares the two:
 
 - "within": the Monte-Carlo interval lies inside the published 95% interval;
 - "outside": the Monte-Carlo interval lies wholly outside it (beyond Monte-Carlo error);
@@ -26,7 +27,7 @@ from hhsim.batch.design import runs
 from hhsim.batch.execution import RunResult, execute, open_executor
 from hhsim.core.errors import HhsimError, unknown_key_error
 from hhsim.experiment.plan import Plan, compile_plan
-from hhsim.studies.evidence.study import Outcome, Study
+from hhsim.studies.calibration.study_files import Outcome, Study
 
 #: Resamples of the replications for the Monte-Carlo interval.
 BOOTSTRAP = 400
