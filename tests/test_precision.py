@@ -112,10 +112,12 @@ def test_run_stops_when_the_target_is_reached_and_not_before(small):
     loose = _run(small / "small.toml", small / "loose",
                  precision=parse_precision("1000000", max_replications=40))
     assert loose.precision.replications == (5,) and loose.precision.verdicts["more-damp"].reached
-    # a target just inside the half-width at 5 replications needs another round
+    # a target just inside the half-width at 5 replications needs another round (room for
+    # 100: a skewed difference's sd from 5 replications can be a third of the truth, so the
+    # rounds may need 40 or more; model 14's needed 45)
     target = 0.8 * _half_width_at(loose.records, 5)
     res = _run(small / "small.toml", small / "tight",
-               precision=parse_precision(f"{target}", max_replications=40))
+               precision=parse_precision(f"{target}", max_replications=100))
     rounds = res.precision.replications
     assert len(rounds) >= 2 and res.precision.verdicts["more-damp"].reached
     assert res.precision.reason.startswith("precision +/- ") and "reached at" in res.precision.reason
