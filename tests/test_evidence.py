@@ -154,3 +154,51 @@ def test_a_study_becomes_calibration_targets_held_out_when_it_predicts(tmp_path)
 def test_validate_names_a_study_file(tmp_path, capsys):
     assert main(["validate", str(write(tmp_path))]) == 0
     assert "valid study file (randomised, n = 3,000, 1 outcome(s): sick" in capsys.readouterr().out
+
+
+PILOT = Path(__file__).parents[1] / "calibration" / "experiments" / "personalised-support-pilot.toml"
+#: Every effect of the pilot's support switched off: the programme only selects and counts.
+NO_EFFECT = "\n".join(
+    [f'"interventions.support.effects.{n}.rate_ratio" = 1.0' for n in
+     ("community_nursing", "gp", "independence", "care_need_onset", "reconnect", "isolation_onset")]
+    + [f'"interventions.support.effects.{n}.points" = 0.0' for n in ("money_advice_wellbeing", "support_wellbeing")])
+
+BEFORE_AFTER = """
+[study]
+title = "An uncontrolled before-after evaluation of a programme with no effect"
+source = "synthetic"
+grade = "before_after"
+design = "clients referred after recent community nursing, use in the 6 months before and after admission"
+n = 20
+population = "social tenants with a long-term condition"
+follow_up = "6 months"
+experiment = "pilot.toml"
+arm = "support"
+
+[[outcome]]
+name = "contacts_saved_per_client"
+estimator = "before_after_per_client"
+options = { intervention = "support", service = "community_nursing" }
+published = 1.0
+interval = [0.5, 2.0]
+
+[[outcome]]
+name = "controlled_difference"
+estimator = "record_incremental"
+options = { column = "use_community_nursing" }
+published = 0.0
+interval = [-1.0, 1.0]
+"""
+
+
+def test_a_before_after_study_of_a_programme_with_no_effect_shows_regression_to_the_mean(tmp_path):
+    """Clients are referred after recent community nursing, so their use falls after
+    admission with no effect at all (regression to the mean and selection): the replayed
+    before-after study finds a saving whose Monte-Carlo interval lies above 0, while the
+    controlled comparison of the same people (common random numbers) finds exactly none."""
+    (tmp_path / "pilot.toml").write_text(PILOT.read_text() + "\n[parameters]\n" + NO_EFFECT + "\n")
+    (tmp_path / "ba.toml").write_text(BEFORE_AFTER)
+    before_after, controlled = simulate_study(load_study(tmp_path / "ba.toml"), replications=4,
+                                              tenants=3000, workers=1)
+    assert before_after.mc_low > 0, before_after
+    assert controlled.simulated == 0.0 and controlled.mc_low == controlled.mc_high == 0.0
