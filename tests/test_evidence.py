@@ -161,7 +161,8 @@ PILOT = Path(__file__).parents[1] / "calibration" / "experiments" / "personalise
 NO_EFFECT = "\n".join(
     [f'"interventions.support.effects.{n}.rate_ratio" = 1.0' for n in
      ("community_nursing", "gp", "independence", "care_need_onset", "reconnect", "isolation_onset")]
-    + [f'"interventions.support.effects.{n}.points" = 0.0' for n in ("money_advice_wellbeing", "support_wellbeing")])
+    + [f'"interventions.support.effects.{n}.points" = 0.0'
+       for n in ("money_advice_wellbeing", "support_wellbeing")])
 
 BEFORE_AFTER = """
 [study]
