@@ -31,7 +31,6 @@ from hhsim.studies.calibration.study_files import Outcome, Study
 
 #: Resamples of the replications for the Monte-Carlo interval.
 BOOTSTRAP = 400
-VERDICTS = ("within", "outside", "unknown")
 
 
 @dataclass(frozen=True)
