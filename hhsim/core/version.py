@@ -24,8 +24,11 @@ from __future__ import annotations
 #: a condition, care need and mental disorder, and the rate ratios that hold them fitted
 #: (issue 16). Model 12: mortality's gradient by deprivation decile differs by sex, fitted to
 #: life expectancy in deciles 1 and 10 (issue 16). Model 13: the spread of emergency stays
-#: fitted to the share of beds held by patients in 21 days or more (issue 16).
-MODEL_VERSION = "14"
+#: fitted to the share of beds held by patients in 21 days or more (issue 16). Model 14:
+#: adults' emergency stays fitted jointly, zero-day stays, a bed day costed on the National
+#: Cost Collection (issue 16). Model 15: the emergency admission rate by age derived from
+#: HES, and community nursing's rate ratios sourced (issue 16).
+MODEL_VERSION = "15"
 
 #: Default-model parameters a model version retired: name -> what replaced it (the one line
 #: an old experiment file that sets one gets).
