@@ -640,7 +640,8 @@ def _validate_study(path: str) -> list[str]:
     from hhsim.studies.calibration.study_files import load_study
 
     s = load_study(path)
-    return [f"{path}: valid study file ({s.grade}, n = {s.n:,}, {len(s.outcomes)} outcome(s): "
+    n = f"n = {s.n:,}" if s.n is not None else "n not published"
+    return [f"{path}: valid study file ({s.grade}, {n}, {len(s.outcomes)} outcome(s): "
             f"{', '.join(o.name for o in s.outcomes)}; replayed by {s.experiment.name})"]
 
 

@@ -103,6 +103,7 @@ def test_verdicts(interval, mc, expected):
     (("interval = [LOW, HIGH]", "interval = 0.5"), "must be [low, high]"),
     (('estimator = "odds_ratio"', 'estimator = "oddsratio"'), "unknown estimator"),
     (("n = 3000", "n = 0"), "whole number of at least 1"),
+    (("n = 3000", 'n = "many"'), "whole number of at least 1"),
     (('follow_up = "12 months"', 'follow_up = "12 months"\nfollowup = 1'), "unknown key"),
     (('experiment = "exp.toml"', 'experiment = "missing.toml"'), "file not found"),
 ])
@@ -154,6 +155,9 @@ def test_a_study_becomes_calibration_targets_held_out_when_it_predicts(tmp_path)
 def test_validate_names_a_study_file(tmp_path, capsys):
     assert main(["validate", str(write(tmp_path))]) == 0
     assert "valid study file (randomised, n = 3,000, 1 outcome(s): sick" in capsys.readouterr().out
+    unknown_n = write(tmp_path, study=STUDY.replace("n = 3000\n", ""))
+    assert main(["validate", str(unknown_n)]) == 0
+    assert "n not published" in capsys.readouterr().out
 
 
 PILOT = Path(__file__).parents[1] / "calibration" / "experiments" / "personalised-support-pilot.toml"
@@ -203,3 +207,85 @@ def test_a_before_after_study_of_a_programme_with_no_effect_shows_regression_to_
                                               tenants=3000, workers=1)
     assert before_after.mc_low > 0, before_after
     assert controlled.simulated == 0.0 and controlled.mc_low == controlled.mc_high == 0.0
+
+
+STUDIES = Path(__file__).parents[1] / "calibration" / "studies"
+
+
+def test_the_roland_replay_runs_at_1997_8_rates_of_the_default_model():
+    """The replay's emergency admission rate is the default model's, times 0.74 at 65+ (its
+    comment derives the factor): a change to the default rate must be carried into it."""
+    from hhsim.core.parameters import read_toml
+    from hhsim.core.resources import default_model_tree
+
+    default = default_model_tree()["hospital"]["admissions"]["emergency"]["rate"]
+    replay = read_toml(STUDIES / "experiments" / "roland-2005.toml", "experiment")["parameters"]
+    rate = replay["hospital.admissions.emergency.rate"]
+    ages = default["breaks"]
+    for age, mine, theirs in zip(ages, rate, default["value"], strict=True):
+        assert mine == pytest.approx(theirs * (0.74 if age >= 65 else 1.0), rel=0.005), age
+
+
+HIGH_USERS = """
+[experiment]
+name = "high-users"
+seed = 11
+months = MONTHS
+replications = 1
+high_users = { activity = "emergency_admissions", at_least = 2, ages = [65, 120] }
+
+[population]
+tenants = 20000
+tenure = { owner_occupied = 1.0 }
+"""
+
+
+def test_high_users_regress_to_the_mean_with_no_intervention(tmp_path):
+    """People 65+ with two or more emergency admissions in model year 0 averaged at least two
+    each that year (by definition); the next year, with nothing done, their rate falls by
+    more than half and their share of their age group's admissions by more than two thirds."""
+    from hhsim.batch.design import runs
+    from hhsim.batch.execution import simulate
+    from hhsim.experiment.plan import compile_plan
+
+    path = tmp_path / "hu.toml"
+    path.write_text(HIGH_USERS.replace("MONTHS", "24"))
+    (spec,) = runs(compile_plan(path))
+    table = simulate(spec).tables["high_users"].set_index("year")
+    assert list(table.index) == [0, 1]
+    first = table.loc[0]
+    assert first["cohort_use"] >= 2 * first["cohort_people"] > 0
+    assert first["cohort_person_years"] <= first["cohort_people"]
+    assert 0 < first["cohort_use"] < first["reference_use"]
+    rate = table["cohort_use"] / table["cohort_person_years"]
+    assert rate[1] < 0.5 * rate[0]
+    share = table["cohort_use"] / table["reference_use"]
+    assert share[1] < share[0] / 3
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (('activity = "emergency_admissions"', 'activity = "emergency_admission"'), "unknown activity"),
+    (("ages = [65, 120]", "ages = [65, 20]"), "are not [first, last] years"),
+    (("at_least = 2", "at_least = 0"), "at_least"),
+])
+def test_bad_high_users_give_one_line_errors(tmp_path, capsys, change, message):
+    path = tmp_path / "hu.toml"
+    path.write_text(HIGH_USERS.replace("MONTHS", "24").replace(*change))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and err.startswith("hhsim: error:")
+
+
+def test_a_run_too_short_to_choose_high_users_gives_no_estimate(tmp_path):
+    from hhsim.batch.design import runs
+    from hhsim.batch.execution import simulate
+    from hhsim.experiment.plan import compile_plan
+    from hhsim.studies.calibration.estimators import high_users
+
+    path = tmp_path / "hu.toml"
+    path.write_text(HIGH_USERS.replace("MONTHS", "6"))
+    (spec,) = runs(compile_plan(path))
+    result = simulate(spec)
+    assert result.tables["high_users"].empty
+    with pytest.raises(HhsimError, match="followed no high users"):
+        high_users([result], "baseline", "baseline", {"year": 0})

@@ -44,7 +44,8 @@ def arm_config(plan: Plan, arm: ArmPlan, replication: int) -> RunConfig:
         reference_world_tree=plan.reference_world, interventions=arm.interventions,
         price_year=e.price_year, health=arm.health, settings=arm.settings,
         cohort=dict(pop.cohort) if pop.cohort is not None else None, turnover=pop.turnover,
-        children=pop.children, census=e.census)
+        children=pop.children, census=e.census,
+        high_users=e.high_users.model_dump() if e.high_users is not None else None)
 
 
 def runs(plan: Plan) -> list[RunSpec]:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from hhsim.core.costing import uprating_factor
-from hhsim.core.errors import HhsimError
+from hhsim.core.errors import HhsimError, printable, unknown_key_error
 from hhsim.core.resources import cost_index
 from hhsim.experiment.schema import Arm, Experiment
 from hhsim.health.model_file import HealthModel, compile_model
@@ -72,9 +72,23 @@ def compile_arm(exp: Experiment, trees: ArmPlan) -> ArmPlan:
     if health.cycle_months == 12 and e.months % 12:
         raise HhsimError("experiment.months", f"{e.months} is not whole years, "
                          "but the model has a yearly cycle", "give a multiple of 12")
+    if e.high_users is not None:
+        check_high_users(e.high_users.activity, health)
     generate(60, england_mix(trees.world_tree), trees.world_tree, np.random.default_rng(0))  # every share
     return ArmPlan(trees.name, trees.model_tree, trees.world_tree, trees.interventions, health,
                    tuple(settings))
+
+
+def check_high_users(activity: str, health: HealthModel) -> None:
+    """A high-use cohort is chosen by a tenant's own tally of an activity of the model, and
+    by model years, so the model must be monthly."""
+    names = [a.name for a in health.activities if a.per_tenant]
+    if activity not in names:
+        raise unknown_key_error("experiment.high_users.activity", printable(activity), names,
+                                what="activity of each tenant")
+    if health.cycle_months != 1:
+        raise HhsimError("experiment.high_users", "the model has a yearly cycle",
+                         "follow high users in a monthly model")
 
 
 def compile_arms(exp: Experiment) -> tuple[ArmPlan, ...]:

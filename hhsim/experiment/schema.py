@@ -166,6 +166,23 @@ Timing = Annotated[Annotated[RewardTiming, Tag("str")] | Annotated[RewardWeights
                    Discriminator(_timing_kind)]
 
 
+class HighUsers(Strict):
+    """People of ``ages`` (at the start) with at least ``at_least`` uses of ``activity`` in
+    model year 0, followed with their age group's use year by year (hhsim.model.high_users)."""
+
+    activity: StrictStr
+    at_least: StrictInt = Field(ge=1, le=1000)
+    ages: tuple[StrictInt, StrictInt]
+
+    @field_validator("ages")
+    @classmethod
+    def _ages(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 0 <= v[0] <= v[1]:
+            raise ValueError(f"ages {list(v)} are not [first, last] years with 0 <= first <= last; "
+                             "fix: give e.g. [65, 120]")
+        return v
+
+
 class ExperimentSection(Strict):
     name: Label = "hhsim experiment"
     description: StrictStr = ""
@@ -180,6 +197,7 @@ class ExperimentSection(Strict):
     model: StrictStr = "default"
     baseline: StrictStr = "baseline"
     census: StrictBool = False  # keep the census: states and NHS use by current age (hhsim.model.census)
+    high_users: HighUsers | None = None  # follow a high-use cohort (hhsim.model.high_users)
 
     @property
     def timing(self) -> str | BoundaryWeights:

@@ -27,7 +27,7 @@ from hhsim.health.cohort import CohortResult, cohort_problem, cohort_run
 from hhsim.health.model_file import HealthModel, calibrated_model
 from hhsim.health.terms import MAX_AGE
 from hhsim.interventions.registry import declared_tables
-from hhsim.model import census
+from hhsim.model import census, high_users
 from hhsim.model.record import table_names
 from hhsim.model.simulation import COST_COLUMNS, LIFE_TABLE, RunConfig
 from hhsim.world.bands import RESULT_AGE_BANDS, RESULT_AGE_LABELS
@@ -151,6 +151,7 @@ def cohort_record(config: RunConfig) -> tuple[dict[str, float], dict[str, pd.Dat
               "checks": _checks(health, person, chain, states, shares),
               "lifetable": _lifetable(config, health, person, whole, people),
               "tenancies": pd.DataFrame(empty_table()), "census": census.empty(),
+              "high_users": high_users.empty(),
               **{t.name: t.empty() for t in declared_tables()}}
     return rec, {name: tables[name] for name in table_names()}
 

@@ -56,7 +56,7 @@ from hhsim.core.accounting import PAYERS
 from hhsim.core.costing import uprating_factor
 from hhsim.health.checks import run_checks
 from hhsim.interventions.registry import declared_tables
-from hhsim.model import census
+from hhsim.model import census, high_users
 from hhsim.model.groups import counted_weight, group_table, tenant_outcomes
 from hhsim.model.simulation import LIFE_TABLE, HousingHealthModel
 
@@ -140,9 +140,11 @@ def table_names() -> tuple[str, ...]:
     model's own, with the interventions' (``registry.declared_tables``: every registered
     type's, written for every run) before ``lifetable``; ``tenancies``, the tenancy flows by
     model year (empty in a closed cohort); ``census``, states and use by current age
-    (``hhsim.model.census``; empty unless ``[experiment] census = true``), last."""
+    (``hhsim.model.census``; empty unless ``[experiment] census = true``); ``high_users``, a
+    high-use cohort's share of its age group's use by model year (``hhsim.model.high_users``;
+    empty unless ``[experiment] high_users``), last."""
     return ("monthly", "groups", "checks", *(t.name for t in declared_tables()), "lifetable", "tenancies",
-            "census")
+            "census", "high_users")
 
 
 def per_run_tables(model: HousingHealthModel, price_year: str,
@@ -153,6 +155,7 @@ def per_run_tables(model: HousingHealthModel, price_year: str,
               "checks": run_checks(model, record), "lifetable": life_table(model),
               "tenancies": pd.DataFrame(model.tenancies.table()),
               "census": model.census.frame() if model.census is not None else census.empty(),
+              "high_users": model.high_users.frame() if model.high_users is not None else high_users.empty(),
               **intervention_tables(model)}
     return {name: tables[name] for name in table_names()}
 

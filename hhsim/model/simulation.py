@@ -51,6 +51,7 @@ from hhsim.interventions.base import Intervention, Settings
 from hhsim.interventions.provider import Provider
 from hhsim.model.census import Census
 from hhsim.model.groups import Baseline
+from hhsim.model.high_users import HighUsers
 from hhsim.world.children import CHILDREN_KEY, is_child, with_children
 from hhsim.world.cohort import cohort_population, parse_cohort
 from hhsim.world.hazard_dynamics import HazardDynamics
@@ -85,6 +86,7 @@ class RunConfig:
     turnover: bool = False  # tenancies end, homes are relet (hhsim.world.tenancies); False: closed
     children: bool | None = None  # households' children (hhsim.world.children); None: if the model has them
     census: bool = False  # keep the census table (hhsim.model.census): states and use by current age
+    high_users: Mapping[str, Any] | None = None  # follow a high-use cohort (hhsim.model.high_users)
     # England as observed, against which national rates are de-averaged: an arm's scenario
     # changes to world parameters must not move it. None means ``world_tree``.
     reference_world_tree: Mapping[str, Any] | None = None
@@ -211,6 +213,8 @@ class HousingHealthModel(mesa.Model):
         nhs = {a.name for a in self.activities.values() if a.payer == "nhs"}
         self.census = (Census(self.health, self.ledger, config.steps, self._prices, nhs)
                        if config.census else None)
+        self.high_users = (HighUsers(config.high_users, self.ledger, config.steps)
+                           if config.high_users is not None else None)
         self.effects: dict[str, np.ndarray] = {}  # rate name -> per-tenant multiplier
         self.wellbeing_shift: np.ndarray | None = None  # points added to wellbeing targets
         for iv in self.interventions:
@@ -395,6 +399,8 @@ class HousingHealthModel(mesa.Model):
             self.life_table[row] += np.bincount(cell, weights=w, minlength=size).reshape(2, DECILES, -1)
         if self.census is not None:
             self.census.start_step(pop, t, alive, self.dt)
+        if self.high_users is not None:
+            self.high_users.start_step(pop, t, alive, self.dt)
 
         # 1. chains (decided on start-of-step states; applied in 6)
         ends = self.health.cycle_age == "end"
@@ -450,6 +456,8 @@ class HousingHealthModel(mesa.Model):
                 tis[o.moved[survive]] = 0
         if self.census is not None:
             self.census.end_step(pop, t, self.ledger, died)
+        if self.high_users is not None:
+            self.high_users.end_step(pop, t, self.ledger)
         pop.alive[died] = False
         self.death_month[died] = t
         self.hospital.next_day[died] = NO_DAY

@@ -31,6 +31,11 @@ over replications. Options (a target's ``options`` table):
   enrols them (e.g. after recent use), so regression to the mean is in the figure, as it
   is in the pilot's.
 - ``before_after_per_client``: the same per client followed up.
+- ``high_users``: the high-use cohort of ``[experiment] high_users`` (people of an age range
+  with at least so many uses in model year 0; ``hhsim.model.high_users``) in model ``year``:
+  its ``share`` of its age group's use (``measure``, default), its use per person-year
+  (``rate``) or that over the age group's (``rate_ratio``), pooled over replications: the
+  regression to the mean of high users with no intervention (Roland et al., BMJ 2005).
 - ``life_expectancy``: life expectancy or years in good health (``measure``: ``le_birth``,
   ``hle_birth``, ``le_16``, ``hle_16``, ``le_65``, ``hle_65``, the share of life in good
   health ``hle_share`` = hle_birth / le_birth, or the decile 10 minus decile 1 ``le_gap``,
@@ -384,6 +389,35 @@ def hazard_cost_england(results: Sequence[RunResult], arm: str, baseline: str, o
     return float(per[measure].mean())
 
 
+#: What ``high_users`` can give from the high-use cohort's table (``hhsim.model.high_users``).
+HIGH_USER_MEASURES = ("share", "rate", "rate_ratio")
+
+
+def high_users(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    """The high-use cohort (``[experiment] high_users``) in model ``year``, pooled over
+    replications: its ``share`` of its age group's use (default), its use per person-year
+    (``rate``), or that rate over the age group's (``rate_ratio``). NaN when no run chose a
+    cohort or the year is past the runs' end."""
+    measure = o.get("measure", "share")
+    if measure not in HIGH_USER_MEASURES:
+        raise unknown_key_error("options.measure", printable(str(measure)), HIGH_USER_MEASURES,
+                                what="measure")
+    runs = _arm(results, arm)
+    table = pd.concat([r.tables["high_users"] for r in runs], ignore_index=True)
+    if runs and table.empty:
+        raise HhsimError("options", f"arm '{printable(arm)}' followed no high users",
+                         "set [experiment] high_users (docs/evidence.md) and run at least 12 months")
+    rows = table[table["year"] == int(o["year"])]
+    if rows.empty:
+        return float("nan")
+    cohort = rows["cohort_use"].sum()
+    if measure == "share":
+        return float(cohort / rows["reference_use"].sum())
+    rate = cohort / rows["cohort_person_years"].sum()
+    return float(rate if measure == "rate" else rate / (rows["reference_use"].sum()
+                                                        / rows["reference_person_years"].sum()))
+
+
 ESTIMATORS: dict[str, Estimator] = {
     "life_expectancy": Estimator(life_expectancy, ("measure",), ("sex", "decile")),
     "census_rate": Estimator(census_rate, ("numerator",), ("denominator", *CENSUS_FILTERS, "denominator_over",
@@ -401,6 +435,7 @@ ESTIMATORS: dict[str, Estimator] = {
     "before_after_per_client": Estimator(
         before_after_per_client, ("intervention", "service"), ("unit_cost",)
     ),
+    "high_users": Estimator(high_users, ("year",), ("measure",)),
 }
 
 

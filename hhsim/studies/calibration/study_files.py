@@ -8,7 +8,7 @@ A study file (TOML, ``calibration/studies/*.toml``) has one ``[study]`` table an
     source = "Howden-Chapman et al., BMJ 2007;334:460, abstract"   # document, year, table
     grade = "randomised"            # GRADES, strongest first
     design = "cluster randomised, households within 7 communities, insulated vs not"
-    n = 4407                        # people (or households, as the study counts)
+    n = 4407                        # people (or households, as the study counts); optional
     population = "low-income households with a member with respiratory symptoms, New Zealand"
     follow_up = "one winter"
     role = "fit"                    # "fit": an effect is fitted to it; "predict": held out
@@ -44,8 +44,9 @@ from hhsim.core.parameters import read_toml
 from hhsim.studies.calibration.estimators import ESTIMATORS, Estimator, check_options
 from hhsim.studies.calibration.targets import Target
 
-#: Grades of evidence, strongest first (the issue's order).
-GRADES = ("systematic_review", "randomised", "controlled", "before_after", "pilot")
+#: Grades of evidence, strongest first (the issue's order); "cohort" last: a cohort from
+#: routine data with no intervention, which tests the model's own dynamics, not an effect.
+GRADES = ("systematic_review", "randomised", "controlled", "before_after", "pilot", "cohort")
 ROLES = ("fit", "predict")
 Z95 = 2 * 1.959964  # a 95% interval's width in standard errors
 STUDY_KEYS = ("title", "source", "grade", "design", "n", "population", "follow_up", "role", "experiment",
@@ -81,7 +82,7 @@ class Study:
     source: str
     grade: str
     design: str
-    n: int
+    n: int | None  # None: not published
     population: str
     follow_up: str
     role: str
@@ -158,9 +159,10 @@ def load_study(path: str | Path) -> Study:
     if role not in ROLES:
         raise unknown_key_error(f"{here}.role", printable(str(role)), ROLES, what="role")
     n = s.get("n")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise HhsimError(f"{here}.n", f"must be a whole number of at least 1, got {printable(repr(n))}",
-                         "give the number of people (or households) the study counted")
+                         "give the number of people (or households) the study counted, or leave it out "
+                         "if it was not published")
     experiment = (path.parent / _text(s, "experiment", here)).resolve()
     if not experiment.is_file():
         raise HhsimError(f"{here}.experiment",
