@@ -778,10 +778,14 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     if csv is not None:
         write_csv(csv, table(estimates))
         print(f"Wrote {csv}")
-    outside = [e for e in estimates if e.verdict == "outside"]
-    unknown = [e for e in estimates if e.verdict == "unknown"]
-    print(f"{len(estimates)} estimates: {len(estimates) - len(outside) - len(unknown)} within the published "
-          f"95% interval, {len(outside)} outside, {len(unknown)} unknown (more replications would tell)")
+    counts = {v: sum(e.verdict == v for e in estimates)
+              for v in ("within", "outside", "unknown", "not judged")}
+    unjudged = (f", {counts['not judged']} not judged (no interval published)"
+                if counts["not judged"] else "")
+    print(f"{len(estimates)} estimates: {counts['within']} within the published 95% interval, "
+          f"{counts['outside']} outside, {counts['unknown']} unknown (more replications would tell)"
+          f"{unjudged}")
+    outside = counts["outside"]
     return 1 if args.check and outside else 0
 
 

@@ -95,6 +95,7 @@ def test_one_replication_gives_no_monte_carlo_interval_and_no_verdict(tmp_path):
 ])
 def test_verdicts(interval, mc, expected):
     assert verdict(interval, mc) == expected
+    assert verdict(None, mc) == "not judged"
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -125,6 +126,21 @@ def test_the_command_prints_checks_and_writes_a_table(tmp_path, capsys):
     assert main(["evidence", str(far), "--workers", "1"]) == 0  # reported, not a failure
     assert main(["evidence", str(far), "--workers", "1", "--check"]) == 1
     assert "1 outside" in capsys.readouterr().out
+
+
+def test_a_figure_with_no_published_interval_is_replayed_but_never_judged(tmp_path, capsys):
+    """A pilot report's figure: printed beside the replay, 'not judged', never a failure of
+    --check, and refused as a calibration target (it has no sd)."""
+    path = write(tmp_path, published=5.0, study=STUDY.replace("interval = [LOW, HIGH]\n", ""))
+    study = load_study(path)
+    assert study.outcomes[0].interval is None
+    (estimate,) = simulate_study(study, replications=2, workers=1)
+    assert estimate.verdict == "not judged" and math.isfinite(estimate.simulated)
+    assert main(["evidence", str(path), "--workers", "1", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "published 5 (no interval published)" in out and "1 not judged" in out
+    with pytest.raises(HhsimError, match="no standard deviation"):
+        study_targets(study)
 
 
 def test_the_command_refuses_bad_input_in_one_line(tmp_path, capsys):

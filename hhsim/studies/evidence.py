@@ -11,7 +11,8 @@ replications, every arm together, so a paired estimator stays paired). ``verdict
 - "within": the Monte-Carlo interval lies inside the published 95% interval;
 - "outside": the Monte-Carlo interval lies wholly outside it (beyond Monte-Carlo error);
 - "unknown": the Monte-Carlo interval reaches across an end of the published interval:
-  more replications would tell.
+  more replications would tell;
+- "not judged": the study published no interval (a pilot report's figure).
 """
 
 from __future__ import annotations
@@ -50,9 +51,11 @@ class Estimate:
     verdict: str
 
 
-def verdict(published: tuple[float, float], mc: tuple[float, float]) -> str:
-    """'within', 'outside' or 'unknown' (module docstring): a simulated estimate's 95%
-    Monte-Carlo interval ``mc`` against the published 95% interval."""
+def verdict(published: tuple[float, float] | None, mc: tuple[float, float]) -> str:
+    """'within', 'outside', 'unknown' or 'not judged' (module docstring): a simulated
+    estimate's 95% Monte-Carlo interval ``mc`` against the published 95% interval."""
+    if published is None:
+        return "not judged"
     low, high = published
     a, b = mc
     if not (math.isfinite(a) and math.isfinite(b)):
@@ -114,7 +117,8 @@ def estimate(study: Study, outcome: Outcome, plan: Plan, results: Sequence[RunRe
         mc_low, mc_high = (float(x) for x in np.percentile(finite, [2.5, 97.5]))
     else:  # one replication, or too many resamples without an estimate: unknowable
         mc_low = mc_high = math.nan
-    return Estimate(study.name, outcome.name, outcome.estimator, outcome.published, *outcome.interval, value,
+    low, high = outcome.interval if outcome.interval is not None else (math.nan, math.nan)
+    return Estimate(study.name, outcome.name, outcome.estimator, outcome.published, low, high, value,
                     mc_low, mc_high, len(reps), verdict(outcome.interval, (mc_low, mc_high)))
 
 
@@ -132,7 +136,9 @@ def table(estimates: Sequence[Estimate]) -> pd.DataFrame:
 
 
 def _number(x: float) -> str:
-    return "n/a" if not math.isfinite(x) else f"{x:.3g}"
+    if not math.isfinite(x):
+        return "n/a"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
 
 
 def text(estimates: Sequence[Estimate]) -> str:
@@ -141,7 +147,9 @@ def text(estimates: Sequence[Estimate]) -> str:
     for e in estimates:
         mc = ("no Monte-Carlo interval (run at least 2 replications)" if not math.isfinite(e.mc_low)
               else f"Monte-Carlo 95% interval {_number(e.mc_low)} to {_number(e.mc_high)}")
+        published = ("no interval published" if not math.isfinite(e.low)
+                     else f"{_number(e.low)} to {_number(e.high)}")
         lines.append(f"{e.study}: {e.outcome} ({e.estimator}): published {_number(e.published)} "
-                     f"({_number(e.low)} to {_number(e.high)}); simulated {_number(e.simulated)}, {mc}, "
+                     f"({published}); simulated {_number(e.simulated)}, {mc}, "
                      f"{e.replications} replications: {e.verdict}")
     return "\n".join(lines)

@@ -22,7 +22,7 @@ A study file (TOML, ``calibration/studies/*.toml``) has one ``[study]`` table an
     estimator = "odds_ratio"        # hhsim.studies.calibration.estimators
     options = { column = ["health:fair", "health:bad"], month = 12 }
     published = 0.50
-    interval = [0.38, 0.68]         # the published 95% interval
+    interval = [0.38, 0.68]         # the published 95% interval; leave out if none was published
     status = "V1"
 
 The study's name is the file's name. Errors are one line naming the key and the fix.
@@ -30,7 +30,9 @@ The study's name is the file's name. Errors are one line naming the key and the 
 A calibration file may list study files among its ``targets``: each outcome becomes a target
 (``study_targets``: named ``<study>.<outcome>``, observed the published estimate, sd the
 published 95% interval's width over 3.92, held out when the study's role is "predict"), so
-an effect is fitted to a replayed study with the calibration tools.
+an effect is fitted to a replayed study with the calibration tools. An outcome with no
+published interval (a pilot report's figure) is replayed and printed beside its figure but
+never judged, and cannot be a calibration target.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class Outcome:
     estimator: str
     options: dict
     published: float
-    interval: tuple[float, float]
+    interval: tuple[float, float] | None  # None: none was published (a pilot report)
     status: str
     arm: str | None
 
@@ -127,6 +129,9 @@ def _outcome(t: object, i: int, where: str) -> Outcome:
     check_options(_text(t, "estimator", here), options, here)
     published = _number(t, "published", here)
     interval = t.get("interval")
+    if interval is None:  # a pilot report's figure: reported beside the replay, never judged
+        return Outcome(name, str(t.get("description", "")), t["estimator"], dict(options), published, None,
+                       str(t.get("status", "")), _outcome_arm(t, here))
     if (not isinstance(interval, list) or len(interval) != 2
             or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in interval)):
         raise HhsimError(f"{here}.interval", f"must be [low, high], got {printable(repr(interval))}",
@@ -136,11 +141,15 @@ def _outcome(t: object, i: int, where: str) -> Outcome:
         raise HhsimError(f"{here}.interval",
                          f"[{low:g}, {high:g}] does not contain the published {published:g}",
                          "give the interval's low end first, around the published estimate")
+    return Outcome(name, str(t.get("description", "")), t["estimator"], dict(options), published, (low, high),
+                   str(t.get("status", "")), _outcome_arm(t, here))
+
+
+def _outcome_arm(t: dict, here: str) -> str | None:
     arm = t.get("arm")
     if arm is not None and not isinstance(arm, str):
         raise HhsimError(f"{here}.arm", "must be an arm's name", 'give arm = "..."')
-    return Outcome(name, str(t.get("description", "")), t["estimator"], dict(options), published, (low, high),
-                   str(t.get("status", "")), arm)
+    return arm
 
 
 def load_study(path: str | Path) -> Study:
@@ -197,7 +206,13 @@ def study_files(folder: str | Path) -> list[Path]:
 
 
 def study_targets(study: Study) -> list[Target]:
-    """The study's outcomes as calibration targets (module docstring)."""
+    """The study's outcomes as calibration targets (module docstring); an outcome with no
+    published interval has no standard deviation, so it cannot be one."""
+    for o in study.outcomes:
+        if o.interval is None:
+            raise HhsimError(f"{study.path.name}: outcome '{printable(o.name)}'.interval",
+                             "is missing, so the outcome has no standard deviation to fit to",
+                             "give it as a target with an sd in a targets file (docs/calibration.md)")
     return [Target(f"{study.name}.{o.name}", study.experiment, o.arm or study.arm, o.estimator,
                    dict(o.options), "normal", o.published, (o.interval[1] - o.interval[0]) / Z95, 0,
                    study.source, o.status, o.description, study.role == "predict")
