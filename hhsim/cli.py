@@ -701,7 +701,9 @@ def write_headlines(out: Path, experiments: Path, command: str, *, replications:
                     tenants: int | None = None) -> str:
     """Run each experiment ``hhsim.report.headlines.selected`` chooses with ``replications``
     per arm (and ``tenants``, for a quick check), each into a temporary folder deleted
-    afterwards, and write their headline results to ``out`` (markdown, atomically); the text."""
+    afterwards, and write their headline results to ``out`` (markdown, atomically); the text.
+    With ``only`` and an existing ``out`` of this model version, the other experiments'
+    sections are kept (``hhsim.report.headlines.merged``)."""
     import tempfile
     import time
 
@@ -710,17 +712,24 @@ def write_headlines(out: Path, experiments: Path, command: str, *, replications:
     from hhsim.report import headlines
 
     chosen = headlines.selected(experiments, only or [])
-    sections, began = [], time.monotonic()
+    old = out.read_text() if only and out.is_file() else None
+    if old is not None:  # refuse a page of another model version before anything runs
+        headlines.merged(old, {}, [], command)
+    sections, began = {}, time.monotonic()
     for name, path in chosen.items():
         start = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="hhsim-headlines-") as tmp:
             folder = Path(tmp) / name
             run_experiment(path, folder, workers=workers, replications=replications, tenants=tenants)
-            sections.append(headlines.section(name, path.as_posix(), load_results(folder)))
+            sections[name] = headlines.section(name, path.as_posix(), load_results(folder))
         print(f"{name}: {time.monotonic() - start:,.0f} s", flush=True)
-    text = headlines.page(sections, command, replications)
+    if old is not None:  # --only on an existing page: the other experiments' sections are kept
+        kept, command = headlines.merged(old, sections, list(headlines.shipped(experiments)), command)
+        text = headlines.page(kept, command, replications)
+    else:
+        text = headlines.page(list(sections.values()), command, replications)
     atomic_write(out, lambda p: p.write_text(text))
-    print(f"Wrote {out} ({len(sections)} experiment(s), {time.monotonic() - began:,.0f} s)")
+    print(f"Wrote {out} ({len(sections)} experiment(s) run, {time.monotonic() - began:,.0f} s)")
     return text
 
 

@@ -52,3 +52,23 @@ def test_an_unknown_experiment_is_one_line_and_exit_code_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown experiment 'home-repair'" in err and "home-repairs" in err
     assert not out.exists()
+
+
+def test_only_on_an_existing_page_keeps_the_other_experiments(tmp_path, capsys):
+    """--only on a page of this model version replaces those sections and keeps the rest, in
+    the shipped order; a page of another model version is refused before anything runs."""
+    from hhsim.report.headlines import page
+
+    out, name = tmp_path / "headlines.md", "personalised-support-pilot"
+    others = ["## home-repairs\n\nold repairs numbers", f"## {name}\n\nold pilot numbers",
+              "## winter-warmth\n\nold warmth numbers"]
+    out.write_text(page(others, "hhsim headlines --out x", 2))
+    text = write_headlines(out, EXPERIMENTS, f"hhsim headlines --only {name}", replications=2, workers=1,
+                           only=[name], tenants=300)
+    assert "old repairs numbers" in text and "old warmth numbers" in text
+    assert "old pilot numbers" not in text and f"## {name}" in text
+    assert text.index("## home-repairs") < text.index(f"## {name}") < text.index("## winter-warmth")
+    assert "`hhsim headlines --out x`; then `hhsim headlines --only" in text
+    out.write_text(text.replace(f"model version {MODEL_VERSION}", "model version 1"))
+    assert main(["headlines", "--experiments", str(EXPERIMENTS), "--out", str(out), "--only", name]) == 2
+    assert "model version 1's results" in capsys.readouterr().err
