@@ -305,3 +305,21 @@ def test_a_run_too_short_to_choose_high_users_gives_no_estimate(tmp_path):
     assert result.tables["high_users"].empty
     with pytest.raises(HhsimError, match="followed no high users"):
         high_users([result], "baseline", "baseline", {"year": 0})
+
+
+def test_stays_odds_ratio_is_the_odds_of_the_arm_over_the_baseline_arm():
+    """3 of 10 placed patients readmitted with the unit's effects, 5 of 10 without: odds
+    3/7 over 5/5, pooled over replications; an arm with nobody readmitted has no odds ratio."""
+    from hhsim.batch.execution import RunResult
+    from hhsim.studies.calibration.estimators import stays_odds_ratio
+
+    def run(arm: str, rep: int, readmitted: list[int]) -> RunResult:
+        stays = pd.DataFrame({"intervention": "unit", "placed_day": 1.0, "readmitted_30d": readmitted})
+        return RunResult(f"{arm}{rep}", {"arm": arm, "replication": rep}, {"stays": stays})
+
+    results = [run("unit", 0, [1, 1, 0, 0, 0]), run("unit", 1, [1, 0, 0, 0, 0]),
+               run("usual", 0, [1, 1, 1, 0, 0]), run("usual", 1, [1, 1, 0, 0, 0])]
+    assert stays_odds_ratio(results, "unit", "usual", {"column": "readmitted_30d"}) == pytest.approx(3 / 7)
+    none = [run("unit", 0, [0, 0]), run("usual", 0, [1, 0])]
+    with pytest.raises(HhsimError, match="strictly between 0 and 1"):
+        stays_odds_ratio(none, "unit", "usual", {"column": "readmitted_30d"})

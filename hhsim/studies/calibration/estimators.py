@@ -23,6 +23,10 @@ over replications. Options (a target's ``options`` table):
   ``scale``; ``intervention`` to keep one).
 - ``stays_share``: share of placed patients with a non-zero ``column`` (e.g.
   ``readmitted_30d``): a probability, for a binomial target.
+- ``stays_odds_ratio``: the odds of a non-zero ``column`` among ``arm``'s placed patients
+  over the odds among the baseline arm's (``intervention`` to keep one): a trial's odds
+  ratio, when the baseline arm runs the same programme with its effects switched off (the
+  same patients placed, by common random numbers).
 - ``before_after_total``: a pilot-style before-after saving: the use of ``service`` by the
   clients of ``intervention`` in the 6 months before admission minus the 6 months from
   admission (clients alive 6 months after admission; ``ClientProgramme``), times
@@ -202,6 +206,17 @@ def stays_mean(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping
 def stays_share(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
     placed = _placed(results, arm, o)
     return float((placed[o["column"]].astype(float) != 0).mean()) if len(placed) else float("nan")
+
+
+def stays_odds_ratio(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    """The odds of a non-zero ``column`` among the arm's placed patients over the odds in the
+    baseline arm's: a trial's odds ratio (e.g. 30-day readmission, unit against usual care)
+    when the baseline arm runs the same programme without its effects."""
+    p, q = stays_share(results, arm, baseline, o), stays_share(results, baseline, baseline, o)
+    if not (0 < p < 1 and 0 < q < 1):
+        raise HhsimError("options.column", f"a share of {p:g} against {q:g}: an odds ratio needs shares "
+                         "strictly between 0 and 1", "run more tenants or replications, or another column")
+    return float(p / (1 - p) / (q / (1 - q)))
 
 
 def _before_after(results: Sequence[RunResult], arm: str, o: Mapping) -> tuple[float, float]:
@@ -431,6 +446,7 @@ ESTIMATORS: dict[str, Estimator] = {
     "rate_ratio": Estimator(rate_ratio, ("column",), ("per",), needs_baseline=True),
     "stays_mean": Estimator(stays_mean, ("column",), ("scale", "intervention")),
     "stays_share": Estimator(stays_share, ("column",), ("intervention",), probability=True),
+    "stays_odds_ratio": Estimator(stays_odds_ratio, ("column",), ("intervention",), needs_baseline=True),
     "before_after_total": Estimator(before_after_total, ("intervention", "service"), ("unit_cost",)),
     "before_after_per_client": Estimator(
         before_after_per_client, ("intervention", "service"), ("unit_cost",)
