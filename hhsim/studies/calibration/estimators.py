@@ -160,12 +160,18 @@ def _shares(results: Sequence[RunResult], arm: str, o: Mapping) -> float:
                      for c in _columns(o["column"])))
 
 
-def odds_ratio(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
-    p, q = _shares(results, arm, o), _shares(results, baseline, o)
+def _odds_ratio(p: float, q: float, fix: str) -> float:
+    """The odds of share ``p`` over the odds of share ``q``; a one-line error (``fix``)
+    unless both are strictly between 0 and 1."""
     if not (0 < p < 1 and 0 < q < 1):
         raise HhsimError("options.column", f"a share of {p:g} against {q:g}: an odds ratio needs shares "
-                         "strictly between 0 and 1", "choose states some but not all people are in")
+                         "strictly between 0 and 1", fix)
     return float(p / (1 - p) / (q / (1 - q)))
+
+
+def odds_ratio(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
+    return _odds_ratio(_shares(results, arm, o), _shares(results, baseline, o),
+                       "choose states some but not all people are in")
 
 
 def rate_ratio(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
@@ -212,11 +218,8 @@ def stays_odds_ratio(results: Sequence[RunResult], arm: str, baseline: str, o: M
     """The odds of a non-zero ``column`` among the arm's placed patients over the odds in the
     baseline arm's: a trial's odds ratio (e.g. 30-day readmission, unit against usual care)
     when the baseline arm runs the same programme without its effects."""
-    p, q = stays_share(results, arm, baseline, o), stays_share(results, baseline, baseline, o)
-    if not (0 < p < 1 and 0 < q < 1):
-        raise HhsimError("options.column", f"a share of {p:g} against {q:g}: an odds ratio needs shares "
-                         "strictly between 0 and 1", "run more tenants or replications, or another column")
-    return float(p / (1 - p) / (q / (1 - q)))
+    return _odds_ratio(stays_share(results, arm, baseline, o), stays_share(results, baseline, baseline, o),
+                       "run more tenants or replications, or another column")
 
 
 def _before_after(results: Sequence[RunResult], arm: str, o: Mapping) -> tuple[float, float]:
@@ -411,8 +414,8 @@ HIGH_USER_MEASURES = ("share", "rate", "rate_ratio")
 def high_users(results: Sequence[RunResult], arm: str, baseline: str, o: Mapping) -> float:
     """The high-use cohort (``[experiment] high_users``) in model ``year``, pooled over
     replications: its ``share`` of its age group's use (default), its use per person-year
-    (``rate``), or that rate over the age group's (``rate_ratio``). NaN when no run chose a
-    cohort or the year is past the runs' end."""
+    (``rate``), or that rate over the age group's (``rate_ratio``). NaN when the year is
+    past the runs' end; a one-line error when no run chose a cohort (runs under 12 months)."""
     measure = o.get("measure", "share")
     if measure not in HIGH_USER_MEASURES:
         raise unknown_key_error("options.measure", printable(str(measure)), HIGH_USER_MEASURES,
